@@ -1,0 +1,26 @@
+/**
+ * `npm run bench [-- kernels dispatch throughput swap]`: runs the selected benchmarks (all by
+ * default). Each checks correctness before timing and prints its figures.
+ */
+import { runDispatch } from './dispatch.js';
+import { runHandoff } from './handoff.js';
+import { runKernels } from './kernels.js';
+import { runSwap } from './swap.js';
+
+const all: Record<string, () => unknown> = {
+  kernels: runKernels,
+  dispatch: runDispatch,
+  swap: runSwap,
+  handoff: runHandoff,
+};
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const names = wanted.length ? wanted : Object.keys(all);
+for (const n of names) {
+  const fn = all[n];
+  if (!fn) {
+    console.error(`unknown benchmark ${n}; choose from ${Object.keys(all).join(', ')}`);
+    process.exit(2);
+  }
+  await fn();
+}

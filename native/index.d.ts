@@ -1,0 +1,77 @@
+/**
+ * Seeded pseudo-random generator (xoshiro256++) with the bandit samplers. The same seed gives
+ * the same sequence on every machine.
+ */
+export declare class Rng {
+  /** `seed`: an integer in [0, 2^53). */
+  constructor(seed: number)
+  /** Uniform in [0, 1). */
+  nextF64(): number
+  /** Standard normal sample. */
+  normal(): number
+  /** Gamma(shape, scale) sample (Marsaglia-Tsang). `scale` defaults to 1. */
+  gamma(shape: number, scale?: number | undefined | null): number
+  /** Beta(a, b) sample. */
+  beta(a: number, b: number): number
+  /** Fills `out` with Gamma(shape, scale) samples. */
+  fillGamma(shape: number, scale: number, out: Float64Array): void
+  /** Fills `out` with Beta(a, b) samples. */
+  fillBeta(a: number, b: number, out: Float64Array): void
+  /**
+   * Thompson sampling over K Beta(alpha_k, beta_k) arms: returns the arm with the largest
+   * sample. When `samples` (K long) is given, the drawn samples are written to it.
+   */
+  thompsonSelect(alphas: Float64Array, betas: Float64Array, samples?: Float64Array | undefined | null): number
+}
+
+/** Dot product of two Float32Arrays of equal length (SIMD when available). */
+export declare function dot(a: Float32Array, b: Float32Array): number
+
+/** Scalar reference dot product (sequential f32 accumulation). */
+export declare function dotScalar(a: Float32Array, b: Float32Array): number
+
+/**
+ * Batched GEMV: `out[r*outputs + o] = act(dot(x[r, :], w[o, :]) + bias[o])`.
+ *
+ * `x` is `rows x cols` row-major, `w` is `outputs x cols` row-major, `bias` is empty or
+ * `outputs` long, `out` is `rows x outputs`. `activation`: 0 none, 1 sigmoid, 2 softmax (over
+ * each row's outputs). `out` must not overlap the inputs.
+ */
+export declare function gemv(x: Float32Array, rows: number, cols: number, w: Float32Array, outputs: number, bias: Float32Array, activation: number, out: Float32Array): void
+
+/** Scalar reference of [`gemv`] (same arguments). */
+export declare function gemvScalar(x: Float32Array, rows: number, cols: number, w: Float32Array, outputs: number, bias: Float32Array, activation: number, out: Float32Array): void
+
+/**
+ * Copies a linear/logistic model's weights (`outputs x cols`, row-major) and bias (empty or
+ * `outputs`) into native memory on this thread and returns its handle for [`linear_run`].
+ */
+export declare function linearCreate(w: Float32Array, bias: Float32Array, cols: number, outputs: number, activation: number): number
+
+/** Frees a model created by [`linear_create`] on this thread; false if the handle was not live. */
+export declare function linearRelease(handle: number): boolean
+
+/**
+ * Runs a model created by [`linear_create`] on `rows` rows of `x` (rows x cols) into `out`
+ * (rows x outputs). Returns a status instead of throwing, because this is the per-request
+ * call and a napi-rs `Result` costs measurable time: 0 ok, 1 unknown handle (or another
+ * thread's), 2 bad rows, 3 wrong `x` length, 4 wrong `out` length, 5 `out` overlaps `x`.
+ * The wrapper in src/native.ts turns non-zero statuses into coded errors.
+ */
+export declare function linearRun(handle: number, x: Float32Array, rows: number, out: Float32Array): number
+
+/**
+ * LinUCB scores for K arms: `out[k] = theta_k . x + alpha * sqrt(x' A_k^-1 x)` with
+ * `theta_k = A_k^-1 b_k`. `aInv` is K*d*d (row-major, symmetric), `b` K*d, `x` d, `out` K.
+ */
+export declare function linucbScores(aInv: Float64Array, b: Float64Array, x: Float64Array, alpha: number, out: Float64Array): void
+
+/**
+ * Sherman-Morrison update of one arm's state in place after reward `reward` for context `x`:
+ * `aInv` (d*d) becomes (A + x x')^-1 and `b` (d) becomes b + reward * x. Returns false and
+ * leaves both unchanged if the update is numerically singular.
+ */
+export declare function shermanMorrisonUpdate(aInv: Float64Array, b: Float64Array, x: Float64Array, reward: number): boolean
+
+/** The instruction set the dispatching kernels use: `"avx2+fma"` or `"scalar"`. */
+export declare function simdLevel(): string

@@ -1,0 +1,323 @@
+//! Sluice native core, exposed to Node.js through napi-rs.
+//!
+//! Flat API: typed arrays in, typed arrays (or numbers) out, synchronous. Every argument is
+//! checked before any kernel runs, so bad input becomes a JS `Error` with a stable `code`
+//! (see `errors.rs`) and never a panic or an out-of-bounds access. Functions also run under
+//! `catch_unwind` as a second line of defence.
+
+#![deny(clippy::all)]
+
+mod bandit;
+mod errors;
+mod kernels;
+mod linear_registry;
+
+use bandit::{linucb, rng::Xoshiro256, sampling};
+use errors::{dim, disjoint, expect_len, finite, invalid, Code};
+type Result<T> = napi::Result<T, Code>;
+use kernels::{Activation, GemvShape};
+use napi::bindgen_prelude::{Float32ArraySlice, Float64ArraySlice};
+use napi_derive::napi;
+
+/// The instruction set the dispatching kernels use: `"avx2+fma"` or `"scalar"`.
+#[napi(catch_unwind)]
+pub fn simd_level() -> String {
+  kernels::simd_level().name().to_string()
+}
+
+fn check_dot(a: &[f32], b: &[f32]) -> Result<()> {
+  expect_len("b", b.len(), a.len())
+}
+
+/// Dot product of two Float32Arrays of equal length (SIMD when available).
+#[napi(catch_unwind)]
+pub fn dot(a: Float32ArraySlice, b: Float32ArraySlice) -> Result<f64> {
+  check_dot(&a, &b)?;
+  Ok(kernels::dot(&a, &b) as f64)
+}
+
+/// Scalar reference dot product (sequential f32 accumulation).
+#[napi(catch_unwind)]
+pub fn dot_scalar(a: Float32ArraySlice, b: Float32ArraySlice) -> Result<f64> {
+  check_dot(&a, &b)?;
+  Ok(kernels::scalar::dot(&a, &b) as f64)
+}
+
+/// Checks every GEMV argument; returns the shape and activation.
+fn check_gemv(
+  x: &[f32],
+  rows: f64,
+  cols: f64,
+  w: &[f32],
+  outputs: f64,
+  bias: &[f32],
+  activation: u32,
+  out: &[f32],
+) -> Result<(GemvShape, Activation)> {
+  let s = GemvShape { rows: dim("rows", rows)?, cols: dim("cols", cols)?, outputs: dim("outputs", outputs)? };
+  let act = Activation::from_u32(activation)
+    .ok_or_else(|| invalid(format!("activation must be 0 (none), 1 (sigmoid) or 2 (softmax), got {activation}")))?;
+  let xlen = s.rows.checked_mul(s.cols).ok_or_else(|| invalid("rows * cols overflows"))?;
+  let wlen = s.outputs.checked_mul(s.cols).ok_or_else(|| invalid("outputs * cols overflows"))?;
+  let olen = s.rows.checked_mul(s.outputs).ok_or_else(|| invalid("rows * outputs overflows"))?;
+  expect_len("x", x.len(), xlen)?;
+  expect_len("w", w.len(), wlen)?;
+  if !bias.is_empty() {
+    expect_len("bias", bias.len(), s.outputs)?;
+  }
+  expect_len("out", out.len(), olen)?;
+  disjoint("out", out, "x", x)?;
+  disjoint("out", out, "w", w)?;
+  disjoint("out", out, "bias", bias)?;
+  Ok((s, act))
+}
+
+/// Batched GEMV: `out[r*outputs + o] = act(dot(x[r, :], w[o, :]) + bias[o])`.
+///
+/// `x` is `rows x cols` row-major, `w` is `outputs x cols` row-major, `bias` is empty or
+/// `outputs` long, `out` is `rows x outputs`. `activation`: 0 none, 1 sigmoid, 2 softmax (over
+/// each row's outputs). `out` must not overlap the inputs.
+#[napi(catch_unwind)]
+#[allow(clippy::too_many_arguments)]
+pub fn gemv(
+  x: Float32ArraySlice,
+  rows: f64,
+  cols: f64,
+  w: Float32ArraySlice,
+  outputs: f64,
+  bias: Float32ArraySlice,
+  activation: u32,
+  mut out: Float32ArraySlice,
+) -> Result<()> {
+  let (s, act) = check_gemv(&x, rows, cols, &w, outputs, &bias, activation, &out)?;
+  // SAFETY: `out` was checked not to overlap any input, and no other Rust reference to its memory
+  // exists during this call. The caller owns the buffer for the call's duration (JS is
+  // single-threaded per isolate; shared arena slots are owned by one batch at a time).
+  let out = unsafe { out.as_mut() };
+  kernels::gemv(&x, &w, &bias, s, act, out);
+  Ok(())
+}
+
+/// Scalar reference of [`gemv`] (same arguments).
+#[napi(catch_unwind)]
+#[allow(clippy::too_many_arguments)]
+pub fn gemv_scalar(
+  x: Float32ArraySlice,
+  rows: f64,
+  cols: f64,
+  w: Float32ArraySlice,
+  outputs: f64,
+  bias: Float32ArraySlice,
+  activation: u32,
+  mut out: Float32ArraySlice,
+) -> Result<()> {
+  let (s, act) = check_gemv(&x, rows, cols, &w, outputs, &bias, activation, &out)?;
+  // SAFETY: as in `gemv`.
+  let out = unsafe { out.as_mut() };
+  kernels::gemv_scalar(&x, &w, &bias, s, act, out);
+  Ok(())
+}
+
+fn seed_from(seed: f64) -> Result<u64> {
+  if !seed.is_finite() || seed < 0.0 || seed.fract() != 0.0 || seed > 9_007_199_254_740_991.0 {
+    return Err(invalid(format!("seed must be an integer in [0, 2^53), got {seed}")));
+  }
+  Ok(seed as u64)
+}
+
+fn positive(name: &str, v: f64) -> Result<f64> {
+  if !(v.is_finite() && v > 0.0) {
+    return Err(invalid(format!("{name} must be a finite number > 0, got {v}")));
+  }
+  Ok(v)
+}
+
+/// Seeded pseudo-random generator (xoshiro256++) with the bandit samplers. The same seed gives
+/// the same sequence on every machine.
+#[napi]
+pub struct Rng {
+  inner: Xoshiro256,
+}
+
+#[napi]
+impl Rng {
+  /// `seed`: an integer in [0, 2^53).
+  #[napi(constructor, catch_unwind)]
+  pub fn new(seed: f64) -> Result<Self> {
+    Ok(Rng { inner: Xoshiro256::new(seed_from(seed)?) })
+  }
+
+  /// Uniform in [0, 1).
+  #[napi(catch_unwind)]
+  pub fn next_f64(&mut self) -> f64 {
+    self.inner.next_f64()
+  }
+
+  /// Standard normal sample.
+  #[napi(catch_unwind)]
+  pub fn normal(&mut self) -> f64 {
+    sampling::normal(&mut self.inner)
+  }
+
+  /// Gamma(shape, scale) sample (Marsaglia-Tsang). `scale` defaults to 1.
+  #[napi(catch_unwind)]
+  pub fn gamma(&mut self, shape: f64, scale: Option<f64>) -> Result<f64> {
+    let shape = positive("shape", shape)?;
+    let scale = positive("scale", scale.unwrap_or(1.0))?;
+    Ok(sampling::gamma(&mut self.inner, shape, scale))
+  }
+
+  /// Beta(a, b) sample.
+  #[napi(catch_unwind)]
+  pub fn beta(&mut self, a: f64, b: f64) -> Result<f64> {
+    let (a, b) = (positive("a", a)?, positive("b", b)?);
+    Ok(sampling::beta(&mut self.inner, a, b))
+  }
+
+  /// Fills `out` with Gamma(shape, scale) samples.
+  #[napi(catch_unwind)]
+  pub fn fill_gamma(&mut self, shape: f64, scale: f64, mut out: Float64ArraySlice) -> Result<()> {
+    let shape = positive("shape", shape)?;
+    let scale = positive("scale", scale)?;
+    // SAFETY: the only Rust view of `out` during this call.
+    for v in unsafe { out.as_mut() } {
+      *v = sampling::gamma(&mut self.inner, shape, scale);
+    }
+    Ok(())
+  }
+
+  /// Fills `out` with Beta(a, b) samples.
+  #[napi(catch_unwind)]
+  pub fn fill_beta(&mut self, a: f64, b: f64, mut out: Float64ArraySlice) -> Result<()> {
+    let (a, b) = (positive("a", a)?, positive("b", b)?);
+    // SAFETY: the only Rust view of `out` during this call.
+    for v in unsafe { out.as_mut() } {
+      *v = sampling::beta(&mut self.inner, a, b);
+    }
+    Ok(())
+  }
+
+  /// Thompson sampling over K Beta(alpha_k, beta_k) arms: returns the arm with the largest
+  /// sample. When `samples` (K long) is given, the drawn samples are written to it.
+  #[napi(catch_unwind)]
+  pub fn thompson_select(
+    &mut self,
+    alphas: Float64ArraySlice,
+    betas: Float64ArraySlice,
+    samples: Option<Float64ArraySlice>,
+  ) -> Result<u32> {
+    if alphas.is_empty() {
+      return Err(invalid("alphas must hold at least one arm"));
+    }
+    expect_len("betas", betas.len(), alphas.len())?;
+    for k in 0..alphas.len() {
+      positive("alphas[k]", alphas[k])?;
+      positive("betas[k]", betas[k])?;
+    }
+    let mut samples = samples;
+    if let Some(s) = samples.as_ref() {
+      expect_len("samples", s.len(), alphas.len())?;
+      disjoint("samples", s, "alphas", &alphas)?;
+      disjoint("samples", s, "betas", &betas)?;
+    }
+    // SAFETY: `samples` was checked not to overlap the inputs; it is the only mutable view.
+    let out = samples.as_mut().map(|s| unsafe { s.as_mut() });
+    Ok(sampling::thompson_select(&mut self.inner, &alphas, &betas, out) as u32)
+  }
+}
+
+/// Infers d from `x` and K from `out`, and checks the LinUCB state sizes.
+fn check_linucb_state(a_inv: &[f64], b: &[f64], x: &[f64], k: usize) -> Result<usize> {
+  let d = x.len();
+  if d == 0 || k == 0 {
+    return Err(invalid("LinUCB needs d >= 1 features and K >= 1 arms"));
+  }
+  expect_len("aInv", a_inv.len(), k * d * d)?;
+  expect_len("b", b.len(), k * d)?;
+  for v in x {
+    finite("x[i]", *v)?;
+  }
+  Ok(d)
+}
+
+/// LinUCB scores for K arms: `out[k] = theta_k . x + alpha * sqrt(x' A_k^-1 x)` with
+/// `theta_k = A_k^-1 b_k`. `aInv` is K*d*d (row-major, symmetric), `b` K*d, `x` d, `out` K.
+#[napi(catch_unwind)]
+pub fn linucb_scores(
+  a_inv: Float64ArraySlice,
+  b: Float64ArraySlice,
+  x: Float64ArraySlice,
+  alpha: f64,
+  mut out: Float64ArraySlice,
+) -> Result<()> {
+  let d = check_linucb_state(&a_inv, &b, &x, out.len())?;
+  let alpha = finite("alpha", alpha)?;
+  disjoint("out", &out, "aInv", &a_inv)?;
+  disjoint("out", &out, "b", &b)?;
+  disjoint("out", &out, "x", &x)?;
+  let mut scratch = vec![0.0; d];
+  // SAFETY: `out` does not overlap any input and is the only mutable view.
+  linucb::scores(&a_inv, &b, &x, alpha, unsafe { out.as_mut() }, &mut scratch);
+  Ok(())
+}
+
+/// Sherman-Morrison update of one arm's state in place after reward `reward` for context `x`:
+/// `aInv` (d*d) becomes (A + x x')^-1 and `b` (d) becomes b + reward * x. Returns false and
+/// leaves both unchanged if the update is numerically singular.
+#[napi(catch_unwind)]
+pub fn sherman_morrison_update(
+  mut a_inv: Float64ArraySlice,
+  mut b: Float64ArraySlice,
+  x: Float64ArraySlice,
+  reward: f64,
+) -> Result<bool> {
+  let d = check_linucb_state(&a_inv, &b, &x, 1)?;
+  let reward = finite("reward", reward)?;
+  disjoint("aInv", &a_inv, "b", &b)?;
+  disjoint("aInv", &a_inv, "x", &x)?;
+  disjoint("b", &b, "x", &x)?;
+  let mut scratch = vec![0.0; d];
+  // SAFETY: `aInv`, `b` and `x` were checked pairwise disjoint; these are the only mutable views.
+  let (ai, bm) = unsafe { (a_inv.as_mut(), b.as_mut()) };
+  Ok(linucb::sherman_morrison(ai, bm, &x, reward, &mut scratch))
+}
+
+/// Copies a linear/logistic model's weights (`outputs x cols`, row-major) and bias (empty or
+/// `outputs`) into native memory on this thread and returns its handle for [`linear_run`].
+#[napi(catch_unwind)]
+pub fn linear_create(w: Float32ArraySlice, bias: Float32ArraySlice, cols: f64, outputs: f64, activation: u32) -> Result<u32> {
+  let cols = dim("cols", cols)?;
+  let outputs = dim("outputs", outputs)?;
+  if cols == 0 || outputs == 0 {
+    return Err(invalid("cols and outputs must be at least 1"));
+  }
+  let act = Activation::from_u32(activation).ok_or_else(|| invalid(format!("unknown activation {activation}")))?;
+  expect_len("w", w.len(), cols.checked_mul(outputs).ok_or_else(|| invalid("cols * outputs overflows"))?)?;
+  if !bias.is_empty() {
+    expect_len("bias", bias.len(), outputs)?;
+  }
+  Ok(linear_registry::insert(linear_registry::LinearModel { w: w.to_vec(), bias: bias.to_vec(), cols, outputs, act }))
+}
+
+/// Runs a model created by [`linear_create`] on `rows` rows of `x` (rows x cols) into `out`
+/// (rows x outputs). Returns a status instead of throwing, because this is the per-request
+/// call and a napi-rs `Result` costs measurable time: 0 ok, 1 unknown handle (or another
+/// thread's), 2 bad rows, 3 wrong `x` length, 4 wrong `out` length, 5 `out` overlaps `x`.
+/// The wrapper in src/native.ts turns non-zero statuses into coded errors.
+#[napi]
+pub fn linear_run(handle: u32, x: Float32ArraySlice, rows: f64, mut out: Float32ArraySlice) -> u32 {
+  if disjoint("out", &out, "x", &x).is_err() {
+    return linear_registry::ALIASED;
+  }
+  // SAFETY: `out` does not overlap `x` (checked above) and is the only mutable view of it.
+  let out = unsafe { out.as_mut() };
+  // A panic here would be a bug in the checks; contain it rather than abort the process.
+  std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| linear_registry::run(handle, &x, rows, out)))
+    .unwrap_or(u32::MAX)
+}
+
+/// Frees a model created by [`linear_create`] on this thread; false if the handle was not live.
+#[napi(catch_unwind)]
+pub fn linear_release(handle: u32) -> bool {
+  linear_registry::remove(handle)
+}

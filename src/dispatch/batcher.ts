@@ -1,0 +1,228 @@
+/**
+ * Dynamic batcher of one pooled model version (Triton-style): requests queue here, are packed
+ * into arena slots up to max_batch_size rows, and run on the pool.
+ *
+ * - Admission is bounded: a full queue refuses a request at once with OVERLOADED.
+ * - A batch is sent when a slot is free and either it is full, or the oldest request has waited
+ *   max_queue_delay_us (0 = send what is queued now). While every slot is busy requests pile up,
+ *   so batches grow with load: the arena slots are the in-flight limit.
+ * - A request whose deadline has passed when its batch is formed is dropped, not run.
+ * - A batch fails together: every request in it gets the error.
+ */
+import { SluiceError } from '../errors.js';
+import type { Tensor, TypedArray } from '../model/tensor.js';
+import { arrayClassOf } from '../model/tensor.js';
+import type { BatchTensor } from '../worker/runtimes/types.js';
+import { H_GEN, H_ROWS, type RegionLayout, type SlotLayout } from './slot-layout.js';
+
+export interface BatcherStats {
+  /** Requests refused because the queue was full. */
+  overloaded: number;
+  /** Requests dropped at dequeue because their deadline had passed. */
+  expired: number;
+  batches: number;
+  batchedRows: number;
+}
+
+interface Pending {
+  inputs: Tensor[];
+  rows: number;
+  deadline: number;
+  enqueuedAt: number;
+  resolve: (outputs: BatchTensor[]) => void;
+  reject: (e: SluiceError) => void;
+}
+
+export interface BatcherOptions {
+  gen: number;
+  layout: SlotLayout;
+  maxQueueDelayUs: number;
+  maxQueueSize: number;
+  arena: SharedArrayBuffer;
+  /** Byte offsets of this version's arena slots; their number is the in-flight limit. */
+  slots: number[];
+  /** Runs the batch in a slot on the pool. */
+  run: (slot: number) => Promise<void>;
+  /** Observes each batch's rows and queue wait (ms, oldest request) for metrics. */
+  onBatch?: (rows: number, queueMs: number, computeMs: number) => void;
+}
+
+/** A typed-array view over the whole arena per datatype, for `set` and `slice` by element index. */
+type ArenaViews = Map<string, TypedArray>;
+
+function arenaViews(arena: SharedArrayBuffer, layout: SlotLayout): ArenaViews {
+  const views: ArenaViews = new Map();
+  for (const r of [...layout.inputs, ...layout.outputs]) {
+    if (!views.has(r.spec.datatype)) {
+      const Ctor = arrayClassOf(r.spec.datatype)!;
+      views.set(r.spec.datatype, new Ctor(arena, 0, arena.byteLength / Ctor.BYTES_PER_ELEMENT));
+    }
+  }
+  return views;
+}
+
+export class Batcher {
+  readonly stats: BatcherStats = { overloaded: 0, expired: 0, batches: 0, batchedRows: 0 };
+  private readonly queue: Pending[] = [];
+  private head = 0;
+  private queuedRows = 0;
+  private readonly free: number[];
+  private readonly header: Int32Array;
+  private readonly views: ArenaViews;
+  private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  private readonly maxRows: number;
+
+  constructor(private readonly o: BatcherOptions) {
+    this.free = [...o.slots];
+    this.header = new Int32Array(o.arena);
+    this.views = arenaViews(o.arena, o.layout);
+    this.maxRows = o.layout.maxRows;
+  }
+
+  /** Requests waiting (not yet in a batch). */
+  get depth(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** Batches running on the pool. */
+  get inFlight(): number {
+    return this.o.slots.length - this.free.length;
+  }
+
+  /**
+   * Queues one request (inputs in signature order, already checked) and resolves with its
+   * outputs. Throws OVERLOADED synchronously when the queue is full.
+   */
+  submit(inputs: Tensor[], rows: number, deadline: number): Promise<BatchTensor[]> {
+    if (this.depth >= this.o.maxQueueSize) {
+      this.stats.overloaded++;
+      throw new SluiceError('OVERLOADED', `queue of ${this.o.maxQueueSize} requests is full; retry later`);
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ inputs, rows, deadline, enqueuedAt: performance.now(), resolve, reject });
+      this.queuedRows += rows;
+      this.pump();
+    });
+  }
+
+  private shift(): Pending {
+    const p = this.queue[this.head]!;
+    this.queue[this.head] = undefined as unknown as Pending;
+    this.head++;
+    // Compact now and then so the array does not grow forever.
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+    this.queuedRows -= p.rows;
+    return p;
+  }
+
+  private pump(): void {
+    while (this.free.length > 0 && this.depth > 0) {
+      if (this.queuedRows < this.maxRows && this.o.maxQueueDelayUs > 0) {
+        const waitedUs = (performance.now() - this.queue[this.head]!.enqueuedAt) * 1000;
+        if (waitedUs < this.o.maxQueueDelayUs) {
+          this.arm(this.o.maxQueueDelayUs - waitedUs);
+          return;
+        }
+      }
+      this.dispatch();
+    }
+  }
+
+  /** Wakes the batcher when the oldest request's delay is up. */
+  private arm(us: number): void {
+    if (this.timer) return;
+    const wake = () => {
+      this.timer = undefined;
+      this.pump();
+    };
+    // setTimeout cannot sleep less than 1 ms; shorter delays re-check every loop turn.
+    this.timer = us >= 1000 ? setTimeout(wake, us / 1000) : setImmediate(wake);
+  }
+
+  private writeInputs(slot: number, p: Pending, row: number): void {
+    const { inputs } = this.o.layout;
+    for (let i = 0; i < inputs.length; i++) {
+      const r = inputs[i]!;
+      const at = (slot + r.offset) / r.bytesPerElement + row * r.rowElements;
+      (this.views.get(r.spec.datatype) as Float32Array).set(p.inputs[i]!.data as Float32Array, at);
+    }
+  }
+
+  private readOutputs(slot: number, rows: number, row: number): BatchTensor[] {
+    return this.o.layout.outputs.map((r: RegionLayout) => {
+      const at = (slot + r.offset) / r.bytesPerElement + row * r.rowElements;
+      const data = this.views.get(r.spec.datatype)!.slice(at, at + rows * r.rowElements) as TypedArray;
+      return { data, shape: [rows, ...r.spec.shape.slice(1)] };
+    });
+  }
+
+  /** Packs queued requests into one free slot and runs it. */
+  private dispatch(): void {
+    const slot = this.free.pop()!;
+    const batch: Pending[] = [];
+    const starts: number[] = [];
+    let rows = 0;
+    const now = performance.now();
+    let oldest = now;
+    while (this.depth > 0) {
+      const p = this.queue[this.head]!;
+      if (p.deadline <= now) {
+        this.shift();
+        this.stats.expired++;
+        p.reject(new SluiceError('DEADLINE_EXCEEDED', 'deadline passed while queued; the request was not run'));
+        continue;
+      }
+      if (rows + p.rows > this.maxRows) break;
+      this.shift();
+      this.writeInputs(slot, p, rows);
+      starts.push(rows);
+      batch.push(p);
+      if (p.enqueuedAt < oldest) oldest = p.enqueuedAt;
+      rows += p.rows;
+    }
+    if (batch.length === 0) {
+      this.free.push(slot);
+      return;
+    }
+    const base = slot >> 2;
+    this.header[base + H_GEN] = this.o.gen;
+    this.header[base + H_ROWS] = rows;
+    this.stats.batches++;
+    this.stats.batchedRows += rows;
+    const sent = performance.now();
+    this.o.run(slot).then(
+      () => {
+        this.o.onBatch?.(rows, sent - oldest, performance.now() - sent);
+        for (let i = 0; i < batch.length; i++) {
+          const p = batch[i]!;
+          p.resolve(this.readOutputs(slot, p.rows, starts[i]!));
+        }
+        this.complete(slot);
+      },
+      (e: SluiceError) => {
+        for (const p of batch) p.reject(e);
+        this.complete(slot);
+      },
+    );
+  }
+
+  private complete(slot: number): void {
+    this.free.push(slot);
+    this.pump();
+  }
+
+  /** Fails everything queued (engine shutdown). In-flight batches finish on their own. */
+  drainWith(e: SluiceError): void {
+    if (this.timer) {
+      clearTimeout(this.timer as NodeJS.Timeout);
+      clearImmediate(this.timer as NodeJS.Immediate);
+      this.timer = undefined;
+    }
+    while (this.depth > 0) {
+      this.shift().reject(e);
+    }
+  }
+}

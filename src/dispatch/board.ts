@@ -1,0 +1,83 @@
+/**
+ * The dispatch board: how batches reach pool workers without a thread wake-up per batch.
+ *
+ * Measured here (bench/handoff.ts), waking a sleeping thread costs ~100 us each way on this
+ * VM, with a long tail, while a thread that is already awake picks up shared-memory work in
+ * well under a microsecond; piscina.run pays a wake-up per task. So each worker runs one
+ * long-lived piscina task, a *session*, that serves the board: the I/O thread posts a batch by
+ * flipping its board entry to QUEUED and ringing the doorbell; a session claims the entry with
+ * a compare-exchange, computes it in place in the arena, and marks it DONE or FAILED. An idle
+ * session polls for `spinUs`, then parks on the doorbell (Atomics.wait). Under load no batch
+ * pays for a wake-up. Piscina still owns the threads: it starts them, replaces a crashed one
+ * (whose session then restarts), and ends them.
+ *
+ * Int32 layout of the board SharedArrayBuffer:
+ *   [0] completions counter (workers add and notify; the I/O thread waits on it)
+ *   [1] entries in state QUEUED (claimable work)
+ *   [2] control epoch (bumped after each control message, so sessions yield to their event
+ *       loop and receive it)
+ *   [3] doorbell (bumped and notified when work or control arrives; parked sessions wait on it)
+ *   [4] stop flag (1 = sessions return, at shutdown)
+ *   [16 + 2e] entry e state: FREE 0, QUEUED 1, DONE 2, FAILED 3, RUNNING 4 | threadId << 4
+ *   [17 + 2e] entry e arena slot offset
+ */
+export const B_DONE = 0;
+export const B_QUEUED = 1;
+export const B_EPOCH = 2;
+export const B_BELL = 3;
+export const B_STOP = 4;
+const HEADER_INTS = 16;
+const ENTRY_INTS = 2;
+
+export const S_FREE = 0;
+export const S_QUEUED = 1;
+export const S_DONE = 2;
+export const S_FAILED = 3;
+export const S_RUNNING = 4;
+
+export function stateIndex(entry: number): number {
+  return HEADER_INTS + entry * ENTRY_INTS;
+}
+
+export function slotIndex(entry: number): number {
+  return HEADER_INTS + entry * ENTRY_INTS + 1;
+}
+
+export function boardBytes(entries: number): number {
+  return (HEADER_INTS + entries * ENTRY_INTS) * Int32Array.BYTES_PER_ELEMENT;
+}
+
+/** The RUNNING state word of an entry claimed by `threadId`. */
+export function running(threadId: number): number {
+  return S_RUNNING | (threadId << 4);
+}
+
+/**
+ * Worker side: claims one QUEUED entry for `threadId`, or returns -1. Scans only when the
+ * queued counter says there is something to take.
+ */
+export function claim(board: Int32Array, entries: number, threadId: number): number {
+  if (Atomics.load(board, B_QUEUED) <= 0) return -1;
+  const mine = running(threadId);
+  for (let e = 0; e < entries; e++) {
+    const at = stateIndex(e);
+    if (board[at] === S_QUEUED && Atomics.compareExchange(board, at, S_QUEUED, mine) === S_QUEUED) {
+      Atomics.sub(board, B_QUEUED, 1);
+      return e;
+    }
+  }
+  return -1;
+}
+
+/** Worker side: publishes the outcome of a claimed entry and wakes the I/O thread. */
+export function complete(board: Int32Array, entry: number, ok: boolean): void {
+  Atomics.store(board, stateIndex(entry), ok ? S_DONE : S_FAILED);
+  Atomics.add(board, B_DONE, 1);
+  Atomics.notify(board, B_DONE);
+}
+
+/** I/O thread side: wakes `count` parked sessions (Atomics.notify is cheap with no waiters). */
+export function ring(board: Int32Array, count = 1): void {
+  Atomics.add(board, B_BELL, 1);
+  Atomics.notify(board, B_BELL, count);
+}

@@ -1,0 +1,104 @@
+/**
+ * The error catalogue: every error Sluice reports has a stable `code`, one HTTP status and one
+ * gRPC status, fixed here once. Front ends map errors with `httpStatus` / `grpcStatus` and never
+ * invent codes. README.md documents every code (a test fails when one is missing).
+ */
+
+/** gRPC status codes (numeric values from grpc/status.h). */
+export const Grpc = {
+  OK: 0, CANCELLED: 1, UNKNOWN: 2, INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5,
+  ALREADY_EXISTS: 6, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, FAILED_PRECONDITION: 9,
+  ABORTED: 10, OUT_OF_RANGE: 11, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14, DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+
+interface CatalogueEntry {
+  http: number;
+  grpc: number;
+  /** The same request may succeed if sent again later (clients may retry with backoff). */
+  retryable: boolean;
+  /** One line for the README table. */
+  doc: string;
+}
+
+export const catalogue = {
+  // Request errors: the caller sent something the model cannot take.
+  INVALID_ARGUMENT: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A request field is missing or has the wrong type or value.' },
+  INPUT_MISSING: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'An input the model signature requires was not sent.' },
+  INPUT_UNKNOWN: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'An input name is not in the model signature, or is sent twice.' },
+  OUTPUT_UNKNOWN: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A requested output is not in the model signature.' },
+  DATATYPE_MISMATCH: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: "A tensor's datatype differs from the signature, or its data does not match its datatype." },
+  SHAPE_MISMATCH: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: "A tensor's shape does not fit the signature, or its element count differs from its data." },
+  BATCH_TOO_LARGE: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A request has more rows than the model\'s max_batch_size.' },
+  // Lookup errors.
+  MODEL_NOT_FOUND: { http: 404, grpc: Grpc.NOT_FOUND, retryable: false, doc: 'No model of that name is loaded.' },
+  VERSION_NOT_FOUND: { http: 404, grpc: Grpc.NOT_FOUND, retryable: false, doc: 'The model has no loaded version of that name.' },
+  MODEL_NOT_READY: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The model is loading or unloading.' },
+  // Load-shedding and time: retry later.
+  OVERLOADED: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: "The model's queue is full; the request was refused at once." },
+  DEADLINE_EXCEEDED: { http: 504, grpc: Grpc.DEADLINE_EXCEEDED, retryable: true, doc: 'The request deadline passed before the prediction ran; it was dropped, not run.' },
+  WORKER_LOST: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The worker thread running the request died; the pool replaced it.' },
+  SHUTTING_DOWN: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The engine is draining or stopped.' },
+  // Model and load errors.
+  MODEL_ERROR: { http: 500, grpc: Grpc.INTERNAL, retryable: false, doc: 'The model failed while computing; the message is sanitised.' },
+  MANIFEST_INVALID: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A model manifest is missing a field or has a bad value.' },
+  ARTIFACT_INTEGRITY: { http: 422, grpc: Grpc.DATA_LOSS, retryable: false, doc: "An artifact's SHA-256 differs from its manifest; it was not loaded." },
+  MODEL_LOAD_FAILED: { http: 422, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'The runtime could not load the model payload.' },
+  MODEL_VALIDATION_FAILED: { http: 422, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'A new version failed its smoke test (errors, wrong shapes or non-finite outputs); the serving version is unchanged.' },
+  ARENA_EXHAUSTED: { http: 507, grpc: Grpc.RESOURCE_EXHAUSTED, retryable: false, doc: 'The shared tensor arena has no room for another pooled model version (raise SLUICE_ARENA_MB).' },
+  CONFIG_INVALID: { http: 500, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'A configuration value is invalid (reported at start-up).' },
+  INTERNAL: { http: 500, grpc: Grpc.INTERNAL, retryable: false, doc: 'An unexpected internal error.' },
+} as const satisfies Record<string, CatalogueEntry>;
+
+export type ErrorCode = keyof typeof catalogue;
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(catalogue, code);
+}
+
+/** An error with a catalogue code. `message` is safe to show to clients. */
+export class SluiceError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SluiceError';
+    this.code = code;
+  }
+
+  get httpStatus(): number {
+    return catalogue[this.code].http;
+  }
+
+  get grpcStatus(): number {
+    return catalogue[this.code].grpc;
+  }
+
+  get retryable(): boolean {
+    return catalogue[this.code].retryable;
+  }
+
+  /** The `{code, message}` form that crosses thread boundaries and goes into response bodies. */
+  toJSON(): SerializedError {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export interface SerializedError {
+  code: string;
+  message: string;
+}
+
+/** Rebuilds an error that crossed a thread boundary as `{code, message}`. */
+export function fromSerialized(e: SerializedError): SluiceError {
+  return new SluiceError(isErrorCode(e.code) ? e.code : 'INTERNAL', e.message);
+}
+
+/**
+ * Converts anything thrown into a SluiceError. Unknown errors keep their detail only in `cause`
+ * (for logs): their message may contain paths or internals, so clients get `fallbackMessage`.
+ */
+export function toSluiceError(err: unknown, fallback: ErrorCode = 'INTERNAL', fallbackMessage = 'internal error'): SluiceError {
+  if (err instanceof SluiceError) return err;
+  return new SluiceError(fallback, fallbackMessage, { cause: err });
+}

@@ -1,0 +1,161 @@
+/**
+ * The only import of the Rust addon (native/). Everything else imports kernels from here.
+ *
+ * The addon throws errors with a stable `code`: its own argument checks use ERR_NATIVE_*, while
+ * napi-rs's conversion of a wrong JS type arrives as code `InvalidArg` with a terse message.
+ * `guard` folds the latter into ERR_NATIVE_INVALID_ARGUMENT naming the function, so callers
+ * see one family of codes. The wrappers have fixed arity so V8 inlines them on the hot path.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type * as Binding from '../native/index.js';
+import { projectRoot } from './paths.js';
+
+export type Rng = Binding.Rng;
+
+/** Activation codes understood by `gemv` (must match native/src/kernels/activation.rs). */
+export const Activation = { none: 0, sigmoid: 1, softmax: 2 } as const;
+export type ActivationName = keyof typeof Activation;
+
+function findAddon(): string {
+  const file = path.join(projectRoot, 'native', 'sluice-native.node');
+  if (existsSync(file)) return file;
+  throw Object.assign(
+    new Error('native addon native/sluice-native.node not found: run `npm install` (or `npm run build:native`)'),
+    { code: 'ERR_NATIVE_MISSING' },
+  );
+}
+
+const binding = createRequire(import.meta.url)(findAddon()) as typeof Binding;
+
+function normalise(fn: string, err: unknown): unknown {
+  if (err instanceof Error && (err as { code?: string }).code === 'InvalidArg') {
+    return Object.assign(new Error(`${fn}: wrong argument type (${err.message})`), {
+      code: 'ERR_NATIVE_INVALID_ARGUMENT',
+    });
+  }
+  return err;
+}
+
+/** Instruction set chosen at load: "avx2+fma" or "scalar" (forced with SLUICE_SIMD=scalar). */
+export const simdLevel: string = binding.simdLevel();
+
+export function dot(a: Float32Array, b: Float32Array): number {
+  try {
+    return binding.dot(a, b);
+  } catch (e) {
+    throw normalise('dot', e);
+  }
+}
+
+export function dotScalar(a: Float32Array, b: Float32Array): number {
+  try {
+    return binding.dotScalar(a, b);
+  } catch (e) {
+    throw normalise('dotScalar', e);
+  }
+}
+
+/**
+ * `out[r*outputs + o] = act(x[r,:] . w[o,:] + bias[o])`; x is rows x cols, w outputs x cols,
+ * bias empty or `outputs` long, out rows x outputs (must not overlap the inputs).
+ */
+export function gemv(
+  x: Float32Array, rows: number, cols: number, w: Float32Array, outputs: number,
+  bias: Float32Array, activation: number, out: Float32Array,
+): void {
+  try {
+    binding.gemv(x, rows, cols, w, outputs, bias, activation, out);
+  } catch (e) {
+    throw normalise('gemv', e);
+  }
+}
+
+export function gemvScalar(
+  x: Float32Array, rows: number, cols: number, w: Float32Array, outputs: number,
+  bias: Float32Array, activation: number, out: Float32Array,
+): void {
+  try {
+    binding.gemvScalar(x, rows, cols, w, outputs, bias, activation, out);
+  } catch (e) {
+    throw normalise('gemvScalar', e);
+  }
+}
+
+/** LinUCB scores for K arms into `out` (K); aInv K*d*d, b K*d, x d. */
+export function linucbScores(aInv: Float64Array, b: Float64Array, x: Float64Array, alpha: number, out: Float64Array): void {
+  try {
+    binding.linucbScores(aInv, b, x, alpha, out);
+  } catch (e) {
+    throw normalise('linucbScores', e);
+  }
+}
+
+/** Sherman-Morrison update of one arm in place; false (and no change) if singular. */
+export function shermanMorrisonUpdate(aInv: Float64Array, b: Float64Array, x: Float64Array, reward: number): boolean {
+  try {
+    return binding.shermanMorrisonUpdate(aInv, b, x, reward);
+  } catch (e) {
+    throw normalise('shermanMorrisonUpdate', e);
+  }
+}
+
+const LINEAR_STATUS: Record<number, [string, string]> = {
+  1: ['ERR_NATIVE_INVALID_ARGUMENT', 'model handle is not live on this thread (released, or created on another thread)'],
+  2: ['ERR_NATIVE_INVALID_ARGUMENT', 'rows must be a non-negative integer'],
+  3: ['ERR_NATIVE_SHAPE_MISMATCH', 'x length must be rows * cols'],
+  4: ['ERR_NATIVE_SHAPE_MISMATCH', 'out length must be rows * outputs'],
+  5: ['ERR_NATIVE_ALIASED_ARGUMENT', 'out overlaps x'],
+};
+
+// Native memory of kernels that were never disposed is returned when they are collected.
+const linearFinalizer = new FinalizationRegistry<number>((handle) => binding.linearRelease(handle));
+
+/**
+ * A linear/logistic model whose weights live in native memory on the creating thread, so each
+ * prediction passes only its input and output arrays across N-API (the cheapest call shape:
+ * every typed-array argument costs ~0.1 us to cross).
+ */
+export class LinearKernel {
+  private handle: number;
+
+  constructor(w: Float32Array, bias: Float32Array, readonly cols: number, readonly outputs: number, activation: number) {
+    try {
+      this.handle = binding.linearCreate(w, bias, cols, outputs, activation);
+    } catch (e) {
+      throw normalise('LinearKernel', e);
+    }
+    linearFinalizer.register(this, this.handle, this);
+  }
+
+  /** Computes `rows` rows of `x` (rows x cols) into `out` (rows x outputs). */
+  run(x: Float32Array, rows: number, out: Float32Array): void {
+    let status: number;
+    try {
+      status = binding.linearRun(this.handle, x, rows, out);
+    } catch (e) {
+      throw normalise('LinearKernel.run', e);
+    }
+    if (status !== 0) {
+      const [code, message] = LINEAR_STATUS[status] ?? ['ERR_NATIVE_INTERNAL', `linear kernel failed (status ${status})`];
+      throw Object.assign(new Error(`LinearKernel.run: ${message}`), { code });
+    }
+  }
+
+  dispose(): void {
+    if (this.handle === 0) return;
+    linearFinalizer.unregister(this);
+    binding.linearRelease(this.handle);
+    this.handle = 0;
+  }
+}
+
+/** Seeded xoshiro256++ generator with Gamma/Beta samplers and Thompson selection. */
+export function createRng(seed: number): Rng {
+  try {
+    return new binding.Rng(seed);
+  } catch (e) {
+    throw normalise('Rng', e);
+  }
+}

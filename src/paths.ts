@@ -1,0 +1,28 @@
+/** Locations inside the installed package, valid from src/ (tests) and from dist/src/ (built). */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+function findRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const pkg = path.join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'sluice') return dir;
+      } catch {
+        // not ours; keep walking up
+      }
+    }
+    dir = path.dirname(dir);
+  }
+  throw new Error('cannot find the sluice package root');
+}
+
+export const projectRoot = findRoot();
+
+/** The compiled piscina worker entry (workers always run built JavaScript). */
+export const workerEntry = path.join(projectRoot, 'dist', 'src', 'worker', 'entry.js');
+
+/** The bundled model repository (demo models). */
+export const bundledModels = path.join(projectRoot, 'models');

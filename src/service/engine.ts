@@ -1,0 +1,476 @@
+/**
+ * The inference service: one transport-agnostic API (infer, metadata, readiness, load/unload)
+ * that the HTTP, gRPC and stream front ends call.
+ *
+ * Each model has one active version, named by a generation in the shared model table. A
+ * request reads that generation once and is served entirely by that version. Loading a new
+ * version happens off the hot path (load, warm, smoke-test), then one atomic store activates it;
+ * the previous version is retired and freed only when no request holds it any more (reference
+ * counts kept on this thread, which is the only one that creates work).
+ */
+import { DirectoryRepository, type VersionSource } from '../repository/directory.js';
+import { loadConfig, type Config } from '../config/index.js';
+import { SluiceError, toSluiceError } from '../errors.js';
+import { errorFields, log } from '../log.js';
+import type { DispatchMode, Manifest } from '../model/manifest.js';
+import { checkInputs, selectOutputs } from '../model/signature.js';
+import type { Tensor } from '../model/tensor.js';
+import { Arena } from '../dispatch/arena.js';
+import { Batcher } from '../dispatch/batcher.js';
+import { ModelTable } from '../dispatch/model-table.js';
+import { DEFAULT_DISPATCH } from '../dispatch/policy.js';
+import { WorkerPool } from '../dispatch/pool.js';
+import { slotLayout } from '../dispatch/slot-layout.js';
+import { loadRuntime, validateRuntime, type BatchTensor, type Runtime } from '../worker/runtimes/index.js';
+import type { InferRequest, InferResponse, ModelConfig, ModelMetadata, RepositoryModel, VersionStats } from './types.js';
+
+const PLATFORM: Record<Manifest['kind'], string> = {
+  linear: 'sluice_linear',
+  logistic: 'sluice_logistic',
+  onnx: 'onnxruntime_onnx',
+  fixture: 'sluice_fixture',
+};
+
+/** Arena slots per pooled version: two per worker keeps each worker busy while one batch returns. */
+const SLOTS_PER_WORKER = 2;
+
+interface LoadedVersion {
+  gen: number;
+  manifest: Manifest;
+  dispatch: DispatchMode;
+  runtime?: Runtime;
+  batcher?: Batcher;
+  slots: number[];
+  /** Requests holding this version (queued, running or computing inline). */
+  refs: number;
+  retired: boolean;
+  freed: boolean;
+  stats: VersionStats;
+}
+
+interface ModelEntry {
+  name: string;
+  slot: number;
+  /** Versions serving new requests, by version string. */
+  versions: Map<string, LoadedVersion>;
+  /** Every version not yet freed (including retired ones still finishing), by generation. */
+  byGen: Map<number, LoadedVersion>;
+}
+
+export interface LoadOptions {
+  /** Version to load; the latest in the repository when omitted. */
+  version?: string;
+}
+
+export class Engine {
+  readonly config: Readonly<Config>;
+  readonly repository: DirectoryRepository;
+  private readonly table = new ModelTable();
+  private readonly arena: Arena | undefined;
+  private readonly pool: WorkerPool | undefined;
+  private readonly models = new Map<string, ModelEntry>();
+  /** Per-model chain that serialises load/unload of the same model. */
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly loading = new Set<string>();
+  private readonly failed = new Map<string, string>();
+  private startupModels: string[] = [];
+  private started = false;
+  private closing = false;
+
+  private constructor(config: Readonly<Config>) {
+    this.config = config;
+    this.repository = new DirectoryRepository(config.modelRepository);
+    if (config.workers > 0) {
+      this.arena = new Arena(config.arenaMb * 1024 * 1024);
+      this.pool = new WorkerPool({
+        threads: config.workers,
+        arena: this.arena.buffer,
+        table: this.table.buffer,
+        allowFixtures: config.allowFixtureModels,
+        spinUs: config.workerSpinUs,
+      });
+    }
+  }
+
+  /** Creates an engine and loads the configured start-up models from the repository. */
+  static async start(overrides: Partial<Config> = {}): Promise<Engine> {
+    const engine = new Engine(loadConfig(overrides));
+    await engine.loadStartupModels();
+    return engine;
+  }
+
+  private async loadStartupModels(): Promise<void> {
+    const sel = this.config.startupModels;
+    const names = sel === 'none' ? [] : sel === 'all' ? (await this.repository.index()).map((e) => e.name) : sel;
+    this.startupModels = names;
+    for (const name of names) {
+      try {
+        await this.load(name);
+      } catch (e) {
+        // Keep serving the models that did load; readiness stays false until this one loads.
+        log.error('engine: start-up model failed to load', { model: name, ...errorFields(e) });
+      }
+    }
+    this.started = true;
+  }
+
+  // ---- health -------------------------------------------------------------------------------
+
+  live(): boolean {
+    return !this.closing;
+  }
+
+  /** Ready when start-up finished, every start-up model is serving, and not draining. */
+  ready(): boolean {
+    return this.started && !this.closing && this.startupModels.every((n) => this.activeVersion(n) !== undefined);
+  }
+
+  modelReady(name: string, version?: string): boolean {
+    const m = this.models.get(name);
+    if (!m || this.closing) return false;
+    if (version === undefined) return this.activeVersion(name) !== undefined;
+    const v = m.versions.get(version);
+    return v !== undefined && !v.retired;
+  }
+
+  // ---- inference ----------------------------------------------------------------------------
+
+  private activeVersion(name: string): LoadedVersion | undefined {
+    const m = this.models.get(name);
+    if (!m) return undefined;
+    return m.byGen.get(this.table.activeGeneration(m.slot));
+  }
+
+  /** The version a request goes to: the named one, or whatever is active right now. */
+  private resolve(name: string, version: string | undefined): LoadedVersion {
+    const m = this.models.get(name);
+    if (!m) throw new SluiceError('MODEL_NOT_FOUND', `model ${String(name)} is not loaded`);
+    if (version !== undefined && version !== '') {
+      const v = m.versions.get(version);
+      if (!v || v.retired) throw new SluiceError('VERSION_NOT_FOUND', `model ${name} has no loaded version ${String(version)}`);
+      return v;
+    }
+    // The single read of the generation for this request: it keeps this version to the end.
+    const v = m.byGen.get(this.table.activeGeneration(m.slot));
+    if (!v || v.retired) throw new SluiceError('MODEL_NOT_READY', `model ${name} has no ready version`);
+    return v;
+  }
+
+  /** Runs one request and says which version computed it. Rejects with coded SluiceErrors. */
+  async infer(req: InferRequest): Promise<InferResponse> {
+    if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
+    const v = this.resolve(req.model, req.version);
+    const { ordered, rows } = checkInputs(v.manifest, req.inputs);
+    const selected = selectOutputs(v.manifest.signature, req.outputs);
+    const deadline = req.deadline ?? Infinity;
+    if (deadline !== Infinity && deadline <= performance.now()) throw new SluiceError('DEADLINE_EXCEEDED', 'deadline passed before the request was admitted');
+    v.refs++;
+    let outs: BatchTensor[];
+    try {
+      if (v.batcher) {
+        outs = await v.batcher.submit(ordered, rows, deadline);
+      } else {
+        v.stats.executions++;
+        const r = v.runtime!.run(ordered, rows);
+        outs = r instanceof Promise ? await r : r;
+      }
+    } catch (e) {
+      v.stats.failure++;
+      throw this.runError(v, e);
+    } finally {
+      if (--v.refs === 0 && v.retired) this.free(v);
+    }
+    v.stats.success++;
+    v.stats.rows += rows;
+    return { model: v.manifest.name, version: v.manifest.version, id: req.id, outputs: this.outputs(v, outs, selected) };
+  }
+
+  private runError(v: LoadedVersion, e: unknown): SluiceError {
+    if (e instanceof SluiceError) return e;
+    // Inline model failures: log the detail here, send clients a sanitised message.
+    log.warn('engine: model failed', { model: v.manifest.name, version: v.manifest.version, ...errorFields(e) });
+    return toSluiceError(e, 'MODEL_ERROR', `model ${v.manifest.name} failed while computing`);
+  }
+
+  private outputs(v: LoadedVersion, outs: BatchTensor[], selected: number[] | undefined): Tensor[] {
+    const specs = v.manifest.signature.outputs;
+    const pick = (i: number): Tensor => ({ name: specs[i]!.name, datatype: specs[i]!.datatype, shape: outs[i]!.shape, data: outs[i]!.data });
+    if (!selected) return specs.map((_, i) => pick(i));
+    return selected.map(pick);
+  }
+
+  // ---- metadata -----------------------------------------------------------------------------
+
+  modelMetadata(name: string, version?: string): ModelMetadata {
+    const v = this.resolve(name, version);
+    const m = this.models.get(name)!;
+    return {
+      name,
+      versions: [...m.versions.keys()],
+      platform: PLATFORM[v.manifest.kind],
+      inputs: v.manifest.signature.inputs,
+      outputs: v.manifest.signature.outputs,
+    };
+  }
+
+  modelConfig(name: string, version?: string): ModelConfig {
+    const v = this.resolve(name, version);
+    const b = v.manifest.batching;
+    return {
+      name,
+      version: v.manifest.version,
+      platform: PLATFORM[v.manifest.kind],
+      kind: v.manifest.kind,
+      maxBatchSize: b.maxBatchSize,
+      maxQueueDelayUs: b.maxQueueDelayUs,
+      maxQueueSize: b.maxQueueSize,
+      dispatch: v.dispatch,
+      inputs: v.manifest.signature.inputs,
+      outputs: v.manifest.signature.outputs,
+    };
+  }
+
+  /** Counters of every serving version of a model. */
+  modelStats(name: string): VersionStats[] {
+    const m = this.models.get(name);
+    if (!m) throw new SluiceError('MODEL_NOT_FOUND', `model ${String(name)} is not loaded`);
+    return [...m.versions.values()].map((v) => ({
+      ...v.stats,
+      executions: v.batcher ? v.batcher.stats.batches : v.stats.executions,
+      overloaded: v.batcher?.stats.overloaded ?? 0,
+      expired: v.batcher?.stats.expired ?? 0,
+    }));
+  }
+
+  /** Models in the repository and loaded ones, with their state (OIP repository index). */
+  async repositoryIndex(): Promise<RepositoryModel[]> {
+    const out = new Map<string, RepositoryModel>();
+    for (const e of await this.repository.index()) {
+      out.set(e.name, { name: e.name, state: 'UNAVAILABLE', reason: this.failed.get(e.name) ?? 'not loaded' });
+    }
+    for (const name of this.models.keys()) {
+      const v = this.activeVersion(name);
+      if (v) out.set(name, { name, version: v.manifest.version, state: 'READY', reason: '' });
+    }
+    for (const name of this.loading) {
+      if (!out.has(name) || out.get(name)!.state !== 'READY') out.set(name, { name, state: 'LOADING', reason: 'loading' });
+    }
+    return [...out.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  // ---- load / unload ------------------------------------------------------------------------
+
+  private serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(name) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.locks.set(name, tail);
+    void tail.then(() => {
+      if (this.locks.get(name) === tail) this.locks.delete(name);
+    });
+    return next;
+  }
+
+  /** Loads a version from the model repository and makes it the active one. */
+  async load(name: string, opts: LoadOptions = {}): Promise<string> {
+    const source = await this.repository.open(name, opts.version);
+    return this.loadVersion(source);
+  }
+
+  /**
+   * Loads a version from any source, warms and smoke-tests it, then activates it with one
+   * atomic store and retires the previous version. If anything fails before activation, the
+   * serving version is untouched. Returns the activated version.
+   */
+  loadVersion(source: VersionSource): Promise<string> {
+    const name = source.manifest.name;
+    return this.serial(name, async () => {
+      if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
+      this.loading.add(name);
+      try {
+        const v = await this.prepare(source);
+        this.activate(v);
+        this.failed.delete(name);
+        log.info('engine: version active', { model: name, version: v.manifest.version, dispatch: v.dispatch, gen: v.gen });
+        return v.manifest.version;
+      } catch (e) {
+        this.failed.set(name, e instanceof SluiceError ? e.message : 'load failed');
+        throw e;
+      } finally {
+        this.loading.delete(name);
+      }
+    });
+  }
+
+  private dispatchOf(m: Manifest): DispatchMode {
+    const wanted = m.dispatch ?? DEFAULT_DISPATCH[m.kind];
+    if (wanted === 'inline') return 'inline';
+    const layout = slotLayout(m);
+    if (!this.pool || typeof layout === 'string') {
+      // An explicit request for the pool that cannot be met is an error; a default falls back.
+      if (m.dispatch === 'pool') {
+        throw new SluiceError('MANIFEST_INVALID', `${m.name}@${m.version}: dispatch "pool" is impossible: ${this.pool ? layout : 'the engine has no workers (SLUICE_WORKERS=0)'}`);
+      }
+      return 'inline';
+    }
+    return 'pool';
+  }
+
+  /** Everything before activation: payload, runtime or pool load, smoke test. */
+  private async prepare(source: VersionSource): Promise<LoadedVersion> {
+    const m = source.manifest;
+    const dispatch = this.dispatchOf(m);
+    const payload = await source.readPayload();
+    const gen = this.table.newGeneration();
+    const v: LoadedVersion = {
+      gen, manifest: m, dispatch, slots: [], refs: 0, retired: false, freed: false,
+      stats: { version: m.version, success: 0, failure: 0, rows: 0, executions: 0, overloaded: 0, expired: 0 },
+    };
+    if (dispatch === 'inline') {
+      const rt = await loadRuntime(m, payload, { allowFixtures: this.config.allowFixtureModels, inWorker: false });
+      try {
+        await validateRuntime(rt);
+      } catch (e) {
+        await rt.dispose();
+        throw e;
+      }
+      v.runtime = rt;
+      return v;
+    }
+    const layout = slotLayout(m);
+    if (typeof layout === 'string') throw new SluiceError('MANIFEST_INVALID', layout);
+    const nSlots = Math.max(1, this.pool!.threads * SLOTS_PER_WORKER);
+    for (let i = 0; i < nSlots; i++) {
+      const at = this.arena!.alloc(layout.bytes);
+      if (at === undefined) {
+        this.releaseSlots(v);
+        throw new SluiceError('ARENA_EXHAUSTED', `${m.name}@${m.version}: needs ${nSlots} x ${layout.bytes} bytes of arena; raise SLUICE_ARENA_MB`);
+      }
+      v.slots.push(at);
+      this.pool!.attach(at);
+    }
+    try {
+      await this.pool!.load(gen, m, payload);
+    } catch (e) {
+      this.releaseSlots(v);
+      throw e;
+    }
+    const pool = this.pool!;
+    v.batcher = new Batcher({
+      gen,
+      layout,
+      maxQueueDelayUs: m.batching.maxQueueDelayUs,
+      maxQueueSize: m.batching.maxQueueSize,
+      arena: this.arena!.buffer,
+      slots: v.slots,
+      run: (slot) => pool.run(slot),
+    });
+    return v;
+  }
+
+  /** The hot swap: register, one atomic store, retire what it replaces. */
+  private activate(v: LoadedVersion): void {
+    const name = v.manifest.name;
+    let m = this.models.get(name);
+    if (!m) {
+      m = { name, slot: this.table.slotOf(name), versions: new Map(), byGen: new Map() };
+      this.models.set(name, m);
+    }
+    const previous = [...m.versions.values()];
+    m.byGen.set(v.gen, v);
+    m.versions.clear();
+    m.versions.set(v.manifest.version, v);
+    this.table.activate(m.slot, v.gen);
+    for (const old of previous) this.retire(old);
+  }
+
+  private retire(v: LoadedVersion): void {
+    v.retired = true;
+    if (v.refs === 0) this.free(v);
+  }
+
+  /** Frees a retired version once nothing holds it: pool copies, arena slots, runtime. */
+  private free(v: LoadedVersion): void {
+    if (v.freed) return;
+    v.freed = true;
+    this.models.get(v.manifest.name)?.byGen.delete(v.gen);
+    if (v.batcher) {
+      this.pool!.unload(v.gen);
+      this.releaseSlots(v);
+    }
+    if (v.runtime) {
+      v.runtime.dispose().catch((e) => log.warn('engine: dispose failed', errorFields(e)));
+    }
+  }
+
+  private releaseSlots(v: LoadedVersion): void {
+    for (const s of v.slots) {
+      this.pool!.detach(s);
+      this.arena!.release(s);
+    }
+    v.slots = [];
+  }
+
+  /** Stops serving a model: new requests get MODEL_NOT_FOUND, running ones finish. */
+  unload(name: string): Promise<void> {
+    return this.serial(name, async () => {
+      const m = this.models.get(name);
+      if (!m) throw new SluiceError('MODEL_NOT_FOUND', `model ${String(name)} is not loaded`);
+      this.table.deactivate(m.slot);
+      this.models.delete(name);
+      const all = [...m.byGen.values()];
+      m.versions.clear();
+      for (const v of all) this.retire(v);
+      log.info('engine: model unloaded', { model: name });
+    });
+  }
+
+  /**
+   * Every version of a model not yet freed, including retired ones still finishing requests
+   * (what the reclamation is waiting for). For operators and tests.
+   */
+  heldVersions(name: string): Array<{ version: string; generation: number; refs: number; retired: boolean; dispatch: DispatchMode }> {
+    const m = this.models.get(name);
+    if (!m) return [];
+    return [...m.byGen.values()].map((v) => ({ version: v.manifest.version, generation: v.gen, refs: v.refs, retired: v.retired, dispatch: v.dispatch }));
+  }
+
+  /** Bytes of the shared arena reserved by pooled versions. */
+  get arenaBytesInUse(): number {
+    return this.arena?.bytesInUse ?? 0;
+  }
+
+  /** Pool threads currently running. */
+  get poolThreads(): number {
+    return this.pool?.threads ?? 0;
+  }
+
+  /** In-flight and queued requests across every version. */
+  get inFlight(): number {
+    let n = 0;
+    for (const m of this.models.values()) for (const v of m.byGen.values()) n += v.refs;
+    return n;
+  }
+
+  /** Pool workers that died with work in flight since start. */
+  get lostWorkers(): number {
+    return this.pool?.lostWorkers ?? 0;
+  }
+
+  /**
+   * Drains and stops: readiness turns false at once, new requests get SHUTTING_DOWN, accepted
+   * ones finish (up to drainTimeoutMs, then they fail with SHUTTING_DOWN), then threads stop.
+   */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const until = Date.now() + this.config.drainTimeoutMs;
+    while (this.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    const all = [...this.models.values()].flatMap((m) => [...m.byGen.values()]);
+    const err = new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
+    for (const v of all) v.batcher?.drainWith(err);
+    await this.pool?.close();
+    for (const v of all) await v.runtime?.dispose().catch(() => undefined);
+    this.models.clear();
+  }
+}

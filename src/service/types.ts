@@ -1,0 +1,63 @@
+/** The transport-agnostic request and response shapes every front end maps to and from. */
+import type { DispatchMode, ModelKind, TensorSpec } from '../model/manifest.js';
+import type { Tensor } from '../model/tensor.js';
+
+export interface InferRequest {
+  model: string;
+  /** A loaded version; the active one when omitted. */
+  version?: string;
+  /** Echoed in the response (OIP request id). */
+  id?: string;
+  inputs: Tensor[];
+  /** Output names to return; all when omitted or empty. */
+  outputs?: string[];
+  /** Absolute deadline on the performance.now() clock (ms); expired work is dropped. */
+  deadline?: number;
+}
+
+export interface InferResponse {
+  model: string;
+  /** The version that computed these outputs. */
+  version: string;
+  id?: string;
+  outputs: Tensor[];
+}
+
+export interface ModelMetadata {
+  name: string;
+  versions: string[];
+  platform: string;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+}
+
+export interface ModelConfig {
+  name: string;
+  version: string;
+  platform: string;
+  kind: ModelKind;
+  maxBatchSize: number;
+  maxQueueDelayUs: number;
+  maxQueueSize: number;
+  dispatch: DispatchMode;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+}
+
+export interface RepositoryModel {
+  name: string;
+  version?: string;
+  state: 'READY' | 'UNAVAILABLE' | 'LOADING';
+  reason: string;
+}
+
+export interface VersionStats {
+  version: string;
+  success: number;
+  failure: number;
+  rows: number;
+  /** Pool batches (inline requests count as one execution each). */
+  executions: number;
+  overloaded: number;
+  expired: number;
+}

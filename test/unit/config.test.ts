@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.js';
+
+describe('configuration', () => {
+  it('has defaults, reads SLUICE_* variables, and is frozen', () => {
+    const c = loadConfig({}, { SLUICE_WORKERS: '3', SLUICE_MODELS: 'a, b', SLUICE_ALLOW_FIXTURE_MODELS: 'yes' });
+    expect(c.workers).toBe(3);
+    expect(c.startupModels).toEqual(['a', 'b']);
+    expect(c.allowFixtureModels).toBe(true);
+    expect(c.arenaMb).toBe(64);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('lets programmatic overrides win over the environment', () => {
+    expect(loadConfig({ workers: 0 }, { SLUICE_WORKERS: '3' }).workers).toBe(0);
+  });
+
+  it.each([
+    ['SLUICE_WORKERS', 'many'],
+    ['SLUICE_WORKERS', '-1'],
+    ['SLUICE_ARENA_MB', '0'],
+    ['SLUICE_ALLOW_FIXTURE_MODELS', 'maybe'],
+    ['SLUICE_MODELS', 'a,../b'],
+  ])('refuses %s=%s with CONFIG_INVALID naming the variable', (key, value) => {
+    expect(() => loadConfig({}, { [key]: value })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining(key) }));
+  });
+});
