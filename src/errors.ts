@@ -22,6 +22,14 @@ interface CatalogueEntry {
 }
 
 export const catalogue = {
+  // Transport errors: the request could not be read.
+  MALFORMED_REQUEST: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'The body is not valid JSON (or protobuf/msgpack) for this endpoint.' },
+  INVALID_UTF8: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A text body or string field is not valid UTF-8.' },
+  JSON_TOO_DEEP: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'The JSON nests deeper than the server allows.' },
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'The Content-Type is not one this endpoint accepts.' },
+  PAYLOAD_TOO_LARGE: { http: 413, grpc: Grpc.RESOURCE_EXHAUSTED, retryable: false, doc: 'The body or message is larger than the configured limit; reading stopped there.' },
+  ROUTE_NOT_FOUND: { http: 404, grpc: Grpc.UNIMPLEMENTED, retryable: false, doc: 'No such endpoint.' },
+  METHOD_NOT_ALLOWED: { http: 405, grpc: Grpc.UNIMPLEMENTED, retryable: false, doc: 'The endpoint exists but not for this HTTP method.' },
   // Request errors: the caller sent something the model cannot take.
   INVALID_ARGUMENT: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A request field is missing or has the wrong type or value.' },
   INPUT_MISSING: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'An input the model signature requires was not sent.' },
@@ -29,6 +37,7 @@ export const catalogue = {
   OUTPUT_UNKNOWN: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A requested output is not in the model signature.' },
   DATATYPE_MISMATCH: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: "A tensor's datatype differs from the signature, or its data does not match its datatype." },
   SHAPE_MISMATCH: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: "A tensor's shape does not fit the signature, or its element count differs from its data." },
+  INVALID_TENSOR_VALUE: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A tensor element is NaN, infinite, out of its datatype\'s range, or of the wrong JSON type.' },
   BATCH_TOO_LARGE: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A request has more rows than the model\'s max_batch_size.' },
   // Lookup errors.
   MODEL_NOT_FOUND: { http: 404, grpc: Grpc.NOT_FOUND, retryable: false, doc: 'No model of that name is loaded.' },
@@ -46,6 +55,13 @@ export const catalogue = {
   MODEL_LOAD_FAILED: { http: 422, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'The runtime could not load the model payload.' },
   MODEL_VALIDATION_FAILED: { http: 422, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'A new version failed its smoke test (errors, wrong shapes or non-finite outputs); the serving version is unchanged.' },
   ARENA_EXHAUSTED: { http: 507, grpc: Grpc.RESOURCE_EXHAUSTED, retryable: false, doc: 'The shared tensor arena has no room for another pooled model version (raise SLUICE_ARENA_MB).' },
+  // Registry, artifacts and access control.
+  UNAUTHENTICATED: { http: 401, grpc: Grpc.UNAUTHENTICATED, retryable: false, doc: 'No valid API key was sent.' },
+  PERMISSION_DENIED: { http: 403, grpc: Grpc.PERMISSION_DENIED, retryable: false, doc: 'The API key lacks the scope this action needs.' },
+  VERSION_EXISTS: { http: 409, grpc: Grpc.ALREADY_EXISTS, retryable: false, doc: 'That model version is already registered (versions are immutable).' },
+  ROLLBACK_IMPOSSIBLE: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'There is no earlier production version (or the named one) to roll back to.' },
+  REGISTRY_UNAVAILABLE: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The registry database cannot be reached; serving continues from the last known state.' },
+  ARTIFACT_UNAVAILABLE: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The artifact store cannot be reached and the artifact is not cached.' },
   CONFIG_INVALID: { http: 500, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'A configuration value is invalid (reported at start-up).' },
   INTERNAL: { http: 500, grpc: Grpc.INTERNAL, retryable: false, doc: 'An unexpected internal error.' },
 } as const satisfies Record<string, CatalogueEntry>;

@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { SluiceError } from '../errors.js';
-import { bundledModels } from '../paths.js';
+import { bundledModels, projectRoot } from '../paths.js';
 
 export interface Config {
   /** Directory of models in Triton layout: <root>/<name>/<version>/model.json. */
@@ -23,6 +23,35 @@ export interface Config {
   workerSpinUs: number;
   /** How long close() waits for in-flight requests before failing them. */
   drainTimeoutMs: number;
+
+  // HTTP front end
+  httpHost: string;
+  httpPort: number;
+  /** Largest request body read; reading stops there (413). */
+  maxBodyBytes: number;
+  /** Deepest JSON nesting accepted (400 beyond). */
+  maxJsonDepth: number;
+
+  // Registry, artifacts, access control
+  /** Directory for embedded state (PGlite database, local artifacts, cache). */
+  dataDir: string;
+  /** PostgreSQL connection string; embedded PGlite under dataDir when unset. */
+  databaseUrl: string | undefined;
+  /** S3 bucket for artifacts; a local directory under dataDir when unset. */
+  s3Bucket: string | undefined;
+  s3Prefix: string;
+  s3Endpoint: string | undefined;
+  s3Region: string;
+  s3AccessKeyId: string | undefined;
+  s3SecretAccessKey: string | undefined;
+  /** Path-style addressing (S3-compatible servers); defaults to true when an endpoint is set. */
+  s3ForcePathStyle: boolean | undefined;
+  /** Admin API key to install instead of generating one on first start. Secret. */
+  adminKey: string | undefined;
+  /** Whether predict/feedback need a key: auto (only off loopback), always, never. */
+  authMode: 'auto' | 'always' | 'never';
+  /** Periodic registry reconcile, the safety net under LISTEN/NOTIFY. */
+  reconcileMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -30,6 +59,8 @@ type Env = Record<string, string | undefined>;
 interface Field<T> {
   env: string;
   doc: string;
+  /** Never echo the value (in errors or anywhere else). */
+  secret?: boolean;
   default: () => T;
   parse: (raw: string, name: string) => T;
 }
@@ -53,6 +84,27 @@ const bool = (raw: string, name: string): boolean => {
 
 const dir = (raw: string): string => path.resolve(raw);
 
+const text = (raw: string): string => raw;
+
+const optional = <T>(parse: (raw: string, name: string) => T) => (raw: string, name: string): T | undefined =>
+  raw.trim() === '' ? undefined : parse(raw, name);
+
+const oneOf = <T extends string>(...values: T[]) => (raw: string, name: string): T => {
+  const v = raw.trim().toLowerCase() as T;
+  if (!values.includes(v)) throw invalid(name, `must be one of ${values.join(', ')}, got "${raw}"`);
+  return v;
+};
+
+const url = (raw: string, name: string): string => {
+  try {
+    new URL(raw);
+  } catch {
+    // Never echo it: connection strings carry passwords.
+    throw invalid(name, 'must be a URL');
+  }
+  return raw;
+};
+
 const modelList = (raw: string, name: string): Config['startupModels'] => {
   const v = raw.trim();
   if (v === 'all' || v === '*') return 'all';
@@ -71,6 +123,22 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   allowFixtureModels: { env: 'SLUICE_ALLOW_FIXTURE_MODELS', doc: 'allow test-only fixture models', default: () => false, parse: bool },
   workerSpinUs: { env: 'SLUICE_WORKER_SPIN_US', doc: 'how long an idle pool worker polls for work before sleeping (us)', default: () => 200, parse: int(0, 1_000_000) },
   drainTimeoutMs: { env: 'SLUICE_DRAIN_TIMEOUT_MS', doc: 'how long shutdown waits for in-flight requests', default: () => 10_000, parse: int(0, 600_000) },
+  httpHost: { env: 'SLUICE_HTTP_HOST', doc: 'HTTP listen address', default: () => '127.0.0.1', parse: text },
+  httpPort: { env: 'SLUICE_HTTP_PORT', doc: 'HTTP port (0 = any free port)', default: () => 8000, parse: int(0, 65535) },
+  maxBodyBytes: { env: 'SLUICE_MAX_BODY_BYTES', doc: 'largest request body', default: () => 16 * 1024 * 1024, parse: int(1024, 2 ** 31 - 1) },
+  maxJsonDepth: { env: 'SLUICE_MAX_JSON_DEPTH', doc: 'deepest JSON nesting accepted', default: () => 32, parse: int(4, 1000) },
+  dataDir: { env: 'SLUICE_DATA_DIR', doc: 'embedded state directory', default: () => path.join(projectRoot, 'data'), parse: dir },
+  databaseUrl: { env: 'SLUICE_DATABASE_URL', doc: 'PostgreSQL URL (embedded PGlite when unset)', secret: true, default: () => undefined, parse: optional(url) },
+  s3Bucket: { env: 'SLUICE_S3_BUCKET', doc: 'S3 bucket for artifacts (local directory when unset)', default: () => undefined, parse: optional(text) },
+  s3Prefix: { env: 'SLUICE_S3_PREFIX', doc: 'key prefix inside the bucket', default: () => '', parse: text },
+  s3Endpoint: { env: 'SLUICE_S3_ENDPOINT', doc: 'S3-compatible endpoint URL', default: () => undefined, parse: optional(url) },
+  s3Region: { env: 'SLUICE_S3_REGION', doc: 'S3 region', default: () => 'us-east-1', parse: text },
+  s3AccessKeyId: { env: 'SLUICE_S3_ACCESS_KEY_ID', doc: 'S3 access key id (else the AWS default chain)', secret: true, default: () => undefined, parse: optional(text) },
+  s3SecretAccessKey: { env: 'SLUICE_S3_SECRET_ACCESS_KEY', doc: 'S3 secret key', secret: true, default: () => undefined, parse: optional(text) },
+  s3ForcePathStyle: { env: 'SLUICE_S3_FORCE_PATH_STYLE', doc: 'path-style S3 addressing', default: () => undefined, parse: optional(bool) },
+  adminKey: { env: 'SLUICE_ADMIN_KEY', doc: 'admin API key to install', secret: true, default: () => undefined, parse: optional(text) },
+  authMode: { env: 'SLUICE_AUTH', doc: 'whether predict/feedback need a key', default: () => 'auto', parse: oneOf('auto', 'always', 'never') },
+  reconcileMs: { env: 'SLUICE_REGISTRY_RECONCILE_MS', doc: 'periodic registry reconcile', default: () => 5_000, parse: int(100, 3_600_000) },
 };
 
 /** Reads the configuration: overrides win over the environment, which wins over defaults. */
@@ -79,7 +147,15 @@ export function loadConfig(overrides: Partial<Config> = {}, env: Env = process.e
   for (const key of Object.keys(schema) as Array<keyof Config>) {
     const f = schema[key] as Field<unknown>;
     const raw = env[f.env];
-    (out as Record<string, unknown>)[key] = key in overrides ? overrides[key] : raw !== undefined ? f.parse(raw, f.env) : f.default();
+    let value: unknown;
+    try {
+      value = key in overrides ? overrides[key] : raw !== undefined ? f.parse(raw, f.env) : f.default();
+    } catch (e) {
+      // A secret's value must not reach logs through the error message.
+      if (f.secret) throw invalid(f.env, 'is invalid (value not shown: secret)');
+      throw e;
+    }
+    (out as Record<string, unknown>)[key] = value;
   }
   return Object.freeze(out as Config);
 }

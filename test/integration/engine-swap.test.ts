@@ -50,7 +50,7 @@ describe('engine: atomic hot swap under load', () => {
           const scale = scaleOf(r.version);
           for (let i = 0; i < rows; i++) {
             const want = logistic(x.data.subarray(i * 100, (i + 1) * 100) as Float32Array, w.map((v) => v * scale), 0.25);
-            if (Math.abs(r.outputs[0]!.data[i]! - want) > 1e-5) failures.push(`${model}@${r.version} row ${i}: ${r.outputs[0]!.data[i]} != ${want}`);
+            if (Math.abs((r.outputs[0]!.data[i] as number) - want) > 1e-5) failures.push(`${model}@${r.version} row ${i}: ${r.outputs[0]!.data[i]} != ${want}`);
           }
           ok++;
         } catch (e) {
