@@ -43,8 +43,10 @@ export interface BatcherOptions {
   slots: number[];
   /** Runs the batch in a slot on the pool. */
   run: (slot: number) => Promise<void>;
-  /** Observes each batch's rows and queue wait (ms, oldest request) for metrics. */
-  onBatch?: (rows: number, queueMs: number, computeMs: number) => void;
+  /** Observes each request's queue wait when its batch is sent (ms). */
+  onQueued?: (queueMs: number) => void;
+  /** Observes each batch: rows and compute time (send to completion, ms). */
+  onBatch?: (rows: number, computeMs: number) => void;
 }
 
 /** A typed-array view over the whole arena per datatype, for `set` and `slice` by element index. */
@@ -166,7 +168,6 @@ export class Batcher {
     const starts: number[] = [];
     let rows = 0;
     const now = performance.now();
-    let oldest = now;
     while (this.depth > 0) {
       const p = this.queue[this.head]!;
       if (p.deadline <= now) {
@@ -180,7 +181,7 @@ export class Batcher {
       this.writeInputs(slot, p, rows);
       starts.push(rows);
       batch.push(p);
-      if (p.enqueuedAt < oldest) oldest = p.enqueuedAt;
+      this.o.onQueued?.(now - p.enqueuedAt);
       rows += p.rows;
     }
     if (batch.length === 0) {
@@ -195,7 +196,7 @@ export class Batcher {
     const sent = performance.now();
     this.o.run(slot).then(
       () => {
-        this.o.onBatch?.(rows, sent - oldest, performance.now() - sent);
+        this.o.onBatch?.(rows, performance.now() - sent);
         for (let i = 0; i < batch.length; i++) {
           const p = batch[i]!;
           p.resolve(this.readOutputs(slot, p.rows, starts[i]!));

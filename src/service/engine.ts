@@ -15,6 +15,7 @@ import { errorFields, log } from '../log.js';
 import type { DispatchMode, Manifest } from '../model/manifest.js';
 import { checkInputs, selectOutputs } from '../model/signature.js';
 import type { Tensor } from '../model/tensor.js';
+import { Metrics, type VersionMetrics } from '../metrics/version-metrics.js';
 import { Arena } from '../dispatch/arena.js';
 import { Batcher } from '../dispatch/batcher.js';
 import { ModelTable } from '../dispatch/model-table.js';
@@ -46,6 +47,7 @@ interface LoadedVersion {
   retired: boolean;
   freed: boolean;
   stats: VersionStats;
+  metrics: VersionMetrics;
 }
 
 interface ModelEntry {
@@ -64,6 +66,8 @@ export interface LoadOptions {
 
 export class Engine {
   readonly config: Readonly<Config>;
+  /** Latency histograms and counters of every version, read by /metrics and /stats. */
+  readonly metrics = new Metrics();
   readonly repository: DirectoryRepository;
   private readonly table = new ModelTable();
   private readonly arena: Arena | undefined;
@@ -158,31 +162,43 @@ export class Engine {
 
   /** Runs one request and says which version computed it. Rejects with coded SluiceErrors. */
   async infer(req: InferRequest): Promise<InferResponse> {
-    if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
-    const v = this.resolve(req.model, req.version);
-    const { ordered, rows } = checkInputs(v.manifest, req.inputs);
-    const selected = selectOutputs(v.manifest.signature, req.outputs);
-    const deadline = req.deadline ?? Infinity;
-    if (deadline !== Infinity && deadline <= performance.now()) throw new SluiceError('DEADLINE_EXCEEDED', 'deadline passed before the request was admitted');
-    v.refs++;
-    let outs: BatchTensor[];
+    const t0 = performance.now();
+    let v: LoadedVersion | undefined;
     try {
-      if (v.batcher) {
-        outs = await v.batcher.submit(ordered, rows, deadline);
-      } else {
-        v.stats.executions++;
-        const r = v.runtime!.run(ordered, rows);
-        outs = r instanceof Promise ? await r : r;
-      }
+      if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
+      v = this.resolve(req.model, req.version);
+      const { ordered, rows } = checkInputs(v.manifest, req.inputs);
+      const selected = selectOutputs(v.manifest.signature, req.outputs);
+      const deadline = req.deadline ?? Infinity;
+      if (deadline !== Infinity && deadline <= performance.now()) throw new SluiceError('DEADLINE_EXCEEDED', 'deadline passed before the request was admitted');
+      const outs = await this.run(v, ordered, rows, deadline, t0);
+      v.stats.success++;
+      v.stats.rows += rows;
+      v.metrics.observeSuccess(performance.now() - t0);
+      return { model: v.manifest.name, version: v.manifest.version, id: req.id, outputs: this.outputs(v, outs, selected) };
     } catch (e) {
-      v.stats.failure++;
-      throw this.runError(v, e);
+      const err = v ? this.runError(v, e) : toSluiceError(e);
+      if (v) {
+        v.stats.failure++;
+        v.metrics.observeFailure(performance.now() - t0);
+      }
+      throw err;
+    }
+  }
+
+  /** Executes a checked request on its version, holding a reference to it meanwhile. */
+  private async run(v: LoadedVersion, ordered: Tensor[], rows: number, deadline: number, t0: number): Promise<BatchTensor[]> {
+    v.refs++;
+    try {
+      if (v.batcher) return await v.batcher.submit(ordered, rows, deadline);
+      v.stats.executions++;
+      const r = v.runtime!.run(ordered, rows);
+      const outs = r instanceof Promise ? await r : r;
+      v.metrics.observeExecution(rows, performance.now() - t0);
+      return outs;
     } finally {
       if (--v.refs === 0 && v.retired) this.free(v);
     }
-    v.stats.success++;
-    v.stats.rows += rows;
-    return { model: v.manifest.name, version: v.manifest.version, id: req.id, outputs: this.outputs(v, outs, selected) };
   }
 
   private runError(v: LoadedVersion, e: unknown): SluiceError {
@@ -325,6 +341,7 @@ export class Engine {
     const v: LoadedVersion = {
       gen, manifest: m, dispatch, slots: [], refs: 0, retired: false, freed: false,
       stats: { version: m.version, success: 0, failure: 0, rows: 0, executions: 0, overloaded: 0, expired: 0 },
+      metrics: this.metrics.of(m.name, m.version),
     };
     if (dispatch === 'inline') {
       const rt = await loadRuntime(m, payload, { allowFixtures: this.config.allowFixtureModels, inWorker: false });
@@ -364,6 +381,8 @@ export class Engine {
       arena: this.arena!.buffer,
       slots: v.slots,
       run: (slot) => pool.run(slot),
+      onQueued: (ms) => v.metrics.observeQueue(ms),
+      onBatch: (rows, ms) => v.metrics.observeExecution(rows, ms),
     });
     return v;
   }

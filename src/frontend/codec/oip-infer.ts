@@ -1,0 +1,159 @@
+/**
+ * Open Inference Protocol (v2) inference bodies <-> engine requests and responses: JSON tensors
+ * (flat or nested `data`), Triton's binary tensor extension (`Inference-Header-Content-Length`,
+ * `binary_data_size`, `binary_data` / `binary_data_output`), output selection, request ids and
+ * the `timeout` parameter (microseconds, as in Triton).
+ */
+import { SluiceError } from '../../errors.js';
+import { arrayClassOf, elementCount, isDatatype, type Datatype, type Tensor, type TypedArray } from '../../model/tensor.js';
+import type { InferRequest, InferResponse } from '../../service/types.js';
+import { asObject, own, parseJsonBody } from './safe-json.js';
+import { decodeTensorData, encodeTensorData } from './tensor-json.js';
+
+export interface DecodedInfer {
+  /** The request without model and version (they come from the URL). */
+  request: Omit<InferRequest, 'model'>;
+  /** Outputs to return as binary: every one, the named ones, or none. */
+  binaryOutputs: 'all' | Set<string> | undefined;
+}
+
+const MAX_DIMS = 8;
+
+function str(v: unknown, what: string): string {
+  if (typeof v !== 'string') throw new SluiceError('INVALID_ARGUMENT', `${what} must be a string`);
+  return v;
+}
+
+function shapeOf(v: unknown, name: string): number[] {
+  if (!Array.isArray(v) || v.length > MAX_DIMS) throw new SluiceError('INVALID_ARGUMENT', `input ${name} shape must be an array of at most ${MAX_DIMS} dimensions`);
+  for (const d of v) {
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) throw new SluiceError('SHAPE_MISMATCH', `input ${name} shape [${v}] must hold non-negative integers`);
+  }
+  return v as number[];
+}
+
+/**
+ * A binary tensor inside the body. Zero-copy when the bytes are aligned for the element type
+ * (the HTTP layer pads the body so the binary section starts 8-byte aligned); copied otherwise.
+ */
+function binaryView(bytes: Uint8Array, dt: Datatype, count: number): TypedArray {
+  const Ctor = arrayClassOf(dt);
+  if (!Ctor) throw new SluiceError('DATATYPE_MISMATCH', `datatype ${dt} is not supported`);
+  if (bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0) return new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, count);
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return new Ctor(copy.buffer, 0, count);
+}
+
+/**
+ * Decodes an infer body. `jsonLength` is the Inference-Header-Content-Length header (binary
+ * extension) or undefined for a pure JSON body. `now` is the performance.now() of arrival.
+ */
+export function decodeInfer(body: Uint8Array, jsonLength: number | undefined, maxDepth: number, now: number): DecodedInfer {
+  if (jsonLength !== undefined && (!Number.isSafeInteger(jsonLength) || jsonLength < 0 || jsonLength > body.byteLength)) {
+    throw new SluiceError('INVALID_ARGUMENT', `Inference-Header-Content-Length ${jsonLength} does not fit a body of ${body.byteLength} bytes`);
+  }
+  const json = jsonLength === undefined ? body : body.subarray(0, jsonLength);
+  const doc = asObject(parseJsonBody(json, maxDepth), 'inference request');
+  let binaryAt = jsonLength ?? body.byteLength;
+
+  const inputsRaw = own(doc, 'inputs');
+  if (!Array.isArray(inputsRaw) || inputsRaw.length === 0) throw new SluiceError('INVALID_ARGUMENT', 'inputs must be a non-empty array');
+  const inputs: Tensor[] = inputsRaw.map((raw, i) => {
+    const t = asObject(raw, `inputs[${i}]`);
+    const name = str(own(t, 'name'), `inputs[${i}].name`);
+    const datatype = own(t, 'datatype');
+    if (!isDatatype(datatype)) throw new SluiceError('DATATYPE_MISMATCH', `input ${name} datatype ${String(datatype)} is not an Open Inference Protocol datatype`);
+    const shape = shapeOf(own(t, 'shape'), name);
+    const params = own(t, 'parameters');
+    const binarySize = params === undefined ? undefined : own(asObject(params, `input ${name} parameters`), 'binary_data_size');
+    const data = own(t, 'data');
+    if (binarySize !== undefined) {
+      if (jsonLength === undefined) throw new SluiceError('INVALID_ARGUMENT', `input ${name} has binary_data_size but the request has no Inference-Header-Content-Length`);
+      if (data !== undefined) throw new SluiceError('INVALID_ARGUMENT', `input ${name} has both data and binary_data_size`);
+      if (typeof binarySize !== 'number' || !Number.isSafeInteger(binarySize) || binarySize < 0) {
+        throw new SluiceError('INVALID_ARGUMENT', `input ${name} binary_data_size must be a non-negative integer`);
+      }
+      const Ctor = arrayClassOf(datatype);
+      if (!Ctor) throw new SluiceError('DATATYPE_MISMATCH', `input ${name}: datatype ${datatype} is not supported`);
+      const count = elementCount(shape);
+      if (count * Ctor.BYTES_PER_ELEMENT !== binarySize) {
+        throw new SluiceError('SHAPE_MISMATCH', `input ${name} has shape [${shape}] of ${datatype} (${count * Ctor.BYTES_PER_ELEMENT} bytes) but binary_data_size ${binarySize}`);
+      }
+      if (binaryAt + binarySize > body.byteLength) throw new SluiceError('SHAPE_MISMATCH', `input ${name} binary data runs past the end of the body`);
+      const view = binaryView(body.subarray(binaryAt, binaryAt + binarySize), datatype, count);
+      binaryAt += binarySize;
+      return { name, datatype, shape, data: view };
+    }
+    if (data === undefined) throw new SluiceError('INVALID_ARGUMENT', `input ${name} has no data`);
+    return { name, datatype, shape, data: decodeTensorData(data, datatype, shape, name) };
+  });
+  if (jsonLength !== undefined && binaryAt !== body.byteLength) {
+    throw new SluiceError('INVALID_ARGUMENT', `${body.byteLength - binaryAt} bytes of binary data are not claimed by any input`);
+  }
+
+  const idRaw = own(doc, 'id');
+  const id = idRaw === undefined ? undefined : str(idRaw, 'id');
+  let deadline: number | undefined;
+  let binaryOutputs: DecodedInfer['binaryOutputs'];
+  const paramsRaw = own(doc, 'parameters');
+  if (paramsRaw !== undefined) {
+    const params = asObject(paramsRaw, 'parameters');
+    const timeout = own(params, 'timeout');
+    if (timeout !== undefined) {
+      if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0) throw new SluiceError('INVALID_ARGUMENT', 'parameters.timeout must be a non-negative number of microseconds');
+      if (timeout > 0) deadline = now + timeout / 1000;
+    }
+    const bin = own(params, 'binary_data_output');
+    if (bin !== undefined && typeof bin !== 'boolean') throw new SluiceError('INVALID_ARGUMENT', 'parameters.binary_data_output must be a boolean');
+    if (bin) binaryOutputs = 'all';
+  }
+  let outputs: string[] | undefined;
+  const outputsRaw = own(doc, 'outputs');
+  if (outputsRaw !== undefined) {
+    if (!Array.isArray(outputsRaw)) throw new SluiceError('INVALID_ARGUMENT', 'outputs must be an array');
+    outputs = outputsRaw.map((raw, i) => {
+      const o = asObject(raw, `outputs[${i}]`);
+      const name = str(own(o, 'name'), `outputs[${i}].name`);
+      const p = own(o, 'parameters');
+      if (p !== undefined) {
+        const b = own(asObject(p, `output ${name} parameters`), 'binary_data');
+        if (b !== undefined && typeof b !== 'boolean') throw new SluiceError('INVALID_ARGUMENT', `output ${name} binary_data must be a boolean`);
+        if (b && binaryOutputs !== 'all') {
+          binaryOutputs ??= new Set<string>();
+          binaryOutputs.add(name);
+        }
+      }
+      return name;
+    });
+  }
+  return { request: { id, inputs, outputs, deadline }, binaryOutputs };
+}
+
+export interface EncodedInfer {
+  /** The JSON part. */
+  json: string;
+  /** Binary output data following the JSON, in output order (empty when none). */
+  binary: Uint8Array[];
+}
+
+/** Encodes a response: JSON tensors, or binary ones where the request asked for them. */
+export function encodeInfer(res: InferResponse, binaryOutputs: DecodedInfer['binaryOutputs']): EncodedInfer {
+  const binary: Uint8Array[] = [];
+  let out = '{"model_name":' + JSON.stringify(res.model) + ',"model_version":' + JSON.stringify(res.version);
+  if (res.id !== undefined) out += ',"id":' + JSON.stringify(res.id);
+  out += ',"outputs":[';
+  for (let i = 0; i < res.outputs.length; i++) {
+    const t = res.outputs[i]!;
+    if (i > 0) out += ',';
+    out += '{"name":' + JSON.stringify(t.name) + ',"datatype":"' + t.datatype + '","shape":[' + t.shape.join(',') + ']';
+    if (binaryOutputs === 'all' || binaryOutputs?.has(t.name)) {
+      const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+      binary.push(bytes);
+      out += ',"parameters":{"binary_data_size":' + bytes.byteLength + '}}';
+    } else {
+      out += ',"data":' + encodeTensorData(t.data, t.datatype) + '}';
+    }
+  }
+  return { json: out + ']}', binary };
+}

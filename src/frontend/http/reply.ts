@@ -1,0 +1,81 @@
+/**
+ * Writing responses on uWebSockets.js: every write happens inside `cork` (one syscall per
+ * response) and only if the client has not gone away (`onAborted` was called). Error bodies are
+ * always `{"error": "<message>", "code": "<CODE>"}` with the catalogue's HTTP status.
+ */
+import type { HttpResponse } from 'uWebSockets.js';
+import { catalogue, SluiceError, toSluiceError } from '../../errors.js';
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
+  405: 'Method Not Allowed', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type',
+  422: 'Unprocessable Entity', 500: 'Internal Server Error', 503: 'Service Unavailable',
+  504: 'Gateway Timeout', 507: 'Insufficient Storage',
+};
+
+export function statusLine(status: number): string {
+  return `${status} ${STATUS_TEXT[status] ?? 'Unknown'}`;
+}
+
+/** Per-request state shared by the handler and the reply functions. */
+export interface Exchange {
+  res: HttpResponse;
+  aborted: boolean;
+  done: boolean;
+  /** Called once, when the response has been written (or the client left). */
+  onFinish: (status: number, code?: string) => void;
+}
+
+function finish(x: Exchange, status: number, code?: string): boolean {
+  if (x.done) return false;
+  x.done = true;
+  x.onFinish(status, code);
+  return !x.aborted;
+}
+
+export type Headers = ReadonlyArray<readonly [string, string]>;
+
+export function sendJson(x: Exchange, status: number, body: string, headers: Headers = [], close = false): void {
+  if (!finish(x, status)) return;
+  x.res.cork(() => {
+    x.res.writeStatus(statusLine(status)).writeHeader('Content-Type', 'application/json');
+    for (const [k, v] of headers) x.res.writeHeader(k, v);
+    x.res.end(body, close);
+  });
+}
+
+/** Binary-extension response: JSON header, then tensors; the header length goes in a header. */
+export function sendBinary(x: Exchange, json: string, binary: readonly Uint8Array[]): void {
+  if (!finish(x, 200)) return;
+  const head = Buffer.from(json, 'utf8');
+  let total = head.byteLength;
+  for (const b of binary) total += b.byteLength;
+  const body = Buffer.allocUnsafe(total);
+  head.copy(body, 0);
+  let at = head.byteLength;
+  for (const b of binary) {
+    body.set(b, at);
+    at += b.byteLength;
+  }
+  x.res.cork(() => {
+    x.res.writeStatus('200 OK')
+      .writeHeader('Content-Type', 'application/octet-stream')
+      .writeHeader('Inference-Header-Content-Length', String(head.byteLength))
+      .end(body);
+  });
+}
+
+export function sendError(x: Exchange, e: unknown, close = false): void {
+  const err = toSluiceError(e);
+  const entry = catalogue[err.code];
+  if (!finish(x, entry.http, err.code)) return;
+  const body = JSON.stringify({ error: err.message, code: err.code });
+  x.res.cork(() => {
+    x.res.writeStatus(statusLine(entry.http)).writeHeader('Content-Type', 'application/json');
+    // Retryable refusals tell the client when to come back.
+    if (entry.retryable && entry.http === 503) x.res.writeHeader('Retry-After', '1');
+    x.res.end(body, close);
+  });
+}
+
+export { SluiceError };

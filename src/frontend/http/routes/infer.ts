@@ -1,0 +1,63 @@
+/**
+ * POST /v2/models/{m}[/versions/{v}]/infer: the Open Inference Protocol inference endpoint,
+ * JSON or binary tensor extension, on the request hot path.
+ */
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { SluiceError } from '../../../errors.js';
+import { decodeInfer, encodeInfer } from '../../codec/oip-infer.js';
+import { readBody } from '../body.js';
+import { param, type HttpContext } from '../context.js';
+import { sendBinary, sendJson } from '../reply.js';
+
+/** Content types an infer body may declare (none at all is fine: tritonclient sends none). */
+export function acceptableInferType(contentType: string, binary: boolean): boolean {
+  if (contentType === '') return true;
+  const mime = contentType.split(';', 1)[0]!.trim().toLowerCase();
+  return mime === 'application/json' || (binary && mime === 'application/octet-stream');
+}
+
+export function contentLength(req: HttpRequest): number | undefined {
+  const v = req.getHeader('content-length');
+  if (v === '') return undefined;
+  const n = Number(v);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+export function inferRoute(ctx: HttpContext, withVersion: boolean) {
+  return (res: HttpResponse, req: HttpRequest): void => {
+    const arrival = performance.now();
+    const model = param(req, 0);
+    const version = withVersion ? param(req, 1) : undefined;
+    const contentType = req.getHeader('content-type');
+    const headerLength = req.getHeader('inference-header-content-length');
+    const timeoutMs = req.getHeader('timeout-ms');
+    const authorization = req.getHeader('authorization');
+    const length = contentLength(req);
+    const x = ctx.begin(res, 'infer');
+    if (ctx.draining) return ctx.fail(x, new SluiceError('SHUTTING_DOWN', 'server is draining'), true);
+    const binary = headerLength !== '';
+    if (!acceptableInferType(contentType, binary)) {
+      return ctx.fail(x, new SluiceError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${contentType} is not accepted; use application/json`), true);
+    }
+    const jsonLength = binary ? Number(headerLength) : undefined;
+    // Pad the buffer so the binary section after the JSON header starts 8-byte aligned: binary
+    // tensors can then be used in place, without a copy.
+    const pad = jsonLength !== undefined && Number.isSafeInteger(jsonLength) ? (8 - (jsonLength % 8)) % 8 : 0;
+    readBody(res, length, ctx.opts.maxBodyBytes, pad, (body) => ctx.guard(x, async () => {
+      const who = ctx.opts.authorize('predict', authorization);
+      if (who instanceof Promise) await who;
+      const decoded = decodeInfer(body, jsonLength, ctx.opts.maxJsonDepth, arrival);
+      const request = decoded.request;
+      if (timeoutMs !== '') {
+        const ms = Number(timeoutMs);
+        if (!Number.isFinite(ms) || ms < 0) throw new SluiceError('INVALID_ARGUMENT', 'Timeout-Ms must be a non-negative number of milliseconds');
+        const deadline = arrival + ms;
+        request.deadline = request.deadline === undefined ? deadline : Math.min(request.deadline, deadline);
+      }
+      const result = await ctx.engine.infer({ ...request, model, version });
+      const encoded = encodeInfer(result, decoded.binaryOutputs);
+      if (encoded.binary.length > 0) sendBinary(x, encoded.json, encoded.binary);
+      else sendJson(x, 200, encoded.json);
+    }), (e) => ctx.fail(x, e, true));
+  };
+}

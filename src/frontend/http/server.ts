@@ -1,0 +1,135 @@
+/**
+ * The HTTP front end: Open Inference Protocol v2 (plus Triton's extensions) and KServe v1
+ * predict on uWebSockets.js, a thin adapter over the engine. Binds to 127.0.0.1 unless told
+ * otherwise. `close()` drains: readiness turns false, the listener closes, in-flight requests
+ * finish, and only then does the caller stop the engine.
+ */
+import uWS from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import { SluiceError } from '../../errors.js';
+import { PrometheusExporter } from '../../metrics/prometheus.js';
+import type { Engine } from '../../service/engine.js';
+import { HttpContext, type Authorize, type HttpOptions } from './context.js';
+import { sendJson } from './reply.js';
+import { inferRoute } from './routes/infer.js';
+import { predictRoute } from './routes/v1.js';
+import * as v2 from './routes/v2.js';
+
+type Method = 'get' | 'post';
+type Handler = (res: HttpResponse, req: HttpRequest) => void;
+
+const allowAll: Authorize = () => undefined;
+
+export interface HttpServerOptions extends Partial<HttpOptions> {
+  /** Reported by GET /v2. */
+  serverVersion?: string;
+}
+
+export class HttpServer {
+  readonly ctx: HttpContext;
+  private readonly app: TemplatedApp;
+  private listenSocket: us_listen_socket | undefined;
+  private readonly exporter: PrometheusExporter;
+
+  constructor(engine: Engine, opts: HttpServerOptions = {}) {
+    this.ctx = new HttpContext(engine, {
+      maxBodyBytes: opts.maxBodyBytes ?? engine.config.maxBodyBytes,
+      maxJsonDepth: opts.maxJsonDepth ?? engine.config.maxJsonDepth,
+      authorize: opts.authorize ?? allowAll,
+    });
+    this.exporter = new PrometheusExporter(engine.metrics, () => this.httpCounters());
+    this.app = uWS.App();
+    this.routes(opts.serverVersion ?? '0.0.0');
+  }
+
+  private routes(serverVersion: string): void {
+    const c = this.ctx;
+    const table: Array<[Method, string, Handler]> = [
+      ['get', '/v2', v2.serverMetadata(c, serverVersion)],
+      ['get', '/v2/health/live', v2.live(c)],
+      ['get', '/v2/health/ready', v2.ready(c)],
+      ['get', '/v2/models/:model', v2.modelMetadata(c, false)],
+      ['get', '/v2/models/:model/versions/:version', v2.modelMetadata(c, true)],
+      ['get', '/v2/models/:model/ready', v2.modelReady(c, false)],
+      ['get', '/v2/models/:model/versions/:version/ready', v2.modelReady(c, true)],
+      ['post', '/v2/models/:model/infer', inferRoute(c, false)],
+      ['post', '/v2/models/:model/versions/:version/infer', inferRoute(c, true)],
+      ['get', '/v2/models/:model/config', v2.modelConfig(c, false)],
+      ['get', '/v2/models/:model/versions/:version/config', v2.modelConfig(c, true)],
+      ['get', '/v2/models/:model/stats', v2.modelStats(c, false)],
+      ['get', '/v2/models/:model/versions/:version/stats', v2.modelStats(c, true)],
+      ['get', '/v2/repository/index', v2.repositoryIndex(c)],
+      ['post', '/v2/repository/index', v2.repositoryIndex(c)],
+      ['post', '/v2/repository/models/:model/load', v2.load(c)],
+      ['post', '/v2/repository/models/:model/unload', v2.unload(c)],
+      ['post', '/v1/models/:spec', predictRoute(c)],
+      ['get', '/metrics', this.metricsRoute()],
+    ];
+    const methods = new Map<string, Method[]>();
+    for (const [method, pattern, handler] of table) {
+      this.app[method](pattern, handler);
+      methods.set(pattern, [...(methods.get(pattern) ?? []), method]);
+    }
+    // Known paths with another method: 405 with Allow; anything else: 404.
+    for (const [pattern, allowed] of methods) {
+      const allow = allowed.map((m) => m.toUpperCase()).join(', ');
+      this.app.any(pattern, (res) => {
+        const x = c.begin(res, 'other');
+        c.fail(x, new SluiceError('METHOD_NOT_ALLOWED', `allowed: ${allow}`), true);
+      });
+    }
+    this.app.any('/*', (res, req) => {
+      const url = req.getUrl();
+      const x = c.begin(res, 'other');
+      c.fail(x, new SluiceError('ROUTE_NOT_FOUND', `no endpoint ${url.slice(0, 200)}`), true);
+    });
+  }
+
+  private metricsRoute(): Handler {
+    return (res) => {
+      const x = this.ctx.begin(res, 'metrics');
+      this.ctx.guard(x, async () => {
+        const text = await this.exporter.text();
+        if (x.aborted || x.done) return;
+        x.done = true;
+        x.onFinish(200);
+        res.cork(() => res.writeStatus('200 OK').writeHeader('Content-Type', this.exporter.contentType).end(text));
+      });
+    };
+  }
+
+  private httpCounters(): string[] {
+    const out = ['# HELP sluice_http_requests_total HTTP requests answered, by route and status.', '# TYPE sluice_http_requests_total counter'];
+    for (const [key, n] of this.ctx.counters) {
+      const [route, status] = key.split(' ');
+      out.push(`sluice_http_requests_total{route="${route}",status="${status}"} ${n}`);
+    }
+    return out;
+  }
+
+  /** Starts listening; resolves with the bound port (useful with port 0). */
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(host, port, (socket) => {
+        if (!socket) return reject(new SluiceError('CONFIG_INVALID', `cannot listen on ${host}:${port}`));
+        this.listenSocket = socket;
+        resolve(uWS.us_socket_local_port(socket as unknown as uWS.us_socket));
+      });
+    });
+  }
+
+  /**
+   * Drains: readiness false at once, stop accepting connections, wait (up to `timeoutMs`)
+   * for in-flight requests to be answered. The engine is stopped by the caller afterwards.
+   */
+  async close(timeoutMs = 10_000): Promise<void> {
+    this.ctx.draining = true;
+    if (this.listenSocket) {
+      uWS.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = undefined;
+    }
+    const until = Date.now() + timeoutMs;
+    while (this.ctx.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+  }
+}
+

@@ -1,0 +1,90 @@
+/**
+ * Latency and count statistics of one model version, in HDR histograms (microseconds; three
+ * significant digits from 1 us to 60 s), recorded on the I/O thread.
+ */
+import * as hdr from 'hdr-histogram-js';
+
+function histogram(highest: number): hdr.Histogram {
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: highest, numberOfSignificantValueDigits: 3 });
+}
+
+const MAX_US = 60_000_000;
+
+export class VersionMetrics {
+  /** From the engine accepting the request to its answer. */
+  readonly latency = histogram(MAX_US);
+  /** Time the request waited in the batcher before its batch was sent (pool only). */
+  readonly queue = histogram(MAX_US);
+  /** Time computing its batch (pool: send to completion; inline: the runtime call). */
+  readonly compute = histogram(MAX_US);
+  /** Rows per execution. */
+  readonly batchRows = histogram(1 << 24);
+  success = 0;
+  failure = 0;
+  executions = 0;
+  /** Totals in nanoseconds, for the Open Inference Protocol statistics extension. */
+  successNs = 0;
+  failureNs = 0;
+  queueNs = 0;
+  computeNs = 0;
+  /** Wall-clock ms of the last completed inference (0 = never). */
+  lastInference = 0;
+  /** Executions by batch size, for OIP batch_stats. */
+  readonly executionsByRows = new Map<number, { count: number; ns: number }>();
+
+  constructor(readonly model: string, readonly version: string) {}
+
+  observeSuccess(latencyMs: number): void {
+    this.success++;
+    this.successNs += latencyMs * 1e6;
+    this.latency.recordValue(Math.max(1, Math.round(latencyMs * 1000)));
+    this.lastInference = Date.now();
+  }
+
+  observeFailure(latencyMs: number): void {
+    this.failure++;
+    this.failureNs += latencyMs * 1e6;
+  }
+
+  /** One execution of `rows` rows that took `computeMs`. */
+  observeExecution(rows: number, computeMs: number): void {
+    this.executions++;
+    this.batchRows.recordValue(Math.max(1, rows));
+    this.compute.recordValue(Math.max(1, Math.round(computeMs * 1000)));
+    this.computeNs += computeMs * 1e6;
+    let s = this.executionsByRows.get(rows);
+    if (!s) this.executionsByRows.set(rows, (s = { count: 0, ns: 0 }));
+    s.count++;
+    s.ns += computeMs * 1e6;
+  }
+
+  /** How long one request waited in the batcher. */
+  observeQueue(queueMs: number): void {
+    this.queue.recordValue(Math.max(1, Math.round(queueMs * 1000)));
+    this.queueNs += queueMs * 1e6;
+  }
+}
+
+/** Every version's metrics plus counts of errors by code (including requests that never reached a model). */
+export class Metrics {
+  private readonly versions = new Map<string, VersionMetrics>();
+  readonly errors = new Map<string, number>();
+
+  of(model: string, version: string): VersionMetrics {
+    const key = model + '\0' + version;
+    let m = this.versions.get(key);
+    if (!m) {
+      m = new VersionMetrics(model, version);
+      this.versions.set(key, m);
+    }
+    return m;
+  }
+
+  all(): VersionMetrics[] {
+    return [...this.versions.values()];
+  }
+
+  countError(code: string): void {
+    this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
+  }
+}
