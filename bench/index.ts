@@ -4,6 +4,7 @@
  */
 import { runDispatch } from './dispatch.js';
 import { runHandoff } from './handoff.js';
+import { runHttp } from './http.js';
 import { runKernels } from './kernels.js';
 import { runSwap } from './swap.js';
 
@@ -12,6 +13,7 @@ const all: Record<string, () => unknown> = {
   dispatch: runDispatch,
   swap: runSwap,
   handoff: runHandoff,
+  http: runHttp,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

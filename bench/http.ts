@@ -1,0 +1,99 @@
+/**
+ * HTTP figures, measured side by side in one run with the open-loop harness (loadtest/):
+ *  1. Sluice at 10,000 req/s offered for 30 s, demo-logistic single-row JSON: p99 and errors;
+ *  2. the highest rate holding p99 < 10 ms with 0 errors, for Sluice and for a bare
+ *     uWebSockets.js handler doing the same parse and dot product (bench/bare-http.ts): ratio;
+ *  3. binary tensor batches of 1,024 rows: highest rows/s holding the same SLO.
+ * Both servers run as separate processes; both answers are checked before anything is timed.
+ * `npm run bench -- http [--quick]`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { findMax, type LoadOptions } from '../loadtest/cli.js';
+import { runOpenLoop } from '../loadtest/open-loop.js';
+import { describe, summarise } from '../loadtest/report.js';
+import { buildTarget } from '../loadtest/target.js';
+import { projectRoot } from '../src/paths.js';
+import { check, table } from './util.js';
+import { demoAnswer } from './engine-util.js';
+
+async function startSluice(): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [path.join(projectRoot, 'dist/src/main.js')], {
+    env: { ...process.env, SLUICE_HTTP_PORT: '0', SLUICE_LOG_LEVEL: 'info', SLUICE_MODELS: 'demo-logistic' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const line = buf.split('\n').find((l) => l.includes('"sluice: serving"'));
+      if (line) resolve((JSON.parse(line) as { url: string }).url);
+    });
+    child.once('exit', (c) => reject(new Error(`sluice exited ${c}: ${buf}`)));
+  });
+  return { child, url };
+}
+
+async function startBare(): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [path.join(projectRoot, 'dist/bench/bare-http.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
+  return { child, url: `http://127.0.0.1:${port}` };
+}
+
+async function checkAnswer(url: string, label: string): Promise<void> {
+  const x = Array.from({ length: 100 }, (_, i) => Math.fround(Math.sin(i)));
+  const res = await fetch(`${url}/v2/models/demo-logistic/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 100], data: x }] }),
+  });
+  const got = ((await res.json()) as { outputs: Array<{ data: number[] }> }).outputs[0]!.data[0]!;
+  check(Math.abs(got - demoAnswer(x)) < 1e-6, `${label} answered ${got}, expected ${demoAnswer(x)}`);
+}
+
+export async function runHttp(opts: { quick?: boolean } = {}): Promise<Record<string, number>> {
+  const quick = opts.quick ?? process.argv.includes('--quick');
+  const sluice = await startSluice();
+  const bare = await startBare();
+  const figures: Record<string, number> = {};
+  try {
+    await checkAnswer(sluice.url, 'sluice');
+    await checkAnswer(bare.url, 'bare uWS');
+    const base: Omit<LoadOptions, 'url'> = {
+      model: 'demo-logistic', batch: 1, binary: false, rate: 10_000, duration: quick ? 5 : 30, connections: 16, workers: 1,
+      findMax: true, sloMs: 10, stepDuration: quick ? 2 : 5, stepFactor: 1.25, quiet: true,
+    };
+
+    // 1. Fixed rate.
+    const target = await buildTarget({ ...base, url: sluice.url });
+    const fixed = summarise([await runOpenLoop(target, { rate: 10_000, durationS: base.duration, connections: base.connections })]);
+    console.log(`\nSluice, demo-logistic JSON, 10,000 req/s offered for ${base.duration} s:\n${describe(fixed)}`);
+    figures.fixedP99Ms = fixed.latencyMs.p99;
+    figures.fixedErrors = fixed.errorCount;
+
+    // 2. Highest rate under the SLO, both servers, same harness settings, back to back.
+    const maxSluice = await findMax({ ...base, url: sluice.url, rate: 5_000 });
+    const maxBare = await findMax({ ...base, url: bare.url, rate: 5_000 });
+    const last = (r: typeof maxSluice) => r.steps.filter((s) => s.pass).at(-1)?.summary;
+    figures.maxSluice = maxSluice.maxRate;
+    figures.maxBare = maxBare.maxRate;
+    figures.ratio = maxBare.maxRate > 0 ? maxSluice.maxRate / maxBare.maxRate : 0;
+
+    // 3. Binary batches of 1,024 rows.
+    const maxBinary = await findMax({ ...base, url: sluice.url, batch: 1024, binary: true, rate: 500, connections: 8 });
+    figures.binaryRowsPerSec = maxBinary.maxRate * 1024;
+
+    const row = (label: string, r: typeof maxSluice, rows = 1) => {
+      const s = last(r);
+      return [label, Math.round(r.maxRate), Math.round(r.maxRate * rows), s ? s.latencyMs.p99.toFixed(3) : '-', s ? `${(s.generatorCpu * 100).toFixed(0)}%${s.saturated ? ' (saturated)' : ''}` : '-'];
+    };
+    table(`Highest rate holding p99 < 10 ms with 0 errors (open loop, ${base.connections} connections, steps x1.25)`,
+      ['server', 'req/s', 'rows/s', 'p99 ms', 'generator CPU'],
+      [row('bare uWS (JSON parse + dot)', maxBare), row('Sluice demo-logistic JSON', maxSluice), row('Sluice binary 1024 rows', maxBinary, 1024)]);
+    console.log(`Sluice / bare uWS = ${figures.ratio.toFixed(2)}`);
+  } finally {
+    sluice.child.kill('SIGTERM');
+    bare.child.kill('SIGTERM');
+  }
+  return figures;
+}

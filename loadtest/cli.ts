@@ -1,0 +1,171 @@
+/**
+ * `npm run loadtest -- --url http://127.0.0.1:8000 --model demo-logistic --rate 10000
+ *  --duration 30 [--connections 8] [--batch 1] [--binary] [--workers 2] [--find-max]`
+ *
+ * Open-loop load at a fixed rate against any Open Inference Protocol v2 server; prints the
+ * achieved rate, errors and latency percentiles, writes a JSON report and an SVG plot, and says
+ * when the load generator itself is the bottleneck. `--find-max` steps the rate up and reports
+ * the highest rate that holds p99 < --slo-ms (10) with no errors.
+ */
+import { fork } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError } from 'commander';
+import { runOpenLoop, type Progress, type RunResult } from './open-loop.js';
+import { describe, summarise, svgPlot, type Summary } from './report.js';
+import { buildTarget, type TargetOptions } from './target.js';
+
+export interface LoadOptions extends TargetOptions {
+  rate: number;
+  duration: number;
+  connections: number;
+  workers: number;
+  findMax: boolean;
+  sloMs: number;
+  stepDuration: number;
+  stepFactor: number;
+  report?: string;
+  quiet: boolean;
+}
+
+const positive = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
+  return n;
+};
+
+/** Runs one rate across `workers` processes (or in this one) and merges the results. */
+async function runRate(o: LoadOptions, rate: number, durationS: number, label: string): Promise<Summary> {
+  const progress = new Map<number, Progress>();
+  const show = () => {
+    if (o.quiet) return;
+    let sent = 0;
+    let answered = 0;
+    let errors = 0;
+    let elapsed = 0;
+    for (const p of progress.values()) {
+      sent += p.sent;
+      answered += p.answered;
+      errors += p.errors;
+      elapsed = Math.max(elapsed, p.elapsedS);
+    }
+    process.stderr.write(`\r${label}: ${elapsed.toFixed(0)}/${durationS}s sent ${sent} answered ${answered} errors ${errors}   `);
+  };
+  let results: RunResult[];
+  if (o.workers <= 1) {
+    const target = await buildTarget(o);
+    results = [await runOpenLoop(target, { rate, durationS, connections: o.connections, onProgress: (p) => { progress.set(0, p); show(); } })];
+  } else {
+    const self = fileURLToPath(import.meta.url);
+    results = await Promise.all(Array.from({ length: o.workers }, (_, i) => new Promise<RunResult>((resolve, reject) => {
+      const child = fork(self, ['--child'], { env: { ...process.env, SLUICE_LOADTEST_CHILD: JSON.stringify({ ...o, rate: rate / o.workers, duration: durationS, connections: Math.max(1, Math.round(o.connections / o.workers)) }) } });
+      child.on('message', (m: { progress?: Progress; result?: RunResult; error?: string }) => {
+        if (m.progress) {
+          progress.set(i, m.progress);
+          show();
+        }
+        if (m.result) resolve(m.result);
+        if (m.error) reject(new Error(m.error));
+      });
+      child.once('exit', (code) => code !== 0 && reject(new Error(`load worker exited ${code}`)));
+    })));
+  }
+  if (!o.quiet) process.stderr.write('\n');
+  return summarise(results);
+}
+
+function save(o: LoadOptions, report: unknown, plot: string): string {
+  const file = o.report ?? path.join('reports', `loadtest-${o.model}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  const svg = file.replace(/\.json$/, '') + '.svg';
+  writeFileSync(svg, plot);
+  return file;
+}
+
+export interface FindMaxResult {
+  maxRate: number;
+  steps: Array<{ rate: number; pass: boolean; summary: Summary }>;
+}
+
+/** Steps the offered rate up until p99 >= SLO or any error; returns the last passing rate. */
+export async function findMax(o: LoadOptions): Promise<FindMaxResult> {
+  const steps: FindMaxResult['steps'] = [];
+  let rate = o.rate;
+  let maxRate = 0;
+  for (let i = 0; i < 40; i++) {
+    const s = await runRate(o, rate, o.stepDuration, `step ${i + 1} @ ${Math.round(rate)} req/s`);
+    const pass = s.errorCount === 0 && s.latencyMs.p99 < o.sloMs && s.achievedRate >= 0.95 * rate;
+    steps.push({ rate, pass, summary: s });
+    if (!o.quiet) console.log(`  ${Math.round(rate)} req/s: ${pass ? 'pass' : 'FAIL'}  achieved ${s.achievedRate.toFixed(0)}  p99 ${s.latencyMs.p99.toFixed(3)} ms  errors ${s.errorCount}  generator CPU ${(s.generatorCpu * 100).toFixed(0)}%${s.saturated ? ' (saturated)' : ''}`);
+    if (!pass) break;
+    maxRate = rate;
+    rate *= o.stepFactor;
+  }
+  return { maxRate, steps };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const cmd = new Command('loadtest')
+    .description('Open-loop load test of an Open Inference Protocol v2 server')
+    .requiredOption('--url <url>', 'server base URL, e.g. http://127.0.0.1:8000')
+    .requiredOption('--model <name>', 'model to call')
+    .option('--rate <n>', 'offered requests per second (with --find-max: the first step)', positive('rate'), 1000)
+    .option('--duration <s>', 'seconds to run', positive('duration'), 10)
+    .option('--connections <n>', 'keep-alive connections (pipelined)', positive('connections'), 8)
+    .option('--batch <n>', 'rows per request', positive('batch'), 1)
+    .option('--binary', 'send and receive tensors with the binary extension', false)
+    .option('--workers <n>', 'load-generator processes', positive('workers'), 1)
+    .option('--find-max', 'step the rate up to the highest that holds the SLO', false)
+    .option('--slo-ms <ms>', 'p99 latency target for --find-max', positive('slo-ms'), 10)
+    .option('--step-duration <s>', 'seconds per --find-max step', positive('step-duration'), 5)
+    .option('--step-factor <x>', 'rate multiplier between steps', positive('step-factor'), 1.25)
+    .option('--header <k:v...>', 'extra request header (repeatable)')
+    .option('--report <file>', 'JSON report path (an .svg plot is written beside it)')
+    .option('--quiet', 'no progress output', false);
+  cmd.parse(argv, { from: 'user' });
+  const a = cmd.opts();
+  const headers = Object.fromEntries(((a.header as string[] | undefined) ?? []).map((h) => {
+    const i = h.indexOf(':');
+    return [h.slice(0, i).trim(), h.slice(i + 1).trim()];
+  }));
+  const o: LoadOptions = {
+    url: a.url, model: a.model, rate: a.rate, duration: a.duration, connections: Math.round(a.connections),
+    batch: Math.round(a.batch), binary: a.binary, workers: Math.round(a.workers), findMax: a.findMax, sloMs: a.sloMs,
+    stepDuration: a.stepDuration, stepFactor: a.stepFactor, report: a.report, quiet: a.quiet, headers,
+  };
+  if (o.findMax) {
+    const r = await findMax(o);
+    const best = r.steps.filter((s) => s.pass).at(-1);
+    console.log(`highest rate holding p99 < ${o.sloMs} ms with 0 errors: ${Math.round(r.maxRate)} req/s (${Math.round(r.maxRate * o.batch)} rows/s)`);
+    if (best?.summary.saturated) console.log('note: the load generator was saturated at that rate; the server may go higher');
+    const file = save(o, { options: o, maxRate: r.maxRate, rowsPerSecond: r.maxRate * o.batch, steps: r.steps.map((s) => ({ rate: s.rate, pass: s.pass, ...s.summary })) },
+      svgPlot(`${o.model}: latency by percentile per offered rate`, r.steps.map((s) => ({ label: `${Math.round(s.rate)} req/s ${s.pass ? '' : '(fail)'}`, curve: s.summary.curve }))));
+    console.log(`report: ${file}`);
+    return;
+  }
+  const s = await runRate(o, o.rate, o.duration, `${o.model} @ ${o.rate} req/s`);
+  console.log(describe(s));
+  const file = save(o, { options: o, ...s }, svgPlot(`${o.model} @ ${o.rate} req/s offered`, [{ label: `${o.rate} req/s`, curve: s.curve }]));
+  console.log(`report: ${file}`);
+}
+
+async function child(): Promise<void> {
+  const o = JSON.parse(process.env.SLUICE_LOADTEST_CHILD!) as LoadOptions;
+  try {
+    const target = await buildTarget(o);
+    const result = await runOpenLoop(target, { rate: o.rate, durationS: o.duration, connections: o.connections, onProgress: (p) => process.send!({ progress: p }) });
+    process.send!({ result }, () => process.exit(0));
+  } catch (e) {
+    process.send!({ error: (e as Error).message }, () => process.exit(1));
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  if (process.argv.includes('--child')) void child();
+  else main(process.argv.slice(2)).catch((e: unknown) => {
+    console.error(`loadtest: ${(e as Error).message}`);
+    process.exit(1);
+  });
+}

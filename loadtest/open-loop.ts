@@ -1,0 +1,177 @@
+/**
+ * The open-loop load generator: requests leave on a fixed schedule whether or not earlier ones
+ * have been answered (HTTP/1.1 pipelining over several keep-alive connections), so a slow
+ * server cannot slow the offered load down. That is what makes the latencies free of
+ * coordinated omission: each is timed from the moment its request was written.
+ *
+ * (autocannon's `overallRate` was measured here sending each connection's per-second quota in a
+ * burst at the start of every second, up to 3x the nominal rate for a few hundred ms and then
+ * nothing, so fixed-rate runs do not use it; see loadtest/README.md.)
+ */
+import net from 'node:net';
+import * as hdr from 'hdr-histogram-js';
+import type { Target } from './target.js';
+
+export interface RunOptions {
+  rate: number;
+  durationS: number;
+  connections: number;
+  /** Called about once a second with counts so far. */
+  onProgress?: (p: Progress) => void;
+}
+
+export interface Progress {
+  elapsedS: number;
+  sent: number;
+  answered: number;
+  errors: number;
+}
+
+export interface RunResult {
+  offeredRate: number;
+  sent: number;
+  answered: number;
+  /** Answers that were not 2xx, by status; plus transport errors under "error". */
+  errors: Record<string, number>;
+  /** Encoded HDR histogram of latencies in microseconds (to merge across processes). */
+  histogram: string;
+  /** How late requests left compared with their schedule (generator health), microseconds. */
+  lagHistogram: string;
+  wallS: number;
+  /** CPU used by this process over the run, as a fraction of one core. */
+  cpu: number;
+}
+
+function newHistogram(): hdr.Histogram {
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+}
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+
+/** One keep-alive connection with pipelined requests and a minimal response parser. */
+class Connection {
+  private readonly socket: net.Socket;
+  private readonly sentAt: bigint[] = [];
+  private head = 0;
+  private buf: Buffer = Buffer.alloc(0);
+  open = true;
+
+  constructor(t: Target, private readonly onAnswer: (status: number, sentAt: bigint) => void, private readonly onError: (n: number) => void) {
+    this.socket = net.connect(t.port, t.host);
+    this.socket.setNoDelay(true);
+    this.socket.on('data', (d: Buffer) => this.onData(d));
+    this.socket.on('error', () => undefined);
+    this.socket.on('close', () => {
+      this.open = false;
+      // Everything still unanswered on a closed connection is an error.
+      this.onError(this.sentAt.length - this.head);
+      this.head = this.sentAt.length;
+    });
+  }
+
+  get pending(): number {
+    return this.sentAt.length - this.head;
+  }
+
+  send(req: Buffer): void {
+    this.sentAt.push(process.hrtime.bigint());
+    this.socket.write(req);
+  }
+
+  private onData(d: Buffer): void {
+    this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
+    for (;;) {
+      const end = this.buf.indexOf(CRLFCRLF);
+      if (end < 0) return;
+      const headText = this.buf.toString('latin1', 0, end);
+      const status = Number(headText.slice(9, 12));
+      const m = /\r\ncontent-length:\s*(\d+)/i.exec(headText);
+      const length = m ? Number(m[1]) : 0;
+      const total = end + 4 + length;
+      if (this.buf.length < total) return;
+      this.buf = this.buf.subarray(total);
+      const at = this.sentAt[this.head++]!;
+      if (this.head > 4096) {
+        this.sentAt.splice(0, this.head);
+        this.head = 0;
+      }
+      this.onAnswer(status, at);
+    }
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Offers `rate` requests/s for `durationS`, then waits (briefly) for the last answers. */
+export async function runOpenLoop(t: Target, o: RunOptions): Promise<RunResult> {
+  const latency = newHistogram();
+  const lag = newHistogram();
+  const errors: Record<string, number> = {};
+  let answered = 0;
+  let sent = 0;
+  let errorCount = 0;
+  const conns = Array.from({ length: o.connections }, () => new Connection(t, (status, at) => {
+    answered++;
+    latency.recordValue(Math.max(1, Number(process.hrtime.bigint() - at) / 1000));
+    if (status < 200 || status >= 300) {
+      errors[status] = (errors[status] ?? 0) + 1;
+      errorCount++;
+    }
+  }, (n) => {
+    if (n > 0) {
+      errors.error = (errors.error ?? 0) + n;
+      errorCount += n;
+    }
+  }));
+  await new Promise((r) => setTimeout(r, 50));
+  const cpu0 = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  const total = Math.round(o.rate * o.durationS);
+  const intervalNs = 1e9 / o.rate;
+  let next = 0;
+  let lastProgress = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const now = Number(process.hrtime.bigint() - start);
+      // Send everything due by now, round-robin over open connections.
+      while (sent < total && next * intervalNs <= now) {
+        const c = conns[sent % conns.length]!;
+        lag.recordValue(Math.max(1, (now - next * intervalNs) / 1000));
+        if (c.open) c.send(t.requests[sent % t.requests.length]!);
+        else {
+          errors.error = (errors.error ?? 0) + 1;
+          errorCount++;
+        }
+        sent++;
+        next++;
+      }
+      if (o.onProgress && now - lastProgress > 1e9) {
+        lastProgress = now;
+        o.onProgress({ elapsedS: now / 1e9, sent, answered, errors: errorCount });
+      }
+      if (sent >= total) return resolve();
+      setTimeout(tick, 1);
+    };
+    tick();
+  });
+  // Drain: wait for outstanding answers (at most 10 s).
+  const until = Date.now() + 10_000;
+  while (answered + errorCount < sent && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+  const wallS = Number(process.hrtime.bigint() - start) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  const unanswered = sent - answered - (errors.error ?? 0);
+  if (unanswered > 0) errors.timeout = unanswered;
+  for (const c of conns) c.close();
+  return {
+    offeredRate: o.rate,
+    sent,
+    answered,
+    errors,
+    histogram: hdr.encodeIntoCompressedBase64(latency),
+    lagHistogram: hdr.encodeIntoCompressedBase64(lag),
+    wallS,
+    cpu: (cpu.user + cpu.system) / 1e6 / wallS,
+  };
+}
