@@ -15,6 +15,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { runOpenLoop, type Progress, type RunResult } from './open-loop.js';
 import { describe, summarise, svgPlot, type Summary } from './report.js';
 import { buildTarget, type TargetOptions } from './target.js';
+import { projectRoot } from '../src/paths.js';
 
 export interface LoadOptions extends TargetOptions {
   rate: number;
@@ -57,7 +58,8 @@ async function runRate(o: LoadOptions, rate: number, durationS: number, label: s
     const target = await buildTarget(o);
     results = [await runOpenLoop(target, { rate, durationS, connections: o.connections, onProgress: (p) => { progress.set(0, p); show(); } })];
   } else {
-    const self = fileURLToPath(import.meta.url);
+    // Workers always run the compiled harness (this module may be running from source in tests).
+    const self = path.join(projectRoot, 'dist', 'loadtest', 'cli.js');
     results = await Promise.all(Array.from({ length: o.workers }, (_, i) => new Promise<RunResult>((resolve, reject) => {
       const child = fork(self, ['--child'], { env: { ...process.env, SLUICE_LOADTEST_CHILD: JSON.stringify({ ...o, rate: rate / o.workers, duration: durationS, connections: Math.max(1, Math.round(o.connections / o.workers)) }) } });
       child.on('message', (m: { progress?: Progress; result?: RunResult; error?: string }) => {

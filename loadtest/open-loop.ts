@@ -112,6 +112,8 @@ export async function runOpenLoop(t: Target, o: RunOptions): Promise<RunResult> 
   let answered = 0;
   let sent = 0;
   let errorCount = 0;
+  /** Requests that will never be answered (connection closed or never opened). */
+  let lost = 0;
   const conns = Array.from({ length: o.connections }, () => new Connection(t, (status, at) => {
     answered++;
     latency.recordValue(Math.max(1, Number(process.hrtime.bigint() - at) / 1000));
@@ -123,6 +125,7 @@ export async function runOpenLoop(t: Target, o: RunOptions): Promise<RunResult> 
     if (n > 0) {
       errors.error = (errors.error ?? 0) + n;
       errorCount += n;
+      lost += n;
     }
   }));
   await new Promise((r) => setTimeout(r, 50));
@@ -143,6 +146,7 @@ export async function runOpenLoop(t: Target, o: RunOptions): Promise<RunResult> 
         else {
           errors.error = (errors.error ?? 0) + 1;
           errorCount++;
+          lost++;
         }
         sent++;
         next++;
@@ -158,10 +162,10 @@ export async function runOpenLoop(t: Target, o: RunOptions): Promise<RunResult> 
   });
   // Drain: wait for outstanding answers (at most 10 s).
   const until = Date.now() + 10_000;
-  while (answered + errorCount < sent && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+  while (answered + lost < sent && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
   const wallS = Number(process.hrtime.bigint() - start) / 1e9;
   const cpu = process.cpuUsage(cpu0);
-  const unanswered = sent - answered - (errors.error ?? 0);
+  const unanswered = sent - answered - lost;
   if (unanswered > 0) errors.timeout = unanswered;
   for (const c of conns) c.close();
   return {
