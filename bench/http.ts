@@ -19,7 +19,7 @@ import { demoAnswer } from './engine-util.js';
 
 async function startSluice(): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [path.join(projectRoot, 'dist/src/main.js')], {
-    env: { ...process.env, SLUICE_HTTP_PORT: '0', SLUICE_LOG_LEVEL: 'info', SLUICE_MODELS: 'demo-logistic' },
+    env: { ...process.env, SLUICE_HTTP_PORT: '0', SLUICE_GRPC_PORT: '0', SLUICE_LOG_LEVEL: 'info', SLUICE_MODELS: 'demo-logistic' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const url = await new Promise<string>((resolve, reject) => {

@@ -32,6 +32,14 @@ export interface Config {
   /** Deepest JSON nesting accepted (400 beyond). */
   maxJsonDepth: number;
 
+  // gRPC front end and streams
+  grpcHost: string;
+  grpcPort: number;
+  /** Largest gRPC message received or sent (RESOURCE_EXHAUSTED beyond). */
+  grpcMaxMessageBytes: number;
+  /** Requests in flight per stream (gRPC ModelStreamInfer, WebSocket) before reading pauses. */
+  streamMaxInFlight: number;
+
   // Registry, artifacts, access control
   /** Directory for embedded state (PGlite database, local artifacts, cache). */
   dataDir: string;
@@ -127,6 +135,10 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   httpPort: { env: 'SLUICE_HTTP_PORT', doc: 'HTTP port (0 = any free port)', default: () => 8000, parse: int(0, 65535) },
   maxBodyBytes: { env: 'SLUICE_MAX_BODY_BYTES', doc: 'largest request body', default: () => 16 * 1024 * 1024, parse: int(1024, 2 ** 31 - 1) },
   maxJsonDepth: { env: 'SLUICE_MAX_JSON_DEPTH', doc: 'deepest JSON nesting accepted', default: () => 32, parse: int(4, 1000) },
+  grpcHost: { env: 'SLUICE_GRPC_HOST', doc: 'gRPC listen address', default: () => '127.0.0.1', parse: text },
+  grpcPort: { env: 'SLUICE_GRPC_PORT', doc: 'gRPC port (0 = any free port)', default: () => 8001, parse: int(0, 65535) },
+  grpcMaxMessageBytes: { env: 'SLUICE_GRPC_MAX_MESSAGE_BYTES', doc: 'largest gRPC message', default: () => 16 * 1024 * 1024, parse: int(1024, 2 ** 31 - 1) },
+  streamMaxInFlight: { env: 'SLUICE_STREAM_MAX_IN_FLIGHT', doc: 'requests in flight per stream', default: () => 64, parse: int(1, 65536) },
   dataDir: { env: 'SLUICE_DATA_DIR', doc: 'embedded state directory', default: () => path.join(projectRoot, 'data'), parse: dir },
   databaseUrl: { env: 'SLUICE_DATABASE_URL', doc: 'PostgreSQL URL (embedded PGlite when unset)', secret: true, default: () => undefined, parse: optional(url) },
   s3Bucket: { env: 'SLUICE_S3_BUCKET', doc: 'S3 bucket for artifacts (local directory when unset)', default: () => undefined, parse: optional(text) },

@@ -9,7 +9,7 @@ import { tempRepo, writeFixture } from '../helpers/repo.js';
 function start(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; ms: number; exited: Promise<number | null> }> {
   const t0 = Date.now();
   const child = spawn(process.execPath, [path.join(projectRoot, 'dist/src/main.js')], {
-    env: { ...process.env, SLUICE_LOG_LEVEL: 'info', SLUICE_HTTP_PORT: '0', ...env },
+    env: { ...process.env, SLUICE_LOG_LEVEL: 'info', SLUICE_HTTP_PORT: '0', SLUICE_GRPC_PORT: '0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));

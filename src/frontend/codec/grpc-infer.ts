@@ -1,0 +1,270 @@
+/**
+ * ModelInferRequest / ModelInferResponse (inference.proto) <-> engine requests and responses,
+ * decoded and encoded by hand on the hot path: `raw_input_contents` become typed arrays over
+ * the message bytes (copied only when misaligned), typed `contents` are range-checked element
+ * by element exactly like JSON data, and outputs always go back as `raw_output_contents`.
+ */
+import { SluiceError } from '../../errors.js';
+import { arrayClassOf, elementCount, isDatatype, type Datatype, type Tensor, type TypedArray } from '../../model/tensor.js';
+import type { InferRequest, InferResponse } from '../../service/types.js';
+import { Reader, WIRE_BYTES, WIRE_FIXED32, WIRE_FIXED64, WIRE_VARINT, Writer } from './protobuf.js';
+
+interface RawInput {
+  name: string;
+  datatype: string;
+  shape: number[];
+  /** Elements from `contents`, when the client used typed fields. */
+  values: Array<number | bigint | boolean>;
+  contentsField: number;
+}
+
+export interface DecodedGrpcInfer extends InferRequest {
+  /** The `timeout` parameter, microseconds (0 = none). */
+  timeoutUs: number;
+}
+
+const F32_MAX = 3.4028234663852886e38;
+const RANGES: Partial<Record<Datatype, [number, number]>> = {
+  INT8: [-128, 127], INT16: [-32768, 32767], INT32: [-2147483648, 2147483647],
+  UINT8: [0, 255], UINT16: [0, 65535], UINT32: [0, 4294967295],
+};
+/** Which InferTensorContents field carries each datatype. */
+const CONTENTS_FIELD: Partial<Record<Datatype, number>> = {
+  BOOL: 1, INT8: 2, INT16: 2, INT32: 2, INT64: 3, UINT8: 4, UINT16: 4, UINT32: 4, UINT64: 5, FP32: 6, FP64: 7,
+};
+
+/** Reads a packed (or single unpacked) repeated scalar field into `out`. */
+function readRepeated(r: Reader, wire: number, field: number, out: Array<number | bigint | boolean>): void {
+  const one = (rr: Reader) => {
+    switch (field) {
+      case 1: return rr.varint() !== 0;
+      case 2: return rr.int();
+      case 3: return rr.varint64(true);
+      case 4: return rr.varint();
+      case 5: return rr.varint64(false);
+      case 6: {
+        const v = rr.float32At(rr.pos);
+        rr.pos += 4;
+        return v;
+      }
+      case 7: {
+        const v = rr.float64At(rr.pos);
+        rr.pos += 8;
+        return v;
+      }
+      default: throw new SluiceError('MALFORMED_REQUEST', 'unexpected contents field');
+    }
+  };
+  const fixed = field === 6 ? 4 : field === 7 ? 8 : 0;
+  if (wire === WIRE_BYTES) {
+    const b = r.bytes();
+    if (fixed && b.byteLength % fixed !== 0) throw new SluiceError('MALFORMED_REQUEST', 'malformed protobuf: packed field has a partial element');
+    const inner = new Reader(r.buf, b.byteOffset - r.buf.byteOffset, b.byteOffset - r.buf.byteOffset + b.byteLength);
+    while (!inner.done) out.push(one(inner));
+    return;
+  }
+  const expected = fixed === 4 ? WIRE_FIXED32 : fixed === 8 ? WIRE_FIXED64 : WIRE_VARINT;
+  if (wire !== expected) throw new SluiceError('MALFORMED_REQUEST', `malformed protobuf: contents field ${field} has wire type ${wire}`);
+  if (fixed && r.end - r.pos < fixed) throw new SluiceError('MALFORMED_REQUEST', 'malformed protobuf: truncated fixed field');
+  out.push(one(r));
+}
+
+function readContents(r: Reader, bytes: Uint8Array, input: RawInput): void {
+  const inner = new Reader(r.buf, bytes.byteOffset - r.buf.byteOffset, bytes.byteOffset - r.buf.byteOffset + bytes.byteLength);
+  while (!inner.done) {
+    const [field, wire] = inner.tag();
+    if (field >= 1 && field <= 7) {
+      if (input.contentsField !== 0 && input.contentsField !== field) throw new SluiceError('INVALID_ARGUMENT', `input ${input.name} mixes contents fields`);
+      input.contentsField = field;
+      readRepeated(inner, wire, field, input.values);
+    } else {
+      inner.skip(wire);
+    }
+  }
+}
+
+/** Reads a map<string, InferParameter> entry: returns [key, value]. */
+function readParameter(r: Reader, bytes: Uint8Array): [string, number | bigint | string | boolean | undefined] {
+  const e = new Reader(r.buf, bytes.byteOffset - r.buf.byteOffset, bytes.byteOffset - r.buf.byteOffset + bytes.byteLength);
+  let key = '';
+  let value: number | bigint | string | boolean | undefined;
+  while (!e.done) {
+    const [f, w] = e.tag();
+    if (f === 1 && w === WIRE_BYTES) key = e.string();
+    else if (f === 2 && w === WIRE_BYTES) {
+      const vb = e.bytes();
+      const v = new Reader(e.buf, vb.byteOffset - e.buf.byteOffset, vb.byteOffset - e.buf.byteOffset + vb.byteLength);
+      while (!v.done) {
+        const [vf, vw] = v.tag();
+        if (vf === 1 && vw === WIRE_VARINT) value = v.varint() !== 0;
+        else if (vf === 2 && vw === WIRE_VARINT) value = v.varint64(true);
+        else if (vf === 3 && vw === WIRE_BYTES) value = v.string();
+        else if (vf === 4 && vw === WIRE_FIXED64) {
+          value = v.float64At(v.pos);
+          v.pos += 8;
+        } else if (vf === 5 && vw === WIRE_VARINT) value = v.varint64(false);
+        else v.skip(vw);
+      }
+    } else e.skip(w);
+  }
+  return [key, value];
+}
+
+function readInput(r: Reader, bytes: Uint8Array): RawInput {
+  const t = new Reader(r.buf, bytes.byteOffset - r.buf.byteOffset, bytes.byteOffset - r.buf.byteOffset + bytes.byteLength);
+  const input: RawInput = { name: '', datatype: '', shape: [], values: [], contentsField: 0 };
+  while (!t.done) {
+    const [f, w] = t.tag();
+    if (f === 1 && w === WIRE_BYTES) input.name = t.string();
+    else if (f === 2 && w === WIRE_BYTES) input.datatype = t.string();
+    else if (f === 3) {
+      if (w === WIRE_BYTES) {
+        const pb = t.bytes();
+        const p = new Reader(t.buf, pb.byteOffset - t.buf.byteOffset, pb.byteOffset - t.buf.byteOffset + pb.byteLength);
+        while (!p.done) input.shape.push(p.int());
+      } else if (w === WIRE_VARINT) input.shape.push(t.int());
+      else throw new SluiceError('MALFORMED_REQUEST', 'malformed protobuf: shape has the wrong wire type');
+    } else if (f === 5 && w === WIRE_BYTES) readContents(t, t.bytes(), input);
+    else t.skip(w);
+  }
+  return input;
+}
+
+function readOutputName(r: Reader, bytes: Uint8Array): string {
+  const o = new Reader(r.buf, bytes.byteOffset - r.buf.byteOffset, bytes.byteOffset - r.buf.byteOffset + bytes.byteLength);
+  let name = '';
+  while (!o.done) {
+    const [f, w] = o.tag();
+    if (f === 1 && w === WIRE_BYTES) name = o.string();
+    else o.skip(w);
+  }
+  return name;
+}
+
+/** Typed array over raw bytes: a view when aligned, else a copy. */
+function rawTensor(b: Uint8Array, dt: Datatype, count: number): TypedArray {
+  const Ctor = arrayClassOf(dt)!;
+  if (b.byteOffset % Ctor.BYTES_PER_ELEMENT === 0) return new Ctor(b.buffer as ArrayBuffer, b.byteOffset, count);
+  const copy = new Uint8Array(b.byteLength);
+  copy.set(b);
+  return new Ctor(copy.buffer, 0, count);
+}
+
+function typedFromValues(input: RawInput, dt: Datatype, count: number): TypedArray {
+  const want = CONTENTS_FIELD[dt];
+  if (want === undefined) throw new SluiceError('INVALID_ARGUMENT', `input ${input.name}: ${dt} must be sent in raw_input_contents`);
+  if (input.contentsField !== 0 && input.contentsField !== want) throw new SluiceError('DATATYPE_MISMATCH', `input ${input.name}: ${dt} data must be in contents field ${want}`);
+  if (input.values.length !== count) {
+    throw new SluiceError('SHAPE_MISMATCH', `input ${input.name} has shape [${input.shape}] (${count} elements) but ${input.values.length} elements of data`);
+  }
+  const out = new (arrayClassOf(dt)!)(count);
+  const bad = (i: number) => new SluiceError('INVALID_TENSOR_VALUE', `input ${input.name} element ${i} (${String(input.values[i])}) is not a valid ${dt} value`);
+  const range = RANGES[dt];
+  for (let i = 0; i < count; i++) {
+    const v = input.values[i]!;
+    if (dt === 'FP32') {
+      if (!((v as number) <= F32_MAX && (v as number) >= -F32_MAX)) throw bad(i);
+      (out as Float32Array)[i] = v as number;
+    } else if (dt === 'FP64') {
+      if (!Number.isFinite(v as number)) throw bad(i);
+      (out as Float64Array)[i] = v as number;
+    } else if (dt === 'BOOL') {
+      (out as Uint8Array)[i] = v ? 1 : 0;
+    } else if (dt === 'INT64' || dt === 'UINT64') {
+      (out as BigInt64Array)[i] = v as bigint;
+    } else if (range) {
+      if ((v as number) < range[0] || (v as number) > range[1]) throw bad(i);
+      (out as Int32Array)[i] = v as number;
+    }
+  }
+  return out;
+}
+
+/** Decodes a serialized ModelInferRequest. Throws coded errors on anything malformed. */
+export function decodeModelInfer(buf: Uint8Array): DecodedGrpcInfer {
+  const r = new Reader(buf);
+  let model = '';
+  let version = '';
+  let id = '';
+  let timeoutUs = 0;
+  const inputs: RawInput[] = [];
+  const outputs: string[] = [];
+  const raw: Uint8Array[] = [];
+  while (!r.done) {
+    const [f, w] = r.tag();
+    if (w !== WIRE_BYTES) {
+      r.skip(w);
+      continue;
+    }
+    switch (f) {
+      case 1: model = r.string(); break;
+      case 2: version = r.string(); break;
+      case 3: id = r.string(); break;
+      case 4: {
+        const [k, v] = readParameter(r, r.bytes());
+        if (k === 'timeout') {
+          const n = typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : NaN;
+          if (!Number.isFinite(n) || n < 0) throw new SluiceError('INVALID_ARGUMENT', 'parameter timeout must be a non-negative integer of microseconds');
+          timeoutUs = n;
+        }
+        break;
+      }
+      case 5: inputs.push(readInput(r, r.bytes())); break;
+      case 6: outputs.push(readOutputName(r, r.bytes())); break;
+      case 7: raw.push(r.bytes()); break;
+      default: r.skip(w);
+    }
+  }
+  if (model === '') throw new SluiceError('INVALID_ARGUMENT', 'model_name is required');
+  if (inputs.length === 0) throw new SluiceError('INVALID_ARGUMENT', 'inputs must not be empty');
+  if (raw.length > 0 && raw.length !== inputs.length) {
+    throw new SluiceError('INVALID_ARGUMENT', `raw_input_contents has ${raw.length} entries for ${inputs.length} inputs`);
+  }
+  const tensors: Tensor[] = inputs.map((input, i) => {
+    if (!isDatatype(input.datatype)) throw new SluiceError('DATATYPE_MISMATCH', `input ${input.name} datatype ${input.datatype} is not an Open Inference Protocol datatype`);
+    const dt = input.datatype;
+    const Ctor = arrayClassOf(dt);
+    if (!Ctor) throw new SluiceError('DATATYPE_MISMATCH', `input ${input.name}: datatype ${dt} is not supported`);
+    if (input.shape.some((d) => d < 0)) throw new SluiceError('SHAPE_MISMATCH', `input ${input.name} shape [${input.shape}] has a negative dimension`);
+    const count = elementCount(input.shape);
+    if (raw.length > 0) {
+      if (input.contentsField !== 0) throw new SluiceError('INVALID_ARGUMENT', `input ${input.name} has both contents and raw_input_contents`);
+      const b = raw[i]!;
+      if (b.byteLength !== count * Ctor.BYTES_PER_ELEMENT) {
+        throw new SluiceError('SHAPE_MISMATCH', `input ${input.name} has shape [${input.shape}] of ${dt} (${count * Ctor.BYTES_PER_ELEMENT} bytes) but ${b.byteLength} raw bytes`);
+      }
+      return { name: input.name, datatype: dt, shape: input.shape, data: rawTensor(b, dt, count) };
+    }
+    return { name: input.name, datatype: dt, shape: input.shape, data: typedFromValues(input, dt, count) };
+  });
+  return {
+    model,
+    version: version === '' ? undefined : version,
+    id: id === '' ? undefined : id,
+    inputs: tensors,
+    outputs: outputs.length ? outputs : undefined,
+    timeoutUs,
+  };
+}
+
+/** Encodes a ModelInferResponse with raw_output_contents. */
+export function encodeModelInfer(res: InferResponse): Buffer {
+  const w = new Writer(256);
+  w.string(1, res.model).string(2, res.version);
+  if (res.id !== undefined) w.string(3, res.id);
+  for (const t of res.outputs) {
+    w.message(5, (o) => {
+      o.string(1, t.name).string(2, t.datatype).packedInt64(3, t.shape);
+    });
+  }
+  for (const t of res.outputs) w.bytes(6, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  return w.finish();
+}
+
+/** Encodes a ModelStreamInferResponse carrying either a response or an error message. */
+export function encodeStreamResponse(res: InferResponse | undefined, error?: SluiceError): Buffer {
+  const w = new Writer(256);
+  if (error) w.string(1, `${error.code}: ${error.message}`);
+  if (res) w.bytes(2, encodeModelInfer(res));
+  return w.finish();
+}

@@ -1,0 +1,202 @@
+/**
+ * A small protobuf wire-format reader and writer, for the inference messages on the hot path
+ * (ModelInferRequest in, ModelInferResponse out): tensors go straight from the wire to typed
+ * arrays and back without an intermediate object per element. Every read is bounds-checked, so
+ * truncated or malformed input is a coded MALFORMED_REQUEST, never a crash or an overread.
+ */
+import { isUtf8 } from 'node:buffer';
+import { SluiceError } from '../../errors.js';
+
+export const WIRE_VARINT = 0;
+export const WIRE_FIXED64 = 1;
+export const WIRE_BYTES = 2;
+export const WIRE_FIXED32 = 5;
+
+function malformed(what: string): SluiceError {
+  return new SluiceError('MALFORMED_REQUEST', `malformed protobuf: ${what}`);
+}
+
+export class Reader {
+  pos: number;
+
+  constructor(readonly buf: Uint8Array, start = 0, readonly end = buf.byteLength) {
+    this.pos = start;
+  }
+
+  get done(): boolean {
+    return this.pos >= this.end;
+  }
+
+  /** An unsigned varint that fits in 2^53 (lengths, tags, most integers). */
+  varint(): number {
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw malformed('truncated varint');
+      const b = this.buf[this.pos++]!;
+      result += (b & 0x7f) * mul;
+      if (b < 0x80) {
+        if (result > Number.MAX_SAFE_INTEGER) throw malformed('varint beyond 2^53');
+        return result;
+      }
+      mul *= 128;
+    }
+    throw malformed('varint longer than 10 bytes');
+  }
+
+  /** A full 64-bit varint as a BigInt (two's complement when `signed`). */
+  varint64(signed: boolean): bigint {
+    let result = 0n;
+    let shift = 0n;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw malformed('truncated varint');
+      const b = this.buf[this.pos++]!;
+      result |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return signed ? BigInt.asIntN(64, result) : BigInt.asUintN(64, result);
+      shift += 7n;
+    }
+    throw malformed('varint longer than 10 bytes');
+  }
+
+  /** An int32 / int64 field that must fit a JS number exactly (negative ints are 10-byte varints). */
+  int(): number {
+    const v = this.varint64(true);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) throw malformed('integer beyond 2^53');
+    return Number(v);
+  }
+
+  tag(): [field: number, wire: number] {
+    const t = this.varint();
+    return [Math.floor(t / 8), t & 7];
+  }
+
+  /** A length-delimited field's bytes, as a view (no copy). */
+  bytes(): Uint8Array {
+    const n = this.varint();
+    if (n > this.end - this.pos) throw malformed('length runs past the end of the message');
+    const v = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return v;
+  }
+
+  string(): string {
+    const b = this.bytes();
+    if (!isUtf8(b)) throw new SluiceError('INVALID_UTF8', 'a protobuf string is not valid UTF-8');
+    return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
+  }
+
+  private dv: DataView | undefined;
+  view(): DataView {
+    return (this.dv ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
+  }
+
+  float32At(pos: number): number {
+    return this.view().getFloat32(pos, true);
+  }
+
+  float64At(pos: number): number {
+    return this.view().getFloat64(pos, true);
+  }
+
+  skip(wire: number): void {
+    switch (wire) {
+      case WIRE_VARINT:
+        this.varint64(false);
+        return;
+      case WIRE_FIXED64:
+        if (this.end - this.pos < 8) throw malformed('truncated fixed64');
+        this.pos += 8;
+        return;
+      case WIRE_BYTES:
+        this.bytes();
+        return;
+      case WIRE_FIXED32:
+        if (this.end - this.pos < 4) throw malformed('truncated fixed32');
+        this.pos += 4;
+        return;
+      default:
+        throw malformed(`unsupported wire type ${wire}`);
+    }
+  }
+}
+
+/** Growable output buffer with protobuf primitives. */
+export class Writer {
+  private buf: Buffer;
+  pos = 0;
+
+  constructor(initial = 256) {
+    this.buf = Buffer.allocUnsafe(initial);
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  varint(v: number): this {
+    this.ensure(10);
+    while (v > 0x7f) {
+      this.buf[this.pos++] = (v % 128) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    this.buf[this.pos++] = v;
+    return this;
+  }
+
+  /** int64 as protobuf encodes it: negative values as 10-byte two's complement. */
+  int64(v: number): this {
+    if (v >= 0) return this.varint(v);
+    let x = BigInt.asUintN(64, BigInt(v));
+    this.ensure(10);
+    for (let i = 0; i < 10; i++) {
+      const b = Number(x & 0x7fn);
+      x >>= 7n;
+      this.buf[this.pos++] = x > 0n ? b | 0x80 : b;
+      if (x === 0n) break;
+    }
+    return this;
+  }
+
+  tag(field: number, wire: number): this {
+    return this.varint(field * 8 + wire);
+  }
+
+  bytes(field: number, b: Uint8Array): this {
+    this.tag(field, WIRE_BYTES).varint(b.byteLength);
+    this.ensure(b.byteLength);
+    this.buf.set(b, this.pos);
+    this.pos += b.byteLength;
+    return this;
+  }
+
+  string(field: number, s: string): this {
+    if (s === '') return this;
+    const len = Buffer.byteLength(s);
+    this.tag(field, WIRE_BYTES).varint(len);
+    this.ensure(len);
+    this.buf.write(s, this.pos, 'utf8');
+    this.pos += len;
+    return this;
+  }
+
+  /** A nested message written by `fn`, length-prefixed. */
+  message(field: number, fn: (w: Writer) => void): this {
+    const inner = new Writer(64);
+    fn(inner);
+    return this.bytes(field, inner.finish());
+  }
+
+  packedInt64(field: number, values: readonly number[]): this {
+    if (values.length === 0) return this;
+    const inner = new Writer(values.length * 2 + 8);
+    for (const v of values) inner.int64(v);
+    return this.bytes(field, inner.finish());
+  }
+
+  finish(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * The gRPC front end: `inference.GRPCInferenceService` (Open Inference Protocol plus Triton's
+ * configuration, statistics, repository and streaming methods), `grpc.health.v1.Health` and
+ * server reflection, over @grpc/grpc-js. A thin adapter over the engine; errors come from the
+ * catalogue. Messages over the size limit are refused by grpc-js with RESOURCE_EXHAUSTED.
+ */
+import { Server, ServerCredentials, type sendUnaryData, type ServerDuplexStream, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import { SluiceError } from '../../errors.js';
+import type { Engine } from '../../service/engine.js';
+import type { InferResponse } from '../../service/types.js';
+import { decodeModelInfer, encodeModelInfer, encodeStreamResponse } from '../codec/grpc-infer.js';
+import { tritonConfig, tritonStats } from '../codec/triton-model.js';
+import type { Authorize } from '../http/context.js';
+import { EXTENSIONS, SERVER_NAME } from '../http/routes/v2.js';
+import { inferenceService, reflectedDefinition, SERVICE_NAME } from './definition.js';
+import { toGrpcError } from './errors.js';
+
+export interface GrpcServerOptions {
+  maxMessageBytes?: number;
+  streamMaxInFlight?: number;
+  authorize?: Authorize;
+  serverVersion?: string;
+}
+
+type Unary<Req> = ServerUnaryCall<Req, unknown>;
+
+export class GrpcServer {
+  private readonly server: Server;
+  readonly health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
+  private draining = false;
+  inFlight = 0;
+  private readonly authorize: Authorize;
+  private readonly streamMaxInFlight: number;
+
+  constructor(private readonly engine: Engine, opts: GrpcServerOptions = {}) {
+    const max = opts.maxMessageBytes ?? engine.config.grpcMaxMessageBytes;
+    this.streamMaxInFlight = opts.streamMaxInFlight ?? engine.config.streamMaxInFlight;
+    this.authorize = opts.authorize ?? (() => undefined);
+    this.server = new Server({
+      'grpc.max_receive_message_length': max,
+      'grpc.max_send_message_length': max,
+    });
+    this.server.addService(inferenceService(), this.handlers(opts.serverVersion ?? '0.0.0'));
+    this.health.addToServer(this.server);
+    new ReflectionService(reflectedDefinition).addToServer(this.server);
+  }
+
+  /** Wraps a unary handler: counts it in flight, maps errors, refuses work while draining. */
+  private unary<Req>(fn: (req: Req, call: Unary<Req>) => unknown | Promise<unknown>, duringDrain = true) {
+    return (call: Unary<Req>, callback: sendUnaryData<unknown>) => {
+      if (this.draining && !duringDrain) return callback(toGrpcError(new SluiceError('SHUTTING_DOWN', 'server is draining')) as never);
+      this.inFlight++;
+      Promise.resolve()
+        .then(() => fn(call.request, call))
+        .then(
+          (res) => callback(null, res),
+          (e: unknown) => callback(toGrpcError(e) as never),
+        )
+        .finally(() => this.inFlight--);
+    };
+  }
+
+  private async auth(scope: 'predict' | 'admin', call: { metadata: { get(k: string): unknown[] } }): Promise<string | undefined> {
+    const v = call.metadata.get('authorization')[0];
+    return this.authorize(scope, typeof v === 'string' ? v : '');
+  }
+
+  /** Engine deadline (performance.now clock) from the call's gRPC deadline and timeout parameter. */
+  private deadline(call: { getDeadline(): Date | number }, timeoutUs: number): number | undefined {
+    const d = call.getDeadline();
+    const ms = d instanceof Date ? d.getTime() : d;
+    let deadline = Number.isFinite(ms) ? performance.now() + (ms - Date.now()) : undefined;
+    if (timeoutUs > 0) {
+      const t = performance.now() + timeoutUs / 1000;
+      deadline = deadline === undefined ? t : Math.min(deadline, t);
+    }
+    return deadline;
+  }
+
+  private async infer(buf: Buffer, call: { getDeadline(): Date | number; metadata: { get(k: string): unknown[] } }): Promise<InferResponse> {
+    await this.auth('predict', call);
+    const req = decodeModelInfer(buf);
+    return this.engine.infer({ ...req, deadline: this.deadline(call, req.timeoutUs) });
+  }
+
+  private handlers(serverVersion: string): UntypedServiceImplementation {
+    const e = this.engine;
+    return {
+      ServerLive: this.unary(() => ({ live: e.live() })),
+      ServerReady: this.unary(() => ({ ready: !this.draining && e.ready() })),
+      ModelReady: this.unary((r: { name: string; version: string }) => {
+        e.modelMetadata(r.name, r.version || undefined);
+        return { ready: !this.draining && e.modelReady(r.name, r.version || undefined) };
+      }),
+      ServerMetadata: this.unary(() => ({ name: SERVER_NAME, version: serverVersion, extensions: EXTENSIONS })),
+      ModelMetadata: this.unary((r: { name: string; version: string }) => e.modelMetadata(r.name, r.version || undefined)),
+      ModelInfer: this.unary(async (buf: Buffer, call) => encodeModelInfer(await this.infer(buf, call)), false),
+      ModelStreamInfer: (call: ServerDuplexStream<Buffer, Buffer>) => this.stream(call),
+      ModelConfig: this.unary((r: { name: string; version: string }) => ({ config: tritonConfig(e.modelConfig(r.name, r.version || undefined), e.poolThreads) })),
+      ModelStatistics: this.unary(async (r: { name: string; version: string }) => {
+        // The versions being served (Triton reports loaded versions only).
+        const names = r.name !== '' ? [r.name] : (await e.repositoryIndex()).filter((m) => m.state === 'READY').map((m) => m.name);
+        const stats = names.flatMap((name) => e.modelMetadata(name, r.version || undefined).versions
+          .filter((v) => r.version === '' || v === r.version)
+          .map((v) => tritonStats(e.metrics.of(name, v))));
+        return { model_stats: stats };
+      }),
+      RepositoryIndex: this.unary(async (r: { ready: boolean }) => {
+        const all = await e.repositoryIndex();
+        return { models: (r.ready ? all.filter((m) => m.state === 'READY') : all).map((m) => ({ ...m, version: m.version ?? '' })) };
+      }),
+      RepositoryModelLoad: this.unary(async (r: { model_name: string; parameters: Record<string, { string_param?: string; int64_param?: number; parameter_choice?: string }> }, call) => {
+        await this.auth('admin', call);
+        const v = r.parameters.version;
+        const version = v === undefined ? undefined : v.parameter_choice === 'int64_param' ? String(v.int64_param) : v.string_param;
+        await e.load(r.model_name, { version: version || undefined });
+        return {};
+      }),
+      RepositoryModelUnload: this.unary(async (r: { model_name: string }, call) => {
+        await this.auth('admin', call);
+        await e.unload(r.model_name);
+        return {};
+      }),
+    };
+  }
+
+  /**
+   * Many requests in flight per stream, answered as they complete. Reading pauses when
+   * `streamMaxInFlight` are in flight or when the client is not reading its answers (grpc-js
+   * write() returns false), so HTTP/2 flow control pushes back on the client and the server's
+   * memory per stream stays bounded. A failed request gets an error_message; the stream stays.
+   */
+  private stream(call: ServerDuplexStream<Buffer, Buffer>): void {
+    let inFlight = 0;
+    let ended = false;
+    let blocked = false;
+    let paused = false;
+    const maybeResume = () => {
+      if (paused && !blocked && inFlight < this.streamMaxInFlight) {
+        paused = false;
+        call.resume();
+      }
+    };
+    const maybeEnd = () => {
+      if (ended && inFlight === 0) call.end();
+    };
+    const write = (b: Buffer) => {
+      if (call.cancelled || call.destroyed) return;
+      if (!call.write(b)) {
+        blocked = true;
+        if (!paused) {
+          paused = true;
+          call.pause();
+        }
+        call.once('drain', () => {
+          blocked = false;
+          maybeResume();
+        });
+      }
+    };
+    this.inFlight++;
+    call.on('data', (buf: Buffer) => {
+      inFlight++;
+      if (inFlight >= this.streamMaxInFlight && !paused) {
+        paused = true;
+        call.pause();
+      }
+      const run = this.draining ? Promise.reject(new SluiceError('SHUTTING_DOWN', 'server is draining')) : this.infer(buf, call);
+      run.then(
+        (res) => write(encodeStreamResponse(res)),
+        (err: unknown) => write(encodeStreamResponse(undefined, err instanceof SluiceError ? err : new SluiceError('INTERNAL', 'internal error'))),
+      ).finally(() => {
+        inFlight--;
+        maybeResume();
+        maybeEnd();
+      });
+    });
+    call.on('end', () => {
+      ended = true;
+      maybeEnd();
+    });
+    const done = () => {
+      this.inFlight--;
+    };
+    call.once('close', done);
+    call.on('error', () => undefined);
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, bound) => {
+        if (err) return reject(new SluiceError('CONFIG_INVALID', `cannot listen on ${host}:${port}: ${err.message}`));
+        resolve(bound);
+      });
+    });
+  }
+
+  /** Drains: health NOT_SERVING first, new inference refused, in-flight calls finish, then shutdown. */
+  async close(timeoutMs = 10_000): Promise<void> {
+    this.draining = true;
+    this.health.setStatus('', 'NOT_SERVING');
+    this.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+    const until = Date.now() + timeoutMs;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, Math.max(0, until - Date.now()));
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
