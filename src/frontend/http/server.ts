@@ -14,6 +14,7 @@ import { sendJson } from './reply.js';
 import { inferRoute } from './routes/infer.js';
 import { predictRoute } from './routes/v1.js';
 import * as v2 from './routes/v2.js';
+import { attachStream } from '../stream/websocket.js';
 
 type Method = 'get' | 'post';
 type Handler = (res: HttpResponse, req: HttpRequest) => void;
@@ -39,6 +40,7 @@ export class HttpServer {
     });
     this.exporter = new PrometheusExporter(engine.metrics, () => this.httpCounters());
     this.app = uWS.App();
+    attachStream(this.app, this.ctx, engine.config.streamMaxInFlight);
     this.routes(opts.serverVersion ?? '0.0.0');
   }
 

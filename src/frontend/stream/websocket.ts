@@ -1,0 +1,175 @@
+/**
+ * GET /v2/stream (WebSocket): a stream of inference requests and answers in msgpack frames,
+ * for batch jobs. Each binary frame is one request:
+ *
+ *   { id?, model, version?, inputs: [{ name, datatype, shape, data: <bin> }], outputs?: [name],
+ *     timeout_ms? }
+ *
+ * and gets one frame back, in completion order, carrying the same `id`:
+ *
+ *   { id, model_name, model_version, outputs: [{ name, datatype, shape, data: <bin> }] }
+ *   { id, error: "<message>", code: "<CODE>" }
+ *
+ * `data` is the tensor's raw little-endian bytes (msgpack bin). Answers are sent only while the
+ * socket's buffered amount is below a high-water mark (the rest wait for `drain`); a client
+ * with more than 2 x SLUICE_STREAM_MAX_IN_FLIGHT requests unanswered gets OVERLOADED for the
+ * excess, and one that stops reading altogether is closed (1013), so a connection's memory
+ * stays bounded.
+ */
+import { Packr } from 'msgpackr';
+import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
+import { SluiceError, toSluiceError } from '../../errors.js';
+import { arrayClassOf, elementCount, isDatatype, type Tensor } from '../../model/tensor.js';
+import type { InferResponse } from '../../service/types.js';
+import type { HttpContext } from '../http/context.js';
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+/** Stop sending (queue answers locally) above this many bytes buffered in the socket. */
+const HIGH_WATER = 4 * 1024 * 1024;
+
+interface Conn {
+  inFlight: number;
+  queue: Buffer[];
+  closed: boolean;
+}
+
+function own(o: Record<string, unknown>, k: string): unknown {
+  return Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined;
+}
+
+/** One request frame -> engine request. Tensor bytes are copied once, into aligned arrays. */
+export function decodeFrame(frame: Uint8Array, now: number): { id: unknown; request: Parameters<HttpContext['engine']['infer']>[0] } {
+  let doc: unknown;
+  try {
+    doc = packr.unpack(frame);
+  } catch {
+    throw new SluiceError('MALFORMED_REQUEST', 'frame is not valid msgpack');
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new SluiceError('MALFORMED_REQUEST', 'frame must be a msgpack map');
+  const o = doc as Record<string, unknown>;
+  const id = own(o, 'id');
+  const model = own(o, 'model');
+  if (typeof model !== 'string' || model === '') throw new SluiceError('INVALID_ARGUMENT', 'model must be a string');
+  const version = own(o, 'version');
+  if (version !== undefined && typeof version !== 'string') throw new SluiceError('INVALID_ARGUMENT', 'version must be a string');
+  const rawInputs = own(o, 'inputs');
+  if (!Array.isArray(rawInputs) || rawInputs.length === 0) throw new SluiceError('INVALID_ARGUMENT', 'inputs must be a non-empty array');
+  const inputs: Tensor[] = rawInputs.map((r: unknown, i) => {
+    if (typeof r !== 'object' || r === null) throw new SluiceError('INVALID_ARGUMENT', `inputs[${i}] must be a map`);
+    const t = r as Record<string, unknown>;
+    const name = own(t, 'name');
+    const datatype = own(t, 'datatype');
+    const shape = own(t, 'shape');
+    const data = own(t, 'data');
+    if (typeof name !== 'string') throw new SluiceError('INVALID_ARGUMENT', `inputs[${i}].name must be a string`);
+    if (!isDatatype(datatype) || !arrayClassOf(datatype)) throw new SluiceError('DATATYPE_MISMATCH', `input ${name} datatype ${String(datatype)} is not supported`);
+    if (!Array.isArray(shape) || shape.length > 8 || shape.some((d) => !Number.isSafeInteger(d) || (d as number) < 0)) {
+      throw new SluiceError('SHAPE_MISMATCH', `input ${name} shape must be up to 8 non-negative integers`);
+    }
+    if (!(data instanceof Uint8Array)) throw new SluiceError('INVALID_ARGUMENT', `input ${name} data must be msgpack bin (raw little-endian bytes)`);
+    const Ctor = arrayClassOf(datatype)!;
+    const count = elementCount(shape as number[]);
+    if (data.byteLength !== count * Ctor.BYTES_PER_ELEMENT) {
+      throw new SluiceError('SHAPE_MISMATCH', `input ${name} has shape [${shape}] of ${datatype} (${count * Ctor.BYTES_PER_ELEMENT} bytes) but ${data.byteLength} bytes of data`);
+    }
+    const typed = new Ctor(count);
+    new Uint8Array(typed.buffer).set(data);
+    return { name, datatype, shape: shape as number[], data: typed };
+  });
+  const outputs = own(o, 'outputs');
+  if (outputs !== undefined && (!Array.isArray(outputs) || outputs.some((n) => typeof n !== 'string'))) throw new SluiceError('INVALID_ARGUMENT', 'outputs must be a list of names');
+  const timeout = own(o, 'timeout_ms');
+  if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0))) throw new SluiceError('INVALID_ARGUMENT', 'timeout_ms must be a non-negative number');
+  return {
+    id,
+    request: { model, version: version as string | undefined, inputs, outputs: outputs as string[] | undefined, deadline: typeof timeout === 'number' && timeout > 0 ? now + timeout : undefined },
+  };
+}
+
+export function encodeAnswer(id: unknown, res: InferResponse): Buffer {
+  return packr.pack({
+    id: id ?? null,
+    model_name: res.model,
+    model_version: res.version,
+    outputs: res.outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) })),
+  });
+}
+
+export function encodeError(id: unknown, e: unknown): Buffer {
+  const err = toSluiceError(e);
+  return packr.pack({ id: id ?? null, error: err.message, code: err.code });
+}
+
+export function attachStream(app: TemplatedApp, ctx: HttpContext, maxInFlight: number): void {
+  const send = (ws: WebSocket<Conn>, frame: Buffer) => {
+    const c = ws.getUserData();
+    if (c.closed) return;
+    if (c.queue.length === 0 && ws.getBufferedAmount() <= HIGH_WATER) {
+      ws.send(frame, true);
+      return;
+    }
+    c.queue.push(frame);
+    // A client that keeps sending but never reads: end it rather than buffer without bound.
+    if (c.queue.length > 4 * maxInFlight) {
+      c.closed = true;
+      c.queue.length = 0;
+      ws.end(1013, 'answers are not being read');
+    }
+  };
+  app.ws<Conn>('/v2/stream', {
+    maxPayloadLength: ctx.opts.maxBodyBytes,
+    // Past this much unsent data uWS would drop messages; answers are queued long before that.
+    maxBackpressure: 64 * 1024 * 1024,
+    closeOnBackpressureLimit: 1,
+    idleTimeout: 120,
+    upgrade: (res, req, context) => {
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const authorization = req.getHeader('authorization');
+      let aborted = false;
+      res.onAborted(() => (aborted = true));
+      const x = ctx.begin(res, 'stream');
+      ctx.guard(x, async () => {
+        if (ctx.draining) throw new SluiceError('SHUTTING_DOWN', 'server is draining');
+        await ctx.opts.authorize('predict', authorization);
+        if (aborted) return;
+        x.done = true;
+        x.onFinish(101);
+        res.cork(() => res.upgrade<Conn>({ inFlight: 0, queue: [], closed: false }, key, protocol, extensions, context));
+      });
+    },
+    message: (ws, message, isBinary) => {
+      const c = ws.getUserData();
+      const now = performance.now();
+      if (!isBinary) return send(ws, encodeError(null, new SluiceError('MALFORMED_REQUEST', 'send binary msgpack frames')));
+      let id: unknown = null;
+      try {
+        const decoded = decodeFrame(new Uint8Array(message), now);
+        id = decoded.id;
+        if (c.inFlight + c.queue.length >= 2 * maxInFlight) {
+          throw new SluiceError('OVERLOADED', `more than ${2 * maxInFlight} requests unanswered on this stream; wait for answers`);
+        }
+        if (ctx.draining) throw new SluiceError('SHUTTING_DOWN', 'server is draining');
+        c.inFlight++;
+        ctx.engine.infer(decoded.request).then(
+          (res) => send(ws, encodeAnswer(id, res)),
+          (e: unknown) => send(ws, encodeError(id, e)),
+        ).finally(() => c.inFlight--);
+      } catch (e) {
+        ctx.engine.metrics.countError(toSluiceError(e).code);
+        send(ws, encodeError(id, e));
+      }
+    },
+    drain: (ws) => {
+      const c = ws.getUserData();
+      while (c.queue.length > 0 && ws.getBufferedAmount() <= HIGH_WATER) ws.send(c.queue.shift()!, true);
+    },
+    close: (ws) => {
+      const c = ws.getUserData();
+      c.closed = true;
+      c.queue.length = 0;
+    },
+  });
+}
