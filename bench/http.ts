@@ -60,7 +60,7 @@ export async function runHttp(opts: { quick?: boolean } = {}): Promise<Record<st
     await checkAnswer(sluice.url, 'sluice');
     await checkAnswer(bare.url, 'bare uWS');
     const base: Omit<LoadOptions, 'url'> = {
-      model: 'demo-logistic', batch: 1, binary: false, rate: 10_000, duration: quick ? 5 : 30, connections: 16, workers: 1,
+      protocol: 'http', model: 'demo-logistic', batch: 1, binary: false, rate: 10_000, duration: quick ? 5 : 30, connections: 16, workers: 1,
       findMax: true, sloMs: 10, stepDuration: quick ? 2 : 5, stepFactor: 1.25, quiet: true,
     };
 

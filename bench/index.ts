@@ -6,6 +6,7 @@ import { runDispatch } from './dispatch.js';
 import { runHandoff } from './handoff.js';
 import { runHttp } from './http.js';
 import { runKernels } from './kernels.js';
+import { runPredict } from './predict.js';
 import { runSwap } from './swap.js';
 
 const all: Record<string, () => unknown> = {
@@ -14,6 +15,7 @@ const all: Record<string, () => unknown> = {
   swap: runSwap,
   handoff: runHandoff,
   http: runHttp,
+  predict: runPredict,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

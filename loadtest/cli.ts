@@ -1,6 +1,7 @@
 /**
  * `npm run loadtest -- --url http://127.0.0.1:8000 --model demo-logistic --rate 10000
- *  --duration 30 [--connections 8] [--batch 1] [--binary] [--workers 2] [--find-max]`
+ *  --duration 30 [--connections 8] [--batch 1] [--binary] [--workers 2] [--find-max]
+ *  [--protocol http|grpc|grpc-stream]`
  *
  * Open-loop load at a fixed rate against any Open Inference Protocol v2 server; prints the
  * achieved rate, errors and latency percentiles, writes a JSON report and an SVG plot, and says
@@ -15,9 +16,13 @@ import { Command, InvalidArgumentError } from 'commander';
 import { runOpenLoop, type Progress, type RunResult } from './open-loop.js';
 import { describe, summarise, svgPlot, type Summary } from './report.js';
 import { buildTarget, type TargetOptions } from './target.js';
+import { buildGrpcTarget, runGrpcOpenLoop } from './grpc-load.js';
 import { projectRoot } from '../src/paths.js';
 
+export type Protocol = 'http' | 'grpc' | 'grpc-stream';
+
 export interface LoadOptions extends TargetOptions {
+  protocol: Protocol;
   rate: number;
   duration: number;
   connections: number;
@@ -55,8 +60,7 @@ async function runRate(o: LoadOptions, rate: number, durationS: number, label: s
   };
   let results: RunResult[];
   if (o.workers <= 1) {
-    const target = await buildTarget(o);
-    results = [await runOpenLoop(target, { rate, durationS, connections: o.connections, onProgress: (p) => { progress.set(0, p); show(); } })];
+    results = [await runOnce(o, rate, durationS, o.connections, (p) => { progress.set(0, p); show(); })];
   } else {
     // Workers always run the compiled harness (this module may be running from source in tests).
     const self = path.join(projectRoot, 'dist', 'loadtest', 'cli.js');
@@ -111,7 +115,8 @@ export async function findMax(o: LoadOptions): Promise<FindMaxResult> {
 export async function main(argv: string[]): Promise<void> {
   const cmd = new Command('loadtest')
     .description('Open-loop load test of an Open Inference Protocol v2 server')
-    .requiredOption('--url <url>', 'server base URL, e.g. http://127.0.0.1:8000')
+    .requiredOption('--url <url>', 'server: http://127.0.0.1:8000, or host:port for gRPC')
+    .option('--protocol <p>', 'http, grpc (unary ModelInfer) or grpc-stream (ModelStreamInfer)', 'http')
     .requiredOption('--model <name>', 'model to call')
     .option('--rate <n>', 'offered requests per second (with --find-max: the first step)', positive('rate'), 1000)
     .option('--duration <s>', 'seconds to run', positive('duration'), 10)
@@ -132,7 +137,10 @@ export async function main(argv: string[]): Promise<void> {
     const i = h.indexOf(':');
     return [h.slice(0, i).trim(), h.slice(i + 1).trim()];
   }));
+  if (!['http', 'grpc', 'grpc-stream'].includes(a.protocol)) throw new Error(`--protocol must be http, grpc or grpc-stream, not ${a.protocol}`);
+  if (a.binary && a.protocol !== 'http') throw new Error('--binary applies to --protocol http (gRPC always sends raw tensors)');
   const o: LoadOptions = {
+    protocol: a.protocol as Protocol,
     url: a.url, model: a.model, rate: a.rate, duration: a.duration, connections: Math.round(a.connections),
     batch: Math.round(a.batch), binary: a.binary, workers: Math.round(a.workers), findMax: a.findMax, sloMs: a.sloMs,
     stepDuration: a.stepDuration, stepFactor: a.stepFactor, report: a.report, quiet: a.quiet, headers,
@@ -153,11 +161,16 @@ export async function main(argv: string[]): Promise<void> {
   console.log(`report: ${file}`);
 }
 
+/** One load-generator process's run, over the chosen protocol. */
+async function runOnce(o: LoadOptions, rate: number, durationS: number, connections: number, onProgress: (p: Progress) => void): Promise<RunResult> {
+  if (o.protocol === 'http') return runOpenLoop(await buildTarget(o), { rate, durationS, connections, onProgress });
+  return runGrpcOpenLoop(await buildGrpcTarget({ ...o, stream: o.protocol === 'grpc-stream' }), { rate, durationS, connections, onProgress });
+}
+
 async function child(): Promise<void> {
   const o = JSON.parse(process.env.SLUICE_LOADTEST_CHILD!) as LoadOptions;
   try {
-    const target = await buildTarget(o);
-    const result = await runOpenLoop(target, { rate: o.rate, durationS: o.duration, connections: o.connections, onProgress: (p) => process.send!({ progress: p }) });
+    const result = await runOnce(o, o.rate, o.duration, o.connections, (p) => process.send!({ progress: p }));
     process.send!({ result }, () => process.exit(0));
   } catch (e) {
     process.send!({ error: (e as Error).message }, () => process.exit(1));

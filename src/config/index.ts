@@ -153,7 +153,7 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   reconcileMs: { env: 'SLUICE_REGISTRY_RECONCILE_MS', doc: 'periodic registry reconcile', default: () => 5_000, parse: int(100, 3_600_000) },
 };
 
-/** Reads the configuration: overrides win over the environment, which wins over defaults. */
+/** Reads the configuration: overrides (other than undefined) win over the environment, which wins over defaults. */
 export function loadConfig(overrides: Partial<Config> = {}, env: Env = process.env): Readonly<Config> {
   const out: Partial<Config> = {};
   for (const key of Object.keys(schema) as Array<keyof Config>) {
@@ -161,7 +161,8 @@ export function loadConfig(overrides: Partial<Config> = {}, env: Env = process.e
     const raw = env[f.env];
     let value: unknown;
     try {
-      value = key in overrides ? overrides[key] : raw !== undefined ? f.parse(raw, f.env) : f.default();
+      // An override of `undefined` means "not overridden".
+      value = overrides[key] !== undefined ? overrides[key] : raw !== undefined ? f.parse(raw, f.env) : f.default();
     } catch (e) {
       // A secret's value must not reach logs through the error message.
       if (f.secret) throw invalid(f.env, 'is invalid (value not shown: secret)');

@@ -43,7 +43,7 @@ describe('load-test harness', () => {
   });
 
   it('find-max reports the highest passing step, and the CLI writes a JSON report and an SVG plot', async () => {
-    const r = await findMax({ url: s.url, model: 'demo-logistic', batch: 1, binary: false, rate: 200, duration: 1, connections: 2, workers: 1, findMax: true, sloMs: 1e-6, stepDuration: 0.5, stepFactor: 2, quiet: true });
+    const r = await findMax({ protocol: 'http', url: s.url, model: 'demo-logistic', batch: 1, binary: false, rate: 200, duration: 1, connections: 2, workers: 1, findMax: true, sloMs: 1e-6, stepDuration: 0.5, stepFactor: 2, quiet: true });
     // An impossible SLO: the first step fails and nothing passes.
     expect(r.maxRate).toBe(0);
     expect(r.steps).toHaveLength(1);
