@@ -1,6 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import http2 from 'node:http2';
 import { packageDefinition } from '../../src/frontend/grpc/definition.js';
+import descriptor from 'protobufjs/ext/descriptor/index.js';
+
+const { FileDescriptorProto } = descriptor as any;
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/service/engine.js';
 import { call, fp32Output, fp32Request, healthClient, rawInferClient, reflectionClient, startGrpc, type InferenceClient } from '../helpers/grpc.js';
@@ -212,9 +215,17 @@ describe('gRPC front end', () => {
     const reflection = reflectionClient(address);
     const rs = reflection.ServerReflectionInfo();
     rs.on('error', () => undefined);
-    const listed = new Promise<string[]>((resolve) => rs.on('data', (d: any) => resolve(d.list_services_response.service.map((s: { name: string }) => s.name))));
+    const listed = new Promise<string[]>((resolve) => rs.once('data', (d: any) => resolve(d.list_services_response.service.map((s: { name: string }) => s.name))));
     rs.write({ list_services: '' });
     expect(await listed).toEqual(expect.arrayContaining(['inference.GRPCInferenceService', 'grpc.health.v1.Health']));
+    // Describing a message with map fields: entries named and referenced as protoc does, which
+    // strict clients such as grpcurl require.
+    const described = new Promise<Buffer[]>((resolve) => rs.once('data', (d: any) => resolve(d.file_descriptor_response.file_descriptor_proto)));
+    rs.write({ file_containing_symbol: 'inference.ModelInferRequest' });
+    const files = (await described).map((b) => FileDescriptorProto.decode(b) as any);
+    const req = files.flatMap((f) => f.messageType).find((m: any) => m.name === 'ModelInferRequest');
+    expect(req.nestedType.filter((n: any) => n.options?.mapEntry).map((n: any) => n.name)).toEqual(['ParametersEntry']);
+    expect(req.field.find((f: any) => f.name === 'parameters').typeName).toBe('.inference.ModelInferRequest.ParametersEntry');
     rs.end();
     reflection.close();
 

@@ -8,6 +8,9 @@ import path from 'node:path';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
+import descriptor from 'protobufjs/ext/descriptor/index.js';
+
+const { FileDescriptorProto } = descriptor as unknown as { FileDescriptorProto: { decode(b: Uint8Array): unknown; encode(m: never): { finish(): Uint8Array } } };
 import { projectRoot } from '../../paths.js';
 
 export const PROTO_FILE = path.join(projectRoot, 'proto', 'inference.proto');
@@ -21,11 +24,66 @@ export const packageDefinition = protoLoader.loadSync(PROTO_FILE, {
   oneofs: true,
 });
 
+interface DescriptorMessage {
+  name: string;
+  field: Array<{ name: string; typeName?: string; label?: number; type?: number }>;
+  nestedType: DescriptorMessage[];
+  options?: { mapEntry?: boolean };
+}
+
+/** protoc's name for a map field's entry type: the field name in CamelCase plus "Entry". */
+function entryName(field: string): string {
+  return field.split('_').map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join('') + 'Entry';
+}
+
+/**
+ * protobufjs (under proto-loader) describes a map field's entry type with the field's own name
+ * ("Parameters") and a relative type reference, where protoc writes "ParametersEntry" and a
+ * fully qualified name. Strict reflection clients (grpcurl, Go protobuf) reject the former
+ * ("incorrect implicit map entry name"), so the descriptors served by reflection are rewritten
+ * to protoc's form.
+ */
+function fixMapEntries(bytes: Uint8Array): Uint8Array {
+  const file = FileDescriptorProto.decode(bytes) as unknown as { package?: string; messageType: DescriptorMessage[] };
+  const walk = (m: DescriptorMessage, scope: string) => {
+    const path = `${scope}.${m.name}`;
+    for (const nested of m.nestedType) {
+      if (!nested.options?.mapEntry) continue;
+      const field = m.field.find((f) => f.typeName === nested.name || f.typeName === `${path}.${nested.name}`);
+      if (!field) continue;
+      nested.name = entryName(field.name);
+      field.typeName = `${path}.${nested.name}`;
+    }
+    for (const nested of m.nestedType) walk(nested, path);
+  };
+  for (const m of file.messageType) walk(m, file.package ? `.${file.package}` : '');
+  return FileDescriptorProto.encode(file as never).finish();
+}
+
+function withFixedDescriptors(def: protoLoader.PackageDefinition): protoLoader.PackageDefinition {
+  const cache = new Map<Buffer, Uint8Array>();
+  const out: protoLoader.PackageDefinition = {};
+  for (const [name, entry] of Object.entries(def)) {
+    const protos = (entry as { fileDescriptorProtos?: Buffer[] }).fileDescriptorProtos;
+    if (!protos) {
+      out[name] = entry;
+      continue;
+    }
+    const fixed = protos.map((b) => {
+      let f = cache.get(b);
+      if (!f) cache.set(b, (f = fixMapEntries(b)));
+      return Buffer.from(f);
+    });
+    out[name] = Object.assign(Object.create(Object.getPrototypeOf(entry) as object) as object, entry, { fileDescriptorProtos: fixed }) as typeof entry;
+  }
+  return out;
+}
+
 /** What reflection describes: the inference service and the health service. */
-export const reflectedDefinition = {
+export const reflectedDefinition = withFixedDescriptors({
   ...packageDefinition,
   ...protoLoader.loadSync(healthProtoPath, { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true }),
-};
+});
 
 const identity = (b: Buffer): Buffer => b;
 
