@@ -1,15 +1,46 @@
 /** Artifact integrity: a payload is used only if its SHA-256 equals the one its manifest names. */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { SluiceError } from '../errors.js';
+
+export const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+function mismatch(actual: string, expected: string, what: string): SluiceError {
+  return new SluiceError('ARTIFACT_INTEGRITY', `${what}: SHA-256 ${actual} does not match the manifest's ${expected}; not loaded`);
+}
+
 /** Throws ARTIFACT_INTEGRITY unless `bytes` hash to `expected` (lowercase hex). */
 export function verifySha256(bytes: Uint8Array, expected: string, what: string): void {
   const actual = sha256Hex(bytes);
-  if (actual !== expected) {
-    throw new SluiceError('ARTIFACT_INTEGRITY', `${what}: SHA-256 ${actual} does not match the manifest's ${expected}; not loaded`);
+  if (actual !== expected) throw mismatch(actual, expected, what);
+}
+
+/**
+ * Hashes a byte stream as it passes (the SHA-256 is checked while downloading, not after a
+ * second read), counting its size. `verify` throws ARTIFACT_INTEGRITY on a mismatch.
+ */
+export class StreamingSha256 {
+  private readonly hash: Hash = createHash('sha256');
+  private digest: string | undefined;
+  size = 0;
+
+  update(chunk: Uint8Array): void {
+    if (this.digest !== undefined) throw new Error('StreamingSha256: already finished');
+    this.hash.update(chunk);
+    this.size += chunk.byteLength;
+  }
+
+  /** The hex digest (the hash is finished on the first call). */
+  hex(): string {
+    this.digest ??= this.hash.digest('hex');
+    return this.digest;
+  }
+
+  verify(expected: string, what: string): void {
+    const actual = this.hex();
+    if (actual !== expected) throw mismatch(actual, expected, what);
   }
 }

@@ -1,0 +1,35 @@
+/**
+ * The artifact store a configuration asks for: S3 with a local cache when SLUICE_S3_BUCKET is
+ * set, else a local directory under the data directory.
+ */
+import path from 'node:path';
+import type { Config } from '../config/index.js';
+import { CachedStore } from './cached.js';
+import { LocalDirectoryStore } from './local.js';
+import { S3Store, type S3StoreOptions } from './s3.js';
+import type { ArtifactStore } from './store.js';
+
+type ArtifactConfig = Pick<Config, 'dataDir' | 's3Bucket' | 's3Prefix' | 's3Endpoint' | 's3Region' | 's3AccessKeyId' | 's3SecretAccessKey' | 's3ForcePathStyle'>;
+
+/** Tuning the Config does not carry (tests use a small part size to force multipart). */
+export type S3Tuning = Partial<Pick<S3StoreOptions, 'partSize' | 'queueSize' | 'connectTimeoutMs' | 'responseTimeoutMs' | 'idleTimeoutMs' | 'uploadTimeoutMs' | 'maxAttempts'>>;
+
+export function s3OptionsFromConfig(config: ArtifactConfig, tuning: S3Tuning = {}): S3StoreOptions {
+  if (config.s3Bucket === undefined) throw new Error('s3OptionsFromConfig: no bucket configured');
+  return {
+    bucket: config.s3Bucket,
+    prefix: config.s3Prefix,
+    endpoint: config.s3Endpoint,
+    region: config.s3Region,
+    accessKeyId: config.s3AccessKeyId,
+    secretAccessKey: config.s3SecretAccessKey,
+    forcePathStyle: config.s3ForcePathStyle ?? config.s3Endpoint !== undefined,
+    stagingDir: path.join(config.dataDir, 'tmp'),
+    ...tuning,
+  };
+}
+
+export function openArtifactStore(config: ArtifactConfig, tuning: S3Tuning = {}): ArtifactStore {
+  if (config.s3Bucket === undefined) return new LocalDirectoryStore(path.join(config.dataDir, 'artifacts'));
+  return new CachedStore(new S3Store(s3OptionsFromConfig(config, tuning)), new LocalDirectoryStore(path.join(config.dataDir, 'artifact-cache')));
+}

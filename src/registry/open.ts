@@ -1,0 +1,82 @@
+/**
+ * Everything the registry side needs, built from a Config in one call:
+ *
+ *   const services = await openRegistry(config);
+ *   if (services.initialAdminKey) print(services.initialAdminKey.secret);   // once, first start
+ *   services.watcher.onChange((model, version) => engine.loadVersion(...));
+ *   await services.watcher.start();
+ *   ...
+ *   await services.close();
+ *
+ * Database: PostgreSQL when config.databaseUrl is set, else embedded PGlite in
+ * `<dataDir>/registry`; migrations are applied on open. Artifacts: S3 with a local cache when
+ * config.s3Bucket is set, else `<dataDir>/artifacts`.
+ */
+import path from 'node:path';
+import { openArtifactStore, type S3Tuning } from '../artifacts/open.js';
+import type { ArtifactStore } from '../artifacts/store.js';
+import { ApiKeys, type ApiKeysOptions, type CreatedKey } from '../auth/keys.js';
+import type { Config } from '../config/index.js';
+import type { Db } from './db.js';
+import { migrate } from './migrate.js';
+import { PgDb, type PgOptions } from './pg-db.js';
+import { PgliteDb } from './pglite-db.js';
+import { Registry } from './registry.js';
+import { RegistryWatcher } from './watcher.js';
+
+export type RegistryConfig = Pick<Config,
+  'dataDir' | 'databaseUrl' | 's3Bucket' | 's3Prefix' | 's3Endpoint' | 's3Region' | 's3AccessKeyId' |
+  's3SecretAccessKey' | 's3ForcePathStyle' | 'adminKey' | 'reconcileMs'>;
+
+export interface OpenOptions {
+  pg?: Partial<PgOptions>;
+  s3?: S3Tuning;
+  keys?: ApiKeysOptions;
+  /** Create (or install config.adminKey as) the admin key when none exists. Default true. */
+  bootstrapAdmin?: boolean;
+}
+
+export interface RegistryServices {
+  db: Db;
+  registry: Registry;
+  artifacts: ArtifactStore;
+  keys: ApiKeys;
+  /** Not started: add listeners with onChange, then start(). */
+  watcher: RegistryWatcher;
+  /** The admin key created by this start (print its secret once), if one was created. */
+  initialAdminKey: CreatedKey | undefined;
+  close(): Promise<void>;
+}
+
+/** Opens the configured database and brings its schema up to date. */
+export async function openDb(config: Pick<Config, 'dataDir' | 'databaseUrl'>, pg: Partial<PgOptions> = {}): Promise<Db> {
+  const db: Db = config.databaseUrl !== undefined ? new PgDb(config.databaseUrl, pg) : await PgliteDb.open(path.join(config.dataDir, 'registry'));
+  try {
+    await migrate(db);
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    throw e;
+  }
+  return db;
+}
+
+export async function openRegistry(config: RegistryConfig, opts: OpenOptions = {}): Promise<RegistryServices> {
+  const db = await openDb(config, opts.pg);
+  const artifacts = openArtifactStore(config, opts.s3);
+  const keys = new ApiKeys(db, opts.keys);
+  const watcher = new RegistryWatcher(db, { reconcileMs: config.reconcileMs });
+  const close = async (): Promise<void> => {
+    await watcher.stop();
+    await keys.stop();
+    await artifacts.close();
+    await db.close();
+  };
+  try {
+    const initialAdminKey = opts.bootstrapAdmin === false ? undefined : await keys.bootstrap(config.adminKey);
+    await keys.start();
+    return { db, registry: new Registry(db, artifacts), artifacts, keys, watcher, initialAdminKey, close };
+  } catch (e) {
+    await close().catch(() => undefined);
+    throw e;
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * PostgreSQL through a `pg` Pool, plus one dedicated connection for LISTEN (pg-listener.ts).
+ *
+ * Fails fast when the server is unreachable: connecting is bounded by `connectTimeoutMs` (also
+ * the longest wait for a free pooled connection), every query by `queryTimeoutMs` (client side,
+ * for a silent network) and `statement_timeout` (server side). A transaction whose client
+ * vanished cannot keep its row locks longer than `idle_in_transaction_session_timeout`.
+ * Recovery needs nothing: the Pool opens new connections on demand and drops broken ones.
+ */
+import pg from 'pg';
+import { errorFields, log } from '../log.js';
+import { checkChannel, isUnavailable, mapDbError, type Db, type ListenHandlers, type Queryable, type Row } from './db.js';
+import { PgListener } from './pg-listener.js';
+
+export interface PgOptions {
+  connectTimeoutMs: number;
+  queryTimeoutMs: number;
+  poolSize: number;
+  /** Health check period of the LISTEN connection. */
+  listenHealthMs: number;
+}
+
+export const DEFAULT_PG_OPTIONS: PgOptions = { connectTimeoutMs: 3_000, queryTimeoutMs: 5_000, poolSize: 10, listenHealthMs: 2_000 };
+
+function wrap(client: pg.Pool | pg.PoolClient): Queryable {
+  return {
+    async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+      try {
+        return (await client.query<T>(sql, params as unknown[])).rows;
+      } catch (e) {
+        throw mapDbError(e);
+      }
+    },
+    async exec(sql: string): Promise<void> {
+      try {
+        await client.query(sql); // no parameters: the simple protocol, which allows several statements
+      } catch (e) {
+        throw mapDbError(e);
+      }
+    },
+  };
+}
+
+export class PgDb implements Db {
+  readonly kind = 'postgres' as const;
+  private readonly pool: pg.Pool;
+  private readonly q: Queryable;
+  private readonly listener: PgListener;
+
+  constructor(connectionString: string, options: Partial<PgOptions> = {}) {
+    const o = { ...DEFAULT_PG_OPTIONS, ...options };
+    const clientConfig: pg.ClientConfig = {
+      connectionString,
+      connectionTimeoutMillis: o.connectTimeoutMs,
+      query_timeout: o.queryTimeoutMs,
+      statement_timeout: o.queryTimeoutMs,
+      idle_in_transaction_session_timeout: Math.max(10_000, 2 * o.queryTimeoutMs),
+      keepAlive: true,
+      application_name: 'sluice',
+    };
+    this.pool = new pg.Pool({ ...clientConfig, max: o.poolSize, idleTimeoutMillis: 30_000 });
+    // An idle pooled connection that dies (server restart) is removed by the Pool; without a
+    // handler the 'error' event would crash the process.
+    this.pool.on('error', (e) => log.warn('registry: idle database connection lost', errorFields(e)));
+    this.q = wrap(this.pool);
+    this.listener = new PgListener(clientConfig, { healthMs: o.listenHealthMs, minBackoffMs: 100, maxBackoffMs: 1_000 });
+  }
+
+  query<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<T[]> {
+    return this.q.query<T>(sql, params);
+  }
+
+  exec(sql: string): Promise<void> {
+    return this.q.exec(sql);
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
+      throw mapDbError(e);
+    }
+    // A connection that failed (or timed out mid-query, still busy) is destroyed, not reused.
+    let broken: Error | undefined;
+    const tx = wrap(client);
+    try {
+      await tx.query('BEGIN');
+      const result = await fn(tx);
+      await tx.query('COMMIT');
+      return result;
+    } catch (e) {
+      if (isUnavailable(e)) {
+        // Closing the connection makes the server roll back; ROLLBACK could hang behind it.
+        broken = e instanceof Error ? e : new Error('connection failed');
+      } else {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackError) {
+          broken = rollbackError instanceof Error ? rollbackError : new Error('rollback failed');
+        }
+      }
+      throw e;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  listen(channel: string, handlers: ListenHandlers): Promise<() => Promise<void>> {
+    return this.listener.subscribe(checkChannel(channel), handlers);
+  }
+
+  /** Whether the LISTEN connection is up (for health reporting and tests). */
+  get listening(): boolean {
+    return this.listener.connected;
+  }
+
+  async close(): Promise<void> {
+    await this.listener.close();
+    await this.pool.end().catch(() => undefined);
+  }
+}

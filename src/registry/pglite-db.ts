@@ -1,0 +1,106 @@
+/**
+ * The embedded default: PGlite (PostgreSQL compiled to WebAssembly) persisted in a directory.
+ * One PGlite instance is one connection: it runs one query or transaction at a time, so
+ * concurrent calls queue inside it and every transaction is effectively serial. Row locks
+ * (`FOR UPDATE`) are then trivially granted, and the same SQL stays correct on PostgreSQL.
+ */
+import { mkdir } from 'node:fs/promises';
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { checkChannel, mapDbError, type Db, type ListenHandlers, type Queryable, type Row } from './db.js';
+import { lockDirectory } from './dir-lock.js';
+
+function wrap(q: PGlite | Transaction): Queryable {
+  return {
+    async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+      try {
+        return (await q.query<T>(sql, params as unknown[])).rows;
+      } catch (e) {
+        throw mapDbError(e);
+      }
+    },
+    async exec(sql: string): Promise<void> {
+      try {
+        await q.exec(sql);
+      } catch (e) {
+        throw mapDbError(e);
+      }
+    },
+  };
+}
+
+export class PgliteDb implements Db {
+  readonly kind = 'pglite' as const;
+  private readonly q: Queryable;
+
+  private constructor(private readonly pg: PGlite, private readonly unlock: () => Promise<void>) {
+    this.q = wrap(pg);
+  }
+
+  /**
+   * Opens (creating if needed) the database in `dir`, which no other process may have open;
+   * in memory when `dir` is undefined.
+   */
+  static async open(dir: string | undefined): Promise<PgliteDb> {
+    let unlock = async (): Promise<void> => {};
+    if (dir !== undefined) {
+      await mkdir(dir, { recursive: true });
+      unlock = await lockDirectory(dir);
+    }
+    const pg = dir === undefined ? new PGlite() : new PGlite(dir);
+    try {
+      await pg.waitReady;
+    } catch (e) {
+      await unlock();
+      throw mapDbError(e);
+    }
+    return new PgliteDb(pg, unlock);
+  }
+
+  query<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<T[]> {
+    return this.q.query<T>(sql, params);
+  }
+
+  exec(sql: string): Promise<void> {
+    return this.q.exec(sql);
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    // Errors from `fn` pass unchanged (its queries are mapped already); only a failure of the
+    // transaction itself (BEGIN/COMMIT, a closed database) is mapped here.
+    let fromFn = false;
+    try {
+      return await this.pg.transaction(async (tx) => {
+        try {
+          return await fn(wrap(tx));
+        } catch (e) {
+          fromFn = true;
+          throw e;
+        }
+      });
+    } catch (e) {
+      throw fromFn ? e : mapDbError(e);
+    }
+  }
+
+  async listen(channel: string, handlers: ListenHandlers): Promise<() => Promise<void>> {
+    checkChannel(channel);
+    const cb = (payload: string): void => handlers.onNotify(payload);
+    let unlisten: () => Promise<void>;
+    try {
+      unlisten = await this.pg.listen(channel, cb);
+    } catch (e) {
+      throw mapDbError(e);
+    }
+    // Embedded: the "connection" never drops, so LISTEN is active once and for good.
+    handlers.onListening?.();
+    return async () => {
+      if (!this.pg.closed) await unlisten();
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.pg.closed) return;
+    await this.pg.close();
+    await this.unlock();
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * The model registry: the source of truth for which versions exist (immutable once registered)
+ * and which one each model serves (its production version). A facade over the operations in
+ * register.ts, stages.ts and queries.ts; every failure is a coded SluiceError
+ * (REGISTRY_UNAVAILABLE when the database cannot be reached, retryable).
+ */
+import type { ArtifactStore } from '../artifacts/store.js';
+import { SluiceError } from '../errors.js';
+import { errorFields, log } from '../log.js';
+import { parseManifest } from '../model/manifest.js';
+import type { VersionSource } from '../repository/directory.js';
+import type { Db } from './db.js';
+import * as q from './queries.js';
+import { registerVersion } from './register.js';
+import { promote, rollback, type RollbackOptions } from './stages.js';
+import type {
+  AuditEntry, AuditQuery, ChangeOptions, ModelDetail, ModelSummary, ModelVersion, PerformanceInput,
+  PerformanceSnapshot, RegisterInput, Stage, StageChange,
+} from './types.js';
+
+/**
+ * A registered version as the engine loads it (`engine.loadVersion(source)`): the manifest as
+ * registered, and a payload read from the artifact store, SHA-256-verified while it streams.
+ */
+export function versionSource(version: ModelVersion, artifacts: ArtifactStore): VersionSource {
+  const manifest = parseManifest(version.manifest, `${version.model}@${version.version}`);
+  return {
+    manifest,
+    readPayload: () => artifacts.get(version.artifact.key, version.artifact.sha256),
+  };
+}
+
+export class Registry {
+  constructor(readonly db: Db, readonly artifacts: ArtifactStore) {}
+
+  /** Unexpected failures become INTERNAL (logged here with their detail; clients get none). */
+  private async run<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof SluiceError) throw e;
+      log.error(`registry: ${op} failed`, errorFields(e));
+      throw new SluiceError('INTERNAL', `registry ${op} failed`, { cause: e });
+    }
+  }
+
+  /** Stores the artifact and registers the version (VERSION_EXISTS when it is taken). */
+  register(input: RegisterInput): Promise<ModelVersion> {
+    return this.run('register', () => registerVersion(this.db, this.artifacts, input));
+  }
+
+  listModels(): Promise<ModelSummary[]> {
+    return this.run('list', () => q.listModels(this.db));
+  }
+
+  showModel(model: string): Promise<ModelDetail> {
+    return this.run('show', () => q.showModel(this.db, model));
+  }
+
+  /** A model's versions in registration order, optionally of one stage. */
+  versions(model: string, opts: { stage?: Stage } = {}): Promise<ModelVersion[]> {
+    return this.run('versions', () => q.versions(this.db, model, opts));
+  }
+
+  getVersion(model: string, version: string): Promise<ModelVersion> {
+    return this.run('get version', () => q.getVersion(this.db, model, version));
+  }
+
+  /** Every model's production version, by model name. */
+  productionVersions(): Promise<Map<string, string>> {
+    return this.run('production versions', () => q.productionVersions(this.db));
+  }
+
+  /**
+   * Moves a version to a stage. To production: the previous production version is archived, in
+   * the same transaction. Nothing is written when the version already has that stage.
+   */
+  promote(model: string, version: string, stage: Stage, opts: ChangeOptions): Promise<StageChange> {
+    return this.run('promote', () => promote(this.db, model, version, stage, opts));
+  }
+
+  /** Back to the previous production version, or to `opts.to` (ROLLBACK_IMPOSSIBLE when none). */
+  rollback(model: string, opts: RollbackOptions): Promise<StageChange> {
+    return this.run('rollback', () => rollback(this.db, model, opts));
+  }
+
+  /** The audit log, newest first unless `order: 'asc'`. */
+  audit(query: AuditQuery = {}): Promise<AuditEntry[]> {
+    return this.run('audit', () => q.audit(this.db, query));
+  }
+
+  recordPerformance(model: string, version: string, snapshot: PerformanceInput): Promise<PerformanceSnapshot> {
+    return this.run('record performance', () => q.recordPerformance(this.db, model, version, snapshot));
+  }
+
+  /** Snapshots, newest first. */
+  performance(model: string, opts: { version?: string; limit?: number } = {}): Promise<PerformanceSnapshot[]> {
+    return this.run('performance', () => q.performance(this.db, model, opts));
+  }
+
+  /**
+   * A version ready for `engine.loadVersion`: the named one, or the model's production version
+   * (VERSION_NOT_FOUND when it has none).
+   */
+  openVersion(model: string, version?: string): Promise<VersionSource> {
+    return this.run('open version', async () => {
+      let v = version;
+      if (v === undefined) {
+        v = await q.productionVersion(this.db, model);
+        if (v === undefined) {
+          await q.versions(this.db, model); // MODEL_NOT_FOUND when it does not exist at all
+          throw new SluiceError('VERSION_NOT_FOUND', `model ${model} has no production version`);
+        }
+      }
+      return versionSource(await q.getVersion(this.db, model, v), this.artifacts);
+    });
+  }
+}
+
+export type { RollbackOptions };

@@ -1,0 +1,165 @@
+/** What the registry stores and returns. Dates are JS Dates; sizes and counts are numbers. */
+import type { ModelKind, Signature } from '../model/manifest.js';
+import type { ArtifactData } from '../artifacts/store.js';
+import type { Bump } from './semver.js';
+
+export const STAGES = ['development', 'staging', 'production', 'archived'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export function isStage(s: unknown): s is Stage {
+  return typeof s === 'string' && (STAGES as readonly string[]).includes(s);
+}
+
+/** Who did something: the NAME of the API key used (never the secret). */
+export type Actor = string;
+
+export interface RegisterInput {
+  /**
+   * The manifest in model.json form. `version` is optional (taken from `version`/`bump` when
+   * given); `payload.file` defaults by kind; `payload.sha256`, when present, must match the
+   * payload (a corrupted upload is refused with ARTIFACT_INTEGRITY).
+   */
+  manifest: Record<string, unknown>;
+  /** The artifact: bytes or a stream of them. */
+  payload: ArtifactData;
+  /** An explicit version (wins over the manifest's); exclusive with `bump`. */
+  version?: string;
+  /** Next semantic version after the model's latest registered one (1.0.0 for the first). */
+  bump?: Bump;
+  trainingConfig?: Record<string, unknown>;
+  hyperparameters?: Record<string, unknown>;
+  metrics?: Record<string, unknown>;
+  cvScores?: number[];
+  tags?: string[];
+  notes?: string;
+  /** A version of the same model this one derives from (retrained, fine-tuned). */
+  parentVersion?: string;
+  actor: Actor;
+  /** Why (goes into the audit row). */
+  reason?: string;
+  /** Artifact bytes consumed so far (upload progress). */
+  onProgress?: (bytes: number) => void;
+}
+
+export interface ModelVersion {
+  model: string;
+  version: string;
+  kind: ModelKind;
+  stage: Stage;
+  signature: Signature;
+  /** The manifest as registered, in model.json form (payload.sha256 = `artifact.sha256`). */
+  manifest: Record<string, unknown>;
+  artifact: { key: string; file: string; size: number; sha256: string };
+  trainingConfig: Record<string, unknown>;
+  hyperparameters: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+  cvScores: number[];
+  tags: string[];
+  notes: string;
+  parentVersion: string | null;
+  createdBy: Actor;
+  createdAt: Date;
+  stageChangedAt: Date;
+}
+
+export interface ModelSummary {
+  name: string;
+  versionCount: number;
+  /** The most recently registered version. */
+  latestVersion: string | null;
+  productionVersion: string | null;
+  stages: Record<Stage, number>;
+  createdAt: Date;
+}
+
+export interface ModelDetail {
+  name: string;
+  createdAt: Date;
+  productionVersion: string | null;
+  /** Versions that were production, oldest first: what `rollback` steps back through. */
+  productionHistory: string[];
+  /** In registration order. */
+  versions: ModelVersion[];
+}
+
+export interface ChangeOptions {
+  actor: Actor;
+  reason?: string;
+}
+
+export interface StageChange {
+  model: string;
+  version: string;
+  stage: Stage;
+  /** The version's stage before (equal to `stage` when nothing changed). */
+  fromStage: Stage;
+  /** The production version this change replaced (archived by it), if any. */
+  replacedProduction: string | null;
+  /** False when the version already had that stage: nothing was written. */
+  changed: boolean;
+  /** The audit row written, when changed. */
+  auditId: number | null;
+}
+
+export type AuditAction = 'register' | 'promote' | 'rollback';
+
+export interface AuditEntry {
+  id: number;
+  model: string;
+  action: AuditAction;
+  fromVersion: string | null;
+  toVersion: string;
+  fromStage: Stage | null;
+  toStage: Stage;
+  actor: Actor;
+  reason: string;
+  at: Date;
+}
+
+export interface AuditQuery {
+  model?: string;
+  action?: AuditAction;
+  /** Only rows with a smaller id (paging backwards). */
+  beforeId?: number;
+  /** Newest first by default. */
+  order?: 'desc' | 'asc';
+  /** At most this many (default 100, max 10,000). */
+  limit?: number;
+}
+
+export interface PerformanceInput {
+  predictionCount: number;
+  p50Ms?: number;
+  p95Ms?: number;
+  p99Ms?: number;
+  /** Failed / all, in [0, 1]. */
+  errorRate?: number;
+  cpuPercent?: number;
+  memoryBytes?: number;
+  extra?: Record<string, unknown>;
+  /** When it was measured (default now). */
+  at?: Date;
+}
+
+export interface PerformanceSnapshot {
+  id: number;
+  model: string;
+  version: string;
+  predictionCount: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  p99Ms: number | null;
+  errorRate: number | null;
+  cpuPercent: number | null;
+  memoryBytes: number | null;
+  extra: Record<string, unknown>;
+  at: Date;
+}
+
+/** The payload of a NOTIFY on REGISTRY_CHANNEL after every production change. */
+export interface ProductionChange {
+  model: string;
+  version: string;
+}
+
+export const REGISTRY_CHANNEL = 'sluice_registry';
