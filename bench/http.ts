@@ -8,6 +8,8 @@
  * `npm run bench -- http [--quick]`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { findMax, type LoadOptions } from '../loadtest/cli.js';
 import { runOpenLoop } from '../loadtest/open-loop.js';
@@ -19,7 +21,7 @@ import { demoAnswer } from './engine-util.js';
 
 async function startSluice(): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [path.join(projectRoot, 'dist/src/main.js')], {
-    env: { ...process.env, SLUICE_HTTP_PORT: '0', SLUICE_GRPC_PORT: '0', SLUICE_LOG_LEVEL: 'info', SLUICE_MODELS: 'demo-logistic' },
+    env: { ...process.env, SLUICE_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'sluice-bench-')), SLUICE_HTTP_PORT: '0', SLUICE_GRPC_PORT: '0', SLUICE_LOG_LEVEL: 'info', SLUICE_MODELS: 'demo-logistic' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const url = await new Promise<string>((resolve, reject) => {

@@ -3,6 +3,7 @@
  * default). Each checks correctness before timing and prints its figures.
  */
 import { runDispatch } from './dispatch.js';
+import { runGrpc } from './grpc.js';
 import { runHandoff } from './handoff.js';
 import { runHttp } from './http.js';
 import { runKernels } from './kernels.js';
@@ -16,6 +17,7 @@ const all: Record<string, () => unknown> = {
   handoff: runHandoff,
   http: runHttp,
   predict: runPredict,
+  grpc: runGrpc,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -1,43 +1,109 @@
 /**
- * Starting and stopping a whole server: the engine, the HTTP front end (with the WebSocket
- * stream) and the gRPC front end. Used by `npm start` (main.ts) and `sluice serve`.
+ * Starting and stopping a whole server: the registry (PGlite or PostgreSQL, artifacts in a
+ * directory or S3), the engine serving every model's production version, the HTTP front end
+ * (with the WebSocket stream and the admin API) and the gRPC front end. Used by `npm start`
+ * (main.ts) and `sluice serve`.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from './config/index.js';
+import { keyFromHeaders, needsKey, requireScope } from './auth/policy.js';
+import type { Scope } from './auth/scopes.js';
+import { loadConfig, type Config } from './config/index.js';
 import { GrpcServer } from './frontend/grpc/server.js';
+import type { Authorize } from './frontend/http/context.js';
 import { HttpServer } from './frontend/http/server.js';
 import { errorFields, log } from './log.js';
 import { projectRoot } from './paths.js';
+import { RegistryCatalog } from './registry/catalog.js';
+import { importDirectory } from './registry/import.js';
+import { openRegistry, type RegistryServices } from './registry/open.js';
+import type { Registry } from './registry/registry.js';
 import { Engine } from './service/engine.js';
 
 export const version = (JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
 export interface Running {
   engine: Engine;
+  registry: RegistryServices;
   http: HttpServer;
   grpc: GrpcServer;
   httpPort: number;
   grpcPort: number;
-  /** Drains both front ends (readiness false first), then stops the engine. */
+  /** Drains both front ends (readiness false first), then stops the engine and the registry. */
   stop(): Promise<void>;
 }
 
+const IMPORT_ACTOR = 'sluice-import';
+
+/**
+ * Registers the repository directory's versions (already registered ones are skipped), and
+ * makes the latest version production for each model that has no production version yet.
+ */
+async function importRepository(registry: Registry, dir: string): Promise<void> {
+  let imported;
+  try {
+    imported = await importDirectory(registry, dir, { actor: IMPORT_ACTOR, reason: 'imported from the model repository at start' });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'MODEL_NOT_FOUND') return; // an empty directory
+    throw e;
+  }
+  const production = await registry.productionVersions();
+  const latest = new Map<string, string>();
+  for (const v of imported) latest.set(v.model, v.version);
+  for (const [model, v] of latest) {
+    if (production.has(model)) continue;
+    await registry.promote(model, v, 'production', { actor: IMPORT_ACTOR, reason: 'first version imported from the model repository' });
+  }
+}
+
+/** The access check both front ends use: keys from the registry, needs from the config. */
+function authorizer(services: RegistryServices, config: Readonly<Config>, host: string): Authorize {
+  return async (scope: Scope, authorization: string) => {
+    if (!needsKey(scope, config, host)) return undefined;
+    return (await requireScope(services.keys, keyFromHeaders(authorization || undefined), scope)).name;
+  };
+}
+
 export async function serve(overrides: Partial<Config> = {}): Promise<Running> {
-  const engine = await Engine.start(overrides);
-  const config = engine.config;
-  const http = new HttpServer(engine, { serverVersion: version });
-  const grpc = new GrpcServer(engine, { serverVersion: version });
+  const config = loadConfig(overrides);
+  const services = await openRegistry(config);
+  try {
+    if (services.initialAdminKey) {
+      // Printed once, to the terminal (never to the log): there is no other way to learn it.
+      process.stdout.write(`sluice: created the admin API key "${services.initialAdminKey.name}" (shown once, keep it): ${services.initialAdminKey.secret}\n`);
+    }
+    if (config.importModels && config.startupModels !== 'none') await importRepository(services.registry, config.modelRepository);
+  } catch (e) {
+    await services.close();
+    throw e;
+  }
+  const engine = await Engine.start(config, new RegistryCatalog(services.registry));
+  // Promotions and rollbacks made anywhere reach this replica: LISTEN/NOTIFY plus a periodic
+  // reconcile. Each goes through the atomic hot swap.
+  const serving = (name: string) => config.startupModels === 'all' || (Array.isArray(config.startupModels) && config.startupModels.includes(name));
+  services.watcher.onChange(async (model, v) => {
+    if (!serving(model)) return;
+    if (engine.modelReady(model, v)) return;
+    await engine.loadVersion(await services.registry.openVersion(model, v));
+  });
+  await services.watcher.start();
+  const http = new HttpServer(engine, {
+    serverVersion: version,
+    authorize: authorizer(services, config, config.httpHost),
+    admin: { registry: services.registry, keys: services.keys, maxUploadBytes: config.maxUploadBytes },
+  });
+  const grpc = new GrpcServer(engine, { serverVersion: version, authorize: authorizer(services, config, config.grpcHost) });
   const httpPort = await http.listen(config.httpHost, config.httpPort);
   const grpcPort = await grpc.listen(config.grpcHost, config.grpcPort);
   const models = (await engine.repositoryIndex()).filter((m) => m.state === 'READY').map((m) => `${m.name}@${m.version}`);
-  log.info('sluice: serving', { url: `http://${config.httpHost}:${httpPort}`, grpc: `${config.grpcHost}:${grpcPort}`, models });
+  log.info('sluice: serving', { url: `http://${config.httpHost}:${httpPort}`, grpc: `${config.grpcHost}:${grpcPort}`, models, registry: config.databaseUrl ? 'postgresql' : 'pglite' });
   return {
-    engine, http, grpc, httpPort, grpcPort,
+    engine, registry: services, http, grpc, httpPort, grpcPort,
     async stop() {
       log.info('sluice: draining', { inFlight: http.ctx.inFlight + grpc.inFlight });
       await Promise.all([http.close(config.drainTimeoutMs), grpc.close(config.drainTimeoutMs)]);
       await engine.close();
+      await services.close();
       log.info('sluice: stopped');
     },
   };

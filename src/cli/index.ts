@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /**
- * The `sluice` command: serve, predict, loadtest. Errors print one line and exit non-zero.
+ * The `sluice` command: serve, predict, loadtest, models. Errors print one line and exit non-zero.
  */
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import type { Config } from '../config/index.js';
 import { toSluiceError } from '../errors.js';
 import { serveUntilSignalled, version } from '../serve.js';
+import { addModelCommands } from './models.js';
 import { predict } from './predict.js';
 
 const int = (name: string, min: number) => (v: string) => {
@@ -67,6 +68,8 @@ program.command('predict')
     console.log(`predicted ${r.rows.toLocaleString('en-US')} rows with ${a.model}@${r.version} in ${r.seconds.toFixed(2)} s (${Math.round(r.rows / r.seconds).toLocaleString('en-US')} rows/s) -> ${a.output}`);
     process.exit(0);
   });
+
+addModelCommands(program);
 
 program.command('loadtest')
   .description('open-loop load test of any Open Inference Protocol server (see loadtest/README.md)')

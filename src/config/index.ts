@@ -54,6 +54,13 @@ export interface Config {
   s3SecretAccessKey: string | undefined;
   /** Path-style addressing (S3-compatible servers); defaults to true when an endpoint is set. */
   s3ForcePathStyle: boolean | undefined;
+  /** Largest artifact upload through the admin API. */
+  maxUploadBytes: number;
+  /**
+   * At start, register the model repository directory's versions in the registry, and make the
+   * latest version production for models that have none (so `npm start` serves the demos).
+   */
+  importModels: boolean;
   /** Admin API key to install instead of generating one on first start. Secret. */
   adminKey: string | undefined;
   /** Whether predict/feedback need a key: auto (only off loopback), always, never. */
@@ -148,6 +155,8 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   s3AccessKeyId: { env: 'SLUICE_S3_ACCESS_KEY_ID', doc: 'S3 access key id (else the AWS default chain)', secret: true, default: () => undefined, parse: optional(text) },
   s3SecretAccessKey: { env: 'SLUICE_S3_SECRET_ACCESS_KEY', doc: 'S3 secret key', secret: true, default: () => undefined, parse: optional(text) },
   s3ForcePathStyle: { env: 'SLUICE_S3_FORCE_PATH_STYLE', doc: 'path-style S3 addressing', default: () => undefined, parse: optional(bool) },
+  maxUploadBytes: { env: 'SLUICE_MAX_UPLOAD_BYTES', doc: 'largest artifact upload', default: () => 256 * 1024 * 1024, parse: int(1024, 2 ** 31 - 1) },
+  importModels: { env: 'SLUICE_IMPORT_MODELS', doc: 'import the model repository directory into the registry at start', default: () => true, parse: bool },
   adminKey: { env: 'SLUICE_ADMIN_KEY', doc: 'admin API key to install', secret: true, default: () => undefined, parse: optional(text) },
   authMode: { env: 'SLUICE_AUTH', doc: 'whether predict/feedback need a key', default: () => 'auto', parse: oneOf('auto', 'always', 'never') },
   reconcileMs: { env: 'SLUICE_REGISTRY_RECONCILE_MS', doc: 'periodic registry reconcile', default: () => 5_000, parse: int(100, 3_600_000) },

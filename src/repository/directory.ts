@@ -33,6 +33,11 @@ async function isDir(p: string): Promise<boolean> {
 export class DirectoryRepository {
   constructor(readonly root: string) {}
 
+  /** Every model in the directory is served at start. */
+  async startup(): Promise<string[]> {
+    return (await this.index()).map((e) => e.name);
+  }
+
   /** Every model directory with its version directories (latest last). */
   async index(): Promise<RepositoryEntry[]> {
     if (!(await isDir(this.root))) return [];

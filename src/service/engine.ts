@@ -9,6 +9,7 @@
  * counts kept on this thread, which is the only one that creates work).
  */
 import { DirectoryRepository, type VersionSource } from '../repository/directory.js';
+import type { ModelCatalog } from './catalog.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { SluiceError, toSluiceError } from '../errors.js';
 import { errorFields, log } from '../log.js';
@@ -68,7 +69,8 @@ export class Engine {
   readonly config: Readonly<Config>;
   /** Latency histograms and counters of every version, read by /metrics and /stats. */
   readonly metrics = new Metrics();
-  readonly repository: DirectoryRepository;
+  /** Where versions come from: the repository directory, or the registry. */
+  readonly catalog: ModelCatalog;
   private readonly table = new ModelTable();
   private readonly arena: Arena | undefined;
   private readonly pool: WorkerPool | undefined;
@@ -81,9 +83,9 @@ export class Engine {
   private started = false;
   private closing = false;
 
-  private constructor(config: Readonly<Config>) {
+  private constructor(config: Readonly<Config>, catalog?: ModelCatalog) {
     this.config = config;
-    this.repository = new DirectoryRepository(config.modelRepository);
+    this.catalog = catalog ?? new DirectoryRepository(config.modelRepository);
     if (config.workers > 0) {
       this.arena = new Arena(config.arenaMb * 1024 * 1024);
       this.pool = new WorkerPool({
@@ -96,16 +98,16 @@ export class Engine {
     }
   }
 
-  /** Creates an engine and loads the configured start-up models from the repository. */
-  static async start(overrides: Partial<Config> = {}): Promise<Engine> {
-    const engine = new Engine(loadConfig(overrides));
+  /** Creates an engine and loads the configured start-up models from its catalog. */
+  static async start(overrides: Partial<Config> = {}, catalog?: ModelCatalog): Promise<Engine> {
+    const engine = new Engine(loadConfig(overrides), catalog);
     await engine.loadStartupModels();
     return engine;
   }
 
   private async loadStartupModels(): Promise<void> {
     const sel = this.config.startupModels;
-    const names = sel === 'none' ? [] : sel === 'all' ? (await this.repository.index()).map((e) => e.name) : sel;
+    const names = sel === 'none' ? [] : sel === 'all' ? await this.catalog.startup() : sel;
     this.startupModels = names;
     for (const name of names) {
       try {
@@ -261,7 +263,7 @@ export class Engine {
   /** Models in the repository and loaded ones, with their state (OIP repository index). */
   async repositoryIndex(): Promise<RepositoryModel[]> {
     const out = new Map<string, RepositoryModel>();
-    for (const e of await this.repository.index()) {
+    for (const e of await this.catalog.index()) {
       out.set(e.name, { name: e.name, state: 'UNAVAILABLE', reason: this.failed.get(e.name) ?? 'not loaded' });
     }
     for (const name of this.models.keys()) {
@@ -287,9 +289,9 @@ export class Engine {
     return next;
   }
 
-  /** Loads a version from the model repository and makes it the active one. */
+  /** Loads a version from the catalog and makes it the active one. */
   async load(name: string, opts: LoadOptions = {}): Promise<string> {
-    const source = await this.repository.open(name, opts.version);
+    const source = await this.catalog.open(name, opts.version);
     return this.loadVersion(source);
   }
 

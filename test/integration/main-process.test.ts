@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,8 +10,10 @@ import { tempRepo, writeFixture } from '../helpers/repo.js';
 /** Starts `node dist/src/main.js` (what `npm start` runs) and waits for its "serving" line. */
 function start(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; ms: number; exited: Promise<number | null> }> {
   const t0 = Date.now();
+  // A fresh data directory: the embedded registry, its first admin key and the artifacts.
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'sluice-main-'));
   const child = spawn(process.execPath, [path.join(projectRoot, 'dist/src/main.js')], {
-    env: { ...process.env, SLUICE_LOG_LEVEL: 'info', SLUICE_HTTP_PORT: '0', SLUICE_GRPC_PORT: '0', ...env },
+    env: { ...process.env, SLUICE_LOG_LEVEL: 'info', SLUICE_HTTP_PORT: '0', SLUICE_GRPC_PORT: '0', SLUICE_DATA_DIR: dataDir, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));

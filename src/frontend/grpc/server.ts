@@ -192,9 +192,22 @@ export class GrpcServer {
     return new Promise((resolve, reject) => {
       this.server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, bound) => {
         if (err) return reject(new SluiceError('CONFIG_INVALID', `cannot listen on ${host}:${port}: ${err.message}`));
+        this.disableNagle();
         resolve(bound);
       });
     });
+  }
+
+  /**
+   * grpc-js sets TCP_NODELAY on its client sockets but not on the server's, so a response's
+   * headers, message and trailers (three small writes) wait for ACKs under Nagle's algorithm:
+   * measured here, 1,500 calls/s at 16 in flight with both processes mostly idle. grpc-js has no
+   * option for it, so the accepted sockets are reached through its HTTP/2 servers.
+   */
+  private disableNagle(): void {
+    const servers = (this.server as unknown as { http2Servers?: Map<{ on(e: string, f: (s: { setNoDelay(b: boolean): void }) => void): void }, unknown> }).http2Servers;
+    if (!servers) return;
+    for (const h of servers.keys()) h.on('connection', (socket) => socket.setNoDelay(true));
   }
 
   /** Drains: health NOT_SERVING first, new inference refused, in-flight calls finish, then shutdown. */

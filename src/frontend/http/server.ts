@@ -14,6 +14,7 @@ import { sendJson } from './reply.js';
 import { inferRoute } from './routes/infer.js';
 import { predictRoute } from './routes/v1.js';
 import * as v2 from './routes/v2.js';
+import { adminRoutes, type AdminDeps } from './routes/admin.js';
 import { attachStream } from '../stream/websocket.js';
 
 type Method = 'get' | 'post';
@@ -24,6 +25,8 @@ const allowAll: Authorize = () => undefined;
 export interface HttpServerOptions extends Partial<HttpOptions> {
   /** Reported by GET /v2. */
   serverVersion?: string;
+  /** The registry behind the admin API (no admin routes without it). */
+  admin?: AdminDeps;
 }
 
 export class HttpServer {
@@ -41,10 +44,10 @@ export class HttpServer {
     this.exporter = new PrometheusExporter(engine.metrics, () => this.httpCounters());
     this.app = uWS.App();
     attachStream(this.app, this.ctx, engine.config.streamMaxInFlight);
-    this.routes(opts.serverVersion ?? '0.0.0');
+    this.routes(opts.serverVersion ?? '0.0.0', opts.admin);
   }
 
-  private routes(serverVersion: string): void {
+  private routes(serverVersion: string, admin: AdminDeps | undefined): void {
     const c = this.ctx;
     const table: Array<[Method, string, Handler]> = [
       ['get', '/v2', v2.serverMetadata(c, serverVersion)],
@@ -66,6 +69,7 @@ export class HttpServer {
       ['post', '/v2/repository/models/:model/unload', v2.unload(c)],
       ['post', '/v1/models/:spec', predictRoute(c)],
       ['get', '/metrics', this.metricsRoute()],
+      ...(admin ? adminRoutes(c, admin) : []),
     ];
     const methods = new Map<string, Method[]>();
     for (const [method, pattern, handler] of table) {

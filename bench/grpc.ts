@@ -1,0 +1,166 @@
+/**
+ * gRPC figures, measured side by side in one run with the open-loop harness:
+ *  1. Sluice ModelInfer at 10,000 calls/s offered for 30 s, demo-logistic single row: p99, errors;
+ *  2. the highest unary rate holding p99 < 10 ms with 0 errors, for Sluice and for a bare
+ *     grpc-js server returning the same answer (bench/bare-grpc.ts), and the ratio;
+ *  3. streaming throughput with 1,024-row requests: gRPC ModelStreamInfer and the WebSocket
+ *     stream, closed loop with a window of requests in flight.
+ * Answers are checked first. `npm run bench -- grpc [--quick]`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { Packr } from 'msgpackr';
+import { WebSocket } from 'undici';
+import { findMax, type LoadOptions } from '../loadtest/cli.js';
+import { buildGrpcTarget, runGrpcOpenLoop } from '../loadtest/grpc-load.js';
+import { describe, summarise } from '../loadtest/report.js';
+import { PROTO_FILE } from '../src/frontend/grpc/definition.js';
+import { projectRoot } from '../src/paths.js';
+import { check, table } from './util.js';
+import { demoAnswer, features } from './engine-util.js';
+
+async function startSluice(): Promise<{ child: ChildProcess; http: string; grpc: string }> {
+  const child = spawn(process.execPath, [path.join(projectRoot, 'dist/src/main.js')], {
+    env: { ...process.env, SLUICE_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'sluice-bench-')), SLUICE_HTTP_PORT: '0', SLUICE_GRPC_PORT: '0', SLUICE_LOG_LEVEL: 'info', SLUICE_MODELS: 'demo-logistic' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const line = buf.split('\n').find((l) => l.includes('"sluice: serving"'));
+      if (line) {
+        const j = JSON.parse(line) as { url: string; grpc: string };
+        resolve({ child, http: j.url, grpc: j.grpc });
+      }
+    });
+    child.once('exit', (c) => reject(new Error(`sluice exited ${c}: ${buf}`)));
+  });
+}
+
+async function startBare(): Promise<{ child: ChildProcess; grpc: string }> {
+  const child = spawn(process.execPath, [path.join(projectRoot, 'dist/bench/bare-grpc.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
+  return { child, grpc: `127.0.0.1:${port}` };
+}
+
+const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO_FILE, { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true })) as any;
+
+async function checkAnswer(address: string, label: string): Promise<void> {
+  const client = new pkg.inference.GRPCInferenceService(address, grpc.credentials.createInsecure());
+  const x = features(2, 77);
+  const res = await new Promise<any>((resolve, reject) => client.ModelInfer({
+    model_name: 'demo-logistic', inputs: [{ name: 'features', datatype: 'FP32', shape: [2, 100] }],
+    raw_input_contents: [Buffer.from((x.data as Float32Array).buffer)],
+  }, (e: Error | null, r: unknown) => (e ? reject(e) : resolve(r))));
+  client.close();
+  const b = res.raw_output_contents[0] as Buffer;
+  const out = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+  for (let r = 0; r < 2; r++) check(Math.abs(out[r]! - demoAnswer(x.data as Float32Array, r * 100)) < 1e-6, `${label} row ${r}: ${out[r]}`);
+}
+
+/** Closed-loop stream throughput: keep `window` requests of `rows` rows in flight for `ms`. */
+async function grpcStreamRows(address: string, rows: number, window: number, ms: number): Promise<number> {
+  const target = await buildGrpcTarget({ url: address, model: 'demo-logistic', batch: rows, stream: true }, 4);
+  const Raw = grpc.makeGenericClientConstructor({ s: { path: '/inference.GRPCInferenceService/ModelStreamInfer', requestStream: true, responseStream: true, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b } }, 'R');
+  const client = new Raw(address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 }) as any;
+  const stream = client.s();
+  let done = 0;
+  let sent = 0;
+  const t0 = performance.now();
+  await new Promise<void>((resolve) => {
+    const send = () => stream.write(target.requests[sent++ % target.requests.length]);
+    stream.on('data', (b: Buffer) => {
+      check(!(b[0] === 0x0a && b[1] !== 0), 'stream answered with an error');
+      done++;
+      if (performance.now() - t0 < ms) send();
+      else if (done === sent) resolve();
+    });
+    for (let i = 0; i < window; i++) send();
+  });
+  const s = (performance.now() - t0) / 1000;
+  stream.end();
+  client.close();
+  return (done * rows) / s;
+}
+
+async function wsRows(httpUrl: string, rows: number, window: number, ms: number): Promise<number> {
+  const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+  const x = features(rows, 5);
+  const frame = packr.pack({ id: 0, model: 'demo-logistic', inputs: [{ name: 'features', datatype: 'FP32', shape: [rows, 100], data: new Uint8Array((x.data as Float32Array).buffer) }] });
+  const ws = new WebSocket(httpUrl.replace(/^http/, 'ws') + '/v2/stream');
+  ws.binaryType = 'arraybuffer';
+  await new Promise((r) => ws.addEventListener('open', r));
+  let done = 0;
+  let sent = 0;
+  let checked = false;
+  const t0 = performance.now();
+  await new Promise<void>((resolve) => {
+    ws.addEventListener('message', (ev) => {
+      if (!checked) {
+        const a = packr.unpack(Buffer.from(ev.data as ArrayBuffer)) as { outputs: Array<{ data: Uint8Array }> };
+        const d = a.outputs[0]!.data;
+        const out = new Float32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength));
+        check(Math.abs(out[rows - 1]! - demoAnswer(x.data as Float32Array, (rows - 1) * 100)) < 1e-6, 'websocket answer');
+        checked = true;
+      }
+      done++;
+      if (performance.now() - t0 < ms) {
+        ws.send(frame);
+        sent++;
+      } else if (done === sent) resolve();
+    });
+    for (; sent < window; sent++) ws.send(frame);
+  });
+  const s = (performance.now() - t0) / 1000;
+  ws.close();
+  return (done * rows) / s;
+}
+
+export async function runGrpc(opts: { quick?: boolean } = {}): Promise<Record<string, number>> {
+  const quick = opts.quick ?? process.argv.includes('--quick');
+  const sluice = await startSluice();
+  const bare = await startBare();
+  const figures: Record<string, number> = {};
+  try {
+    await checkAnswer(sluice.grpc, 'sluice');
+    await checkAnswer(bare.grpc, 'bare grpc-js');
+    const workers = 2;
+    const base: LoadOptions = {
+      protocol: 'grpc', url: sluice.grpc, model: 'demo-logistic', batch: 1, binary: false, rate: 10_000, duration: quick ? 5 : 30,
+      connections: 4, workers, findMax: true, sloMs: 10, stepDuration: quick ? 2 : 5, stepFactor: 1.25, quiet: true,
+    };
+    const target = await buildGrpcTarget({ url: sluice.grpc, model: 'demo-logistic', batch: 1, stream: false });
+    const fixed = summarise([await runGrpcOpenLoop(target, { rate: 10_000, durationS: base.duration, connections: base.connections })]);
+    console.log(`\nSluice gRPC ModelInfer, demo-logistic, 10,000 calls/s offered for ${base.duration} s (1 generator process):\n${describe(fixed)}`);
+    figures.fixedP99Ms = fixed.latencyMs.p99;
+    figures.fixedErrors = fixed.errorCount;
+
+    const maxSluice = await findMax({ ...base, rate: 4000 });
+    const maxBare = await findMax({ ...base, url: bare.grpc, rate: 4000 });
+    figures.maxSluice = maxSluice.maxRate;
+    figures.maxBare = maxBare.maxRate;
+    figures.ratio = maxBare.maxRate > 0 ? maxSluice.maxRate / maxBare.maxRate : 0;
+    const row = (label: string, r: typeof maxSluice) => {
+      const s = r.steps.filter((x) => x.pass).at(-1)?.summary;
+      return [label, Math.round(r.maxRate), s ? s.latencyMs.p99.toFixed(3) : '-', s ? `${(s.generatorCpu * 100).toFixed(0)}%${s.saturated ? ' (saturated)' : ''}` : '-'];
+    };
+    table(`Highest unary rate holding p99 < 10 ms with 0 errors (open loop, ${workers} generator processes)`, ['server', 'calls/s', 'p99 ms', 'generator CPU'],
+      [row('bare grpc-js (same answer)', maxBare), row('Sluice ModelInfer', maxSluice)]);
+    console.log(`Sluice / bare grpc-js = ${figures.ratio.toFixed(2)}`);
+
+    const ms = quick ? 3000 : 10_000;
+    figures.grpcStreamRowsPerSec = await grpcStreamRows(sluice.grpc, 1024, 16, ms);
+    figures.wsRowsPerSec = await wsRows(sluice.http, 1024, 16, ms);
+    table('Streaming throughput, demo-logistic, 1,024-row requests, 16 in flight', ['stream', 'rows/s'],
+      [['gRPC ModelStreamInfer', figures.grpcStreamRowsPerSec], ['WebSocket msgpack', figures.wsRowsPerSec]]);
+  } finally {
+    sluice.child.kill('SIGTERM');
+    bare.child.kill('SIGTERM');
+  }
+  return figures;
+}

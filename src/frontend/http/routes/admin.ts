@@ -1,0 +1,151 @@
+/**
+ * The admin API over the registry: list, show and register model versions (with upload),
+ * promote, roll back, read the audit log, and manage API keys. Every route needs an API key
+ * with the admin scope (401 without one, 403 with another scope); the key's name is what the
+ * audit log records.
+ *
+ * Registering uploads the artifact in the body after a JSON header, like the binary tensor
+ * extension: `Register-Header-Length: N`, then N bytes of JSON
+ *   { manifest, version?, bump?, tags?, notes?, metrics?, hyperparameters?, training_config?,
+ *     cv_scores?, parent_version?, reason? }
+ * then the payload bytes.
+ */
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { isScope, type Scope } from '../../../auth/scopes.js';
+import type { ApiKeys } from '../../../auth/keys.js';
+import { SluiceError } from '../../../errors.js';
+import type { Registry } from '../../../registry/registry.js';
+import { STAGES, type Stage } from '../../../registry/types.js';
+import { asObject, own, parseJsonBody } from '../../codec/safe-json.js';
+import { readBody } from '../body.js';
+import { param, type HttpContext } from '../context.js';
+import { sendJson } from '../reply.js';
+import { contentLength } from './infer.js';
+
+type Handler = (res: HttpResponse, req: HttpRequest) => void;
+
+export interface AdminDeps {
+  registry: Registry;
+  keys: ApiKeys;
+  /** Largest artifact upload accepted. */
+  maxUploadBytes: number;
+}
+
+interface Request {
+  params: string[];
+  query: URLSearchParams;
+  body: Uint8Array;
+  headerLength: string;
+  actor: string;
+}
+
+/** An admin route: reads params, query and body, checks the admin key, answers JSON. */
+function route(ctx: HttpContext, params: number, maxBody: number, act: (r: Request) => Promise<unknown>): Handler {
+  return (res, req) => {
+    const values = Array.from({ length: params }, (_, i) => param(req, i));
+    const query = new URLSearchParams(req.getQuery() ?? '');
+    const authorization = req.getHeader('authorization');
+    const headerLength = req.getHeader('register-header-length');
+    const length = contentLength(req);
+    const isGet = req.getMethod() === 'get';
+    const x = ctx.begin(res, 'admin');
+    const run = (body: Uint8Array) => ctx.guard(x, async () => {
+      const actor = (await ctx.opts.authorize('admin', authorization)) ?? 'anonymous';
+      sendJson(x, 200, JSON.stringify(await act({ params: values, query, body, headerLength, actor })));
+    });
+    if (isGet) return run(new Uint8Array(0));
+    readBody(res, length, maxBody, 0, run, (e) => ctx.fail(x, e, true));
+  };
+}
+
+function json(ctx: HttpContext, body: Uint8Array): Record<string, unknown> {
+  return body.byteLength === 0 ? {} : asObject(parseJsonBody(body, ctx.opts.maxJsonDepth), 'request body');
+}
+
+function str(o: Record<string, unknown>, k: string, required = false): string | undefined {
+  const v = own(o, k);
+  if (v === undefined && !required) return undefined;
+  if (typeof v !== 'string' || v === '') throw new SluiceError('INVALID_ARGUMENT', `${k} must be a non-empty string`);
+  return v;
+}
+
+function obj(o: Record<string, unknown>, k: string): Record<string, unknown> | undefined {
+  const v = own(o, k);
+  return v === undefined ? undefined : asObject(v, k);
+}
+
+export function adminRoutes(ctx: HttpContext, deps: AdminDeps): Array<['get' | 'post', string, Handler]> {
+  const { registry, keys } = deps;
+  const small = 1 << 20;
+  return [
+    ['get', '/v1/admin/models', route(ctx, 0, 0, () => registry.listModels())],
+    ['get', '/v1/admin/models/:model', route(ctx, 1, 0, (r) => registry.showModel(r.params[0]!))],
+    ['get', '/v1/admin/models/:model/versions', route(ctx, 1, 0, (r) => {
+      const stage = r.query.get('stage') ?? undefined;
+      if (stage !== undefined && !(STAGES as readonly string[]).includes(stage)) throw new SluiceError('INVALID_ARGUMENT', `stage must be one of ${STAGES.join(', ')}`);
+      return registry.versions(r.params[0]!, { stage: stage as Stage | undefined });
+    })],
+    ['get', '/v1/admin/models/:model/versions/:version', route(ctx, 2, 0, (r) => registry.getVersion(r.params[0]!, r.params[1]!))],
+    ['post', '/v1/admin/models/:model/versions', route(ctx, 1, deps.maxUploadBytes, (r) => {
+      const n = Number(r.headerLength);
+      if (r.headerLength === '' || !Number.isSafeInteger(n) || n < 2 || n > r.body.byteLength) {
+        throw new SluiceError('INVALID_ARGUMENT', 'send Register-Header-Length: <bytes of JSON> and the JSON header, then the artifact');
+      }
+      const head = asObject(parseJsonBody(r.body.subarray(0, n), ctx.opts.maxJsonDepth), 'register header');
+      const manifest = obj(head, 'manifest');
+      if (!manifest) throw new SluiceError('INVALID_ARGUMENT', 'manifest is required');
+      if (own(manifest, 'name') !== undefined && own(manifest, 'name') !== r.params[0]) {
+        throw new SluiceError('INVALID_ARGUMENT', `manifest names model ${String(own(manifest, 'name'))}, not ${r.params[0]}`);
+      }
+      const bump = str(head, 'bump');
+      if (bump !== undefined && !['major', 'minor', 'patch'].includes(bump)) throw new SluiceError('INVALID_ARGUMENT', 'bump must be major, minor or patch');
+      const tags = own(head, 'tags');
+      if (tags !== undefined && (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string'))) throw new SluiceError('INVALID_ARGUMENT', 'tags must be a list of strings');
+      const cv = own(head, 'cv_scores');
+      if (cv !== undefined && (!Array.isArray(cv) || cv.some((t) => typeof t !== 'number' || !Number.isFinite(t)))) throw new SluiceError('INVALID_ARGUMENT', 'cv_scores must be a list of numbers');
+      return registry.register({
+        manifest: { ...manifest, name: r.params[0] },
+        payload: r.body.subarray(n),
+        version: str(head, 'version'),
+        bump: bump as 'major' | 'minor' | 'patch' | undefined,
+        tags: tags as string[] | undefined,
+        notes: str(head, 'notes'),
+        metrics: obj(head, 'metrics'),
+        hyperparameters: obj(head, 'hyperparameters'),
+        trainingConfig: obj(head, 'training_config'),
+        cvScores: cv as number[] | undefined,
+        parentVersion: str(head, 'parent_version'),
+        reason: str(head, 'reason'),
+        actor: r.actor,
+      });
+    })],
+    ['post', '/v1/admin/models/:model/promote', route(ctx, 1, small, (r) => {
+      const b = json(ctx, r.body);
+      const stage = str(b, 'stage') ?? 'production';
+      if (!(STAGES as readonly string[]).includes(stage)) throw new SluiceError('INVALID_ARGUMENT', `stage must be one of ${STAGES.join(', ')}`);
+      return registry.promote(r.params[0]!, str(b, 'version', true)!, stage as Stage, { actor: r.actor, reason: str(b, 'reason') });
+    })],
+    ['post', '/v1/admin/models/:model/rollback', route(ctx, 1, small, (r) => {
+      const b = json(ctx, r.body);
+      return registry.rollback(r.params[0]!, { actor: r.actor, reason: str(b, 'reason'), to: str(b, 'to') });
+    })],
+    ['get', '/v1/admin/audit', route(ctx, 0, 0, (r) => {
+      const limit = r.query.get('limit');
+      const before = r.query.get('before');
+      const n = limit === null ? 100 : Number(limit);
+      if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new SluiceError('INVALID_ARGUMENT', 'limit must be an integer in [1, 10000]');
+      const b = before === null ? undefined : Number(before);
+      if (b !== undefined && !Number.isSafeInteger(b)) throw new SluiceError('INVALID_ARGUMENT', 'before must be an audit id');
+      return registry.audit({ model: r.query.get('model') ?? undefined, limit: n, beforeId: b });
+    })],
+    ['get', '/v1/admin/keys', route(ctx, 0, 0, () => keys.list())],
+    ['post', '/v1/admin/keys', route(ctx, 0, small, async (r) => {
+      const b = json(ctx, r.body);
+      const name = str(b, 'name', true)!;
+      const scopes = own(b, 'scopes');
+      if (!Array.isArray(scopes) || scopes.length === 0 || !scopes.every(isScope)) throw new SluiceError('INVALID_ARGUMENT', 'scopes must list predict, feedback and/or admin');
+      // The only response that ever contains a secret: the new key, once.
+      return keys.create(name, scopes as Scope[], r.actor);
+    })],
+  ];
+}
