@@ -1,21 +1,21 @@
 /**
  * gRPC figures, measured side by side in one run with the open-loop harness:
- *  1. Sluice ModelInfer at 10,000 calls/s offered for 30 s, demo-logistic single row: p99, errors;
- *  2. the highest unary rate holding p99 < 10 ms with 0 errors, for Sluice and for a bare
- *     grpc-js server returning the same answer (bench/bare-grpc.ts), and the ratio;
+ *  1. Sluice ModelInfer at a fixed rate (open loop; SLUICE_BENCH_GRPC_RATE, default 2,000 calls/s,
+ *     what one Node grpc-js client can generate on this machine): p99, errors;
+ *  2. capacity of Sluice and of a bare grpc-js server returning the same answer
+ *     (bench/bare-grpc.ts), side by side with h2load, and the ratio;
  *  3. streaming throughput with 1,024-row requests: gRPC ModelStreamInfer and the WebSocket
  *     stream, closed loop with a window of requests in flight.
  * Answers are checked first. `npm run bench -- grpc [--quick]`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { Packr } from 'msgpackr';
 import { WebSocket } from 'undici';
-import { findMax, type LoadOptions } from '../loadtest/cli.js';
 import { buildGrpcTarget, runGrpcOpenLoop } from '../loadtest/grpc-load.js';
 import { describe, summarise } from '../loadtest/report.js';
 import { PROTO_FILE } from '../src/frontend/grpc/definition.js';
@@ -49,6 +49,29 @@ async function startBare(): Promise<{ child: ChildProcess; grpc: string }> {
 }
 
 const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO_FILE, { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true })) as any;
+
+async function hasH2load(): Promise<boolean> {
+  return new Promise((resolve) => execFile('h2load', ['--version'], (e) => resolve(!e)));
+}
+
+/** Closed-loop ModelInfer calls with h2load; the body is a framed, serialized request. */
+async function h2load(address: string, n: number): Promise<{ rate: number; meanMs: number; maxMs: number }> {
+  const t = await buildGrpcTarget({ url: address, model: 'demo-logistic', batch: 1, stream: false }, 1);
+  const msg = t.requests[0]!;
+  const framed = Buffer.alloc(5 + msg.length);
+  framed.writeUInt32BE(msg.length, 1);
+  msg.copy(framed, 5);
+  const file = path.join(tmpdir(), `sluice-h2load-${process.pid}.bin`);
+  writeFileSync(file, framed);
+  const out = await new Promise<string>((resolve, reject) => execFile('h2load', ['-n', String(n), '-c', '4', '-m', '16',
+    '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-d', file, `http://${address}/inference.GRPCInferenceService/ModelInfer`],
+  (e, stdout) => (e ? reject(e) : resolve(stdout))));
+  const rate = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)?.[1]);
+  const m = /time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)/.exec(out);
+  const ms = (v: string, u: string) => Number(v) * (u === 'us' ? 0.001 : u === 's' ? 1000 : 1);
+  check(/(\d+) succeeded/.exec(out)?.[1] === String(n), `h2load: not every call succeeded:\n${out}`);
+  return { rate, meanMs: m ? ms(m[5]!, m[6]!) : NaN, maxMs: m ? ms(m[3]!, m[4]!) : NaN };
+}
 
 async function checkAnswer(address: string, label: string): Promise<void> {
   const client = new pkg.inference.GRPCInferenceService(address, grpc.credentials.createInsecure());
@@ -129,29 +152,34 @@ export async function runGrpc(opts: { quick?: boolean } = {}): Promise<Record<st
   try {
     await checkAnswer(sluice.grpc, 'sluice');
     await checkAnswer(bare.grpc, 'bare grpc-js');
-    const workers = 2;
-    const base: LoadOptions = {
-      protocol: 'grpc', url: sluice.grpc, model: 'demo-logistic', batch: 1, binary: false, rate: 10_000, duration: quick ? 5 : 30,
-      connections: 4, workers, findMax: true, sloMs: 10, stepDuration: quick ? 2 : 5, stepFactor: 1.25, quiet: true,
-    };
+    // 1. A fixed rate a Node grpc-js client can generate here, open loop, for latency.
+    const rate = Number(process.env.SLUICE_BENCH_GRPC_RATE ?? 2000);
     const target = await buildGrpcTarget({ url: sluice.grpc, model: 'demo-logistic', batch: 1, stream: false });
-    const fixed = summarise([await runGrpcOpenLoop(target, { rate: 10_000, durationS: base.duration, connections: base.connections })]);
-    console.log(`\nSluice gRPC ModelInfer, demo-logistic, 10,000 calls/s offered for ${base.duration} s (1 generator process):\n${describe(fixed)}`);
+    const fixed = summarise([await runGrpcOpenLoop(target, { rate, durationS: quick ? 5 : 30, connections: 4 })]);
+    console.log(`\nSluice gRPC ModelInfer, demo-logistic, ${rate} calls/s offered (open loop, 1 grpc-js client process):\n${describe(fixed)}`);
+    figures.fixedRate = rate;
     figures.fixedP99Ms = fixed.latencyMs.p99;
     figures.fixedErrors = fixed.errorCount;
 
-    const maxSluice = await findMax({ ...base, rate: 4000 });
-    const maxBare = await findMax({ ...base, url: bare.grpc, rate: 4000 });
-    figures.maxSluice = maxSluice.maxRate;
-    figures.maxBare = maxBare.maxRate;
-    figures.ratio = maxBare.maxRate > 0 ? maxSluice.maxRate / maxBare.maxRate : 0;
-    const row = (label: string, r: typeof maxSluice) => {
-      const s = r.steps.filter((x) => x.pass).at(-1)?.summary;
-      return [label, Math.round(r.maxRate), s ? s.latencyMs.p99.toFixed(3) : '-', s ? `${(s.generatorCpu * 100).toFixed(0)}%${s.saturated ? ' (saturated)' : ''}` : '-'];
-    };
-    table(`Highest unary rate holding p99 < 10 ms with 0 errors (open loop, ${workers} generator processes)`, ['server', 'calls/s', 'p99 ms', 'generator CPU'],
-      [row('bare grpc-js (same answer)', maxBare), row('Sluice ModelInfer', maxSluice)]);
-    console.log(`Sluice / bare grpc-js = ${figures.ratio.toFixed(2)}`);
+    // 2. Capacity, side by side, with h2load (nghttp2-client) when installed: a Node client
+    // saturates far below either server here.
+    const h2 = (address: string) => h2load(address, quick ? 10_000 : 60_000);
+    if (await hasH2load()) {
+      const bareRun = await h2(bare.grpc);
+      const sluiceRun = await h2(sluice.grpc);
+      const bare2 = await h2(bare.grpc);
+      const sluice2 = await h2(sluice.grpc);
+      const bareRate = Math.max(bareRun.rate, bare2.rate);
+      const sluiceRate = Math.max(sluiceRun.rate, sluice2.rate);
+      figures.h2loadBare = bareRate;
+      figures.h2loadSluice = sluiceRate;
+      figures.ratio = sluiceRate / bareRate;
+      table('gRPC ModelInfer capacity, h2load closed loop (4 connections x 16 streams), best of 2 interleaved runs', ['server', 'calls/s', 'mean ms', 'max ms'],
+        [['bare grpc-js (same answer)', bareRate, bareRun.meanMs, bareRun.maxMs], ['Sluice', sluiceRate, sluiceRun.meanMs, sluiceRun.maxMs]]);
+      console.log(`Sluice / bare grpc-js = ${figures.ratio.toFixed(2)}`);
+    } else {
+      console.log('h2load not installed (apt-get install nghttp2-client): capacity comparison skipped');
+    }
 
     const ms = quick ? 3000 : 10_000;
     figures.grpcStreamRowsPerSec = await grpcStreamRows(sluice.grpc, 1024, 16, ms);

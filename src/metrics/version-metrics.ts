@@ -21,6 +21,8 @@ export class VersionMetrics {
   readonly batchRows = histogram(1 << 24);
   success = 0;
   failure = 0;
+  /** Rows predicted by successful requests. */
+  rows = 0;
   executions = 0;
   /** Totals in nanoseconds, for the Open Inference Protocol statistics extension. */
   successNs = 0;
@@ -34,8 +36,9 @@ export class VersionMetrics {
 
   constructor(readonly model: string, readonly version: string) {}
 
-  observeSuccess(latencyMs: number): void {
+  observeSuccess(latencyMs: number, rows: number): void {
     this.success++;
+    this.rows += rows;
     this.successNs += latencyMs * 1e6;
     this.latency.recordValue(Math.max(1, Math.round(latencyMs * 1000)));
     this.lastInference = Date.now();

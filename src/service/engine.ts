@@ -47,7 +47,6 @@ interface LoadedVersion {
   refs: number;
   retired: boolean;
   freed: boolean;
-  stats: VersionStats;
   metrics: VersionMetrics;
 }
 
@@ -174,16 +173,11 @@ export class Engine {
       const deadline = req.deadline ?? Infinity;
       if (deadline !== Infinity && deadline <= performance.now()) throw new SluiceError('DEADLINE_EXCEEDED', 'deadline passed before the request was admitted');
       const outs = await this.run(v, ordered, rows, deadline, t0);
-      v.stats.success++;
-      v.stats.rows += rows;
-      v.metrics.observeSuccess(performance.now() - t0);
+      v.metrics.observeSuccess(performance.now() - t0, rows);
       return { model: v.manifest.name, version: v.manifest.version, id: req.id, outputs: this.outputs(v, outs, selected) };
     } catch (e) {
       const err = v ? this.runError(v, e) : toSluiceError(e);
-      if (v) {
-        v.stats.failure++;
-        v.metrics.observeFailure(performance.now() - t0);
-      }
+      v?.metrics.observeFailure(performance.now() - t0);
       throw err;
     }
   }
@@ -193,7 +187,6 @@ export class Engine {
     v.refs++;
     try {
       if (v.batcher) return await v.batcher.submit(ordered, rows, deadline);
-      v.stats.executions++;
       const r = v.runtime!.run(ordered, rows);
       const outs = r instanceof Promise ? await r : r;
       v.metrics.observeExecution(rows, performance.now() - t0);
@@ -253,8 +246,11 @@ export class Engine {
     const m = this.models.get(name);
     if (!m) throw new SluiceError('MODEL_NOT_FOUND', `model ${String(name)} is not loaded`);
     return [...m.versions.values()].map((v) => ({
-      ...v.stats,
-      executions: v.batcher ? v.batcher.stats.batches : v.stats.executions,
+      version: v.manifest.version,
+      success: v.metrics.success,
+      failure: v.metrics.failure,
+      rows: v.metrics.rows,
+      executions: v.metrics.executions,
       overloaded: v.batcher?.stats.overloaded ?? 0,
       expired: v.batcher?.stats.expired ?? 0,
     }));
@@ -342,7 +338,6 @@ export class Engine {
     const gen = this.table.newGeneration();
     const v: LoadedVersion = {
       gen, manifest: m, dispatch, slots: [], refs: 0, retired: false, freed: false,
-      stats: { version: m.version, success: 0, failure: 0, rows: 0, executions: 0, overloaded: 0, expired: 0 },
       metrics: this.metrics.of(m.name, m.version),
     };
     if (dispatch === 'inline') {
