@@ -58,9 +58,16 @@ async function importRepository(registry: Registry, dir: string): Promise<void> 
 
 /** The access check both front ends use: keys from the registry, needs from the config. */
 function authorizer(services: RegistryServices, config: Readonly<Config>, host: string): Authorize {
-  return async (scope: Scope, authorization: string) => {
-    if (!needsKey(scope, config, host)) return undefined;
-    return (await requireScope(services.keys, keyFromHeaders(authorization || undefined), scope)).name;
+  // Decided once per scope: the listen address and auth mode are fixed for the server's life,
+  // and a request that needs no key then costs no promise on the hot path.
+  const needs: Record<Scope, boolean> = {
+    predict: needsKey('predict', config, host),
+    feedback: needsKey('feedback', config, host),
+    admin: needsKey('admin', config, host),
+  };
+  return (scope: Scope, authorization: string) => {
+    if (!needs[scope]) return undefined;
+    return requireScope(services.keys, keyFromHeaders(authorization || undefined), scope).then((k) => k.name);
   };
 }
 

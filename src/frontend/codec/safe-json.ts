@@ -18,6 +18,13 @@ const BACKSLASH = 0x5c;
 
 /** Throws JSON_TOO_DEEP when `bytes` nests objects/arrays deeper than `maxDepth`. */
 export function checkDepth(bytes: Uint8Array, maxDepth: number): void {
+  // Fast path: a body with no more opening brackets than the limit cannot nest deeper than it
+  // (brackets inside strings only make the count larger). indexOf is a native memchr, so a
+  // typical inference request skips the byte-by-byte scan.
+  let opens = 0;
+  for (let i = bytes.indexOf(OPEN_BRACKET); i !== -1 && opens <= maxDepth; i = bytes.indexOf(OPEN_BRACKET, i + 1)) opens++;
+  for (let i = bytes.indexOf(OPEN_BRACE); i !== -1 && opens <= maxDepth; i = bytes.indexOf(OPEN_BRACE, i + 1)) opens++;
+  if (opens <= maxDepth) return;
   let depth = 0;
   let inString = false;
   for (let i = 0; i < bytes.length; i++) {
