@@ -21,6 +21,7 @@ import { describe, summarise } from '../loadtest/report.js';
 import { PROTO_FILE } from '../src/frontend/grpc/definition.js';
 import { projectRoot } from '../src/paths.js';
 import { check, table } from './util.js';
+import { describeHiccups, startHiccupMeter } from './hiccup.js';
 import { demoAnswer, features } from './engine-util.js';
 
 async function startSluice(): Promise<{ child: ChildProcess; http: string; grpc: string }> {
@@ -155,8 +156,9 @@ export async function runGrpc(opts: { quick?: boolean } = {}): Promise<Record<st
     // 1. A fixed rate a Node grpc-js client can generate here, open loop, for latency.
     const rate = Number(process.env.SLUICE_BENCH_GRPC_RATE ?? 2000);
     const target = await buildGrpcTarget({ url: sluice.grpc, model: 'demo-logistic', batch: 1, stream: false });
+    const hiccups = startHiccupMeter();
     const fixed = summarise([await runGrpcOpenLoop(target, { rate, durationS: quick ? 5 : 30, connections: 4 })]);
-    console.log(`\nSluice gRPC ModelInfer, demo-logistic, ${rate} calls/s offered (open loop, 1 grpc-js client process):\n${describe(fixed)}`);
+    console.log(`\nSluice gRPC ModelInfer, demo-logistic, ${rate} calls/s offered (open loop, 1 grpc-js client process):\n${describe(fixed)}\n${describeHiccups(await hiccups.stop())}`);
     figures.fixedRate = rate;
     figures.fixedP99Ms = fixed.latencyMs.p99;
     figures.fixedErrors = fixed.errorCount;

@@ -23,8 +23,16 @@ function loop() {
 loop();
 `;
 
+export interface HiccupFigures { p50: number; p99: number; p999: number; max: number; count: number }
+
 export interface Hiccups {
-  stop(): Promise<{ p50: number; p99: number; p999: number; max: number; count: number }>;
+  stop(): Promise<HiccupFigures>;
+}
+
+/** One line for a benchmark's output: how late the platform itself was, in ms. */
+export function describeHiccups(h: HiccupFigures): string {
+  const ms = (us: number) => (us / 1000).toFixed(2);
+  return `platform hiccup meter over the same run (1 ms sleeps, lateness): p50 ${ms(h.p50)}  p99 ${ms(h.p99)}  p99.9 ${ms(h.p999)}  max ${ms(h.max)} ms`;
 }
 
 export function startHiccupMeter(): Hiccups {
