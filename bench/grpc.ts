@@ -9,7 +9,7 @@
  * Answers are checked first. `npm run bench -- grpc [--quick]`.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -21,27 +21,9 @@ import { describe, summarise } from '../loadtest/report.js';
 import { PROTO_FILE } from '../src/frontend/grpc/definition.js';
 import { projectRoot } from '../src/paths.js';
 import { check, table } from './util.js';
+import { startSluiceProcess } from './server-process.js';
 import { describeHiccups, startHiccupMeter } from './hiccup.js';
 import { demoAnswer, features } from './engine-util.js';
-
-async function startSluice(): Promise<{ child: ChildProcess; http: string; grpc: string }> {
-  const child = spawn(process.execPath, [path.join(projectRoot, 'dist/src/main.js')], {
-    env: { ...process.env, SLUICE_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'sluice-bench-')), SLUICE_HTTP_PORT: '0', SLUICE_GRPC_PORT: '0', SLUICE_LOG_LEVEL: 'info', SLUICE_MODELS: 'demo-logistic' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const line = buf.split('\n').find((l) => l.includes('"sluice: serving"'));
-      if (line) {
-        const j = JSON.parse(line) as { url: string; grpc: string };
-        resolve({ child, http: j.url, grpc: j.grpc });
-      }
-    });
-    child.once('exit', (c) => reject(new Error(`sluice exited ${c}: ${buf}`)));
-  });
-}
 
 async function startBare(): Promise<{ child: ChildProcess; grpc: string }> {
   const child = spawn(process.execPath, [path.join(projectRoot, 'dist/bench/bare-grpc.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -147,7 +129,7 @@ async function wsRows(httpUrl: string, rows: number, window: number, ms: number)
 
 export async function runGrpc(opts: { quick?: boolean } = {}): Promise<Record<string, number>> {
   const quick = opts.quick ?? process.argv.includes('--quick');
-  const sluice = await startSluice();
+  const sluice = await startSluiceProcess();
   const bare = await startBare();
   const figures: Record<string, number> = {};
   try {

@@ -8,8 +8,6 @@
  * `npm run bench -- http [--quick]`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { findMax, type LoadOptions } from '../loadtest/cli.js';
 import { runOpenLoop } from '../loadtest/open-loop.js';
@@ -17,25 +15,9 @@ import { describe, summarise } from '../loadtest/report.js';
 import { buildTarget } from '../loadtest/target.js';
 import { projectRoot } from '../src/paths.js';
 import { check, table } from './util.js';
+import { startSluiceProcess } from './server-process.js';
 import { startHiccupMeter, describeHiccups } from './hiccup.js';
 import { demoAnswer } from './engine-util.js';
-
-async function startSluice(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [path.join(projectRoot, 'dist/src/main.js')], {
-    env: { ...process.env, SLUICE_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'sluice-bench-')), SLUICE_HTTP_PORT: '0', SLUICE_GRPC_PORT: '0', SLUICE_LOG_LEVEL: 'info', SLUICE_MODELS: 'demo-logistic' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const line = buf.split('\n').find((l) => l.includes('"sluice: serving"'));
-      if (line) resolve((JSON.parse(line) as { url: string }).url);
-    });
-    child.once('exit', (c) => reject(new Error(`sluice exited ${c}: ${buf}`)));
-  });
-  return { child, url };
-}
 
 async function startBare(): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [path.join(projectRoot, 'dist/bench/bare-http.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -56,11 +38,11 @@ async function checkAnswer(url: string, label: string): Promise<void> {
 
 export async function runHttp(opts: { quick?: boolean } = {}): Promise<Record<string, number>> {
   const quick = opts.quick ?? process.argv.includes('--quick');
-  const sluice = await startSluice();
+  const sluice = await startSluiceProcess();
   const bare = await startBare();
   const figures: Record<string, number> = {};
   try {
-    await checkAnswer(sluice.url, 'sluice');
+    await checkAnswer(sluice.http, 'sluice');
     await checkAnswer(bare.url, 'bare uWS');
     const base: Omit<LoadOptions, 'url'> = {
       protocol: 'http', model: 'demo-logistic', batch: 1, binary: false, rate: 10_000, duration: quick ? 5 : 30, connections: 16, workers: 1,
@@ -68,7 +50,7 @@ export async function runHttp(opts: { quick?: boolean } = {}): Promise<Record<st
     };
 
     // 1. Fixed rate.
-    const target = await buildTarget({ ...base, url: sluice.url });
+    const target = await buildTarget({ ...base, url: sluice.http });
     const hiccups = startHiccupMeter();
     const fixed = summarise([await runOpenLoop(target, { rate: 10_000, durationS: base.duration, connections: base.connections })]);
     console.log(`\nSluice, demo-logistic JSON, 10,000 req/s offered for ${base.duration} s:\n${describe(fixed)}\n${describeHiccups(await hiccups.stop())}`);
@@ -76,7 +58,7 @@ export async function runHttp(opts: { quick?: boolean } = {}): Promise<Record<st
     figures.fixedErrors = fixed.errorCount;
 
     // 2. Highest rate under the SLO, both servers, same harness settings, back to back.
-    const maxSluice = await findMax({ ...base, url: sluice.url, rate: 1_000 });
+    const maxSluice = await findMax({ ...base, url: sluice.http, rate: 1_000 });
     const maxBare = await findMax({ ...base, url: bare.url, rate: 1_000 });
     const last = (r: typeof maxSluice) => r.steps.filter((s) => s.pass).at(-1)?.summary;
     figures.maxSluice = maxSluice.maxRate;
@@ -84,7 +66,7 @@ export async function runHttp(opts: { quick?: boolean } = {}): Promise<Record<st
     figures.ratio = maxBare.maxRate > 0 ? maxSluice.maxRate / maxBare.maxRate : 0;
 
     // 3. Binary batches of 1,024 rows.
-    const maxBinary = await findMax({ ...base, url: sluice.url, batch: 1024, binary: true, rate: 50, connections: 8 });
+    const maxBinary = await findMax({ ...base, url: sluice.http, batch: 1024, binary: true, rate: 50, connections: 8 });
     figures.binaryRowsPerSec = maxBinary.maxRate * 1024;
 
     const row = (label: string, r: typeof maxSluice, rows = 1) => {

@@ -3,6 +3,8 @@
  * from the model's metadata (GET /v2/models/{m}), with seeded random data, as JSON or with the
  * binary tensor extension.
  */
+import { mulberry32 } from './random.js';
+
 export interface TargetOptions {
   url: string;
   model: string;
@@ -25,17 +27,6 @@ interface TensorMeta {
   name: string;
   datatype: string;
   shape: number[];
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const FLOAT = new Set(['FP32', 'FP64', 'FP16']);

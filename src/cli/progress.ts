@@ -4,7 +4,7 @@ export class Progress {
   private readonly start = performance.now();
   private readonly tty = process.stderr.isTTY === true;
 
-  constructor(private readonly label: string, private readonly total?: () => number) {}
+  constructor(private readonly label: string) {}
 
   /** Redraws at most every 200 ms on a terminal (every 2 s otherwise, one line each). */
   update(done: number, unit: string, fraction?: number): void {

@@ -1,5 +1,5 @@
 import * as crypto from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 
 // Log everything (to a capture) so the tests can check that no secret is ever written.
 const logs = vi.hoisted(() => {

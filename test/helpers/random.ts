@@ -1,14 +1,7 @@
 /** Deterministic test data (mulberry32), so a failing case can be replayed from its seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../loadtest/random.js';
+
+export { mulberry32 };
 
 /** Float32Array of n values uniform in [-scale, scale]. */
 export function randomF32(n: number, seed: number, scale = 1): Float32Array {

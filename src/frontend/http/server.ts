@@ -10,7 +10,6 @@ import { SluiceError } from '../../errors.js';
 import { PrometheusExporter } from '../../metrics/prometheus.js';
 import type { Engine } from '../../service/engine.js';
 import { HttpContext, type Authorize, type HttpOptions } from './context.js';
-import { sendJson } from './reply.js';
 import { inferRoute } from './routes/infer.js';
 import { predictRoute } from './routes/v1.js';
 import * as v2 from './routes/v2.js';
