@@ -16,16 +16,24 @@ import { ApiKeys, generateSecret, type CreatedKey } from '../../src/auth/keys.js
 import { requireScope } from '../../src/auth/policy.js';
 import { describeEachDb, type TestDb } from '../helpers/services.js';
 
+// File-level, so the capture is live for every backend's run of both suites: describeEachDb
+// collects all bodies first, so a spy made in a body and restored by that run's afterAll would
+// leave the later (PostgreSQL) runs checking stale logs.
+beforeAll(() => {
+  const writeSpy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    logs.push(String(chunk));
+    return true;
+  });
+  return () => writeSpy.mockRestore(); // the file-level teardown
+});
+
 describeEachDb('API keys', (backend) => {
   let t: TestDb;
   let keys: ApiKeys;
-  const writeSpy = vi.spyOn(process.stderr, 'write');
+  let logsBefore: number; // where this backend's run starts in the shared capture
 
   beforeAll(async () => {
-    writeSpy.mockImplementation((chunk: string | Uint8Array) => {
-      logs.push(String(chunk));
-      return true;
-    });
+    logsBefore = logs.length;
     t = await backend.open();
     keys = new ApiKeys(t.db, { missRefreshMs: 0 });
     await keys.start();
@@ -33,7 +41,6 @@ describeEachDb('API keys', (backend) => {
   afterAll(async () => {
     await keys?.stop();
     await t?.cleanup();
-    writeSpy.mockRestore();
   });
 
   const secrets: string[] = [];
@@ -103,7 +110,7 @@ describeEachDb('API keys', (backend) => {
   });
 
   it('never writes a secret to the logs', () => {
-    expect(logs.length).toBeGreaterThan(0); // the capture works: key changes are logged
+    expect(logs.length).toBeGreaterThan(logsBefore); // the capture works in this run: key changes are logged
     const all = logs.join('');
     for (const s of secrets) expect(all).not.toContain(s);
   });

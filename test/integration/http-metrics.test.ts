@@ -2,11 +2,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import parsePrometheus from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoBody, postJson, startServer, type TestServer } from '../helpers/http.js';
+import { requireServices } from '../helpers/services.js';
 
 /** Python with prometheus_client: the reference parser (strict; raises on invalid text). */
 const python = process.env.SLUICE_TEST_PYTHON ?? 'python3';
 const hasReferenceParser = spawnSync(python, ['-c', 'import prometheus_client'], { stdio: 'ignore' }).status === 0;
-const requireServices = process.env.SLUICE_REQUIRE_SERVICES === '1';
 
 interface Family {
   name: string;
