@@ -36,14 +36,19 @@ export class CachedStore implements ArtifactStore {
       }
     }
     const bytes = await this.remote.get(key, expectedSha256);
-    await this.fill(key, bytes);
+    // Verified against expectedSha256; cached under `key` only if that is the hash the key
+    // names (an object whose bytes differ from its content address is served, never cached).
+    if (hashOfKey(key) === expectedSha256) await this.fill(key, bytes);
     return bytes;
   }
 
-  /** Caching is best effort: a full disk must not fail a load that succeeded. */
+  /**
+   * Caches bytes already known to hash to `key` (the remote verified or computed it), so they
+   * are not hashed again. Best effort: a full disk must not fail a load that succeeded.
+   */
   private async fill(key: string, bytes: Uint8Array): Promise<void> {
     try {
-      await this.cache.put(bytes, { expectedSha256: hashOfKey(key) });
+      await this.cache.putVerified(key, bytes);
     } catch (e) {
       log.warn('artifacts: could not cache an artifact', { key, ...errorFields(e) });
     }

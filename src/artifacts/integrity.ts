@@ -2,14 +2,17 @@
 import { createHash, type Hash } from 'node:crypto';
 import { SluiceError } from '../errors.js';
 
+/** A SHA-256 as the registry, manifests and artifact keys write it: 64 lowercase hex digits. */
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+/** The SHA-256 of bytes, or of a string's UTF-8 encoding, in lowercase hex. */
+export function sha256Hex(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
 }
 
-function mismatch(actual: string, expected: string, what: string): SluiceError {
-  return new SluiceError('ARTIFACT_INTEGRITY', `${what}: SHA-256 ${actual} does not match the manifest's ${expected}; not loaded`);
+/** ARTIFACT_INTEGRITY. Worded for any expectation: a manifest's hash, an upload's, a key's. */
+export function mismatch(actual: string, expected: string, what: string): SluiceError {
+  return new SluiceError('ARTIFACT_INTEGRITY', `${what}: SHA-256 ${actual} does not match the expected ${expected}`);
 }
 
 /** Throws ARTIFACT_INTEGRITY unless `bytes` hash to `expected` (lowercase hex). */
@@ -43,4 +46,23 @@ export class StreamingSha256 {
     const actual = this.hex();
     if (actual !== expected) throw mismatch(actual, expected, what);
   }
+}
+
+export interface Hashed {
+  bytes: Buffer;
+  hash: StreamingSha256;
+}
+
+/**
+ * Reads a byte stream to its end, hashing it as it passes. The caller verifies the hash after
+ * mapping read errors, so a failed read and a mismatch stay distinct errors.
+ */
+export async function collectHashed(chunks: AsyncIterable<Uint8Array>): Promise<Hashed> {
+  const hash = new StreamingSha256();
+  const parts: Uint8Array[] = [];
+  for await (const chunk of chunks) {
+    hash.update(chunk);
+    parts.push(chunk);
+  }
+  return { bytes: Buffer.concat(parts, hash.size), hash };
 }

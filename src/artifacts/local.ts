@@ -9,20 +9,18 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SluiceError } from '../errors.js';
-import { StreamingSha256 } from './integrity.js';
+import { collectHashed, StreamingSha256, type Hashed } from './integrity.js';
 import { artifactKey, checkExpected, chunksOf, hashOfKey, type ArtifactData, type ArtifactInfo, type ArtifactStore, type PutOptions } from './store.js';
 
-/** Streams `data` into a new temporary file in `dir` while hashing it. */
-export async function stageToFile(data: ArtifactData, dir: string, opts: PutOptions = {}): Promise<{ file: string; sha256: string; size: number }> {
+/** Writes `data` to a new, flushed temporary file in `dir`, showing each chunk written to `onChunk`. */
+async function writeTemp(data: ArtifactData, dir: string, onChunk?: (chunk: Uint8Array) => void): Promise<string> {
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, `.tmp-${process.pid}-${randomBytes(8).toString('hex')}`);
-  const hash = new StreamingSha256();
   const fh = await open(file, 'wx', 0o644);
   try {
     for await (const chunk of chunksOf(data)) {
-      hash.update(chunk);
       await fh.write(chunk);
-      opts.onProgress?.(hash.size);
+      onChunk?.(chunk);
     }
     await fh.sync();
   } catch (e) {
@@ -31,6 +29,16 @@ export async function stageToFile(data: ArtifactData, dir: string, opts: PutOpti
     throw e;
   }
   await fh.close();
+  return file;
+}
+
+/** Streams `data` into a new temporary file in `dir` while hashing it. */
+export async function stageToFile(data: ArtifactData, dir: string, opts: PutOptions = {}): Promise<{ file: string; sha256: string; size: number }> {
+  const hash = new StreamingSha256();
+  const file = await writeTemp(data, dir, (chunk) => {
+    hash.update(chunk);
+    opts.onProgress?.(hash.size);
+  });
   if (opts.expectedSha256 !== undefined) {
     try {
       hash.verify(opts.expectedSha256, 'uploaded artifact');
@@ -54,36 +62,49 @@ export class LocalDirectoryStore implements ArtifactStore {
 
   async put(data: ArtifactData, opts: PutOptions = {}): Promise<ArtifactInfo> {
     if (opts.expectedSha256 !== undefined) checkExpected(opts.expectedSha256);
-    const staged = await stageToFile(data, path.join(this.root, 'tmp'), opts);
+    const staged = await stageToFile(data, this.tmpDir, opts);
     const key = artifactKey(staged.sha256);
+    await this.place(staged.file, key);
+    return { key, sha256: staged.sha256, size: staged.size };
+  }
+
+  /**
+   * Stores bytes the caller has just verified to hash to `key` (the cache in front of S3, after
+   * a verified download or upload) without hashing them a second time.
+   */
+  async putVerified(key: string, bytes: Uint8Array): Promise<void> {
+    this.pathOf(key); // checks the key before anything is written
+    await this.place(await writeTemp(bytes, this.tmpDir), key);
+  }
+
+  private get tmpDir(): string {
+    return path.join(this.root, 'tmp');
+  }
+
+  /** Renames a staged file to the key's name (same content, same name: a replace changes nothing). */
+  private async place(staged: string, key: string): Promise<void> {
     const final = this.pathOf(key);
     try {
       await mkdir(path.dirname(final), { recursive: true });
-      // Same content, same name: replacing an existing copy changes nothing (rename is atomic).
-      await rename(staged.file, final);
+      await rename(staged, final); // atomic
     } catch (e) {
-      await rm(staged.file, { force: true });
+      await rm(staged, { force: true });
       throw new SluiceError('ARTIFACT_UNAVAILABLE', 'the local artifact store cannot be written', { cause: e });
     }
-    return { key, sha256: staged.sha256, size: staged.size };
   }
 
   async get(key: string, expectedSha256: string): Promise<Uint8Array> {
     checkExpected(expectedSha256);
     const file = this.pathOf(key);
-    const hash = new StreamingSha256();
-    const chunks: Buffer[] = [];
+    let read: Hashed;
     try {
-      for await (const chunk of createReadStream(file)) {
-        hash.update(chunk as Buffer);
-        chunks.push(chunk as Buffer);
-      }
+      read = await collectHashed(createReadStream(file));
     } catch (e) {
       const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
       throw new SluiceError('ARTIFACT_UNAVAILABLE', missing ? `artifact ${key} is not in the store` : `artifact ${key} cannot be read`, { cause: e });
     }
-    hash.verify(expectedSha256, `artifact ${key}`);
-    return Buffer.concat(chunks, hash.size);
+    read.hash.verify(expectedSha256, `artifact ${key}`);
+    return read.bytes;
   }
 
   async exists(key: string): Promise<boolean> {

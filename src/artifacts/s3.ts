@@ -12,7 +12,7 @@ import { rm } from 'node:fs/promises';
 import { GetObjectCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { SluiceError } from '../errors.js';
-import { sha256Hex, StreamingSha256 } from './integrity.js';
+import { collectHashed, mismatch, sha256Hex, type Hashed } from './integrity.js';
 import { stageToFile } from './local.js';
 import { artifactKey, checkExpected, hashOfKey, type ArtifactData, type ArtifactInfo, type ArtifactStore, type PutOptions } from './store.js';
 
@@ -108,9 +108,7 @@ export class S3Store implements ArtifactStore {
     if (opts.expectedSha256 !== undefined) checkExpected(opts.expectedSha256);
     if (data instanceof Uint8Array) {
       const sha256 = sha256Hex(data);
-      if (opts.expectedSha256 !== undefined && opts.expectedSha256 !== sha256) {
-        throw new SluiceError('ARTIFACT_INTEGRITY', `uploaded artifact: SHA-256 ${sha256} does not match the expected ${opts.expectedSha256}`);
-      }
+      if (opts.expectedSha256 !== undefined && opts.expectedSha256 !== sha256) throw mismatch(sha256, opts.expectedSha256, 'uploaded artifact');
       const info = { key: artifactKey(sha256), sha256, size: data.byteLength };
       if (!(await this.exists(info.key))) await this.upload(info.key, data, opts);
       opts.onProgress?.(data.byteLength);
@@ -151,21 +149,17 @@ export class S3Store implements ArtifactStore {
   async get(key: string, expectedSha256: string): Promise<Uint8Array> {
     checkExpected(expectedSha256);
     const objectKey = this.objectKey(key);
-    const hash = new StreamingSha256();
-    const chunks: Uint8Array[] = [];
+    let read: Hashed;
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
       if (!res.Body) throw new Error('empty response body');
-      for await (const chunk of res.Body as AsyncIterable<Uint8Array>) {
-        hash.update(chunk);
-        chunks.push(chunk);
-      }
+      read = await collectHashed(res.Body as AsyncIterable<Uint8Array>);
     } catch (e) {
       if (isNotFound(e)) throw new SluiceError('ARTIFACT_UNAVAILABLE', `artifact ${key} is not in the store`, { cause: e });
       throw unavailable('download failed', e);
     }
-    hash.verify(expectedSha256, `artifact ${key}`);
-    return Buffer.concat(chunks, hash.size);
+    read.hash.verify(expectedSha256, `artifact ${key}`);
+    return read.bytes;
   }
 
   async exists(key: string): Promise<boolean> {

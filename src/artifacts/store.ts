@@ -38,18 +38,18 @@ export interface ArtifactStore {
   close(): Promise<void>;
 }
 
-const KEY = /^sha256\/([0-9a-f]{64})$/;
+const KEY_PREFIX = 'sha256/';
 
 export function artifactKey(sha256: string): string {
   if (!SHA256_HEX.test(sha256)) throw new SluiceError('INVALID_ARGUMENT', 'an artifact hash must be 64 lowercase hex digits');
-  return `sha256/${sha256}`;
+  return KEY_PREFIX + sha256;
 }
 
 /** The hash a key names; refuses anything else (keys become file paths and object names). */
 export function hashOfKey(key: string): string {
-  const m = typeof key === 'string' ? KEY.exec(key) : null;
-  if (!m) throw new SluiceError('INVALID_ARGUMENT', 'an artifact key must be sha256/<64 lowercase hex digits>');
-  return m[1]!;
+  const hex = typeof key === 'string' && key.startsWith(KEY_PREFIX) ? key.slice(KEY_PREFIX.length) : '';
+  if (!SHA256_HEX.test(hex)) throw new SluiceError('INVALID_ARGUMENT', 'an artifact key must be sha256/<64 lowercase hex digits>');
+  return hex;
 }
 
 export function checkExpected(expectedSha256: string): void {

@@ -3,6 +3,7 @@
  * (signature), which payload it runs (file + SHA-256), and how it is served (batching, dispatch).
  * Stored as `model.json` beside the payload. Everything is checked here, once, at load.
  */
+import { SHA256_HEX } from '../artifacts/integrity.js';
 import { SluiceError } from '../errors.js';
 import { arrayClassOf, isDatatype, type Datatype } from './tensor.js';
 
@@ -46,7 +47,6 @@ export interface Manifest {
 
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
-const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 const FILE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export const DEFAULT_BATCHING: Batching = { maxBatchSize: 1024, maxQueueDelayUs: 0, maxQueueSize: 4096 };
@@ -115,7 +115,7 @@ export function parseManifest(raw: unknown, where = 'model.json'): Manifest {
   const p = obj(o.payload, `${where}.payload`);
   const payload = {
     file: str(p.file, `${where}.payload.file`, FILE_PATTERN),
-    sha256: str(p.sha256, `${where}.payload.sha256`, SHA256_PATTERN),
+    sha256: str(p.sha256, `${where}.payload.sha256`, SHA256_HEX),
   };
   let dispatch: DispatchMode | undefined;
   if (o.dispatch !== undefined) {

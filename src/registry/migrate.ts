@@ -9,9 +9,9 @@
  * Several replicas may start at once on one PostgreSQL: a transaction-scoped advisory lock makes
  * them take turns, and each re-checks what is applied once it holds the lock.
  */
-import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { sha256Hex } from '../artifacts/integrity.js';
 import { SluiceError } from '../errors.js';
 import { log } from '../log.js';
 import { projectRoot } from '../paths.js';
@@ -41,7 +41,7 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
     const id = Number(m[1]);
     if (out.some((x) => x.id === id)) throw new SluiceError('INTERNAL', `two migrations numbered ${m[1]}`);
     const sql = await readFile(path.join(dir, f), 'utf8');
-    out.push({ id, name: m[2]!, sql, sha256: createHash('sha256').update(sql).digest('hex') });
+    out.push({ id, name: m[2]!, sql, sha256: sha256Hex(sql) });
   }
   return out;
 }
