@@ -4,12 +4,11 @@
  * else. Prints its port on stdout.
  */
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { PROTO_FILE } from '../src/frontend/grpc/definition.js';
+import { packageDefinition, SERVICE_NAME } from '../src/frontend/grpc/definition.js';
 
 const W = Array.from({ length: 100 }, (_, i) => ((i % 7) - 3) / 10);
-const def = protoLoader.loadSync(PROTO_FILE, { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
-const service = def['inference.GRPCInferenceService'] as unknown as grpc.ServiceDefinition;
+// proto-loader's definition as loaded, not Sluice's raw-bytes inferenceService().
+const service = packageDefinition[SERVICE_NAME] as unknown as grpc.ServiceDefinition;
 
 interface Req {
   model_name: string;

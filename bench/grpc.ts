@@ -8,30 +8,22 @@
  *     stream, closed loop with a window of requests in flight.
  * Answers are checked first. `npm run bench -- grpc [--quick]`.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { Packr } from 'msgpackr';
 import { WebSocket } from 'undici';
-import { buildGrpcTarget, runGrpcOpenLoop } from '../loadtest/grpc-load.js';
+import { buildGrpcTarget, rawClient, runGrpcOpenLoop, streamAnswer } from '../loadtest/grpc-load.js';
 import { describe, summarise } from '../loadtest/report.js';
-import { PROTO_FILE } from '../src/frontend/grpc/definition.js';
-import { projectRoot } from '../src/paths.js';
+import { packageDefinition } from '../src/frontend/grpc/definition.js';
 import { check, table } from './util.js';
-import { startSluiceProcess } from './server-process.js';
+import { startBare, startBenchSluice } from './server-process.js';
 import { describeHiccups, startHiccupMeter } from './hiccup.js';
 import { demoAnswer, features } from './engine-util.js';
 
-async function startBare(): Promise<{ child: ChildProcess; grpc: string }> {
-  const child = spawn(process.execPath, [path.join(projectRoot, 'dist/bench/bare-grpc.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
-  return { child, grpc: `127.0.0.1:${port}` };
-}
-
-const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO_FILE, { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true })) as any;
+const pkg = grpc.loadPackageDefinition(packageDefinition) as any;
 
 async function hasH2load(): Promise<boolean> {
   return new Promise((resolve) => execFile('h2load', ['--version'], (e) => resolve(!e)));
@@ -72,16 +64,15 @@ async function checkAnswer(address: string, label: string): Promise<void> {
 /** Closed-loop stream throughput: keep `window` requests of `rows` rows in flight for `ms`. */
 async function grpcStreamRows(address: string, rows: number, window: number, ms: number): Promise<number> {
   const target = await buildGrpcTarget({ url: address, model: 'demo-logistic', batch: rows, stream: true }, 4);
-  const Raw = grpc.makeGenericClientConstructor({ s: { path: '/inference.GRPCInferenceService/ModelStreamInfer', requestStream: true, responseStream: true, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b } }, 'R');
-  const client = new Raw(address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 }) as any;
-  const stream = client.s();
+  const client = rawClient(address);
+  const stream = client.stream();
   let done = 0;
   let sent = 0;
   const t0 = performance.now();
   await new Promise<void>((resolve) => {
-    const send = () => stream.write(target.requests[sent++ % target.requests.length]);
+    const send = () => stream.write(target.requests[sent++ % target.requests.length]!);
     stream.on('data', (b: Buffer) => {
-      check(!(b[0] === 0x0a && b[1] !== 0), 'stream answered with an error');
+      check(!streamAnswer(b).error, 'stream answered with an error');
       done++;
       if (performance.now() - t0 < ms) send();
       else if (done === sent) resolve();
@@ -129,12 +120,12 @@ async function wsRows(httpUrl: string, rows: number, window: number, ms: number)
 
 export async function runGrpc(opts: { quick?: boolean } = {}): Promise<Record<string, number>> {
   const quick = opts.quick ?? process.argv.includes('--quick');
-  const sluice = await startSluiceProcess();
-  const bare = await startBare();
+  const sluice = await startBenchSluice();
+  const bare = await startBare('bare-grpc');
   const figures: Record<string, number> = {};
   try {
     await checkAnswer(sluice.grpc, 'sluice');
-    await checkAnswer(bare.grpc, 'bare grpc-js');
+    await checkAnswer(bare.address, 'bare grpc-js');
     // 1. A fixed rate a Node grpc-js client can generate here, open loop, for latency.
     const rate = Number(process.env.SLUICE_BENCH_GRPC_RATE ?? 2000);
     const target = await buildGrpcTarget({ url: sluice.grpc, model: 'demo-logistic', batch: 1, stream: false });
@@ -149,9 +140,9 @@ export async function runGrpc(opts: { quick?: boolean } = {}): Promise<Record<st
     // saturates far below either server here.
     const h2 = (address: string) => h2load(address, quick ? 10_000 : 60_000);
     if (await hasH2load()) {
-      const bareRun = await h2(bare.grpc);
+      const bareRun = await h2(bare.address);
       const sluiceRun = await h2(sluice.grpc);
-      const bare2 = await h2(bare.grpc);
+      const bare2 = await h2(bare.address);
       const sluice2 = await h2(sluice.grpc);
       const bareRate = Math.max(bareRun.rate, bare2.rate);
       const sluiceRate = Math.max(sluiceRun.rate, sluice2.rate);

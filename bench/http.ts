@@ -7,23 +7,14 @@
  * Both servers run as separate processes; both answers are checked before anything is timed.
  * `npm run bench -- http [--quick]`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { findMax, type LoadOptions } from '../loadtest/cli.js';
 import { runOpenLoop } from '../loadtest/open-loop.js';
 import { describe, summarise } from '../loadtest/report.js';
 import { buildTarget } from '../loadtest/target.js';
-import { projectRoot } from '../src/paths.js';
 import { check, table } from './util.js';
-import { startSluiceProcess } from './server-process.js';
+import { startBare, startBenchSluice } from './server-process.js';
 import { startHiccupMeter, describeHiccups } from './hiccup.js';
 import { demoAnswer } from './engine-util.js';
-
-async function startBare(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [path.join(projectRoot, 'dist/bench/bare-http.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
-  return { child, url: `http://127.0.0.1:${port}` };
-}
 
 async function checkAnswer(url: string, label: string): Promise<void> {
   const x = Array.from({ length: 100 }, (_, i) => Math.fround(Math.sin(i)));
@@ -38,12 +29,13 @@ async function checkAnswer(url: string, label: string): Promise<void> {
 
 export async function runHttp(opts: { quick?: boolean } = {}): Promise<Record<string, number>> {
   const quick = opts.quick ?? process.argv.includes('--quick');
-  const sluice = await startSluiceProcess();
-  const bare = await startBare();
+  const sluice = await startBenchSluice();
+  const bare = await startBare('bare-http');
+  const bareUrl = `http://${bare.address}`;
   const figures: Record<string, number> = {};
   try {
     await checkAnswer(sluice.http, 'sluice');
-    await checkAnswer(bare.url, 'bare uWS');
+    await checkAnswer(bareUrl, 'bare uWS');
     const base: Omit<LoadOptions, 'url'> = {
       protocol: 'http', model: 'demo-logistic', batch: 1, binary: false, rate: 10_000, duration: quick ? 5 : 30, connections: 16, workers: 1,
       findMax: true, sloMs: 10, stepDuration: quick ? 2 : 5, stepFactor: 1.25, quiet: true,
@@ -59,7 +51,7 @@ export async function runHttp(opts: { quick?: boolean } = {}): Promise<Record<st
 
     // 2. Highest rate under the SLO, both servers, same harness settings, back to back.
     const maxSluice = await findMax({ ...base, url: sluice.http, rate: 1_000 });
-    const maxBare = await findMax({ ...base, url: bare.url, rate: 1_000 });
+    const maxBare = await findMax({ ...base, url: bareUrl, rate: 1_000 });
     const last = (r: typeof maxSluice) => r.steps.filter((s) => s.pass).at(-1)?.summary;
     figures.maxSluice = maxSluice.maxRate;
     figures.maxBare = maxBare.maxRate;

@@ -4,10 +4,9 @@
  * to its answer. Requests are serialized once up front and sent as bytes.
  */
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import * as hdr from 'hdr-histogram-js';
-import { PROTO_FILE } from '../src/frontend/grpc/definition.js';
-import type { RunOptions, RunResult } from './open-loop.js';
+import { packageDefinition, SERVICE_NAME } from '../src/frontend/grpc/definition.js';
+import { newHistogram, pace, type RunOptions, type RunResult } from './open-loop.js';
 import { Reader } from '../src/frontend/codec/protobuf.js';
 
 export interface GrpcTarget {
@@ -18,13 +17,12 @@ export interface GrpcTarget {
   metadata: grpc.Metadata;
 }
 
-const pkgDef = protoLoader.loadSync(PROTO_FILE, { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
-const service = (pkgDef['inference.GRPCInferenceService'] as unknown as Record<string, { requestSerialize(o: unknown): Buffer; responseDeserialize(b: Buffer): unknown }>);
+const service = (packageDefinition[SERVICE_NAME] as unknown as Record<string, { requestSerialize(o: unknown): Buffer; responseDeserialize(b: Buffer): unknown }>);
 
 /** Builds serialized requests for `model` from its gRPC ModelMetadata. */
 export async function buildGrpcTarget(o: { url: string; model: string; batch: number; stream: boolean; headers?: Record<string, string> }, variants = 16): Promise<GrpcTarget> {
   const address = o.url.replace(/^grpc:\/\//, '').replace(/^http:\/\//, '');
-  const pkg = grpc.loadPackageDefinition(pkgDef) as unknown as { inference: { GRPCInferenceService: new (a: string, c: grpc.ChannelCredentials) => grpc.Client & Record<string, (...a: unknown[]) => void> } };
+  const pkg = grpc.loadPackageDefinition(packageDefinition) as unknown as { inference: { GRPCInferenceService: new (a: string, c: grpc.ChannelCredentials) => grpc.Client & Record<string, (...a: unknown[]) => void> } };
   const client = new pkg.inference.GRPCInferenceService(address, grpc.credentials.createInsecure());
   const metadata = new grpc.Metadata();
   for (const [k, v] of Object.entries(o.headers ?? {})) metadata.set(k.toLowerCase(), v);
@@ -52,16 +50,33 @@ export async function buildGrpcTarget(o: { url: string; model: string; batch: nu
 }
 
 const rawMethods = {
-  infer: { path: '/inference.GRPCInferenceService/ModelInfer', requestStream: false, responseStream: false },
-  stream: { path: '/inference.GRPCInferenceService/ModelStreamInfer', requestStream: true, responseStream: true },
+  infer: { path: `/${SERVICE_NAME}/ModelInfer`, requestStream: false, responseStream: false },
+  stream: { path: `/${SERVICE_NAME}/ModelStreamInfer`, requestStream: true, responseStream: true },
 };
 const identity = (b: Buffer) => b;
-const RawClient = grpc.makeGenericClientConstructor(Object.fromEntries(Object.entries(rawMethods).map(([k, m]) => [k, {
+const RawClientConstructor = grpc.makeGenericClientConstructor(Object.fromEntries(Object.entries(rawMethods).map(([k, m]) => [k, {
   ...m, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity,
 }])), 'RawInference');
 
+/**
+ * A pass-through client: ModelInfer (`infer`) and ModelStreamInfer (`stream`) send the bytes
+ * given and answer with the bytes received, so requests are serialized once (or deliberately
+ * malformed) and no decoding is timed. No message size limits.
+ */
+export interface RawClient extends grpc.Client {
+  infer(req: Buffer, metadata: grpc.Metadata, cb: (e: grpc.ServiceError | null, res?: Buffer) => void): grpc.ClientUnaryCall;
+  infer(req: Buffer, cb: (e: grpc.ServiceError | null, res?: Buffer) => void): grpc.ClientUnaryCall;
+  stream(metadata?: grpc.Metadata): grpc.ClientDuplexStream<Buffer, Buffer>;
+}
+
+export function rawClient(address: string): RawClient {
+  return new RawClientConstructor(address, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1,
+  }) as unknown as RawClient;
+}
+
 /** The error flag and request id of a ModelStreamInferResponse, read without a full decode. */
-function streamAnswer(b: Buffer): { error: boolean; id: string } {
+export function streamAnswer(b: Buffer): { error: boolean; id: string } {
   const r = new Reader(b);
   let error = false;
   let id = '';
@@ -82,19 +97,16 @@ function streamAnswer(b: Buffer): { error: boolean; id: string } {
 }
 
 export async function runGrpcOpenLoop(t: GrpcTarget, o: RunOptions): Promise<RunResult> {
-  const latency = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
-  const lag = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const latency = newHistogram();
+  const lag = newHistogram();
   const errors: Record<string, number> = {};
   let answered = 0;
-  let sent = 0;
   let failed = 0;
-  const clients = Array.from({ length: o.connections }, () => new RawClient(t.address, grpc.credentials.createInsecure(), {
-    'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1,
-  }) as unknown as grpc.Client & { infer: Function; stream: Function });
+  const clients = Array.from({ length: o.connections }, () => rawClient(t.address));
   // Streams: one per connection. Answers arrive in completion order, so send times are kept
   // per request id (the variants carry ids 0..15) and matched when the answer names its id.
   const streams = t.stream ? clients.map((c) => {
-    const s = c.stream(t.metadata) as grpc.ClientDuplexStream<Buffer, Buffer>;
+    const s = c.stream(t.metadata);
     const pending = new Map<string, bigint[]>();
     let outstanding = 0;
     s.on('data', (b: Buffer) => {
@@ -124,54 +136,33 @@ export async function runGrpcOpenLoop(t: GrpcTarget, o: RunOptions): Promise<Run
     };
     return { s, send };
   }) : [];
-  const cpu0 = process.cpuUsage();
-  const start = process.hrtime.bigint();
-  const total = Math.round(o.rate * o.durationS);
-  const intervalNs = 1e9 / o.rate;
-  let lastProgress = 0;
-  await new Promise<void>((resolve) => {
-    const tick = () => {
-      const now = Number(process.hrtime.bigint() - start);
-      while (sent < total && sent * intervalNs <= now) {
-        lag.recordValue(Math.max(1, (now - sent * intervalNs) / 1000));
-        const req = t.requests[sent % t.requests.length]!;
-        const k = sent % o.connections;
-        const at = process.hrtime.bigint();
-        if (t.stream) {
-          streams[k]!.send(req, String(sent % t.requests.length));
-        } else {
-          clients[k]!.infer(req, t.metadata, (e: grpc.ServiceError | null) => {
-            answered++;
-            latency.recordValue(Math.max(1, Number(process.hrtime.bigint() - at) / 1000));
-            if (e) {
-              const name = grpc.status[e.code] ?? 'error';
-              errors[name] = (errors[name] ?? 0) + 1;
-              failed++;
-            }
-          });
+  // Round-robin over the connections. A failed stream counts its outstanding requests as
+  // answered (with errors), so nothing here is ever lost.
+  const run = await pace(o, lag, (i) => {
+    const req = t.requests[i % t.requests.length]!;
+    const k = i % o.connections;
+    const at = process.hrtime.bigint();
+    if (t.stream) {
+      streams[k]!.send(req, String(i % t.requests.length));
+    } else {
+      clients[k]!.infer(req, t.metadata, (e) => {
+        answered++;
+        latency.recordValue(Math.max(1, Number(process.hrtime.bigint() - at) / 1000));
+        if (e) {
+          const name = grpc.status[e.code] ?? 'error';
+          errors[name] = (errors[name] ?? 0) + 1;
+          failed++;
         }
-        sent++;
-      }
-      if (o.onProgress && now - lastProgress > 1e9) {
-        lastProgress = now;
-        o.onProgress({ elapsedS: now / 1e9, sent, answered, errors: failed });
-      }
-      if (sent >= total) return resolve();
-      setTimeout(tick, 1);
-    };
-    tick();
-  });
-  const until = Date.now() + 10_000;
-  while (answered < sent && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
-  const wallS = Number(process.hrtime.bigint() - start) / 1e9;
-  const cpu = process.cpuUsage(cpu0);
-  if (answered < sent) errors.timeout = sent - answered;
+      });
+    }
+  }, () => ({ answered, lost: 0, errors: failed }));
+  if (answered < run.sent) errors.timeout = run.sent - answered;
   for (const st of streams) st.s.end();
   for (const c of clients) c.close();
   return {
-    offeredRate: o.rate, sent, answered, errors,
+    offeredRate: o.rate, sent: run.sent, answered, errors,
     histogram: hdr.encodeIntoCompressedBase64(latency),
     lagHistogram: hdr.encodeIntoCompressedBase64(lag),
-    wallS, cpu: (cpu.user + cpu.system) / 1e6 / wallS,
+    wallS: run.wallS, cpu: run.cpu,
   };
 }

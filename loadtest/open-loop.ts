@@ -42,8 +42,53 @@ export interface RunResult {
   cpu: number;
 }
 
-function newHistogram(): hdr.Histogram {
+/** A latency histogram in microseconds (1 us to 120 s, 3 digits): every run's and every summary's. */
+export function newHistogram(): hdr.Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+}
+
+/**
+ * The fixed schedule the HTTP and gRPC generators share: `send(i)` is called for request i at
+ * start + i/rate (whatever is due, every 1 ms tick), `lag` records how late each one left,
+ * `onProgress` hears about it once a second; then it waits (at most 10 s) until every request
+ * sent has been answered or lost. Returns the wall time and this process's CPU over the run,
+ * as a fraction of one core.
+ */
+export async function pace(o: RunOptions, lag: hdr.Histogram, send: (i: number) => void, counts: () => { answered: number; lost: number; errors: number }): Promise<{ sent: number; wallS: number; cpu: number }> {
+  const cpu0 = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  const total = Math.round(o.rate * o.durationS);
+  const intervalNs = 1e9 / o.rate;
+  let sent = 0;
+  let lastProgress = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const now = Number(process.hrtime.bigint() - start);
+      while (sent < total && sent * intervalNs <= now) {
+        lag.recordValue(Math.max(1, (now - sent * intervalNs) / 1000));
+        send(sent);
+        sent++;
+      }
+      if (o.onProgress && now - lastProgress > 1e9) {
+        lastProgress = now;
+        const c = counts();
+        o.onProgress({ elapsedS: now / 1e9, sent, answered: c.answered, errors: c.errors });
+      }
+      if (sent >= total) return resolve();
+      setTimeout(tick, 1);
+    };
+    tick();
+  });
+  // Drain: wait for outstanding answers.
+  const until = Date.now() + 10_000;
+  const settled = () => {
+    const c = counts();
+    return c.answered + c.lost >= sent;
+  };
+  while (!settled() && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+  const wallS = Number(process.hrtime.bigint() - start) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  return { sent, wallS, cpu: (cpu.user + cpu.system) / 1e6 / wallS };
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -110,7 +155,6 @@ export async function runOpenLoop(t: Target, o: RunOptions): Promise<RunResult> 
   const lag = newHistogram();
   const errors: Record<string, number> = {};
   let answered = 0;
-  let sent = 0;
   let errorCount = 0;
   /** Requests that will never be answered (connection closed or never opened). */
   let lost = 0;
@@ -128,54 +172,28 @@ export async function runOpenLoop(t: Target, o: RunOptions): Promise<RunResult> 
       lost += n;
     }
   }));
-  await new Promise((r) => setTimeout(r, 50));
-  const cpu0 = process.cpuUsage();
-  const start = process.hrtime.bigint();
-  const total = Math.round(o.rate * o.durationS);
-  const intervalNs = 1e9 / o.rate;
-  let next = 0;
-  let lastProgress = 0;
-  await new Promise<void>((resolve) => {
-    const tick = () => {
-      const now = Number(process.hrtime.bigint() - start);
-      // Send everything due by now, round-robin over open connections.
-      while (sent < total && next * intervalNs <= now) {
-        const c = conns[sent % conns.length]!;
-        lag.recordValue(Math.max(1, (now - next * intervalNs) / 1000));
-        if (c.open) c.send(t.requests[sent % t.requests.length]!);
-        else {
-          errors.error = (errors.error ?? 0) + 1;
-          errorCount++;
-          lost++;
-        }
-        sent++;
-        next++;
-      }
-      if (o.onProgress && now - lastProgress > 1e9) {
-        lastProgress = now;
-        o.onProgress({ elapsedS: now / 1e9, sent, answered, errors: errorCount });
-      }
-      if (sent >= total) return resolve();
-      setTimeout(tick, 1);
-    };
-    tick();
-  });
-  // Drain: wait for outstanding answers (at most 10 s).
-  const until = Date.now() + 10_000;
-  while (answered + lost < sent && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
-  const wallS = Number(process.hrtime.bigint() - start) / 1e9;
-  const cpu = process.cpuUsage(cpu0);
-  const unanswered = sent - answered - lost;
+  await new Promise((r) => setTimeout(r, 50)); // let the connections open
+  // Round-robin over the connections; one that has closed loses its share.
+  const run = await pace(o, lag, (i) => {
+    const c = conns[i % conns.length]!;
+    if (c.open) c.send(t.requests[i % t.requests.length]!);
+    else {
+      errors.error = (errors.error ?? 0) + 1;
+      errorCount++;
+      lost++;
+    }
+  }, () => ({ answered, lost, errors: errorCount }));
+  const unanswered = run.sent - answered - lost;
   if (unanswered > 0) errors.timeout = unanswered;
   for (const c of conns) c.close();
   return {
     offeredRate: o.rate,
-    sent,
+    sent: run.sent,
     answered,
     errors,
     histogram: hdr.encodeIntoCompressedBase64(latency),
     lagHistogram: hdr.encodeIntoCompressedBase64(lag),
-    wallS,
-    cpu: (cpu.user + cpu.system) / 1e6 / wallS,
+    wallS: run.wallS,
+    cpu: run.cpu,
   };
 }

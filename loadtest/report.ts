@@ -1,6 +1,6 @@
 /** Summaries, the JSON report and the SVG latency-by-percentile plot of load-test runs. */
 import * as hdr from 'hdr-histogram-js';
-import type { RunResult } from './open-loop.js';
+import { newHistogram, type RunResult } from './open-loop.js';
 
 export interface Summary {
   offeredRate: number;
@@ -23,8 +23,8 @@ const PLOT_PERCENTILES = [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.99
 
 /** Merges per-process results into one summary. */
 export function summarise(results: RunResult[]): Summary {
-  const lat = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
-  const lag = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const lat = newHistogram();
+  const lag = newHistogram();
   const errors: Record<string, number> = {};
   let sent = 0;
   let answered = 0;

@@ -18,7 +18,6 @@ export interface TargetOptions {
 export interface Target {
   host: string;
   port: number;
-  path: string;
   /** Complete HTTP/1.1 requests (head and body), a few variants to cycle through. */
   requests: Buffer[];
 }
@@ -86,5 +85,5 @@ export async function buildTarget(o: TargetOptions, variants = 16): Promise<Targ
     ].join('\r\n');
     return Buffer.concat([Buffer.from(head), b.bytes]);
   });
-  return { host: u.hostname, port: Number(u.port || 80), path, requests };
+  return { host: u.hostname, port: Number(u.port || 80), requests };
 }

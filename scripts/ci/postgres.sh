@@ -24,9 +24,8 @@ as_owner() {
   if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
-free_port() {
-  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 start() {
   [ -x "$PG_BIN/initdb" ] || { echo "postgres.sh: no PostgreSQL binaries in $PG_BIN (set SLUICE_PG_BIN)" >&2; exit 1; }

@@ -16,9 +16,8 @@ cmd="$1"
 dir="$(realpath -m "$2")"
 venv="${SLUICE_MOTO_VENV:-$dir/venv}"
 
-free_port() {
-  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 start() {
   mkdir -p "$dir"

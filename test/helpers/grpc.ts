@@ -1,12 +1,14 @@
 /** A real gRPC server on 127.0.0.1 port 0, and clients built from the proto by proto-loader. */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { GrpcServer, type GrpcServerOptions } from '../../src/frontend/grpc/server.js';
-import { PROTO_FILE } from '../../src/frontend/grpc/definition.js';
+import { packageDefinition } from '../../src/frontend/grpc/definition.js';
 import type { Engine } from '../../src/service/engine.js';
 
-const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO_FILE, { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true })) as any;
+const pkg = grpc.loadPackageDefinition(packageDefinition) as any;
 
 /** A stock client: proto-loader's (protobufjs) serializers, independent of the server's codec. */
 export type InferenceClient = grpc.Client & Record<string, any>;
@@ -30,23 +32,12 @@ export function call<T = any>(client: InferenceClient, method: string, req: unkn
 }
 
 /** A client whose ModelInfer sends bytes as given (for malformed and oversized messages). */
-export function rawInferClient(address: string): grpc.Client & { infer(b: Buffer, cb: (e: grpc.ServiceError | null, r?: Buffer) => void): void } {
-  const Ctor = grpc.makeGenericClientConstructor({
-    infer: {
-      path: '/inference.GRPCInferenceService/ModelInfer',
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: (b: Buffer) => b,
-      requestDeserialize: (b: Buffer) => b,
-      responseSerialize: (b: Buffer) => b,
-      responseDeserialize: (b: Buffer) => b,
-    },
-  }, 'Raw');
-  return new Ctor(address, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 256 * 1024 * 1024 }) as any;
-}
+export { rawClient as rawInferClient } from '../../loadtest/grpc-load.js';
 
-const healthPkg = grpc.loadPackageDefinition(protoLoader.loadSync(path.join(process.cwd(), 'node_modules/grpc-health-check/proto/health/v1/health.proto'), { keepCase: true, enums: String, defaults: true })) as any;
-const reflectionPkg = grpc.loadPackageDefinition(protoLoader.loadSync(path.join(process.cwd(), 'node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto'), { keepCase: true, enums: String, defaults: true, oneofs: true })) as any;
+// Located through the packages themselves, not the working directory.
+const reflectionProto = path.join(path.dirname(createRequire(import.meta.url).resolve('@grpc/reflection/package.json')), 'build/proto/grpc/reflection/v1/reflection.proto');
+const healthPkg = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { keepCase: true, enums: String, defaults: true })) as any;
+const reflectionPkg = grpc.loadPackageDefinition(protoLoader.loadSync(reflectionProto, { keepCase: true, enums: String, defaults: true, oneofs: true })) as any;
 
 export function healthClient(address: string): any {
   return new healthPkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure());

@@ -1,8 +1,14 @@
-/** A whole server (registry, engine, HTTP, gRPC) in this process, on port 0, for tests. */
+/**
+ * A whole server (registry, engine, HTTP, gRPC) in this process, on port 0, for tests; and the
+ * engine with its HTTP front end on a model repository of the test's own.
+ */
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../../src/config/index.js';
+import type { HttpServerOptions } from '../../src/frontend/http/server.js';
 import { serve, type Running } from '../../src/serve.js';
-import { tempDir } from './services.js';
+import { startServer, type TestServer } from './http.js';
+import { tempRepo } from './repo.js';
+import { eventually, tempDir } from './services.js';
 
 export interface FullServer extends Running {
   url: string;
@@ -60,11 +66,29 @@ export function logisticVersion(scale: number): { manifest: Record<string, unkno
   };
 }
 
-export async function until(cond: () => Promise<boolean> | boolean, ms = 10_000, step = 10): Promise<number> {
-  const t0 = performance.now();
-  while (!(await cond())) {
-    if (performance.now() - t0 > ms) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, step));
+/** Polls `cond` until it holds, with eventually's rules (an error is retried until `ms` pass). */
+export async function until(cond: () => Promise<boolean> | boolean, ms = 10_000, step = 10): Promise<void> {
+  await eventually(async () => ((await cond()) ? true : undefined), ms, 'the condition', step);
+}
+
+/**
+ * startServer on a copy of the bundled model repository, to which `prepare` may first add
+ * versions and fixtures; close() also removes the copy.
+ */
+export async function startRepoServer(config: Partial<Config>, prepare?: (root: string) => Promise<void>, opts?: HttpServerOptions): Promise<TestServer> {
+  const repo = await tempRepo(true);
+  try {
+    await prepare?.(repo.root);
+    const s = await startServer({ modelRepository: repo.root, ...config }, opts);
+    return {
+      ...s,
+      async close() {
+        await s.close();
+        await repo.cleanup();
+      },
+    };
+  } catch (e) {
+    await repo.cleanup();
+    throw e;
   }
-  return performance.now() - t0;
 }

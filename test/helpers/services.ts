@@ -109,7 +109,7 @@ export interface TestDb {
   cleanup: () => Promise<void>;
 }
 
-export const pgliteBackend: DbBackend = {
+const pgliteBackend: DbBackend = {
   name: 'pglite',
   service: undefined,
   async open() {
@@ -154,7 +154,7 @@ export const postgresBackend: DbBackend = {
   },
 };
 
-export const dbBackends = [pgliteBackend, postgresBackend];
+const dbBackends = [pgliteBackend, postgresBackend];
 
 /** `describe` once per database backend (the PostgreSQL one follows describeWith's rules). */
 export function describeEachDb(title: string, fn: (backend: DbBackend) => void): void {
@@ -203,7 +203,7 @@ export interface TestBucket {
   cleanup: () => Promise<void>;
 }
 
-export function s3Settings(): Omit<TestBucket, 'bucket' | 'client' | 'cleanup'> {
+function s3Settings(): Omit<TestBucket, 'bucket' | 'client' | 'cleanup'> {
   return {
     endpoint: env.SLUICE_TEST_S3_ENDPOINT!,
     region: env.SLUICE_TEST_S3_REGION ?? 'us-east-1',

@@ -1,26 +1,23 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { demoBody, getJson, postJson, rawRequest, startServer, type TestServer } from '../helpers/http.js';
-import { tempRepo, writeFixture } from '../helpers/repo.js';
+import { demoBody, getJson, postJson, rawRequest, type TestServer } from '../helpers/http.js';
+import { writeFixture } from '../helpers/repo.js';
+import { startRepoServer } from '../helpers/server.js';
 
 const LIMIT = 256 * 1024;
 
 describe('HTTP front end: every bad input gets its coded error, and the server keeps serving', () => {
   let s: TestServer;
-  let repo: Awaited<ReturnType<typeof tempRepo>>;
   let infer: string;
 
   beforeAll(async () => {
-    repo = await tempRepo(true);
-    // 200 ms per batch, one row per batch, a queue of one: easy to fill and to make wait.
-    await writeFixture(repo.root, 'slow', '1', { op: 'sum', delay_us: 200_000 }, { maxBatch: 1, queue: 1 });
-    await writeFixture(repo.root, 'faulty', '1', { op: 'sum', error_on: 13 });
-    s = await startServer({ modelRepository: repo.root, workers: 1, allowFixtureModels: true, maxBodyBytes: LIMIT, maxJsonDepth: 16 });
+    s = await startRepoServer({ workers: 1, allowFixtureModels: true, maxBodyBytes: LIMIT, maxJsonDepth: 16 }, async (root) => {
+      // 200 ms per batch, one row per batch, a queue of one: easy to fill and to make wait.
+      await writeFixture(root, 'slow', '1', { op: 'sum', delay_us: 200_000 }, { maxBatch: 1, queue: 1 });
+      await writeFixture(root, 'faulty', '1', { op: 'sum', error_on: 13 });
+    });
     infer = `${s.url}/v2/models/demo-logistic/infer`;
   });
-  afterAll(async () => {
-    await s.close();
-    await repo.cleanup();
-  });
+  afterAll(() => s.close());
   afterEach(async () => {
     // After every bad request, a good one still gets its answer.
     const ok = await postJson(infer, demoBody());

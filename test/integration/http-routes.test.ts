@@ -1,25 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { binaryBody, demoBody, getJson, postJson, startServer, type TestServer } from '../helpers/http.js';
-import { demoWeights, logistic, tempRepo, writeLinear } from '../helpers/repo.js';
+import { binaryBody, demoBody, getJson, postJson, type TestServer } from '../helpers/http.js';
+import { demoWeights, logistic, writeLinear } from '../helpers/repo.js';
+import { startRepoServer } from '../helpers/server.js';
 
 const w = demoWeights();
 
 describe('HTTP front end: every route', () => {
   let s: TestServer;
-  let repo: Awaited<ReturnType<typeof tempRepo>>;
 
   beforeAll(async () => {
-    repo = await tempRepo(true);
-    // A second version of demo-logistic (weights doubled) to load through the repository API.
-    await writeLinear(repo.root, 'demo-logistic', '2', { scale: 2 });
-    s = await startServer({ modelRepository: repo.root, workers: 1, startupModels: ['demo-logistic', 'demo-onnx'] });
+    s = await startRepoServer({ workers: 1, startupModels: ['demo-logistic', 'demo-onnx'] }, async (root) => {
+      // A second version of demo-logistic (weights doubled) to load through the repository API.
+      await writeLinear(root, 'demo-logistic', '2', { scale: 2 });
+    });
     // Start-up loads the latest version; serve version 1 to begin with.
     await s.engine.load('demo-logistic', { version: '1' });
   });
-  afterAll(async () => {
-    await s.close();
-    await repo.cleanup();
-  });
+  afterAll(() => s.close());
 
   it('GET /v2 describes the server and its extensions', async () => {
     expect(await getJson(`${s.url}/v2`)).toEqual({

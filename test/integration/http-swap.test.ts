@@ -1,27 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postJson, startServer, type TestServer } from '../helpers/http.js';
+import { postJson, type TestServer } from '../helpers/http.js';
 import { randomF32 } from '../helpers/random.js';
-import { demoWeights, logistic, tempRepo, writeLinear } from '../helpers/repo.js';
+import { demoWeights, logistic, writeLinear } from '../helpers/repo.js';
+import { startRepoServer } from '../helpers/server.js';
 
 const w = demoWeights();
 const scaleOf = (v: string) => Number(v);
 
 describe('HTTP: loading new versions through the repository API under traffic', () => {
   let s: TestServer;
-  let repo: Awaited<ReturnType<typeof tempRepo>>;
 
   beforeAll(async () => {
-    repo = await tempRepo(true);
-    // Versions 2 and 3 of demo-logistic scale the weights, so each answer shows its version.
-    await writeLinear(repo.root, 'demo-logistic', '2', { scale: 2 });
-    await writeLinear(repo.root, 'demo-logistic', '3', { scale: 3 });
-    s = await startServer({ modelRepository: repo.root, workers: 1, startupModels: ['demo-logistic'] });
+    s = await startRepoServer({ workers: 1, startupModels: ['demo-logistic'] }, async (root) => {
+      // Versions 2 and 3 of demo-logistic scale the weights, so each answer shows its version.
+      await writeLinear(root, 'demo-logistic', '2', { scale: 2 });
+      await writeLinear(root, 'demo-logistic', '3', { scale: 3 });
+    });
     await s.engine.load('demo-logistic', { version: '1' });
   });
-  afterAll(async () => {
-    await s.close();
-    await repo.cleanup();
-  });
+  afterAll(() => s.close());
 
   it('answers thousands of requests with 0 failures, each from the version it names', async () => {
     const url = `${s.url}/v2/models/demo-logistic/infer`;

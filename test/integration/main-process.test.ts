@@ -1,34 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectRoot } from '../../src/paths.js';
+import { startSluiceProcess } from '../../loadtest/sluice-process.js';
 import { tempRepo, writeFixture } from '../helpers/repo.js';
-
-/** Starts `node dist/src/main.js` (what `npm start` runs) and waits for its "serving" line. */
-function start(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; ms: number; exited: Promise<number | null> }> {
-  const t0 = Date.now();
-  // A fresh data directory: the embedded registry, its first admin key and the artifacts.
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'sluice-main-'));
-  const child = spawn(process.execPath, [path.join(projectRoot, 'dist/src/main.js')], {
-    env: { ...process.env, SLUICE_LOG_LEVEL: 'info', SLUICE_HTTP_PORT: '0', SLUICE_GRPC_PORT: '0', SLUICE_DATA_DIR: dataDir, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      for (const line of buf.split('\n')) {
-        if (!line.includes('"sluice: serving"')) continue;
-        resolve({ child, url: (JSON.parse(line) as { url: string }).url, ms: Date.now() - t0, exited });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code} before serving: ${buf}`)));
-  });
-}
 
 describe('npm start (dist/src/main.js)', () => {
   let repo: Awaited<ReturnType<typeof tempRepo>>;
@@ -40,7 +13,7 @@ describe('npm start (dist/src/main.js)', () => {
   afterAll(() => repo.cleanup());
 
   it('serves the bundled demo models on the embedded defaults, ready within seconds', async () => {
-    const { child, url, ms, exited } = await start({});
+    const { child, http: url, startMs: ms, exited } = await startSluiceProcess();
     try {
       const ready = await fetch(`${url}/v2/health/ready`);
       expect(ready.status).toBe(200);
@@ -54,7 +27,7 @@ describe('npm start (dist/src/main.js)', () => {
   });
 
   it('on SIGTERM turns not-ready first, finishes in-flight requests, and exits 0', async () => {
-    const { child, url, exited } = await start({ SLUICE_MODEL_REPOSITORY: repo.root, SLUICE_ALLOW_FIXTURE_MODELS: 'true' });
+    const { child, http: url, exited } = await startSluiceProcess({ env: { SLUICE_MODEL_REPOSITORY: repo.root, SLUICE_ALLOW_FIXTURE_MODELS: 'true' } });
     // One keep-alive connection, opened before the signal, to ask for readiness during the drain.
     const dispatcher = new Agent({ connections: 1, pipelining: 0 });
     const probe = new Agent({ connections: 1 });

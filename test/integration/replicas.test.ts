@@ -1,27 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectRoot } from '../../src/paths.js';
+import { startSluiceProcess } from '../../loadtest/sluice-process.js';
 import { demoBody, postJson } from '../helpers/http.js';
 import { admin, logisticVersion, registerBody, startFull, until, type FullServer } from '../helpers/server.js';
 import { createPgDatabase, describeWith, pgServerService, postgresService, startPrivatePostgres, tempDir } from '../helpers/services.js';
 
-/** `node dist/src/main.js` with the given environment; resolves once it serves. */
-function replica(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [path.join(projectRoot, 'dist/src/main.js')], {
-    env: { ...process.env, SLUICE_LOG_LEVEL: 'info', SLUICE_HTTP_PORT: '0', SLUICE_GRPC_PORT: '0', SLUICE_WORKERS: '1', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const line = buf.split('\n').find((l) => l.includes('"sluice: serving"'));
-      if (line) resolve({ child, url: (JSON.parse(line) as { url: string }).url });
-    });
-    child.once('exit', (c) => reject(new Error(`replica exited ${c}: ${buf.slice(-2000)}`)));
-  });
+/** `node dist/src/main.js` with the given environment and one worker; resolves once it serves. */
+async function replica(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+  const p = await startSluiceProcess({ env: { SLUICE_WORKERS: '1', ...env } });
+  return { child: p.child, url: p.http };
 }
 
 const version = async (url: string) => (await postJson(`${url}/v2/models/demo-logistic/infer`, demoBody())).json.model_version as string;

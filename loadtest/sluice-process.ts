@@ -1,0 +1,63 @@
+/**
+ * Starting the real server (`npm start`'s dist/src/main.js) as a child process, on ports chosen
+ * by the OS, and waiting for it to log that it is serving. One launcher for the network
+ * benchmarks (bench/) and the process-level tests (test/integration/): it lives here because
+ * both may import the load-test harness, and neither should import the other.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { projectRoot } from '../src/paths.js';
+
+export interface SluiceProcessOptions {
+  /**
+   * Added to this process's environment, over the launcher's defaults (info logging, which the
+   * "serving" line needs, and port 0 for HTTP and gRPC). Without SLUICE_DATA_DIR the server gets
+   * a fresh data directory (embedded registry, first admin key, artifacts), removed when it exits.
+   */
+  env?: Record<string, string>;
+}
+
+export interface SluiceProcess {
+  child: ChildProcess;
+  /** http://127.0.0.1:<port> */
+  http: string;
+  /** 127.0.0.1:<port> */
+  grpc: string;
+  /** Milliseconds from the spawn to the "serving" line. */
+  startMs: number;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+}
+
+/** Resolves once the server serves; rejects (with its log tail) if it exits before. */
+export function startSluiceProcess(o: SluiceProcessOptions = {}): Promise<SluiceProcess> {
+  const t0 = Date.now();
+  const env = o.env ?? {};
+  const freshDataDir = env.SLUICE_DATA_DIR === undefined ? mkdtempSync(path.join(tmpdir(), 'sluice-process-')) : undefined;
+  const child = spawn(process.execPath, [path.join(projectRoot, 'dist/src/main.js')], {
+    env: { ...process.env, SLUICE_LOG_LEVEL: 'info', SLUICE_HTTP_PORT: '0', SLUICE_GRPC_PORT: '0', ...(freshDataDir ? { SLUICE_DATA_DIR: freshDataDir } : {}), ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
+    if (freshDataDir) rmSync(freshDataDir, { recursive: true, force: true });
+    resolve(code);
+  }));
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    let serving = false;
+    child.stderr!.on('data', (d: Buffer) => {
+      // Keep reading after the "serving" line (a full pipe would stall the server), keeping nothing.
+      if (serving) return;
+      buf += d.toString();
+      // Complete lines only: a chunk may end inside the JSON.
+      const line = buf.slice(0, buf.lastIndexOf('\n') + 1).split('\n').find((l) => l.includes('"sluice: serving"'));
+      if (!line) return;
+      serving = true;
+      const j = JSON.parse(line) as { url: string; grpc: string };
+      resolve({ child, http: j.url, grpc: j.grpc, startMs: Date.now() - t0, exited });
+    });
+    child.once('exit', (code) => reject(new Error(`sluice exited ${code} before serving: ${buf.slice(-2000)}`)));
+  });
+}
