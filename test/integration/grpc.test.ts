@@ -115,6 +115,24 @@ describe('gRPC front end', () => {
     expect(await call(client, 'ServerLive', {})).toEqual({ live: true });
   });
 
+  it('answers a truncated double parameter with INVALID_ARGUMENT (MALFORMED_REQUEST), at the end of the message or before more fields', async () => {
+    const raw = rawInferClient(address);
+    const send = (b: Buffer) => new Promise<grpc.ServiceError | null>((resolve) => raw.infer(b, (e: grpc.ServiceError | null) => resolve(e)));
+    // parameters { key: "timeout", value { double_param: <3 of its 8 bytes> } }
+    const value = Buffer.from([0x21, 0x01, 0x02, 0x03]);
+    const entry = Buffer.concat([Buffer.from([0x0a, 0x07]), Buffer.from('timeout'), Buffer.from([0x12, value.length]), value]);
+    const param = Buffer.concat([Buffer.from([0x22, entry.length]), entry]);
+    const serialize = (packageDefinition['inference.GRPCInferenceService'] as any).ModelInfer.requestSerialize;
+    const good: Buffer = serialize(fp32Request('demo-logistic', randomF32(100, 5), 1, true));
+    for (const bad of [Buffer.concat([good, param]), Buffer.concat([param, good])]) {
+      const e = await send(bad);
+      expect(e?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(e?.metadata.get('sluice-code')).toEqual(['MALFORMED_REQUEST']);
+    }
+    expect(await send(good)).toBeNull();
+    raw.close();
+  });
+
   it('ModelConfig and ModelStatistics in Triton form', async () => {
     const { config } = await call(client, 'ModelConfig', { name: 'demo-onnx' });
     expect(config).toMatchObject({
@@ -242,5 +260,72 @@ describe('gRPC front end', () => {
     watch.cancel();
     health.close();
     await closing;
+  });
+});
+
+describe('gRPC stream backpressure', () => {
+  it('ModelStreamInfer with a client that never reads: one drain listener however many answers wait', async () => {
+    // Batches of up to 16 answers of 16 kB complete together: once the client's HTTP/2 window
+    // and grpc-js's buffer are full, the rest of a batch is written while the stream is blocked.
+    const repo = await tempRepo(false);
+    await writeFixture(repo.root, 'echo', '1', { op: 'echo', delay_us: 5_000 }, { cols: 4096, maxBatch: 64, delayUs: 5_000 });
+    const engine = await Engine.start({ modelRepository: repo.root, workers: 1, allowFixtureModels: true, streamMaxInFlight: 16 });
+    const { server, client, address } = await startGrpc(engine);
+    // Watch the server side of the stream: refused writes, and drain listeners at each write.
+    let refused = 0;
+    let mostListeners = 0;
+    const s = server as unknown as { stream(call: grpc.ServerDuplexStream<Buffer, Buffer>): void };
+    const stream0 = s.stream.bind(server);
+    s.stream = (call) => {
+      const write = call.write.bind(call) as (b: Buffer) => boolean;
+      call.write = ((b: Buffer) => {
+        mostListeners = Math.max(mostListeners, call.listenerCount('drain'));
+        const ok = write(b);
+        if (!ok) refused++;
+        return ok;
+      }) as typeof call.write;
+      stream0(call);
+    };
+    try {
+      const session = http2.connect(`http://${address}`);
+      session.on('error', () => undefined);
+      const stream = session.request({
+        ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelStreamInfer', 'content-type': 'application/grpc', te: 'trailers',
+      });
+      stream.on('error', () => undefined);
+      stream.pause();
+      const serialize = (packageDefinition['inference.GRPCInferenceService'] as any).ModelStreamInfer.requestSerialize;
+      const x = randomF32(4096, 11);
+      const msg = serialize({ model_name: 'echo', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4096] }], raw_input_contents: [Buffer.from(x.buffer, x.byteOffset, x.byteLength)] });
+      const frame = Buffer.alloc(5 + msg.length);
+      frame.writeUInt32BE(msg.length, 1);
+      msg.copy(frame, 5);
+      let stop = false;
+      let drained: Promise<void> | undefined;
+      const writer = (async () => {
+        for (let i = 0; i < 400 && !stop; i++) {
+          if (stream.write(frame)) continue;
+          drained ??= new Promise<void>((r) => stream.once('drain', () => {
+            drained = undefined;
+            r();
+          }));
+          await Promise.race([drained, new Promise((r) => setTimeout(r, 100))]);
+        }
+      })();
+      const t0 = Date.now();
+      while (refused < 4 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 200));
+      stop = true;
+      await writer;
+      session.destroy();
+    } finally {
+      client.close();
+      await server.close(1000);
+      await engine.close();
+      await repo.cleanup();
+    }
+    // Several answers were written while blocked, and they did not each add a listener.
+    expect(refused).toBeGreaterThanOrEqual(4);
+    expect(mostListeners).toBe(1);
   });
 });

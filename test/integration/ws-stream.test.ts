@@ -1,3 +1,5 @@
+import crypto from 'node:crypto';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/http.js';
 import { randomF32 } from '../helpers/random.js';
@@ -92,5 +94,49 @@ describe('WebSocket msgpack stream (/v2/stream)', () => {
     st.ws.send(f32Frame('ok', 'demo-logistic', randomF32(100, 1), 1));
     expect((await st.next(1))[0]!.outputs).toBeDefined();
     st.ws.close();
+  });
+});
+
+describe('WebSocket upgrade accounting', () => {
+  it('counts a stream in flight only until it is upgraded, and a client that leaves during authorization once (499, no upgrade)', async () => {
+    const repo = await tempRepo(true);
+    let gate: Promise<void> | undefined;
+    let authorizing = 0;
+    const s = await startServer({ modelRepository: repo.root, workers: 0, startupModels: 'none' }, {
+      authorize: async () => {
+        authorizing++;
+        if (gate) await gate;
+        return undefined;
+      },
+    });
+    try {
+      const ctx = s.server.ctx;
+      const st = await openStream(s.url);
+      expect(ctx.inFlight).toBe(0);
+      expect(ctx.counters.get('stream 101')).toBe(1);
+      st.ws.close();
+
+      // Authorization that only finishes after the client has gone.
+      let release!: () => void;
+      gate = new Promise<void>((r) => (release = r));
+      const before = authorizing;
+      const sock = net.connect(s.port, '127.0.0.1');
+      await new Promise((r) => sock.once('connect', r));
+      sock.write(`GET /v2/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      while (authorizing === before) await new Promise((r) => setTimeout(r, 5));
+      expect(ctx.inFlight).toBe(1);
+      sock.destroy();
+      while (ctx.counters.get('stream 499') !== 1) await new Promise((r) => setTimeout(r, 5));
+      expect(ctx.inFlight).toBe(0);
+      release();
+      await new Promise((r) => setTimeout(r, 50));
+      // Counted once: not finished a second time as 101, and no upgrade of the gone response.
+      expect(ctx.inFlight).toBe(0);
+      expect(ctx.counters.get('stream 101')).toBe(1);
+      expect(ctx.counters.get('stream 500')).toBeUndefined();
+    } finally {
+      await s.close();
+      await repo.cleanup();
+    }
   });
 });

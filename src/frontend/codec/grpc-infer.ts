@@ -42,35 +42,24 @@ function readRepeated(r: Reader, wire: number, field: number, out: Array<number 
       case 3: return rr.varint64(true);
       case 4: return rr.varint();
       case 5: return rr.varint64(false);
-      case 6: {
-        const v = rr.float32At(rr.pos);
-        rr.pos += 4;
-        return v;
-      }
-      case 7: {
-        const v = rr.float64At(rr.pos);
-        rr.pos += 8;
-        return v;
-      }
+      case 6: return rr.float32();
+      case 7: return rr.float64();
       default: throw new SluiceError('MALFORMED_REQUEST', 'unexpected contents field');
     }
   };
   const fixed = field === 6 ? 4 : field === 7 ? 8 : 0;
   if (wire === WIRE_BYTES) {
-    const b = r.bytes();
-    if (fixed && b.byteLength % fixed !== 0) throw new SluiceError('MALFORMED_REQUEST', 'malformed protobuf: packed field has a partial element');
-    const inner = new Reader(r.buf, b.byteOffset - r.buf.byteOffset, b.byteOffset - r.buf.byteOffset + b.byteLength);
+    const inner = r.sub();
+    if (fixed && (inner.end - inner.pos) % fixed !== 0) throw new SluiceError('MALFORMED_REQUEST', 'malformed protobuf: packed field has a partial element');
     while (!inner.done) out.push(one(inner));
     return;
   }
   const expected = fixed === 4 ? WIRE_FIXED32 : fixed === 8 ? WIRE_FIXED64 : WIRE_VARINT;
   if (wire !== expected) throw new SluiceError('MALFORMED_REQUEST', `malformed protobuf: contents field ${field} has wire type ${wire}`);
-  if (fixed && r.end - r.pos < fixed) throw new SluiceError('MALFORMED_REQUEST', 'malformed protobuf: truncated fixed field');
   out.push(one(r));
 }
 
-function readContents(r: Reader, bytes: Uint8Array, input: RawInput): void {
-  const inner = new Reader(r.buf, bytes.byteOffset - r.buf.byteOffset, bytes.byteOffset - r.buf.byteOffset + bytes.byteLength);
+function readContents(inner: Reader, input: RawInput): void {
   while (!inner.done) {
     const [field, wire] = inner.tag();
     if (field >= 1 && field <= 7) {
@@ -84,25 +73,21 @@ function readContents(r: Reader, bytes: Uint8Array, input: RawInput): void {
 }
 
 /** Reads a map<string, InferParameter> entry: returns [key, value]. */
-function readParameter(r: Reader, bytes: Uint8Array): [string, number | bigint | string | boolean | undefined] {
-  const e = new Reader(r.buf, bytes.byteOffset - r.buf.byteOffset, bytes.byteOffset - r.buf.byteOffset + bytes.byteLength);
+function readParameter(e: Reader): [string, number | bigint | string | boolean | undefined] {
   let key = '';
   let value: number | bigint | string | boolean | undefined;
   while (!e.done) {
     const [f, w] = e.tag();
     if (f === 1 && w === WIRE_BYTES) key = e.string();
     else if (f === 2 && w === WIRE_BYTES) {
-      const vb = e.bytes();
-      const v = new Reader(e.buf, vb.byteOffset - e.buf.byteOffset, vb.byteOffset - e.buf.byteOffset + vb.byteLength);
+      const v = e.sub();
       while (!v.done) {
         const [vf, vw] = v.tag();
         if (vf === 1 && vw === WIRE_VARINT) value = v.varint() !== 0;
         else if (vf === 2 && vw === WIRE_VARINT) value = v.varint64(true);
         else if (vf === 3 && vw === WIRE_BYTES) value = v.string();
-        else if (vf === 4 && vw === WIRE_FIXED64) {
-          value = v.float64At(v.pos);
-          v.pos += 8;
-        } else if (vf === 5 && vw === WIRE_VARINT) value = v.varint64(false);
+        else if (vf === 4 && vw === WIRE_FIXED64) value = v.float64();
+        else if (vf === 5 && vw === WIRE_VARINT) value = v.varint64(false);
         else v.skip(vw);
       }
     } else e.skip(w);
@@ -110,8 +95,7 @@ function readParameter(r: Reader, bytes: Uint8Array): [string, number | bigint |
   return [key, value];
 }
 
-function readInput(r: Reader, bytes: Uint8Array): RawInput {
-  const t = new Reader(r.buf, bytes.byteOffset - r.buf.byteOffset, bytes.byteOffset - r.buf.byteOffset + bytes.byteLength);
+function readInput(t: Reader): RawInput {
   const input: RawInput = { name: '', datatype: '', shape: [], values: [], contentsField: 0 };
   while (!t.done) {
     const [f, w] = t.tag();
@@ -119,19 +103,17 @@ function readInput(r: Reader, bytes: Uint8Array): RawInput {
     else if (f === 2 && w === WIRE_BYTES) input.datatype = t.string();
     else if (f === 3) {
       if (w === WIRE_BYTES) {
-        const pb = t.bytes();
-        const p = new Reader(t.buf, pb.byteOffset - t.buf.byteOffset, pb.byteOffset - t.buf.byteOffset + pb.byteLength);
+        const p = t.sub();
         while (!p.done) input.shape.push(p.int());
       } else if (w === WIRE_VARINT) input.shape.push(t.int());
       else throw new SluiceError('MALFORMED_REQUEST', 'malformed protobuf: shape has the wrong wire type');
-    } else if (f === 5 && w === WIRE_BYTES) readContents(t, t.bytes(), input);
+    } else if (f === 5 && w === WIRE_BYTES) readContents(t.sub(), input);
     else t.skip(w);
   }
   return input;
 }
 
-function readOutputName(r: Reader, bytes: Uint8Array): string {
-  const o = new Reader(r.buf, bytes.byteOffset - r.buf.byteOffset, bytes.byteOffset - r.buf.byteOffset + bytes.byteLength);
+function readOutputName(o: Reader): string {
   let name = '';
   while (!o.done) {
     const [f, w] = o.tag();
@@ -201,7 +183,7 @@ export function decodeModelInfer(buf: Uint8Array): DecodedGrpcInfer {
       case 2: version = r.string(); break;
       case 3: id = r.string(); break;
       case 4: {
-        const [k, v] = readParameter(r, r.bytes());
+        const [k, v] = readParameter(r.sub());
         if (k === 'timeout') {
           const n = typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : NaN;
           if (!Number.isFinite(n) || n < 0) throw new SluiceError('INVALID_ARGUMENT', 'parameter timeout must be a non-negative integer of microseconds');
@@ -209,8 +191,8 @@ export function decodeModelInfer(buf: Uint8Array): DecodedGrpcInfer {
         }
         break;
       }
-      case 5: inputs.push(readInput(r, r.bytes())); break;
-      case 6: outputs.push(readOutputName(r, r.bytes())); break;
+      case 5: inputs.push(readInput(r.sub())); break;
+      case 6: outputs.push(readOutputName(r.sub())); break;
       case 7: raw.push(r.bytes()); break;
       default: r.skip(w);
     }

@@ -70,13 +70,31 @@ export class Reader {
     return [Math.floor(t / 8), t & 7];
   }
 
-  /** A length-delimited field's bytes, as a view (no copy). */
-  bytes(): Uint8Array {
+  /** A length-delimited field's length, checked against what is left of the message. */
+  private length(): number {
     const n = this.varint();
     if (n > this.end - this.pos) throw malformed('length runs past the end of the message');
+    return n;
+  }
+
+  /** A length-delimited field's bytes, as a view (no copy). */
+  bytes(): Uint8Array {
+    const n = this.length();
     const v = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     return v;
+  }
+
+  /**
+   * A length-delimited field (a nested message or packed values) as a reader bounded to it, over
+   * the same bytes: its reads cannot run into what follows the field.
+   */
+  sub(): Reader {
+    const n = this.length();
+    const r = new Reader(this.buf, this.pos, this.pos + n);
+    r.dv = this.dv;
+    this.pos += n;
+    return r;
   }
 
   string(): string {
@@ -86,16 +104,24 @@ export class Reader {
   }
 
   private dv: DataView | undefined;
-  view(): DataView {
+  private view(): DataView {
     return (this.dv ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
   }
 
-  float32At(pos: number): number {
-    return this.view().getFloat32(pos, true);
+  /** A fixed32 float (little-endian). */
+  float32(): number {
+    if (this.end - this.pos < 4) throw malformed('truncated fixed32');
+    const v = this.view().getFloat32(this.pos, true);
+    this.pos += 4;
+    return v;
   }
 
-  float64At(pos: number): number {
-    return this.view().getFloat64(pos, true);
+  /** A fixed64 double (little-endian). */
+  float64(): number {
+    if (this.end - this.pos < 8) throw malformed('truncated fixed64');
+    const v = this.view().getFloat64(this.pos, true);
+    this.pos += 8;
+    return v;
   }
 
   skip(wire: number): void {

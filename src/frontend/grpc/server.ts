@@ -148,7 +148,8 @@ export class GrpcServer {
     };
     const write = (b: Buffer) => {
       if (call.cancelled || call.destroyed) return;
-      if (!call.write(b)) {
+      // One drain listener per blocked spell: answers completing while blocked only queue.
+      if (!call.write(b) && !blocked) {
         blocked = true;
         if (!paused) {
           paused = true;

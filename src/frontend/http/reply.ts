@@ -26,7 +26,12 @@ export interface Exchange {
   onFinish: (status: number, code?: string) => void;
 }
 
-function finish(x: Exchange, status: number, code?: string): boolean {
+/**
+ * Marks the exchange finished (counted once, whoever gets there first: the reply or the
+ * client leaving). True when the caller should write the response: not finished before and
+ * the client is still there.
+ */
+export function finish(x: Exchange, status: number, code?: string): boolean {
   if (x.done) return false;
   x.done = true;
   x.onFinish(status, code);

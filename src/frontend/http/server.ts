@@ -10,6 +10,7 @@ import { SluiceError } from '../../errors.js';
 import { PrometheusExporter } from '../../metrics/prometheus.js';
 import type { Engine } from '../../service/engine.js';
 import { HttpContext, type Authorize, type HttpOptions } from './context.js';
+import { finish } from './reply.js';
 import { inferRoute } from './routes/infer.js';
 import { predictRoute } from './routes/v1.js';
 import * as v2 from './routes/v2.js';
@@ -95,9 +96,7 @@ export class HttpServer {
       const x = this.ctx.begin(res, 'metrics');
       this.ctx.guard(x, async () => {
         const text = await this.exporter.text();
-        if (x.aborted || x.done) return;
-        x.done = true;
-        x.onFinish(200);
+        if (!finish(x, 200)) return;
         res.cork(() => res.writeStatus('200 OK').writeHeader('Content-Type', this.exporter.contentType).end(text));
       });
     };

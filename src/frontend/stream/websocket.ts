@@ -22,6 +22,7 @@ import { SluiceError, toSluiceError } from '../../errors.js';
 import { arrayClassOf, elementCount, isDatatype, type Tensor } from '../../model/tensor.js';
 import type { InferResponse } from '../../service/types.js';
 import type { HttpContext } from '../http/context.js';
+import { finish } from '../http/reply.js';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
@@ -128,15 +129,13 @@ export function attachStream(app: TemplatedApp, ctx: HttpContext, maxInFlight: n
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
       const authorization = req.getHeader('authorization');
-      let aborted = false;
-      res.onAborted(() => (aborted = true));
+      // ctx.begin owns the abort handler (uWS keeps only one per response): a client that left
+      // during authorization has already been counted (499) and must not be upgraded.
       const x = ctx.begin(res, 'stream');
       ctx.guard(x, async () => {
         if (ctx.draining) throw new SluiceError('SHUTTING_DOWN', 'server is draining');
         await ctx.opts.authorize('predict', authorization);
-        if (aborted) return;
-        x.done = true;
-        x.onFinish(101);
+        if (!finish(x, 101)) return;
         res.cork(() => res.upgrade<Conn>({ inFlight: 0, queue: [], closed: false }, key, protocol, extensions, context));
       });
     },
