@@ -9,12 +9,8 @@ import type { Registry } from './registry.js';
 export class RegistryCatalog implements ModelCatalog {
   constructor(private readonly registry: Registry) {}
 
-  async index(): Promise<RepositoryEntry[]> {
-    const out: RepositoryEntry[] = [];
-    for (const m of await this.registry.listModels()) {
-      out.push({ name: m.name, versions: (await this.registry.versions(m.name)).map((v) => v.version) });
-    }
-    return out;
+  index(): Promise<RepositoryEntry[]> {
+    return this.registry.versionIndex();
   }
 
   async startup(): Promise<string[]> {

@@ -43,6 +43,45 @@ export interface Db extends Queryable {
   close(): Promise<void>;
 }
 
+/** What each driver offers the wrapper below: parameterised queries, and multi-statement SQL. */
+export interface Driver {
+  query(sql: string, params: unknown[]): Promise<{ rows: unknown[] }>;
+  exec(sql: string): Promise<unknown>;
+}
+
+/** A driver (connection, pool or transaction) as a Queryable whose errors are mapped (mapDbError). */
+export function queryable(driver: Driver): Queryable {
+  return {
+    async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+      try {
+        return (await driver.query(sql, params as unknown[])).rows as T[];
+      } catch (e) {
+        throw mapDbError(e);
+      }
+    },
+    async exec(sql: string): Promise<void> {
+      try {
+        await driver.exec(sql);
+      } catch (e) {
+        throw mapDbError(e);
+      }
+    },
+  };
+}
+
+/** The statements both implementations run outside a transaction, through one Queryable. */
+export abstract class QueryableDb implements Queryable {
+  protected constructor(private readonly q: Queryable) {}
+
+  query<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<T[]> {
+    return this.q.query<T>(sql, params);
+  }
+
+  exec(sql: string): Promise<void> {
+    return this.q.exec(sql);
+  }
+}
+
 /** Channel names are identifiers in LISTEN (they cannot be parameters): only constants pass. */
 export const CHANNEL_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 

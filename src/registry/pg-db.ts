@@ -9,7 +9,7 @@
  */
 import pg from 'pg';
 import { errorFields, log } from '../log.js';
-import { checkChannel, isUnavailable, mapDbError, type Db, type ListenHandlers, type Queryable, type Row } from './db.js';
+import { checkChannel, isUnavailable, mapDbError, queryable, QueryableDb, type Db, type ListenHandlers, type Queryable } from './db.js';
 import { PgListener } from './pg-listener.js';
 
 export interface PgOptions {
@@ -22,29 +22,17 @@ export interface PgOptions {
 
 export const DEFAULT_PG_OPTIONS: PgOptions = { connectTimeoutMs: 3_000, queryTimeoutMs: 5_000, poolSize: 10, listenHealthMs: 2_000 };
 
+/**
+ * A pg Pool or pooled client, errors mapped. `exec` passes no parameters, so pg uses the simple
+ * protocol, which allows several statements.
+ */
 function wrap(client: pg.Pool | pg.PoolClient): Queryable {
-  return {
-    async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-      try {
-        return (await client.query<T>(sql, params as unknown[])).rows;
-      } catch (e) {
-        throw mapDbError(e);
-      }
-    },
-    async exec(sql: string): Promise<void> {
-      try {
-        await client.query(sql); // no parameters: the simple protocol, which allows several statements
-      } catch (e) {
-        throw mapDbError(e);
-      }
-    },
-  };
+  return queryable({ query: (sql, params) => client.query(sql, params), exec: (sql) => client.query(sql) });
 }
 
-export class PgDb implements Db {
+export class PgDb extends QueryableDb implements Db {
   readonly kind = 'postgres' as const;
   private readonly pool: pg.Pool;
-  private readonly q: Queryable;
   private readonly listener: PgListener;
 
   constructor(connectionString: string, options: Partial<PgOptions> = {}) {
@@ -58,20 +46,13 @@ export class PgDb implements Db {
       keepAlive: true,
       application_name: 'sluice',
     };
-    this.pool = new pg.Pool({ ...clientConfig, max: o.poolSize, idleTimeoutMillis: 30_000 });
+    const pool = new pg.Pool({ ...clientConfig, max: o.poolSize, idleTimeoutMillis: 30_000 });
+    super(wrap(pool));
+    this.pool = pool;
     // An idle pooled connection that dies (server restart) is removed by the Pool; without a
     // handler the 'error' event would crash the process.
     this.pool.on('error', (e) => log.warn('registry: idle database connection lost', errorFields(e)));
-    this.q = wrap(this.pool);
     this.listener = new PgListener(clientConfig, { healthMs: o.listenHealthMs, minBackoffMs: 100, maxBackoffMs: 1_000 });
-  }
-
-  query<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<T[]> {
-    return this.q.query<T>(sql, params);
-  }
-
-  exec(sql: string): Promise<void> {
-    return this.q.exec(sql);
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {

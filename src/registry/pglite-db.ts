@@ -5,35 +5,15 @@
  * (`FOR UPDATE`) are then trivially granted, and the same SQL stays correct on PostgreSQL.
  */
 import { mkdir } from 'node:fs/promises';
-import { PGlite, type Transaction } from '@electric-sql/pglite';
-import { checkChannel, mapDbError, type Db, type ListenHandlers, type Queryable, type Row } from './db.js';
+import { PGlite } from '@electric-sql/pglite';
+import { checkChannel, mapDbError, queryable, QueryableDb, type Db, type ListenHandlers, type Queryable } from './db.js';
 import { lockDirectory } from './dir-lock.js';
 
-function wrap(q: PGlite | Transaction): Queryable {
-  return {
-    async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-      try {
-        return (await q.query<T>(sql, params as unknown[])).rows;
-      } catch (e) {
-        throw mapDbError(e);
-      }
-    },
-    async exec(sql: string): Promise<void> {
-      try {
-        await q.exec(sql);
-      } catch (e) {
-        throw mapDbError(e);
-      }
-    },
-  };
-}
-
-export class PgliteDb implements Db {
+export class PgliteDb extends QueryableDb implements Db {
   readonly kind = 'pglite' as const;
-  private readonly q: Queryable;
 
   private constructor(private readonly pg: PGlite, private readonly unlock: () => Promise<void>) {
-    this.q = wrap(pg);
+    super(queryable(pg));
   }
 
   /**
@@ -56,14 +36,6 @@ export class PgliteDb implements Db {
     return new PgliteDb(pg, unlock);
   }
 
-  query<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<T[]> {
-    return this.q.query<T>(sql, params);
-  }
-
-  exec(sql: string): Promise<void> {
-    return this.q.exec(sql);
-  }
-
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     // Errors from `fn` pass unchanged (its queries are mapped already); only a failure of the
     // transaction itself (BEGIN/COMMIT, a closed database) is mapped here.
@@ -71,7 +43,7 @@ export class PgliteDb implements Db {
     try {
       return await this.pg.transaction(async (tx) => {
         try {
-          return await fn(wrap(tx));
+          return await fn(queryable(tx));
         } catch (e) {
           fromFn = true;
           throw e;

@@ -1,6 +1,6 @@
 /** Read-side registry operations and performance snapshots. */
 import { SluiceError } from '../errors.js';
-import type { Db } from './db.js';
+import type { Db, Queryable } from './db.js';
 import { AUDIT_COLUMNS, PERFORMANCE_COLUMNS, VERSION_COLUMNS, toAuditEntry, toModelVersion, toPerformance } from './rows.js';
 import {
   STAGES, isStage, type AuditEntry, type AuditQuery, type ModelDetail, type ModelSummary, type ModelVersion,
@@ -30,21 +30,51 @@ export async function listModels(db: Db): Promise<ModelSummary[]> {
   return [...out.values()];
 }
 
+/** Every model with its versions in registration order, in one query (the engine's repository index). */
+export async function versionIndex(db: Db): Promise<Array<{ name: string; versions: string[] }>> {
+  const rows = await db.query<{ name: string; version: string | null }>(
+    `SELECT m.name, v.version
+       FROM models m LEFT JOIN model_versions v ON v.model = m.name
+      ORDER BY m.name, v.seq`,
+  );
+  const out = new Map<string, string[]>();
+  for (const r of rows) {
+    let vs = out.get(r.name);
+    if (!vs) out.set(r.name, (vs = []));
+    if (r.version !== null) vs.push(r.version);
+  }
+  return [...out].map(([name, versions]) => ({ name, versions }));
+}
+
+function notRegistered(model: string): SluiceError {
+  return new SluiceError('MODEL_NOT_FOUND', `model ${model} is not registered`);
+}
+
+/** Throws MODEL_NOT_FOUND unless the model exists. */
+export async function requireModel(db: Db, model: string): Promise<void> {
+  const exists = await db.query('SELECT 1 FROM models WHERE name = $1', [model]);
+  if (exists.length === 0) throw notRegistered(model);
+}
+
+/** The model's versions, its existence already checked. */
+async function versionRows(db: Db, model: string, stage?: Stage): Promise<ModelVersion[]> {
+  const rows = stage === undefined
+    ? await db.query(`SELECT ${VERSION_COLUMNS} FROM model_versions WHERE model = $1 ORDER BY seq`, [model])
+    : await db.query(`SELECT ${VERSION_COLUMNS} FROM model_versions WHERE model = $1 AND stage = $2 ORDER BY seq`, [model, stage]);
+  return rows.map(toModelVersion);
+}
+
 export async function versions(db: Db, model: string, opts: { stage?: Stage } = {}): Promise<ModelVersion[]> {
   if (opts.stage !== undefined && !isStage(opts.stage)) throw new SluiceError('INVALID_ARGUMENT', `stage must be one of ${STAGES.join(', ')}`);
-  const exists = await db.query('SELECT 1 FROM models WHERE name = $1', [model]);
-  if (exists.length === 0) throw new SluiceError('MODEL_NOT_FOUND', `model ${model} is not registered`);
-  const rows = opts.stage === undefined
-    ? await db.query(`SELECT ${VERSION_COLUMNS} FROM model_versions WHERE model = $1 ORDER BY seq`, [model])
-    : await db.query(`SELECT ${VERSION_COLUMNS} FROM model_versions WHERE model = $1 AND stage = $2 ORDER BY seq`, [model, opts.stage]);
-  return rows.map(toModelVersion);
+  await requireModel(db, model);
+  return versionRows(db, model, opts.stage);
 }
 
 export async function showModel(db: Db, model: string): Promise<ModelDetail> {
   const m = await db.query<{ name: string; created_at: Date; production_history: string[] }>(
     'SELECT name, created_at, production_history FROM models WHERE name = $1', [model]);
-  if (!m[0]) throw new SluiceError('MODEL_NOT_FOUND', `model ${model} is not registered`);
-  const vs = await versions(db, model);
+  if (!m[0]) throw notRegistered(model);
+  const vs = await versionRows(db, model);
   return {
     name: m[0].name,
     createdAt: m[0].created_at,
@@ -57,8 +87,7 @@ export async function showModel(db: Db, model: string): Promise<ModelDetail> {
 export async function getVersion(db: Db, model: string, version: string): Promise<ModelVersion> {
   const rows = await db.query(`SELECT ${VERSION_COLUMNS} FROM model_versions WHERE model = $1 AND version = $2`, [model, version]);
   if (rows[0]) return toModelVersion(rows[0]);
-  const known = await db.query('SELECT 1 FROM models WHERE name = $1', [model]);
-  if (known.length === 0) throw new SluiceError('MODEL_NOT_FOUND', `model ${model} is not registered`);
+  await requireModel(db, model);
   throw new SluiceError('VERSION_NOT_FOUND', `model ${model} has no registered version ${version}`);
 }
 
@@ -68,7 +97,7 @@ export async function productionVersions(db: Db): Promise<Map<string, string>> {
   return new Map(rows.map((r) => [r.model, r.version]));
 }
 
-export async function productionVersion(db: Db, model: string): Promise<string | undefined> {
+export async function productionVersion(db: Queryable, model: string): Promise<string | undefined> {
   const rows = await db.query<{ version: string }>("SELECT version FROM model_versions WHERE model = $1 AND stage = 'production'", [model]);
   return rows[0]?.version;
 }

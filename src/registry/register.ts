@@ -10,7 +10,7 @@ import { manifestToJSON, parseManifest, type Manifest } from '../model/manifest.
 import type { Db } from './db.js';
 import { sqlState } from './db.js';
 import { VERSION_COLUMNS, toModelVersion } from './rows.js';
-import { BUMPS, nextVersion } from './semver.js';
+import { checkBump, nextVersion } from './semver.js';
 import { ensureAndLockModel, writeAudit } from './tx.js';
 import type { ModelVersion, RegisterInput } from './types.js';
 import * as check from './validate.js';
@@ -37,7 +37,7 @@ export async function registerVersion(db: Db, artifacts: ArtifactStore, input: R
   const actor = check.actor(input.actor);
   const reason = check.optionalText(input.reason, 'reason', 4096);
   if (input.version !== undefined && input.bump !== undefined) throw new SluiceError('INVALID_ARGUMENT', 'give a version or a bump, not both');
-  if (input.bump !== undefined && !BUMPS.includes(input.bump)) throw new SluiceError('INVALID_ARGUMENT', 'bump must be major, minor or patch');
+  if (input.bump !== undefined) checkBump(input.bump); // before the upload, not only when the version is picked
   const explicit = input.bump !== undefined ? undefined : input.version ?? (draft.version === undefined ? undefined : String(draft.version));
   if (explicit === undefined && input.bump === undefined) throw new SluiceError('INVALID_ARGUMENT', 'give a version (in the manifest or explicitly) or a bump');
   if (explicit !== undefined) check.versionName(explicit, input.version !== undefined ? 'INVALID_ARGUMENT' : 'MANIFEST_INVALID');

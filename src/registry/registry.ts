@@ -57,6 +57,11 @@ export class Registry {
     return this.run('show', () => q.showModel(this.db, model));
   }
 
+  /** Every model with its version strings in registration order (one query). */
+  versionIndex(): Promise<Array<{ name: string; versions: string[] }>> {
+    return this.run('version index', () => q.versionIndex(this.db));
+  }
+
   /** A model's versions in registration order, optionally of one stage. */
   versions(model: string, opts: { stage?: Stage } = {}): Promise<ModelVersion[]> {
     return this.run('versions', () => q.versions(this.db, model, opts));
@@ -108,7 +113,7 @@ export class Registry {
       if (v === undefined) {
         v = await q.productionVersion(this.db, model);
         if (v === undefined) {
-          await q.versions(this.db, model); // MODEL_NOT_FOUND when it does not exist at all
+          await q.requireModel(this.db, model); // MODEL_NOT_FOUND when it does not exist at all
           throw new SluiceError('VERSION_NOT_FOUND', `model ${model} has no production version`);
         }
       }

@@ -10,6 +10,11 @@ import { SluiceError } from '../errors.js';
 export type Bump = 'major' | 'minor' | 'patch';
 export const BUMPS: readonly Bump[] = ['major', 'minor', 'patch'];
 
+/** Throws INVALID_ARGUMENT unless `bump` is one of BUMPS. */
+export function checkBump(bump: unknown): asserts bump is Bump {
+  if (!BUMPS.includes(bump as Bump)) throw new SluiceError('INVALID_ARGUMENT', 'bump must be major, minor or patch');
+}
+
 export interface SemVer {
   major: number;
   minor: number;
@@ -66,7 +71,7 @@ export function formatSemver(s: SemVer): string {
 
 /** The next version after the latest of `existing` (a pre-release bumps to its release). */
 export function nextVersion(existing: Iterable<string>, bump: Bump): string {
-  if (!BUMPS.includes(bump)) throw new SluiceError('INVALID_ARGUMENT', 'bump must be major, minor or patch');
+  checkBump(bump);
   const latest = latestSemver(existing);
   if (!latest) return '1.0.0';
   const { major, minor, patch, pre } = latest;

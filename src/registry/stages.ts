@@ -10,6 +10,7 @@
  */
 import { SluiceError } from '../errors.js';
 import type { Db, Queryable } from './db.js';
+import { productionVersion } from './queries.js';
 import { lockModel, notifyProduction, writeAudit } from './tx.js';
 import { isStage, type ChangeOptions, type Stage, type StageChange } from './types.js';
 import * as check from './validate.js';
@@ -27,11 +28,6 @@ async function stageOf(tx: Queryable, model: string, version: string): Promise<S
   const rows = await tx.query<{ stage: Stage }>('SELECT stage FROM model_versions WHERE model = $1 AND version = $2', [model, version]);
   if (!rows[0]) throw new SluiceError('VERSION_NOT_FOUND', `model ${model} has no registered version ${version}`);
   return rows[0].stage;
-}
-
-async function currentProduction(tx: Queryable, model: string): Promise<string | null> {
-  const rows = await tx.query<{ version: string }>("SELECT version FROM model_versions WHERE model = $1 AND stage = 'production'", [model]);
-  return rows[0]?.version ?? null;
 }
 
 async function setStage(tx: Queryable, model: string, version: string, stage: Stage): Promise<void> {
@@ -61,7 +57,7 @@ export async function promote(db: Db, model: string, version: string, stage: Sta
     }
     let replaced: string | null = null;
     if (stage === 'production') {
-      replaced = await currentProduction(tx, model);
+      replaced = (await productionVersion(tx, model)) ?? null;
       await switchProduction(tx, model, replaced, version, [...history, version]);
     } else {
       await setStage(tx, model, version, stage);
@@ -81,18 +77,19 @@ export async function rollback(db: Db, model: string, opts: RollbackOptions): Pr
   const reason = check.optionalText(opts.reason, 'reason', 4096);
   return db.transaction(async (tx) => {
     const history = await lockOrFail(tx, model);
-    const current = await currentProduction(tx, model);
+    const current = (await productionVersion(tx, model)) ?? null;
     if (current === null) throw new SluiceError('ROLLBACK_IMPOSSIBLE', `${model} has no production version to roll back from`);
     // The stack's top is the current production version.
     const stack = history[history.length - 1] === current ? history.slice(0, -1) : [...history];
     let target: string;
+    let fromStage: Stage | undefined;
     if (opts.to === undefined) {
       while (stack.length > 0 && stack[stack.length - 1] === current) stack.pop();
       if (stack.length === 0) throw new SluiceError('ROLLBACK_IMPOSSIBLE', `${model} has no earlier production version than ${current}`);
       target = stack[stack.length - 1]!;
     } else {
       target = opts.to;
-      const fromStage = await stageOf(tx, model, target);
+      fromStage = await stageOf(tx, model, target); // VERSION_NOT_FOUND before anything else
       if (target === current) {
         return { model, version: target, stage: 'production', fromStage, replacedProduction: null, changed: false, auditId: null };
       }
@@ -100,7 +97,7 @@ export async function rollback(db: Db, model: string, opts: RollbackOptions): Pr
       if (at < 0) throw new SluiceError('ROLLBACK_IMPOSSIBLE', `${model} ${target} was never the production version: promote it instead`);
       stack.length = at + 1;
     }
-    const fromStage = await stageOf(tx, model, target);
+    fromStage ??= await stageOf(tx, model, target);
     await switchProduction(tx, model, current, target, stack);
     const auditId = await writeAudit(tx, { model, action: 'rollback', fromVersion: current, toVersion: target, fromStage, toStage: 'production', actor, reason });
     return { model, version: target, stage: 'production', fromStage, replacedProduction: current, changed: true, auditId };

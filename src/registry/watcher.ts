@@ -39,7 +39,6 @@ export class RegistryWatcher {
   private readonly dirty = new Set<string>();
   private loop: Promise<void> | undefined;
   private failing = false;
-  private lastSuccess = 0;
 
   constructor(private readonly db: Db, private readonly opts: WatcherOptions) {}
 
@@ -52,11 +51,6 @@ export class RegistryWatcher {
   /** The production versions last reported, by model. */
   get state(): ReadonlyMap<string, string> {
     return this.reported;
-  }
-
-  /** When the last check against the database succeeded (ms since epoch; 0 = never). */
-  get lastSyncedAt(): number {
-    return this.lastSuccess;
   }
 
   /**
@@ -128,7 +122,6 @@ export class RegistryWatcher {
           const version = await productionVersion(this.db, model);
           if (version !== undefined) this.apply(model, version);
         }
-        this.lastSuccess = Date.now();
         if (this.failing) log.info('registry watcher: database reachable again');
         this.failing = false;
       } catch (e) {

@@ -2,6 +2,7 @@
  * The model repository on disk, in the style of Triton's: `<root>/<model>/<version>/model.json`
  * beside the payload file the manifest names. This is the embedded default source of models.
  */
+import type { Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { verifySha256 } from '../artifacts/integrity.js';
@@ -22,12 +23,17 @@ export interface RepositoryEntry {
   versions: string[];
 }
 
-async function isDir(p: string): Promise<boolean> {
+/** What `p` is, or undefined when it cannot be read (missing, no permission): callers treat both alike. */
+export async function statOrUndefined(p: string): Promise<Stats | undefined> {
   try {
-    return (await stat(p)).isDirectory();
+    return await stat(p);
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+async function isDir(p: string): Promise<boolean> {
+  return (await statOrUndefined(p))?.isDirectory() ?? false;
 }
 
 export class DirectoryRepository {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/artifacts/integrity.js';
 import { LocalDirectoryStore } from '../../src/artifacts/local.js';
 import { bundledModels } from '../../src/paths.js';
+import { RegistryCatalog } from '../../src/registry/catalog.js';
 import { importDirectory } from '../../src/registry/import.js';
 import { Registry } from '../../src/registry/registry.js';
 import { REGISTRY_CHANNEL } from '../../src/registry/types.js';
@@ -358,6 +359,11 @@ describeEachDb('registry', (backend) => {
         expect(await importDirectory(registry, path.join(tmp.dir, name), { actor: 'i' })).toEqual([
           { model: name, version: '1', status: 'registered' }, { model: name, version: '2', status: 'exists' },
         ]);
+        // A registered version is recognised by its manifest's hash: its payload is not read again.
+        await writeFile(path.join(tmp.dir, name, '1', 'weights.json'), 'not read');
+        expect(await importDirectory(registry, path.join(tmp.dir, name, '1'), { actor: 'i' })).toEqual([{ model: name, version: '1', status: 'exists' }]);
+        // The catalog's repository index: every model with its versions in registration order.
+        expect((await new RegistryCatalog(registry).index()).find((e) => e.name === name)).toEqual({ name, versions: ['2', '1'] });
         // Same version string, different bytes: versions are immutable.
         await writeLinear(tmp.dir, name, '2', { features: 4, scale: 3 });
         await expect(importDirectory(registry, path.join(tmp.dir, name, '2'), { actor: 'i' })).rejects.toMatchObject({ code: 'VERSION_EXISTS' });
