@@ -6,7 +6,8 @@
  *     (bench/bare-grpc.ts), side by side with h2load, and the ratio;
  *  3. streaming throughput with 1,024-row requests: gRPC ModelStreamInfer and the WebSocket
  *     stream, closed loop with a window of requests in flight.
- * Answers are checked first. `npm run bench -- grpc [--quick]`.
+ * Every path timed is checked first, against demo-logistic's formula: ModelInfer on both servers,
+ * and a 1,024-row request on each stream. `npm run bench -- grpc [--quick]`.
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -48,17 +49,74 @@ async function h2load(address: string, n: number): Promise<{ rate: number; meanM
   return { rate, meanMs: m ? ms(m[5]!, m[6]!) : NaN, maxMs: m ? ms(m[3]!, m[4]!) : NaN };
 }
 
+/** Every row of a demo-logistic answer (FP32 bytes) against the formula. */
+function checkRows(label: string, b: Uint8Array, x: Float32Array, rows: number): void {
+  const out = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+  check(out.length === rows, `${label}: ${out.length} answers for ${rows} rows`);
+  for (let r = 0; r < rows; r++) check(Math.abs(out[r]! - demoAnswer(x, r * 100)) < 1e-6, `${label} row ${r}: ${out[r]}, expected ${demoAnswer(x, r * 100)}`);
+}
+
+/** A stock (proto-loader) client: it decodes the answers independently of Sluice's codec. */
+function stockClient(address: string): any {
+  return new pkg.inference.GRPCInferenceService(address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
+}
+
 async function checkAnswer(address: string, label: string): Promise<void> {
-  const client = new pkg.inference.GRPCInferenceService(address, grpc.credentials.createInsecure());
-  const x = features(2, 77);
+  const client = stockClient(address);
+  const x = features(2, 77).data as Float32Array;
   const res = await new Promise<any>((resolve, reject) => client.ModelInfer({
     model_name: 'demo-logistic', inputs: [{ name: 'features', datatype: 'FP32', shape: [2, 100] }],
-    raw_input_contents: [Buffer.from((x.data as Float32Array).buffer)],
+    raw_input_contents: [Buffer.from(x.buffer)],
   }, (e: Error | null, r: unknown) => (e ? reject(e) : resolve(r))));
   client.close();
-  const b = res.raw_output_contents[0] as Buffer;
-  const out = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-  for (let r = 0; r < 2; r++) check(Math.abs(out[r]! - demoAnswer(x.data as Float32Array, r * 100)) < 1e-6, `${label} row ${r}: ${out[r]}`);
+  checkRows(label, res.raw_output_contents[0], x, 2);
+}
+
+/** One request of `rows` rows on ModelStreamInfer, as the stream figure sends them. */
+async function checkStreamAnswer(address: string, rows: number): Promise<void> {
+  const client = stockClient(address);
+  const x = features(rows, 78).data as Float32Array;
+  const stream = client.ModelStreamInfer();
+  const a = await new Promise<any>((resolve, reject) => {
+    stream.once('data', resolve);
+    stream.once('error', reject);
+    stream.write({ model_name: 'demo-logistic', id: 'probe', inputs: [{ name: 'features', datatype: 'FP32', shape: [rows, 100] }], raw_input_contents: [Buffer.from(x.buffer)] });
+  });
+  stream.end();
+  client.close();
+  check(!a.error_message, `gRPC stream answered an error: ${a.error_message}`);
+  checkRows('gRPC stream', a.infer_response.raw_output_contents[0], x, rows);
+}
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+/** The WebSocket stream's request: `rows` rows, the same every time. */
+function wsRequest(rows: number): { x: Float32Array; frame: Buffer } {
+  const x = features(rows, 5).data as Float32Array;
+  return { x, frame: packr.pack({ id: 0, model: 'demo-logistic', inputs: [{ name: 'features', datatype: 'FP32', shape: [rows, 100], data: new Uint8Array(x.buffer) }] }) };
+}
+
+async function openWs(httpUrl: string): Promise<WebSocket> {
+  const ws = new WebSocket(httpUrl.replace(/^http/, 'ws') + '/v2/stream');
+  ws.binaryType = 'arraybuffer';
+  await new Promise((resolve, reject) => {
+    ws.addEventListener('open', resolve);
+    ws.addEventListener('error', reject);
+  });
+  return ws;
+}
+
+/** The frame the WebSocket figure sends, once, every row of its answer checked. */
+async function checkWsAnswer(httpUrl: string, rows: number): Promise<void> {
+  const { x, frame } = wsRequest(rows);
+  const ws = await openWs(httpUrl);
+  const a = await new Promise<{ error?: string; outputs?: Array<{ data: Uint8Array }> }>((resolve) => {
+    ws.addEventListener('message', (ev) => resolve(packr.unpack(Buffer.from(ev.data as ArrayBuffer))), { once: true });
+    ws.send(frame);
+  });
+  ws.close();
+  check(a.outputs !== undefined, `WebSocket stream answered an error: ${a.error}`);
+  checkRows('WebSocket stream', a.outputs![0]!.data, x, rows);
 }
 
 /** Closed-loop stream throughput: keep `window` requests of `rows` rows in flight for `ms`. */
@@ -86,25 +144,15 @@ async function grpcStreamRows(address: string, rows: number, window: number, ms:
 }
 
 async function wsRows(httpUrl: string, rows: number, window: number, ms: number): Promise<number> {
-  const packr = new Packr({ useRecords: false, mapsAsObjects: true });
-  const x = features(rows, 5);
-  const frame = packr.pack({ id: 0, model: 'demo-logistic', inputs: [{ name: 'features', datatype: 'FP32', shape: [rows, 100], data: new Uint8Array((x.data as Float32Array).buffer) }] });
-  const ws = new WebSocket(httpUrl.replace(/^http/, 'ws') + '/v2/stream');
-  ws.binaryType = 'arraybuffer';
-  await new Promise((r) => ws.addEventListener('open', r));
+  const { frame } = wsRequest(rows);
+  const ws = await openWs(httpUrl);
   let done = 0;
   let sent = 0;
-  let checked = false;
   const t0 = performance.now();
   await new Promise<void>((resolve) => {
     ws.addEventListener('message', (ev) => {
-      if (!checked) {
-        const a = packr.unpack(Buffer.from(ev.data as ArrayBuffer)) as { outputs: Array<{ data: Uint8Array }> };
-        const d = a.outputs[0]!.data;
-        const out = new Float32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength));
-        check(Math.abs(out[rows - 1]! - demoAnswer(x.data as Float32Array, (rows - 1) * 100)) < 1e-6, 'websocket answer');
-        checked = true;
-      }
+      // Not decoded while timed: an answer without its rows x 4 bytes of outputs is an error.
+      check((ev.data as ArrayBuffer).byteLength >= rows * 4, 'WebSocket stream answered an error');
       done++;
       if (performance.now() - t0 < ms) {
         ws.send(frame);
@@ -126,6 +174,8 @@ export async function runGrpc(opts: { quick?: boolean } = {}): Promise<Record<st
   try {
     await checkAnswer(sluice.grpc, 'sluice');
     await checkAnswer(bare.address, 'bare grpc-js');
+    await checkStreamAnswer(sluice.grpc, 1024);
+    await checkWsAnswer(sluice.http, 1024);
     // 1. A fixed rate a Node grpc-js client can generate here, open loop, for latency.
     const rate = Number(process.env.SLUICE_BENCH_GRPC_RATE ?? 2000);
     const target = await buildGrpcTarget({ url: sluice.grpc, model: 'demo-logistic', batch: 1, stream: false });

@@ -4,7 +4,8 @@
  *  2. the highest rate holding p99 < 10 ms with 0 errors, for Sluice and for a bare
  *     uWebSockets.js handler doing the same parse and dot product (bench/bare-http.ts): ratio;
  *  3. binary tensor batches of 1,024 rows: highest rows/s holding the same SLO.
- * Both servers run as separate processes; both answers are checked before anything is timed.
+ * Both servers run as separate processes; every path timed is checked before anything is: the
+ * JSON answer of both servers, and every row of a 1,024-row binary answer from Sluice.
  * `npm run bench -- http [--quick]`.
  */
 import { findMax, type LoadOptions } from '../loadtest/cli.js';
@@ -14,7 +15,7 @@ import { buildTarget } from '../loadtest/target.js';
 import { check, table } from './util.js';
 import { startBare, startBenchSluice } from './server-process.js';
 import { startHiccupMeter, describeHiccups } from './hiccup.js';
-import { demoAnswer } from './engine-util.js';
+import { demoAnswer, features } from './engine-util.js';
 
 async function checkAnswer(url: string, label: string): Promise<void> {
   const x = Array.from({ length: 100 }, (_, i) => Math.fround(Math.sin(i)));
@@ -27,6 +28,26 @@ async function checkAnswer(url: string, label: string): Promise<void> {
   check(Math.abs(got - demoAnswer(x)) < 1e-6, `${label} answered ${got}, expected ${demoAnswer(x)}`);
 }
 
+/** The binary tensor extension as the load generator sends it (loadtest/target.ts), all rows checked. */
+async function checkBinaryAnswer(url: string, rows: number): Promise<void> {
+  const x = features(rows, 31).data as Float32Array;
+  const head = Buffer.from(JSON.stringify({
+    inputs: [{ name: 'features', datatype: 'FP32', shape: [rows, 100], parameters: { binary_data_size: x.byteLength } }],
+    parameters: { binary_data_output: true },
+  }));
+  const res = await fetch(`${url}/v2/models/demo-logistic/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(head.byteLength) },
+    body: Buffer.concat([head, Buffer.from(x.buffer, x.byteOffset, x.byteLength)]),
+  });
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  check(res.status === 200, `binary ${rows} rows: status ${res.status}: ${Buffer.from(bytes.subarray(0, 200)).toString()}`);
+  const jsonLength = Number(res.headers.get('inference-header-content-length'));
+  const out = new Float32Array(bytes.slice(jsonLength).buffer);
+  check(out.length === rows, `binary ${rows} rows: ${out.length} answers`);
+  for (let r = 0; r < rows; r++) check(Math.abs(out[r]! - demoAnswer(x, r * 100)) < 1e-6, `binary row ${r}: ${out[r]}, expected ${demoAnswer(x, r * 100)}`);
+}
+
 export async function runHttp(opts: { quick?: boolean } = {}): Promise<Record<string, number>> {
   const quick = opts.quick ?? process.argv.includes('--quick');
   const sluice = await startBenchSluice();
@@ -36,6 +57,7 @@ export async function runHttp(opts: { quick?: boolean } = {}): Promise<Record<st
   try {
     await checkAnswer(sluice.http, 'sluice');
     await checkAnswer(bareUrl, 'bare uWS');
+    await checkBinaryAnswer(sluice.http, 1024);
     const base: Omit<LoadOptions, 'url'> = {
       protocol: 'http', model: 'demo-logistic', batch: 1, binary: false, rate: 10_000, duration: quick ? 5 : 30, connections: 16, workers: 1,
       findMax: true, sloMs: 10, stepDuration: quick ? 2 : 5, stepFactor: 1.25, quiet: true,

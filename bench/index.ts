@@ -1,6 +1,9 @@
 /**
- * `npm run bench [-- kernels dispatch throughput swap]`: runs the selected benchmarks (all by
- * default). Each checks correctness before timing and prints its figures.
+ * `npm run bench [-- kernels dispatch swap handoff http predict grpc]`: runs the selected
+ * benchmarks (all by default) and prints their figures. Each one that computes answers checks
+ * them (against demo-logistic's formula, or the native kernels against JavaScript) before it
+ * times anything; swap also checks every answer during the swaps, and predict the timed run's
+ * output. handoff times an echo: nothing to check.
  */
 import { runDispatch } from './dispatch.js';
 import { runGrpc } from './grpc.js';
