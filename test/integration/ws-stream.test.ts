@@ -1,26 +1,23 @@
 import crypto from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type TestServer } from '../helpers/http.js';
+import type { TestServer } from '../helpers/http.js';
 import { randomF32 } from '../helpers/random.js';
-import { demoWeights, logistic, tempRepo, writeFixture } from '../helpers/repo.js';
+import { demoWeights, logistic, writeFixture } from '../helpers/repo.js';
+import { startRepoServer } from '../helpers/server.js';
 import { f32Frame, f32Of, openStream, packr, rawWebSocket } from '../helpers/ws.js';
 
 const w = demoWeights();
 
 describe('WebSocket msgpack stream (/v2/stream)', () => {
   let s: TestServer;
-  let repo: Awaited<ReturnType<typeof tempRepo>>;
 
   beforeAll(async () => {
-    repo = await tempRepo(true);
-    await writeFixture(repo.root, 'slow', '1', { op: 'sum', delay_us: 100_000 }, { maxBatch: 1, cols: 100 });
-    s = await startServer({ modelRepository: repo.root, workers: 1, allowFixtureModels: true, streamMaxInFlight: 4 });
+    s = await startRepoServer({ workers: 1, allowFixtureModels: true, streamMaxInFlight: 4 }, async (root) => {
+      await writeFixture(root, 'slow', '1', { op: 'sum', delay_us: 100_000 }, { maxBatch: 1, cols: 100 });
+    });
   });
-  afterAll(async () => {
-    await s.close();
-    await repo.cleanup();
-  });
+  afterAll(() => s.close());
 
   it('answers every frame with its id, good and bad interleaved, on one connection', async () => {
     const st = await openStream(s.url);
@@ -99,10 +96,9 @@ describe('WebSocket msgpack stream (/v2/stream)', () => {
 
 describe('WebSocket upgrade accounting', () => {
   it('counts a stream in flight only until it is upgraded, and a client that leaves during authorization once (499, no upgrade)', async () => {
-    const repo = await tempRepo(true);
     let gate: Promise<void> | undefined;
     let authorizing = 0;
-    const s = await startServer({ modelRepository: repo.root, workers: 0, startupModels: 'none' }, {
+    const s = await startRepoServer({ workers: 0, startupModels: 'none' }, undefined, {
       authorize: async () => {
         authorizing++;
         if (gate) await gate;
@@ -136,7 +132,6 @@ describe('WebSocket upgrade accounting', () => {
       expect(ctx.counters.get('stream 500')).toBeUndefined();
     } finally {
       await s.close();
-      await repo.cleanup();
     }
   });
 });
