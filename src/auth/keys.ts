@@ -8,14 +8,14 @@
  * every predict request). Installed keys (SLUICE_ADMIN_KEY) must be long for the same reason.
  *
  * Verification looks the hash up in an in-memory table (refreshed from the database on a
- * notification, periodically, and at most once a second on a miss), then compares the hashes
- * with crypto.timingSafeEqual. Serving therefore keeps authenticating with the last known keys
- * while the database is unreachable.
+ * notification, periodically, and at most once a second on a miss). Serving therefore keeps
+ * authenticating with the last known keys while the database is unreachable.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { sha256Hex } from '../artifacts/integrity.js';
 import { SluiceError } from '../errors.js';
 import { errorFields, log } from '../log.js';
-import type { Db } from '../registry/db.js';
+import { sqlState, type Db, type Queryable } from '../registry/db.js';
 import { isScope, SCOPES, type Scope } from './scopes.js';
 
 export const KEYS_CHANNEL = 'sluice_keys';
@@ -24,9 +24,10 @@ export const KEY_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 export const MIN_INSTALLED_KEY_LENGTH = 32;
 export const BOOTSTRAP_ADMIN_NAME = 'admin';
 
+/** What verify() returns: one frozen object per key, shared by every request that uses it. */
 export interface KeyInfo {
-  name: string;
-  scopes: Scope[];
+  readonly name: string;
+  readonly scopes: readonly Scope[];
 }
 
 export interface KeyRecord extends KeyInfo {
@@ -44,8 +45,9 @@ export function generateSecret(): string {
   return `sk_${randomBytes(32).toString('base64url')}`;
 }
 
-function hashOf(secret: string): Buffer {
-  return createHash('sha256').update(secret, 'utf8').digest();
+/** What the database stores of a secret: its SHA-256 in lowercase hex. */
+function hashOf(secret: string): string {
+  return sha256Hex(secret);
 }
 
 function checkName(name: unknown): string {
@@ -60,8 +62,22 @@ function checkScopes(scopes: unknown): Scope[] {
   return [...new Set(scopes)].sort();
 }
 
-interface CachedKey extends KeyInfo {
+interface CachedKey {
+  info: KeyInfo;
   hash: Buffer;
+}
+
+/** Tells every replica to re-read its keys; delivered only if the transaction commits. */
+async function notifyKeys(tx: Queryable, name: string): Promise<void> {
+  await tx.query('SELECT pg_notify($1, $2)', [KEYS_CHANNEL, name]);
+}
+
+async function insertKey(tx: Queryable, name: string, hash: string, scopes: readonly Scope[], createdBy: string): Promise<void> {
+  await tx.query(
+    'INSERT INTO api_keys (name, key_hash, scopes, created_by) VALUES ($1, $2, $3::jsonb, $4)',
+    [name, hash, JSON.stringify(scopes), createdBy],
+  );
+  await notifyKeys(tx, name);
 }
 
 export interface ApiKeysOptions {
@@ -73,7 +89,8 @@ export interface ApiKeysOptions {
 
 export class ApiKeys {
   private table = new Map<string, CachedKey>();
-  private loadedAt = 0;
+  /** When the last refresh started, successful or not: what throttles refreshes on a miss. */
+  private attemptedAt = 0;
   private refreshing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private unlisten: (() => Promise<void>) | undefined;
@@ -102,13 +119,16 @@ export class ApiKeys {
   /** Re-reads the keys (REGISTRY_UNAVAILABLE when the database is down; the old table stays). */
   refresh(): Promise<void> {
     this.refreshing ??= (async () => {
+      this.attemptedAt = Date.now();
       try {
         const rows = await this.db.query<{ name: string; key_hash: string; scopes: Scope[] }>(
           'SELECT name, key_hash, scopes FROM api_keys WHERE revoked_at IS NULL');
         const table = new Map<string, CachedKey>();
-        for (const r of rows) table.set(r.key_hash, { name: r.name, scopes: r.scopes, hash: Buffer.from(r.key_hash, 'hex') });
+        for (const r of rows) {
+          const info: KeyInfo = Object.freeze({ name: r.name, scopes: Object.freeze(r.scopes) });
+          table.set(r.key_hash, { info, hash: Buffer.from(r.key_hash, 'hex') });
+        }
         this.table = table;
-        this.loadedAt = Date.now();
       } finally {
         this.refreshing = undefined;
       }
@@ -126,59 +146,51 @@ export class ApiKeys {
 
   /**
    * The key's name and scopes, or undefined for a missing, unknown or revoked key. An unknown key
-   * may have just been created on another replica: the table is re-read, at most once per
-   * `missRefreshMs`, before saying no.
+   * may have just been created on another replica: the table is re-read before saying no, unless
+   * a refresh started less than `missRefreshMs` ago. Counting from the last attempt, not the last
+   * success, is what keeps unknown keys from each waiting on the database while it is down.
    */
   async verify(secret: string | undefined): Promise<KeyInfo | undefined> {
     if (typeof secret !== 'string' || secret.length === 0 || secret.length > 512) return undefined;
     const hash = hashOf(secret);
     let found = this.lookup(hash);
-    if (!found && Date.now() - this.loadedAt >= this.missRefreshMs) {
+    if (!found && Date.now() - this.attemptedAt >= this.missRefreshMs) {
       await this.refreshQuietly();
       found = this.lookup(hash);
     }
-    return found ? { name: found.name, scopes: [...found.scopes] } : undefined;
+    return found;
   }
 
-  private lookup(hash: Buffer): CachedKey | undefined {
-    const candidate = this.table.get(hash.toString('hex'));
-    // The map lookup finds the candidate by the hash of the secret, which tells an attacker
-    // nothing usable; the final comparison is constant-time all the same.
-    if (!candidate || !timingSafeEqual(candidate.hash, hash)) return undefined;
-    return candidate;
+  private lookup(hash: string): KeyInfo | undefined {
+    const candidate = this.table.get(hash);
+    // Constant time where it matters: the lookup is keyed by the secret's SHA-256, so its timing
+    // can say something about a digest at most, never about the secret (a 256-bit random one,
+    // behind a preimage-resistant hash). The comparison below cannot fail (the map key is this
+    // same digest); it stays constant-time so that it remains so if the keying ever changes.
+    if (!candidate || !timingSafeEqual(candidate.hash, Buffer.from(hash, 'hex'))) return undefined;
+    return candidate.info;
   }
 
   /** Creates a key with a new random secret, returned once. */
   async create(name: string, scopes: Scope[], createdBy: string): Promise<CreatedKey> {
-    const secret = generateSecret();
-    return { ...(await this.install(name, scopes, secret, createdBy)), secret };
-  }
-
-  /** Stores a key whose secret the caller chose (SLUICE_ADMIN_KEY). */
-  private async install(name: string, scopes: Scope[], secret: string, createdBy: string): Promise<KeyInfo> {
     const n = checkName(name);
     const s = checkScopes(scopes);
+    const secret = generateSecret();
     try {
-      await this.db.transaction(async (tx) => {
-        await tx.query(
-          `INSERT INTO api_keys (name, key_hash, scopes, created_by) VALUES ($1, $2, $3::jsonb, $4)`,
-          [n, hashOf(secret).toString('hex'), JSON.stringify(s), createdBy],
-        );
-        await tx.query('SELECT pg_notify($1, $2)', [KEYS_CHANNEL, n]);
-      });
+      await this.db.transaction((tx) => insertKey(tx, n, hashOf(secret), s, createdBy));
     } catch (e) {
-      if ((e as { code?: unknown }).code === '23505') throw new SluiceError('INVALID_ARGUMENT', `an API key named ${n} already exists (or that secret is in use)`);
+      if (sqlState(e) === '23505') throw new SluiceError('INVALID_ARGUMENT', `an API key named ${n} already exists (or that secret is in use)`);
       throw e;
     }
     await this.refreshQuietly();
-    return { name: n, scopes: s };
+    return { name: n, scopes: s, secret };
   }
 
   /** Revokes a key by name (it stops working on every replica). Returns whether it existed. */
   async revoke(name: string): Promise<boolean> {
     const rows = await this.db.transaction(async (tx) => {
       const r = await tx.query('UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING name', [name]);
-      await tx.query('SELECT pg_notify($1, $2)', [KEYS_CHANNEL, name]);
+      await notifyKeys(tx, name);
       return r;
     });
     await this.refreshQuietly();
@@ -205,12 +217,13 @@ export class ApiKeys {
     const created = await this.db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [0x51_1c_e0_02]);
       if (adminKey !== undefined) {
-        const hash = hashOf(adminKey).toString('hex');
+        const hash = hashOf(adminKey);
         const existing = await tx.query<{ name: string; revoked_at: Date | null }>('SELECT name, revoked_at FROM api_keys WHERE key_hash = $1', [hash]);
         if (existing[0]) {
           if (existing[0].revoked_at === null) return undefined; // installed before
           // The configuration says this key is the admin key: it wins over an earlier revocation.
           await tx.query('UPDATE api_keys SET revoked_at = NULL WHERE key_hash = $1', [hash]);
+          await notifyKeys(tx, BOOTSTRAP_ADMIN_NAME);
         } else {
           // A previous `admin` key (generated, or an older SLUICE_ADMIN_KEY) is revoked and renamed
           // (kept for the record); the configured one takes the name.
@@ -218,12 +231,8 @@ export class ApiKeys {
             `UPDATE api_keys SET name = name || '-replaced-' || $2, revoked_at = COALESCE(revoked_at, now()) WHERE name = $1`,
             [BOOTSTRAP_ADMIN_NAME, String(Date.now())],
           );
-          await tx.query(
-            `INSERT INTO api_keys (name, key_hash, scopes, created_by) VALUES ($1, $2, $3::jsonb, 'SLUICE_ADMIN_KEY')`,
-            [BOOTSTRAP_ADMIN_NAME, hash, JSON.stringify(['admin'])],
-          );
+          await insertKey(tx, BOOTSTRAP_ADMIN_NAME, hash, ['admin'], 'SLUICE_ADMIN_KEY');
         }
-        await tx.query('SELECT pg_notify($1, $2)', [KEYS_CHANNEL, BOOTSTRAP_ADMIN_NAME]);
         log.info('auth: installed the admin key from SLUICE_ADMIN_KEY', { name: BOOTSTRAP_ADMIN_NAME });
         return undefined;
       }
@@ -233,11 +242,7 @@ export class ApiKeys {
       // A revoked `admin` key keeps its row (and name); the new one gets a fresh name then.
       const taken = await tx.query('SELECT 1 FROM api_keys WHERE name = $1', [BOOTSTRAP_ADMIN_NAME]);
       const name = taken.length === 0 ? BOOTSTRAP_ADMIN_NAME : `${BOOTSTRAP_ADMIN_NAME}-${Date.now()}`;
-      await tx.query(
-        `INSERT INTO api_keys (name, key_hash, scopes, created_by) VALUES ($1, $2, $3::jsonb, 'bootstrap')`,
-        [name, hashOf(secret).toString('hex'), JSON.stringify(['admin'])],
-      );
-      await tx.query('SELECT pg_notify($1, $2)', [KEYS_CHANNEL, name]);
+      await insertKey(tx, name, hashOf(secret), ['admin'], 'bootstrap');
       log.info('auth: created the first admin API key (its secret is shown once, by the caller)', { name });
       return { name, scopes: ['admin'] as Scope[], secret };
     });

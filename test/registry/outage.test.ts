@@ -5,7 +5,7 @@
  * restarting anything, including the watcher's LISTEN connection.
  */
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { KeyInfo } from '../../src/auth/keys.js';
 import { SluiceError } from '../../src/errors.js';
 import { PgDb } from '../../src/registry/pg-db.js';
@@ -41,7 +41,7 @@ describeWith(pgServerService, 'registry while PostgreSQL is stopped and started 
   });
 
   it('fails fast with REGISTRY_UNAVAILABLE, keeps the last known state, and recovers by itself', async () => {
-    services = await openRegistry(testConfig({ dataDir: tmp.dir, databaseUrl: pg.url, reconcileMs: 60_000 }));
+    services = await openRegistry(testConfig({ dataDir: tmp.dir, databaseUrl: pg.url, reconcileMs: 60_000 }), { keys: { missRefreshMs: 500 } });
     const { registry, watcher, keys } = services;
     const admin = services.initialAdminKey!;
     expect(admin.secret).toMatch(/^sk_/);
@@ -61,6 +61,13 @@ describeWith(pgServerService, 'registry while PostgreSQL is stopped and started 
     // Serving goes on from what was known.
     expect(watcher.state.get('outage')).toBe('1');
     expect(await keys.verify(admin.secret)).toEqual<KeyInfo>({ name: admin.name, scopes: ['admin'] });
+    // Unknown keys: at most one refresh attempt per missRefreshMs, failed ones included, so
+    // requests with bad keys do not each wait on the database.
+    await new Promise((r) => setTimeout(r, 600)); // the next miss may refresh
+    const queries = vi.spyOn(services.db, 'query');
+    for (let i = 0; i < 5; i++) expect(await keys.verify(`sk_unknown_${i}`)).toBeUndefined();
+    expect(queries).toHaveBeenCalledTimes(1);
+    queries.mockRestore();
     await watcher.reconcile(); // fails quietly
     expect(watcher.state.get('outage')).toBe('1');
 
