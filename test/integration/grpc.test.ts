@@ -265,11 +265,12 @@ describe('gRPC front end', () => {
 
 describe('gRPC stream backpressure', () => {
   it('ModelStreamInfer with a client that never reads: one drain listener however many answers wait', async () => {
-    // Batches of up to 16 answers of 16 kB complete together: once the client's HTTP/2 window
-    // and grpc-js's buffer are full, the rest of a batch is written while the stream is blocked.
+    // Answers of 16 kB come in one burst of 32 (the batcher waits for a full batch of all 32
+    // requests in flight). The client's HTTP/2 window and grpc-js's buffer take about 15 of them
+    // (measured: the 16th write is refused), so about 17 are written while the stream is blocked.
     const repo = await tempRepo(false);
-    await writeFixture(repo.root, 'echo', '1', { op: 'echo', delay_us: 5_000 }, { cols: 4096, maxBatch: 64, delayUs: 5_000 });
-    const engine = await Engine.start({ modelRepository: repo.root, workers: 1, allowFixtureModels: true, streamMaxInFlight: 16 });
+    await writeFixture(repo.root, 'echo', '1', { op: 'echo' }, { cols: 4096, maxBatch: 32, delayUs: 3_000_000 });
+    const engine = await Engine.start({ modelRepository: repo.root, workers: 1, allowFixtureModels: true, streamMaxInFlight: 32 });
     const { server, client, address } = await startGrpc(engine);
     // Watch the server side of the stream: refused writes, and drain listeners at each write.
     let refused = 0;
