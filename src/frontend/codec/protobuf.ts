@@ -146,13 +146,35 @@ export class Reader {
   }
 }
 
+/** Bytes of `v` as a varint. */
+function varintSize(v: number): number {
+  let n = 1;
+  for (; v > 0x7f; v = Math.floor(v / 128)) n++;
+  return n;
+}
+
+/** Writes `v` as a varint at `at` (room known to be there); returns the position after it. */
+function putVarint(buf: Buffer, at: number, v: number): number {
+  while (v > 0x7f) {
+    buf[at++] = (v % 128) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  buf[at++] = v;
+  return at;
+}
+
 /** Growable output buffer with protobuf primitives. */
 export class Writer {
   private buf: Buffer;
-  pos = 0;
+  private pos: number;
 
-  constructor(initial = 256) {
-    this.buf = Buffer.allocUnsafe(initial);
+  /**
+   * `reserve` bytes are left free in front of what is written, for `finishAsField` to frame it
+   * as a field of an outer message without copying it.
+   */
+  constructor(initial = 256, private readonly reserve = 0) {
+    this.buf = Buffer.allocUnsafe(Math.max(initial, reserve));
+    this.pos = reserve;
   }
 
   private ensure(n: number): void {
@@ -164,11 +186,7 @@ export class Writer {
 
   varint(v: number): this {
     this.ensure(10);
-    while (v > 0x7f) {
-      this.buf[this.pos++] = (v % 128) | 0x80;
-      v = Math.floor(v / 128);
-    }
-    this.buf[this.pos++] = v;
+    this.pos = putVarint(this.buf, this.pos, v);
     return this;
   }
 
@@ -223,6 +241,19 @@ export class Writer {
   }
 
   finish(): Buffer {
-    return this.buf.subarray(0, this.pos);
+    return this.buf.subarray(this.reserve, this.pos);
+  }
+
+  /**
+   * What was written, as length-delimited field `field` of an outer message that holds nothing
+   * else: its tag and length go into the reserved room, in place.
+   */
+  finishAsField(field: number): Buffer {
+    const len = this.pos - this.reserve;
+    const tag = field * 8 + WIRE_BYTES;
+    const start = this.reserve - varintSize(tag) - varintSize(len);
+    if (start < 0) throw new Error(`protobuf writer: ${this.reserve} reserved bytes cannot hold the header of field ${field} (${len} bytes)`);
+    putVarint(this.buf, putVarint(this.buf, start, tag), len);
+    return this.buf.subarray(start, this.pos);
   }
 }

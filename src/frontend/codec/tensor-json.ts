@@ -32,10 +32,14 @@ function bad(name: string, i: number, v: unknown, dt: Datatype): SluiceError {
   return new SluiceError('INVALID_TENSOR_VALUE', `input ${name} element ${i} (${shown}) is not a valid ${dt} value`);
 }
 
+/** One float32 and its bits, reused by every conversion (no arrays per element). */
+const F32_SCRATCH = new Float32Array(1);
+const F32_BITS = new Uint32Array(F32_SCRATCH.buffer);
+
 /** float32 -> IEEE half bits (round to nearest even). */
 function toHalfBits(v: number): number {
-  const f = new Float32Array([v]);
-  const x = new Uint32Array(f.buffer)[0]!;
+  F32_SCRATCH[0] = v;
+  const x = F32_BITS[0]!;
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;

@@ -52,12 +52,12 @@ export function sendJson(x: Exchange, status: number, body: string, headers: Hea
 /** Binary-extension response: JSON header, then tensors; the header length goes in a header. */
 export function sendBinary(x: Exchange, json: string, binary: readonly Uint8Array[]): void {
   if (!finish(x, 200)) return;
-  const head = Buffer.from(json, 'utf8');
-  let total = head.byteLength;
+  const headLength = Buffer.byteLength(json, 'utf8');
+  let total = headLength;
   for (const b of binary) total += b.byteLength;
   const body = Buffer.allocUnsafe(total);
-  head.copy(body, 0);
-  let at = head.byteLength;
+  body.write(json, 0, 'utf8');
+  let at = headLength;
   for (const b of binary) {
     body.set(b, at);
     at += b.byteLength;
@@ -65,7 +65,7 @@ export function sendBinary(x: Exchange, json: string, binary: readonly Uint8Arra
   x.res.cork(() => {
     x.res.writeStatus('200 OK')
       .writeHeader('Content-Type', 'application/octet-stream')
-      .writeHeader('Inference-Header-Content-Length', String(head.byteLength))
+      .writeHeader('Inference-Header-Content-Length', String(headLength))
       .end(body);
   });
 }

@@ -54,13 +54,13 @@ export function predictRoute(ctx: HttpContext) {
       const doc = asObject(parseJsonBody(body, ctx.opts.maxJsonDepth), 'request');
       const instances = own(doc, 'instances');
       if (!Array.isArray(instances) || instances.length === 0) throw new SluiceError('INVALID_ARGUMENT', 'instances must be a non-empty array');
-      const sig = ctx.engine.modelMetadata(model);
+      const specs = ctx.engine.inputSpecs(model);
       let inputs: Tensor[];
-      if (sig.inputs.length === 1 && Array.isArray(instances[0])) {
-        inputs = [tensorFor(sig.inputs[0]!, instances, sig.inputs[0]!.name)];
+      if (specs.length === 1 && Array.isArray(instances[0])) {
+        inputs = [tensorFor(specs[0]!, instances, specs[0]!.name)];
       } else {
         const objs = instances.map((r, i) => asObject(r, `instances[${i}]`));
-        inputs = sig.inputs.map((s) => tensorFor(s, objs.map((o) => own(o, s.name)), s.name));
+        inputs = specs.map((s) => tensorFor(s, objs.map((o) => own(o, s.name)), s.name));
       }
       const r = await ctx.engine.infer({ model, inputs });
       const columns = r.outputs.map(rowsOf);
