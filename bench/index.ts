@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- kernels dispatch swap handoff http predict grpc]`: runs the selected
+ * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams]`: runs the selected
  * benchmarks (all by default) and prints their figures. Each one that computes answers checks
  * them (against demo-logistic's formula, or the native kernels against JavaScript) before it
  * times anything; swap also checks every answer during the swaps, and predict the timed run's
@@ -11,6 +11,7 @@ import { runHandoff } from './handoff.js';
 import { runHttp } from './http.js';
 import { runKernels } from './kernels.js';
 import { runPredict } from './predict.js';
+import { runStreams } from './streams.js';
 import { runSwap } from './swap.js';
 
 const all: Record<string, () => unknown> = {
@@ -21,6 +22,7 @@ const all: Record<string, () => unknown> = {
   http: runHttp,
   predict: runPredict,
   grpc: runGrpc,
+  streams: runStreams,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
