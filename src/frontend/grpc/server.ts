@@ -51,18 +51,30 @@ export class GrpcServer {
     new ReflectionService(reflectedDefinition).addToServer(this.server);
   }
 
-  /** Wraps a unary handler: counts it in flight, maps errors, refuses work while draining. */
+  /**
+   * Wraps a unary handler: counts it in flight, maps errors, refuses work while draining. A
+   * synchronous result is answered at once; a promise with no extra hops (ModelInfer's path).
+   */
   private unary<Req>(fn: (req: Req, call: Unary<Req>) => unknown | Promise<unknown>, duringDrain = true) {
     return (call: Unary<Req>, callback: sendUnaryData<unknown>) => {
       if (this.draining && !duringDrain) return callback(toGrpcError(new SluiceError('SHUTTING_DOWN', 'server is draining')) as never);
       this.inFlight++;
-      Promise.resolve()
-        .then(() => fn(call.request, call))
-        .then(
-          (res) => callback(null, res),
-          (e: unknown) => callback(toGrpcError(e) as never),
-        )
-        .finally(() => this.inFlight--);
+      const answer = (res: unknown) => {
+        this.inFlight--;
+        callback(null, res);
+      };
+      const refuse = (e: unknown) => {
+        this.inFlight--;
+        callback(toGrpcError(e) as never);
+      };
+      let r: unknown;
+      try {
+        r = fn(call.request, call);
+      } catch (e) {
+        return refuse(e);
+      }
+      if (r instanceof Promise) r.then(answer, refuse);
+      else answer(r);
     };
   }
 
@@ -106,7 +118,7 @@ export class GrpcServer {
       }),
       ServerMetadata: this.unary(() => ({ name: SERVER_NAME, version: serverVersion, extensions: EXTENSIONS })),
       ModelMetadata: this.unary((r: { name: string; version: string }) => e.modelMetadata(r.name, r.version || undefined)),
-      ModelInfer: this.unary(async (buf: Buffer, call) => encodeModelInfer(await this.infer(buf, call, this.callDeadline(call))), false),
+      ModelInfer: this.unary((buf: Buffer, call) => this.infer(buf, call, this.callDeadline(call)).then(encodeModelInfer), false),
       ModelStreamInfer: (call: ServerDuplexStream<Buffer, Buffer>) => this.stream(call),
       ModelConfig: this.unary((r: { name: string; version: string }) => ({ config: tritonConfig(e.modelConfig(r.name, r.version || undefined), e.poolThreads) })),
       ModelStatistics: this.unary(async (r: { name: string; version: string }) => {
