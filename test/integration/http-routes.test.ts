@@ -107,6 +107,37 @@ describe('HTTP front end: every route', () => {
     expect(all.headers.get('content-type')).toBe('application/octet-stream');
   });
 
+  it('binary requests of 1,024 rows in flight together each get their own answer (pooled bodies are reused only once answered)', async () => {
+    // 400 kB bodies are read into reused buffers; a buffer given back too early would let one
+    // request's rows be overwritten by another's. demo-onnx runs in the worker pool, so many
+    // requests wait in the engine at once; demo-logistic runs inline.
+    const rows = 1024;
+    const infer = async (model: string, seed: number) => {
+      const x = new Float32Array(rows * 100).map((_, i) => Math.fround(Math.sin(seed * 7919 + i) / 2));
+      const { body, headerLength } = binaryBody({
+        inputs: [{ name: 'features', datatype: 'FP32', shape: [rows, 100], parameters: { binary_data_size: x.byteLength } }],
+        parameters: { binary_data_output: true },
+      }, [new Uint8Array(x.buffer)]);
+      const res = await fetch(`${s.url}/v2/models/${model}/infer`, { method: 'POST', headers: { 'inference-header-content-length': String(headerLength) }, body });
+      expect(res.status).toBe(200);
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      const out = new Float32Array(bytes.slice(Number(res.headers.get('inference-header-content-length'))).buffer);
+      return { x, out };
+    };
+    // demo-onnx is another network: its answers are checked against demo-onnx itself, one
+    // request at a time, then in flight together.
+    const alone = new Map<number, Float32Array>();
+    for (let k = 0; k < 8; k++) alone.set(k, (await infer('demo-onnx', k)).out);
+    for (let round = 0; round < 3; round++) {
+      const got = await Promise.all(Array.from({ length: 24 }, (_, i) => infer(i % 2 ? 'demo-onnx' : 'demo-logistic', i % 8)));
+      got.forEach(({ x, out }, i) => {
+        expect(out.length).toBe(rows);
+        if (i % 2) expect(Array.from(out)).toEqual(Array.from(alone.get(i % 8)!));
+        else for (let r = 0; r < rows; r += 97) expect(out[r]).toBeCloseTo(logistic(x.subarray(r * 100, (r + 1) * 100), w, 0.25), 5);
+      });
+    }
+  });
+
   it('POST /v1/models/{m}:predict with instances as rows or objects', async () => {
     const a = new Array(100).fill(0.3);
     const rows = await postJson(`${s.url}/v1/models/demo-logistic:predict`, { instances: [a, a] });

@@ -5,25 +5,30 @@
  */
 import type { HttpResponse } from 'uWebSockets.js';
 import { SluiceError } from '../../errors.js';
+import type { BodyPool } from './body-pool.js';
 
 /**
  * Reads the body of `res`. `pad` bytes are reserved in front of it in the buffer, so that a
  * caller can place a later part of the body at an aligned address (see the binary extension).
- * Exactly one of `done` and `fail` is called.
+ * Exactly one of `done` and `fail` is called. With a `pool`, a large body with a Content-Length
+ * is read into a reused buffer, and `done`'s `release` must be called once nothing refers to
+ * the body any more (never calling it only costs the reuse).
  */
 export function readBody(
   res: HttpResponse,
   contentLength: number | undefined,
   maxBytes: number,
   pad: number,
-  done: (body: Uint8Array) => void,
+  done: (body: Uint8Array, release: () => void) => void,
   fail: (e: SluiceError) => void,
+  pool?: BodyPool,
 ): void {
   if (contentLength !== undefined && contentLength > maxBytes) {
     fail(new SluiceError('PAYLOAD_TOO_LARGE', `body of ${contentLength} bytes exceeds the limit of ${maxBytes}`));
     return;
   }
-  let buf = Buffer.allocUnsafe(pad + (contentLength ?? 16 * 1024));
+  const first = pool && contentLength !== undefined ? pool.take(pad + contentLength) : { buf: Buffer.allocUnsafe(pad + (contentLength ?? 16 * 1024)), pooled: false };
+  let buf = first.buf;
   let length = 0;
   let failed = false;
   res.onData((chunk, isLast) => {
@@ -42,6 +47,11 @@ export function readBody(
     }
     buf.set(bytes, pad + length);
     length += bytes.byteLength;
-    if (isLast) done(buf.subarray(pad, pad + length));
+    if (!isLast) return;
+    // Only the buffer taken from the pool goes back (a grown one is garbage-collected).
+    const lent = first.pooled && buf === first.buf ? buf : undefined;
+    done(buf.subarray(pad, pad + length), lent ? () => pool!.give(lent) : noop);
   });
 }
+
+function noop(): void {}

@@ -2,6 +2,7 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { Engine } from '../../service/engine.js';
 import { errorFields, log } from '../../log.js';
+import { BodyPool } from './body-pool.js';
 import { sendError, type Exchange } from './reply.js';
 
 export type Scope = 'predict' | 'feedback' | 'admin';
@@ -22,6 +23,8 @@ export interface HttpOptions {
 export class HttpContext {
   /** Requests by route and status, for /metrics. */
   readonly counters = new Map<string, number>();
+  /** Reused buffers for large infer bodies. */
+  readonly bodies = new BodyPool();
   inFlight = 0;
   draining = false;
 
@@ -55,14 +58,27 @@ export class HttpContext {
     return x;
   }
 
-  /** Runs an async handler, turning any failure into a coded error response. */
-  guard(x: Exchange, fn: () => Promise<void> | void): void {
+  /**
+   * Runs an async handler, turning any failure into a coded error response. `after` runs once
+   * the handler has settled and any error has been sent (to give back a pooled body).
+   */
+  guard(x: Exchange, fn: () => Promise<void> | void, after?: () => void): void {
+    let p: Promise<void> | void;
     try {
-      const p = fn();
-      if (p) p.catch((e: unknown) => this.fail(x, e));
+      p = fn();
     } catch (e) {
       this.fail(x, e);
+      after?.();
+      return;
     }
+    if (!p) {
+      after?.();
+      return;
+    }
+    p.then(after, (e: unknown) => {
+      this.fail(x, e);
+      after?.();
+    });
   }
 
   fail(x: Exchange, e: unknown, close = false): void {

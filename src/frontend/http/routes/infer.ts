@@ -43,7 +43,9 @@ export function inferRoute(ctx: HttpContext, withVersion: boolean) {
     // Pad the buffer so the binary section after the JSON header starts 8-byte aligned: binary
     // tensors can then be used in place, without a copy.
     const pad = jsonLength !== undefined && Number.isSafeInteger(jsonLength) ? (8 - (jsonLength % 8)) % 8 : 0;
-    readBody(res, length, ctx.opts.maxBodyBytes, pad, (body) => ctx.guard(x, async () => {
+    // The body may be read into a pooled buffer (binary tensors are used in place): it goes
+    // back once the answer or error has been sent.
+    readBody(res, length, ctx.opts.maxBodyBytes, pad, (body, release) => ctx.guard(x, async () => {
       const who = ctx.opts.authorize('predict', authorization);
       if (who instanceof Promise) await who;
       const decoded = decodeInfer(body, jsonLength, ctx.opts.maxJsonDepth, arrival);
@@ -58,6 +60,6 @@ export function inferRoute(ctx: HttpContext, withVersion: boolean) {
       const encoded = encodeInfer(result, decoded.binaryOutputs);
       if (encoded.binary.length > 0) sendBinary(x, encoded.json, encoded.binary);
       else sendJson(x, 200, encoded.json);
-    }), (e) => ctx.fail(x, e, true));
+    }, release), (e) => ctx.fail(x, e, true), ctx.bodies);
   };
 }
