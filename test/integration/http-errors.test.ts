@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { demoBody, getJson, postJson, rawRequest, type TestServer } from '../helpers/http.js';
 import { writeFixture } from '../helpers/repo.js';
-import { startRepoServer } from '../helpers/server.js';
+import { startRepoServer, until } from '../helpers/server.js';
 
 const LIMIT = 256 * 1024;
 
@@ -136,12 +136,13 @@ describe('HTTP front end: every bad input gets its coded error, and the server k
   it('expired deadline (timeout parameter or Timeout-Ms header): 504 DEADLINE_EXCEEDED', async () => {
     const slow = `${s.url}/v2/models/slow/infer`;
     const busy = [postJson(slow, slowBody), postJson(slow, slowBody)];
-    await new Promise((r) => setTimeout(r, 20));
+    // Both in the engine first (a fixed sleep was not always enough on a loaded machine).
+    await until(() => s.engine.inFlight >= 2);
     // Both worker slots are busy for 200 ms: these expire in the queue and are dropped.
     expectError(await postJson(slow, { ...slowBody, parameters: { timeout: 30_000 } }), 504, 'DEADLINE_EXCEEDED');
     await Promise.all(busy);
     const busy2 = [postJson(slow, slowBody), postJson(slow, slowBody)];
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => s.engine.inFlight >= 2);
     expectError(await postJson(slow, slowBody, { 'timeout-ms': '30' }), 504, 'DEADLINE_EXCEEDED');
     await Promise.all(busy2);
   });
@@ -150,7 +151,7 @@ describe('HTTP front end: every bad input gets its coded error, and the server k
     const slow = `${s.url}/v2/models/slow/infer`;
     // 2 in flight (1 worker x 2 slots) + 1 queued fill it; the next one is refused.
     const busy = [postJson(slow, slowBody), postJson(slow, slowBody), postJson(slow, slowBody)];
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => s.engine.inFlight >= 3);
     const r = await postJson(slow, slowBody);
     expectError(r, 503, 'OVERLOADED');
     expect(r.headers.get('retry-after')).toBe('1');
