@@ -37,6 +37,8 @@ export interface Config {
   grpcPort: number;
   /** Largest gRPC message received or sent (RESOURCE_EXHAUSTED beyond). */
   grpcMaxMessageBytes: number;
+  /** gRPC calls open at once per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); clients queue beyond. */
+  grpcMaxConcurrentStreams: number;
   /** Requests in flight per stream (gRPC ModelStreamInfer, WebSocket) before reading pauses. */
   streamMaxInFlight: number;
 
@@ -145,6 +147,7 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   grpcHost: { env: 'SLUICE_GRPC_HOST', doc: 'gRPC listen address', default: () => '127.0.0.1', parse: text },
   grpcPort: { env: 'SLUICE_GRPC_PORT', doc: 'gRPC port (0 = any free port)', default: () => 8001, parse: int(0, 65535) },
   grpcMaxMessageBytes: { env: 'SLUICE_GRPC_MAX_MESSAGE_BYTES', doc: 'largest gRPC message', default: () => 16 * 1024 * 1024, parse: int(1024, 2 ** 31 - 1) },
+  grpcMaxConcurrentStreams: { env: 'SLUICE_GRPC_MAX_CONCURRENT_STREAMS', doc: 'gRPC calls open at once per connection', default: () => 256, parse: int(1, 65536) },
   streamMaxInFlight: { env: 'SLUICE_STREAM_MAX_IN_FLIGHT', doc: 'requests in flight per stream', default: () => 64, parse: int(1, 65536) },
   dataDir: { env: 'SLUICE_DATA_DIR', doc: 'embedded state directory', default: () => path.join(projectRoot, 'data'), parse: dir },
   databaseUrl: { env: 'SLUICE_DATABASE_URL', doc: 'PostgreSQL URL (embedded PGlite when unset)', secret: true, default: () => undefined, parse: optional(url) },

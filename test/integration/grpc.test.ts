@@ -332,3 +332,27 @@ describe('gRPC stream backpressure', () => {
     expect(mostListeners).toBe(1);
   });
 });
+
+describe('gRPC concurrent calls per connection', () => {
+  it('past maxConcurrentStreams, the client queues its calls: the server holds at most that many, and all succeed', async () => {
+    const repo = await tempRepo(false);
+    await writeFixture(repo.root, 'slow', '1', { op: 'sum', delay_us: 50_000 }, { maxBatch: 1 });
+    const engine = await Engine.start({ modelRepository: repo.root, workers: 1, allowFixtureModels: true });
+    const { server, client } = await startGrpc(engine, { maxConcurrentStreams: 2 });
+    try {
+      const x = { model_name: 'slow', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [1, 2, 3, 4] } }] };
+      let most = 0;
+      const sampler = setInterval(() => (most = Math.max(most, engine.inFlight)), 2);
+      const answers = await Promise.all(Array.from({ length: 6 }, () => call(client, 'ModelInfer', x)));
+      clearInterval(sampler);
+      expect(answers).toHaveLength(6);
+      expect(most).toBeGreaterThan(0);
+      expect(most).toBeLessThanOrEqual(2);
+    } finally {
+      client.close();
+      await server.close(1000);
+      await engine.close();
+      await repo.cleanup();
+    }
+  });
+});
