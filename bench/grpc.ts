@@ -1,14 +1,18 @@
 /**
- * gRPC figures, measured side by side in one run with the open-loop harness:
- *  1. Sluice ModelInfer at a fixed rate (open loop; SLUICE_BENCH_GRPC_RATE, default 2,000 calls/s,
- *     what one Node grpc-js client can generate on this machine): p99, errors;
- *  2. capacity of Sluice and of a bare grpc-js server returning the same answer
- *     (bench/bare-grpc.ts), side by side with h2load, and the ratio;
+ * gRPC figures, measured side by side in one run with open-loop generators:
+ *  1. Sluice ModelInfer at a fixed rate from the Node harness (SLUICE_BENCH_GRPC_RATE, default
+ *     2,000 calls/s, about what one Node grpc-js client process can generate on this machine:
+ *     ~300 us of CPU per call): p99, errors;
+ *  2. ModelInfer at SLUICE_BENCH_GRPC_GO_RATE (default 10,000) calls/s from the Go generator
+ *     (loadtest/grpc-go: grpc-go, raw bytes, latency from each call's scheduled time), against
+ *     Sluice and against a bare grpc-js server returning the same answer (bench/bare-grpc.ts),
+ *     each beside a hiccup meter; built with `go build` when go is on PATH, skipped otherwise;
+ *  3. capacity of Sluice and of the bare grpc-js server, side by side with h2load, and the ratio;
  * Every path timed is checked first, against demo-logistic's formula (ModelInfer on both
  * servers). Stream throughput is bench/streams.ts. `npm run bench -- grpc [--quick]`.
  */
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -19,6 +23,7 @@ import { check, table } from './util.js';
 import { startBare, startBenchSluice } from './server-process.js';
 import { describeHiccups, startHiccupMeter } from './hiccup.js';
 import { demoAnswer, features } from './engine-util.js';
+import { projectRoot } from '../src/paths.js';
 
 const pkg = grpc.loadPackageDefinition(packageDefinition) as any;
 
@@ -26,10 +31,15 @@ async function hasH2load(): Promise<boolean> {
   return new Promise((resolve) => execFile('h2load', ['--version'], (e) => resolve(!e)));
 }
 
+/** One serialized single-row demo-logistic ModelInferRequest (no gRPC message prefix). */
+async function singleRequest(address: string): Promise<Buffer> {
+  const t = await buildGrpcTarget({ url: address, model: 'demo-logistic', batch: 1, stream: false }, 1);
+  return t.requests[0]!;
+}
+
 /** Closed-loop ModelInfer calls with h2load; the body is a framed, serialized request. */
 async function h2load(address: string, n: number): Promise<{ rate: number; meanMs: number; maxMs: number }> {
-  const t = await buildGrpcTarget({ url: address, model: 'demo-logistic', batch: 1, stream: false }, 1);
-  const msg = t.requests[0]!;
+  const msg = await singleRequest(address);
   const framed = Buffer.alloc(5 + msg.length);
   framed.writeUInt32BE(msg.length, 1);
   msg.copy(framed, 5);
@@ -43,6 +53,57 @@ async function h2load(address: string, n: number): Promise<{ rate: number; meanM
   const ms = (v: string, u: string) => Number(v) * (u === 'us' ? 0.001 : u === 's' ? 1000 : 1);
   check(/(\d+) succeeded/.exec(out)?.[1] === String(n), `h2load: not every call succeeded:\n${out}`);
   return { rate, meanMs: m ? ms(m[5]!, m[6]!) : NaN, maxMs: m ? ms(m[3]!, m[4]!) : NaN };
+}
+
+/** What loadtest/grpc-go prints with -json (times in ms; cpu.cores = (user+sys)/wall). */
+interface GoLoadReport {
+  offeredRate: number;
+  sent: number;
+  answered: number;
+  achievedRate: number;
+  errors: Record<string, number>;
+  errorCount: number;
+  latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number };
+  sendLagMs: { p50: number; p99: number; max: number };
+  cpu: { userS: number; sysS: number; wallS: number; cores: number };
+}
+
+/**
+ * Builds the Go generator (loadtest/grpc-go) into `dir`; null, with the reason printed, when go
+ * is not on PATH or the build fails. -mod=mod lets go fetch the pinned modules (go.sum) on a
+ * fresh machine; -buildvcs=false because the binary is throwaway and VCS stamping would run git.
+ */
+async function buildGoLoad(dir: string): Promise<string | null> {
+  const bin = path.join(dir, 'sluice-grpc-load');
+  return new Promise((resolve) => execFile('go', ['build', '-o', bin, '.'], {
+    cwd: path.join(projectRoot, 'loadtest', 'grpc-go'),
+    env: { ...process.env, GOFLAGS: '-mod=mod -buildvcs=false' },
+  }, (e, _stdout, stderr) => {
+    if (!e) return resolve(bin);
+    console.log((e as NodeJS.ErrnoException).code === 'ENOENT'
+      ? '\ngo is not on PATH: the Go-generator gRPC figure (loadtest/grpc-go) is skipped'
+      : `\ngo build of loadtest/grpc-go failed, the Go-generator gRPC figure is skipped:\n${stderr || e.message}`);
+    resolve(null);
+  }));
+}
+
+/** One open-loop run of the Go generator (4 connections); rejects with its stderr if it fails. */
+function goLoad(bin: string, address: string, requestFile: string, rate: number, durationS: number): Promise<GoLoadReport> {
+  const args = ['-address', address, '-request', requestFile, '-rate', String(rate), '-duration', String(durationS), '-connections', '4', '-json'];
+  return new Promise((resolve, reject) => execFile(bin, args, { timeout: (durationS + 60) * 1000 }, (e, stdout, stderr) => {
+    if (e) reject(new Error(`sluice-grpc-load ${args.join(' ')} failed: ${e.message}\n${stderr.slice(-2000)}`));
+    else resolve(JSON.parse(stdout) as GoLoadReport);
+  }));
+}
+
+function describeGoLoad(r: GoLoadReport): string {
+  const f = (x: number) => x.toFixed(2);
+  const byCode = Object.entries(r.errors).map(([c, n]) => `${c} ${n}`).join(', ');
+  const l = r.latencyMs;
+  return `  achieved ${r.achievedRate.toFixed(0)} calls/s (${r.answered} answered of ${r.sent} sent), ${r.errorCount} errors${byCode ? ` (${byCode})` : ''}\n`
+    + `  latency from scheduled send, ms: p50 ${f(l.p50)}  p90 ${f(l.p90)}  p99 ${f(l.p99)}  p99.9 ${f(l.p999)}  max ${f(l.max)}\n`
+    + `  generator: send lag p99 ${f(r.sendLagMs.p99)} ms, CPU ${f(r.cpu.cores)} cores (user ${r.cpu.userS.toFixed(1)} s + sys ${r.cpu.sysS.toFixed(1)} s over ${r.cpu.wallS.toFixed(1)} s)`
+    + (r.sendLagMs.p99 > 1 ? `\n  (send lag p99 > 1 ms: the generator ran late, and that lateness is inside the latencies above)` : '');
 }
 
 /** Every row of a demo-logistic answer (FP32 bytes) against the formula. */
@@ -80,13 +141,51 @@ export async function runGrpc(opts: { quick?: boolean } = {}): Promise<Record<st
     const rate = Number(process.env.SLUICE_BENCH_GRPC_RATE ?? 2000);
     const target = await buildGrpcTarget({ url: sluice.grpc, model: 'demo-logistic', batch: 1, stream: false });
     const hiccups = startHiccupMeter();
-    const fixed = summarise([await runGrpcOpenLoop(target, { rate, durationS: quick ? 5 : 30, connections: 4 })]);
+    const fixed = summarise([await runGrpcOpenLoop(target, { rate, durationS: quick ? 5 : 10, connections: 4 })]);
     console.log(`\nSluice gRPC ModelInfer, demo-logistic, ${rate} calls/s offered (open loop, 1 grpc-js client process):\n${describe(fixed)}\n${describeHiccups(await hiccups.stop())}`);
     figures.fixedRate = rate;
     figures.fixedP99Ms = fixed.latencyMs.p99;
     figures.fixedErrors = fixed.errorCount;
 
-    // 2. Capacity, side by side, with h2load (nghttp2-client) when installed: a Node client
+    // 2. The issue's rate, which a Node client cannot offer here: the Go generator, against
+    // Sluice and then the bare grpc-js server, each beside a hiccup meter.
+    const goDir = mkdtempSync(path.join(tmpdir(), 'sluice-grpc-go-'));
+    try {
+      const bin = await buildGoLoad(goDir);
+      if (bin) {
+        const goRate = Number(process.env.SLUICE_BENCH_GRPC_GO_RATE ?? 10_000);
+        const durationS = quick ? 5 : 30;
+        const requestFile = path.join(goDir, 'model-infer-request.bin');
+        writeFileSync(requestFile, await singleRequest(sluice.grpc));
+        const runs: Array<[string, GoLoadReport]> = [];
+        for (const [label, address] of [['Sluice', sluice.grpc], ['bare grpc-js (same answer)', bare.address]] as const) {
+          const meter = startHiccupMeter();
+          const r = await goLoad(bin, address, requestFile, goRate, durationS);
+          // An overloaded server may still be working through calls the generator gave up on:
+          // one more checked answer waits for it (and checks it still answers correctly), so the
+          // next run does not share the CPU with this one's backlog.
+          await checkAnswer(address, label);
+          console.log(`\n${label} gRPC ModelInfer, demo-logistic, ${goRate} calls/s offered for ${durationS} s (open loop, Go generator, 4 connections):\n${describeGoLoad(r)}\n  ${describeHiccups(await meter.stop())}`);
+          runs.push([label, r]);
+        }
+        table(`gRPC ModelInfer at ${goRate} calls/s offered, Go generator, side by side`, ['server', 'achieved/s', 'errors', 'p50 ms', 'p99 ms', 'max ms', 'gen CPU'],
+          runs.map(([label, r]) => [label, r.achievedRate, String(r.errorCount), r.latencyMs.p50, r.latencyMs.p99, r.latencyMs.max, r.cpu.cores]));
+        const [, s] = runs[0]!;
+        const [, b] = runs[1]!;
+        figures.goRate = goRate;
+        figures.goAchievedRate = s.achievedRate;
+        figures.goP99Ms = s.latencyMs.p99;
+        figures.goErrors = s.errorCount;
+        figures.goGeneratorCpu = s.cpu.cores;
+        figures.goBareAchievedRate = b.achievedRate;
+        figures.goBareP99Ms = b.latencyMs.p99;
+        figures.goBareErrors = b.errorCount;
+      }
+    } finally {
+      rmSync(goDir, { recursive: true, force: true });
+    }
+
+    // 3. Capacity, side by side, with h2load (nghttp2-client) when installed: a Node client
     // saturates far below either server here.
     const h2 = (address: string) => h2load(address, quick ? 10_000 : 60_000);
     if (await hasH2load()) {
