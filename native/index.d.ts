@@ -67,6 +67,14 @@ export declare function linearRun(handle: number, x: Float32Array, rows: number,
 export declare function linucbScores(aInv: Float64Array, b: Float64Array, x: Float64Array, alpha: number, out: Float64Array): void
 
 /**
+ * Finds the number arrays at `inputs[*].data` of a JSON inference request (see
+ * `json_numbers.rs`) and parses them into `values`; writes (start, end, first value, count) per
+ * array into `spans`. Returns how many, -1 when the body must go to JSON.parse alone, -2 when
+ * `spans` or `values` is too small. Never fails otherwise: any doubt is -1.
+ */
+export declare function scanJsonNumberArrays(body: Uint8Array, minElements: number, spans: Uint32Array, values: Float64Array): number
+
+/**
  * Sherman-Morrison update of one arm's state in place after reward `reward` for context `x`:
  * `aInv` (d*d) becomes (A + x x')^-1 and `b` (d) becomes b + reward * x. Returns false and
  * leaves both unchanged if the update is numerically singular.

@@ -41,6 +41,20 @@ function normalise(fn: string, err: unknown): unknown {
 /** Instruction set chosen at load: "avx2+fma" or "scalar" (forced with SLUICE_SIMD=scalar). */
 export const simdLevel: string = binding.simdLevel();
 
+/**
+ * Finds and parses the number arrays at `inputs[*].data` of a JSON inference request
+ * (native/src/json_numbers.rs): per array, (start, end, first value, count) in `spans`, values
+ * in `values`. Returns how many; -1 when the body must go to JSON.parse alone; -2 when `spans`
+ * or `values` is too small.
+ */
+export function scanJsonNumberArrays(body: Uint8Array, minElements: number, spans: Uint32Array, values: Float64Array): number {
+  try {
+    return binding.scanJsonNumberArrays(body, minElements, spans, values);
+  } catch (e) {
+    throw normalise('scanJsonNumberArrays', e);
+  }
+}
+
 export function dot(a: Float32Array, b: Float32Array): number {
   try {
     return binding.dot(a, b);

@@ -9,6 +9,7 @@
 
 mod bandit;
 mod errors;
+mod json_numbers;
 mod kernels;
 mod linear_registry;
 
@@ -16,7 +17,7 @@ use bandit::{linucb, rng::Xoshiro256, sampling};
 use errors::{dim, disjoint, expect_len, finite, invalid, Code};
 type Result<T> = napi::Result<T, Code>;
 use kernels::{Activation, GemvShape};
-use napi::bindgen_prelude::{Float32ArraySlice, Float64ArraySlice};
+use napi::bindgen_prelude::{Float32ArraySlice, Float64ArraySlice, Uint32ArraySlice, Uint8ArraySlice};
 use napi_derive::napi;
 
 /// The instruction set the dispatching kernels use: `"avx2+fma"` or `"scalar"`.
@@ -320,4 +321,16 @@ pub fn linear_run(handle: u32, x: Float32ArraySlice, rows: f64, mut out: Float32
 #[napi(catch_unwind)]
 pub fn linear_release(handle: u32) -> bool {
   linear_registry::remove(handle)
+}
+
+/// Finds the number arrays at `inputs[*].data` of a JSON inference request (see
+/// `json_numbers.rs`) and parses them into `values`; writes (start, end, first value, count) per
+/// array into `spans`. Returns how many, -1 when the body must go to JSON.parse alone, -2 when
+/// `spans` or `values` is too small. Never fails otherwise: any doubt is -1.
+#[napi(catch_unwind)]
+pub fn scan_json_number_arrays(body: Uint8ArraySlice, min_elements: u32, mut spans: Uint32ArraySlice, mut values: Float64ArraySlice) -> i64 {
+  // SAFETY: `spans` and `values` are distinct JS typed arrays the caller owns for this call
+  // (single-threaded); `body` is only read.
+  let (spans, values) = unsafe { (spans.as_mut(), values.as_mut()) };
+  json_numbers::scan(&body, min_elements as usize, spans, values)
 }

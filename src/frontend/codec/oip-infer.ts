@@ -7,7 +7,7 @@
 import { SluiceError } from '../../errors.js';
 import { arrayClassOf, elementCount, isDatatype, type Datatype, type Tensor, type TypedArray } from '../../model/tensor.js';
 import type { InferRequest, InferResponse } from '../../service/types.js';
-import { asObject, own, parseJsonBody } from './safe-json.js';
+import { asObject, own, parseInferJson } from './safe-json.js';
 import { decodeTensorData, encodeTensorData } from './tensor-json.js';
 
 export interface DecodedInfer {
@@ -54,7 +54,10 @@ export function decodeInfer(body: Uint8Array, jsonLength: number | undefined, ma
     throw new SluiceError('INVALID_ARGUMENT', `Inference-Header-Content-Length ${jsonLength} does not fit a body of ${body.byteLength} bytes`);
   }
   const json = jsonLength === undefined ? body : body.subarray(0, jsonLength);
-  const doc = asObject(parseJsonBody(json, maxDepth), 'inference request');
+  // Tensor data arrays are parsed natively; `numbers` resolves them (synchronously, below).
+  const parsed = parseInferJson(json, maxDepth);
+  const numbers = parsed.numbers;
+  const doc = asObject(parsed.doc, 'inference request');
   let binaryAt = jsonLength ?? body.byteLength;
 
   const inputsRaw = own(doc, 'inputs');
@@ -86,7 +89,7 @@ export function decodeInfer(body: Uint8Array, jsonLength: number | undefined, ma
       return { name, datatype, shape, data: view };
     }
     if (data === undefined) throw new SluiceError('INVALID_ARGUMENT', `input ${name} has no data`);
-    return { name, datatype, shape, data: decodeTensorData(data, datatype, shape, name) };
+    return { name, datatype, shape, data: decodeTensorData(data, datatype, shape, name, numbers) };
   });
   if (jsonLength !== undefined && binaryAt !== body.byteLength) {
     throw new SluiceError('INVALID_ARGUMENT', `${body.byteLength - binaryAt} bytes of binary data are not claimed by any input`);

@@ -6,6 +6,7 @@
  */
 import { SluiceError } from '../../errors.js';
 import { arrayClassOf, elementCount, type Datatype, type TypedArray } from '../../model/tensor.js';
+import type { NativeNumbers } from './safe-json.js';
 
 const F32_MAX = 3.4028234663852886e38;
 const F16_MAX = 65504;
@@ -62,36 +63,66 @@ function toHalfBits(v: number): number {
   return sign | half;
 }
 
-/** Walks nested arrays in row-major order, checking that they have exactly `shape`. */
-function flatten(data: unknown, shape: readonly number[], name: string): unknown[] {
-  if (!Array.isArray(data)) throw new SluiceError('INVALID_ARGUMENT', `input ${name} data must be an array`);
+const noNumbers: NativeNumbers = () => undefined;
+
+/**
+ * Walks nested arrays in row-major order, checking that they have exactly `shape`. `numbers`
+ * resolves the placeholders parseInferJson left for natively parsed arrays of numbers: each is
+ * treated exactly as the JSON array it stands for, so results and errors are the same.
+ */
+function flatten(data: unknown, shape: readonly number[], name: string, numbers: NativeNumbers): ArrayLike<unknown> {
   const n = elementCount(shape);
-  // Flat data (the common case): just the element count to check.
-  if (data.length === n && (n === 0 || !Array.isArray(data[0]))) return data;
-  if (data.length > 0 && !Array.isArray(data[0])) {
+  // Natively parsed flat data (the common case): only its length to check.
+  const native = numbers(data);
+  if (native) {
+    if (native.length === n) return native;
+    throw new SluiceError('SHAPE_MISMATCH', `input ${name} has shape [${shape}] (${n} elements) but ${native.length} elements of data`);
+  }
+  const isArray = (v: unknown) => Array.isArray(v) || numbers(v) !== undefined;
+  const items = (v: unknown) => (numbers(v) ?? v) as ArrayLike<unknown>;
+  if (!Array.isArray(data)) throw new SluiceError('INVALID_ARGUMENT', `input ${name} data must be an array`);
+  // Flat data: just the element count to check.
+  if (data.length === n && (n === 0 || !isArray(data[0]))) return data;
+  if (data.length > 0 && !isArray(data[0])) {
     throw new SluiceError('SHAPE_MISMATCH', `input ${name} has shape [${shape}] (${n} elements) but ${data.length} elements of data`);
   }
   const out: unknown[] = [];
   const walk = (node: unknown, dim: number): void => {
     if (dim === shape.length) {
-      if (Array.isArray(node)) throw new SluiceError('SHAPE_MISMATCH', `input ${name} data nests deeper than its shape [${shape}]`);
+      if (isArray(node)) throw new SluiceError('SHAPE_MISMATCH', `input ${name} data nests deeper than its shape [${shape}]`);
       out.push(node);
       return;
     }
-    if (!Array.isArray(node) || node.length !== shape[dim]) {
+    if (!isArray(node) || items(node).length !== shape[dim]) {
       throw new SluiceError('SHAPE_MISMATCH', `input ${name} data does not match its shape [${shape}] at dimension ${dim}`);
     }
-    for (const child of node) walk(child, dim + 1);
+    const children = items(node);
+    for (let i = 0; i < children.length; i++) walk(children[i], dim + 1);
   };
   walk(data, 0);
   return out;
 }
 
-/** JSON `data` of a tensor with `shape` and `dt` -> the typed array that holds it. */
-export function decodeTensorData(data: unknown, dt: Datatype, shape: readonly number[], name: string): TypedArray {
+/** FP32 from natively parsed doubles: the same checks as for JSON numbers, on a typed loop. */
+function fp32FromDoubles(v: Float64Array, name: string): Float32Array {
+  const f = new Float32Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    if (!(x <= F32_MAX && x >= -F32_MAX)) throw bad(name, i, x, 'FP32');
+    f[i] = x;
+  }
+  return f;
+}
+
+/**
+ * JSON `data` of a tensor with `shape` and `dt` -> the typed array that holds it. `numbers`
+ * resolves natively parsed arrays (see parseInferJson).
+ */
+export function decodeTensorData(data: unknown, dt: Datatype, shape: readonly number[], name: string, numbers = noNumbers): TypedArray {
   const Ctor = arrayClassOf(dt);
   if (!Ctor) throw new SluiceError('DATATYPE_MISMATCH', `input ${name}: datatype ${dt} is not supported`);
-  const flat = flatten(data, shape, name);
+  const flat = flatten(data, shape, name, numbers);
+  if (dt === 'FP32' && flat instanceof Float64Array) return fp32FromDoubles(flat, name);
   const n = flat.length;
   const out = new Ctor(n);
   if (dt === 'FP32') {
