@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { buildGrpcTarget, runGrpcOpenLoop } from '../loadtest/grpc-load.js';
-import { describe, summarise } from '../loadtest/report.js';
+import { describe, summarise, type Summary } from '../loadtest/report.js';
 import { packageDefinition } from '../src/frontend/grpc/definition.js';
 import { check, table } from './util.js';
 import { startBare, startBenchSluice } from './server-process.js';
@@ -55,18 +55,14 @@ async function h2load(address: string, n: number): Promise<{ rate: number; meanM
   return { rate, meanMs: m ? ms(m[5]!, m[6]!) : NaN, maxMs: m ? ms(m[3]!, m[4]!) : NaN };
 }
 
-/** What loadtest/grpc-go prints with -json (times in ms; cpu.cores = (user+sys)/wall). */
-interface GoLoadReport {
-  offeredRate: number;
-  sent: number;
-  answered: number;
-  achievedRate: number;
-  errors: Record<string, number>;
-  errorCount: number;
-  latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number };
+/**
+ * What loadtest/grpc-go prints with -json: the harness's summary fields, under the same names,
+ * plus its send-lag percentiles and multi-core CPU (times in ms; cpu.cores = (user+sys)/wall).
+ */
+type GoLoadReport = Pick<Summary, 'offeredRate' | 'sent' | 'answered' | 'achievedRate' | 'errors' | 'errorCount' | 'latencyMs'> & {
   sendLagMs: { p50: number; p99: number; max: number };
   cpu: { userS: number; sysS: number; wallS: number; cores: number };
-}
+};
 
 /**
  * Builds the Go generator (loadtest/grpc-go) into `dir`; null, with the reason printed, when go

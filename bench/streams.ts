@@ -66,7 +66,7 @@ async function checkWsAnswer(httpUrl: string, rows: number): Promise<void> {
 }
 
 /** Closed-loop stream throughput: keep `window` requests of `rows` rows in flight for `ms`. */
-export async function grpcStreamRows(address: string, rows: number, window: number, ms: number): Promise<number> {
+async function grpcStreamRows(address: string, rows: number, window: number, ms: number): Promise<number> {
   const target = await buildGrpcTarget({ url: address, model: 'demo-logistic', batch: rows, stream: true }, 4);
   const client = rawClient(address);
   const stream = client.stream();
@@ -89,7 +89,7 @@ export async function grpcStreamRows(address: string, rows: number, window: numb
   return (done * rows) / s;
 }
 
-export async function wsRows(httpUrl: string, rows: number, window: number, ms: number): Promise<number> {
+async function wsRows(httpUrl: string, rows: number, window: number, ms: number): Promise<number> {
   const { frame } = wsRequest(rows);
   const ws = await openWs(httpUrl);
   let done = 0;

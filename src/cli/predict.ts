@@ -11,7 +11,7 @@ import { Packr } from 'msgpackr';
 import { WebSocket } from 'undici';
 import { SluiceError } from '../errors.js';
 import type { TensorSpec } from '../model/manifest.js';
-import { arrayClassOf, type Tensor } from '../model/tensor.js';
+import { arrayClassOf, typedFromBytes, type Tensor } from '../model/tensor.js';
 import { Engine } from '../service/engine.js';
 import type { InferResponse, ModelMetadata } from '../service/types.js';
 import { decodeTensorData, encodeTensorData } from '../frontend/codec/tensor-json.js';
@@ -77,9 +77,7 @@ async function remotePredictor(o: PredictOptions): Promise<Predictor> {
       model: a.model_name, version: a.model_version,
       outputs: a.outputs.map((t) => {
         const Ctor = arrayClassOf(t.datatype as never)!;
-        const copy = new Uint8Array(t.data.byteLength);
-        copy.set(t.data);
-        return { name: t.name, datatype: t.datatype as never, shape: t.shape, data: new Ctor(copy.buffer, 0, copy.byteLength / Ctor.BYTES_PER_ELEMENT) };
+        return { name: t.name, datatype: t.datatype as never, shape: t.shape, data: typedFromBytes(Ctor, t.data, t.data.byteLength / Ctor.BYTES_PER_ELEMENT, true) };
       }),
     });
   });

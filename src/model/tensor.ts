@@ -37,6 +37,17 @@ export function arrayClassOf(dt: Datatype): TypedArrayCtor | undefined {
   return ARRAY_OF[dt];
 }
 
+/**
+ * `count` elements of `Ctor` over raw little-endian bytes: a view when they are aligned for the
+ * element type, else (or when `copy`) in a fresh buffer of their own.
+ */
+export function typedFromBytes(Ctor: TypedArrayCtor, bytes: Uint8Array, count: number, copy = false): TypedArray {
+  if (!copy && bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0) return new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, count);
+  const own = new Uint8Array(count * Ctor.BYTES_PER_ELEMENT);
+  own.set(bytes.subarray(0, own.byteLength));
+  return new Ctor(own.buffer, 0, count);
+}
+
 export function bytesPerElement(dt: Datatype): number {
   const c = ARRAY_OF[dt];
   if (!c) throw new Error(`datatype ${dt} has no fixed element size`);

@@ -13,7 +13,7 @@
  */
 import type { Queryable } from './db.js';
 import { num } from './rows.js';
-import { REGISTRY_CHANNEL, type AuditAction, type ProductionChange, type Stage } from './types.js';
+import { REGISTRY_CHANNEL, type AuditEntry, type ProductionChange } from './types.js';
 
 /** Locks the model's row until the transaction ends; undefined when there is no such model. */
 export async function lockModel(tx: Queryable, model: string): Promise<{ history: string[] } | undefined> {
@@ -27,16 +27,8 @@ export async function ensureAndLockModel(tx: Queryable, model: string): Promise<
   return (await lockModel(tx, model))!;
 }
 
-export interface AuditRow {
-  model: string;
-  action: AuditAction;
-  fromVersion: string | null;
-  toVersion: string;
-  fromStage: Stage | null;
-  toStage: Stage;
-  actor: string;
-  reason: string;
-}
+/** An audit entry as written: the database assigns its id and time. */
+export type AuditRow = Omit<AuditEntry, 'id' | 'at'>;
 
 export async function writeAudit(tx: Queryable, a: AuditRow): Promise<number> {
   const rows = await tx.query<{ id: unknown }>(

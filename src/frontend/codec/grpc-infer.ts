@@ -5,7 +5,7 @@
  * by element exactly like JSON data, and outputs always go back as `raw_output_contents`.
  */
 import { SluiceError } from '../../errors.js';
-import { arrayClassOf, elementCount, isDatatype, type Datatype, type Tensor, type TypedArray } from '../../model/tensor.js';
+import { arrayClassOf, elementCount, isDatatype, typedFromBytes, type Datatype, type Tensor, type TypedArray } from '../../model/tensor.js';
 import type { InferRequest, InferResponse } from '../../service/types.js';
 import { Reader, WIRE_BYTES, WIRE_FIXED32, WIRE_FIXED64, WIRE_VARINT, Writer } from './protobuf.js';
 
@@ -145,15 +145,12 @@ function rawTensor(e: RawEntry, dt: Datatype, count: number): TypedArray {
   const Ctor = arrayClassOf(dt)!;
   const b = e.bytes;
   const shift = b.byteOffset % Ctor.BYTES_PER_ELEMENT;
-  if (shift === 0) return new Ctor(b.buffer as ArrayBuffer, b.byteOffset, count);
-  if (shift <= e.header) {
+  if (shift !== 0 && shift <= e.header) {
     const whole = new Uint8Array(b.buffer, b.byteOffset - shift, b.byteLength + shift);
     whole.copyWithin(0, shift);
     return new Ctor(b.buffer as ArrayBuffer, b.byteOffset - shift, count);
   }
-  const copy = new Uint8Array(b.byteLength);
-  copy.set(b);
-  return new Ctor(copy.buffer, 0, count);
+  return typedFromBytes(Ctor, b, count);
 }
 
 function typedFromValues(input: RawInput, dt: Datatype, count: number): TypedArray {

@@ -5,7 +5,7 @@
  * the `timeout` parameter (microseconds, as in Triton).
  */
 import { SluiceError } from '../../errors.js';
-import { arrayClassOf, elementCount, isDatatype, type Datatype, type Tensor, type TypedArray } from '../../model/tensor.js';
+import { arrayClassOf, elementCount, isDatatype, typedFromBytes, type Datatype, type Tensor, type TypedArray } from '../../model/tensor.js';
 import type { InferRequest, InferResponse } from '../../service/types.js';
 import { asObject, own, parseInferJson } from './safe-json.js';
 import { decodeTensorData, encodeTensorData } from './tensor-json.js';
@@ -39,10 +39,7 @@ function shapeOf(v: unknown, name: string): number[] {
 function binaryView(bytes: Uint8Array, dt: Datatype, count: number): TypedArray {
   const Ctor = arrayClassOf(dt);
   if (!Ctor) throw new SluiceError('DATATYPE_MISMATCH', `datatype ${dt} is not supported`);
-  if (bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0) return new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, count);
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
-  return new Ctor(copy.buffer, 0, count);
+  return typedFromBytes(Ctor, bytes, count);
 }
 
 /**

@@ -19,7 +19,7 @@
 import { Packr } from 'msgpackr';
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import { SluiceError, toSluiceError } from '../../errors.js';
-import { arrayClassOf, elementCount, isDatatype, type Tensor } from '../../model/tensor.js';
+import { arrayClassOf, elementCount, isDatatype, typedFromBytes, type Tensor } from '../../model/tensor.js';
 import type { InferResponse } from '../../service/types.js';
 import type { HttpContext } from '../http/context.js';
 import { finish } from '../http/reply.js';
@@ -74,9 +74,8 @@ export function decodeFrame(frame: Uint8Array, now: number): { id: unknown; requ
     if (data.byteLength !== count * Ctor.BYTES_PER_ELEMENT) {
       throw new SluiceError('SHAPE_MISMATCH', `input ${name} has shape [${shape}] of ${datatype} (${count * Ctor.BYTES_PER_ELEMENT} bytes) but ${data.byteLength} bytes of data`);
     }
-    const typed = new Ctor(count);
-    new Uint8Array(typed.buffer).set(data);
-    return { name, datatype, shape: shape as number[], data: typed };
+    // Copied: uWS reuses the frame's memory once this callback returns.
+    return { name, datatype, shape: shape as number[], data: typedFromBytes(Ctor, data, count, true) };
   });
   const outputs = own(o, 'outputs');
   if (outputs !== undefined && (!Array.isArray(outputs) || outputs.some((n) => typeof n !== 'string'))) throw new SluiceError('INVALID_ARGUMENT', 'outputs must be a list of names');
