@@ -70,6 +70,11 @@ const noNumbers: NativeNumbers = () => undefined;
  * resolves the placeholders parseInferJson left for natively parsed arrays of numbers: each is
  * treated exactly as the JSON array it stands for, so results and errors are the same.
  */
+/** A JSON array, or a placeholder for a natively parsed one. */
+function isArrayOrNumbers(v: unknown, numbers: NativeNumbers): boolean {
+  return Array.isArray(v) || numbers(v) !== undefined;
+}
+
 function flatten(data: unknown, shape: readonly number[], name: string, numbers: NativeNumbers): ArrayLike<unknown> {
   const n = elementCount(shape);
   // Natively parsed flat data (the common case): only its length to check.
@@ -78,25 +83,23 @@ function flatten(data: unknown, shape: readonly number[], name: string, numbers:
     if (native.length === n) return native;
     throw new SluiceError('SHAPE_MISMATCH', `input ${name} has shape [${shape}] (${n} elements) but ${native.length} elements of data`);
   }
-  const isArray = (v: unknown) => Array.isArray(v) || numbers(v) !== undefined;
-  const items = (v: unknown) => (numbers(v) ?? v) as ArrayLike<unknown>;
   if (!Array.isArray(data)) throw new SluiceError('INVALID_ARGUMENT', `input ${name} data must be an array`);
   // Flat data: just the element count to check.
-  if (data.length === n && (n === 0 || !isArray(data[0]))) return data;
-  if (data.length > 0 && !isArray(data[0])) {
+  if (data.length === n && (n === 0 || !isArrayOrNumbers(data[0], numbers))) return data;
+  if (data.length > 0 && !isArrayOrNumbers(data[0], numbers)) {
     throw new SluiceError('SHAPE_MISMATCH', `input ${name} has shape [${shape}] (${n} elements) but ${data.length} elements of data`);
   }
   const out: unknown[] = [];
   const walk = (node: unknown, dim: number): void => {
     if (dim === shape.length) {
-      if (isArray(node)) throw new SluiceError('SHAPE_MISMATCH', `input ${name} data nests deeper than its shape [${shape}]`);
+      if (isArrayOrNumbers(node, numbers)) throw new SluiceError('SHAPE_MISMATCH', `input ${name} data nests deeper than its shape [${shape}]`);
       out.push(node);
       return;
     }
-    if (!isArray(node) || items(node).length !== shape[dim]) {
+    const children = (numbers(node) ?? (Array.isArray(node) ? node : undefined)) as ArrayLike<unknown> | undefined;
+    if (!children || children.length !== shape[dim]) {
       throw new SluiceError('SHAPE_MISMATCH', `input ${name} data does not match its shape [${shape}] at dimension ${dim}`);
     }
-    const children = items(node);
     for (let i = 0; i < children.length; i++) walk(children[i], dim + 1);
   };
   walk(data, 0);
