@@ -11,7 +11,7 @@ import { Packr } from 'msgpackr';
 import { WebSocket } from 'undici';
 import { SluiceError } from '../errors.js';
 import type { TensorSpec } from '../model/manifest.js';
-import { arrayClassOf, typedFromBytes, type Tensor } from '../model/tensor.js';
+import { arrayClassOf, F32_MAX, typedFromBytes, type Tensor } from '../model/tensor.js';
 import { Engine } from '../service/engine.js';
 import type { InferResponse, ModelMetadata } from '../service/types.js';
 import { decodeTensorData, encodeTensorData } from '../frontend/codec/tensor-json.js';
@@ -104,8 +104,6 @@ async function remotePredictor(o: PredictOptions): Promise<Predictor> {
     },
   };
 }
-
-const F32_MAX = 3.4028234663852886e38;
 
 /** The common case, one FP32 input and rows of plain numbers, written straight into place. */
 function fastFp32(batch: RowBatch, spec: TensorSpec, width: number): Tensor | undefined {

@@ -32,6 +32,9 @@ export function isDatatype(s: unknown): s is Datatype {
   return typeof s === 'string' && (DATATYPES as readonly string[]).includes(s);
 }
 
+/** The largest finite float32; FP32 values beyond it (or NaN) are refused. */
+export const F32_MAX = 3.4028234663852886e38;
+
 /** The typed-array class of a fixed-width datatype, or undefined for BYTES. */
 export function arrayClassOf(dt: Datatype): TypedArrayCtor | undefined {
   return ARRAY_OF[dt];

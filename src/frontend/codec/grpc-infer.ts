@@ -5,7 +5,7 @@
  * by element exactly like JSON data, and outputs always go back as `raw_output_contents`.
  */
 import { SluiceError } from '../../errors.js';
-import { arrayClassOf, elementCount, isDatatype, typedFromBytes, type Datatype, type Tensor, type TypedArray } from '../../model/tensor.js';
+import { arrayClassOf, elementCount, F32_MAX, isDatatype, typedFromBytes, type Datatype, type Tensor, type TypedArray } from '../../model/tensor.js';
 import type { InferRequest, InferResponse } from '../../service/types.js';
 import { Reader, WIRE_BYTES, WIRE_FIXED32, WIRE_FIXED64, WIRE_VARINT, Writer } from './protobuf.js';
 
@@ -25,7 +25,6 @@ export interface DecodedGrpcInfer {
   timeoutUs: number;
 }
 
-const F32_MAX = 3.4028234663852886e38;
 const RANGES: Partial<Record<Datatype, [number, number]>> = {
   INT8: [-128, 127], INT16: [-32768, 32767], INT32: [-2147483648, 2147483647],
   UINT8: [0, 255], UINT16: [0, 65535], UINT32: [0, 4294967295],

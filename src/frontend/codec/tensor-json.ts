@@ -5,10 +5,9 @@
  * silently rounded or wrapped.
  */
 import { SluiceError } from '../../errors.js';
-import { arrayClassOf, elementCount, type Datatype, type TypedArray } from '../../model/tensor.js';
+import { arrayClassOf, elementCount, F32_MAX, type Datatype, type TypedArray } from '../../model/tensor.js';
 import type { NativeNumbers } from './safe-json.js';
 
-const F32_MAX = 3.4028234663852886e38;
 const F16_MAX = 65504;
 
 interface IntRange {

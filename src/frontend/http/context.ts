@@ -2,10 +2,9 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { Engine } from '../../service/engine.js';
 import { errorFields, log } from '../../log.js';
+import type { Scope } from '../../auth/scopes.js';
 import { BodyPool } from './body-pool.js';
 import { sendError, type Exchange } from './reply.js';
-
-export type Scope = 'predict' | 'feedback' | 'admin';
 
 /**
  * Decides whether a request may act with `scope`, from its Authorization header; throws a

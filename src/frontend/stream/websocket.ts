@@ -21,6 +21,7 @@ import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import { SluiceError, toSluiceError } from '../../errors.js';
 import { arrayClassOf, elementCount, isDatatype, typedFromBytes, type Tensor } from '../../model/tensor.js';
 import type { InferResponse } from '../../service/types.js';
+import { own } from '../codec/safe-json.js';
 import type { HttpContext } from '../http/context.js';
 import { finish } from '../http/reply.js';
 
@@ -33,10 +34,6 @@ interface Conn {
   inFlight: number;
   queue: Buffer[];
   closed: boolean;
-}
-
-function own(o: Record<string, unknown>, k: string): unknown {
-  return Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined;
 }
 
 /** One request frame -> engine request. Tensor bytes are copied once, into aligned arrays. */

@@ -5,11 +5,9 @@
  */
 import { SluiceError } from '../../errors.js';
 import type { Manifest } from '../../model/manifest.js';
-import type { TypedArray } from '../../model/tensor.js';
+import { F32_MAX, type TypedArray } from '../../model/tensor.js';
 import { Activation, LinearKernel } from '../../native.js';
 import type { BatchTensor, Runtime } from './types.js';
-
-const F32_MAX = 3.4028234663852886e38;
 
 function fail(m: Manifest, what: string): SluiceError {
   return new SluiceError('MODEL_LOAD_FAILED', `${m.name}@${m.version}: ${what}`);
