@@ -4,8 +4,12 @@
  * concurrent calls queue inside it and every transaction is effectively serial. Row locks
  * (`FOR UPDATE`) are then trivially granted, and the same SQL stays correct on PostgreSQL.
  */
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
+import { projectRoot } from '../paths.js';
 import { checkChannel, mapDbError, queryable, QueryableDb, type Db, type ListenHandlers, type Queryable } from './db.js';
 import { lockDirectory } from './dir-lock.js';
 
@@ -25,6 +29,12 @@ export class PgliteDb extends QueryableDb implements Db {
     if (dir !== undefined) {
       await mkdir(dir, { recursive: true });
       unlock = await lockDirectory(dir);
+      try {
+        if (!existsSync(path.join(dir, 'PG_VERSION'))) await initInWorker(dir);
+      } catch (e) {
+        await unlock();
+        throw mapDbError(e);
+      }
     }
     const pg = dir === undefined ? new PGlite() : new PGlite(dir);
     try {
@@ -75,4 +85,20 @@ export class PgliteDb extends QueryableDb implements Db {
     await this.pg.close();
     await this.unlock();
   }
+}
+
+/** The compiled worker that creates a database (workers always run built JavaScript). */
+const initWorker = path.join(projectRoot, 'dist', 'src', 'registry', 'pglite-init-worker.js');
+
+/** Creates the database in `dir` in a worker thread, whose memory is returned when it exits. */
+function initInWorker(dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let failure: unknown;
+    const w = new Worker(initWorker, { workerData: dir });
+    w.once('error', (e) => (failure = e));
+    w.once('exit', (code) => {
+      if (code === 0 && failure === undefined) resolve();
+      else reject(failure ?? new Error(`creating the embedded database in ${dir} failed (worker exit ${code})`));
+    });
+  });
 }
