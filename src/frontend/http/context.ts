@@ -89,6 +89,7 @@ export class HttpContext {
 /** A URL parameter, percent-decoded (model names and versions are plain, but be safe). */
 export function param(req: HttpRequest, i: number): string {
   const raw = req.getParameter(i);
+  if (!raw.includes('%')) return raw;
   try {
     return decodeURIComponent(raw);
   } catch {

@@ -11,7 +11,8 @@ import { sendBinary, sendJson } from '../reply.js';
 
 /** Content types an infer body may declare (none at all is fine: tritonclient sends none). */
 export function acceptableInferType(contentType: string, binary: boolean): boolean {
-  if (contentType === '') return true;
+  // The two exact forms almost every client sends, without allocating.
+  if (contentType === '' || contentType === 'application/json') return true;
   const mime = contentType.split(';', 1)[0]!.trim().toLowerCase();
   return mime === 'application/json' || (binary && mime === 'application/octet-stream');
 }
