@@ -251,6 +251,8 @@ export function decodeModelInfer(buf: Uint8Array): DecodedGrpcInfer {
       id: id === '' ? undefined : id,
       inputs: tensors,
       outputs: outputs.length ? outputs : undefined,
+      // Set by the server from the call; present here so every engine request has one shape.
+      deadline: undefined,
     },
     timeoutUs,
   };

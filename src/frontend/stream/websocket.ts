@@ -80,7 +80,7 @@ export function decodeFrame(frame: Uint8Array, now: number): { id: unknown; requ
   if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0))) throw new SluiceError('INVALID_ARGUMENT', 'timeout_ms must be a non-negative number');
   return {
     id,
-    request: { model, version: version as string | undefined, inputs, outputs: outputs as string[] | undefined, deadline: typeof timeout === 'number' && timeout > 0 ? now + timeout : undefined },
+    request: { model, version: version as string | undefined, id: undefined, inputs, outputs: outputs as string[] | undefined, deadline: typeof timeout === 'number' && timeout > 0 ? now + timeout : undefined },
   };
 }
 

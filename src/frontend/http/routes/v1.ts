@@ -62,7 +62,7 @@ export function predictRoute(ctx: HttpContext) {
         const objs = instances.map((r, i) => asObject(r, `instances[${i}]`));
         inputs = specs.map((s) => tensorFor(s, objs.map((o) => own(o, s.name)), s.name));
       }
-      const r = await ctx.engine.infer({ model, inputs });
+      const r = await ctx.engine.infer({ model, version: undefined, id: undefined, inputs, outputs: undefined, deadline: undefined });
       const columns = r.outputs.map(rowsOf);
       const predictions = instances.map((_, i) =>
         r.outputs.length === 1
