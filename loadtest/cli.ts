@@ -31,6 +31,8 @@ export interface LoadOptions extends TargetOptions {
   sloMs: number;
   stepDuration: number;
   stepFactor: number;
+  /** --find-max: extra runs of a failing step before the search stops (0 when omitted). */
+  stepRetries?: number;
   report?: string;
   quiet: boolean;
 }
@@ -38,6 +40,12 @@ export interface LoadOptions extends TargetOptions {
 const positive = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
+  return n;
+};
+
+const nonNegative = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number >= 0`);
   return n;
 };
 
@@ -92,19 +100,28 @@ function save(o: LoadOptions, report: unknown, plot: string): string {
 
 export interface FindMaxResult {
   maxRate: number;
-  steps: Array<{ rate: number; pass: boolean; summary: Summary }>;
+  /** Every run, retries included (`attempt` counts from 1 at each rate). */
+  steps: Array<{ rate: number; attempt: number; pass: boolean; summary: Summary }>;
 }
 
-/** Steps the offered rate up until p99 >= SLO or any error; returns the last passing rate. */
+/**
+ * Steps the offered rate up until p99 >= SLO or any error; returns the last passing rate. A
+ * failing step is run again up to `stepRetries` times and passes if any run passes: on a shared
+ * machine one stall of the platform fails a step at any rate, while a real limit fails every time.
+ */
 export async function findMax(o: LoadOptions): Promise<FindMaxResult> {
   const steps: FindMaxResult['steps'] = [];
+  const retries = o.stepRetries ?? 0;
   let rate = o.rate;
   let maxRate = 0;
   for (let i = 0; i < 40; i++) {
-    const s = await runRate(o, rate, o.stepDuration, `step ${i + 1} @ ${Math.round(rate)} req/s`);
-    const pass = s.errorCount === 0 && s.latencyMs.p99 < o.sloMs && s.achievedRate >= 0.95 * rate;
-    steps.push({ rate, pass, summary: s });
-    if (!o.quiet) console.log(`  ${Math.round(rate)} req/s: ${pass ? 'pass' : 'FAIL'}  achieved ${s.achievedRate.toFixed(0)}  p99 ${s.latencyMs.p99.toFixed(3)} ms  errors ${s.errorCount}  generator CPU ${(s.generatorCpu * 100).toFixed(0)}%${s.saturated ? ' (saturated)' : ''}`);
+    let pass = false;
+    for (let attempt = 1; attempt <= 1 + retries && !pass; attempt++) {
+      const s = await runRate(o, rate, o.stepDuration, `step ${i + 1}${attempt > 1 ? ` (again, ${attempt})` : ''} @ ${Math.round(rate)} req/s`);
+      pass = s.errorCount === 0 && s.latencyMs.p99 < o.sloMs && s.achievedRate >= 0.95 * rate;
+      steps.push({ rate, attempt, pass, summary: s });
+      if (!o.quiet) console.log(`  ${Math.round(rate)} req/s${attempt > 1 ? ` (run ${attempt})` : ''}: ${pass ? 'pass' : 'FAIL'}  achieved ${s.achievedRate.toFixed(0)}  p99 ${s.latencyMs.p99.toFixed(3)} ms  errors ${s.errorCount}  generator CPU ${(s.generatorCpu * 100).toFixed(0)}%${s.saturated ? ' (saturated)' : ''}`);
+    }
     if (!pass) break;
     maxRate = rate;
     rate *= o.stepFactor;
@@ -127,6 +144,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--find-max', 'step the rate up to the highest that holds the SLO', false)
     .option('--slo-ms <ms>', 'p99 latency target for --find-max', positive('slo-ms'), 10)
     .option('--step-duration <s>', 'seconds per --find-max step', positive('step-duration'), 5)
+    .option('--step-retries <n>', 'runs again a failing --find-max step up to n times (it passes if any run does)', nonNegative('step-retries'), 1)
     .option('--step-factor <x>', 'rate multiplier between steps', positive('step-factor'), 1.25)
     .option('--header <k:v...>', 'extra request header (repeatable)')
     .option('--report <file>', 'JSON report path (an .svg plot is written beside it)')
@@ -143,15 +161,15 @@ export async function main(argv: string[]): Promise<void> {
     protocol: a.protocol as Protocol,
     url: a.url, model: a.model, rate: a.rate, duration: a.duration, connections: Math.round(a.connections),
     batch: Math.round(a.batch), binary: a.binary, workers: Math.round(a.workers), findMax: a.findMax, sloMs: a.sloMs,
-    stepDuration: a.stepDuration, stepFactor: a.stepFactor, report: a.report, quiet: a.quiet, headers,
+    stepDuration: a.stepDuration, stepFactor: a.stepFactor, stepRetries: Math.round(a.stepRetries), report: a.report, quiet: a.quiet, headers,
   };
   if (o.findMax) {
     const r = await findMax(o);
     const best = r.steps.filter((s) => s.pass).at(-1);
     console.log(`highest rate holding p99 < ${o.sloMs} ms with 0 errors: ${Math.round(r.maxRate)} req/s (${Math.round(r.maxRate * o.batch)} rows/s)`);
     if (best?.summary.saturated) console.log('note: the load generator was saturated at that rate; the server may go higher');
-    const file = save(o, { options: o, maxRate: r.maxRate, rowsPerSecond: r.maxRate * o.batch, steps: r.steps.map((s) => ({ rate: s.rate, pass: s.pass, ...s.summary })) },
-      svgPlot(`${o.model}: latency by percentile per offered rate`, r.steps.map((s) => ({ label: `${Math.round(s.rate)} req/s ${s.pass ? '' : '(fail)'}`, curve: s.summary.curve }))));
+    const file = save(o, { options: o, maxRate: r.maxRate, rowsPerSecond: r.maxRate * o.batch, steps: r.steps.map((s) => ({ rate: s.rate, attempt: s.attempt, pass: s.pass, ...s.summary })) },
+      svgPlot(`${o.model}: latency by percentile per offered rate`, r.steps.map((s) => ({ label: `${Math.round(s.rate)} req/s${s.attempt > 1 ? ` #${s.attempt}` : ''} ${s.pass ? '' : '(fail)'}`, curve: s.summary.curve }))));
     console.log(`report: ${file}`);
     return;
   }

@@ -43,10 +43,14 @@ describe('load-test harness', () => {
   });
 
   it('find-max reports the highest passing step, and the CLI writes a JSON report and an SVG plot', async () => {
-    const r = await findMax({ protocol: 'http', url: s.url, model: 'demo-logistic', batch: 1, binary: false, rate: 200, duration: 1, connections: 2, workers: 1, findMax: true, sloMs: 1e-6, stepDuration: 0.5, stepFactor: 2, quiet: true });
-    // An impossible SLO: the first step fails and nothing passes.
+    const r = await findMax({ protocol: 'http', url: s.url, model: 'demo-logistic', batch: 1, binary: false, rate: 200, duration: 1, connections: 2, workers: 1, findMax: true, sloMs: 1e-6, stepDuration: 0.5, stepFactor: 2, stepRetries: 1, quiet: true });
+    // An impossible SLO: the first step fails, and fails again when retried; nothing passes.
     expect(r.maxRate).toBe(0);
-    expect(r.steps).toHaveLength(1);
+    expect(r.steps.map((x) => [x.rate, x.attempt, x.pass])).toEqual([[200, 1, false], [200, 2, false]]);
+    // A reachable SLO passes steps and doubles the rate each time, each rate run once.
+    const ok = await findMax({ protocol: 'http', url: s.url, model: 'demo-logistic', batch: 1, binary: false, rate: 50, duration: 1, connections: 2, workers: 1, findMax: true, sloMs: 60_000, stepDuration: 0.3, stepFactor: 2, stepRetries: 0, quiet: true });
+    expect(ok.maxRate).toBeGreaterThanOrEqual(50);
+    expect(ok.steps.every((x) => x.attempt === 1)).toBe(true);
     const report = path.join(dir, 'run.json');
     await main(['--url', s.url, '--model', 'demo-logistic', '--rate', '200', '--duration', '1', '--workers', '2', '--report', report, '--quiet']);
     const doc = JSON.parse(readFileSync(report, 'utf8'));
