@@ -37,17 +37,14 @@ export interface LoadOptions extends TargetOptions {
   quiet: boolean;
 }
 
-const positive = (name: string) => (v: string) => {
+/** A commander parser for a numeric option that must pass `ok` (`what` says what it must be). */
+const numeric = (name: string, ok: (n: number) => boolean, what: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
+  if (!ok(n)) throw new InvalidArgumentError(`${name} must be ${what}`);
   return n;
 };
-
-const nonNegative = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number >= 0`);
-  return n;
-};
+const positive = (name: string) => numeric(name, (n) => Number.isFinite(n) && n > 0, 'a positive number');
+const nonNegative = (name: string) => numeric(name, (n) => Number.isInteger(n) && n >= 0, 'a whole number >= 0');
 
 /** Runs one rate across `workers` processes (or in this one) and merges the results. */
 async function runRate(o: LoadOptions, rate: number, durationS: number, label: string): Promise<Summary> {

@@ -9,7 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
-import { projectRoot } from '../paths.js';
+import { pgliteInitWorker } from '../paths.js';
 import { checkChannel, mapDbError, queryable, QueryableDb, type Db, type ListenHandlers, type Queryable } from './db.js';
 import { lockDirectory } from './dir-lock.js';
 
@@ -87,14 +87,11 @@ export class PgliteDb extends QueryableDb implements Db {
   }
 }
 
-/** The compiled worker that creates a database (workers always run built JavaScript). */
-const initWorker = path.join(projectRoot, 'dist', 'src', 'registry', 'pglite-init-worker.js');
-
 /** Creates the database in `dir` in a worker thread, whose memory is returned when it exits. */
 function initInWorker(dir: string): Promise<void> {
   return new Promise((resolve, reject) => {
     let failure: unknown;
-    const w = new Worker(initWorker, { workerData: dir });
+    const w = new Worker(pgliteInitWorker, { workerData: dir });
     w.once('error', (e) => (failure = e));
     w.once('exit', (code) => {
       if (code === 0 && failure === undefined) resolve();

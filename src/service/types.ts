@@ -15,6 +15,11 @@ export interface InferRequest {
   deadline?: number;
 }
 
+/** The earlier of two optional deadlines (undefined: none). */
+export function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+}
+
 export interface InferResponse {
   model: string;
   /** The version that computed these outputs. */

@@ -7,7 +7,7 @@ import { mulberry32 } from '../helpers/random.js';
 function decode(body: string, native: boolean): unknown {
   setNativeJson(native);
   try {
-    const r = decodeInfer(Buffer.from(body), undefined, 16, 0);
+    const r = decodeInfer(Buffer.from(body), undefined, 16, 0, 'm', undefined);
     return { inputs: r.request.inputs.map((t) => ({ ...t, data: Array.from(t.data as ArrayLike<number>, (v) => (typeof v === 'bigint' ? `${v}n` : Object.is(v, -0) ? '-0' : v)) })), id: r.request.id, outputs: r.request.outputs };
   } catch (e) {
     return { code: (e as { code?: string }).code, message: (e as Error).message };

@@ -11,8 +11,7 @@ import { asObject, own, parseInferJson } from './safe-json.js';
 import { decodeTensorData, encodeTensorData } from './tensor-json.js';
 
 export interface DecodedInfer {
-  /** The request without model and version (they come from the URL). */
-  request: Omit<InferRequest, 'model'>;
+  request: InferRequest;
   /** Outputs to return as binary: every one, the named ones, or none. */
   binaryOutputs: 'all' | Set<string> | undefined;
 }
@@ -44,9 +43,10 @@ function binaryView(bytes: Uint8Array, dt: Datatype, count: number): TypedArray 
 
 /**
  * Decodes an infer body. `jsonLength` is the Inference-Header-Content-Length header (binary
- * extension) or undefined for a pure JSON body. `now` is the performance.now() of arrival.
+ * extension) or undefined for a pure JSON body. `now` is the performance.now() of arrival;
+ * `model` and `version` come from the URL.
  */
-export function decodeInfer(body: Uint8Array, jsonLength: number | undefined, maxDepth: number, now: number): DecodedInfer {
+export function decodeInfer(body: Uint8Array, jsonLength: number | undefined, maxDepth: number, now: number, model: string, version: string | undefined): DecodedInfer {
   if (jsonLength !== undefined && (!Number.isSafeInteger(jsonLength) || jsonLength < 0 || jsonLength > body.byteLength)) {
     throw new SluiceError('INVALID_ARGUMENT', `Inference-Header-Content-Length ${jsonLength} does not fit a body of ${body.byteLength} bytes`);
   }
@@ -127,7 +127,7 @@ export function decodeInfer(body: Uint8Array, jsonLength: number | undefined, ma
       return name;
     });
   }
-  return { request: { id, inputs, outputs, deadline }, binaryOutputs };
+  return { request: { model, version, id, inputs, outputs, deadline }, binaryOutputs };
 }
 
 export interface EncodedInfer {

@@ -9,7 +9,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { SluiceError } from '../../errors.js';
 import type { Engine } from '../../service/engine.js';
-import type { InferResponse } from '../../service/types.js';
+import { earliest, type InferResponse } from '../../service/types.js';
 import { decodeModelInfer, encodeModelInfer, encodeStreamResponse } from '../codec/grpc-infer.js';
 import { tritonConfig, tritonStats } from '../codec/triton-model.js';
 import type { Authorize } from '../http/context.js';
@@ -107,11 +107,7 @@ export class GrpcServer {
     const who = this.auth('predict', call);
     if (who instanceof Promise) await who;
     const { request, timeoutUs } = decodeModelInfer(buf);
-    request.deadline = callDeadline;
-    if (timeoutUs > 0) {
-      const t = performance.now() + timeoutUs / 1000;
-      request.deadline = callDeadline === undefined ? t : Math.min(callDeadline, t);
-    }
+    request.deadline = earliest(callDeadline, timeoutUs > 0 ? performance.now() + timeoutUs / 1000 : undefined);
     return this.engine.infer(request);
   }
 

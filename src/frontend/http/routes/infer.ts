@@ -8,6 +8,7 @@ import { decodeInfer, encodeInfer } from '../../codec/oip-infer.js';
 import { readBody } from '../body.js';
 import { param, type HttpContext } from '../context.js';
 import { sendBinary, sendJson } from '../reply.js';
+import { earliest } from '../../../service/types.js';
 
 /** Content types an infer body may declare (none at all is fine: tritonclient sends none). */
 export function acceptableInferType(contentType: string, binary: boolean): boolean {
@@ -49,16 +50,14 @@ export function inferRoute(ctx: HttpContext, withVersion: boolean) {
     readBody(res, length, ctx.opts.maxBodyBytes, pad, (body, release) => ctx.guard(x, async () => {
       const who = ctx.opts.authorize('predict', authorization);
       if (who instanceof Promise) await who;
-      const decoded = decodeInfer(body, jsonLength, ctx.opts.maxJsonDepth, arrival);
+      const decoded = decodeInfer(body, jsonLength, ctx.opts.maxJsonDepth, arrival, model, version);
       const request = decoded.request;
       if (timeoutMs !== '') {
         const ms = Number(timeoutMs);
         if (!Number.isFinite(ms) || ms < 0) throw new SluiceError('INVALID_ARGUMENT', 'Timeout-Ms must be a non-negative number of milliseconds');
-        const deadline = arrival + ms;
-        request.deadline = request.deadline === undefined ? deadline : Math.min(request.deadline, deadline);
+        request.deadline = earliest(request.deadline, arrival + ms);
       }
-      // A fresh literal of one shape (an object spread here cost ~5 us per request in profiles).
-      const result = await ctx.engine.infer({ model, version, id: request.id, inputs: request.inputs, outputs: request.outputs, deadline: request.deadline });
+      const result = await ctx.engine.infer(request);
       const encoded = encodeInfer(result, decoded.binaryOutputs);
       if (encoded.binary.length > 0) sendBinary(x, encoded.json, encoded.binary);
       else sendJson(x, 200, encoded.json);
