@@ -58,7 +58,7 @@ describeEachDb('migrations', (backend) => {
   });
 
   // One PGlite instance is one connection: nothing runs at once there.
-  it.skipIf(backend.name === 'pglite')('can run from several replicas at once (they take turns)', async () => {
+  it.skipIf(backend.name === 'pglite')('can run from several replicas at once (they take turns; PostgreSQL only: one PGlite instance is one connection)', async () => {
     const others = await Promise.all([t.connect!(), t.connect!(), t.connect!()]);
     const extra = [...(await loadMigrations()), { id: 902, name: 'race', sql: 'CREATE TABLE test_race (x int);', sha256: 'c'.repeat(64) }];
     const applied = await Promise.all(others.map((db) => migrate(db, extra)));
