@@ -70,9 +70,10 @@ export declare function linucbScores(aInv: Float64Array, b: Float64Array, x: Flo
  * Finds the number arrays at `inputs[*].data` of a JSON inference request (see
  * `json_numbers.rs`) and parses them into `values`; writes (start, end, first value, count) per
  * array into `spans`. Returns how many, -1 when the body must go to JSON.parse alone, -2 when
- * `spans` or `values` is too small. Never fails otherwise: any doubt is -1.
+ * `spans` or `values` is too small. Never fails otherwise: any doubt is -1. `layout` receives
+ * the request's plain-form layout (`layout[0] = 1`) when it has one.
  */
-export declare function scanJsonNumberArrays(body: Uint8Array, minElements: number, spans: Uint32Array, values: Float64Array): number
+export declare function scanJsonNumberArrays(body: Uint8Array, minElements: number, spans: Uint32Array, values: Float64Array, layout: Uint32Array): number
 
 /**
  * Sherman-Morrison update of one arm's state in place after reward `reward` for context `x`:

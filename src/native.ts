@@ -45,15 +45,24 @@ export const simdLevel: string = binding.simdLevel();
  * Finds and parses the number arrays at `inputs[*].data` of a JSON inference request
  * (native/src/json_numbers.rs): per array, (start, end, first value, count) in `spans`, values
  * in `values`. Returns how many; -1 when the body must go to JSON.parse alone; -2 when `spans`
- * or `values` is too small.
+ * or `values` is too small. When the request is in the plain form nearly every client sends,
+ * `layout[0]` is 1 and `layout` says where its parts are (see JSON_LAYOUT); otherwise 0.
  */
-export function scanJsonNumberArrays(body: Uint8Array, minElements: number, spans: Uint32Array, values: Float64Array): number {
+export function scanJsonNumberArrays(body: Uint8Array, minElements: number, spans: Uint32Array, values: Float64Array, layout: Uint32Array): number {
   try {
-    return binding.scanJsonNumberArrays(body, minElements, spans, values);
+    return binding.scanJsonNumberArrays(body, minElements, spans, values, layout);
   } catch (e) {
     throw normalise('scanJsonNumberArrays', e);
   }
 }
+
+/**
+ * The plain-form layout written by scanJsonNumberArrays (constants of native/src/json_numbers.rs):
+ * a head of `head` u32 (plain form 0/1, has id 0/1, id start, id end, input count, reserved),
+ * then `input` u32 per input (name start, name end, datatype start, datatype end, index of its
+ * data array in `spans`, dimension count, up to `maxDims` dimensions).
+ */
+export const JSON_LAYOUT = { head: 8, input: 14, maxDims: 8 } as const;
 
 export function dot(a: Float32Array, b: Float32Array): number {
   try {

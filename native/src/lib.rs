@@ -326,11 +326,12 @@ pub fn linear_release(handle: u32) -> bool {
 /// Finds the number arrays at `inputs[*].data` of a JSON inference request (see
 /// `json_numbers.rs`) and parses them into `values`; writes (start, end, first value, count) per
 /// array into `spans`. Returns how many, -1 when the body must go to JSON.parse alone, -2 when
-/// `spans` or `values` is too small. Never fails otherwise: any doubt is -1.
+/// `spans` or `values` is too small. Never fails otherwise: any doubt is -1. `layout` receives
+/// the request's plain-form layout (`layout[0] = 1`) when it has one.
 #[napi(catch_unwind)]
-pub fn scan_json_number_arrays(body: Uint8ArraySlice, min_elements: u32, mut spans: Uint32ArraySlice, mut values: Float64ArraySlice) -> i64 {
-  // SAFETY: `spans` and `values` are distinct JS typed arrays the caller owns for this call
-  // (single-threaded); `body` is only read.
-  let (spans, values) = unsafe { (spans.as_mut(), values.as_mut()) };
-  json_numbers::scan(&body, min_elements as usize, spans, values)
+pub fn scan_json_number_arrays(body: Uint8ArraySlice, min_elements: u32, mut spans: Uint32ArraySlice, mut values: Float64ArraySlice, mut layout: Uint32ArraySlice) -> i64 {
+  // SAFETY: `spans`, `values` and `layout` are distinct JS typed arrays the caller owns for this
+  // call (single-threaded); `body` is only read.
+  let (spans, values, layout) = unsafe { (spans.as_mut(), values.as_mut(), layout.as_mut()) };
+  json_numbers::scan(&body, min_elements as usize, spans, values, layout)
 }

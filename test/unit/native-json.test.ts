@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeInfer } from '../../src/frontend/codec/oip-infer.js';
-import { setNativeJson } from '../../src/frontend/codec/safe-json.js';
+import { nativeJsonPaths, setNativeJson } from '../../src/frontend/codec/safe-json.js';
 import { mulberry32 } from '../helpers/random.js';
 
 /** decodeInfer's result, or its error's code and message, with native data parsing on or off. */
@@ -27,7 +27,8 @@ const SAFE_NUMBERS = ['0', '-0', '1', '-1', '0.5', '-2.25', '1e3', '1E+3', '2.5e
 /** A random request: most are valid FP32/FP64 ones (clean), the rest anything, broken included. */
 function generate(rnd: () => number): string {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
-  if (rnd() < 0.5) return clean(rnd, pick);
+  if (rnd() < 0.35) return clean(rnd, pick);
+  if (rnd() < 0.3) return nearlyPlain(clean(rnd, pick), pick);
   const ws = () => pick(['', '', '', ' ', '\n', ' \t ']);
   const num = () => (rnd() < 0.02 ? pick(BAD_NUMBERS) : rnd() < 0.5 ? pick(NUMBERS) : String(Math.fround((rnd() - 0.5) * 10 ** Math.floor(rnd() * 8))));
   const element = () => (rnd() < 0.97 ? num() : pick(['"x"', 'true', 'null', '{}', '"[1,2]"', '"\\u0000"']));
@@ -77,9 +78,26 @@ function clean(rnd: () => number, pick: <T>(xs: readonly T[]) => T): string {
   return `{"inputs":[${inputs.join(',')}]}`;
 }
 
+/**
+ * A plain-form request (see parseInferJson) with one change at the edge of that form: valid
+ * JSON that is no longer plain, or JSON that is broken in a way only a full parser sees.
+ */
+function nearlyPlain(body: string, pick: <T>(xs: readonly T[]) => T): string {
+  const edits: Array<(b: string) => string> = [
+    (b) => b.replace('{"inputs"', pick(['{"id":"r-1","inputs"', '{"id":"\\u0041","inputs"', '{"id":5,"inputs"', '{"id":null,"inputs"', '{"id":"a","id":"b","inputs"', '{"id":"\n","inputs"', '{"id":"ü","inputs"'])),
+    (b) => b.replace('"name":"in0"', pick(['"name":"in0\t"', '"name":"in\u00410"', '"name":5', '"name":"in0","name":"in1"', '"name" "in0"', '"name":"in0" ', '"name"  :  "in0"'])),
+    (b) => b.replace(/"shape":\[(\d+),/, (_m, d: string) => pick([`"shape":[-${d},`, `"shape":[${d}.0,`, `"shape":[0${d},`, `"shape":[${d}e0,`, `"shape":["${d}",`, `"shape":[ ${d} ,`, `"shape":[1,1,1,1,1,1,1,${d},`, `"shape":[4294967296,`])),
+    (b) => b.replace('"datatype":', pick(['"datatype" :', '"datatype":"FP32","datatype":', '"parameters":{},"datatype":', '"datatype":'])),
+    (b) => b.replace(/}]}$/, pick(['},]}', '}],}', '}]} {}', '}]}]', '}],"outputs":[{"name":"y"}]}', '}],"parameters":{}}', '}]}\n', '}]} '])),
+    (b) => b.replace(',"data":', pick([',"data":[1],"data":', '"data":', ',"data":"x","data":', ', "data" : ', ',"data"::'])),
+  ];
+  return pick(edits)(body);
+}
+
 describe('native JSON tensor data', () => {
   it('decodes every request exactly as JSON.parse does: the same tensors, or the same error code and message', () => {
     const rnd = mulberry32(20261124);
+    const before = { ...nativeJsonPaths };
     let nativeOk = 0;
     for (let i = 0; i < 5000; i++) {
       const body = generate(rnd);
@@ -89,6 +107,10 @@ describe('native JSON tensor data', () => {
     }
     // The generator must mostly make requests that decode, or the comparison proves little.
     expect(nativeOk).toBeGreaterThan(1000);
+    // And every path must have been compared: plain form, rewritten text, JSON.parse alone.
+    expect(nativeJsonPaths.plain - before.plain).toBeGreaterThan(400);
+    expect(nativeJsonPaths.rewritten - before.rewritten).toBeGreaterThan(1000);
+    expect(nativeJsonPaths.whole - before.whole).toBeGreaterThan(500);
   });
 
   it('a client string that starts with U+0000 is never taken for a parsed array', () => {
