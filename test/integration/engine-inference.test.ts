@@ -66,6 +66,22 @@ describe('engine: bundled demo models', () => {
     expect(engine.modelConfig('demo-onnx').dispatch).toBe('pool');
   });
 
+  it('inferNow answers an inline model at once and a pooled one with a promise, counting both alike', async () => {
+    const x = features(3, 77);
+    const before = engine.modelStats('demo-logistic')[0]!;
+    const now = engine.inferNow({ model: 'demo-logistic', inputs: [x] });
+    expect(now).not.toBeInstanceOf(Promise);
+    expect(now).toEqual(await engine.infer({ model: 'demo-logistic', inputs: [x] }));
+    expect(engine.modelStats('demo-logistic')[0]).toMatchObject({ success: before.success + 2, rows: before.rows + 6, executions: before.executions + 2 });
+    const pooled = engine.inferNow({ model: 'demo-onnx', inputs: [x] });
+    expect(pooled).toBeInstanceOf(Promise);
+    expect((await pooled).outputs[0]!.shape).toEqual([3, 1]);
+    // Refusals are thrown at once on the inline path, and nothing stays held.
+    expect(() => engine.inferNow({ model: 'demo-logistic', inputs: [{ ...x, shape: [3, 99] }] })).toThrow(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
+    expect(engine.heldVersions('demo-logistic')).toEqual([expect.objectContaining({ refs: 0 })]);
+    expect(engine.heldVersions('demo-onnx')).toEqual([expect.objectContaining({ refs: 0 })]);
+  });
+
   it('serves metadata and config in Open Inference Protocol terms', () => {
     expect(engine.modelMetadata('demo-logistic')).toEqual({
       name: 'demo-logistic',

@@ -15,10 +15,19 @@ describe('BodyPool', () => {
     expect(pool.take(300_000).buf).not.toBe(a.buf);
   });
 
-  it('leaves small and huge bodies to the garbage collector', () => {
+  it('leaves huge bodies to the garbage collector', () => {
     const pool = new BodyPool();
-    expect(pool.take(1000)).toMatchObject({ pooled: false });
     expect(pool.take(64 * 1024 * 1024)).toMatchObject({ pooled: false });
+  });
+
+  it('gives every small body one 4 kB size class, reused', () => {
+    const pool = new BodyPool();
+    const a = pool.take(1000);
+    expect(a).toMatchObject({ pooled: true });
+    expect(a.buf.byteLength).toBe(4096);
+    pool.give(a.buf);
+    expect(pool.take(3000).buf).toBe(a.buf);
+    expect(pool.take(0).buf.byteLength).toBe(4096);
   });
 
   it('keeps at most maxRetained bytes idle', () => {

@@ -137,10 +137,24 @@ export interface EncodedInfer {
   binary: Uint8Array[];
 }
 
+/**
+ * The response's opening `{"model_name":..,"model_version":..` for the last model and version
+ * answered: the engine hands out the same name and version strings on every response of a
+ * version, so consecutive answers of one version reuse the text instead of escaping it again.
+ */
+let lastHead = { model: '', version: '', text: '{"model_name":"","model_version":""' };
+
+function head(model: string, version: string): string {
+  if (model !== lastHead.model || version !== lastHead.version) {
+    lastHead = { model, version, text: '{"model_name":' + JSON.stringify(model) + ',"model_version":' + JSON.stringify(version) };
+  }
+  return lastHead.text;
+}
+
 /** Encodes a response: JSON tensors, or binary ones where the request asked for them. */
 export function encodeInfer(res: InferResponse, binaryOutputs: DecodedInfer['binaryOutputs']): EncodedInfer {
   const binary: Uint8Array[] = [];
-  let out = '{"model_name":' + JSON.stringify(res.model) + ',"model_version":' + JSON.stringify(res.version);
+  let out = head(res.model, res.version);
   if (res.id !== undefined) out += ',"id":' + JSON.stringify(res.id);
   out += ',"outputs":[';
   for (let i = 0; i < res.outputs.length; i++) {

@@ -10,7 +10,7 @@ import type { BodyPool } from './body-pool.js';
 /**
  * Reads the body of `res`. `pad` bytes are reserved in front of it in the buffer, so that a
  * caller can place a later part of the body at an aligned address (see the binary extension).
- * Exactly one of `done` and `fail` is called. With a `pool`, a large body with a Content-Length
+ * Exactly one of `done` and `fail` is called. With a `pool`, a body with a Content-Length
  * is read into a reused buffer, and `done`'s `release` must be called once nothing refers to
  * the body any more (never calling it only costs the reuse).
  */

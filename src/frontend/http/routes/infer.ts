@@ -3,11 +3,13 @@
  * JSON or binary tensor extension, on the request hot path.
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import type { Exchange } from '../reply.js';
 import { SluiceError } from '../../../errors.js';
-import { decodeInfer, encodeInfer } from '../../codec/oip-infer.js';
+import { decodeInfer, encodeInfer, type DecodedInfer } from '../../codec/oip-infer.js';
 import { readBody } from '../body.js';
 import { param, type HttpContext } from '../context.js';
 import { sendBinary, sendJson } from '../reply.js';
+import type { InferResponse } from '../../../service/types.js';
 import { earliest } from '../../../service/types.js';
 
 /** Content types an infer body may declare (none at all is fine: tritonclient sends none). */
@@ -47,20 +49,33 @@ export function inferRoute(ctx: HttpContext, withVersion: boolean) {
     const pad = jsonLength !== undefined && Number.isSafeInteger(jsonLength) ? (8 - (jsonLength % 8)) % 8 : 0;
     // The body may be read into a pooled buffer (binary tensors are used in place): it goes
     // back once the answer or error has been sent.
-    readBody(res, length, ctx.opts.maxBodyBytes, pad, (body, release) => ctx.guard(x, async () => {
+    readBody(res, length, ctx.opts.maxBodyBytes, pad, (body, release) => ctx.guard(x, () => {
       const who = ctx.opts.authorize('predict', authorization);
-      if (who instanceof Promise) await who;
-      const decoded = decodeInfer(body, jsonLength, ctx.opts.maxJsonDepth, arrival, model, version);
-      const request = decoded.request;
-      if (timeoutMs !== '') {
-        const ms = Number(timeoutMs);
-        if (!Number.isFinite(ms) || ms < 0) throw new SluiceError('INVALID_ARGUMENT', 'Timeout-Ms must be a non-negative number of milliseconds');
-        request.deadline = earliest(request.deadline, arrival + ms);
-      }
-      const result = await ctx.engine.infer(request);
-      const encoded = encodeInfer(result, decoded.binaryOutputs);
-      if (encoded.binary.length > 0) sendBinary(x, encoded.json, encoded.binary);
-      else sendJson(x, 200, encoded.json);
+      if (who instanceof Promise) return who.then(() => answer(ctx, x, body, jsonLength, arrival, model, version, timeoutMs));
+      return answer(ctx, x, body, jsonLength, arrival, model, version, timeoutMs);
     }, release), (e) => ctx.fail(x, e, true), ctx.bodies);
   };
+}
+
+/**
+ * Decodes, runs and answers one request. Synchronous from body to reply when the model answers
+ * at once (inline models): no promise or microtask on that path; a promise otherwise.
+ */
+function answer(ctx: HttpContext, x: Exchange, body: Uint8Array, jsonLength: number | undefined, arrival: number, model: string, version: string | undefined, timeoutMs: string): void | Promise<void> {
+  const decoded = decodeInfer(body, jsonLength, ctx.opts.maxJsonDepth, arrival, model, version);
+  const request = decoded.request;
+  if (timeoutMs !== '') {
+    const ms = Number(timeoutMs);
+    if (!Number.isFinite(ms) || ms < 0) throw new SluiceError('INVALID_ARGUMENT', 'Timeout-Ms must be a non-negative number of milliseconds');
+    request.deadline = earliest(request.deadline, arrival + ms);
+  }
+  const result = ctx.engine.inferNow(request);
+  if (result instanceof Promise) return result.then((r) => reply(x, r, decoded.binaryOutputs));
+  reply(x, result, decoded.binaryOutputs);
+}
+
+function reply(x: Exchange, result: InferResponse, binaryOutputs: DecodedInfer['binaryOutputs']): void {
+  const encoded = encodeInfer(result, binaryOutputs);
+  if (encoded.binary.length > 0) sendBinary(x, encoded.json, encoded.binary);
+  else sendJson(x, 200, encoded.json);
 }
