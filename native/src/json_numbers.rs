@@ -110,7 +110,7 @@ struct Plain<'a> {
   out: &'a mut [u32],
   inputs: usize,
   has_inputs: bool,
-  has_id: bool,
+  id: Option<(u32, u32)>,
   root_done: bool,
   cur: InputFields,
 }
@@ -143,11 +143,7 @@ impl Plain<'_> {
   fn string_value(&mut self, top: &Frame, start: usize, end: usize) {
     let span = Some((start as u32, end as u32));
     match (top.role, top.key) {
-      (Role::Root, Key::Id) if !self.has_id => {
-        self.has_id = true;
-        self.out[2] = start as u32;
-        self.out[3] = end as u32;
-      }
+      (Role::Root, Key::Id) if self.id.is_none() => self.id = span,
       (Role::Input, Key::Name) if self.cur.name.is_none() => self.cur.name = span,
       (Role::Input, Key::Datatype) if self.cur.datatype.is_none() => self.cur.datatype = span,
       _ => self.fail(),
@@ -203,18 +199,17 @@ pub fn scan(body: &[u8], min_elements: usize, spans: &mut [u32], values: &mut [f
   if body.len() > u32::MAX as usize {
     return GIVE_UP;
   }
-  if layout.len() < LAYOUT_HEAD {
-    return scan_into(body, min_elements, spans, values, &mut Plain { ok: false, out: &mut [0u32; LAYOUT_HEAD], inputs: 0, has_inputs: false, has_id: false, root_done: false, cur: InputFields::default() });
-  }
-  layout[..LAYOUT_HEAD].fill(0);
-  let mut plain = Plain { ok: true, out: layout, inputs: 0, has_inputs: false, has_id: false, root_done: false, cur: InputFields::default() };
+  let room = layout.len() >= LAYOUT_HEAD;
+  let mut plain = Plain { ok: room, out: layout, inputs: 0, has_inputs: false, id: None, root_done: false, cur: InputFields::default() };
   let k = scan_into(body, min_elements, spans, values, &mut plain);
-  if k > 0 && plain.ok && plain.root_done && plain.has_inputs && plain.inputs > 0 {
-    plain.out[0] = 1;
-    plain.out[1] = plain.has_id as u32;
-    plain.out[4] = plain.inputs as u32;
-  } else {
-    plain.out[..LAYOUT_HEAD].fill(0);
+  if room {
+    let head = if k > 0 && plain.ok && plain.root_done && plain.has_inputs && plain.inputs > 0 {
+      let (id_start, id_end) = plain.id.unwrap_or((0, 0));
+      [1, u32::from(plain.id.is_some()), id_start, id_end, plain.inputs as u32, 0, 0, 0]
+    } else {
+      [0; LAYOUT_HEAD]
+    };
+    plain.out[..LAYOUT_HEAD].copy_from_slice(&head);
   }
   k
 }
@@ -377,57 +372,53 @@ fn scan_into(body: &[u8], min_elements: usize, spans: &mut [u32], values: &mut [
         i = end;
       }
       b'-' | b'0'..=b'9' => {
-        let Some(end) = number_end(body, i) else { return GIVE_UP };
         plain.value_starts(stack.last_mut());
-        match stack.last() {
-          Some(top) if top.is_array && top.role == Role::Shape => plain.dimension(&body[i..end]),
-          Some(top) if top.is_array && top.role == Role::Data => {}
-          _ => plain.fail(),
+        let Some(top) = stack.last_mut().filter(|t| t.is_array) else {
+          // A number outside any array: never in the plain form; JSON.parse judges the rest.
+          let Some(end) = number_end(body, i) else { return GIVE_UP };
+          plain.fail();
+          i = end;
+          continue;
+        };
+        if top.state == 1 {
+          return GIVE_UP;
         }
-        if let Some(top) = stack.last_mut() {
-          if top.is_array {
-            if top.state == 1 {
-              return GIVE_UP;
-            }
-            top.state = 1;
-            top.count += 1;
-            if top.role == Role::Data && top.numbers_only {
-              if nvalues >= values.len() {
-                return NO_ROOM;
-              }
-              let Some((v, _)) = json_number(body, i) else { return GIVE_UP };
-              values[nvalues] = v;
-              nvalues += 1;
-              // The rest of a run of numbers (nearly all of a request) without the general
-              // dispatch: whitespace, a comma, whitespace, a number, again.
-              let mut at = end;
-              loop {
-                let mut j = skip_whitespace(body, at);
-                if j >= n || body[j] != b',' {
-                  i = j;
-                  break;
-                }
-                j = skip_whitespace(body, j + 1);
-                if j >= n || !(body[j] == b'-' || body[j].is_ascii_digit()) {
-                  // The comma is taken; what follows is for the general loop to judge.
-                  top.state = 2;
-                  i = j;
-                  break;
-                }
-                if nvalues >= values.len() {
-                  return NO_ROOM;
-                }
-                let Some((v, e)) = json_number(body, j) else { return GIVE_UP };
-                values[nvalues] = v;
-                nvalues += 1;
-                top.count += 1;
-                at = e;
-              }
-              continue;
-            }
+        if !(top.role == Role::Data && top.numbers_only) {
+          let Some(end) = number_end(body, i) else { return GIVE_UP };
+          match top.role {
+            Role::Shape => plain.dimension(&body[i..end]),
+            Role::Data => {}
+            _ => plain.fail(),
+          }
+          top.state = 1;
+          top.count += 1;
+          i = end;
+          continue;
+        }
+        // A run of tensor-data numbers (nearly all of a request), each parsed and checked once,
+        // without the general dispatch: a number, whitespace, a comma, whitespace, again.
+        let mut j = i;
+        loop {
+          if nvalues >= values.len() {
+            return NO_ROOM;
+          }
+          let Some((v, end)) = json_number(body, j) else { return GIVE_UP };
+          values[nvalues] = v;
+          nvalues += 1;
+          top.count += 1;
+          top.state = 1;
+          j = skip_whitespace(body, end);
+          if j >= n || body[j] != b',' {
+            break;
+          }
+          j = skip_whitespace(body, j + 1);
+          if j >= n || !(body[j] == b'-' || body[j].is_ascii_digit()) {
+            // The comma is taken; what follows is for the general loop to judge.
+            top.state = 2;
+            break;
           }
         }
-        i = end;
+        i = j;
       }
       b't' | b'f' | b'n' => {
         // Literals are never part of the plain form (and are checked by JSON.parse).
