@@ -216,34 +216,30 @@ export class Engine {
    */
   private run(v: LoadedVersion, ordered: Tensor[], rows: number, deadline: number): { outs: BatchTensor[]; end: number } | Promise<BatchTensor[]> {
     v.refs++;
-    let async = false;
+    let pending: Promise<BatchTensor[]>;
     try {
       if (v.batcher) {
-        const queued = v.batcher.submit(ordered, rows, deadline);
-        async = true;
-        return this.settle(v, queued);
-      }
-      // Inline compute time is the runtime call alone (validation is in the request latency).
-      const t = performance.now();
-      const r = v.runtime!.run(ordered, rows);
-      if (r instanceof Promise) {
-        async = true;
-        return this.settle(v, r.then((outs) => {
+        pending = v.batcher.submit(ordered, rows, deadline);
+      } else {
+        // Inline compute time is the runtime call alone (validation is in the request latency).
+        const t = performance.now();
+        const r = v.runtime!.run(ordered, rows);
+        if (!(r instanceof Promise)) {
+          const end = performance.now();
+          v.metrics.observeExecution(rows, end - t);
+          this.release(v);
+          return { outs: r, end };
+        }
+        pending = r.then((outs) => {
           v.metrics.observeExecution(rows, performance.now() - t);
           return outs;
-        }));
+        });
       }
-      const end = performance.now();
-      v.metrics.observeExecution(rows, end - t);
-      return { outs: r, end };
-    } finally {
-      if (!async) this.release(v);
+    } catch (e) {
+      this.release(v);
+      throw e;
     }
-  }
-
-  /** Releases the version's reference once `p` settles (whichever way). */
-  private settle(v: LoadedVersion, p: Promise<BatchTensor[]>): Promise<BatchTensor[]> {
-    return p.finally(() => this.release(v));
+    return pending.finally(() => this.release(v));
   }
 
   private release(v: LoadedVersion): void {

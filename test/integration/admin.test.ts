@@ -78,7 +78,7 @@ function suite(label: string, config: () => Promise<{ overrides: Record<string, 
     // It flips a byte in the local artifact store, so it runs only when that is the store: both
     // suites here use it unless the developer's environment names an S3 bucket (S3 tampering is
     // covered by test/artifacts/s3.test.ts).
-    it.skipIf(process.env.SLUICE_S3_BUCKET !== undefined)('refuses a corrupted artifact: the serving version keeps serving', async () => {
+    it.skipIf(process.env.SLUICE_S3_BUCKET !== undefined)('refuses a corrupted artifact: the serving version keeps serving (local artifact store only; skipped when SLUICE_S3_BUCKET names S3, whose tampering test/artifacts/s3.test.ts covers)', async () => {
       const v3 = logisticVersion(3);
       const { body, headers } = registerBody({ manifest: v3.manifest, version: '3' }, v3.payload);
       const reg = (await admin(s, s.adminKey, 'POST', '/v1/admin/models/demo-logistic/versions', body, headers)).json;

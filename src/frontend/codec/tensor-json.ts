@@ -151,9 +151,8 @@ export function decodeTensorData(data: unknown, dt: Datatype, shape: readonly nu
   const flat = flatten(data, shape, name, numbers);
   if (dt === 'FP32' && flat instanceof Float64Array) return fp32FromDoubles(flat, name);
   const n = flat.length;
-  const out = new Ctor(n);
   if (dt === 'FP32') {
-    const f = out as Float32Array;
+    const f = float32(n);
     for (let i = 0; i < n; i++) {
       const v = flat[i];
       // typeof plus one comparison: NaN fails it, as do Infinity and anything beyond FP32.
@@ -162,6 +161,7 @@ export function decodeTensorData(data: unknown, dt: Datatype, shape: readonly nu
     }
     return f;
   }
+  const out = new Ctor(n);
   if (dt === 'FP64') {
     const f = out as Float64Array;
     for (let i = 0; i < n; i++) {

@@ -3,14 +3,12 @@
  * JSON or binary tensor extension, on the request hot path.
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import type { Exchange } from '../reply.js';
 import { SluiceError } from '../../../errors.js';
 import { decodeInfer, encodeInfer, type DecodedInfer } from '../../codec/oip-infer.js';
 import { readBody } from '../body.js';
 import { param, type HttpContext } from '../context.js';
-import { sendBinary, sendJson } from '../reply.js';
-import type { InferResponse } from '../../../service/types.js';
-import { earliest } from '../../../service/types.js';
+import { sendBinary, sendJson, type Exchange } from '../reply.js';
+import { earliest, type InferResponse } from '../../../service/types.js';
 
 /** Content types an infer body may declare (none at all is fine: tritonclient sends none). */
 export function acceptableInferType(contentType: string, binary: boolean): boolean {
