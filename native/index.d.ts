@@ -24,6 +24,13 @@ export declare class Rng {
   thompsonSelect(alphas: Float64Array, betas: Float64Array, samples?: Float64Array | undefined | null): number
 }
 
+/**
+ * Closes a socket from [`listen_reuse_port`] or [`reserve_reuse_port`] that was never handed
+ * to Node. A descriptor that is not a SO_REUSEPORT socket without a peer is refused
+ * (ERR_NATIVE_INVALID_ARGUMENT) and left open.
+ */
+export declare function closeReusePort(fd: number): void
+
 /** Dot product of two Float32Arrays of equal length (SIMD when available). */
 export declare function dot(a: Float32Array, b: Float32Array): number
 
@@ -65,6 +72,33 @@ export declare function linearRun(handle: number, x: Float32Array, rows: number,
  * `theta_k = A_k^-1 b_k`. `aInv` is K*d*d (row-major, symmetric), `b` K*d, `x` d, `out` K.
  */
 export declare function linucbScores(aInv: Float64Array, b: Float64Array, x: Float64Array, alpha: number, out: Float64Array): void
+
+/**
+ * Creates a nonblocking TCP socket with SO_REUSEADDR and SO_REUSEPORT, bound to `host:port`
+ * (an IPv4 or IPv6 literal; port 0 lets the kernel choose) and listening with `backlog` (0:
+ * 511). Further calls with the port returned join the same group, and the kernel spreads
+ * connections over the group. The caller owns the descriptor: hand it to
+ * `net.Server.listen({ fd })` (which closes it on `close()`) or to [`close_reuse_port`].
+ * OS refusals (address in use...) throw ERR_NATIVE_SOCKET.
+ */
+export declare function listenReusePort(host: string, port: number, backlog: number): ReusePortSocket
+
+/**
+ * Binds a SO_REUSEPORT socket to `host:port` without listening: it holds the port (port 0:
+ * the kernel's choice) while servers that open their own SO_REUSEPORT sockets (uWebSockets.js
+ * given a nonzero port) start on it, and takes no connections. Close it with
+ * [`close_reuse_port`] once they listen.
+ */
+export declare function reserveReusePort(host: string, port: number): ReusePortSocket
+
+/**
+ * A TCP socket made by [`listen_reuse_port`] or [`reserve_reuse_port`]: its descriptor and
+ * bound port.
+ */
+export interface ReusePortSocket {
+  fd: number
+  port: number
+}
 
 /**
  * Finds the number arrays at `inputs[*].data` of a JSON inference request (see

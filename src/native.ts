@@ -2,8 +2,8 @@
  * The only import of the Rust addon (native/). Everything else imports kernels from here.
  *
  * The addon throws errors with a stable `code`: its own argument checks use ERR_NATIVE_*, while
- * napi-rs's conversion of a wrong JS type arrives as code `InvalidArg` with a terse message.
- * `guard` folds the latter into ERR_NATIVE_INVALID_ARGUMENT naming the function, so callers
+ * napi-rs's conversion of a wrong JS type arrives as code `InvalidArg` (`NumberExpected`, ... for
+ * scalars) with a terse message. `guard` folds the latter into ERR_NATIVE_INVALID_ARGUMENT naming the function, so callers
  * see one family of codes. The wrappers have fixed arity so V8 inlines them on the hot path.
  */
 import { createRequire } from 'node:module';
@@ -29,8 +29,11 @@ function findAddon(): string {
 
 const binding = createRequire(import.meta.url)(findAddon()) as typeof Binding;
 
+/** napi-rs statuses for a JS value of the wrong type (typed arrays: InvalidArg; numbers, strings...). */
+const WRONG_TYPE = new Set(['InvalidArg', 'NumberExpected', 'StringExpected', 'BooleanExpected', 'ObjectExpected', 'BigintExpected']);
+
 function normalise(fn: string, err: unknown): unknown {
-  if (err instanceof Error && (err as { code?: string }).code === 'InvalidArg') {
+  if (err instanceof Error && WRONG_TYPE.has((err as { code?: string }).code ?? '')) {
     return Object.assign(new Error(`${fn}: wrong argument type (${err.message})`), {
       code: 'ERR_NATIVE_INVALID_ARGUMENT',
     });
@@ -180,5 +183,44 @@ export function createRng(seed: number): Rng {
     return new binding.Rng(seed);
   } catch (e) {
     throw normalise('Rng', e);
+  }
+}
+
+/** A TCP socket made by listenReusePort/reserveReusePort: its descriptor and bound port. */
+export type ReusePortSocket = Binding.ReusePortSocket;
+
+/**
+ * A nonblocking TCP socket listening on `host:port` (an IP literal; port 0: the kernel's choice)
+ * with SO_REUSEADDR and SO_REUSEPORT (native/src/reuseport.rs). Sockets on the same port form a
+ * group over which the kernel spreads connections. The caller owns the descriptor: give it to
+ * `net.Server.listen({ fd })` or closeReusePort. OS refusals throw ERR_NATIVE_SOCKET.
+ */
+export function listenReusePort(host: string, port: number, backlog = 0): ReusePortSocket {
+  try {
+    return binding.listenReusePort(host, port, backlog);
+  } catch (e) {
+    throw normalise('listenReusePort', e);
+  }
+}
+
+/**
+ * A SO_REUSEPORT socket bound to `host:port` but not listening: it holds the port and takes no
+ * connections, while servers that make their own SO_REUSEPORT sockets start on it (uWebSockets.js
+ * sets SO_REUSEPORT only for a nonzero port). Close it with closeReusePort afterwards.
+ */
+export function reserveReusePort(host: string, port: number): ReusePortSocket {
+  try {
+    return binding.reserveReusePort(host, port);
+  } catch (e) {
+    throw normalise('reserveReusePort', e);
+  }
+}
+
+/** Closes a socket of listenReusePort/reserveReusePort never handed to Node; refuses other descriptors. */
+export function closeReusePort(fd: number): void {
+  try {
+    binding.closeReusePort(fd);
+  } catch (e) {
+    throw normalise('closeReusePort', e);
   }
 }

@@ -12,6 +12,8 @@ pub enum Code {
   ShapeMismatch,
   /// An output array overlaps an input array; the kernels never work in place.
   AliasedArgument,
+  /// The operating system refused a socket operation (bind: address in use, not available...).
+  Socket,
 }
 
 impl AsRef<str> for Code {
@@ -20,6 +22,7 @@ impl AsRef<str> for Code {
       Code::InvalidArgument => "ERR_NATIVE_INVALID_ARGUMENT",
       Code::ShapeMismatch => "ERR_NATIVE_SHAPE_MISMATCH",
       Code::AliasedArgument => "ERR_NATIVE_ALIASED_ARGUMENT",
+      Code::Socket => "ERR_NATIVE_SOCKET",
     }
   }
 }

@@ -12,6 +12,7 @@ mod errors;
 mod json_numbers;
 mod kernels;
 mod linear_registry;
+mod reuseport;
 
 use bandit::{linucb, rng::Xoshiro256, sampling};
 use errors::{dim, disjoint, expect_len, finite, invalid, Code};
@@ -334,4 +335,48 @@ pub fn scan_json_number_arrays(body: Uint8ArraySlice, min_elements: u32, mut spa
   // call (single-threaded); `body` is only read.
   let (spans, values, layout) = unsafe { (spans.as_mut(), values.as_mut(), layout.as_mut()) };
   json_numbers::scan(&body, min_elements as usize, spans, values, layout)
+}
+
+/// A TCP socket made by [`listen_reuse_port`] or [`reserve_reuse_port`]: its descriptor and
+/// bound port.
+#[napi(object)]
+pub struct ReusePortSocket {
+  pub fd: i32,
+  pub port: u32,
+}
+
+fn from_fault(f: reuseport::Fault) -> napi::Error<Code> {
+  napi::Error::new(f.code, f.reason)
+}
+
+fn to_js(l: reuseport::Listener) -> ReusePortSocket {
+  ReusePortSocket { fd: l.fd, port: u32::from(l.port) }
+}
+
+/// Creates a nonblocking TCP socket with SO_REUSEADDR and SO_REUSEPORT, bound to `host:port`
+/// (an IPv4 or IPv6 literal; port 0 lets the kernel choose) and listening with `backlog` (0:
+/// 511). Further calls with the port returned join the same group, and the kernel spreads
+/// connections over the group. The caller owns the descriptor: hand it to
+/// `net.Server.listen({ fd })` (which closes it on `close()`) or to [`close_reuse_port`].
+/// OS refusals (address in use...) throw ERR_NATIVE_SOCKET.
+#[napi(catch_unwind)]
+pub fn listen_reuse_port(host: String, port: f64, backlog: f64) -> Result<ReusePortSocket> {
+  reuseport::parse_address(&host, port).and_then(|a| reuseport::listen(a, backlog)).map(to_js).map_err(from_fault)
+}
+
+/// Binds a SO_REUSEPORT socket to `host:port` without listening: it holds the port (port 0:
+/// the kernel's choice) while servers that open their own SO_REUSEPORT sockets (uWebSockets.js
+/// given a nonzero port) start on it, and takes no connections. Close it with
+/// [`close_reuse_port`] once they listen.
+#[napi(catch_unwind)]
+pub fn reserve_reuse_port(host: String, port: f64) -> Result<ReusePortSocket> {
+  reuseport::parse_address(&host, port).and_then(reuseport::reserve).map(to_js).map_err(from_fault)
+}
+
+/// Closes a socket from [`listen_reuse_port`] or [`reserve_reuse_port`] that was never handed
+/// to Node. A descriptor that is not a SO_REUSEPORT socket without a peer is refused
+/// (ERR_NATIVE_INVALID_ARGUMENT) and left open.
+#[napi(catch_unwind)]
+pub fn close_reuse_port(fd: f64) -> Result<()> {
+  reuseport::close(fd).map_err(from_fault)
 }
