@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams]`: runs the selected
+ * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare]`: runs the selected
  * benchmarks (all by default) and prints their figures. Each one that computes answers checks
  * them (against demo-logistic's formula, or the native kernels against JavaScript) before it
  * times anything; swap also checks every answer during the swaps, and predict the timed run's
@@ -13,6 +13,7 @@ import { runKernels } from './kernels.js';
 import { runPredict } from './predict.js';
 import { runStreams } from './streams.js';
 import { runSwap } from './swap.js';
+import { runThreadsBare } from './threads-bare.js';
 
 const all: Record<string, () => unknown> = {
   kernels: runKernels,
@@ -23,6 +24,7 @@ const all: Record<string, () => unknown> = {
   predict: runPredict,
   grpc: runGrpc,
   streams: runStreams,
+  'threads-bare': runThreadsBare,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -53,7 +53,10 @@ export async function reservePort(host: string, port: number): Promise<PortReser
 export interface SharedListener {
   readonly port: number;
   readonly server: net.Server;
-  /** Stops accepting; this thread's socket leaves the group (its queued connections are reset). */
+  /**
+   * Stops accepting at once (this thread's socket leaves the group; connections still queued on
+   * it are reset) and resolves when the connections it accepted have all ended.
+   */
   close(): Promise<void>;
 }
 
