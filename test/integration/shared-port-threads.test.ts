@@ -66,6 +66,31 @@ function tally(ids: number[]): Map<number, number> {
   return m;
 }
 
+const WhoClient = grpc.makeGenericClientConstructor({
+  Who: { path: '/test.Threads/Who', requestStream: false, responseStream: false,
+    requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b },
+}, 'Threads');
+
+/** `connections` clients, each on its own TCP connection, each making `calls` calls: the thread ids that answered. */
+async function grpcWho(port: number, connections: number, calls: number): Promise<number[]> {
+  const answers: number[] = [];
+  await Promise.all(Array.from({ length: connections }, async () => {
+    // A local subchannel pool: each client has its own TCP connection.
+    const client = new WhoClient(`${HOST}:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }) as unknown as grpc.Client & {
+      Who(req: Buffer, cb: (e: grpc.ServiceError | null, r?: Buffer) => void): void;
+    };
+    try {
+      for (let i = 0; i < calls; i++) {
+        const r = await new Promise<Buffer>((resolve, reject) => client.Who(Buffer.alloc(0), (e, v) => (e ? reject(e) : resolve(v!))));
+        answers.push(Number(r.toString()));
+      }
+    } finally {
+      client.close();
+    }
+  }));
+  return answers;
+}
+
 describe('native SO_REUSEPORT sockets', () => {
   it('bind port 0, then the same port again; an exclusive bind of it fails until all are closed', async () => {
     const a = listenReusePort(HOST, 0);
@@ -77,23 +102,29 @@ describe('native SO_REUSEPORT sockets', () => {
     await bindExclusively(a.port);
   });
 
-  it('serves IPv6 literals and resolves names', async () => {
-    const l = await listenShared('localhost', 0, (s) => s.end('hi'));
-    const got = await new Promise<string>((resolve, reject) => {
-      const c = net.connect(l.port, (l.server.address() as net.AddressInfo).address);
-      let data = '';
-      c.on('data', (d) => (data += d)).on('end', () => resolve(data)).on('error', reject);
-    });
-    expect(got).toBe('hi');
-    await l.close();
-    let v6: { fd: number } | undefined;
+  it('serves IPv4 and IPv6 literals and resolves names', async () => {
+    const hello = async (host: string) => {
+      const l = await listenShared(host, 0, (s) => s.end('hi'));
+      try {
+        return await new Promise<string>((resolve, reject) => {
+          const c = net.connect(l.port, (l.server.address() as net.AddressInfo).address);
+          let data = '';
+          c.on('data', (d) => (data += d)).on('end', () => resolve(data)).on('error', reject);
+        });
+      } finally {
+        await l.close();
+      }
+    };
+    expect(await hello('127.0.0.1')).toBe('hi');
+    expect(await hello('localhost')).toBe('hi');
+    let v6: string | undefined;
     try {
-      v6 = listenReusePort('::1', 0);
+      v6 = await hello('::1');
     } catch (e) {
       // A host without IPv6 refuses ::1; that refusal must be the coded socket error.
       expect((e as { code?: string }).code).toBe('ERR_NATIVE_SOCKET');
     }
-    if (v6) closeReusePort(v6.fd);
+    if (v6 !== undefined) expect(v6).toBe('hi');
   });
 
   it('gives coded errors for bad hosts, ports in exclusive use, and foreign descriptors', async () => {
@@ -119,25 +150,7 @@ describe('two worker threads on one port', () => {
     const second = await startThread('grpc', first.port);
     expect(second.port).toBe(first.port);
 
-    const Client = grpc.makeGenericClientConstructor({
-      Who: { path: '/test.Threads/Who', requestStream: false, responseStream: false,
-        requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b },
-    }, 'Threads');
-    const answers: number[] = [];
-    await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
-      // A local subchannel pool: each client has its own TCP connection.
-      const client = new Client(`${HOST}:${first.port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }) as unknown as grpc.Client & {
-        Who(req: Buffer, cb: (e: grpc.ServiceError | null, r?: Buffer) => void): void;
-      };
-      try {
-        for (let i = 0; i < 3; i++) {
-          const r = await new Promise<Buffer>((resolve, reject) => client.Who(Buffer.alloc(0), (e, v) => (e ? reject(e) : resolve(v!))));
-          answers.push(Number(r.toString()));
-        }
-      } finally {
-        client.close();
-      }
-    }));
+    const answers = await grpcWho(first.port, CONNECTIONS, 3);
 
     expect(answers).toHaveLength(CONNECTIONS * 3);
     const byThread = tally(answers);
@@ -146,6 +159,16 @@ describe('two worker threads on one port', () => {
     expect(a.calls).toBe(byThread.get(first.threadId));
     expect(b.calls).toBe(byThread.get(second.threadId));
     expect([a.exitCode, b.exitCode]).toEqual([0, 0]);
+    await bindExclusively(first.port);
+  });
+
+  it('when one thread stops, the other serves every new connection (as a replaced I/O thread would need)', async () => {
+    const first = await startThread('grpc', 0);
+    const second = await startThread('grpc', first.port);
+    expect((await stopThread(first)).exitCode).toBe(0);
+    const answers = await grpcWho(first.port, CONNECTIONS, 1);
+    expect(tally(answers)).toEqual(new Map([[second.threadId, CONNECTIONS]]));
+    expect(await stopThread(second)).toEqual({ calls: CONNECTIONS, exitCode: 0 });
     await bindExclusively(first.port);
   });
 
