@@ -161,6 +161,18 @@ export class Engine {
     return v;
   }
 
+  /**
+   * Throws what `infer` would for the model and version alone (SHUTTING_DOWN, MODEL_NOT_FOUND,
+   * VERSION_NOT_FOUND, MODEL_NOT_READY). Front ends call it before decoding a request's tensors,
+   * so a request to an unknown model is NOT_FOUND whatever its inputs hold, as in Triton, which
+   * resolves the model before it reads the inputs. `infer` resolves again (the model may change
+   * in between); its checks keep their order: shutdown, model and version, inputs, deadline.
+   */
+  checkTarget(model: string, version: string | undefined): void {
+    if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
+    this.resolve(model, version);
+  }
+
   /** Runs one request and says which version computed it. Rejects with coded SluiceErrors. */
   async infer(req: InferRequest): Promise<InferResponse> {
     return this.inferNow(req);
