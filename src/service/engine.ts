@@ -238,12 +238,12 @@ export class Engine {
         const r = v.runtime!.run(ordered, rows);
         if (!(r instanceof Promise)) {
           const end = performance.now();
-          v.metrics.observeExecution(rows, end - t);
+          v.metrics.observeInline(rows, end - t);
           this.release(v);
           return { outs: r, end };
         }
         pending = r.then((outs) => {
-          v.metrics.observeExecution(rows, performance.now() - t);
+          v.metrics.observeInline(rows, performance.now() - t);
           return outs;
         });
       }
@@ -446,7 +446,7 @@ export class Engine {
       slots: v.slots,
       run: (slot) => pool.run(slot),
       onQueued: (ms) => v.metrics.observeQueue(ms),
-      onBatch: (rows, ms) => v.metrics.observeExecution(rows, ms),
+      onBatch: (rows, ms, requests) => v.metrics.observeExecution(rows, ms, requests),
     });
     return v;
   }
