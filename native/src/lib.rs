@@ -155,7 +155,7 @@ pub fn first_non_finite_scalar(bytes: Uint8ArraySlice, kind: u32) -> Result<f64>
     2 => 2,
     _ => return Err(invalid(format!("kind must be 0 (FP32), 1 (FP64) or 2 (FP16), got {kind}"))),
   };
-  if bytes.len() % size != 0 {
+  if !bytes.len().is_multiple_of(size) {
     return Err(invalid(format!("{} bytes are not whole elements of {size} bytes", bytes.len())));
   }
   // Decoded element by element (the bytes need not be aligned): bit patterns are kept as is.
