@@ -1,8 +1,10 @@
 /**
  * Native SIMD kernels vs plain JavaScript: dot products of 64/100/256/1024 floats and a
- * 1024 x 256 GEMV. Checks both agree before timing; prints the speedup.
+ * 1024 x 256 GEMV. Checks both agree before timing; prints the speedup. Also the finite check
+ * of binary tensors (NaN/infinity) against a JS loop, and its share of decoding a request.
  */
-import { Activation, dot, gemv, simdLevel } from '../src/native.js';
+import { decodeInfer } from '../src/frontend/codec/oip-infer.js';
+import { Activation, dot, firstNonFiniteF32, gemv, simdLevel } from '../src/native.js';
 import { check, compare, table } from './util.js';
 
 function rand(n: number, seed: number): Float32Array {
@@ -30,6 +32,22 @@ export function jsDot(a: Float32Array, b: Float32Array, aOff = 0, n = a.length):
   }
   for (; i < n; i++) s0 += a[aOff + i]! * b[i]!;
   return s0 + s1 + s2 + s3;
+}
+
+/** The JS baseline of the finite check. */
+function jsFirstNonFinite(x: Float32Array): number {
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i]!)) return i;
+  return -1;
+}
+
+/** An HTTP binary-extension body with `x` as its one FP32 input, its binary part 8-byte aligned as the server lays it out. */
+function binaryInferBody(x: Float32Array): { bytes: Uint8Array; jsonLength: number } {
+  let json = JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [x.length / 100, 100], parameters: { binary_data_size: x.byteLength } }] });
+  while (json.length % 8) json += ' ';
+  const bytes = new Uint8Array(json.length + x.byteLength);
+  bytes.set(Buffer.from(json));
+  bytes.set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), json.length);
+  return { bytes, jsonLength: json.length };
 }
 
 function jsGemv(x: Float32Array, rows: number, cols: number, w: Float32Array, bias: number, out: Float32Array): void {
@@ -63,7 +81,33 @@ export function runKernels(): Record<string, number> {
   figures.gemvSpeedup = g.ratio;
   figures.gemvNativeUs = g.a / 1000;
   figures.gemvJsUs = g.b / 1000;
+  for (const n of [100, 102_400]) {
+    const x = rand(n, n + 2);
+    check(firstNonFiniteF32(x) === -1 && jsFirstNonFinite(x) === -1, `finite ${n}: clean tensor`);
+    x[n - 1] = NaN;
+    check(firstNonFiniteF32(x) === n - 1 && jsFirstNonFinite(x) === n - 1, `finite ${n}: NaN found at the end`);
+    x[n - 1] = 0.5;
+    const r = compare(() => { sink += firstNonFiniteF32(x); }, () => { sink += jsFirstNonFinite(x); });
+    rows.push([`finite check ${n}`, r.a, r.b, `${r.ratio.toFixed(2)}x`]);
+    figures[`finite${n}Speedup`] = r.ratio;
+  }
   table(`Native (${simdLevel}) vs plain JS, ns per call (median of 7 interleaved rounds)`, ['kernel', 'native ns', 'JS ns', 'speedup'], rows);
+  const share: Array<Array<string | number>> = [];
+  for (const n of [100, 102_400]) {
+    const x = rand(n, n + 3);
+    const body = binaryInferBody(x);
+    check(decodeInfer(body.bytes, body.jsonLength, 32, 0, 'm', undefined).request.inputs[0]!.data.length === n, `decode ${n}`);
+    const r = compare(() => { sink += firstNonFiniteF32(x); }, () => { sink += decodeInfer(body.bytes, body.jsonLength, 32, 0, 'm', undefined).request.inputs.length; });
+    // The HTTP layer copies every body once as it reads it (uWS chunks into one buffer): the
+    // least any server pays per byte, measured the same way.
+    const copy = new Uint8Array(x.byteLength);
+    const src = new Uint8Array(x.buffer);
+    const c = compare(() => { sink += firstNonFiniteF32(x); }, () => { copy.set(src); sink += copy[0]!; });
+    share.push([`${n} floats (${n / 100} rows of 100)`, r.a, r.b, c.b, `${(100 / r.ratio).toFixed(1)}%`, `${(1 / c.ratio).toFixed(2)}x`]);
+    figures[`finite${n}ShareOfDecodePct`] = 100 / r.ratio;
+    figures[`finite${n}VsCopy`] = 1 / c.ratio;
+  }
+  table('Finite check vs decoding the HTTP binary-extension request that carries the tensor (the decode includes the check; binary tensors are not copied) and vs one copy of the tensor bytes', ['tensor', 'check ns', 'decode ns', 'copy ns', 'check / decode', 'check / copy'], share);
   if (sink === 42) console.log('');
   return figures;
 }

@@ -38,6 +38,27 @@ export declare function dot(a: Float32Array, b: Float32Array): number
 export declare function dotScalar(a: Float32Array, b: Float32Array): number
 
 /**
+ * Index of the first NaN or infinite IEEE half (raw 16-bit patterns: exponent bits all ones)
+ * in a Uint16Array, or -1 (SIMD when available).
+ */
+export declare function firstNonFiniteF16(x: Uint16Array): number
+
+/**
+ * Index of the first NaN or infinite element of a Float32Array, or -1 (SIMD when available).
+ * Per-request call on binary tensors: it returns a number and never throws.
+ */
+export declare function firstNonFiniteF32(x: Float32Array): number
+
+/** Index of the first NaN or infinite element of a Float64Array, or -1 (SIMD when available). */
+export declare function firstNonFiniteF64(x: Float64Array): number
+
+/**
+ * Scalar reference of the finite checks: `kind` 0 FP32, 1 FP64, 2 FP16 over the array's raw
+ * little-endian bytes (whole elements only). For tests and benchmarks.
+ */
+export declare function firstNonFiniteScalar(bytes: Uint8Array, kind: number): number
+
+/**
  * Batched GEMV: `out[r*outputs + o] = act(dot(x[r, :], w[o, :]) + bias[o])`.
  *
  * `x` is `rows x cols` row-major, `w` is `outputs x cols` row-major, `bias` is empty or

@@ -67,6 +67,32 @@ export function scanJsonNumberArrays(body: Uint8Array, minElements: number, span
  */
 export const JSON_LAYOUT = { head: 8, input: 14, maxDims: 8 } as const;
 
+/**
+ * Index of the first NaN or infinite element of a raw float tensor, or -1: FP32, FP64, or FP16
+ * as raw 16-bit patterns (native/src/kernels/finite.rs, SIMD when available). Called per
+ * binary tensor on the hot path: a plain number back, no exception to catch.
+ */
+export function firstNonFiniteF32(x: Float32Array): number {
+  return binding.firstNonFiniteF32(x);
+}
+
+export function firstNonFiniteF64(x: Float64Array): number {
+  return binding.firstNonFiniteF64(x);
+}
+
+export function firstNonFiniteF16(x: Uint16Array): number {
+  return binding.firstNonFiniteF16(x);
+}
+
+/** The scalar reference of the finite checks over raw little-endian bytes (for tests, benchmarks). */
+export function firstNonFiniteScalar(bytes: Uint8Array, datatype: 'FP32' | 'FP64' | 'FP16'): number {
+  try {
+    return binding.firstNonFiniteScalar(bytes, datatype === 'FP32' ? 0 : datatype === 'FP64' ? 1 : 2);
+  } catch (e) {
+    throw normalise('firstNonFiniteScalar', e);
+  }
+}
+
 export function dot(a: Float32Array, b: Float32Array): number {
   try {
     return binding.dot(a, b);

@@ -18,7 +18,7 @@ use bandit::{linucb, rng::Xoshiro256, sampling};
 use errors::{dim, disjoint, expect_len, finite, invalid, Code};
 type Result<T> = napi::Result<T, Code>;
 use kernels::{Activation, GemvShape};
-use napi::bindgen_prelude::{Float32ArraySlice, Float64ArraySlice, Uint32ArraySlice, Uint8ArraySlice};
+use napi::bindgen_prelude::{Float32ArraySlice, Float64ArraySlice, Uint16ArraySlice, Uint32ArraySlice, Uint8ArraySlice};
 use napi_derive::napi;
 
 /// The instruction set the dispatching kernels use: `"avx2+fma"` or `"scalar"`.
@@ -118,6 +118,55 @@ pub fn gemv_scalar(
   let out = unsafe { out.as_mut() };
   kernels::gemv_scalar(&x, &w, &bias, s, act, out);
   Ok(())
+}
+
+/// `-1` when every element is finite, else the index of the first NaN or infinity.
+fn index_or_minus_one(found: Option<usize>) -> f64 {
+  found.map_or(-1.0, |i| i as f64)
+}
+
+/// Index of the first NaN or infinite element of a Float32Array, or -1 (SIMD when available).
+/// Per-request call on binary tensors: it returns a number and never throws.
+#[napi]
+pub fn first_non_finite_f32(x: Float32ArraySlice) -> f64 {
+  index_or_minus_one(kernels::finite::first_non_finite_f32(&x))
+}
+
+/// Index of the first NaN or infinite element of a Float64Array, or -1 (SIMD when available).
+#[napi]
+pub fn first_non_finite_f64(x: Float64ArraySlice) -> f64 {
+  index_or_minus_one(kernels::finite::first_non_finite_f64(&x))
+}
+
+/// Index of the first NaN or infinite IEEE half (raw 16-bit patterns: exponent bits all ones)
+/// in a Uint16Array, or -1 (SIMD when available).
+#[napi]
+pub fn first_non_finite_f16(x: Uint16ArraySlice) -> f64 {
+  index_or_minus_one(kernels::finite::first_non_finite_f16(&x))
+}
+
+/// Scalar reference of the finite checks: `kind` 0 FP32, 1 FP64, 2 FP16 over the array's raw
+/// little-endian bytes (whole elements only). For tests and benchmarks.
+#[napi(catch_unwind)]
+pub fn first_non_finite_scalar(bytes: Uint8ArraySlice, kind: u32) -> Result<f64> {
+  use kernels::finite::scalar;
+  let size = match kind {
+    0 => 4,
+    1 => 8,
+    2 => 2,
+    _ => return Err(invalid(format!("kind must be 0 (FP32), 1 (FP64) or 2 (FP16), got {kind}"))),
+  };
+  if !bytes.len().is_multiple_of(size) {
+    return Err(invalid(format!("{} bytes are not whole elements of {size} bytes", bytes.len())));
+  }
+  // Decoded element by element (the bytes need not be aligned): bit patterns are kept as is.
+  let words = bytes.chunks_exact(size);
+  let found = match kind {
+    0 => scalar::first_non_finite_f32(&words.map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>()),
+    1 => scalar::first_non_finite_f64(&words.map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>()),
+    _ => scalar::first_non_finite_f16(&words.map(|c| u16::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>()),
+  };
+  Ok(index_or_minus_one(found))
 }
 
 fn seed_from(seed: f64) -> Result<u64> {

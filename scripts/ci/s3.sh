@@ -3,12 +3,14 @@
 # `s3.sh start DIR` installs moto into a virtualenv (DIR/venv, or $SLUICE_MOTO_VENV when set so a
 # developer can keep one), starts it on 127.0.0.1 and a free port, waits until it answers S3
 # requests and prints its endpoint URL on stdout. The same virtualenv gets prometheus_client,
-# the reference parser the /metrics test checks against (its python: DIR/venv/bin/python). `s3.sh stop DIR` stops it. Everything else goes
+# the reference parser the /metrics test checks against, and NVIDIA's tritonclient, the real client
+# test/integration/tritonclient.test.ts drives (its python: DIR/venv/bin/python). `s3.sh stop DIR` stops it. Everything else goes
 # to stderr and DIR/moto.log. moto keeps objects in memory: a restart starts empty.
 set -euo pipefail
 
 MOTO_VERSION="5.2.5"
 PROMETHEUS_CLIENT_VERSION="0.26.0"
+TRITONCLIENT_VERSION="2.73.0"
 
 usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
@@ -21,10 +23,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 start() {
   mkdir -p "$dir"
-  if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import prometheus_client' 2>/dev/null; then
+  if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import prometheus_client, tritonclient.http, tritonclient.grpc' 2>/dev/null; then
     python3 -m venv "$venv" >&2
     "$venv/bin/pip" install --quiet --disable-pip-version-check \
-      "moto[server]==$MOTO_VERSION" "prometheus_client==$PROMETHEUS_CLIENT_VERSION" >&2
+      "moto[server]==$MOTO_VERSION" "prometheus_client==$PROMETHEUS_CLIENT_VERSION" \
+      "tritonclient[http,grpc]==$TRITONCLIENT_VERSION" >&2
   fi
   local port
   port="$(free_port)"

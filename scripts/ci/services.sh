@@ -27,7 +27,8 @@ services_start() {
   export SLUICE_TEST_S3_SECRET_ACCESS_KEY="sluice-test-secret"
   # For tests that stop and start a private PostgreSQL of their own.
   export SLUICE_TEST_PG_BIN="${SLUICE_PG_BIN:-/usr/lib/postgresql/15/bin}"
-  # A python with prometheus_client (installed beside moto), for the /metrics reference check.
+  # A python with prometheus_client and tritonclient (installed beside moto), for the /metrics
+  # reference check and the tritonclient compatibility test.
   export SLUICE_TEST_PYTHON="${SLUICE_MOTO_VENV:-$SLUICE_SERVICES_DIR/s3/venv}/bin/python"
   echo "services: PostgreSQL at 127.0.0.1:$(cat "$SLUICE_SERVICES_DIR/pg/port"), S3 (moto) at $SLUICE_TEST_S3_ENDPOINT, up in $((SECONDS - t0)) s"
 }

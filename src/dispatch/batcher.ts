@@ -45,8 +45,8 @@ export interface BatcherOptions {
   run: (slot: number) => Promise<void>;
   /** Observes each request's queue wait when its batch is sent (ms). */
   onQueued?: (queueMs: number) => void;
-  /** Observes each batch: rows and compute time (send to completion, ms). */
-  onBatch?: (rows: number, computeMs: number) => void;
+  /** Observes each batch: rows, compute time (send to completion, ms) and requests in it. */
+  onBatch?: (rows: number, computeMs: number, requests: number) => void;
 }
 
 /** A typed-array view over the whole arena per datatype, for `set` and `slice` by element index. */
@@ -196,7 +196,7 @@ export class Batcher {
     const sent = performance.now();
     this.o.run(slot).then(
       () => {
-        this.o.onBatch?.(rows, performance.now() - sent);
+        this.o.onBatch?.(rows, performance.now() - sent, batch.length);
         for (let i = 0; i < batch.length; i++) {
           const p = batch[i]!;
           p.resolve(this.readOutputs(slot, p.rows, starts[i]!));

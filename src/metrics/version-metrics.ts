@@ -24,7 +24,15 @@ export class VersionMetrics {
   /** Rows predicted by successful requests. */
   rows = 0;
   executions = 0;
-  /** Totals in nanoseconds, for the Open Inference Protocol statistics extension. */
+  /**
+   * Per-request figures for the Open Inference Protocol statistics extension, as Triton keeps
+   * them: every executed request counts once in `queued` and `computed`, and adds the whole
+   * time of the execution it was part of to `computeNs` (a 64-request batch of 2 ms adds
+   * 64 x 2 ms), so queue, compute_input, compute_infer and compute_output share one count.
+   */
+  queued = 0;
+  computed = 0;
+  /** Totals in nanoseconds. */
   successNs = 0;
   failureNs = 0;
   queueNs = 0;
@@ -49,12 +57,13 @@ export class VersionMetrics {
     this.failureNs += latencyMs * 1e6;
   }
 
-  /** One execution of `rows` rows that took `computeMs`. */
-  observeExecution(rows: number, computeMs: number): void {
+  /** One execution of `rows` rows, for `requests` requests, that took `computeMs`. */
+  observeExecution(rows: number, computeMs: number, requests: number): void {
     this.executions++;
+    this.computed += requests;
     this.batchRows.recordValue(Math.max(1, rows));
     this.compute.recordValue(Math.max(1, Math.round(computeMs * 1000)));
-    this.computeNs += computeMs * 1e6;
+    this.computeNs += computeMs * 1e6 * requests;
     let s = this.executionsByRows.get(rows);
     if (!s) this.executionsByRows.set(rows, (s = { count: 0, ns: 0 }));
     s.count++;
@@ -63,8 +72,18 @@ export class VersionMetrics {
 
   /** How long one request waited in the batcher. */
   observeQueue(queueMs: number): void {
+    this.queued++;
     this.queue.recordValue(Math.max(1, Math.round(queueMs * 1000)));
     this.queueNs += queueMs * 1e6;
+  }
+
+  /**
+   * One request computed inline on the I/O thread: it never waits in a queue (counted with 0 ns,
+   * so that queue counts every executed request, as Triton's does) and is its own execution.
+   */
+  observeInline(rows: number, computeMs: number): void {
+    this.queued++;
+    this.observeExecution(rows, computeMs, 1);
   }
 }
 

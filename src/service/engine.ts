@@ -161,6 +161,18 @@ export class Engine {
     return v;
   }
 
+  /**
+   * Throws what `infer` would for the model and version alone (SHUTTING_DOWN, MODEL_NOT_FOUND,
+   * VERSION_NOT_FOUND, MODEL_NOT_READY). Front ends call it before decoding a request's tensors,
+   * so a request to an unknown model is NOT_FOUND whatever its inputs hold, as in Triton, which
+   * resolves the model before it reads the inputs. `infer` resolves again (the model may change
+   * in between); its checks keep their order: shutdown, model and version, inputs, deadline.
+   */
+  checkTarget(model: string, version: string | undefined): void {
+    if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
+    this.resolve(model, version);
+  }
+
   /** Runs one request and says which version computed it. Rejects with coded SluiceErrors. */
   async infer(req: InferRequest): Promise<InferResponse> {
     return this.inferNow(req);
@@ -226,12 +238,12 @@ export class Engine {
         const r = v.runtime!.run(ordered, rows);
         if (!(r instanceof Promise)) {
           const end = performance.now();
-          v.metrics.observeExecution(rows, end - t);
+          v.metrics.observeInline(rows, end - t);
           this.release(v);
           return { outs: r, end };
         }
         pending = r.then((outs) => {
-          v.metrics.observeExecution(rows, performance.now() - t);
+          v.metrics.observeInline(rows, performance.now() - t);
           return outs;
         });
       }
@@ -434,7 +446,7 @@ export class Engine {
       slots: v.slots,
       run: (slot) => pool.run(slot),
       onQueued: (ms) => v.metrics.observeQueue(ms),
-      onBatch: (rows, ms) => v.metrics.observeExecution(rows, ms),
+      onBatch: (rows, ms, requests) => v.metrics.observeExecution(rows, ms, requests),
     });
     return v;
   }

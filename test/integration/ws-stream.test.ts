@@ -58,6 +58,8 @@ describe('WebSocket msgpack stream (/v2/stream)', () => {
     const answers = await st.next(5);
     expect(answers.map((a) => a.code ?? 'ok')).toEqual(['MALFORMED_REQUEST', 'MALFORMED_REQUEST', 'MODEL_NOT_FOUND', 'INVALID_ARGUMENT', 'ok']);
     expect(answers[2]!.id).toBe('x');
+    // Requests refused while decoding keep their id too.
+    expect(answers[3]!.id).toBe('y');
     st.ws.close();
   });
 

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { Activation, dot, dotScalar, gemv, gemvScalar, simdLevel } from '../../src/native.js';
+import { Activation, dot, dotScalar, firstNonFiniteF16, firstNonFiniteF32, firstNonFiniteF64, firstNonFiniteScalar, gemv, gemvScalar, simdLevel } from '../../src/native.js';
 import { mulberry32, randomF32 } from '../helpers/random.js';
 
 const F32_EPS = 2 ** -23;
@@ -178,5 +178,61 @@ describe('native argument checking', () => {
     expect(code(() => gemv(x, 2, 4, x.subarray(0, 4), 1, f(0), 0, x.subarray(4, 6)))).toBe('ERR_NATIVE_ALIASED_ARGUMENT');
     // The process is still fine and the kernels still answer.
     expect(dot(new Float32Array([2]), new Float32Array([3]))).toBe(6);
+  });
+});
+
+describe('native finite checks (NaN and infinities of raw FP32, FP64, FP16 tensors)', () => {
+  const bytesOf = (a: Float32Array | Float64Array | Uint16Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  /** The JS reference: the first element whose value is not finite. */
+  const jsFirst = (a: ArrayLike<number>, half: boolean) => {
+    for (let i = 0; i < a.length; i++) {
+      if (half ? (a[i]! & 0x7c00) === 0x7c00 : !Number.isFinite(a[i]!)) return i;
+    }
+    return -1;
+  };
+  const kinds = [
+    { dt: 'FP32' as const, make: (n: number) => new Float32Array(n), simd: (a: any) => firstNonFiniteF32(a), bad: [NaN, Infinity, -Infinity], good: [3.4028234663852886e38, -1e-45, 0, 1.5] },
+    { dt: 'FP64' as const, make: (n: number) => new Float64Array(n), simd: (a: any) => firstNonFiniteF64(a), bad: [NaN, Infinity, -Infinity], good: [Number.MAX_VALUE, -5e-324, 0, 1.5] },
+    { dt: 'FP16' as const, make: (n: number) => new Uint16Array(n), simd: (a: any) => firstNonFiniteF16(a), bad: [0x7c00, 0xfc00, 0x7e00, 0x7c01], good: [0x7bff, 0xfbff, 0x0001, 0x3c00] },
+  ];
+
+  for (const k of kinds) {
+    it(`${k.dt}: SIMD equals the scalar reference and JS on every length 0..130 and every bad position`, () => {
+      for (let n = 0; n <= 130; n++) {
+        const a = k.make(n + 1).subarray(1); // an odd offset: unaligned for the vector loads
+        for (let i = 0; i < n; i++) a[i] = k.good[i % k.good.length]!;
+        expect(k.simd(a), `n=${n} clean`).toBe(-1);
+        expect(firstNonFiniteScalar(bytesOf(a), k.dt)).toBe(-1);
+        for (let at = 0; at < n; at++) {
+          const keep = a[at]!;
+          a[at] = k.bad[at % k.bad.length]!;
+          expect(k.simd(a), `n=${n} at=${at}`).toBe(at);
+          expect(firstNonFiniteScalar(bytesOf(a), k.dt), `scalar n=${n} at=${at}`).toBe(at);
+          expect(jsFirst(a, k.dt === 'FP16')).toBe(at);
+          a[at] = keep;
+        }
+      }
+    });
+  }
+
+  it('FP16: every one of the 65,536 bit patterns is classified as the JS half decoder does', () => {
+    const all = new Uint16Array(65536).map((_, i) => i);
+    const wrong: number[] = [];
+    for (let h = 0; h < 65536; h++) {
+      if ((firstNonFiniteF16(all.subarray(h, h + 1)) === 0) !== (((h >> 10) & 0x1f) === 0x1f)) wrong.push(h);
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('reads SharedArrayBuffer-backed arrays in place, and a long tensor finds its last element', () => {
+    const shared = new Float32Array(new SharedArrayBuffer(4 * 102_400));
+    shared.fill(0.25);
+    expect(firstNonFiniteF32(shared)).toBe(-1);
+    shared[102_399] = NaN;
+    expect(firstNonFiniteF32(shared)).toBe(102_399);
+  });
+
+  it('the scalar reference refuses partial elements and unknown kinds with coded errors', () => {
+    expect(() => firstNonFiniteScalar(new Uint8Array(3), 'FP32')).toThrow(expect.objectContaining({ code: 'ERR_NATIVE_INVALID_ARGUMENT' }));
   });
 });

@@ -5,6 +5,7 @@
 //! tests and benchmarks can compare the two.
 
 pub mod activation;
+pub mod finite;
 pub mod scalar;
 
 #[cfg(target_arch = "x86_64")]

@@ -7,6 +7,7 @@
 import { SluiceError } from '../../errors.js';
 import { arrayClassOf, elementCount, F32_MAX, isDatatype, typedFromBytes, type Datatype, type Tensor, type TypedArray } from '../../model/tensor.js';
 import type { InferRequest, InferResponse } from '../../service/types.js';
+import { checkFinite } from './finite.js';
 import { Reader, WIRE_BYTES, WIRE_FIXED32, WIRE_FIXED64, WIRE_VARINT, Writer } from './protobuf.js';
 
 interface RawInput {
@@ -182,8 +183,12 @@ function typedFromValues(input: RawInput, dt: Datatype, count: number): TypedArr
   return out;
 }
 
-/** Decodes a serialized ModelInferRequest. Throws coded errors on anything malformed. */
-export function decodeModelInfer(buf: Uint8Array): DecodedGrpcInfer {
+/**
+ * Decodes a serialized ModelInferRequest. Throws coded errors on anything malformed. `checkTarget`
+ * is called with the model and version once the message is read and before its inputs are
+ * checked, so that an unknown model is refused as such whatever the inputs (as in Triton).
+ */
+export function decodeModelInfer(buf: Uint8Array, checkTarget?: (model: string, version: string | undefined) => void): DecodedGrpcInfer {
   const r = new Reader(buf);
   let model = '';
   let version = '';
@@ -223,6 +228,7 @@ export function decodeModelInfer(buf: Uint8Array): DecodedGrpcInfer {
     }
   }
   if (model === '') throw new SluiceError('INVALID_ARGUMENT', 'model_name is required');
+  checkTarget?.(model, version === '' ? undefined : version);
   if (inputs.length === 0) throw new SluiceError('INVALID_ARGUMENT', 'inputs must not be empty');
   if (raw.length > 0 && raw.length !== inputs.length) {
     throw new SluiceError('INVALID_ARGUMENT', `raw_input_contents has ${raw.length} entries for ${inputs.length} inputs`);
@@ -240,7 +246,9 @@ export function decodeModelInfer(buf: Uint8Array): DecodedGrpcInfer {
       if (e.bytes.byteLength !== count * Ctor.BYTES_PER_ELEMENT) {
         throw new SluiceError('SHAPE_MISMATCH', `input ${input.name} has shape [${input.shape}] of ${dt} (${count * Ctor.BYTES_PER_ELEMENT} bytes) but ${e.bytes.byteLength} raw bytes`);
       }
-      return { name: input.name, datatype: dt, shape: input.shape, data: rawTensor(e, dt, count) };
+      const data = rawTensor(e, dt, count);
+      checkFinite(input.name, dt, data);
+      return { name: input.name, datatype: dt, shape: input.shape, data };
     }
     return { name: input.name, datatype: dt, shape: input.shape, data: typedFromValues(input, dt, count) };
   });

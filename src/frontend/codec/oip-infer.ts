@@ -8,6 +8,7 @@ import { SluiceError } from '../../errors.js';
 import { arrayClassOf, elementCount, isDatatype, typedFromBytes, type Datatype, type Tensor, type TypedArray } from '../../model/tensor.js';
 import type { InferRequest, InferResponse } from '../../service/types.js';
 import { asObject, own, parseInferJson } from './safe-json.js';
+import { checkFinite } from './finite.js';
 import { decodeTensorData, encodeTensorData } from './tensor-json.js';
 
 export interface DecodedInfer {
@@ -82,6 +83,7 @@ export function decodeInfer(body: Uint8Array, jsonLength: number | undefined, ma
       }
       if (binaryAt + binarySize > body.byteLength) throw new SluiceError('SHAPE_MISMATCH', `input ${name} binary data runs past the end of the body`);
       const view = binaryView(body.subarray(binaryAt, binaryAt + binarySize), datatype, count);
+      checkFinite(name, datatype, view);
       binaryAt += binarySize;
       return { name, datatype, shape, data: view };
     }

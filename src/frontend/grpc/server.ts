@@ -39,6 +39,8 @@ export class GrpcServer {
   inFlight = 0;
   private readonly authorize: Authorize;
   private readonly streamMaxInFlight: number;
+  /** The model and version are resolved before a request's inputs are checked (see Engine.checkTarget). */
+  private readonly checkTarget = (model: string, version: string | undefined): void => this.engine.checkTarget(model, version);
 
   constructor(private readonly engine: Engine, opts: GrpcServerOptions = {}) {
     const max = opts.maxMessageBytes ?? engine.config.grpcMaxMessageBytes;
@@ -106,7 +108,7 @@ export class GrpcServer {
   private async infer(buf: Buffer, call: { metadata: { get(k: string): unknown[] } }, callDeadline: number | undefined): Promise<InferResponse> {
     const who = this.auth('predict', call);
     if (who instanceof Promise) await who;
-    const { request, timeoutUs } = decodeModelInfer(buf);
+    const { request, timeoutUs } = decodeModelInfer(buf, this.checkTarget);
     request.deadline = earliest(callDeadline, timeoutUs > 0 ? performance.now() + timeoutUs / 1000 : undefined);
     return this.engine.infer(request);
   }

@@ -21,6 +21,7 @@ import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import { SluiceError, toSluiceError } from '../../errors.js';
 import { arrayClassOf, elementCount, isDatatype, typedFromBytes, type Tensor } from '../../model/tensor.js';
 import type { InferResponse } from '../../service/types.js';
+import { checkFinite } from '../codec/finite.js';
 import { own } from '../codec/safe-json.js';
 import type { HttpContext } from '../http/context.js';
 import { finish } from '../http/reply.js';
@@ -36,8 +37,8 @@ interface Conn {
   closed: boolean;
 }
 
-/** One request frame -> engine request. Tensor bytes are copied once, into aligned arrays. */
-export function decodeFrame(frame: Uint8Array, now: number): { id: unknown; request: Parameters<HttpContext['engine']['infer']>[0] } {
+/** A frame's msgpack map; its `id` is read from it first, so that every error can carry it. */
+export function unpackFrame(frame: Uint8Array): Record<string, unknown> {
   let doc: unknown;
   try {
     doc = packr.unpack(frame);
@@ -45,12 +46,20 @@ export function decodeFrame(frame: Uint8Array, now: number): { id: unknown; requ
     throw new SluiceError('MALFORMED_REQUEST', 'frame is not valid msgpack');
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new SluiceError('MALFORMED_REQUEST', 'frame must be a msgpack map');
-  const o = doc as Record<string, unknown>;
-  const id = own(o, 'id');
+  return doc as Record<string, unknown>;
+}
+
+/**
+ * One request frame (see unpackFrame) -> engine request. Tensor bytes are copied once, into
+ * aligned arrays. `checkTarget` resolves the model and version before the inputs are checked
+ * (as in Triton).
+ */
+export function decodeFrame(o: Record<string, unknown>, now: number, checkTarget?: (model: string, version: string | undefined) => void): Parameters<HttpContext['engine']['infer']>[0] {
   const model = own(o, 'model');
   if (typeof model !== 'string' || model === '') throw new SluiceError('INVALID_ARGUMENT', 'model must be a string');
   const version = own(o, 'version');
   if (version !== undefined && typeof version !== 'string') throw new SluiceError('INVALID_ARGUMENT', 'version must be a string');
+  checkTarget?.(model, version === '' ? undefined : version);
   const rawInputs = own(o, 'inputs');
   if (!Array.isArray(rawInputs) || rawInputs.length === 0) throw new SluiceError('INVALID_ARGUMENT', 'inputs must be a non-empty array');
   const inputs: Tensor[] = rawInputs.map((r: unknown, i) => {
@@ -72,16 +81,15 @@ export function decodeFrame(frame: Uint8Array, now: number): { id: unknown; requ
       throw new SluiceError('SHAPE_MISMATCH', `input ${name} has shape [${shape}] of ${datatype} (${count * Ctor.BYTES_PER_ELEMENT} bytes) but ${data.byteLength} bytes of data`);
     }
     // Copied: uWS reuses the frame's memory once this callback returns.
-    return { name, datatype, shape: shape as number[], data: typedFromBytes(Ctor, data, count, true) };
+    const tensor = typedFromBytes(Ctor, data, count, true);
+    checkFinite(name, datatype, tensor);
+    return { name, datatype, shape: shape as number[], data: tensor };
   });
   const outputs = own(o, 'outputs');
   if (outputs !== undefined && (!Array.isArray(outputs) || outputs.some((n) => typeof n !== 'string'))) throw new SluiceError('INVALID_ARGUMENT', 'outputs must be a list of names');
   const timeout = own(o, 'timeout_ms');
   if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0))) throw new SluiceError('INVALID_ARGUMENT', 'timeout_ms must be a non-negative number');
-  return {
-    id,
-    request: { model, version: version as string | undefined, id: undefined, inputs, outputs: outputs as string[] | undefined, deadline: typeof timeout === 'number' && timeout > 0 ? now + timeout : undefined },
-  };
+  return { model, version: version as string | undefined, id: undefined, inputs, outputs: outputs as string[] | undefined, deadline: typeof timeout === 'number' && timeout > 0 ? now + timeout : undefined };
 }
 
 export function encodeAnswer(id: unknown, res: InferResponse): Buffer {
@@ -99,6 +107,7 @@ export function encodeError(id: unknown, e: unknown): Buffer {
 }
 
 export function attachStream(app: TemplatedApp, ctx: HttpContext, maxInFlight: number): void {
+  const checkTarget = (model: string, version: string | undefined): void => ctx.engine.checkTarget(model, version);
   const send = (ws: WebSocket<Conn>, frame: Buffer) => {
     const c = ws.getUserData();
     if (c.closed) return;
@@ -141,14 +150,15 @@ export function attachStream(app: TemplatedApp, ctx: HttpContext, maxInFlight: n
       if (!isBinary) return send(ws, encodeError(null, new SluiceError('MALFORMED_REQUEST', 'send binary msgpack frames')));
       let id: unknown = null;
       try {
-        const decoded = decodeFrame(new Uint8Array(message), now);
-        id = decoded.id;
+        const doc = unpackFrame(new Uint8Array(message));
+        id = own(doc, 'id');
+        const request = decodeFrame(doc, now, checkTarget);
         if (c.inFlight + c.queue.length >= 2 * maxInFlight) {
           throw new SluiceError('OVERLOADED', `more than ${2 * maxInFlight} requests unanswered on this stream; wait for answers`);
         }
         if (ctx.draining) throw new SluiceError('SHUTTING_DOWN', 'server is draining');
         c.inFlight++;
-        ctx.engine.infer(decoded.request).then(
+        ctx.engine.infer(request).then(
           (res) => send(ws, encodeAnswer(id, res)),
           (e: unknown) => send(ws, encodeError(id, e)),
         ).finally(() => c.inFlight--);

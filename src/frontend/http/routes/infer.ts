@@ -60,6 +60,8 @@ export function inferRoute(ctx: HttpContext, withVersion: boolean) {
  * at once (inline models): no promise or microtask on that path; a promise otherwise.
  */
 function answer(ctx: HttpContext, x: Exchange, body: Uint8Array, jsonLength: number | undefined, arrival: number, model: string, version: string | undefined, timeoutMs: string): void | Promise<void> {
+  // The model and version first, as Triton does: an unknown model is 404 whatever the body holds.
+  ctx.engine.checkTarget(model, version);
   const decoded = decodeInfer(body, jsonLength, ctx.opts.maxJsonDepth, arrival, model, version);
   const request = decoded.request;
   if (timeoutMs !== '') {

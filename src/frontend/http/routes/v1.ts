@@ -51,10 +51,11 @@ export function predictRoute(ctx: HttpContext) {
     readBody(res, length, ctx.opts.maxBodyBytes, 0, (body) => ctx.guard(x, async () => {
       const who = ctx.opts.authorize('predict', authorization);
       if (who instanceof Promise) await who;
+      // The model first, as Triton does: an unknown model is 404 whatever the body holds.
+      const specs = ctx.engine.inputSpecs(model);
       const doc = asObject(parseJsonBody(body, ctx.opts.maxJsonDepth), 'request');
       const instances = own(doc, 'instances');
       if (!Array.isArray(instances) || instances.length === 0) throw new SluiceError('INVALID_ARGUMENT', 'instances must be a non-empty array');
-      const specs = ctx.engine.inputSpecs(model);
       let inputs: Tensor[];
       if (specs.length === 1 && Array.isArray(instances[0])) {
         inputs = [tensorFor(specs[0]!, instances, specs[0]!.name)];
