@@ -13,6 +13,11 @@ import type { BodyPool } from './body-pool.js';
  * Exactly one of `done` and `fail` is called. With a `pool`, a body with a Content-Length
  * is read into a reused buffer, and `done`'s `release` must be called once nothing refers to
  * the body any more (never calling it only costs the reuse).
+ *
+ * `gate` is the request's authorization when it is still a promise: until it settles the socket
+ * is paused, so nothing past what uWS had already read with the headers is read (those bytes
+ * are kept in small copies and no body buffer is allocated); a refusal fails the exchange
+ * (the caller then closes the connection) without reading any more of it.
  */
 export function readBody(
   res: HttpResponse,
@@ -22,35 +27,87 @@ export function readBody(
   done: (body: Uint8Array, release: () => void) => void,
   fail: (e: SluiceError) => void,
   pool?: BodyPool,
+  gate?: Promise<unknown>,
+  hold?: { pause(): void; resume(): boolean },
 ): void {
-  if (contentLength !== undefined && contentLength > maxBytes) {
-    fail(new SluiceError('PAYLOAD_TOO_LARGE', `body of ${contentLength} bytes exceeds the limit of ${maxBytes}`));
-    return;
-  }
-  const first = pool && contentLength !== undefined ? pool.take(pad + contentLength) : { buf: Buffer.allocUnsafe(pad + (contentLength ?? 16 * 1024)), pooled: false };
-  let buf = first.buf;
+  const tooLarge = () => contentLength !== undefined && contentLength > maxBytes;
+  const refuse = () => fail(new SluiceError('PAYLOAD_TOO_LARGE', `body of ${contentLength} bytes exceeds the limit of ${maxBytes}`));
+  // Behind a gate, the size is judged only once the gate has let the request through: an
+  // unauthorized client learns nothing from it.
+  if (!gate && tooLarge()) return refuse();
+  let buf: Buffer | undefined;
+  let pooled = false;
   let length = 0;
   let failed = false;
-  res.onData((chunk, isLast) => {
+  // While the gate is shut: chunks already read, copied (uWS reuses their memory), and the end.
+  let early: Buffer[] | undefined;
+  let earlyEnded = false;
+
+  const open = () => {
+    const first = pool && contentLength !== undefined ? pool.take(pad + contentLength) : { buf: Buffer.allocUnsafe(pad + (contentLength ?? 16 * 1024)), pooled: false };
+    buf = first.buf;
+    pooled = first.pooled;
+  };
+  const take = (bytes: Uint8Array, isLast: boolean) => {
     if (failed) return;
-    const bytes = new Uint8Array(chunk);
     if (length + bytes.byteLength > maxBytes) {
       failed = true;
       fail(new SluiceError('PAYLOAD_TOO_LARGE', `body exceeds the limit of ${maxBytes} bytes`));
       return;
     }
-    if (pad + length + bytes.byteLength > buf.byteLength) {
+    if (pad + length + bytes.byteLength > buf!.byteLength) {
       // Only without (or with a wrong) Content-Length: grow geometrically.
-      const grown = Buffer.allocUnsafe(Math.min(pad + maxBytes, Math.max(buf.byteLength * 2, pad + length + bytes.byteLength)));
-      buf.copy(grown, 0, 0, pad + length);
+      const grown = Buffer.allocUnsafe(Math.min(pad + maxBytes, Math.max(buf!.byteLength * 2, pad + length + bytes.byteLength)));
+      buf!.copy(grown, 0, 0, pad + length);
+      if (pooled) pool!.give(buf!);
+      pooled = false;
       buf = grown;
     }
-    buf.set(bytes, pad + length);
+    buf!.set(bytes, pad + length);
     length += bytes.byteLength;
     if (!isLast) return;
-    // Only the buffer taken from the pool goes back (a grown one is garbage-collected).
-    const lent = first.pooled && buf === first.buf ? buf : undefined;
-    done(buf.subarray(pad, pad + length), lent ? () => pool!.give(lent) : noop);
+    // Only a buffer taken from the pool goes back (a grown one is garbage-collected).
+    const lent = pooled ? buf! : undefined;
+    done(buf!.subarray(pad, pad + length), lent ? () => pool!.give(lent) : noop);
+  };
+
+  if (gate) {
+    early = [];
+    hold?.pause();
+    gate.then(
+      () => {
+        if (failed) return;
+        if (tooLarge()) {
+          failed = true;
+          return refuse();
+        }
+        const chunks = early!;
+        early = undefined;
+        if (!hold || hold.resume()) {
+          open();
+          if (chunks.length === 0 && earlyEnded) take(new Uint8Array(0), true);
+          chunks.forEach((c, i) => take(c, earlyEnded && i === chunks.length - 1));
+        }
+      },
+      (e: unknown) => {
+        if (failed) return;
+        failed = true;
+        early = undefined;
+        fail(e as SluiceError);
+      },
+    );
+  } else {
+    open();
+  }
+  res.onData((chunk, isLast) => {
+    if (failed) return;
+    if (early) {
+      // Bounded by what uWS read along with the headers: the socket is paused.
+      early.push(Buffer.from(new Uint8Array(chunk)));
+      if (isLast) earlyEnded = true;
+      return;
+    }
+    take(new Uint8Array(chunk), isLast);
   });
 }
 

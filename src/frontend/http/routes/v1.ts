@@ -48,9 +48,9 @@ export function predictRoute(ctx: HttpContext) {
     if (!acceptableInferType(contentType, false)) {
       return ctx.fail(x, new SluiceError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${contentType} is not accepted; use application/json`), true);
     }
+    const gate = ctx.authorizeFirst(x, 'predict', authorization);
+    if (gate === false) return;
     readBody(res, length, ctx.opts.maxBodyBytes, 0, (body) => ctx.guard(x, async () => {
-      const who = ctx.opts.authorize('predict', authorization);
-      if (who instanceof Promise) await who;
       const doc = asObject(parseJsonBody(body, ctx.opts.maxJsonDepth), 'request');
       const instances = own(doc, 'instances');
       if (!Array.isArray(instances) || instances.length === 0) throw new SluiceError('INVALID_ARGUMENT', 'instances must be a non-empty array');
@@ -69,6 +69,6 @@ export function predictRoute(ctx: HttpContext) {
           ? columns[0]![i]!
           : '{' + r.outputs.map((o, k) => JSON.stringify(o.name) + ':' + columns[k]![i]).join(',') + '}');
       sendJson(x, 200, '{"model_name":' + JSON.stringify(r.model) + ',"model_version":' + JSON.stringify(r.version) + ',"predictions":[' + predictions.join(',') + ']}');
-    }), (e) => ctx.fail(x, e, true));
+    }), (e) => ctx.fail(x, e, true), undefined, gate, gate && ctx.bodyHold(x));
   };
 }
