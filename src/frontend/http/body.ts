@@ -30,84 +30,97 @@ export function readBody(
   gate?: Promise<unknown>,
   hold?: { pause(): void; resume(): boolean },
 ): void {
-  const tooLarge = () => contentLength !== undefined && contentLength > maxBytes;
-  const refuse = () => fail(new SluiceError('PAYLOAD_TOO_LARGE', `body of ${contentLength} bytes exceeds the limit of ${maxBytes}`));
-  // Behind a gate, the size is judged only once the gate has let the request through: an
-  // unauthorized client learns nothing from it.
-  if (!gate && tooLarge()) return refuse();
-  let buf: Buffer | undefined;
-  let pooled = false;
+  if (gate) return readGated(res, contentLength, maxBytes, pad, done, fail, pool, gate, hold);
+  if (contentLength !== undefined && contentLength > maxBytes) return fail(tooLarge(contentLength, maxBytes));
+  res.onData(reader(contentLength, maxBytes, pad, done, fail, pool));
+}
+
+function tooLarge(contentLength: number, maxBytes: number): SluiceError {
+  return new SluiceError('PAYLOAD_TOO_LARGE', `body of ${contentLength} bytes exceeds the limit of ${maxBytes}`);
+}
+
+/** The onData handler that copies each chunk once into a buffer sized from Content-Length. */
+function reader(
+  contentLength: number | undefined,
+  maxBytes: number,
+  pad: number,
+  done: (body: Uint8Array, release: () => void) => void,
+  fail: (e: SluiceError) => void,
+  pool: BodyPool | undefined,
+): (chunk: ArrayBuffer, isLast: boolean) => void {
+  const first = pool && contentLength !== undefined ? pool.take(pad + contentLength) : { buf: Buffer.allocUnsafe(pad + (contentLength ?? 16 * 1024)), pooled: false };
+  let buf = first.buf;
   let length = 0;
   let failed = false;
-  // While the gate is shut: chunks already read, copied (uWS reuses their memory), and the end.
-  let early: Buffer[] | undefined;
-  let earlyEnded = false;
-
-  const open = () => {
-    const first = pool && contentLength !== undefined ? pool.take(pad + contentLength) : { buf: Buffer.allocUnsafe(pad + (contentLength ?? 16 * 1024)), pooled: false };
-    buf = first.buf;
-    pooled = first.pooled;
-  };
-  const take = (bytes: Uint8Array, isLast: boolean) => {
+  return (chunk, isLast) => {
     if (failed) return;
+    const bytes = new Uint8Array(chunk);
     if (length + bytes.byteLength > maxBytes) {
       failed = true;
       fail(new SluiceError('PAYLOAD_TOO_LARGE', `body exceeds the limit of ${maxBytes} bytes`));
       return;
     }
-    if (pad + length + bytes.byteLength > buf!.byteLength) {
+    if (pad + length + bytes.byteLength > buf.byteLength) {
       // Only without (or with a wrong) Content-Length: grow geometrically.
-      const grown = Buffer.allocUnsafe(Math.min(pad + maxBytes, Math.max(buf!.byteLength * 2, pad + length + bytes.byteLength)));
-      buf!.copy(grown, 0, 0, pad + length);
-      if (pooled) pool!.give(buf!);
-      pooled = false;
+      const grown = Buffer.allocUnsafe(Math.min(pad + maxBytes, Math.max(buf.byteLength * 2, pad + length + bytes.byteLength)));
+      buf.copy(grown, 0, 0, pad + length);
       buf = grown;
     }
-    buf!.set(bytes, pad + length);
+    buf.set(bytes, pad + length);
     length += bytes.byteLength;
     if (!isLast) return;
-    // Only a buffer taken from the pool goes back (a grown one is garbage-collected).
-    const lent = pooled ? buf! : undefined;
-    done(buf!.subarray(pad, pad + length), lent ? () => pool!.give(lent) : noop);
+    // Only the buffer taken from the pool goes back (a grown one is garbage-collected).
+    const lent = first.pooled && buf === first.buf ? buf : undefined;
+    done(buf.subarray(pad, pad + length), lent ? () => pool!.give(lent) : noop);
   };
+}
 
-  if (gate) {
-    early = [];
-    hold?.pause();
-    gate.then(
-      () => {
-        if (failed) return;
-        if (tooLarge()) {
-          failed = true;
-          return refuse();
-        }
-        const chunks = early!;
-        early = undefined;
-        if (!hold || hold.resume()) {
-          open();
-          if (chunks.length === 0 && earlyEnded) take(new Uint8Array(0), true);
-          chunks.forEach((c, i) => take(c, earlyEnded && i === chunks.length - 1));
-        }
-      },
-      (e: unknown) => {
-        if (failed) return;
-        failed = true;
-        early = undefined;
-        fail(e as SluiceError);
-      },
-    );
-  } else {
-    open();
-  }
+/**
+ * readBody behind a pending gate: the socket is paused, the chunks uWS had already read are
+ * copied aside (no body buffer yet), and the size is judged only once the gate has let the
+ * request through (an unauthorized client learns nothing from it).
+ */
+function readGated(
+  res: HttpResponse,
+  contentLength: number | undefined,
+  maxBytes: number,
+  pad: number,
+  done: (body: Uint8Array, release: () => void) => void,
+  fail: (e: SluiceError) => void,
+  pool: BodyPool | undefined,
+  gate: Promise<unknown>,
+  hold: { pause(): void; resume(): boolean } | undefined,
+): void {
+  let early: ArrayBuffer[] | undefined = [];
+  let ended = false;
+  let settled = false;
+  let read: ((chunk: ArrayBuffer, isLast: boolean) => void) | undefined;
+  hold?.pause();
+  gate.then(
+    () => {
+      if (settled) return;
+      settled = true;
+      const chunks = early!;
+      early = undefined;
+      if (contentLength !== undefined && contentLength > maxBytes) return fail(tooLarge(contentLength, maxBytes));
+      if (hold && !hold.resume()) return;
+      read = reader(contentLength, maxBytes, pad, done, fail, pool);
+      if (chunks.length === 0 && ended) read(new ArrayBuffer(0), true);
+      chunks.forEach((c, i) => read!(c, ended && i === chunks.length - 1));
+    },
+    (e: unknown) => {
+      if (settled) return;
+      settled = true;
+      early = undefined;
+      fail(e as SluiceError);
+    },
+  );
   res.onData((chunk, isLast) => {
-    if (failed) return;
-    if (early) {
-      // Bounded by what uWS read along with the headers: the socket is paused.
-      early.push(Buffer.from(new Uint8Array(chunk)));
-      if (isLast) earlyEnded = true;
-      return;
-    }
-    take(new Uint8Array(chunk), isLast);
+    if (read) return read(chunk, isLast);
+    if (!early) return;
+    // Bounded by what uWS read along with the headers: the socket is paused.
+    early.push(chunk.slice(0));
+    if (isLast) ended = true;
   });
 }
 

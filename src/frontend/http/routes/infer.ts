@@ -26,6 +26,21 @@ export function contentLength(req: HttpRequest): number | undefined {
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
+/**
+ * The body limit for a request to `model`: a body larger than the model could need is refused
+ * (413, false returned) before it is read or parsed; behind a pending key check, by readBody
+ * once the key is accepted, so an unauthorized client learns nothing of the model.
+ */
+export function bodyLimit(ctx: HttpContext, x: Exchange, model: string, version: string | undefined, length: number | undefined, gate: Promise<unknown> | undefined): number | false {
+  const bound = bodyBound(ctx.engine, model, version);
+  if (bound === undefined) return ctx.opts.maxBodyBytes;
+  if (!gate && length !== undefined && length > bound) {
+    ctx.fail(x, new SluiceError('PAYLOAD_TOO_LARGE', `body of ${length} bytes is more than a request to ${model} can need (${bound} bytes at its max_batch_size)`), true);
+    return false;
+  }
+  return Math.min(bound, ctx.opts.maxBodyBytes);
+}
+
 export function inferRoute(ctx: HttpContext, withVersion: boolean) {
   return (res: HttpResponse, req: HttpRequest): void => {
     const arrival = performance.now();
@@ -49,13 +64,8 @@ export function inferRoute(ctx: HttpContext, withVersion: boolean) {
     // Authorized before any of the body is read: a refused request costs only its headers.
     const gate = ctx.authorizeFirst(x, 'predict', authorization);
     if (gate === false) return;
-    // A body larger than the model could need is refused before it is read or parsed (behind a
-    // pending key check, by readBody once the key is accepted).
-    const bound = bodyBound(ctx.engine, model, version);
-    if (!gate && bound !== undefined && length !== undefined && length > bound) {
-      return ctx.fail(x, new SluiceError('PAYLOAD_TOO_LARGE', `body of ${length} bytes is more than a request to ${model} can need (${bound} bytes at its max_batch_size)`), true);
-    }
-    const limit = bound === undefined ? ctx.opts.maxBodyBytes : Math.min(bound, ctx.opts.maxBodyBytes);
+    const limit = bodyLimit(ctx, x, model, version, length, gate);
+    if (limit === false) return;
     // The body may be read into a pooled buffer (binary tensors are used in place): it goes
     // back once the answer or error has been sent.
     readBody(res, length, limit, pad, (body, release) => ctx.guard(x, () => answer(ctx, x, body, jsonLength, arrival, model, version, timeoutMs), release),

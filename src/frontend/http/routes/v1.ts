@@ -13,7 +13,7 @@ import { decodeTensorData, encodeTensorData } from '../../codec/tensor-json.js';
 import { readBody } from '../body.js';
 import { param, type HttpContext } from '../context.js';
 import { sendJson } from '../reply.js';
-import { acceptableInferType, contentLength } from './infer.js';
+import { acceptableInferType, bodyLimit, contentLength } from './infer.js';
 
 function tensorFor(spec: TensorSpec, rows: unknown[], name: string): Tensor {
   const shape = [rows.length, ...spec.shape.slice(1)];
@@ -50,7 +50,9 @@ export function predictRoute(ctx: HttpContext) {
     }
     const gate = ctx.authorizeFirst(x, 'predict', authorization);
     if (gate === false) return;
-    readBody(res, length, ctx.opts.maxBodyBytes, 0, (body) => ctx.guard(x, async () => {
+    const limit = bodyLimit(ctx, x, model, undefined, length, gate);
+    if (limit === false) return;
+    readBody(res, length, limit, 0, (body) => ctx.guard(x, async () => {
       const doc = asObject(parseJsonBody(body, ctx.opts.maxJsonDepth), 'request');
       const instances = own(doc, 'instances');
       if (!Array.isArray(instances) || instances.length === 0) throw new SluiceError('INVALID_ARGUMENT', 'instances must be a non-empty array');
