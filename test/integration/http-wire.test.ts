@@ -215,6 +215,22 @@ describe('authorization before the body', () => {
   });
   afterAll(() => s.close());
 
+  it('an authorized request whose body spans many reads is read whole once its key is accepted', async () => {
+    const rows = 1024;
+    const body = JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [rows, 100], data: new Array(rows * 100).fill(0.25) }] });
+    const c = await converse(s.httpPort);
+    const raw = rawPost('/v2/models/demo-logistic/infer', body, { authorization: `Bearer ${s.adminKey}` });
+    // Headers and the first bytes at once, the rest in pieces while the key is being checked.
+    c.write(raw.slice(0, 4096));
+    for (let at = 4096; at < raw.length; at += 64 * 1024) {
+      await sleep(2);
+      c.write(raw.slice(at, at + 64 * 1024));
+    }
+    const text = await c.until(/"shape":\[1024,1\]/, 10_000);
+    expect(statuses(text)).toEqual([200]);
+    c.destroy();
+  });
+
   // Declared lengths under each route's limit (an infer body beyond what the model can need is
   // refused as 413 from its Content-Length alone).
   for (const [what, path, type, declared] of [['admin upload', '/v1/admin/models/big/versions', 'application/octet-stream', 200 << 20], ['infer', '/v2/models/demo-logistic/infer', 'application/json', 4 << 20]] as const) {
