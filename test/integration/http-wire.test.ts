@@ -46,12 +46,14 @@ describe('HTTP on the wire', () => {
       expect([...order].sort((a, b) => a - b)).toEqual(order);
     });
 
-    it('still answers requests pipelined in one write when each is answered at once (inline model)', async () => {
+    it('answers requests pipelined in one write when each is answered at once (inline model: v2 infer and v1 predict)', async () => {
       const c = await converse(s.port);
-      c.write(rawPost('/v2/models/demo-logistic/infer', demoBody).repeat(3) + rawGet('/v2/health/live'));
+      const predict = rawPost('/v1/models/demo-logistic:predict', JSON.stringify({ instances: [new Array(100).fill(0.1)] }));
+      c.write(rawPost('/v2/models/demo-logistic/infer', demoBody).repeat(2) + predict + predict + rawGet('/v2/health/live'));
       const text = await c.until(/"live":true/);
       c.destroy();
-      expect(statuses(text)).toEqual([200, 200, 200, 200]);
+      expect(statuses(text)).toEqual([200, 200, 200, 200, 200]);
+      expect(text.split('"predictions"').length).toBe(3);
     });
   });
 

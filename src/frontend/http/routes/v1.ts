@@ -12,7 +12,8 @@ import { asObject, own, parseJsonBody } from '../../codec/safe-json.js';
 import { decodeTensorData, encodeTensorData } from '../../codec/tensor-json.js';
 import { readBody } from '../body.js';
 import { param, type HttpContext } from '../context.js';
-import { sendJson } from '../reply.js';
+import { sendJson, type Exchange } from '../reply.js';
+import type { InferResponse } from '../../../service/types.js';
 import { acceptableInferType, bodyLimit, contentLength } from './infer.js';
 
 function tensorFor(spec: TensorSpec, rows: unknown[], name: string): Tensor {
@@ -30,6 +31,17 @@ function rowsOf(t: Tensor): string[] {
     out.push(width === 1 ? row.slice(1, -1) : row);
   }
   return out;
+}
+
+function answer(x: Exchange, rows: number, r: InferResponse): void {
+  const columns = r.outputs.map(rowsOf);
+  const predictions: string[] = [];
+  for (let i = 0; i < rows; i++) {
+    predictions.push(r.outputs.length === 1
+      ? columns[0]![i]!
+      : '{' + r.outputs.map((o, k) => JSON.stringify(o.name) + ':' + columns[k]![i]).join(',') + '}');
+  }
+  sendJson(x, 200, '{"model_name":' + JSON.stringify(r.model) + ',"model_version":' + JSON.stringify(r.version) + ',"predictions":[' + predictions.join(',') + ']}');
 }
 
 export function predictRoute(ctx: HttpContext) {
@@ -52,7 +64,9 @@ export function predictRoute(ctx: HttpContext) {
     if (gate === false) return;
     const limit = bodyLimit(ctx, x, model, undefined, length, gate);
     if (limit === false) return;
-    readBody(res, length, limit, 0, (body) => ctx.guard(x, async () => {
+    // Synchronous from body to answer for an inline model, like the v2 infer route: uWS v20.30
+    // closes a connection whose next pipelined request it parses while an answer is pending.
+    readBody(res, length, limit, 0, (body) => ctx.guard(x, () => {
       const doc = asObject(parseJsonBody(body, ctx.opts.maxJsonDepth), 'request');
       const instances = own(doc, 'instances');
       if (!Array.isArray(instances) || instances.length === 0) throw new SluiceError('INVALID_ARGUMENT', 'instances must be a non-empty array');
@@ -64,13 +78,9 @@ export function predictRoute(ctx: HttpContext) {
         const objs = instances.map((r, i) => asObject(r, `instances[${i}]`));
         inputs = specs.map((s) => tensorFor(s, objs.map((o) => own(o, s.name)), s.name));
       }
-      const r = await ctx.engine.infer({ model, version: undefined, id: undefined, inputs, outputs: undefined, deadline: undefined });
-      const columns = r.outputs.map(rowsOf);
-      const predictions = instances.map((_, i) =>
-        r.outputs.length === 1
-          ? columns[0]![i]!
-          : '{' + r.outputs.map((o, k) => JSON.stringify(o.name) + ':' + columns[k]![i]).join(',') + '}');
-      sendJson(x, 200, '{"model_name":' + JSON.stringify(r.model) + ',"model_version":' + JSON.stringify(r.version) + ',"predictions":[' + predictions.join(',') + ']}');
+      const r = ctx.engine.inferNow({ model, version: undefined, id: undefined, inputs, outputs: undefined, deadline: undefined });
+      if (r instanceof Promise) return r.then((done) => answer(x, instances.length, done));
+      answer(x, instances.length, r);
     }), (e) => ctx.fail(x, e, true), undefined, gate, gate && ctx.bodyHold(x));
   };
 }
