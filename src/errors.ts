@@ -27,6 +27,7 @@ export const catalogue = {
   INVALID_UTF8: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A text body or string field is not valid UTF-8.' },
   JSON_TOO_DEEP: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'The JSON nests deeper than the server allows.' },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'The Content-Type is not one this endpoint accepts.' },
+  BAD_FRAMING: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'The request\'s length is ambiguous (Content-Length repeated or malformed, a Transfer-Encoding other than chunked); the connection is closed after the answer.' },
   PAYLOAD_TOO_LARGE: { http: 413, grpc: Grpc.RESOURCE_EXHAUSTED, retryable: false, doc: 'The body or message is larger than the configured limit; reading stopped there.' },
   ROUTE_NOT_FOUND: { http: 404, grpc: Grpc.UNIMPLEMENTED, retryable: false, doc: 'No such endpoint.' },
   METHOD_NOT_ALLOWED: { http: 405, grpc: Grpc.UNIMPLEMENTED, retryable: false, doc: 'The endpoint exists but not for this HTTP method.' },

@@ -39,6 +39,7 @@ export class HttpContext {
       res,
       aborted: false,
       done: false,
+      paused: false,
       onFinish: (status, code) => {
         this.inFlight--;
         const key = `${route} ${status}`;
@@ -59,9 +60,11 @@ export class HttpContext {
 
   /**
    * Runs an async handler, turning any failure into a coded error response. `after` runs once
-   * the handler has settled and any error has been sent (to give back a pooled body).
+   * the handler has settled and any error has been sent (to give back a pooled body). While an
+   * answer is pending the socket is paused (see Exchange.paused) unless `hold` is false (a
+   * WebSocket upgrade, whose client leaving must still be noticed during authorization).
    */
-  guard(x: Exchange, fn: () => Promise<void> | void, after?: () => void): void {
+  guard(x: Exchange, fn: () => Promise<void> | void, after?: () => void, hold = true): void {
     let p: Promise<void> | void;
     try {
       p = fn();
@@ -74,10 +77,50 @@ export class HttpContext {
       after?.();
       return;
     }
+    // The answer comes later: hold the connection's next pipelined request back until then.
+    if (hold) this.hold(x);
     p.then(after, (e: unknown) => {
       this.fail(x, e);
       after?.();
     });
+  }
+
+  /** Pauses the exchange's socket until its answer is written (see Exchange.paused). */
+  hold(x: Exchange): void {
+    if (x.done || x.aborted || x.paused) return;
+    x.paused = true;
+    x.res.pause();
+  }
+
+  /**
+   * Asks `authorize` before any of the body is read. Returns false (the exchange is answered
+   * 401/403, closing the connection) on a refusal known at once; otherwise the pending decision
+   * as a promise for readBody's gate, or undefined when it was granted at once.
+   */
+  authorizeFirst(x: Exchange, scope: Scope, authorization: string): false | Promise<unknown> | undefined {
+    let who: ReturnType<Authorize>;
+    try {
+      who = this.opts.authorize(scope, authorization);
+    } catch (e) {
+      this.fail(x, e, true);
+      return false;
+    }
+    return who instanceof Promise ? who : undefined;
+  }
+
+  /** readBody's pause/resume for an exchange whose body waits on its authorization. */
+  bodyHold(x: Exchange): { pause(): void; resume(): boolean } {
+    return {
+      pause: () => this.hold(x),
+      resume: () => {
+        if (x.aborted || x.done) return false;
+        if (x.paused) {
+          x.paused = false;
+          x.res.resume();
+        }
+        return true;
+      },
+    };
   }
 
   fail(x: Exchange, e: unknown, close = false): void {

@@ -22,6 +22,12 @@ export interface Exchange {
   res: HttpResponse;
   aborted: boolean;
   done: boolean;
+  /**
+   * The socket is paused (no reads) while this answer is pending: uWebSockets.js closes a
+   * connection whose next pipelined request it parses before the current one is answered, so a
+   * pending exchange keeps the next request in the kernel until it has been answered.
+   */
+  paused: boolean;
   /** Called once, when the response has been written (or the client left). */
   onFinish: (status: number, code?: string) => void;
 }
@@ -35,7 +41,14 @@ export function finish(x: Exchange, status: number, code?: string): boolean {
   if (x.done) return false;
   x.done = true;
   x.onFinish(status, code);
-  return !x.aborted;
+  if (x.aborted) return false;
+  // Resumed before the answer is written: uWS invalidates the response once it has ended. No
+  // read can happen before the answer, which follows in this same turn.
+  if (x.paused) {
+    x.paused = false;
+    x.res.resume();
+  }
+  return true;
 }
 
 export type Headers = ReadonlyArray<readonly [string, string]>;
@@ -71,9 +84,13 @@ export function sendBinary(x: Exchange, json: string, binary: readonly Uint8Arra
   });
 }
 
+/** Refusals after which the connection is closed whatever the caller asked: nothing more is read from it. */
+const CLOSING = new Set<string>(['UNAUTHENTICATED', 'PERMISSION_DENIED', 'BAD_FRAMING']);
+
 export function sendError(x: Exchange, e: unknown, close = false): void {
   const err = toSluiceError(e);
   const entry = catalogue[err.code];
+  if (CLOSING.has(err.code)) close = true;
   if (!finish(x, entry.http, err.code)) return;
   const body = JSON.stringify({ error: err.message, code: err.code });
   x.res.cork(() => {

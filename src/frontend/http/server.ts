@@ -11,6 +11,7 @@ import { PrometheusExporter } from '../../metrics/prometheus.js';
 import type { Engine } from '../../service/engine.js';
 import { HttpContext, type Authorize, type HttpOptions } from './context.js';
 import { finish } from './reply.js';
+import { framingError } from './framing.js';
 import { inferRoute } from './routes/infer.js';
 import { predictRoute } from './routes/v1.js';
 import * as v2 from './routes/v2.js';
@@ -73,22 +74,40 @@ export class HttpServer {
     ];
     const methods = new Map<string, Method[]>();
     for (const [method, pattern, handler] of table) {
-      this.app[method](pattern, handler);
+      this.app[method](pattern, this.framed(handler));
       methods.set(pattern, [...(methods.get(pattern) ?? []), method]);
     }
     // Known paths with another method: 405 with Allow; anything else: 404.
     for (const [pattern, allowed] of methods) {
       const allow = allowed.map((m) => m.toUpperCase()).join(', ');
-      this.app.any(pattern, (res) => {
+      this.app.any(pattern, this.framed((res) => {
         const x = c.begin(res, 'other');
         c.fail(x, new SluiceError('METHOD_NOT_ALLOWED', `allowed: ${allow}`), true);
-      });
+      }));
     }
-    this.app.any('/*', (res, req) => {
+    this.app.any('/*', this.framed((res, req) => {
       const url = req.getUrl();
       const x = c.begin(res, 'other');
       c.fail(x, new SluiceError('ROUTE_NOT_FOUND', `no endpoint ${url.slice(0, 200)}`), true);
-    });
+    }));
+  }
+
+  /**
+   * Refuses a request whose length is ambiguous before its route sees it: 400 BAD_FRAMING, then
+   * the connection closes. The answer is written after uWS has finished parsing what it has read,
+   * never inside its parser: an answer written there does not stop uWS from parsing (and routing)
+   * the bytes that follow as a new request, the smuggled one. The socket is paused meanwhile;
+   * if a whole further request was already read, uWS closes the connection itself (a pipelined
+   * request behind an unanswered one), without routing it.
+   */
+  private framed(handler: Handler): Handler {
+    return (res, req) => {
+      const bad = framingError(req);
+      if (!bad) return handler(res, req);
+      const x = this.ctx.begin(res, 'other');
+      this.ctx.hold(x);
+      setImmediate(() => this.ctx.fail(x, bad, true));
+    };
   }
 
   private metricsRoute(): Handler {

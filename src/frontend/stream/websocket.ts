@@ -142,7 +142,7 @@ export function attachStream(app: TemplatedApp, ctx: HttpContext, maxInFlight: n
         await ctx.opts.authorize('predict', authorization);
         if (!finish(x, 101)) return;
         res.cork(() => res.upgrade<Conn>({ inFlight: 0, queue: [], closed: false }, key, protocol, extensions, context));
-      });
+      }, undefined, false);
     },
     message: (ws, message, isBinary) => {
       const c = ws.getUserData();

@@ -49,12 +49,16 @@ function route(ctx: HttpContext, params: number, maxBody: number, act: (r: Reque
     const length = contentLength(req);
     const isGet = req.getMethod() === 'get';
     const x = ctx.begin(res, 'admin');
+    // The key is checked before any of the body is read: an unauthenticated upload costs
+    // only its headers (401, and the connection closes).
+    const gate = ctx.authorizeFirst(x, 'admin', authorization);
+    if (gate === false) return;
     const run = (body: Uint8Array) => ctx.guard(x, async () => {
-      const actor = (await ctx.opts.authorize('admin', authorization)) ?? 'anonymous';
+      const actor = ((await gate) as string | undefined) ?? 'anonymous';
       sendJson(x, 200, JSON.stringify(await act({ params: values, query, body, headerLength, actor })));
     });
     if (isGet) return run(new Uint8Array(0));
-    readBody(res, length, maxBody, 0, run, (e) => ctx.fail(x, e, true));
+    readBody(res, length, maxBody, 0, run, (e) => ctx.fail(x, e, true), undefined, gate, gate && ctx.bodyHold(x));
   };
 }
 

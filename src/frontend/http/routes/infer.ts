@@ -6,6 +6,7 @@ import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { SluiceError } from '../../../errors.js';
 import { decodeInfer, encodeInfer, type DecodedInfer } from '../../codec/oip-infer.js';
 import { readBody } from '../body.js';
+import { bodyBound } from '../body-bound.js';
 import { param, type HttpContext } from '../context.js';
 import { sendBinary, sendJson, type Exchange } from '../reply.js';
 import { earliest, type InferResponse } from '../../../service/types.js';
@@ -23,6 +24,21 @@ export function contentLength(req: HttpRequest): number | undefined {
   if (v === '') return undefined;
   const n = Number(v);
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+/**
+ * The body limit for a request to `model`: a body larger than the model could need is refused
+ * (413, false returned) before it is read or parsed; behind a pending key check, by readBody
+ * once the key is accepted, so an unauthorized client learns nothing of the model.
+ */
+export function bodyLimit(ctx: HttpContext, x: Exchange, model: string, version: string | undefined, length: number | undefined, gate: Promise<unknown> | undefined): number | false {
+  const bound = bodyBound(ctx.engine, model, version);
+  if (bound === undefined) return ctx.opts.maxBodyBytes;
+  if (!gate && length !== undefined && length > bound) {
+    ctx.fail(x, new SluiceError('PAYLOAD_TOO_LARGE', `body of ${length} bytes is more than a request to ${model} can need (${bound} bytes at its max_batch_size)`), true);
+    return false;
+  }
+  return Math.min(bound, ctx.opts.maxBodyBytes);
 }
 
 export function inferRoute(ctx: HttpContext, withVersion: boolean) {
@@ -45,13 +61,15 @@ export function inferRoute(ctx: HttpContext, withVersion: boolean) {
     // Pad the buffer so the binary section after the JSON header starts 8-byte aligned: binary
     // tensors can then be used in place, without a copy.
     const pad = jsonLength !== undefined && Number.isSafeInteger(jsonLength) ? (8 - (jsonLength % 8)) % 8 : 0;
+    // Authorized before any of the body is read: a refused request costs only its headers.
+    const gate = ctx.authorizeFirst(x, 'predict', authorization);
+    if (gate === false) return;
+    const limit = bodyLimit(ctx, x, model, version, length, gate);
+    if (limit === false) return;
     // The body may be read into a pooled buffer (binary tensors are used in place): it goes
     // back once the answer or error has been sent.
-    readBody(res, length, ctx.opts.maxBodyBytes, pad, (body, release) => ctx.guard(x, () => {
-      const who = ctx.opts.authorize('predict', authorization);
-      if (who instanceof Promise) return who.then(() => answer(ctx, x, body, jsonLength, arrival, model, version, timeoutMs));
-      return answer(ctx, x, body, jsonLength, arrival, model, version, timeoutMs);
-    }, release), (e) => ctx.fail(x, e, true), ctx.bodies);
+    readBody(res, length, limit, pad, (body, release) => ctx.guard(x, () => answer(ctx, x, body, jsonLength, arrival, model, version, timeoutMs), release),
+      (e) => ctx.fail(x, e, true), ctx.bodies, gate, gate && ctx.bodyHold(x));
   };
 }
 

@@ -12,8 +12,9 @@ import { asObject, own, parseJsonBody } from '../../codec/safe-json.js';
 import { decodeTensorData, encodeTensorData } from '../../codec/tensor-json.js';
 import { readBody } from '../body.js';
 import { param, type HttpContext } from '../context.js';
-import { sendJson } from '../reply.js';
-import { acceptableInferType, contentLength } from './infer.js';
+import { sendJson, type Exchange } from '../reply.js';
+import type { InferResponse } from '../../../service/types.js';
+import { acceptableInferType, bodyLimit, contentLength } from './infer.js';
 
 function tensorFor(spec: TensorSpec, rows: unknown[], name: string): Tensor {
   const shape = [rows.length, ...spec.shape.slice(1)];
@@ -32,6 +33,17 @@ function rowsOf(t: Tensor): string[] {
   return out;
 }
 
+function answer(x: Exchange, rows: number, r: InferResponse): void {
+  const columns = r.outputs.map(rowsOf);
+  const predictions: string[] = [];
+  for (let i = 0; i < rows; i++) {
+    predictions.push(r.outputs.length === 1
+      ? columns[0]![i]!
+      : '{' + r.outputs.map((o, k) => JSON.stringify(o.name) + ':' + columns[k]![i]).join(',') + '}');
+  }
+  sendJson(x, 200, '{"model_name":' + JSON.stringify(r.model) + ',"model_version":' + JSON.stringify(r.version) + ',"predictions":[' + predictions.join(',') + ']}');
+}
+
 export function predictRoute(ctx: HttpContext) {
   return (res: HttpResponse, req: HttpRequest): void => {
     const spec = param(req, 0);
@@ -48,9 +60,13 @@ export function predictRoute(ctx: HttpContext) {
     if (!acceptableInferType(contentType, false)) {
       return ctx.fail(x, new SluiceError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${contentType} is not accepted; use application/json`), true);
     }
-    readBody(res, length, ctx.opts.maxBodyBytes, 0, (body) => ctx.guard(x, async () => {
-      const who = ctx.opts.authorize('predict', authorization);
-      if (who instanceof Promise) await who;
+    const gate = ctx.authorizeFirst(x, 'predict', authorization);
+    if (gate === false) return;
+    const limit = bodyLimit(ctx, x, model, undefined, length, gate);
+    if (limit === false) return;
+    // Synchronous from body to answer for an inline model, like the v2 infer route: uWS v20.30
+    // closes a connection whose next pipelined request it parses while an answer is pending.
+    readBody(res, length, limit, 0, (body) => ctx.guard(x, () => {
       // The model first, as Triton does: an unknown model is 404 whatever the body holds.
       const specs = ctx.engine.inputSpecs(model);
       const doc = asObject(parseJsonBody(body, ctx.opts.maxJsonDepth), 'request');
@@ -63,13 +79,9 @@ export function predictRoute(ctx: HttpContext) {
         const objs = instances.map((r, i) => asObject(r, `instances[${i}]`));
         inputs = specs.map((s) => tensorFor(s, objs.map((o) => own(o, s.name)), s.name));
       }
-      const r = await ctx.engine.infer({ model, version: undefined, id: undefined, inputs, outputs: undefined, deadline: undefined });
-      const columns = r.outputs.map(rowsOf);
-      const predictions = instances.map((_, i) =>
-        r.outputs.length === 1
-          ? columns[0]![i]!
-          : '{' + r.outputs.map((o, k) => JSON.stringify(o.name) + ':' + columns[k]![i]).join(',') + '}');
-      sendJson(x, 200, '{"model_name":' + JSON.stringify(r.model) + ',"model_version":' + JSON.stringify(r.version) + ',"predictions":[' + predictions.join(',') + ']}');
-    }), (e) => ctx.fail(x, e, true));
+      const r = ctx.engine.inferNow({ model, version: undefined, id: undefined, inputs, outputs: undefined, deadline: undefined });
+      if (r instanceof Promise) return r.then((done) => answer(x, instances.length, done));
+      answer(x, instances.length, r);
+    }), (e) => ctx.fail(x, e, true), undefined, gate, gate && ctx.bodyHold(x));
   };
 }

@@ -90,11 +90,13 @@ function post(ctx: HttpContext, route: string, scope: 'admin', act: (model: stri
     const authorization = req.getHeader('authorization');
     const length = contentLength(req);
     const x = ctx.begin(res, route);
+    const gate = ctx.authorizeFirst(x, scope, authorization);
+    if (gate === false) return;
     readBody(res, length, Math.min(ctx.opts.maxBodyBytes, 1 << 20), 0, (bytes) => ctx.guard(x, async () => {
-      const who = await ctx.opts.authorize(scope, authorization);
+      const who = (await gate) as string | undefined;
       const body = bytes.byteLength === 0 ? {} : asObject(parseJsonBody(bytes, ctx.opts.maxJsonDepth), 'request body');
       sendJson(x, 200, JSON.stringify(await act(model, body, who)));
-    }), (e) => ctx.fail(x, e, true));
+    }), (e) => ctx.fail(x, e, true), undefined, gate, gate && ctx.bodyHold(x));
   };
 }
 
