@@ -22,8 +22,12 @@ function fail(e: unknown): never {
   process.exit(1);
 }
 
+// Positional options: the program's own options (--version, --help) count only before the
+// subcommand, so a subcommand may have an option of the same name (`models register --version`);
+// without this, commander took `--version` anywhere as the program's and printed its version.
 const program = new Command('sluice')
   .description('Sluice model-serving engine')
+  .enablePositionalOptions()
   .version(version);
 
 program.command('serve')
