@@ -1,8 +1,13 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, watch } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSluiceProcess } from '../../loadtest/sluice-process.js';
 import { healthClient } from '../helpers/grpc.js';
+import { logisticVersion, registerBody } from '../helpers/server.js';
 import { tempRepo, writeFixture } from '../helpers/repo.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -126,7 +131,7 @@ describe('npm start (dist/src/main.js)', () => {
       await probe.close();
       child.kill('SIGKILL');
     }
-  });
+  }, 180_000);
 
   it('Ctrl-C (SIGINT) skips the grace period: the process exits 0 at once', async () => {
     const { child, exited } = await startSluiceProcess({ env: { SLUICE_MODEL_REPOSITORY: repo.root, SLUICE_ALLOW_FIXTURE_MODELS: 'true', SLUICE_DRAIN_GRACE_MS: '60000' } });
@@ -134,5 +139,57 @@ describe('npm start (dist/src/main.js)', () => {
     child.kill('SIGINT');
     expect(await exited).toBe(0);
     expect(Date.now() - t0).toBeLessThan(30_000);
-  });
+  }, 180_000);
+
+  it('a SIGKILL while a 200 MB upload is being written leaves a partial file; the next start removes it', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'sluice-kill-'));
+    const tmp = path.join(dataDir, 'artifacts', 'tmp');
+    const partials = () => readdirSync(tmp).filter((n) => n.startsWith('.tmp-'));
+    const adminKey = `sk_test_admin_${randomBytes(24).toString('hex')}`;
+    const env = { SLUICE_DATA_DIR: dataDir, SLUICE_ADMIN_KEY: adminKey, SLUICE_MODEL_REPOSITORY: repo.root, SLUICE_ALLOW_FIXTURE_MODELS: 'true' };
+    const payload = randomBytes(200 << 20);
+    try {
+      // The body is read whole, then written to a temporary file and renamed: kill during the write.
+      let killed = false;
+      for (let attempt = 0; attempt < 3 && !killed; attempt++) {
+        const first = await startSluiceProcess({ env });
+        mkdirSync(tmp, { recursive: true });
+        const seen = new Promise<void>((resolve) => {
+          const w = watch(tmp, (_e, name) => {
+            if (name?.startsWith('.tmp-')) {
+              first.child.kill('SIGKILL');
+              w.close();
+              resolve();
+            }
+          });
+          void first.exited.then(() => {
+            w.close();
+            resolve();
+          });
+        });
+        const { manifest } = logisticVersion(1);
+        const { body, headers } = registerBody({ manifest: { ...manifest, name: `big${attempt}`, version: '1' } }, payload);
+        const upload = fetch(`${first.http}/v1/admin/models/big${attempt}/versions`, { method: 'POST', headers: { ...headers, authorization: `Bearer ${adminKey}` }, body })
+          .then((r) => r.status, () => 'reset');
+        await Promise.race([seen, upload]);
+        if (await upload === 'reset') {
+          await first.exited;
+          killed = partials().length > 0;
+        } else {
+          first.child.kill('SIGKILL'); // the write finished before we saw it: try again
+          await first.exited;
+        }
+      }
+      expect(killed).toBe(true);
+      expect(partials().length).toBeGreaterThan(0);
+
+      const second = await startSluiceProcess({ env });
+      expect(partials()).toEqual([]);
+      expect(readdirSync(path.join(dataDir, 'artifacts', 'sha256')).every((n) => statSync(path.join(dataDir, 'artifacts', 'sha256', n)).isFile())).toBe(true);
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 400_000); // up to four starts of the server on a loaded 2-core machine
 });
