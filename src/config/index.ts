@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { SluiceError } from '../errors.js';
+import { isValidName } from '../names.js';
 import { bundledModels, projectRoot } from '../paths.js';
 
 export interface Config {
@@ -132,7 +133,7 @@ const modelList = (raw: string, name: string): Config['startupModels'] => {
   if (v === 'all' || v === '*') return 'all';
   if (v === 'none' || v === '') return 'none';
   const names = v.split(',').map((s) => s.trim()).filter(Boolean);
-  if (names.some((n) => !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(n))) throw invalid(name, 'must be "all", "none" or a comma-separated list of model names');
+  if (!names.every(isValidName)) throw invalid(name, 'must be "all", "none" or a comma-separated list of model names');
   return names;
 };
 
