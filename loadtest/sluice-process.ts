@@ -13,7 +13,8 @@ import { projectRoot } from '../src/paths.js';
 export interface SluiceProcessOptions {
   /**
    * Added to this process's environment, over the launcher's defaults (info logging, which the
-   * "serving" line needs, and port 0 for HTTP and gRPC). Without SLUICE_DATA_DIR the server gets
+   * "serving" line needs, port 0 for HTTP and gRPC, and SLUICE_DRAIN_GRACE_MS=0 so SIGTERM stops
+   * at once: pass it to test the grace period). Without SLUICE_DATA_DIR the server gets
    * a fresh data directory (embedded registry, first admin key, artifacts), removed when it exits.
    */
   env?: Record<string, string>;
@@ -37,7 +38,7 @@ export function startSluiceProcess(o: SluiceProcessOptions = {}): Promise<Sluice
   const env = o.env ?? {};
   const freshDataDir = env.SLUICE_DATA_DIR === undefined ? mkdtempSync(path.join(tmpdir(), 'sluice-process-')) : undefined;
   const child = spawn(process.execPath, [path.join(projectRoot, 'dist/src/main.js')], {
-    env: { ...process.env, SLUICE_LOG_LEVEL: 'info', SLUICE_HTTP_PORT: '0', SLUICE_GRPC_PORT: '0', ...(freshDataDir ? { SLUICE_DATA_DIR: freshDataDir } : {}), ...env },
+    env: { ...process.env, SLUICE_LOG_LEVEL: 'info', SLUICE_HTTP_PORT: '0', SLUICE_GRPC_PORT: '0', SLUICE_DRAIN_GRACE_MS: '0', ...(freshDataDir ? { SLUICE_DATA_DIR: freshDataDir } : {}), ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {

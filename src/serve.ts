@@ -23,14 +23,19 @@ import { Engine } from './service/engine.js';
 export const version = (JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
 export interface Running {
+  config: Readonly<Config>;
   engine: Engine;
   registry: RegistryServices;
   http: HttpServer;
   grpc: GrpcServer;
   httpPort: number;
   grpcPort: number;
-  /** Drains both front ends (readiness false first), then stops the engine and the registry. */
-  stop(): Promise<void>;
+  /**
+   * Drains: readiness false on both front ends at once; for `graceMs` (default 0) the listeners
+   * still accept connections and answer everything; then they close, in-flight requests finish
+   * (up to SLUICE_DRAIN_TIMEOUT_MS), and the engine and the registry stop.
+   */
+  stop(opts?: { graceMs?: number }): Promise<void>;
 }
 
 const IMPORT_ACTOR = 'sluice-import';
@@ -105,8 +110,16 @@ export async function serve(overrides: Partial<Config> = {}): Promise<Running> {
   const models = (await engine.repositoryIndex()).filter((m) => m.state === 'READY').map((m) => `${m.name}@${m.version}`);
   log.info('sluice: serving', { url: `http://${config.httpHost}:${httpPort}`, grpc: `${config.grpcHost}:${grpcPort}`, models, registry: config.databaseUrl ? 'postgresql' : 'pglite' });
   return {
-    engine, registry: services, http, grpc, httpPort, grpcPort,
-    async stop() {
+    config, engine, registry: services, http, grpc, httpPort, grpcPort,
+    async stop({ graceMs = 0 } = {}) {
+      http.unready();
+      grpc.unready();
+      if (graceMs > 0) {
+        // Kubernetes keeps routing to a pod for a while after SIGTERM (endpoints and load
+        // balancers update asynchronously): refusing connections now would reset those clients.
+        log.info('sluice: not ready, still serving', { graceMs });
+        await new Promise((r) => setTimeout(r, graceMs));
+      }
       log.info('sluice: draining', { inFlight: http.ctx.inFlight + grpc.inFlight });
       await Promise.all([http.close(config.drainTimeoutMs), grpc.close(config.drainTimeoutMs)]);
       await engine.close();
@@ -116,26 +129,40 @@ export async function serve(overrides: Partial<Config> = {}): Promise<Running> {
   };
 }
 
-/** Runs until SIGTERM/SIGINT, then drains and exits 0 (a second signal exits 1 at once). */
+/**
+ * Runs until SIGTERM/SIGINT, then drains and exits 0 (a second signal exits 1 at once). SIGTERM
+ * (what Kubernetes, Docker and systemd send) waits SLUICE_DRAIN_GRACE_MS with readiness false
+ * before closing the listeners; SIGINT (Ctrl-C in a terminal, where no load balancer is
+ * involved) skips that grace period and only lets in-flight requests finish.
+ */
 export async function serveUntilSignalled(overrides: Partial<Config> = {}): Promise<void> {
-  let running: Running;
+  // The handlers come first: until one is installed a signal kills the process outright (the
+  // default action), and a loaded machine can hold this thread between the "serving" line and
+  // the next statement long enough for a signal sent on that line to land there.
+  let running: Running | undefined;
+  let signalled: string | undefined;
+  const stop = async (r: Running, graceMs: number) => {
+    await r.stop({ graceMs });
+    process.exit(0);
+  };
+  const onSignal = (signal: string) => {
+    if (signalled) {
+      log.warn('sluice: second signal, exiting now', { signal });
+      process.exit(1);
+    }
+    signalled = signal;
+    // Not serving yet: no load balancer sends here, so no grace period once start-up ends.
+    const graceMs = running && signal === 'SIGTERM' ? running.config.drainGraceMs : 0;
+    log.info('sluice: signal', { signal, graceMs, ...(running ? {} : { starting: true }) });
+    if (running) void stop(running, graceMs);
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
   try {
     running = await serve(overrides);
   } catch (e) {
     log.error('sluice: failed to start', errorFields(e));
     process.exit(1);
   }
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) {
-      log.warn('sluice: second signal, exiting now', { signal });
-      process.exit(1);
-    }
-    stopping = true;
-    log.info('sluice: signal', { signal });
-    await running.stop();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  if (signalled) await stop(running, 0);
 }

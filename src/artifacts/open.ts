@@ -5,7 +5,8 @@
 import path from 'node:path';
 import type { Config } from '../config/index.js';
 import { CachedStore } from './cached.js';
-import { LocalDirectoryStore } from './local.js';
+import { log } from '../log.js';
+import { LocalDirectoryStore, removeStaleTempFiles } from './local.js';
 import { S3Store, type S3StoreOptions } from './s3.js';
 import type { ArtifactStore } from './store.js';
 
@@ -32,4 +33,25 @@ export function s3OptionsFromConfig(config: ArtifactConfig, tuning: S3Tuning = {
 export function openArtifactStore(config: ArtifactConfig, tuning: S3Tuning = {}): ArtifactStore {
   if (config.s3Bucket === undefined) return new LocalDirectoryStore(path.join(config.dataDir, 'artifacts'));
   return new CachedStore(new S3Store(s3OptionsFromConfig(config, tuning)), new LocalDirectoryStore(path.join(config.dataDir, 'artifact-cache')));
+}
+
+/**
+ * Removes the partial files of uploads a killed process left behind, in every directory where
+ * this configuration's stores stage writes (the local store's, the S3 cache's, S3 staging).
+ * Called at start, before anything is written; logs what it removed.
+ */
+export async function removeStaleArtifactTemp(config: ArtifactConfig): Promise<{ files: number; bytes: number }> {
+  const dirs = [
+    new LocalDirectoryStore(path.join(config.dataDir, 'artifacts')).tmpDir,
+    new LocalDirectoryStore(path.join(config.dataDir, 'artifact-cache')).tmpDir,
+    path.join(config.dataDir, 'tmp'),
+  ];
+  const total = { files: 0, bytes: 0 };
+  for (const dir of dirs) {
+    const r = await removeStaleTempFiles(dir);
+    total.files += r.files;
+    total.bytes += r.bytes;
+  }
+  if (total.files > 0) log.info('artifacts: removed partial files left by an earlier process', total);
+  return total;
 }

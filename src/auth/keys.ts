@@ -17,9 +17,9 @@ import { SluiceError } from '../errors.js';
 import { errorFields, log } from '../log.js';
 import { sqlState, type Db, type Queryable } from '../registry/db.js';
 import { isScope, SCOPES, type Scope } from './scopes.js';
+import { checkName } from '../names.js';
 
 export const KEYS_CHANNEL = 'sluice_keys';
-export const KEY_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 /** Shortest installed (not generated) key accepted: ~190 bits even in base64. */
 export const MIN_INSTALLED_KEY_LENGTH = 32;
 export const BOOTSTRAP_ADMIN_NAME = 'admin';
@@ -50,10 +50,6 @@ function hashOf(secret: string): string {
   return sha256Hex(secret);
 }
 
-function checkName(name: unknown): string {
-  if (typeof name !== 'string' || !KEY_NAME_PATTERN.test(name)) throw new SluiceError('INVALID_ARGUMENT', `key name must match ${KEY_NAME_PATTERN}`);
-  return name;
-}
 
 function checkScopes(scopes: unknown): Scope[] {
   if (!Array.isArray(scopes) || scopes.length === 0 || !scopes.every(isScope)) {
@@ -173,7 +169,7 @@ export class ApiKeys {
 
   /** Creates a key with a new random secret, returned once. */
   async create(name: string, scopes: Scope[], createdBy: string): Promise<CreatedKey> {
-    const n = checkName(name);
+    const n = checkName(name, 'key name');
     const s = checkScopes(scopes);
     const secret = generateSecret();
     try {
@@ -188,6 +184,7 @@ export class ApiKeys {
 
   /** Revokes a key by name (it stops working on every replica). Returns whether it existed. */
   async revoke(name: string): Promise<boolean> {
+    checkName(name, 'key name');
     const rows = await this.db.transaction(async (tx) => {
       const r = await tx.query('UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING name', [name]);
       await notifyKeys(tx, name);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import type { Config } from '../config/index.js';
 import { toSluiceError } from '../errors.js';
+import { checkName } from '../names.js';
 import { serveUntilSignalled, version } from '../serve.js';
 import { addModelCommands } from './models.js';
 import { predict } from './predict.js';
@@ -22,8 +23,12 @@ function fail(e: unknown): never {
   process.exit(1);
 }
 
+// Positional options: the program's own options (--version, --help) count only before the
+// subcommand, so a subcommand may have an option of the same name (`models register --version`);
+// without this, commander took `--version` anywhere as the program's and printed its version.
 const program = new Command('sluice')
   .description('Sluice model-serving engine')
+  .enablePositionalOptions()
   .version(version);
 
 program.command('serve')
@@ -60,6 +65,7 @@ program.command('predict')
   .option('--key <key>', 'API key (or SLUICE_API_KEY)')
   .option('--quiet', 'no progress bar')
   .action(async (a: { model: string; input: string; output: string; url?: string; models?: string; batch: number; window: number; key?: string; quiet?: boolean }) => {
+    checkName(a.model, 'model name');
     const r = await predict({
       model: a.model, input: a.input, output: a.output, url: a.url, batch: a.batch, window: a.window,
       key: a.key ?? process.env.SLUICE_API_KEY, quiet: a.quiet,

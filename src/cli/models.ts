@@ -6,6 +6,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { SluiceError } from '../errors.js';
+import { checkName } from '../names.js';
 import { MANIFEST_FILE } from '../repository/directory.js';
 import { request, type AdminTarget } from './admin-client.js';
 import { Progress } from './progress.js';
@@ -57,6 +58,10 @@ export function addModelCommands(program: Command): void {
       const { manifest, payload } = await readVersion(p);
       const name = o.model ?? (typeof manifest.name === 'string' ? manifest.name : undefined);
       if (!name) throw new SluiceError('INVALID_ARGUMENT', 'no model name: pass --model or set name in model.json');
+      // The server's naming rule, checked here too so a bad name fails before a long upload.
+      checkName(name, 'model name');
+      if (o.version !== undefined) checkName(o.version, 'version');
+      if (o.parent !== undefined) checkName(o.parent, 'parent version');
       if (o.bump) delete manifest.version;
       const head = Buffer.from(JSON.stringify({
         manifest: { ...manifest, name },
@@ -85,11 +90,13 @@ export function addModelCommands(program: Command): void {
 
   common(models.command('show <model>').description('a model: versions, stages, production history'))
     .action(async (m: string, o: { url: string; key?: string }) => {
+      checkName(m, 'model name');
       console.log(JSON.stringify(await request(target(o), 'GET', `/v1/admin/models/${encodeURIComponent(m)}`), null, 2));
     });
 
   common(models.command('versions <model>').description('a model\'s versions').option('--stage <stage>', 'only this stage'))
     .action(async (m: string, o: { url: string; key?: string; stage?: string }) => {
+      checkName(m, 'model name');
       const q = o.stage ? `?stage=${encodeURIComponent(o.stage)}` : '';
       table((await request(target(o), 'GET', `/v1/admin/models/${encodeURIComponent(m)}/versions${q}`)) as Array<Record<string, unknown>>, ['version', 'stage', 'kind', 'createdBy', 'createdAt']);
     });
@@ -97,6 +104,8 @@ export function addModelCommands(program: Command): void {
   common(models.command('promote <model> <version>').description('move a version to a stage (production by default)')
     .option('--stage <stage>', 'development, staging, production or archived', 'production').option('--reason <text>', 'why'))
     .action(async (m: string, v: string, o: { url: string; key?: string; stage: string; reason?: string }) => {
+      checkName(m, 'model name');
+      checkName(v, 'version');
       const r = (await request(target(o), 'POST', `/v1/admin/models/${encodeURIComponent(m)}/promote`, {
         chunks: [Buffer.from(JSON.stringify({ version: v, stage: o.stage, reason: o.reason }))], headers: { 'content-type': 'application/json' },
       })) as { changed: boolean; replacedProduction: string | null };
@@ -106,6 +115,8 @@ export function addModelCommands(program: Command): void {
   common(models.command('rollback <model>').description('back to the previous production version, or --to a named one')
     .option('--to <version>', 'an earlier production version').option('--reason <text>', 'why'))
     .action(async (m: string, o: { url: string; key?: string; to?: string; reason?: string }) => {
+      checkName(m, 'model name');
+      if (o.to !== undefined) checkName(o.to, 'version');
       const r = (await request(target(o), 'POST', `/v1/admin/models/${encodeURIComponent(m)}/rollback`, {
         chunks: [Buffer.from(JSON.stringify({ to: o.to, reason: o.reason }))], headers: { 'content-type': 'application/json' },
       })) as { version: string; replacedProduction: string | null };
@@ -114,6 +125,7 @@ export function addModelCommands(program: Command): void {
 
   common(models.command('audit').description('the audit log, newest first').option('--model <name>', 'one model').option('--limit <n>', 'entries', '50'))
     .action(async (o: { url: string; key?: string; model?: string; limit: string }) => {
+      if (o.model !== undefined) checkName(o.model, 'model name');
       const q = new URLSearchParams({ limit: o.limit, ...(o.model ? { model: o.model } : {}) });
       table((await request(target(o), 'GET', `/v1/admin/audit?${q}`)) as Array<Record<string, unknown>>, ['id', 'at', 'actor', 'action', 'model', 'fromVersion', 'toVersion', 'toStage', 'reason']);
     });

@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { SluiceError } from '../errors.js';
+import { isValidName } from '../names.js';
 import { bundledModels, projectRoot } from '../paths.js';
 
 export interface Config {
@@ -23,6 +24,11 @@ export interface Config {
   workerSpinUs: number;
   /** How long close() waits for in-flight requests before failing them. */
   drainTimeoutMs: number;
+  /**
+   * On SIGTERM: how long readiness stays false while the listeners still accept and answer,
+   * before they close (load balancers need this long to stop sending here). SIGINT skips it.
+   */
+  drainGraceMs: number;
 
   // HTTP front end
   httpHost: string;
@@ -127,7 +133,7 @@ const modelList = (raw: string, name: string): Config['startupModels'] => {
   if (v === 'all' || v === '*') return 'all';
   if (v === 'none' || v === '') return 'none';
   const names = v.split(',').map((s) => s.trim()).filter(Boolean);
-  if (names.some((n) => !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(n))) throw invalid(name, 'must be "all", "none" or a comma-separated list of model names');
+  if (!names.every(isValidName)) throw invalid(name, 'must be "all", "none" or a comma-separated list of model names');
   return names;
 };
 
@@ -140,6 +146,7 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   allowFixtureModels: { env: 'SLUICE_ALLOW_FIXTURE_MODELS', doc: 'allow test-only fixture models', default: () => false, parse: bool },
   workerSpinUs: { env: 'SLUICE_WORKER_SPIN_US', doc: 'how long an idle pool worker polls for work before sleeping (us)', default: () => 200, parse: int(0, 1_000_000) },
   drainTimeoutMs: { env: 'SLUICE_DRAIN_TIMEOUT_MS', doc: 'how long shutdown waits for in-flight requests', default: () => 10_000, parse: int(0, 600_000) },
+  drainGraceMs: { env: 'SLUICE_DRAIN_GRACE_MS', doc: 'on SIGTERM, how long readiness is false while listeners still serve, before they close', default: () => 5_000, parse: int(0, 600_000) },
   httpHost: { env: 'SLUICE_HTTP_HOST', doc: 'HTTP listen address', default: () => '127.0.0.1', parse: text },
   httpPort: { env: 'SLUICE_HTTP_PORT', doc: 'HTTP port (0 = any free port)', default: () => 8000, parse: int(0, 65535) },
   maxBodyBytes: { env: 'SLUICE_MAX_BODY_BYTES', doc: 'largest request body', default: () => 16 * 1024 * 1024, parse: int(1024, 2 ** 31 - 1) },

@@ -6,6 +6,7 @@
 import { SHA256_HEX } from '../artifacts/integrity.js';
 import { SluiceError } from '../errors.js';
 import { arrayClassOf, isDatatype, type Datatype } from './tensor.js';
+import { NAME_PATTERN } from '../names.js';
 
 export const MODEL_KINDS = ['linear', 'logistic', 'onnx', 'fixture'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
@@ -45,8 +46,7 @@ export interface Manifest {
   parameters: Record<string, unknown>;
 }
 
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
+// Model names and versions follow the one naming rule (src/names.ts).
 const FILE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export const DEFAULT_BATCHING: Batching = { maxBatchSize: 1024, maxQueueDelayUs: 0, maxQueueSize: 4096 };
@@ -97,7 +97,7 @@ function tensorSpecs(v: unknown, where: string, batched: boolean): TensorSpec[] 
 export function parseManifest(raw: unknown, where = 'model.json'): Manifest {
   const o = obj(raw, where);
   const name = str(o.name, `${where}.name`, NAME_PATTERN);
-  const version = str(o.version, `${where}.version`, VERSION_PATTERN);
+  const version = str(o.version, `${where}.version`, NAME_PATTERN);
   const kind = str(o.kind, `${where}.kind`);
   if (!(MODEL_KINDS as readonly string[]).includes(kind)) throw bad(`${where}.kind`, `must be one of ${MODEL_KINDS.join(', ')}`);
   const maxBatchSize = o.max_batch_size === undefined ? DEFAULT_BATCHING.maxBatchSize : int(o.max_batch_size, `${where}.max_batch_size`, 0, 1 << 20);

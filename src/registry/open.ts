@@ -13,10 +13,11 @@
  * config.s3Bucket is set, else `<dataDir>/artifacts`.
  */
 import path from 'node:path';
-import { openArtifactStore, type S3Tuning } from '../artifacts/open.js';
+import { openArtifactStore, removeStaleArtifactTemp, type S3Tuning } from '../artifacts/open.js';
 import type { ArtifactStore } from '../artifacts/store.js';
 import { ApiKeys, type ApiKeysOptions, type CreatedKey } from '../auth/keys.js';
 import type { Config } from '../config/index.js';
+import { errorFields, log } from '../log.js';
 import type { Db } from './db.js';
 import { migrate } from './migrate.js';
 import { PgDb, type PgOptions } from './pg-db.js';
@@ -62,6 +63,8 @@ export async function openDb(config: Pick<Config, 'dataDir' | 'databaseUrl'>, pg
 
 export async function openRegistry(config: RegistryConfig, opts: OpenOptions = {}): Promise<RegistryServices> {
   const db = await openDb(config, opts.pg);
+  // A failed cleanup costs only disk space: never a reason not to start.
+  await removeStaleArtifactTemp(config).catch((e: unknown) => log.warn('artifacts: cannot remove partial files', errorFields(e)));
   const artifacts = openArtifactStore(config, opts.s3);
   const keys = new ApiKeys(db, opts.keys);
   const watcher = new RegistryWatcher(db, { reconcileMs: config.reconcileMs });

@@ -40,7 +40,7 @@ export async function registerVersion(db: Db, artifacts: ArtifactStore, input: R
   if (input.bump !== undefined) checkBump(input.bump); // before the upload, not only when the version is picked
   const explicit = input.bump !== undefined ? undefined : input.version ?? (draft.version === undefined ? undefined : String(draft.version));
   if (explicit === undefined && input.bump === undefined) throw new SluiceError('INVALID_ARGUMENT', 'give a version (in the manifest or explicitly) or a bump');
-  if (explicit !== undefined) check.versionName(explicit, input.version !== undefined ? 'INVALID_ARGUMENT' : 'MANIFEST_INVALID');
+  if (explicit !== undefined) check.versionName(explicit, input.version !== undefined ? 'NAME_INVALID' : 'MANIFEST_INVALID');
   const meta = {
     trainingConfig: check.jsonObject(input.trainingConfig, 'trainingConfig'),
     hyperparameters: check.jsonObject(input.hyperparameters, 'hyperparameters'),

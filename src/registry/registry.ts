@@ -10,6 +10,13 @@ import { errorFields, log } from '../log.js';
 import { parseManifest } from '../model/manifest.js';
 import type { VersionSource } from '../repository/directory.js';
 import type { Db } from './db.js';
+import * as check from './validate.js';
+
+/**
+ * Every name a caller hands the registry is checked first (NAME_INVALID), before it reaches SQL:
+ * PostgreSQL refuses a NUL in text with error 22021, which used to surface as a 500.
+ */
+const named = (model: string): string => check.modelName(model);
 import * as q from './queries.js';
 import { registerVersion } from './register.js';
 import { promote, rollback, type RollbackOptions } from './stages.js';
@@ -54,7 +61,7 @@ export class Registry {
   }
 
   showModel(model: string): Promise<ModelDetail> {
-    return this.run('show', () => q.showModel(this.db, model));
+    return this.run('show', () => q.showModel(this.db, named(model)));
   }
 
   /** Every model with its version strings in registration order (one query). */
@@ -64,11 +71,11 @@ export class Registry {
 
   /** A model's versions in registration order, optionally of one stage. */
   versions(model: string, opts: { stage?: Stage } = {}): Promise<ModelVersion[]> {
-    return this.run('versions', () => q.versions(this.db, model, opts));
+    return this.run('versions', () => q.versions(this.db, named(model), opts));
   }
 
   getVersion(model: string, version: string): Promise<ModelVersion> {
-    return this.run('get version', () => q.getVersion(this.db, model, version));
+    return this.run('get version', () => q.getVersion(this.db, named(model), check.versionName(version)));
   }
 
   /** Every model's production version, by model name. */
@@ -81,26 +88,26 @@ export class Registry {
    * the same transaction. Nothing is written when the version already has that stage.
    */
   promote(model: string, version: string, stage: Stage, opts: ChangeOptions): Promise<StageChange> {
-    return this.run('promote', () => promote(this.db, model, version, stage, opts));
+    return this.run('promote', () => promote(this.db, named(model), check.versionName(version), stage, opts));
   }
 
   /** Back to the previous production version, or to `opts.to` (ROLLBACK_IMPOSSIBLE when none). */
   rollback(model: string, opts: RollbackOptions): Promise<StageChange> {
-    return this.run('rollback', () => rollback(this.db, model, opts));
+    return this.run('rollback', () => rollback(this.db, named(model), { ...opts, ...(opts.to === undefined ? {} : { to: check.versionName(opts.to) }) }));
   }
 
   /** The audit log, newest first unless `order: 'asc'`. */
   audit(query: AuditQuery = {}): Promise<AuditEntry[]> {
-    return this.run('audit', () => q.audit(this.db, query));
+    return this.run('audit', () => q.audit(this.db, query.model === undefined ? query : { ...query, model: named(query.model) }));
   }
 
   recordPerformance(model: string, version: string, snapshot: PerformanceInput): Promise<PerformanceSnapshot> {
-    return this.run('record performance', () => q.recordPerformance(this.db, model, version, snapshot));
+    return this.run('record performance', () => q.recordPerformance(this.db, named(model), check.versionName(version), snapshot));
   }
 
   /** Snapshots, newest first. */
   performance(model: string, opts: { version?: string; limit?: number } = {}): Promise<PerformanceSnapshot[]> {
-    return this.run('performance', () => q.performance(this.db, model, opts));
+    return this.run('performance', () => q.performance(this.db, named(model), opts.version === undefined ? opts : { ...opts, version: check.versionName(opts.version) }));
   }
 
   /**
@@ -109,7 +116,8 @@ export class Registry {
    */
   openVersion(model: string, version?: string): Promise<VersionSource> {
     return this.run('open version', async () => {
-      let v = version;
+      named(model);
+      let v = version === undefined ? undefined : check.versionName(version);
       if (v === undefined) {
         v = await q.productionVersion(this.db, model);
         if (v === undefined) {

@@ -1,7 +1,7 @@
 /**
  * Semantic versions for automatic bumps: `major|minor|patch` from a model's latest registered
  * version, `1.0.0` for the first. Versions registered explicitly may be anything the manifest's
- * VERSION_PATTERN allows ("1", "2024-06-01"); only those that read as semver count for bumps,
+ * The naming rule (src/names.ts) allows ("1", "2024-06-01"); only those that read as semver count for bumps,
  * with missing parts read as 0 ("2" is 2.0.0), so a repository imported with versions 1, 2, 3
  * bumps to 4.0.0 / 3.1.0 / 3.0.1.
  */

@@ -4,7 +4,7 @@
  * limits here are about size and about NUL, which PostgreSQL text cannot hold.
  */
 import { SluiceError } from '../errors.js';
-import { NAME_PATTERN, VERSION_PATTERN } from '../model/manifest.js';
+import { checkName } from '../names.js';
 
 function bad(what: string): SluiceError {
   return new SluiceError('INVALID_ARGUMENT', what);
@@ -26,15 +26,13 @@ export function actor(v: unknown): string {
   return text(v, 'actor', 128, { allowEmpty: false });
 }
 
-/** Model names become URL segments, directory names and metric labels: the manifest's pattern. */
-export function modelName(v: unknown, code: 'INVALID_ARGUMENT' | 'MANIFEST_INVALID' = 'INVALID_ARGUMENT'): string {
-  if (typeof v !== 'string' || !NAME_PATTERN.test(v)) throw new SluiceError(code, `model name must match ${NAME_PATTERN}`);
-  return v;
+/** Model names and versions: the one naming rule (src/names.ts), NAME_INVALID unless from a manifest. */
+export function modelName(v: unknown, code: 'NAME_INVALID' | 'MANIFEST_INVALID' = 'NAME_INVALID'): string {
+  return checkName(v, 'model name', code);
 }
 
-export function versionName(v: unknown, code: 'INVALID_ARGUMENT' | 'MANIFEST_INVALID' = 'INVALID_ARGUMENT'): string {
-  if (typeof v !== 'string' || !VERSION_PATTERN.test(v)) throw new SluiceError(code, `version must match ${VERSION_PATTERN}`);
-  return v;
+export function versionName(v: unknown, code: 'NAME_INVALID' | 'MANIFEST_INVALID' = 'NAME_INVALID'): string {
+  return checkName(v, 'version', code);
 }
 
 /** A JSON object (plain data, size-bounded) for training config, hyperparameters, metrics. */

@@ -7,7 +7,8 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { verifySha256 } from '../artifacts/integrity.js';
 import { SluiceError } from '../errors.js';
-import { compareVersions, NAME_PATTERN, parseManifest, VERSION_PATTERN, type Manifest } from '../model/manifest.js';
+import { compareVersions, parseManifest, type Manifest } from '../model/manifest.js';
+import { isValidName } from '../names.js';
 
 export const MANIFEST_FILE = 'model.json';
 
@@ -47,7 +48,7 @@ export class DirectoryRepository {
   /** Every model directory with its version directories (latest last). */
   async index(): Promise<RepositoryEntry[]> {
     if (!(await isDir(this.root))) return [];
-    const names = (await readdir(this.root)).filter((n) => NAME_PATTERN.test(n)).sort();
+    const names = (await readdir(this.root)).filter((n) => isValidName(n)).sort();
     const out: RepositoryEntry[] = [];
     for (const name of names) {
       const versions = await this.versions(name);
@@ -58,12 +59,12 @@ export class DirectoryRepository {
 
   /** Version directories of `name` holding a manifest, in ascending version order. */
   async versions(name: string): Promise<string[]> {
-    if (!NAME_PATTERN.test(name)) return [];
+    if (!isValidName(name)) return [];
     const dir = path.join(this.root, name);
     if (!(await isDir(dir))) return [];
     const found: string[] = [];
     for (const v of await readdir(dir)) {
-      if (!VERSION_PATTERN.test(v)) continue;
+      if (!isValidName(v)) continue;
       try {
         await stat(path.join(dir, v, MANIFEST_FILE));
         found.push(v);

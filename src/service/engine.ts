@@ -25,6 +25,15 @@ import { WorkerPool } from '../dispatch/pool.js';
 import { slotLayout } from '../dispatch/slot-layout.js';
 import { loadRuntime, validateRuntime, type BatchTensor, type Runtime } from '../worker/runtimes/index.js';
 import type { InferRequest, InferResponse, ModelConfig, ModelMetadata, RepositoryModel, VersionStats } from './types.js';
+import { checkName, invalidName, isValidName } from '../names.js';
+
+/**
+ * A lookup miss: NAME_INVALID when the name breaks the naming rule (src/names.ts), so every
+ * transport answers a bad name the same way; checked only on a miss, never on the hot path.
+ */
+function modelNotFound(name: unknown): SluiceError {
+  return isValidName(name) ? new SluiceError('MODEL_NOT_FOUND', `model ${String(name)} is not loaded`) : invalidName('model name');
+}
 
 const PLATFORM: Record<Manifest['kind'], string> = {
   linear: 'sluice_linear',
@@ -149,10 +158,10 @@ export class Engine {
   /** The version a request goes to: the named one, or whatever is active right now. */
   private resolve(name: string, version: string | undefined): LoadedVersion {
     const m = this.models.get(name);
-    if (!m) throw new SluiceError('MODEL_NOT_FOUND', `model ${String(name)} is not loaded`);
+    if (!m) throw modelNotFound(name);
     if (version !== undefined && version !== '') {
       const v = m.versions.get(version);
-      if (!v || v.retired) throw new SluiceError('VERSION_NOT_FOUND', `model ${name} has no loaded version ${String(version)}`);
+      if (!v || v.retired) throw isValidName(version) ? new SluiceError('VERSION_NOT_FOUND', `model ${name} has no loaded version ${String(version)}`) : invalidName('version');
       return v;
     }
     // The single read of the generation for this request: it keeps this version to the end.
@@ -311,7 +320,7 @@ export class Engine {
   /** Counters of every serving version of a model. */
   modelStats(name: string): VersionStats[] {
     const m = this.models.get(name);
-    if (!m) throw new SluiceError('MODEL_NOT_FOUND', `model ${String(name)} is not loaded`);
+    if (!m) throw modelNotFound(name);
     return [...m.versions.values()].map((v) => ({
       version: v.manifest.version,
       success: v.metrics.success,
@@ -354,6 +363,9 @@ export class Engine {
 
   /** Loads a version from the catalog and makes it the active one. */
   async load(name: string, opts: LoadOptions = {}): Promise<string> {
+    // Before the catalog: a name becomes a directory path or a database parameter there.
+    checkName(name, 'model name');
+    if (opts.version !== undefined) checkName(opts.version, 'version');
     const source = await this.catalog.open(name, opts.version);
     return this.loadVersion(source);
   }
@@ -498,7 +510,7 @@ export class Engine {
   unload(name: string): Promise<void> {
     return this.serial(name, async () => {
       const m = this.models.get(name);
-      if (!m) throw new SluiceError('MODEL_NOT_FOUND', `model ${String(name)} is not loaded`);
+      if (!m) throw modelNotFound(name);
       this.table.deactivate(m.slot);
       this.models.delete(name);
       const all = [...m.byGen.values()];

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/artifacts/integrity.js';
 import { LocalDirectoryStore } from '../../src/artifacts/local.js';
-import { openArtifactStore } from '../../src/artifacts/open.js';
+import { openArtifactStore, removeStaleArtifactTemp } from '../../src/artifacts/open.js';
+import { openRegistry } from '../../src/registry/open.js';
 import { artifactKey } from '../../src/artifacts/store.js';
 import { tempDir, testConfig } from '../helpers/services.js';
 
@@ -97,5 +99,42 @@ describe('local directory artifact store', () => {
     const s = openArtifactStore(testConfig({ dataDir: tmp.dir, s3Bucket: undefined }));
     expect(s).toBeInstanceOf(LocalDirectoryStore);
     expect((s as LocalDirectoryStore).root).toBe(path.join(tmp.dir, 'artifacts'));
+  });
+
+  it('at open, removes the partial files dead processes left, and nothing else', async () => {
+    const t = await tempDir('sluice-art-tmp-');
+    try {
+      // A pid that surely ran and is gone: a child that has exited.
+      const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+      const hex = () => randomBytes(8).toString('hex');
+      const dirs = ['artifacts/tmp', 'artifact-cache/tmp', 'tmp'].map((d) => path.join(t.dir, d));
+      for (const d of dirs) await mkdir(d, { recursive: true });
+      const stale = [
+        path.join(dirs[0]!, `.tmp-${dead}-${hex()}`),
+        path.join(dirs[1]!, `.tmp-${dead}-${hex()}`),
+        path.join(dirs[2]!, `.tmp-${dead}-${hex()}`),
+        // This process's pid (containers reuse pid 1), but written before this process started.
+        path.join(dirs[0]!, `.tmp-${process.pid}-${hex()}`),
+      ];
+      const kept = [
+        path.join(dirs[0]!, `.tmp-${process.ppid}-${hex()}`), // a live process may be writing it
+        path.join(dirs[0]!, `.tmp-${process.pid}-${hex()}`), // this process's own, in progress
+        path.join(dirs[0]!, 'notes.txt'), // not a name a store makes
+        path.join(t.dir, 'artifacts/sha256', 'a'.repeat(64)), // a real artifact
+      ];
+      await mkdir(path.join(t.dir, 'artifacts/sha256'), { recursive: true });
+      for (const f of [...stale, ...kept]) await writeFile(f, randomBytes(1000));
+      const before = new Date(Date.now() - performance.now() - 60_000);
+      await utimes(stale[3]!, before, before);
+
+      // openRegistry (what start-up runs) cleans them before anything is written.
+      const services = await openRegistry(testConfig({ dataDir: t.dir, s3Bucket: undefined }), { bootstrapAdmin: false });
+      await services.close();
+      for (const f of stale) await expect(readFile(f)).rejects.toMatchObject({ code: 'ENOENT' });
+      for (const f of kept) expect((await readFile(f)).byteLength).toBe(1000);
+      expect(await removeStaleArtifactTemp(testConfig({ dataDir: t.dir }))).toEqual({ files: 0, bytes: 0 });
+    } finally {
+      await t.cleanup();
+    }
   });
 });

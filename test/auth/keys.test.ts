@@ -101,7 +101,8 @@ describeEachDb('API keys', (backend) => {
   });
 
   it('refuses bad names, bad scopes and duplicate names', async () => {
-    await expect(keys.create("x'); DROP TABLE api_keys;--", ['predict'], 'test')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(keys.create("x'); DROP TABLE api_keys;--", ['predict'], 'test')).rejects.toMatchObject({ code: 'NAME_INVALID' });
+    await expect(keys.revoke('a\u0000b')).rejects.toMatchObject({ code: 'NAME_INVALID' });
     await expect(keys.create('no-scopes', [], 'test')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(keys.create('bad-scope', ['root' as never], 'test')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     remember(await keys.create('twice', ['predict'], 'test'));

@@ -24,6 +24,11 @@ export async function startGrpc(engine: Engine, opts: GrpcServerOptions = {}): P
   return { server, address, client };
 }
 
+/** A stock inference client for a server started elsewhere (e.g. a whole server from serve()). */
+export function inferenceClient(address: string): InferenceClient {
+  return new pkg.inference.GRPCInferenceService(address, grpc.credentials.createInsecure()) as InferenceClient;
+}
+
 /** Calls a unary method and resolves with the response or rejects with the ServiceError. */
 export function call<T = any>(client: InferenceClient, method: string, req: unknown, options: grpc.CallOptions = {}, metadata = new grpc.Metadata()): Promise<T> {
   return new Promise((resolve, reject) => {

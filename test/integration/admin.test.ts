@@ -97,9 +97,9 @@ function suite(label: string, config: () => Promise<{ overrides: Record<string, 
       await admin(s, s.adminKey, 'POST', '/v1/admin/models/demo-logistic/rollback', {});
     });
 
-    it('treats SQL-injection strings in names as plain names', async () => {
+    it('refuses SQL-injection strings in names (NAME_INVALID, before any SQL)', async () => {
       const evil = encodeURIComponent("x'); DROP TABLE model_versions;--");
-      expect((await admin(s, s.adminKey, 'GET', `/v1/admin/models/${evil}`)).status).toBe(404);
+      expect(await admin(s, s.adminKey, 'GET', `/v1/admin/models/${evil}`)).toMatchObject({ status: 400, json: { code: 'NAME_INVALID' } });
       expect((await admin(s, s.adminKey, 'GET', '/v1/admin/models')).json).toHaveLength(2);
     });
   });

@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/paths.js';
 import { startGrpc } from '../helpers/grpc.js';
 import { startServer, type TestServer } from '../helpers/http.js';
+import { logisticVersion, startFull, type FullServer } from '../helpers/server.js';
+import { version } from '../../src/serve.js';
 import { mulberry32 } from '../helpers/random.js';
 import { demoWeights, logistic } from '../helpers/repo.js';
 
@@ -100,5 +102,33 @@ describe('sluice command line', () => {
       client.close();
       await server.close(500);
     }
+  });
+});
+
+describe('sluice models (against a whole server)', () => {
+  let full: FullServer;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'sluice-cli-models-'));
+    const { manifest, payload } = logisticVersion(2);
+    writeFileSync(path.join(dir, 'model.json'), JSON.stringify(manifest));
+    writeFileSync(path.join(dir, 'weights.json'), payload);
+    full = await startFull();
+  });
+  afterAll(async () => {
+    await full?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('`models register --version` is the subcommand\'s option (not the program\'s --version): it registers that version', async () => {
+    const r = await sluice(['models', 'register', dir, '--version', '7.7.7', '--url', full.url, '--key', full.adminKey]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^registered demo-logistic@7\.7\.7 \(/);
+    expect((await full.registry.registry.getVersion('demo-logistic', '7.7.7')).version).toBe('7.7.7');
+    // The program's own --version still works before any subcommand.
+    const v = await sluice(['--version']);
+    expect(v.code).toBe(0);
+    expect(v.stdout.trim()).toBe(version);
   });
 });

@@ -1,7 +1,39 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, watch } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSluiceProcess } from '../../loadtest/sluice-process.js';
+import { healthClient } from '../helpers/grpc.js';
+import { logisticVersion, registerBody } from '../helpers/server.js';
 import { tempRepo, writeFixture } from '../helpers/repo.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Whether a new TCP connection to the URL's port is accepted (false: refused). */
+function accepts(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(Number(new URL(url).port), '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** A fixture request on a connection of its own (a new connection, as a load balancer would open). */
+function inferOnNewConnection(url: string, model: string): Promise<{ status: number; body: any }> {
+  const agent = new Agent({ connections: 1 });
+  return fetch(`${url}/v2/models/${model}/infer`, {
+    method: 'POST',
+    dispatcher: agent,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }] }),
+  }).then(async (r) => ({ status: r.status, body: await r.json() })).finally(() => agent.close());
+}
 
 describe('npm start (dist/src/main.js)', () => {
   let repo: Awaited<ReturnType<typeof tempRepo>>;
@@ -9,6 +41,8 @@ describe('npm start (dist/src/main.js)', () => {
   beforeAll(async () => {
     repo = await tempRepo(true);
     await writeFixture(repo.root, 'slow', '1', { op: 'sum', delay_us: 600_000 }, { maxBatch: 1 });
+    await writeFixture(repo.root, 'slower', '1', { op: 'sum', delay_us: 3_500_000 }, { maxBatch: 1 });
+    await writeFixture(repo.root, 'fast', '1', { op: 'sum' }, { maxBatch: 64 });
   });
   afterAll(() => repo.cleanup());
 
@@ -51,4 +85,111 @@ describe('npm start (dist/src/main.js)', () => {
     await dispatcher.close();
     await probe.close();
   });
+
+  it('SIGTERM with SLUICE_DRAIN_GRACE_MS: not ready at once, yet new connections are answered for the grace period; then refused; in-flight requests finish; exit 0', async () => {
+    const graceMs = 2000;
+    const { child, http: url, grpc: grpcAddress, exited } = await startSluiceProcess({
+      env: { SLUICE_MODEL_REPOSITORY: repo.root, SLUICE_ALLOW_FIXTURE_MODELS: 'true', SLUICE_WORKERS: '3', SLUICE_DRAIN_GRACE_MS: String(graceMs) },
+    });
+    let exitedAt = Infinity;
+    void exited.then(() => (exitedAt = Date.now()));
+    const probe = new Agent({ connections: 1 });
+    const health = healthClient(grpcAddress);
+    const grpcHealth = () => new Promise<string>((resolve, reject) => health.Check({ service: '' }, (e: Error | null, r: { status: string }) => (e ? reject(e) : resolve(r.status))));
+    try {
+      expect((await fetch(`${url}/v2/health/ready`, { dispatcher: probe })).status).toBe(200);
+      expect(await grpcHealth()).toBe('SERVING');
+      const inFlightAtSignal = inferOnNewConnection(url, 'slow');
+      await sleep(100);
+      const signalledAt = Date.now();
+      child.kill('SIGTERM');
+      await sleep(100);
+
+      // The grace period: readiness false on both transports, but a new connection is answered.
+      const ready = await fetch(`${url}/v2/health/ready`, { dispatcher: probe });
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ code: 'SHUTTING_DOWN' });
+      expect(await grpcHealth()).toBe('NOT_SERVING');
+      expect(await inferOnNewConnection(url, 'fast')).toMatchObject({ status: 200, body: { outputs: [{ data: [10] }] } });
+      // Still running when the grace period ends: it must be allowed to finish.
+      let slowerDoneAt = Infinity;
+      const slower = inferOnNewConnection(url, 'slower').finally(() => (slowerDoneAt = Date.now()));
+      expect(Date.now() - signalledAt).toBeLessThan(graceMs);
+
+      // After the grace period, new connections are refused (while `slower` keeps the process up).
+      while (await accepts(url)) await sleep(25);
+      const refusedAt = Date.now();
+      expect(refusedAt - signalledAt).toBeGreaterThanOrEqual(graceMs);
+      expect(refusedAt).toBeLessThan(slowerDoneAt);
+
+      expect(await inFlightAtSignal).toMatchObject({ status: 200, body: { outputs: [{ data: [10] }] } });
+      expect(await slower).toMatchObject({ status: 200, body: { outputs: [{ data: [10] }] } });
+      expect(await exited).toBe(0);
+      expect(exitedAt).toBeGreaterThanOrEqual(slowerDoneAt);
+    } finally {
+      health.close();
+      await probe.close();
+      child.kill('SIGKILL');
+    }
+  }, 180_000);
+
+  it('Ctrl-C (SIGINT) skips the grace period: the process exits 0 at once', async () => {
+    const { child, exited } = await startSluiceProcess({ env: { SLUICE_MODEL_REPOSITORY: repo.root, SLUICE_ALLOW_FIXTURE_MODELS: 'true', SLUICE_DRAIN_GRACE_MS: '60000' } });
+    const t0 = Date.now();
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(30_000);
+  }, 180_000);
+
+  it('a SIGKILL while a 200 MB upload is being written leaves a partial file; the next start removes it', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'sluice-kill-'));
+    const tmp = path.join(dataDir, 'artifacts', 'tmp');
+    const partials = () => readdirSync(tmp).filter((n) => n.startsWith('.tmp-'));
+    const adminKey = `sk_test_admin_${randomBytes(24).toString('hex')}`;
+    const env = { SLUICE_DATA_DIR: dataDir, SLUICE_ADMIN_KEY: adminKey, SLUICE_MODEL_REPOSITORY: repo.root, SLUICE_ALLOW_FIXTURE_MODELS: 'true' };
+    const payload = randomBytes(200 << 20);
+    try {
+      // The body is read whole, then written to a temporary file and renamed: kill during the write.
+      let killed = false;
+      for (let attempt = 0; attempt < 3 && !killed; attempt++) {
+        const first = await startSluiceProcess({ env });
+        mkdirSync(tmp, { recursive: true });
+        const seen = new Promise<void>((resolve) => {
+          const w = watch(tmp, (_e, name) => {
+            if (name?.startsWith('.tmp-')) {
+              first.child.kill('SIGKILL');
+              w.close();
+              resolve();
+            }
+          });
+          void first.exited.then(() => {
+            w.close();
+            resolve();
+          });
+        });
+        const { manifest } = logisticVersion(1);
+        const { body, headers } = registerBody({ manifest: { ...manifest, name: `big${attempt}`, version: '1' } }, payload);
+        const upload = fetch(`${first.http}/v1/admin/models/big${attempt}/versions`, { method: 'POST', headers: { ...headers, authorization: `Bearer ${adminKey}` }, body })
+          .then((r) => r.status, () => 'reset');
+        await Promise.race([seen, upload]);
+        if (await upload === 'reset') {
+          await first.exited;
+          killed = partials().length > 0;
+        } else {
+          first.child.kill('SIGKILL'); // the write finished before we saw it: try again
+          await first.exited;
+        }
+      }
+      expect(killed).toBe(true);
+      expect(partials().length).toBeGreaterThan(0);
+
+      const second = await startSluiceProcess({ env });
+      expect(partials()).toEqual([]);
+      expect(readdirSync(path.join(dataDir, 'artifacts', 'sha256')).every((n) => statSync(path.join(dataDir, 'artifacts', 'sha256', n)).isFile())).toBe(true);
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 400_000); // up to four starts of the server on a loaded 2-core machine
 });

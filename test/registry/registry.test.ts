@@ -314,19 +314,22 @@ describeEachDb('registry', (backend) => {
 
     it('refuses injection strings as model names and versions when registering (names are validated)', async () => {
       await expect(registry.register({ manifest: draft(INJECTION), payload: payloadFor(1), version: '1', actor: 'x' })).rejects.toMatchObject({ code: 'MANIFEST_INVALID' });
-      await expect(registerModel(registry, uniqueName('v'), { version: INJECTION })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(registerModel(registry, uniqueName('v'), { version: INJECTION })).rejects.toMatchObject({ code: 'NAME_INVALID' });
       await expect(registry.register({ manifest: { ...draft(uniqueName('v')), version: INJECTION }, payload: payloadFor(1), actor: 'x' })).rejects.toMatchObject({ code: 'MANIFEST_INVALID' });
     });
 
-    it('answers lookups by injection strings with a plain not-found (the query is parameterised)', async () => {
+    it('refuses lookups by injection strings with NAME_INVALID before any SQL (the naming rule; queries are parameterised anyway)', async () => {
       const name = uniqueName('lk');
       await registerModel(registry, name, { version: '1' });
-      await expect(registry.showModel(INJECTION)).rejects.toMatchObject({ code: 'MODEL_NOT_FOUND' });
-      await expect(registry.getVersion(name, INJECTION)).rejects.toMatchObject({ code: 'VERSION_NOT_FOUND' });
-      await expect(registry.promote(INJECTION, '1', 'production', { actor: 'x' })).rejects.toMatchObject({ code: 'MODEL_NOT_FOUND' });
-      await expect(registry.rollback(name, { actor: 'x', to: INJECTION })).rejects.toMatchObject({ code: 'ROLLBACK_IMPOSSIBLE' });
-      expect(await registry.audit({ model: INJECTION })).toEqual([]);
-      expect(await registry.performance(INJECTION)).toEqual([]);
+      await expect(registry.showModel(INJECTION)).rejects.toMatchObject({ code: 'NAME_INVALID' });
+      await expect(registry.getVersion(name, INJECTION)).rejects.toMatchObject({ code: 'NAME_INVALID' });
+      await expect(registry.promote(INJECTION, '1', 'production', { actor: 'x' })).rejects.toMatchObject({ code: 'NAME_INVALID' });
+      await expect(registry.rollback(name, { actor: 'x', to: INJECTION })).rejects.toMatchObject({ code: 'NAME_INVALID' });
+      await expect(registry.audit({ model: INJECTION })).rejects.toMatchObject({ code: 'NAME_INVALID' });
+      await expect(registry.performance(INJECTION)).rejects.toMatchObject({ code: 'NAME_INVALID' });
+      // A well-formed unknown name is still a plain not-found.
+      await expect(registry.showModel('no-such-model')).rejects.toMatchObject({ code: 'MODEL_NOT_FOUND' });
+      await expect(registry.getVersion(name, '9.9.9')).rejects.toMatchObject({ code: 'VERSION_NOT_FOUND' });
       // Every table is still there and intact.
       for (const table of ['models', 'model_versions', 'model_lineage', 'model_performance', 'api_keys']) {
         await expect(t.db.query(`SELECT count(*) FROM ${table}`)).resolves.toHaveLength(1);

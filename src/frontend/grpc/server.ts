@@ -35,6 +35,9 @@ type Unary<Req> = ServerUnaryCall<Req, unknown>;
 export class GrpcServer {
   private readonly server: Server;
   readonly health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
+  /** Readiness false (health NOT_SERVING) while calls are still answered: a drain's first step. */
+  private notReady = false;
+  /** New inference refused (SHUTTING_DOWN): shutting down. */
   private draining = false;
   inFlight = 0;
   private readonly authorize: Authorize;
@@ -117,10 +120,10 @@ export class GrpcServer {
     const e = this.engine;
     return {
       ServerLive: this.unary(() => ({ live: e.live() })),
-      ServerReady: this.unary(() => ({ ready: !this.draining && e.ready() })),
+      ServerReady: this.unary(() => ({ ready: !this.notReady && e.ready() })),
       ModelReady: this.unary((r: { name: string; version: string }) => {
         e.modelMetadata(r.name, r.version || undefined);
-        return { ready: !this.draining && e.modelReady(r.name, r.version || undefined) };
+        return { ready: !this.notReady && e.modelReady(r.name, r.version || undefined) };
       }),
       ServerMetadata: this.unary(() => ({ name: SERVER_NAME, version: serverVersion, extensions: EXTENSIONS })),
       ModelMetadata: this.unary((r: { name: string; version: string }) => e.modelMetadata(r.name, r.version || undefined)),
@@ -255,11 +258,17 @@ export class GrpcServer {
     }
   }
 
-  /** Drains: health NOT_SERVING first, new inference refused, in-flight calls finish, then shutdown. */
-  async close(timeoutMs = 10_000): Promise<void> {
-    this.draining = true;
+  /** Health NOT_SERVING and ServerReady false from now on; calls are still taken and answered. */
+  unready(): void {
+    this.notReady = true;
     this.health.setStatus('', 'NOT_SERVING');
     this.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+  }
+
+  /** Drains: health NOT_SERVING first, new inference refused, in-flight calls finish, then shutdown. */
+  async close(timeoutMs = 10_000): Promise<void> {
+    this.unready();
+    this.draining = true;
     const until = Date.now() + timeoutMs;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {

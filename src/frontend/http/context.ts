@@ -25,6 +25,9 @@ export class HttpContext {
   /** Reused buffers for large infer bodies. */
   readonly bodies = new BodyPool();
   inFlight = 0;
+  /** Readiness false (503) while requests are still answered: the first step of a drain. */
+  unready = false;
+  /** New work refused (SHUTTING_DOWN): the listener is closed, in-flight requests finish. */
   draining = false;
 
   constructor(readonly engine: Engine, readonly opts: HttpOptions) {}

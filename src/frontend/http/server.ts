@@ -1,8 +1,9 @@
 /**
  * The HTTP front end: Open Inference Protocol v2 (plus Triton's extensions) and KServe v1
  * predict on uWebSockets.js, a thin adapter over the engine. Binds to 127.0.0.1 unless told
- * otherwise. `close()` drains: readiness turns false, the listener closes, in-flight requests
- * finish, and only then does the caller stop the engine.
+ * otherwise. Draining is two steps: `unready()` turns readiness false while everything is still
+ * answered (the grace period load balancers need), then `close()` closes the listener, lets
+ * in-flight requests finish, and only then does the caller stop the engine.
  */
 import uWS from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
@@ -141,11 +142,17 @@ export class HttpServer {
     });
   }
 
+  /** Readiness false (503) from now on; connections and requests are still taken and answered. */
+  unready(): void {
+    this.ctx.unready = true;
+  }
+
   /**
    * Drains: readiness false at once, stop accepting connections, wait (up to `timeoutMs`)
    * for in-flight requests to be answered. The engine is stopped by the caller afterwards.
    */
   async close(timeoutMs = 10_000): Promise<void> {
+    this.ctx.unready = true;
     this.ctx.draining = true;
     if (this.listenSocket) {
       uWS.us_listen_socket_close(this.listenSocket);

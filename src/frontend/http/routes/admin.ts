@@ -21,6 +21,7 @@ import { readBody } from '../body.js';
 import { param, type HttpContext } from '../context.js';
 import { sendJson } from '../reply.js';
 import { contentLength } from './infer.js';
+import { checkName } from '../../../names.js';
 
 type Handler = (res: HttpResponse, req: HttpRequest) => void;
 
@@ -55,6 +56,8 @@ function route(ctx: HttpContext, params: number, maxBody: number, act: (r: Reque
     if (gate === false) return;
     const run = (body: Uint8Array) => ctx.guard(x, async () => {
       const actor = ((await gate) as string | undefined) ?? 'anonymous';
+      // Path parameters are a model name and a version: the one naming rule, before anything else.
+      values.forEach((v, i) => checkName(v, i === 0 ? 'model name' : 'version'));
       sendJson(x, 200, JSON.stringify(await act({ params: values, query, body, headerLength, actor })));
     });
     if (isGet) return run(new Uint8Array(0));

@@ -45,7 +45,7 @@ export function live(ctx: HttpContext): Handler {
 export function ready(ctx: HttpContext): Handler {
   return (res) => {
     const x = ctx.begin(res, 'health');
-    if (ctx.draining) return ctx.fail(x, new SluiceError('SHUTTING_DOWN', 'server is draining'));
+    if (ctx.unready || ctx.draining) return ctx.fail(x, new SluiceError('SHUTTING_DOWN', 'server is draining'));
     if (ctx.engine.ready()) sendJson(x, 200, '{"ready":true}');
     else ctx.fail(x, new SluiceError('MODEL_NOT_READY', 'not every start-up model is loaded yet'));
   };
@@ -63,7 +63,7 @@ export function modelReady(ctx: HttpContext, withVersion: boolean): Handler {
     ctx.guard(x, () => {
       // Unknown models and versions are 404 (engine errors); known but not ready is 503.
       const meta = ctx.engine.modelMetadata(model, version);
-      if (!ctx.draining && ctx.engine.modelReady(model, version)) {
+      if (!ctx.unready && !ctx.draining && ctx.engine.modelReady(model, version)) {
         sendJson(x, 200, JSON.stringify({ name: meta.name, version: version ?? meta.versions[0], ready: true }));
       } else {
         ctx.fail(x, new SluiceError('MODEL_NOT_READY', `model ${model} is not ready`));
