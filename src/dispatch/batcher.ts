@@ -31,6 +31,8 @@ interface Pending {
   enqueuedAt: number;
   resolve: (outputs: BatchTensor[]) => void;
   reject: (e: SluiceError) => void;
+  /** The arena slot of the batch it went into, once dispatched. */
+  slot?: number;
 }
 
 export interface BatcherOptions {
@@ -43,6 +45,8 @@ export interface BatcherOptions {
   slots: number[];
   /** Runs the batch in a slot on the pool. */
   run: (slot: number) => Promise<void>;
+  /** Blocks up to `us` for the batch in `slot` to finish, settling it at once (Pool.waitSync). */
+  waitSync?: (slot: number, us: number) => boolean;
   /** Observes each request's queue wait when its batch is sent (ms). */
   onQueued?: (queueMs: number) => void;
   /** Observes each batch: rows, compute time (send to completion, ms) and requests in it. */
@@ -93,18 +97,24 @@ export class Batcher {
 
   /**
    * Queues one request (inputs in signature order, already checked) and resolves with its
-   * outputs. Throws OVERLOADED synchronously when the queue is full.
+   * outputs. Throws OVERLOADED synchronously when the queue is full. With `blockUs` > 0, a
+   * request that went into a batch at once is waited for synchronously, up to that long, so
+   * that its promise is already resolved when this returns (see InferRequest.blockUs).
    */
-  submit(inputs: Tensor[], rows: number, deadline: number): Promise<BatchTensor[]> {
+  submit(inputs: Tensor[], rows: number, deadline: number, blockUs = 0): Promise<BatchTensor[]> {
     if (this.depth >= this.o.maxQueueSize) {
       this.stats.overloaded++;
       throw new SluiceError('OVERLOADED', `queue of ${this.o.maxQueueSize} requests is full; retry later`);
     }
-    return new Promise((resolve, reject) => {
-      this.queue.push({ inputs, rows, deadline, enqueuedAt: performance.now(), resolve, reject });
+    let pending!: Pending;
+    const promise = new Promise<BatchTensor[]>((resolve, reject) => {
+      pending = { inputs, rows, deadline, enqueuedAt: performance.now(), resolve, reject };
+      this.queue.push(pending);
       this.queuedRows += rows;
       this.pump();
     });
+    if (blockUs > 0 && pending.slot !== undefined) this.o.waitSync?.(pending.slot, blockUs);
+    return promise;
   }
 
   private shift(): Pending {
@@ -179,6 +189,7 @@ export class Batcher {
       if (rows + p.rows > this.maxRows) break;
       this.shift();
       this.writeInputs(slot, p, rows);
+      p.slot = slot;
       starts.push(rows);
       batch.push(p);
       this.o.onQueued?.(now - p.enqueuedAt);

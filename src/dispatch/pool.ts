@@ -235,6 +235,32 @@ export class WorkerPool {
     });
   }
 
+  /**
+   * Blocks this thread (Atomics.wait) until the batch in `slot` is done or failed, for at most
+   * `us` microseconds; when it finished, settles it at once, so that its callbacks run in the
+   * microtask queue of the current turn. Returns whether it finished. For HTTP/1.1 (see
+   * InferRequest.blockUs): uWebSockets.js closes a connection whose next pipelined request it
+   * parses while an earlier answer is still pending, so that answer must be sent before the
+   * request handler returns.
+   */
+  waitSync(slot: number, us: number): boolean {
+    const e = this.entryOf.get(slot);
+    if (e === undefined || !this.batches.has(e)) return false;
+    const until = performance.now() + us / 1000;
+    for (;;) {
+      const seen = Atomics.load(this.board, B_DONE);
+      const state = Atomics.load(this.board, stateIndex(e));
+      if (state === S_DONE || state === S_FAILED) {
+        this.scan();
+        return true;
+      }
+      const left = until - performance.now();
+      if (left <= 0) return false;
+      // Woken by any completion (the counter moves); re-check this entry's state.
+      Atomics.wait(this.board, B_DONE, seen, left);
+    }
+  }
+
   /** Keeps one session per worker thread: at start, and again after a thread died. */
   private ensureSessions(): void {
     while (!this.closing && this.sessions < this.threadTarget) {

@@ -204,7 +204,7 @@ export class Engine {
       const deadline = req.deadline ?? Infinity;
       if (deadline !== Infinity && deadline <= performance.now()) throw new SluiceError('DEADLINE_EXCEEDED', 'deadline passed before the request was admitted');
       const version = v;
-      const outs = this.run(version, ordered, rows, deadline);
+      const outs = this.run(version, ordered, rows, deadline, req.blockUs ?? 0);
       if (outs instanceof Promise) {
         return outs.then(
           (o) => this.answer(version, req, o, rows, selected, t0, performance.now()),
@@ -235,12 +235,12 @@ export class Engine {
    * runtimes that answer synchronously give their outputs (and the clock reading taken after
    * them, reused for the request's latency) without a promise.
    */
-  private run(v: LoadedVersion, ordered: Tensor[], rows: number, deadline: number): { outs: BatchTensor[]; end: number } | Promise<BatchTensor[]> {
+  private run(v: LoadedVersion, ordered: Tensor[], rows: number, deadline: number, blockUs: number): { outs: BatchTensor[]; end: number } | Promise<BatchTensor[]> {
     v.refs++;
     let pending: Promise<BatchTensor[]>;
     try {
       if (v.batcher) {
-        pending = v.batcher.submit(ordered, rows, deadline);
+        pending = v.batcher.submit(ordered, rows, deadline, blockUs);
       } else {
         // Inline compute time is the runtime call alone (validation is in the request latency).
         const t = performance.now();
@@ -457,6 +457,7 @@ export class Engine {
       arena: this.arena!.buffer,
       slots: v.slots,
       run: (slot) => pool.run(slot),
+      waitSync: (slot, us) => pool.waitSync(slot, us),
       onQueued: (ms) => v.metrics.observeQueue(ms),
       onBatch: (rows, ms, requests) => v.metrics.observeExecution(rows, ms, requests),
     });

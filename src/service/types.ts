@@ -13,6 +13,12 @@ export interface InferRequest {
   outputs?: string[];
   /** Absolute deadline on the performance.now() clock (ms); expired work is dropped. */
   deadline?: number;
+  /**
+   * How long (us) the calling thread may block for a pooled model's answer so that it is ready
+   * before the call returns (0 or absent: never block). HTTP/1.1 sets it: uWebSockets.js closes
+   * a connection whose next pipelined request it parses while an earlier answer is pending.
+   */
+  blockUs?: number;
 }
 
 /** The earlier of two optional deadlines (undefined: none). */

@@ -46,6 +46,18 @@ describe('HTTP on the wire', () => {
       expect([...order].sort((a, b) => a - b)).toEqual(order);
     });
 
+    it('answers requests to a pooled model pipelined in one write, in order (the I/O thread waits briefly for a pooled answer)', async () => {
+      // demo-onnx runs on the pool: uWS parses the second request right after the first
+      // handler returns, so the first answer must be sent by then (SLUICE_HTTP_POOL_WAIT_US).
+      const c = await converse(s.port);
+      const predict = rawPost('/v1/models/demo-onnx:predict', JSON.stringify({ instances: [new Array(100).fill(0.1)] }));
+      c.write(rawPost('/v2/models/demo-onnx/infer', demoBody).repeat(3) + predict + rawGet('/v2/health/live'));
+      const text = await c.until(/"live":true/, 5000);
+      c.destroy();
+      expect(statuses(text)).toEqual([200, 200, 200, 200, 200]);
+      expect(text.split('"model_name":"demo-onnx"').length).toBe(5);
+    });
+
     it('answers requests pipelined in one write when each is answered at once (inline model: v2 infer and v1 predict)', async () => {
       const c = await converse(s.port);
       const predict = rawPost('/v1/models/demo-logistic:predict', JSON.stringify({ instances: [new Array(100).fill(0.1)] }));

@@ -17,6 +17,8 @@ export interface HttpOptions {
   maxBodyBytes: number;
   maxJsonDepth: number;
   authorize: Authorize;
+  /** InferRequest.blockUs for pooled models (SLUICE_HTTP_POOL_WAIT_US). */
+  poolWaitUs: number;
 }
 
 export class HttpContext {

@@ -42,6 +42,7 @@ export class HttpServer {
       maxBodyBytes: opts.maxBodyBytes ?? engine.config.maxBodyBytes,
       maxJsonDepth: opts.maxJsonDepth ?? engine.config.maxJsonDepth,
       authorize: opts.authorize ?? allowAll,
+      poolWaitUs: opts.poolWaitUs ?? engine.config.httpPoolWaitUs,
     });
     this.exporter = new PrometheusExporter(engine.metrics, () => this.httpCounters());
     this.app = uWS.App();
