@@ -1,7 +1,9 @@
 /**
  * Twice the capacity. Capacity is found first with the harness: a pooled model of known cost
- * (fixture, 2 ms busy per request, one worker) is offered rising rates, and capacity is the
- * highest rate served with p99 < 50 ms and no errors. Then 2x that for 5 s. Expected: the
+ * (fixture holding its one worker 2 ms per request, asleep so that a busy shared machine does
+ * not change the capacity) is offered rising rates, and capacity is the highest rate served
+ * with p99 < 50 ms and no errors (a failing step is run once more, as loadtest --find-max does:
+ * one stall of a shared machine fails a step at any rate). Then 2x that for 5 s. Expected: the
  * server stays up, refuses the excess quickly with 503 OVERLOADED and Retry-After, keeps goodput
  * >= 90% of capacity, and half capacity afterwards gets its normal p99 back within 2 s.
  */
@@ -29,7 +31,7 @@ export const overload: Scenario = {
   fast: false,
   async run(ctx) {
     const repo = await ctx.tmpDir();
-    await writeFixture(repo, 'busy', 1, { op: 'sum', delay_us: COST_US }, { maxBatch: 1, queue: 32 });
+    await writeFixture(repo, 'busy', 1, { op: 'sum', sleep_us: COST_US }, { maxBatch: 1, queue: 32 });
     const s = await ctx.sluice({ repo, workers: 1 });
     const requests = inferRequests(s.http, 'busy', 'x', [[1, 2, 3, 4]]);
     const run = (rate: number, durationS: number) => ctx.load({ url: s.http, model: 'busy', rate, durationS, connections: 64, requests }).done;
@@ -39,13 +41,17 @@ export const overload: Scenario = {
     // Capacity: rates x1.4 from 100/s until a step misses the SLO.
     let capacity = 0;
     const steps: string[] = [];
-    for (let rate = 100; rate < 5_000; rate = Math.round(rate * 1.4)) {
-      const r = await run(rate, STEP_S);
-      const good = r.answers.filter(ok).length;
-      const held = good === r.answers.length && p99(r.answers) < SLO_P99_MS;
-      steps.push(`${rate}/s: p99 ${p99(r.answers).toFixed(1)} ms, ${r.answers.length - good} failed`);
-      if (!held) break;
-      capacity = good / STEP_S;
+    steps: for (let rate = 100; rate < 5_000; rate = Math.round(rate * 1.4)) {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const r = await run(rate, STEP_S);
+        const good = r.answers.filter(ok).length;
+        steps.push(`${rate}/s: p99 ${p99(r.answers).toFixed(1)} ms, ${r.answers.length - good} failed`);
+        if (good === r.answers.length && p99(r.answers) < SLO_P99_MS) {
+          capacity = good / STEP_S;
+          continue steps;
+        }
+      }
+      break;
     }
     if (capacity === 0) throw new Error(`no rate held the SLO: ${steps.join('; ')}`);
     const normal = await run(capacity / 2, 3);
