@@ -38,8 +38,8 @@ export interface SluiceHandle {
 
 export interface HttpAnswer {
   status: number;
-  /** Parsed JSON body (or the text when not JSON). */
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Parsed JSON body (or the text when not JSON); scenarios read fields like body?.code. */
+  body: any;
   retryAfter: string | null;
   ms: number;
 }

@@ -50,12 +50,21 @@ export interface PrivateS3 {
 export const S3_CREDENTIALS = { region: 'us-east-1', accessKeyId: 'sluice-chaos', secretAccessKey: 'sluice-chaos-secret' };
 
 /**
- * moto in server mode (its virtualenv kept at $SLUICE_MOTO_VENV, default under the temp dir, so
- * only the first scenario installs it), a bucket, and a cuttable proxy in front of it.
+ * Where moto's virtualenv is kept, so that only the first scenario installs it: $SLUICE_MOTO_VENV,
+ * else the one scripts/ci/services.sh installed (its python is $SLUICE_TEST_PYTHON), else one
+ * under the temp directory.
  */
+function motoVenv(): string {
+  const e = process.env;
+  if (e.SLUICE_MOTO_VENV) return e.SLUICE_MOTO_VENV;
+  if (e.SLUICE_TEST_PYTHON) return path.dirname(path.dirname(e.SLUICE_TEST_PYTHON));
+  return path.join(tmpdir(), 'sluice-chaos-moto-venv');
+}
+
+/** moto in server mode, a bucket, and a cuttable proxy in front of it. */
 export async function startS3(dir: string): Promise<PrivateS3> {
   const s3Dir = path.join(dir, 's3');
-  const env = { ...process.env, SLUICE_MOTO_VENV: process.env.SLUICE_MOTO_VENV ?? path.join(tmpdir(), 'sluice-chaos-moto-venv') };
+  const env = { ...process.env, SLUICE_MOTO_VENV: motoVenv() };
   const endpoint = (await run('bash', [script('s3.sh'), 'start', s3Dir], { env, maxBuffer: 1 << 20 })).stdout.trim();
   const bucket = 'sluice-chaos';
   const client = new S3Client({ endpoint, forcePathStyle: true, region: S3_CREDENTIALS.region, credentials: S3_CREDENTIALS });

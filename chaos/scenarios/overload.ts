@@ -17,8 +17,12 @@ const SLO_P99_MS = 50;
 const OVERLOAD_FACTOR = 2;
 const OVERLOAD_S = 5;
 const GOODPUT_FRACTION = 0.9;
-/** A refusal is answered within this (it does not wait in a queue). */
+/**
+ * A refusal does not wait in the queue: its p99 is at most 50 ms, or (on a machine so busy that
+ * everything is slower) at most 2/3 of the p99 of the requests served in the same window.
+ */
 const REFUSAL_P99_MS = 50;
+const REFUSAL_VS_SERVED = 2 / 3;
 /** After the overload, requests sent from RECOVERY_MS on must have p99 <= P99_FACTOR x normal + slack. */
 const RECOVERY_MS = 2_000;
 const P99_FACTOR = 3;
@@ -62,6 +66,8 @@ export const overload: Scenario = {
     const refused = over.answers.filter((a) => !ok(a));
     const refusedOverloaded = refused.filter((a) => a.status === 503 && a.code === 'OVERLOADED');
     const refusalP99 = p99(refused);
+    const servedP99 = p99(over.answers.filter(ok));
+    const refusalLimit = Math.max(REFUSAL_P99_MS, servedP99 * REFUSAL_VS_SERVED);
     const byCode: Record<string, number> = {};
     for (const a of refused) byCode[outcomeLabel(a)] = (byCode[outcomeLabel(a)] ?? 0) + 1;
     const afterStart = ctx.now();
@@ -77,7 +83,8 @@ export const overload: Scenario = {
           `${refused.length} refused: ${JSON.stringify(byCode)}`),
         check('refusals carry Retry-After', refusedOverloaded.length > 0 && refusedOverloaded.every((a) => a.retryAfter !== undefined),
           `${refusedOverloaded.filter((a) => a.retryAfter !== undefined).length} of ${refusedOverloaded.length}`),
-        check(`refusals are quick: p99 <= ${REFUSAL_P99_MS} ms`, refused.length > 0 && refusalP99 <= REFUSAL_P99_MS, `p99 ${refusalP99.toFixed(1)} ms`),
+        check(`refusals are quick: p99 <= max(${REFUSAL_P99_MS} ms, 2/3 of the served p99)`, refused.length > 0 && refusalP99 <= refusalLimit,
+          `refusal p99 ${refusalP99.toFixed(1)} ms, served p99 ${servedP99.toFixed(1)} ms (limit ${refusalLimit.toFixed(1)} ms)`),
         check(`goodput at ${OVERLOAD_FACTOR}x >= ${GOODPUT_FRACTION * 100}% of capacity`, goodput >= GOODPUT_FRACTION * capacity,
           `${goodput.toFixed(0)}/s against capacity ${capacity.toFixed(0)}/s (${((goodput / capacity) * 100).toFixed(0)}%)`),
         check(`p99 from ${RECOVERY_MS} ms after the overload <= ${P99_FACTOR}x normal + ${P99_SLACK_MS} ms, no failures`,
@@ -88,7 +95,7 @@ export const overload: Scenario = {
         'capacity steps': steps.join('; '),
         'capacity': `${capacity.toFixed(0)} req/s`,
         'at half capacity': `p99 ${normalP99.toFixed(1)} ms`,
-        [`at ${OVERLOAD_FACTOR}x`]: `sent ${over.answers.length}, ok ${over.answers.length - refused.length}, refused ${refused.length} ${JSON.stringify(byCode)}, goodput ${goodput.toFixed(0)}/s, p99 ok ${p99(over.answers.filter(ok)).toFixed(1)} ms, refusal p99 ${refusalP99.toFixed(1)} ms`,
+        [`at ${OVERLOAD_FACTOR}x`]: `sent ${over.answers.length}, ok ${over.answers.length - refused.length}, refused ${refused.length} ${JSON.stringify(byCode)}, goodput ${goodput.toFixed(0)}/s, p99 ok ${servedP99.toFixed(1)} ms, refusal p99 ${refusalP99.toFixed(1)} ms`,
         'after': `p99 ${afterP99.toFixed(1)} ms`,
         'RSS before/after': `${rssBefore.toFixed(0)} / ${rssAfter.toFixed(0)} MB`,
       },

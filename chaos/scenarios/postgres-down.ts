@@ -7,6 +7,7 @@
  */
 import { inferRequests, inputs, writeLogistic } from '../fixtures.js';
 import { ok, tally, tallyFigures } from '../load.js';
+import type { HttpAnswer } from '../context.js';
 import { check, memoryCheck, type Scenario } from '../scenario.js';
 
 const OUTAGE_MS = 5_000;
@@ -64,7 +65,7 @@ export const postgresDown: Scenario = {
       { name: 'after the outage', from: upAt, to: Infinity },
     ]);
     const failed = answers.filter((a) => !ok(a)).length;
-    const coded = (a: { status: number; body: any; ms: number }) => a.status === 503 && a.body?.code === 'REGISTRY_UNAVAILABLE' && a.ms <= ADMIN_FAIL_FAST_MS; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const coded = (a: HttpAnswer) => a.status === 503 && a.body?.code === 'REGISTRY_UNAVAILABLE' && a.ms <= ADMIN_FAIL_FAST_MS;
     return {
       checks: [
         check('0 failed inference requests, before, during and after', failed === 0, `${failed} failed of ${answers.length}`),

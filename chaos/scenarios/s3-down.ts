@@ -9,6 +9,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { inferRequests, inputs, logisticUpload, writeLogistic } from '../fixtures.js';
 import { ok, tally, tallyFigures } from '../load.js';
+import type { HttpAnswer } from '../context.js';
 import { check, memoryCheck, type Scenario } from '../scenario.js';
 
 const OUTAGE_MS = 5_000;
@@ -46,8 +47,8 @@ export const s3Down: Scenario = {
     await ctx.sleep(Math.max(0, OUTAGE_MS - (ctx.now() - downAt)));
     await s3.up();
     const upAt = ctx.now();
-    let uploadAfter = { status: 0, body: undefined as any, ms: 0 }; // eslint-disable-line @typescript-eslint/no-explicit-any
-    let swapAfter = { status: 0, body: undefined as any, ms: 0 }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    let uploadAfter: HttpAnswer = { status: 0, body: undefined, retryAfter: null, ms: 0 };
+    let swapAfter: HttpAnswer = { status: 0, body: undefined, retryAfter: null, ms: 0 };
     let recoveredMs = NaN;
     try {
       recoveredMs = (await ctx.until('an upload to succeed after S3 is back', async () => {
@@ -65,8 +66,8 @@ export const s3Down: Scenario = {
       { name: 'after the outage', from: upAt, to: Infinity },
     ]);
     const failed = answers.filter((a) => !ok(a)).length;
-    const clean = (a: { status: number; body: any; ms: number }) => a.status === 503 && a.body?.code === 'ARTIFACT_UNAVAILABLE' && a.ms <= FAIL_FAST_MS; // eslint-disable-line @typescript-eslint/no-explicit-any
-    const say = (a: { status: number; body: any; ms: number }) => `${a.status} ${a.body?.code ?? ''} in ${a.ms.toFixed(0)} ms`; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const clean = (a: HttpAnswer) => a.status === 503 && a.body?.code === 'ARTIFACT_UNAVAILABLE' && a.ms <= FAIL_FAST_MS;
+    const say = (a: HttpAnswer) => `${a.status} ${a.body?.code ?? ''} in ${a.ms.toFixed(0)} ms`;
     return {
       checks: [
         check('0 failed inference requests, before, during and after', failed === 0, `${failed} failed of ${answers.length}`),

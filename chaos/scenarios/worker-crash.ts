@@ -63,6 +63,7 @@ export const workerCrash: Scenario = {
       figures: {
         ...tallyFigures('requests', windows),
         'longest wait between successful answers during the crashes': `${longestGapMs.toFixed(0)} ms`,
+        'workers lost (log)': s.logs.filter((l) => l.includes('pool: worker lost')).length,
         'RSS before/after': `${rssBefore.toFixed(0)} / ${rssAfter.toFixed(0)} MB`,
       },
     };
