@@ -3,12 +3,13 @@
  * fast scenarios run end to end against real Sluice child processes (dist/src/main.js, built by
  * `npm test`'s pretest). The rest run with `npm run chaos -- all` (see chaos/README.md).
  */
+import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatReport, runScenario } from '../../chaos/runner.js';
 import { check, type Scenario } from '../../chaos/scenario.js';
 import { scenarios } from '../../chaos/scenarios/index.js';
-import { tally, type Answer } from '../../chaos/load.js';
+import { ok, startLoad, tally, type Answer } from '../../chaos/load.js';
 import { TcpProxy } from '../../chaos/tcp-proxy.js';
 import { Engine } from '../../src/service/engine.js';
 import { tempRepo, writeFixture } from '../helpers/repo.js';
@@ -69,6 +70,43 @@ describe('chaos harness', () => {
     } finally {
       await proxy.down();
       echo.close();
+    }
+  });
+
+  it('load: reopens connections the server closed, and without pipelining keeps one request on the wire per connection', async () => {
+    let open = 0;
+    let maxOpen = 0;
+    const server = http.createServer((req, res) => {
+      open++;
+      maxOpen = Math.max(maxOpen, open);
+      req.resume();
+      req.on('end', () => setTimeout(() => {
+        open--;
+        res.end('{}');
+      }, 2));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const request = Buffer.from(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}`);
+    try {
+      const run = (reconnect: boolean) => {
+        const load = startLoad({ url, model: 'm', rate: 200, durationS: 1.5, connections: 2, requests: [request], reconnect });
+        // Half-way, the server drops every connection (as a restarted server does).
+        setTimeout(() => server.closeAllConnections(), 700);
+        return load.done;
+      };
+      const kept = (await run(true)).answers;
+      const late = (a: Answer[]) => a.filter((x) => x.t > a[0]!.t + 1_000);
+      expect(late(kept).length).toBeGreaterThan(50);
+      expect(late(kept).every(ok)).toBe(true);
+      // Without reconnecting, the connections' share after the drop is lost: the check above can fail.
+      const lost = (await run(false)).answers;
+      expect(late(lost).some((a) => !ok(a))).toBe(true);
+      // 2 connections, one request on the wire each: never more than 2 at the server at once.
+      expect(maxOpen).toBeLessThanOrEqual(2);
+    } finally {
+      server.closeAllConnections();
+      server.close();
     }
   });
 
