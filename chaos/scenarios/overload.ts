@@ -1,9 +1,12 @@
 /**
  * Twice the capacity. Capacity is found first with the harness: a pooled model of known cost
  * (fixture holding its one worker 2 ms per request, asleep so that a busy shared machine does
- * not change the capacity) is offered rising rates, and capacity is the highest rate served
- * with p99 < 50 ms and no errors (a failing step is run once more, as loadtest --find-max does:
- * one stall of a shared machine fails a step at any rate). Then 2x that for 5 s. Expected: the
+ * not change the capacity) is offered rising rates (x1.4), and capacity is the highest rate
+ * served with no errors and p99 < 250 ms (a failing step is run once more, as loadtest
+ * --find-max does: one stall of a shared machine fails a step at any rate). Past capacity the
+ * model's queue (32) fills and refuses, so errors are the signal; the loose latency bound only
+ * catches a server falling behind without refusing. The estimate is within 1/1.4 of the truth,
+ * so "2x" is at least 1.4x the real capacity and must be refused in part. Then 2x that for 5 s. Expected: the
  * server stays up, refuses the excess quickly with 503 OVERLOADED and Retry-After, keeps goodput
  * >= 90% of capacity, and half capacity afterwards gets its normal p99 back within 2 s.
  */
@@ -13,7 +16,7 @@ import { check, memoryCheck, type Scenario } from '../scenario.js';
 
 const COST_US = 2_000;
 const STEP_S = 2;
-const SLO_P99_MS = 50;
+const SLO_P99_MS = 250;
 const OVERLOAD_FACTOR = 2;
 const OVERLOAD_S = 5;
 const GOODPUT_FRACTION = 0.9;
