@@ -18,6 +18,37 @@ export interface RunOptions {
   connections: number;
   /** Called about once a second with counts so far. */
   onProgress?: (p: Progress) => void;
+  /**
+   * Called once per request with its fate (the chaos harness classifies them by time and error
+   * code). Unset, nothing per request is kept beyond the histograms.
+   */
+  onOutcome?: (o: Outcome) => void;
+  /**
+   * Reopen a connection that closed (on its next request) instead of losing its share of the
+   * load for the rest of the run: a restarted server is found again on the same port.
+   */
+  reconnect?: boolean;
+  /**
+   * false: at most one request on the wire per connection, the next written when the answer
+   * comes (still timed from its scheduled send, so queueing on the client counts against the
+   * latency). For servers or paths that mishandle pipelined requests. Default true.
+   */
+  pipeline?: boolean;
+}
+
+/** One request's fate. */
+export interface Outcome {
+  /** Index in the schedule. */
+  index: number;
+  /** When it was written (process.hrtime.bigint() in ms). */
+  sentAtMs: number;
+  /** Answer time minus sentAtMs; for lost requests, when the loss was noticed. */
+  latencyMs: number;
+  /** HTTP status, or 0 when no answer came (connection refused, reset or closed). */
+  status: number;
+  /** Response head (status line and headers) and body; absent for lost requests. */
+  head?: string;
+  body?: Buffer;
 }
 
 export interface Progress {
@@ -93,24 +124,43 @@ export async function pace(o: RunOptions, lag: hdr.Histogram, send: (i: number) 
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 
+type AnswerHook = (status: number, sentAt: bigint, index: number, head?: string, body?: Buffer) => void;
+type LossHook = (lost: Array<{ at: bigint; index: number }>) => void;
+
 /** One keep-alive connection with pipelined requests and a minimal response parser. */
 class Connection {
-  private readonly socket: net.Socket;
-  private readonly sentAt: bigint[] = [];
+  private socket!: net.Socket;
+  private sentAt: bigint[] = [];
+  private indexes: number[] = [];
   private head = 0;
   private buf: Buffer = Buffer.alloc(0);
-  open = true;
+  /** Without pipelining: requests scheduled but not yet written (the tail of sentAt). */
+  private unsent: Buffer[] = [];
+  open = false;
 
-  constructor(t: Target, private readonly onAnswer: (status: number, sentAt: bigint) => void, private readonly onError: (n: number) => void) {
-    this.socket = net.connect(t.port, t.host);
-    this.socket.setNoDelay(true);
-    this.socket.on('data', (d: Buffer) => this.onData(d));
-    this.socket.on('error', () => undefined);
-    this.socket.on('close', () => {
+  /** `withBodies`: hand each answer's head and body to `onAnswer` (they are not kept otherwise). */
+  constructor(private readonly t: Target, private readonly onAnswer: AnswerHook, private readonly onLoss: LossHook, private readonly withBodies: boolean, private readonly pipeline = true) {
+    this.connect();
+  }
+
+  private connect(): void {
+    const socket = net.connect(this.t.port, this.t.host);
+    this.socket = socket;
+    this.open = true;
+    this.buf = Buffer.alloc(0);
+    socket.setNoDelay(true);
+    socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      if (socket !== this.socket) return;
       this.open = false;
-      // Everything still unanswered on a closed connection is an error.
-      this.onError(this.sentAt.length - this.head);
-      this.head = this.sentAt.length;
+      // Everything still unanswered on a closed connection is lost.
+      const lost = this.sentAt.slice(this.head).map((at, k) => ({ at, index: this.indexes[this.head + k]! }));
+      this.sentAt = [];
+      this.indexes = [];
+      this.unsent = [];
+      this.head = 0;
+      this.onLoss(lost);
     });
   }
 
@@ -118,9 +168,17 @@ class Connection {
     return this.sentAt.length - this.head;
   }
 
-  send(req: Buffer): void {
+  /** Sends request `index`; false if the connection is closed (and not to be reopened). */
+  send(req: Buffer, index: number, reconnect: boolean): boolean {
+    if (!this.open) {
+      if (!reconnect) return false;
+      this.connect();
+    }
     this.sentAt.push(process.hrtime.bigint());
-    this.socket.write(req);
+    this.indexes.push(index);
+    if (this.pipeline || this.pending === 1) this.socket.write(req);
+    else this.unsent.push(req);
+    return true;
   }
 
   private onData(d: Buffer): void {
@@ -134,18 +192,30 @@ class Connection {
       const length = m ? Number(m[1]) : 0;
       const total = end + 4 + length;
       if (this.buf.length < total) return;
+      const body = this.withBodies ? this.buf.subarray(end + 4, total) : undefined;
       this.buf = this.buf.subarray(total);
-      const at = this.sentAt[this.head++]!;
+      const at = this.sentAt[this.head]!;
+      const index = this.indexes[this.head++]!;
       if (this.head > 4096) {
         this.sentAt.splice(0, this.head);
+        this.indexes.splice(0, this.head);
         this.head = 0;
       }
-      this.onAnswer(status, at);
+      if (this.unsent.length > 0) this.socket.write(this.unsent.shift()!);
+      if (this.withBodies) this.onAnswer(status, at, index, headText, body);
+      else this.onAnswer(status, at, index);
     }
   }
 
-  close(): void {
+  /** Closes the connection; what is still unanswered is returned, not reported as lost. */
+  close(): Array<{ at: bigint; index: number }> {
+    const left = this.sentAt.slice(this.head).map((at, k) => ({ at, index: this.indexes[this.head + k]! }));
+    this.sentAt = [];
+    this.indexes = [];
+    this.unsent = [];
+    this.head = 0;
     this.socket.destroy();
+    return left;
   }
 }
 
@@ -158,34 +228,44 @@ export async function runOpenLoop(t: Target, o: RunOptions): Promise<RunResult> 
   let errorCount = 0;
   /** Requests that will never be answered (connection closed or never opened). */
   let lost = 0;
-  const conns = Array.from({ length: o.connections }, () => new Connection(t, (status, at) => {
+  const onOutcome = o.onOutcome;
+  const ms = (ns: bigint) => Number(ns) / 1e6;
+  const conns = Array.from({ length: o.connections }, () => new Connection(t, (status, at, index, head, body) => {
     answered++;
-    latency.recordValue(Math.max(1, Number(process.hrtime.bigint() - at) / 1000));
+    const now = process.hrtime.bigint();
+    latency.recordValue(Math.max(1, Number(now - at) / 1000));
     if (status < 200 || status >= 300) {
       errors[status] = (errors[status] ?? 0) + 1;
       errorCount++;
     }
-  }, (n) => {
+    onOutcome?.({ index, sentAtMs: ms(at), latencyMs: ms(now - at), status, head, body });
+  }, (gone) => {
+    const n = gone.length;
     if (n > 0) {
       errors.error = (errors.error ?? 0) + n;
       errorCount += n;
       lost += n;
+      const now = process.hrtime.bigint();
+      if (onOutcome) for (const g of gone) onOutcome({ index: g.index, sentAtMs: ms(g.at), latencyMs: ms(now - g.at), status: 0 });
     }
-  }));
+  }, onOutcome !== undefined, o.pipeline ?? true));
   await new Promise((r) => setTimeout(r, 50)); // let the connections open
   // Round-robin over the connections; one that has closed loses its share.
   const run = await pace(o, lag, (i) => {
     const c = conns[i % conns.length]!;
-    if (c.open) c.send(t.requests[i % t.requests.length]!);
-    else {
+    if (!c.send(t.requests[i % t.requests.length]!, i, o.reconnect === true)) {
       errors.error = (errors.error ?? 0) + 1;
       errorCount++;
       lost++;
+      onOutcome?.({ index: i, sentAtMs: Number(process.hrtime.bigint()) / 1e6, latencyMs: 0, status: 0 });
     }
   }, () => ({ answered, lost, errors: errorCount }));
   const unanswered = run.sent - answered - lost;
   if (unanswered > 0) errors.timeout = unanswered;
-  for (const c of conns) c.close();
+  const end = process.hrtime.bigint();
+  for (const c of conns) {
+    for (const g of c.close()) onOutcome?.({ index: g.index, sentAtMs: ms(g.at), latencyMs: ms(end - g.at), status: 0 });
+  }
   return {
     offeredRate: o.rate,
     sent: run.sent,

@@ -18,6 +18,8 @@ export interface SluiceProcessOptions {
    * a fresh data directory (embedded registry, first admin key, artifacts), removed when it exits.
    */
   env?: Record<string, string>;
+  /** Every complete log line (JSON) the server writes on stderr, before and after "serving". */
+  onLog?: (line: string) => void;
 }
 
 export interface SluiceProcess {
@@ -48,7 +50,13 @@ export function startSluiceProcess(o: SluiceProcessOptions = {}): Promise<Sluice
   return new Promise((resolve, reject) => {
     let buf = '';
     let serving = false;
+    let partial = '';
     child.stderr!.on('data', (d: Buffer) => {
+      if (o.onLog) {
+        const lines = (partial + d.toString()).split('\n');
+        partial = lines.pop()!;
+        for (const l of lines) o.onLog(l);
+      }
       // Keep reading after the "serving" line (a full pipe would stall the server), keeping nothing.
       if (serving) return;
       buf += d.toString();

@@ -4,9 +4,11 @@
  * outputs and worker crashes, each triggered by a marker value in the input so one bad request
  * can be mixed with good ones.
  *
- * parameters: { op: "sum" | "echo", delay_us?, error_on?, crash_on?, nan_on? }
+ * parameters: { op: "sum" | "echo", delay_us?, sleep_us?, error_on?, crash_on?, nan_on? }
  *  - sum: output [-1, 1] = sum of each row; echo: output = input.
  *  - delay_us: busy-waits this long per batch (simulates compute; blocks its thread).
+ *  - sleep_us: blocks its thread this long per batch without using CPU (simulates a model
+ *    waiting on something: slow without starving the other threads of a small machine).
  *  - error_on / nan_on / crash_on: if any input element equals this value the batch throws,
  *    outputs NaN, or the worker thread exits (crash is refused for inline dispatch).
  */
@@ -14,6 +16,9 @@ import { SluiceError } from '../../errors.js';
 import type { Manifest } from '../../model/manifest.js';
 import type { TypedArray } from '../../model/tensor.js';
 import type { BatchTensor, LoadOptions, Runtime } from './types.js';
+
+/** Never notified: Atomics.wait on it just blocks the thread for its timeout. */
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
 
 function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
@@ -26,6 +31,7 @@ export function loadFixture(m: Manifest, opts: LoadOptions): Runtime {
   const p = m.parameters;
   const op = p.op === 'echo' ? 'echo' : 'sum';
   const delayUs = num(p.delay_us) ?? 0;
+  const sleepUs = num(p.sleep_us) ?? 0;
   const errorOn = num(p.error_on);
   const crashOn = num(p.crash_on);
   const nanOn = num(p.nan_on);
@@ -52,6 +58,7 @@ export function loadFixture(m: Manifest, opts: LoadOptions): Runtime {
         const until = performance.now() + delayUs / 1000;
         while (performance.now() < until) { /* busy: simulates a compute-bound model */ }
       }
+      if (sleepUs > 0) Atomics.wait(SLEEPER, 0, 0, sleepUs / 1000);
       const poison = nanOn !== undefined && x.includes(nanOn);
       if (op === 'echo') {
         const out = (into?.[0] as Float32Array | undefined) ?? new Float32Array(x.length);
