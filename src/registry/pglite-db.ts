@@ -5,7 +5,7 @@
  * (`FOR UPDATE`) are then trivially granted, and the same SQL stays correct on PostgreSQL.
  */
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { PGlite } from '@electric-sql/pglite';
@@ -31,7 +31,8 @@ export class PgliteDb extends QueryableDb implements Db {
       await mkdir(dir, { recursive: true });
       unlock = await lockDirectory(dir);
       try {
-        if (!existsSync(path.join(dir, 'PG_VERSION'))) await initInChildProcess(dir);
+        await removeStaging(dir);
+        if (!existsSync(path.join(dir, 'PG_VERSION'))) await createDatabase(dir);
       } catch (e) {
         await unlock();
         throw mapDbError(e);
@@ -86,6 +87,36 @@ export class PgliteDb extends QueryableDb implements Db {
     if (this.pg.closed) return;
     await this.pg.close();
     await this.unlock();
+  }
+}
+
+const STAGING = '.initdb-';
+
+/** Removes staging directories that earlier starts left beside `dir` (see createDatabase). */
+async function removeStaging(dir: string): Promise<void> {
+  const prefix = path.basename(dir) + STAGING;
+  for (const name of await readdir(path.dirname(dir))) {
+    if (name.startsWith(prefix)) await rm(path.join(path.dirname(dir), name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Creates the database for `dir` (empty, locked by this process) in a child process, in a
+ * staging directory beside it that is renamed onto `dir` once complete. The child may outlive
+ * this process (killed during a first start): it then writes only to its own staging
+ * directory, never to a database a later start has opened, and a half-made database never
+ * appears as `dir`. A later start removes such leftovers.
+ */
+async function createDatabase(dir: string): Promise<void> {
+  const staging = `${dir}${STAGING}${process.pid}-${Date.now()}`;
+  try {
+    await initInChildProcess(staging);
+    await rename(staging, dir); // onto the empty directory: atomic on one filesystem
+  } catch (e) {
+    await rm(staging, { recursive: true, force: true });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') throw new Error(`${dir} holds files but no database (no PG_VERSION); move them away`);
+    throw e;
   }
 }
 
