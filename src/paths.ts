@@ -24,8 +24,8 @@ export const projectRoot = findRoot();
 /** The compiled piscina worker entry (workers always run built JavaScript). */
 export const workerEntry = path.join(projectRoot, 'dist', 'src', 'worker', 'entry.js');
 
-/** The compiled worker that creates an embedded database (src/registry/pglite-init-worker.ts). */
-export const pgliteInitWorker = path.join(projectRoot, 'dist', 'src', 'registry', 'pglite-init-worker.js');
+/** The compiled script that creates an embedded database (src/registry/pglite-init-process.ts). */
+export const pgliteInitProcess = path.join(projectRoot, 'dist', 'src', 'registry', 'pglite-init-process.js');
 
 /** The bundled model repository (demo models). */
 export const bundledModels = path.join(projectRoot, 'models');

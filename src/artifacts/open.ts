@@ -7,7 +7,7 @@ import type { Config } from '../config/index.js';
 import { CachedStore } from './cached.js';
 import { log } from '../log.js';
 import { LocalDirectoryStore, removeStaleTempFiles } from './local.js';
-import { S3Store, type S3StoreOptions } from './s3.js';
+import type { S3StoreOptions } from './s3.js';
 import type { ArtifactStore } from './store.js';
 
 type ArtifactConfig = Pick<Config, 'dataDir' | 's3Bucket' | 's3Prefix' | 's3Endpoint' | 's3Region' | 's3AccessKeyId' | 's3SecretAccessKey' | 's3ForcePathStyle'>;
@@ -30,8 +30,13 @@ export function s3OptionsFromConfig(config: ArtifactConfig, tuning: S3Tuning = {
   };
 }
 
-export function openArtifactStore(config: ArtifactConfig, tuning: S3Tuning = {}): ArtifactStore {
+/**
+ * The S3 store (and with it the AWS SDK, ~20 MB resident once loaded) is imported only when a
+ * bucket is configured.
+ */
+export async function openArtifactStore(config: ArtifactConfig, tuning: S3Tuning = {}): Promise<ArtifactStore> {
   if (config.s3Bucket === undefined) return new LocalDirectoryStore(path.join(config.dataDir, 'artifacts'));
+  const { S3Store } = await import('./s3.js');
   return new CachedStore(new S3Store(s3OptionsFromConfig(config, tuning)), new LocalDirectoryStore(path.join(config.dataDir, 'artifact-cache')));
 }
 

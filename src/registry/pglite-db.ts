@@ -5,13 +5,14 @@
  * (`FOR UPDATE`) are then trivially granted, and the same SQL stays correct on PostgreSQL.
  */
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { spawn } from 'node:child_process';
 import { PGlite } from '@electric-sql/pglite';
-import { pgliteInitWorker } from '../paths.js';
+import { pgliteInitProcess } from '../paths.js';
 import { checkChannel, mapDbError, queryable, QueryableDb, type Db, type ListenHandlers, type Queryable } from './db.js';
 import { lockDirectory } from './dir-lock.js';
+import { pgliteOptions, useBaselineWasmCompiler } from './pglite-settings.js';
 
 export class PgliteDb extends QueryableDb implements Db {
   readonly kind = 'pglite' as const;
@@ -30,13 +31,15 @@ export class PgliteDb extends QueryableDb implements Db {
       await mkdir(dir, { recursive: true });
       unlock = await lockDirectory(dir);
       try {
-        if (!existsSync(path.join(dir, 'PG_VERSION'))) await initInWorker(dir);
+        await removeStaging(dir);
+        if (!existsSync(path.join(dir, 'PG_VERSION'))) await createDatabase(dir);
       } catch (e) {
         await unlock();
         throw mapDbError(e);
       }
     }
-    const pg = dir === undefined ? new PGlite() : new PGlite(dir);
+    useBaselineWasmCompiler();
+    const pg = dir === undefined ? new PGlite(pgliteOptions()) : new PGlite(dir, pgliteOptions());
     try {
       await pg.waitReady;
     } catch (e) {
@@ -87,15 +90,51 @@ export class PgliteDb extends QueryableDb implements Db {
   }
 }
 
-/** Creates the database in `dir` in a worker thread, whose memory is returned when it exits. */
-function initInWorker(dir: string): Promise<void> {
+const STAGING = '.initdb-';
+
+/** Removes staging directories that earlier starts left beside `dir` (see createDatabase). */
+async function removeStaging(dir: string): Promise<void> {
+  const prefix = path.basename(dir) + STAGING;
+  for (const name of await readdir(path.dirname(dir))) {
+    if (name.startsWith(prefix)) await rm(path.join(path.dirname(dir), name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Creates the database for `dir` (empty, locked by this process) in a child process, in a
+ * staging directory beside it that is renamed onto `dir` once complete. The child may outlive
+ * this process (killed during a first start): it then writes only to its own staging
+ * directory, never to a database a later start has opened, and a half-made database never
+ * appears as `dir`. A later start removes such leftovers.
+ */
+async function createDatabase(dir: string): Promise<void> {
+  const staging = `${dir}${STAGING}${process.pid}-${Date.now()}`;
+  try {
+    await initInChildProcess(staging);
+    await rename(staging, dir); // onto the empty directory: atomic on one filesystem
+  } catch (e) {
+    await rm(staging, { recursive: true, force: true });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') throw new Error(`${dir} holds files but no database (no PG_VERSION); move them away`);
+    throw e;
+  }
+}
+
+/**
+ * Creates the database in `dir` in a child process (src/registry/pglite-init-process.ts), which
+ * gives all of initdb's memory back when it exits; a worker thread left ~90 MB of it resident.
+ */
+function initInChildProcess(dir: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    let failure: unknown;
-    const w = new Worker(pgliteInitWorker, { workerData: dir });
-    w.once('error', (e) => (failure = e));
-    w.once('exit', (code) => {
-      if (code === 0 && failure === undefined) resolve();
-      else reject(failure ?? new Error(`creating the embedded database in ${dir} failed (worker exit ${code})`));
+    const child = spawn(process.execPath, [pgliteInitProcess, dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      if (stderr.length < 4096) stderr += d.toString();
+    });
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`creating the embedded database in ${dir} failed (exit ${code ?? signal}): ${stderr.trim().slice(-1000)}`));
     });
   });
 }

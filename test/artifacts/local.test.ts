@@ -95,8 +95,8 @@ describe('local directory artifact store', () => {
     await expect(store.get(`sha256/${sha}`, 'nope')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
-  it('is what the configuration gives without an S3 bucket', () => {
-    const s = openArtifactStore(testConfig({ dataDir: tmp.dir, s3Bucket: undefined }));
+  it('is what the configuration gives without an S3 bucket', async () => {
+    const s = await openArtifactStore(testConfig({ dataDir: tmp.dir, s3Bucket: undefined }));
     expect(s).toBeInstanceOf(LocalDirectoryStore);
     expect((s as LocalDirectoryStore).root).toBe(path.join(tmp.dir, 'artifacts'));
   });

@@ -161,7 +161,7 @@ describeWith(s3Service, 'S3 artifact store', () => {
       dataDir: tmp.dir, s3Bucket: b.bucket, s3Prefix: 'cfg/', s3Endpoint: b.endpoint, s3Region: b.region,
       s3AccessKeyId: b.accessKeyId, s3SecretAccessKey: b.secretAccessKey,
     });
-    const store = openArtifactStore(config);
+    const store = await openArtifactStore(config);
     opened.push(store);
     expect(store).toBeInstanceOf(CachedStore);
     const bytes = randomBytes(1000);
