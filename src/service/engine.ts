@@ -25,6 +25,7 @@ import { WorkerPool } from '../dispatch/pool.js';
 import { slotLayout } from '../dispatch/slot-layout.js';
 import { loadRuntime, validateRuntime, type BatchTensor, type Runtime } from '../worker/runtimes/index.js';
 import type { InferRequest, InferResponse, ModelConfig, ModelMetadata, RepositoryModel, VersionStats } from './types.js';
+import { guardedInfer, VersionGuard, type GuardHost } from './resilience/guard.js';
 
 const PLATFORM: Record<Manifest['kind'], string> = {
   linear: 'sluice_linear',
@@ -48,6 +49,8 @@ interface LoadedVersion {
   retired: boolean;
   freed: boolean;
   metrics: VersionMetrics;
+  /** Fallback, circuit breaker, prediction cache: absent when the manifest has none of them. */
+  guard?: VersionGuard;
 }
 
 interface ModelEntry {
@@ -57,6 +60,11 @@ interface ModelEntry {
   versions: Map<string, LoadedVersion>;
   /** Every version not yet freed (including retired ones still finishing), by generation. */
   byGen: Map<number, LoadedVersion>;
+  /**
+   * The version the last swap replaced, kept loaded (not serving) while the active version's
+   * fallback policy is `previous_version`, so that it can answer at once when the new one fails.
+   */
+  standby?: LoadedVersion;
 }
 
 export interface LoadOptions {
@@ -183,6 +191,7 @@ export class Engine {
       const deadline = req.deadline ?? Infinity;
       if (deadline !== Infinity && deadline <= performance.now()) throw new SluiceError('DEADLINE_EXCEEDED', 'deadline passed before the request was admitted');
       const version = v;
+      if (version.guard !== undefined) return guardedInfer(this.guardHost, version, req, ordered, rows, selected, deadline, t0);
       const outs = this.run(version, ordered, rows, deadline);
       if (outs instanceof Promise) {
         return outs.then(
@@ -202,6 +211,20 @@ export class Engine {
     v.metrics.observeSuccess(end - t0, rows);
     return { model: v.manifest.name, version: v.manifest.version, id: req.id, outputs: this.outputs(v, outs, selected) };
   }
+
+  /** What the guarded path (src/service/resilience/guard.ts) borrows from the engine. */
+  private readonly guardHost: GuardHost<LoadedVersion> = {
+    run: (v, ordered, rows, deadline) => this.run(v, ordered, rows, deadline),
+    answer: (v, req, outs, rows, selected, t0, end) => this.answer(v, req, outs, rows, selected, t0, end),
+    respond: (v, req, outs, selected) => ({ model: v.manifest.name, version: v.manifest.version, id: req.id, outputs: this.outputs(v, outs, selected) }),
+    failure: (v, e, t0) => this.failure(v, e, t0),
+    check: (v, req) => ({ ...checkInputs(v.manifest, req.inputs), selected: selectOutputs(v.manifest.signature, req.outputs) }),
+    previous: (v) => {
+      const s = this.models.get(v.manifest.name)?.standby;
+      return s !== v && s?.retired === false ? s : undefined;
+    },
+    active: (model) => this.activeVersion(model),
+  };
 
   private failure(v: LoadedVersion, e: unknown, t0: number): SluiceError {
     const err = this.runError(v, e);
@@ -395,6 +418,7 @@ export class Engine {
       gen, manifest: m, dispatch, slots: [], refs: 0, retired: false, freed: false,
       metrics: this.metrics.of(m.name, m.version),
     };
+    v.guard = VersionGuard.of(m, v.metrics.resilience);
     if (dispatch === 'inline') {
       const rt = await loadRuntime(m, payload, { allowFixtures: this.config.allowFixtureModels, inWorker: false });
       try {
@@ -452,7 +476,12 @@ export class Engine {
     m.versions.clear();
     m.versions.set(v.manifest.version, v);
     this.table.activate(m.slot, v.gen);
-    for (const old of previous) this.retire(old);
+    // Keep the replaced version loaded as the fallback when the new one's policy asks for it
+    // (re-loading it on the first failure would take a payload read and a warm-up).
+    const standby = m.standby;
+    m.standby = v.guard?.fallback?.policy === 'previous_version' ? previous[0] : undefined;
+    for (const old of previous) if (old !== m.standby) this.retire(old);
+    if (standby && standby !== m.standby && !standby.retired) this.retire(standby);
   }
 
   private retire(v: LoadedVersion): void {
@@ -464,6 +493,7 @@ export class Engine {
   private free(v: LoadedVersion): void {
     if (v.freed) return;
     v.freed = true;
+    v.guard?.dispose();
     this.models.get(v.manifest.name)?.byGen.delete(v.gen);
     if (v.batcher) {
       this.pool!.unload(v.gen);
