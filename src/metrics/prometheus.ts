@@ -68,11 +68,12 @@ function resilience(out: string[], vms: VersionMetrics[]): void {
       const [policy, reason] = k.split('>') as [string, string];
       served.push([{ ...base, policy, reason }, n]);
     }
-    if (r.cache) {
-      lookups.push([{ ...base, result: 'hit' }, r.cache.hits], [{ ...base, result: 'miss' }, r.cache.misses]);
-      evictions.push([base, r.cache.evictions()]);
-      entries.push([base, r.cache.entries()]);
-      bytes.push([base, r.cache.bytes()]);
+    if (r.cacheSize) {
+      const size = r.cacheSize();
+      lookups.push([{ ...base, result: 'hit' }, r.cacheHits], [{ ...base, result: 'miss' }, r.cacheMisses]);
+      evictions.push([base, r.cacheEvictions]);
+      entries.push([base, size.entries]);
+      bytes.push([base, size.bytes]);
     }
   }
   gauge(out, 'sluice_circuit_breaker_state', 'Circuit breaker state per model version (1 for the current state).', states);

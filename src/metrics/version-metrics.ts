@@ -102,8 +102,12 @@ export class ResilienceCounters {
   readonly transitions = new Map<string, number>();
   /** Answers served by a fallback, by "policy>reason". */
   readonly fallbacks = new Map<string, number>();
-  /** Cache figures, when the version has a cache. */
-  cache: { hits: number; misses: number; readonly evictions: () => number; readonly entries: () => number; readonly bytes: () => number } | undefined;
+  /** Prediction cache lookups and evictions (over every load of this version). */
+  cacheHits = 0;
+  cacheMisses = 0;
+  cacheEvictions = 0;
+  /** The cache's size now, when the version has a cache. */
+  cacheSize: (() => { entries: number; bytes: number }) | undefined;
 
   transition(from: string, to: string): void {
     const k = from + '>' + to;

@@ -53,9 +53,9 @@ export class VersionGuard {
       counters.breakerState = () => b.current;
     }
     if (p.cache) {
-      const c = new PredictionCache(p.cache);
+      const c = new PredictionCache(p.cache, () => counters.cacheEvictions++);
       this.cache = c;
-      counters.cache = { hits: 0, misses: 0, evictions: () => c.evictions, entries: () => c.entries, bytes: () => c.bytes };
+      counters.cacheSize = () => ({ entries: c.entries, bytes: c.bytes });
     }
     this.boundsDeadline = p.fallback !== undefined || p.circuitBreaker !== undefined;
   }
@@ -115,10 +115,10 @@ export function guardedInfer<V extends GuardedVersion>(
     key = cache.key(ordered);
     const hit = cache.get(key);
     if (hit) {
-      g.counters.cache!.hits++;
+      g.counters.cacheHits++;
       return host.answer(v, req, hit, rows, selected, t0, performance.now());
     }
-    g.counters.cache!.misses++;
+    g.counters.cacheMisses++;
   }
   const ticket: Ticket = g.breaker ? g.breaker.admit() : CLOSED_CALL;
   if (ticket === REFUSED) {
@@ -151,6 +151,11 @@ export function guardedInfer<V extends GuardedVersion>(
   return bounded.then((outs) => ok(outs, performance.now()), failed);
 }
 
+/** Whether `source` gives every output of `m` with the same datatype and shape (clients see no difference). */
+function sameOutputs(m: Manifest, source: Manifest): boolean {
+  return m.signature.outputs.every((o) => source.signature.outputs.some((s) => s.name === o.name && s.datatype === o.datatype && s.shape.length === o.shape.length && s.shape.every((d, i) => d === o.shape[i])));
+}
+
 /** Answers a failed (or refused) request from the version's fallback policy, or gives `err`. */
 function fallBack<V extends GuardedVersion>(
   host: GuardHost<V>, v: V, req: InferRequest, rows: number, selected: number[] | undefined, deadline: number, t0: number, reason: FallbackReason, err: SluiceError,
@@ -172,11 +177,14 @@ function fallBack<V extends GuardedVersion>(
   if (f.policy === 'default') return mark(host.respond(v, req, g.defaults!.build(rows), selected));
   const source = f.policy === 'previous_version' ? host.previous(v) : host.active(f.model!);
   if (!source) return refuse();
-  let checked: ReturnType<GuardHost<V>['check']>;
+  let checked: ReturnType<GuardHost<V>['check']> | undefined;
   try {
-    checked = host.check(source, req);
-  } catch (e) {
-    log.warn('engine: fallback does not fit the request', { model: v.manifest.name, fallback: `${source.manifest.name}@${source.manifest.version}`, code: (e as SluiceError).code });
+    if (sameOutputs(v.manifest, source.manifest)) checked = host.check(source, req);
+  } catch {
+    // The request does not fit the source's inputs: no fallback.
+  }
+  if (!checked) {
+    log.warn('engine: fallback signature does not fit', { model: v.manifest.name, version: v.manifest.version, fallback: `${source.manifest.name}@${source.manifest.version}` });
     return refuse();
   }
   // The source's own breaker is respected (a failing fallback is not hammered); its own

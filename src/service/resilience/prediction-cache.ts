@@ -25,9 +25,8 @@ function copy(outs: readonly BatchTensor[]): BatchTensor[] {
 
 export class PredictionCache {
   private readonly lru: LRUCache<string, BatchTensor[]>;
-  evictions = 0;
 
-  constructor(readonly policy: CachePolicy) {
+  constructor(readonly policy: CachePolicy, onEvict: () => void = () => undefined) {
     this.lru = new LRUCache<string, BatchTensor[]>({
       max: policy.maxEntries,
       ...(policy.maxBytes > 0 ? {
@@ -36,7 +35,7 @@ export class PredictionCache {
       } : {}),
       ...(policy.ttlMs > 0 ? { ttl: policy.ttlMs } : {}),
       dispose: (_v, _k, reason) => {
-        if (reason === 'evict') this.evictions++;
+        if (reason === 'evict') onEvict();
       },
     });
   }
