@@ -414,11 +414,11 @@ export class Engine {
     const dispatch = this.dispatchOf(m);
     const payload = await source.readPayload();
     const gen = this.table.newGeneration();
+    const metrics = this.metrics.of(m.name, m.version);
     const v: LoadedVersion = {
       gen, manifest: m, dispatch, slots: [], refs: 0, retired: false, freed: false,
-      metrics: this.metrics.of(m.name, m.version),
+      metrics, guard: VersionGuard.of(m, metrics.resilience),
     };
-    v.guard = VersionGuard.of(m, v.metrics.resilience);
     if (dispatch === 'inline') {
       const rt = await loadRuntime(m, payload, { allowFixtures: this.config.allowFixtureModels, inWorker: false });
       try {

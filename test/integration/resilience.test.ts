@@ -228,6 +228,9 @@ describe('resilience: fallbacks, circuit breakers, prediction cache', () => {
     const first = await s.engine.infer(req());
     first.outputs[0]!.data[0] = 999;
     expect((await s.engine.infer(req())).outputs[0]!.data[0]).toBe(7);
+    // An inline model behind the guard still answers synchronously (miss and hit alike).
+    expect(s.engine.inferNow({ ...req(), inputs: [{ ...req().inputs[0]!, data: new Float32Array([5, 5, 5, 5]) }] })).not.toBeInstanceOf(Promise);
+    expect(s.engine.inferNow(req())).not.toBeInstanceOf(Promise);
     const ran = executions('cached');
     await s.engine.infer({ ...req(), noCache: true });
     expect(executions('cached')).toBe(ran + 1);
