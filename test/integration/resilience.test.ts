@@ -38,8 +38,8 @@ describe('resilience: fallbacks, circuit breakers, prediction cache', () => {
     repo = await tempRepo();
     const root = repo.root;
     const sw = (n: string) => path.join(root, `${n}.switch`);
-    // Fails while "flaky-fail" exists, sleeps 400 ms per batch while "flaky-hang" exists.
-    await writeFixture(root, 'flaky', '1', { op: 'sum', fail_while_exists: sw('flaky-fail'), hang_while_exists: sw('flaky-hang'), hang_ms: 400 }, {
+    // Fails while "flaky-fail" exists, sleeps 1 s per batch while "flaky-hang" exists.
+    await writeFixture(root, 'flaky', '1', { op: 'sum', fail_while_exists: sw('flaky-fail'), hang_while_exists: sw('flaky-hang'), hang_ms: 1000 }, {
       policies: {
         fallback: { policy: 'default', outputs: { y: [-1] } },
         circuit_breaker: { window: 4, min_calls: 4, failure_rate: 0.5, open_ms: 300, half_open_probes: 1, close_after: 2 },
@@ -56,8 +56,8 @@ describe('resilience: fallbacks, circuit breakers, prediction cache', () => {
     await writeFixture(root, 'echo4', '1', { op: 'echo' }, { dispatch: 'inline' });
     await writeFixture(root, 'primary', '1', { op: 'sum', error_on: ERR }, { policies: { fallback: { policy: 'model', model: 'backup' } } });
     await writeFixture(root, 'primary-bad', '1', { op: 'sum', error_on: ERR }, { policies: { fallback: { policy: 'model', model: 'echo4' } } });
-    await writeFixture(root, 'cached', '1', { op: 'sum' }, { dispatch: 'inline', policies: { cache: { max_entries: 100, ttl_ms: 400 } } });
-    await writeFixture(root, 'cached', '2', { op: 'sum' }, { dispatch: 'inline', policies: { cache: { max_entries: 100, ttl_ms: 400 } } });
+    await writeFixture(root, 'cached', '1', { op: 'sum' }, { dispatch: 'inline', policies: { cache: { max_entries: 100, ttl_ms: 1000 } } });
+    await writeFixture(root, 'cached', '2', { op: 'sum' }, { dispatch: 'inline', policies: { cache: { max_entries: 100, ttl_ms: 1000 } } });
     await writeFixture(root, 'cached-small', '1', { op: 'sum' }, { policies: { cache: { max_entries: 1000, max_bytes: 700 } } });
     s = await startServer({ modelRepository: root, workers: 2, allowFixtureModels: true });
     ({ server: grpcServer, client } = await startGrpc(s.engine));
@@ -247,7 +247,7 @@ describe('resilience: fallbacks, circuit breakers, prediction cache', () => {
     const ran = executions('cached');
     await infer('cached', body(9));
     expect(executions('cached')).toBe(ran);
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 1100));
     await infer('cached', body(9));
     expect(executions('cached')).toBe(ran + 1);
   });
