@@ -478,8 +478,11 @@ export class Engine {
     this.table.activate(m.slot, v.gen);
     // Keep the replaced version loaded as the fallback when the new one's policy asks for it
     // (re-loading it on the first failure would take a payload read and a warm-up).
+    // Re-loading the same version keeps the standby it had: a copy of itself is no fallback.
     const standby = m.standby;
-    m.standby = v.guard?.fallback?.policy === 'previous_version' ? previous[0] : undefined;
+    const replaced = previous[0];
+    m.standby = v.guard?.fallback?.policy !== 'previous_version' ? undefined
+      : replaced && replaced.manifest.version !== v.manifest.version ? replaced : standby;
     for (const old of previous) if (old !== m.standby) this.retire(old);
     if (standby && standby !== m.standby && !standby.retired) this.retire(standby);
   }

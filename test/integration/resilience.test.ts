@@ -172,6 +172,10 @@ describe('resilience: fallbacks, circuit breakers, prediction cache', () => {
     const r = await infer('pv', body(ERR));
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({ model_name: 'pv', model_version: '1', parameters: { fallback: 'previous_version', fallback_reason: 'error' }, outputs: [{ data: [ERR + 3] }] });
+    // Re-loading version 2 keeps version 1 as its fallback (not a copy of version 2).
+    await s.engine.load('pv', { version: '2' });
+    expect(s.engine.heldVersions('pv').map((v) => [v.version, v.retired])).toEqual([['1', false], ['2', false]]);
+    expect((await infer('pv', body(ERR))).json).toMatchObject({ model_version: '1', parameters: { fallback: 'previous_version' } });
     // The standby is not addressable and does not serve by itself.
     expect((await infer('pv', body(1), {}, '1')).status).toBe(404);
     expect((await infer('pv', body(1))).json.model_version).toBe('2');
