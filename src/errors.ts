@@ -50,6 +50,7 @@ export const catalogue = {
   DEADLINE_EXCEEDED: { http: 504, grpc: Grpc.DEADLINE_EXCEEDED, retryable: true, doc: 'The request deadline passed before the prediction ran; it was dropped, not run.' },
   WORKER_LOST: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The worker thread running the request died; the pool replaced it.' },
   SHUTTING_DOWN: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The engine is draining or stopped.' },
+  CIRCUIT_OPEN: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: "The model version's circuit breaker is open after repeated failures and no fallback answered; refused without running." },
   // Model and load errors.
   MODEL_ERROR: { http: 500, grpc: Grpc.INTERNAL, retryable: false, doc: 'The model failed while computing; the message is sanitised.' },
   MANIFEST_INVALID: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A model manifest is missing a field or has a bad value.' },

@@ -37,6 +37,54 @@ function counter(out: string[], name: string, help: string, rows: Array<[Record<
   for (const [l, v] of rows) out.push(`${name}${labels(l)} ${v}`);
 }
 
+type Row = [Record<string, string>, number];
+
+function gauge(out: string[], name: string, help: string, rows: Row[]): void {
+  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+  for (const [l, v] of rows) out.push(`${name}${labels(l)} ${v}`);
+}
+
+/** Circuit breakers, fallbacks and prediction caches (only versions that have them). */
+function resilience(out: string[], vms: VersionMetrics[]): void {
+  const states: Row[] = [];
+  const moves: Row[] = [];
+  const served: Row[] = [];
+  const lookups: Row[] = [];
+  const evictions: Row[] = [];
+  const entries: Row[] = [];
+  const bytes: Row[] = [];
+  for (const m of vms) {
+    const r = m.resilience;
+    const base = { model: m.model, version: m.version };
+    if (r.breakerState) {
+      const now = r.breakerState();
+      for (const state of ['closed', 'open', 'half_open']) states.push([{ ...base, state }, now === state ? 1 : 0]);
+    }
+    for (const [k, n] of r.transitions) {
+      const [from, to] = k.split('>') as [string, string];
+      moves.push([{ ...base, from, to }, n]);
+    }
+    for (const [k, n] of r.fallbacks) {
+      const [policy, reason] = k.split('>') as [string, string];
+      served.push([{ ...base, policy, reason }, n]);
+    }
+    if (r.cacheSize) {
+      const size = r.cacheSize();
+      lookups.push([{ ...base, result: 'hit' }, r.cacheHits], [{ ...base, result: 'miss' }, r.cacheMisses]);
+      evictions.push([base, r.cacheEvictions]);
+      entries.push([base, size.entries]);
+      bytes.push([base, size.bytes]);
+    }
+  }
+  gauge(out, 'sluice_circuit_breaker_state', 'Circuit breaker state per model version (1 for the current state).', states);
+  counter(out, 'sluice_circuit_breaker_transitions_total', 'Circuit breaker state changes per model version.', moves);
+  counter(out, 'sluice_fallbacks_total', 'Answers served by a fallback, by the failing version, policy and reason (error, deadline, circuit_open).', served);
+  counter(out, 'sluice_prediction_cache_requests_total', 'Prediction cache lookups by result (hit, miss).', lookups);
+  counter(out, 'sluice_prediction_cache_evictions_total', 'Prediction cache entries evicted by the entry or byte bound.', evictions);
+  gauge(out, 'sluice_prediction_cache_entries', 'Entries in the prediction cache.', entries);
+  gauge(out, 'sluice_prediction_cache_bytes', 'Bytes counted against max_bytes (0 without a byte bound).', bytes);
+}
+
 export class PrometheusExporter {
   private readonly registry = new Registry();
 
@@ -60,6 +108,7 @@ export class PrometheusExporter {
       vms.map((m) => [{ model: m.model, version: m.version }, m.executions]));
     counter(out, 'sluice_errors_total', 'Errors returned to clients, by error code.',
       [...this.metrics.errors].map(([code, n]) => [{ code }, n]));
+    resilience(out, vms);
     summary(out, 'sluice_request_duration_seconds', 'Engine latency per request (HDR histogram, process lifetime).', vms, (m) => m.latency, 1e-6);
     summary(out, 'sluice_queue_duration_seconds', 'Time requests waited in the dynamic batcher.', vms, (m) => m.queue, 1e-6);
     summary(out, 'sluice_compute_duration_seconds', 'Time per model execution.', vms, (m) => m.compute, 1e-6);

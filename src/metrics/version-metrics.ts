@@ -41,6 +41,8 @@ export class VersionMetrics {
   lastInference = 0;
   /** Executions by batch size, for OIP batch_stats. */
   readonly executionsByRows = new Map<number, { count: number; ns: number }>();
+  /** Resilience (src/service/resilience), present only for versions with those policies. */
+  readonly resilience = new ResilienceCounters();
 
   constructor(readonly model: string, readonly version: string) {}
 
@@ -108,5 +110,31 @@ export class Metrics {
 
   countError(code: string): void {
     this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
+  }
+}
+
+/** Circuit breaker, fallback and prediction cache figures of one version. */
+export class ResilienceCounters {
+  /** The breaker's state now, when the version has a breaker. */
+  breakerState: (() => 'closed' | 'open' | 'half_open') | undefined;
+  /** Breaker transitions by "from>to". */
+  readonly transitions = new Map<string, number>();
+  /** Answers served by a fallback, by "policy>reason". */
+  readonly fallbacks = new Map<string, number>();
+  /** Prediction cache lookups and evictions (over every load of this version). */
+  cacheHits = 0;
+  cacheMisses = 0;
+  cacheEvictions = 0;
+  /** The cache's size now, when the version has a cache. */
+  cacheSize: (() => { entries: number; bytes: number }) | undefined;
+
+  transition(from: string, to: string): void {
+    const k = from + '>' + to;
+    this.transitions.set(k, (this.transitions.get(k) ?? 0) + 1);
+  }
+
+  fallback(policy: string, reason: string): void {
+    const k = policy + '>' + reason;
+    this.fallbacks.set(k, (this.fallbacks.get(k) ?? 0) + 1);
   }
 }

@@ -5,6 +5,7 @@
  */
 import { SHA256_HEX } from '../artifacts/integrity.js';
 import { SluiceError } from '../errors.js';
+import { parsePolicies, policiesToJSON, type Policies } from './policies.js';
 import { arrayClassOf, isDatatype, type Datatype } from './tensor.js';
 import { NAME_PATTERN } from '../names.js';
 
@@ -44,6 +45,8 @@ export interface Manifest {
   dispatch?: DispatchMode;
   /** Free-form, kind-specific options (e.g. fixture behaviour). */
   parameters: Record<string, unknown>;
+  /** Fallback, circuit breaker and prediction cache (src/model/policies.ts); all optional. */
+  policies: Policies;
 }
 
 // Model names and versions follow the one naming rule (src/names.ts).
@@ -123,7 +126,8 @@ export function parseManifest(raw: unknown, where = 'model.json'): Manifest {
     dispatch = o.dispatch;
   }
   const parameters = o.parameters === undefined ? {} : obj(o.parameters, `${where}.parameters`);
-  return Object.freeze({ name, version, kind: kind as ModelKind, signature, payload, batching, dispatch, parameters });
+  const policies = Object.freeze(parsePolicies(o, where, name, signature, maxBatchSize > 0));
+  return Object.freeze({ name, version, kind: kind as ModelKind, signature, payload, batching, dispatch, parameters, policies });
 }
 
 /** The manifest in its on-disk (snake_case) form, for writing model.json files. */
@@ -138,6 +142,7 @@ export function manifestToJSON(m: Manifest): Record<string, unknown> {
     dynamic_batching: { max_queue_delay_us: m.batching.maxQueueDelayUs, max_queue_size: m.batching.maxQueueSize },
     ...(m.dispatch ? { dispatch: m.dispatch } : {}),
     ...(Object.keys(m.parameters).length ? { parameters: m.parameters } : {}),
+    ...policiesToJSON(m.policies),
   };
 }
 

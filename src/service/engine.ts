@@ -34,6 +34,7 @@ import { checkName, invalidName, isValidName } from '../names.js';
 function modelNotFound(name: unknown): SluiceError {
   return isValidName(name) ? new SluiceError('MODEL_NOT_FOUND', `model ${String(name)} is not loaded`) : invalidName('model name');
 }
+import { guardedInfer, VersionGuard, type GuardHost } from './resilience/guard.js';
 
 const PLATFORM: Record<Manifest['kind'], string> = {
   linear: 'sluice_linear',
@@ -57,6 +58,8 @@ interface LoadedVersion {
   retired: boolean;
   freed: boolean;
   metrics: VersionMetrics;
+  /** Fallback, circuit breaker, prediction cache: absent when the manifest has none of them. */
+  guard?: VersionGuard;
 }
 
 interface ModelEntry {
@@ -66,6 +69,11 @@ interface ModelEntry {
   versions: Map<string, LoadedVersion>;
   /** Every version not yet freed (including retired ones still finishing), by generation. */
   byGen: Map<number, LoadedVersion>;
+  /**
+   * The version the last swap replaced, kept loaded (not serving) while the active version's
+   * fallback policy is `previous_version`, so that it can answer at once when the new one fails.
+   */
+  standby?: LoadedVersion;
 }
 
 export interface LoadOptions {
@@ -204,6 +212,7 @@ export class Engine {
       const deadline = req.deadline ?? Infinity;
       if (deadline !== Infinity && deadline <= performance.now()) throw new SluiceError('DEADLINE_EXCEEDED', 'deadline passed before the request was admitted');
       const version = v;
+      if (version.guard !== undefined) return guardedInfer(this.guardHost, version, req, ordered, rows, selected, deadline, t0);
       const outs = this.run(version, ordered, rows, deadline, req.blockUs ?? 0);
       if (outs instanceof Promise) {
         return outs.then(
@@ -223,6 +232,20 @@ export class Engine {
     v.metrics.observeSuccess(end - t0, rows);
     return { model: v.manifest.name, version: v.manifest.version, id: req.id, outputs: this.outputs(v, outs, selected) };
   }
+
+  /** What the guarded path (src/service/resilience/guard.ts) borrows from the engine. */
+  private readonly guardHost: GuardHost<LoadedVersion> = {
+    run: (v, ordered, rows, deadline, blockUs) => this.run(v, ordered, rows, deadline, blockUs),
+    answer: (v, req, outs, rows, selected, t0, end) => this.answer(v, req, outs, rows, selected, t0, end),
+    respond: (v, req, outs, selected) => ({ model: v.manifest.name, version: v.manifest.version, id: req.id, outputs: this.outputs(v, outs, selected) }),
+    failure: (v, e, t0) => this.failure(v, e, t0),
+    check: (v, req) => ({ ...checkInputs(v.manifest, req.inputs), selected: selectOutputs(v.manifest.signature, req.outputs) }),
+    previous: (v) => {
+      const s = this.models.get(v.manifest.name)?.standby;
+      return s !== v && s?.retired === false ? s : undefined;
+    },
+    active: (model) => this.activeVersion(model),
+  };
 
   private failure(v: LoadedVersion, e: unknown, t0: number): SluiceError {
     const err = this.runError(v, e);
@@ -415,9 +438,10 @@ export class Engine {
     const dispatch = this.dispatchOf(m);
     const payload = await source.readPayload();
     const gen = this.table.newGeneration();
+    const metrics = this.metrics.of(m.name, m.version);
     const v: LoadedVersion = {
       gen, manifest: m, dispatch, slots: [], refs: 0, retired: false, freed: false,
-      metrics: this.metrics.of(m.name, m.version),
+      metrics, guard: VersionGuard.of(m, metrics.resilience),
     };
     if (dispatch === 'inline') {
       const rt = await loadRuntime(m, payload, { allowFixtures: this.config.allowFixtureModels, inWorker: false });
@@ -477,7 +501,15 @@ export class Engine {
     m.versions.clear();
     m.versions.set(v.manifest.version, v);
     this.table.activate(m.slot, v.gen);
-    for (const old of previous) this.retire(old);
+    // Keep the replaced version loaded as the fallback when the new one's policy asks for it
+    // (re-loading it on the first failure would take a payload read and a warm-up).
+    // Re-loading the same version keeps the standby it had: a copy of itself is no fallback.
+    const standby = m.standby;
+    const replaced = previous[0];
+    m.standby = v.guard?.fallback?.policy !== 'previous_version' ? undefined
+      : replaced && replaced.manifest.version !== v.manifest.version ? replaced : standby;
+    for (const old of previous) if (old !== m.standby) this.retire(old);
+    if (standby && standby !== m.standby && !standby.retired) this.retire(standby);
   }
 
   private retire(v: LoadedVersion): void {
@@ -489,6 +521,7 @@ export class Engine {
   private free(v: LoadedVersion): void {
     if (v.freed) return;
     v.freed = true;
+    v.guard?.dispose();
     this.models.get(v.manifest.name)?.byGen.delete(v.gen);
     if (v.batcher) {
       this.pool!.unload(v.gen);

@@ -19,6 +19,12 @@ export interface InferRequest {
    * a connection whose next pipelined request it parses while an earlier answer is pending.
    */
   blockUs?: number;
+  /**
+   * Bypass the model's prediction cache (neither read nor filled). For answers that must be
+   * computed now: a routed request whose bandit or experiment decision is logged with its answer
+   * must set it, so that no decision is ever made from a cached answer.
+   */
+  noCache?: boolean;
 }
 
 /** The earlier of two optional deadlines (undefined: none). */
@@ -32,6 +38,14 @@ export interface InferResponse {
   version: string;
   id?: string;
   outputs: Tensor[];
+  /**
+   * Set when a fallback produced this answer instead of the requested version: the policy
+   * (`default`, `previous_version`, `model`); `model`/`version` then name what computed it.
+   * Front ends send them as `parameters.fallback` and `parameters.fallback_reason`.
+   */
+  fallback?: string;
+  /** Why: `error`, `deadline` or `circuit_open`. */
+  fallbackReason?: string;
 }
 
 export interface ModelMetadata {

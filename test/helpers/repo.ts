@@ -49,7 +49,7 @@ export async function writeFixture(
   name: string,
   version: string,
   parameters: Record<string, unknown>,
-  opts: { cols?: number; dispatch?: 'inline' | 'pool'; maxBatch?: number; delayUs?: number; queue?: number } = {},
+  opts: { cols?: number; dispatch?: 'inline' | 'pool'; maxBatch?: number; delayUs?: number; queue?: number; policies?: Record<string, unknown> } = {},
 ): Promise<void> {
   const cols = opts.cols ?? 4;
   const echo = parameters.op === 'echo';
@@ -65,6 +65,7 @@ export async function writeFixture(
     dynamic_batching: { max_queue_delay_us: opts.delayUs ?? 0, max_queue_size: opts.queue ?? 1024 },
     dispatch: opts.dispatch ?? 'pool',
     parameters,
+    ...opts.policies,
   }, 'fixture.json', Buffer.from('{}'));
 }
 

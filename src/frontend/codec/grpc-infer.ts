@@ -270,6 +270,16 @@ export function decodeModelInfer(buf: Uint8Array, checkTarget?: (model: string, 
 function writeModelInfer(w: Writer, res: InferResponse): Writer {
   w.string(1, res.model).string(2, res.version);
   if (res.id !== undefined) w.string(3, res.id);
+  if (res.fallback !== undefined) {
+    // map<string, InferParameter> parameters = 4: one entry message per key, string_param = 3.
+    const param = (key: string, value: string) => w.message(4, (e) => {
+      e.string(1, key).message(2, (p) => {
+        p.string(3, value);
+      });
+    });
+    param('fallback', res.fallback);
+    param('fallback_reason', res.fallbackReason ?? '');
+  }
   for (const t of res.outputs) {
     w.message(5, (o) => {
       o.string(1, t.name).string(2, t.datatype).packedInt64(3, t.shape);

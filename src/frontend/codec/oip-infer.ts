@@ -158,6 +158,8 @@ export function encodeInfer(res: InferResponse, binaryOutputs: DecodedInfer['bin
   const binary: Uint8Array[] = [];
   let out = head(res.model, res.version);
   if (res.id !== undefined) out += ',"id":' + JSON.stringify(res.id);
+  // Which fallback answered instead of the requested version (absent on normal answers).
+  if (res.fallback !== undefined) out += ',"parameters":{"fallback":' + JSON.stringify(res.fallback) + ',"fallback_reason":' + JSON.stringify(res.fallbackReason ?? '') + '}';
   out += ',"outputs":[';
   for (let i = 0; i < res.outputs.length; i++) {
     const t = res.outputs[i]!;

@@ -93,12 +93,15 @@ export function decodeFrame(o: Record<string, unknown>, now: number, checkTarget
 }
 
 export function encodeAnswer(id: unknown, res: InferResponse): Buffer {
-  return packr.pack({
+  const frame: Record<string, unknown> = {
     id: id ?? null,
     model_name: res.model,
     model_version: res.version,
     outputs: res.outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) })),
-  });
+  };
+  // Which fallback answered instead of the requested version (absent on normal answers).
+  if (res.fallback !== undefined) frame.parameters = { fallback: res.fallback, fallback_reason: res.fallbackReason ?? '' };
+  return packr.pack(frame);
 }
 
 export function encodeError(id: unknown, e: unknown): Buffer {

@@ -4,14 +4,20 @@
  * outputs and worker crashes, each triggered by a marker value in the input so one bad request
  * can be mixed with good ones.
  *
- * parameters: { op: "sum" | "echo", delay_us?, sleep_us?, error_on?, crash_on?, nan_on? }
+ * parameters: { op: "sum" | "echo", delay_us?, sleep_us?, error_on?, crash_on?, nan_on?, fail_while_exists?,
+ *               hang_while_exists?, hang_ms? }
  *  - sum: output [-1, 1] = sum of each row; echo: output = input.
  *  - delay_us: busy-waits this long per batch (simulates compute; blocks its thread).
  *  - sleep_us: blocks its thread this long per batch without using CPU (simulates a model
  *    waiting on something: slow without starving the other threads of a small machine).
  *  - error_on / nan_on / crash_on: if any input element equals this value the batch throws,
  *    outputs NaN, or the worker thread exits (crash is refused for inline dispatch).
+ *  - fail_while_exists: a file path; every batch throws while that file exists. A test creates
+ *    and removes the file to make the model fail and recover, on every worker thread at once.
+ *  - hang_while_exists: a file path; while it exists every batch blocks its thread for hang_ms
+ *    (default 2000) before answering (Atomics.wait: the thread sleeps, no CPU is burnt).
  */
+import { existsSync } from 'node:fs';
 import { SluiceError } from '../../errors.js';
 import type { Manifest } from '../../model/manifest.js';
 import type { TypedArray } from '../../model/tensor.js';
@@ -35,6 +41,10 @@ export function loadFixture(m: Manifest, opts: LoadOptions): Runtime {
   const errorOn = num(p.error_on);
   const crashOn = num(p.crash_on);
   const nanOn = num(p.nan_on);
+  const failWhile = typeof p.fail_while_exists === 'string' ? p.fail_while_exists : undefined;
+  const hangWhile = typeof p.hang_while_exists === 'string' ? p.hang_while_exists : undefined;
+  const hangMs = num(p.hang_ms) ?? 2000;
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
   const inp = m.signature.inputs[0];
   if (m.signature.inputs.length !== 1 || !inp || inp.datatype !== 'FP32') {
     throw new SluiceError('MODEL_LOAD_FAILED', 'fixture models take one FP32 input');
@@ -54,6 +64,8 @@ export function loadFixture(m: Manifest, opts: LoadOptions): Runtime {
       if (errorOn !== undefined && x.includes(errorOn)) {
         throw new Error(`fixture error at /internal/path/secret-${errorOn}`);
       }
+      if (failWhile !== undefined && existsSync(failWhile)) throw new Error('fixture failing while its switch file exists');
+      if (hangWhile !== undefined && existsSync(hangWhile)) Atomics.wait(sleeper, 0, 0, hangMs);
       if (delayUs > 0) {
         const until = performance.now() + delayUs / 1000;
         while (performance.now() < until) { /* busy: simulates a compute-bound model */ }
