@@ -65,6 +65,7 @@ export const catalogue = {
   ROLLBACK_IMPOSSIBLE: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'There is no earlier production version (or the named one) to roll back to.' },
   REGISTRY_UNAVAILABLE: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The registry database cannot be reached; serving continues from the last known state.' },
   ARTIFACT_UNAVAILABLE: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The artifact store cannot be reached and the artifact is not cached.' },
+  STORAGE_FULL: { http: 507, grpc: Grpc.RESOURCE_EXHAUSTED, retryable: true, doc: 'The disk under the data directory (or the database) is full; nothing was stored, and serving continues.' },
   CONFIG_INVALID: { http: 500, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'A configuration value is invalid (reported at start-up).' },
   INTERNAL: { http: 500, grpc: Grpc.INTERNAL, retryable: false, doc: 'An unexpected internal error.' },
 } as const satisfies Record<string, CatalogueEntry>;
@@ -73,6 +74,18 @@ export type ErrorCode = keyof typeof catalogue;
 
 export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.prototype.hasOwnProperty.call(catalogue, code);
+}
+
+/**
+ * Whether `e` (or an error in its `cause` chain) says a disk is full: ENOSPC/EDQUOT from the
+ * file system, SQLSTATE 53100 (disk_full) from PostgreSQL or PGlite.
+ */
+export function isStorageFull(e: unknown): boolean {
+  for (let c: unknown = e, depth = 0; c !== null && typeof c === 'object' && depth < 8; c = (c as { cause?: unknown }).cause, depth++) {
+    const code = (c as { code?: unknown }).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT' || code === '53100') return true;
+  }
+  return false;
 }
 
 /** An error with a catalogue code. `message` is safe to show to clients. */

@@ -5,7 +5,7 @@
  * (REGISTRY_UNAVAILABLE when the database cannot be reached, retryable).
  */
 import type { ArtifactStore } from '../artifacts/store.js';
-import { SluiceError } from '../errors.js';
+import { isStorageFull, SluiceError } from '../errors.js';
 import { errorFields, log } from '../log.js';
 import { parseManifest } from '../model/manifest.js';
 import type { VersionSource } from '../repository/directory.js';
@@ -45,6 +45,11 @@ export class Registry {
     try {
       return await fn();
     } catch (e) {
+      // A full disk is the operator's to fix, not a bug: a coded, retryable answer.
+      if (isStorageFull(e)) {
+        log.error(`registry: ${op} failed: storage full`, errorFields(e));
+        throw new SluiceError('STORAGE_FULL', `registry ${op} failed: no space left to store it`, { cause: e });
+      }
       if (e instanceof SluiceError) throw e;
       log.error(`registry: ${op} failed`, errorFields(e));
       throw new SluiceError('INTERNAL', `registry ${op} failed`, { cause: e });
