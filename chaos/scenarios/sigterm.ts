@@ -62,6 +62,8 @@ export const sigterm: Scenario = {
     const before = windows['before SIGTERM']!;
     const grace = windows['during the grace']!;
     const afterFailures = answers.filter((a) => a.t >= graceEnd && !ok(a));
+    const graceFailures = answers.filter((a) => a.t >= signalAt && a.t < graceEnd && !ok(a));
+    const firstGraceFailure = graceFailures.length ? Math.min(...graceFailures.map((a) => a.t)) : undefined;
     const refusedOnly = afterFailures.every((a) => a.status === 0 || (a.status === 503 && a.code === 'SHUTTING_DOWN'));
     const labels = new Set(afterFailures.map(outcomeLabel));
     return {
@@ -77,6 +79,7 @@ export const sigterm: Scenario = {
       figures: {
         ...tallyFigures('requests', windows),
         'SIGTERM to exit': `${(exitedAt - signalAt).toFixed(0)} ms`,
+        'first failed request of the grace, sent before its end by': firstGraceFailure === undefined ? 'none' : `${(graceEnd - firstGraceFailure).toFixed(0)} ms`,
       },
     };
   },
