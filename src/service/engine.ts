@@ -24,6 +24,7 @@ import { DEFAULT_DISPATCH } from '../dispatch/policy.js';
 import { WorkerPool } from '../dispatch/pool.js';
 import { slotLayout } from '../dispatch/slot-layout.js';
 import { loadRuntime, validateRuntime, type BatchTensor, type Runtime } from '../worker/runtimes/index.js';
+import { Admission } from './admission.js';
 import type { InferRequest, InferResponse, ModelConfig, ModelMetadata, RepositoryModel, VersionStats } from './types.js';
 
 const PLATFORM: Record<Manifest['kind'], string> = {
@@ -70,6 +71,11 @@ export class Engine {
   readonly metrics = new Metrics();
   /** Where versions come from: the repository directory, or the registry. */
   readonly catalog: ModelCatalog;
+  /**
+   * Overload shedding: transports ask it at each inference request's entry, before reading the
+   * body; batchers feed it their queueing delay.
+   */
+  readonly admission: Admission;
   private readonly table = new ModelTable();
   private readonly arena: Arena | undefined;
   private readonly pool: WorkerPool | undefined;
@@ -85,6 +91,15 @@ export class Engine {
   private constructor(config: Readonly<Config>, catalog?: ModelCatalog) {
     this.config = config;
     this.catalog = catalog ?? new DirectoryRepository(config.modelRepository);
+    this.admission = new Admission({
+      enabled: config.admission,
+      lagTargetMs: config.admissionLagTargetMs,
+      queueTargetMs: config.admissionQueueTargetMs,
+      minInFlight: Math.min(config.admissionMinInFlight, config.admissionMaxInFlight),
+      maxInFlight: config.admissionMaxInFlight,
+      retryAfterS: config.admissionRetryAfterS,
+    });
+    this.admission.start();
     if (config.workers > 0) {
       this.arena = new Arena(config.arenaMb * 1024 * 1024);
       this.pool = new WorkerPool({
@@ -433,7 +448,10 @@ export class Engine {
       arena: this.arena!.buffer,
       slots: v.slots,
       run: (slot) => pool.run(slot),
-      onQueued: (ms) => v.metrics.observeQueue(ms),
+      onQueued: (ms) => {
+        v.metrics.observeQueue(ms);
+        this.admission.observeQueueDelay(ms);
+      },
       onBatch: (rows, ms) => v.metrics.observeExecution(rows, ms),
     });
     return v;
@@ -535,6 +553,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.admission.stop();
     const until = Date.now() + this.config.drainTimeoutMs;
     while (this.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
     const all = [...this.models.values()].flatMap((m) => [...m.byGen.values()]);

@@ -41,7 +41,7 @@ export class HttpServer {
       maxJsonDepth: opts.maxJsonDepth ?? engine.config.maxJsonDepth,
       authorize: opts.authorize ?? allowAll,
     });
-    this.exporter = new PrometheusExporter(engine.metrics, () => this.httpCounters());
+    this.exporter = new PrometheusExporter(engine.metrics, () => [...this.httpCounters(), ...engine.admission.metricLines()]);
     this.app = uWS.App();
     attachStream(this.app, this.ctx, engine.config.streamMaxInFlight);
     this.routes(opts.serverVersion ?? '0.0.0', opts.admin);
