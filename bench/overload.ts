@@ -105,6 +105,10 @@ export async function runOverload(opts: { quick?: boolean } = {}): Promise<Recor
     const overload = summariseWindows(run, overloadS);
     const recovery = recoveryS(run.windows!, overloadS, Math.max(normalWindowMax, atNormal.okLatencyMs.p99 * 2));
     console.log(`\n2x capacity (${Math.round(2 * capacity)} req/s) for ${overloadS} s, then ${Math.round(normal)} req/s for ${afterS} s, admission control on:\n${describe(summarise([run]))}`);
+    console.log(`  timeline (${WINDOW_MS} ms windows by send time; successful/s, refused/s, successful p99 ms):`);
+    const perS = 1000 / WINDOW_MS;
+    const rows = run.windows!.slice(0, -1).map((w) => `${w.startS.toFixed(2)}s ${Math.round(w.ok * perS)}/${Math.round(w.refused * perS)}/${windowP99(w).toFixed(1)}`);
+    for (let i = 0; i < rows.length; i += 6) console.log(`    ${rows.slice(i, i + 6).join('  ')}`);
     console.log(`  during the overload: ${overload.ok} successful (${(overload.ok / overloadS).toFixed(0)}/s), ${overload.refused} refused, ${overload.errors} errors; ${overloadWindows.length} windows`);
 
     // 3. The same overload with admission control off.

@@ -12,7 +12,7 @@
  *    that lag. Like CoDel, a standing queue is one whose *minimum* lag over an interval stays
  *    above the target (one GC pause or one burst is not); then the accepted fraction of new
  *    requests is cut in proportion to the excess (multiplicative decrease), and it grows back
- *    additively while the lag stays under the target. Refusals are spread evenly (a credit
+ *    additively in every interval without one. Refusals are spread evenly (a credit
  *    counter, no random draw).
  * 2. Work in flight inside the engine (pooled models: batcher queue and workers). A concurrency
  *    limit bounds it; the limit adapts to the measured queueing delay (time a request waited in
@@ -60,7 +60,6 @@ export class LagShedder {
   /** Fraction of new requests to accept, in [MIN_ACCEPT, 1]. */
   accept = 1;
   private minLag = Infinity;
-  private maxLag = 0;
   /** Smoothed lag, for metrics. */
   lagMs = 0;
 
@@ -68,7 +67,6 @@ export class LagShedder {
 
   observe(lagMs: number): void {
     if (lagMs < this.minLag) this.minLag = lagMs;
-    if (lagMs > this.maxLag) this.maxLag = lagMs;
     this.lagMs += (lagMs - this.lagMs) * 0.2;
   }
 
@@ -79,21 +77,18 @@ export class LagShedder {
    */
   endInterval(requests: number): void {
     const min = this.minLag;
-    const max = this.maxLag;
     this.minLag = Infinity;
-    this.maxLag = 0;
     if (min === Infinity) return;
-    if (requests < MIN_REQUESTS) {
-      this.accept = Math.min(1, this.accept + ACCEPT_STEP);
-    } else if (min > this.targetMs) {
+    if (requests >= MIN_REQUESTS && min > this.targetMs) {
       // A standing queue: cut in proportion to how far over the target it stands (at least
       // 10%, at most half per interval).
       const cut = Math.min(0.9, Math.max(0.5, this.targetMs / min));
       this.accept = Math.max(MIN_ACCEPT, this.accept * cut);
-    } else if (max <= this.targetMs) {
+    } else {
+      // No standing queue (spikes are not one): admit more. Growing on every such interval,
+      // not only on spotless ones, is what brings a noisy machine back to normal quickly.
       this.accept = Math.min(1, this.accept + ACCEPT_STEP);
     }
-    // Between the two (spikes, no standing queue): hold.
   }
 }
 

@@ -2,7 +2,7 @@
  * The HTTP refusal under overload: 503 with code OVERLOADED and Retry-After, written at once from
  * the request handler, before the body is read (uWebSockets.js skips the unread body and keeps
  * the connection for the next request). It is the cheapest answer the server can give: no
- * abort handler (nothing is asynchronous), no body parse, a constant body, one corked write.
+ * abort handler (nothing is asynchronous), no body parse, a constant body.
  */
 import type { HttpResponse } from 'uWebSockets.js';
 import type { HttpContext } from './context.js';
@@ -17,23 +17,27 @@ const STATUS = statusLine(503);
 export function admitOrRefuse(ctx: HttpContext, res: HttpResponse, route: string): boolean {
   const admission = ctx.engine.admission;
   if (admission.admit()) return true;
-  const key = `${route} 503`;
-  ctx.counters.set(key, (ctx.counters.get(key) ?? 0) + 1);
+  const r = refusal(ctx, route);
+  ctx.counters.set(r.key, (ctx.counters.get(r.key) ?? 0) + 1);
   ctx.engine.metrics.countError('OVERLOADED');
-  const body = refusalBody(ctx);
-  const retryAfter = String(admission.o.retryAfterS);
-  res.cork(() => {
-    res.writeStatus(STATUS).writeHeader('Content-Type', 'application/json').writeHeader('Retry-After', retryAfter).end(body);
-  });
+  // Written inside the request handler, where uWebSockets.js has already corked the socket.
+  res.writeStatus(STATUS).writeHeader('Content-Type', 'application/json').writeHeader('Retry-After', r.retryAfter).end(r.body);
   return false;
 }
 
-let cached: { ctx: HttpContext; body: string } | undefined;
+interface Refusal { key: string; body: string; retryAfter: string }
 
-function refusalBody(ctx: HttpContext): string {
-  if (cached?.ctx !== ctx) {
+/** Built once per server and route: nothing of a refusal is computed per request. */
+const refusals = new WeakMap<HttpContext, Map<string, Refusal>>();
+
+function refusal(ctx: HttpContext, route: string): Refusal {
+  let byRoute = refusals.get(ctx);
+  if (!byRoute) refusals.set(ctx, (byRoute = new Map()));
+  let r = byRoute.get(route);
+  if (!r) {
     const e = ctx.engine.admission.overloaded;
-    cached = { ctx, body: JSON.stringify({ error: e.message, code: e.code }) };
+    r = { key: `${route} 503`, body: JSON.stringify({ error: e.message, code: e.code }), retryAfter: String(ctx.engine.admission.o.retryAfterS) };
+    byRoute.set(route, r);
   }
-  return cached.body;
+  return r;
 }
