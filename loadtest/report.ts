@@ -77,7 +77,7 @@ export function summarise(results: RunResult[]): Summary {
     errors,
     errorCount,
     refused,
-    goodput: (answered - errorCount - refused) / wall,
+    goodput: (okSeen ? ok.totalCount : answered - errorCount - refused) / wall,
     latencyMs: percentiles(lat),
     // Older results (another process of an earlier version) carry no split: all of it then.
     okLatencyMs: percentiles(okSeen ? ok : lat),
