@@ -28,7 +28,7 @@ export function contentLength(req: HttpRequest): number | undefined {
 
 export function inferRoute(ctx: HttpContext, withVersion: boolean) {
   return (res: HttpResponse, req: HttpRequest): void => {
-    // Admission first: a refusal reads no header beyond this and no body.
+    // Admission first: a refusal reads no header and no body.
     if (!admitOrRefuse(ctx, res, 'infer')) return;
     const arrival = performance.now();
     const model = param(req, 0);
