@@ -42,9 +42,9 @@ export interface AdmissionOptions {
   retryAfterS: number;
 }
 
-/** How often the loop is probed, and how many probes make one control interval. */
+/** How often the loop is probed, and how long one control interval lasts (at least). */
 const PROBE_MS = 5;
-const PROBES_PER_INTERVAL = 10;
+const INTERVAL_MS = 50;
 /** The accepted fraction never falls below this: some requests keep measuring the server. */
 const MIN_ACCEPT = 0.05;
 /** Fewer requests than this in an interval cannot be what makes the loop late. */
@@ -81,8 +81,8 @@ export class LagShedder {
     if (min === Infinity) return;
     if (requests >= MIN_REQUESTS && min > this.targetMs) {
       // A standing queue: cut in proportion to how far over the target it stands (at least
-      // 10%, at most half per interval).
-      const cut = Math.min(0.9, Math.max(0.5, this.targetMs / min));
+      // 10%, at most to a quarter per interval: a queue growing fast must be met fast).
+      const cut = Math.min(0.9, Math.max(0.25, this.targetMs / min));
       this.accept = Math.max(MIN_ACCEPT, this.accept * cut);
     } else {
       // No standing queue (spikes are not one): admit more. Growing on every such interval,
@@ -144,7 +144,7 @@ export class Admission {
   readonly overloaded: SluiceError;
   private credit = 0;
   private timer: NodeJS.Timeout | undefined;
-  private probes = 0;
+  private intervalStart = 0;
   private decidedBefore = 0;
 
   constructor(readonly o: AdmissionOptions) {
@@ -157,13 +157,16 @@ export class Admission {
   start(): void {
     if (this.timer || !this.o.enabled) return;
     let last = performance.now();
+    this.intervalStart = last;
     const probe = () => {
       const now = performance.now();
       this.shedder.observe(Math.max(0, now - last - PROBE_MS));
       last = now;
       this.limiter.inUse(this.inFlight);
-      if (++this.probes >= PROBES_PER_INTERVAL) {
-        this.probes = 0;
+      // The interval is time, not a count of probes: under overload probes come late, and an
+      // interval of ten late probes would last seconds while the queue grows unchecked.
+      if (now - this.intervalStart >= INTERVAL_MS) {
+        this.intervalStart = now;
         const decided = this.admitted + this.refused.event_loop + this.refused.in_flight;
         this.shedder.endInterval(decided - this.decidedBefore);
         this.decidedBefore = decided;

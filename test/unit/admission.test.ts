@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { Admission, DelayLimit, LagShedder } from '../../src/service/admission.js';
 
@@ -60,7 +61,7 @@ describe('LagShedder (event-loop lag)', () => {
   it('sheds more while the loop lag stands above the target and admits everything again once it falls', () => {
     const s = new LagShedder(3);
     const seen: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 3; i++) {
       for (let k = 0; k < 10; k++) s.observe(20);
       s.endInterval(100);
       seen.push(s.accept);
@@ -133,5 +134,25 @@ describe('Admission', () => {
     expect(text).toContain('sluice_admission_in_flight 1');
     expect(text).toContain('sluice_admission_in_flight_limit 256');
     expect(text).toContain('sluice_admission_accept_ratio 1');
+  });
+
+  it('sheds when its own event loop is blocked by requests, within a few late probes', async () => {
+    const a = new Admission(opts);
+    a.start();
+    try {
+      // Each turn of the loop handles 50 requests for 60 ms: every probe comes ~60 ms late.
+      await sleep(6);
+      for (let turn = 0; turn < 8 && a.shedder.accept === 1; turn++) {
+        // No idle gap between turns (a saturated server has none): the probe only runs late.
+        await new Promise((r) => setImmediate(r));
+        const until = performance.now() + 60;
+        for (let i = 0; i < 50; i++) if (a.admit()) a.release();
+        while (performance.now() < until) { /* the requests' work */ }
+      }
+      await sleep(6);
+      expect(a.shedder.accept).toBeLessThan(1);
+    } finally {
+      a.stop();
+    }
   });
 });
