@@ -6,7 +6,8 @@
  * Open-loop load at a fixed rate against any Open Inference Protocol v2 server; prints the
  * achieved rate, errors and latency percentiles, writes a JSON report and an SVG plot, and says
  * when the load generator itself is the bottleneck. `--find-max` steps the rate up and reports
- * the highest rate that holds p99 < --slo-ms (10) with no errors.
+ * the highest rate that holds p99 < --slo-ms (10) with no errors and no refusals. Refusals under
+ * overload (OVERLOADED: HTTP 503, gRPC UNAVAILABLE) are counted apart from errors, with their latency.
  */
 import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -115,9 +116,10 @@ export async function findMax(o: LoadOptions): Promise<FindMaxResult> {
     let pass = false;
     for (let attempt = 1; attempt <= 1 + retries && !pass; attempt++) {
       const s = await runRate(o, rate, o.stepDuration, `step ${i + 1}${attempt > 1 ? ` (again, ${attempt})` : ''} @ ${Math.round(rate)} req/s`);
-      pass = s.errorCount === 0 && s.latencyMs.p99 < o.sloMs && s.achievedRate >= 0.95 * rate;
+      // A refusal (load shed) fails a step like an error: the rate was not served.
+      pass = s.errorCount === 0 && s.refused === 0 && s.latencyMs.p99 < o.sloMs && s.achievedRate >= 0.95 * rate;
       steps.push({ rate, attempt, pass, summary: s });
-      if (!o.quiet) console.log(`  ${Math.round(rate)} req/s${attempt > 1 ? ` (run ${attempt})` : ''}: ${pass ? 'pass' : 'FAIL'}  achieved ${s.achievedRate.toFixed(0)}  p99 ${s.latencyMs.p99.toFixed(3)} ms  errors ${s.errorCount}  generator CPU ${(s.generatorCpu * 100).toFixed(0)}%${s.saturated ? ' (saturated)' : ''}`);
+      if (!o.quiet) console.log(`  ${Math.round(rate)} req/s${attempt > 1 ? ` (run ${attempt})` : ''}: ${pass ? 'pass' : 'FAIL'}  achieved ${s.achievedRate.toFixed(0)}  p99 ${s.latencyMs.p99.toFixed(3)} ms  errors ${s.errorCount}${s.refused ? `  refused ${s.refused}` : ''}  generator CPU ${(s.generatorCpu * 100).toFixed(0)}%${s.saturated ? ' (saturated)' : ''}`);
     }
     if (!pass) break;
     maxRate = rate;

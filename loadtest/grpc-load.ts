@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as hdr from 'hdr-histogram-js';
 import { packageDefinition, SERVICE_NAME } from '../src/frontend/grpc/definition.js';
-import { newHistogram, pace, type RunOptions, type RunResult } from './open-loop.js';
+import { newHistogram, pace, Recorder, type RunOptions, type RunResult } from './open-loop.js';
 import { Reader } from '../src/frontend/codec/protobuf.js';
 
 export interface GrpcTarget {
@@ -76,13 +76,19 @@ export function rawClient(address: string): RawClient {
 }
 
 /** The error flag and request id of a ModelStreamInferResponse, read without a full decode. */
-export function streamAnswer(b: Buffer): { error: boolean; id: string } {
+export function streamAnswer(b: Buffer): { error: boolean; overloaded: boolean; id: string } {
   const r = new Reader(b);
   let error = false;
+  let overloaded = false;
   let id = '';
   while (!r.done) {
     const [f, w] = r.tag();
-    if (f === 1 && w === 2) error = r.bytes().byteLength > 0;
+    if (f === 1 && w === 2) {
+      const m = r.bytes();
+      error = m.byteLength > 0;
+      // Error messages start with their code ("OVERLOADED: ...").
+      overloaded = Buffer.from(m.buffer, m.byteOffset, m.byteLength).toString('latin1', 0, 10) === 'OVERLOADED';
+    }
     else if (f === 2 && w === 2) {
       const inner = r.bytes();
       const ir = new Reader(b, inner.byteOffset - b.byteOffset, inner.byteOffset - b.byteOffset + inner.byteLength);
@@ -93,11 +99,13 @@ export function streamAnswer(b: Buffer): { error: boolean; id: string } {
       }
     } else r.skip(w);
   }
-  return { error, id };
+  return { error, overloaded, id };
 }
 
 export async function runGrpcOpenLoop(t: GrpcTarget, o: RunOptions): Promise<RunResult> {
-  const latency = newHistogram();
+  const rec = new Recorder(o.windowMs);
+  const t0 = process.hrtime.bigint();
+  const since = (at: bigint) => Number(at - t0) / 1e9;
   const lag = newHistogram();
   const errors: Record<string, number> = {};
   let answered = 0;
@@ -114,8 +122,10 @@ export async function runGrpcOpenLoop(t: GrpcTarget, o: RunOptions): Promise<Run
       const at = pending.get(a.id)?.shift();
       answered++;
       outstanding--;
-      if (at !== undefined) latency.recordValue(Math.max(1, Number(process.hrtime.bigint() - at) / 1000));
-      if (a.error) {
+      // A refusal under overload is an error message starting with its code.
+      const outcome = !a.error ? 'ok' : a.overloaded ? 'refused' : 'error';
+      if (at !== undefined) rec.record(outcome, Number(process.hrtime.bigint() - at) / 1000, since(at));
+      if (outcome === 'error') {
         errors.stream_error = (errors.stream_error ?? 0) + 1;
         failed++;
       }
@@ -147,8 +157,9 @@ export async function runGrpcOpenLoop(t: GrpcTarget, o: RunOptions): Promise<Run
     } else {
       clients[k]!.infer(req, t.metadata, (e) => {
         answered++;
-        latency.recordValue(Math.max(1, Number(process.hrtime.bigint() - at) / 1000));
-        if (e) {
+        const outcome = !e ? 'ok' : e.metadata?.get('sluice-code')[0] === 'OVERLOADED' ? 'refused' : 'error';
+        rec.record(outcome, Number(process.hrtime.bigint() - at) / 1000, since(at));
+        if (e && outcome === 'error') {
           const name = grpc.status[e.code] ?? 'error';
           errors[name] = (errors[name] ?? 0) + 1;
           failed++;
@@ -161,7 +172,7 @@ export async function runGrpcOpenLoop(t: GrpcTarget, o: RunOptions): Promise<Run
   for (const c of clients) c.close();
   return {
     offeredRate: o.rate, sent: run.sent, answered, errors,
-    histogram: hdr.encodeIntoCompressedBase64(latency),
+    ...rec.fields(),
     lagHistogram: hdr.encodeIntoCompressedBase64(lag),
     wallS: run.wallS, cpu: run.cpu,
   };

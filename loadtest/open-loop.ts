@@ -16,6 +16,13 @@ export interface RunOptions {
   rate: number;
   durationS: number;
   connections: number;
+  /**
+   * Instead of one rate: phases run back to back on the same connections (e.g. overload, then
+   * normal load, to time the recovery). `rate`/`durationS` are then only reported.
+   */
+  phases?: Array<{ rate: number; durationS: number }>;
+  /** Also keep counts and latencies per window of this many ms (by send time), in `windows`. */
+  windowMs?: number;
   /** Called about once a second with counts so far. */
   onProgress?: (p: Progress) => void;
   /**
@@ -62,15 +69,76 @@ export interface RunResult {
   offeredRate: number;
   sent: number;
   answered: number;
-  /** Answers that were not 2xx, by status; plus transport errors under "error". */
+  /** Answers that were neither 2xx nor an OVERLOADED refusal, by status; plus transport errors under "error". */
   errors: Record<string, number>;
-  /** Encoded HDR histogram of latencies in microseconds (to merge across processes). */
+  /** Answers refusing the request as OVERLOADED (HTTP 503, gRPC UNAVAILABLE with sluice-code OVERLOADED): load shed, not errors. */
+  refused?: number;
+  /** Encoded HDR histogram of latencies in microseconds (to merge across processes): every answer. */
   histogram: string;
+  /** The same for successful (2xx / OK) answers only, and for refusals only. */
+  okHistogram?: string;
+  refusedHistogram?: string;
+  /** With `windowMs`: per window of send time, counts and the successful answers' latency histogram. */
+  windows?: RunWindow[];
   /** How late requests left compared with their schedule (generator health), microseconds. */
   lagHistogram: string;
   wallS: number;
   /** CPU used by this process over the run, as a fraction of one core. */
   cpu: number;
+}
+
+export interface RunWindow {
+  startS: number;
+  ok: number;
+  refused: number;
+  errors: number;
+  /** Encoded HDR histogram (us) of the successful answers to requests sent in this window. */
+  histogram: string;
+}
+
+/** How answers are classified: success, refusal under overload, or error. */
+export type AnswerClass = 'ok' | 'refused' | 'error';
+
+/** Collects every answer's latency and outcome, overall and (optionally) per window of send time. */
+export class Recorder {
+  readonly all = newHistogram();
+  readonly ok = newHistogram();
+  readonly refusedLatency = newHistogram();
+  refused = 0;
+  private readonly windows: Array<{ ok: number; refused: number; errors: number; h: hdr.Histogram }> = [];
+
+  constructor(private readonly windowMs?: number) {}
+
+  /** `sentAtS`: seconds from the start of the run; `us`: latency in microseconds. */
+  record(outcome: AnswerClass, us: number, sentAtS: number): void {
+    const v = Math.max(1, us);
+    this.all.recordValue(v);
+    if (outcome === 'ok') this.ok.recordValue(v);
+    else if (outcome === 'refused') {
+      this.refused++;
+      this.refusedLatency.recordValue(v);
+    }
+    if (this.windowMs) {
+      const i = Math.max(0, Math.floor((sentAtS * 1000) / this.windowMs));
+      while (this.windows.length <= i) this.windows.push({ ok: 0, refused: 0, errors: 0, h: hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 2 }) });
+      const w = this.windows[i]!;
+      if (outcome === 'ok') {
+        w.ok++;
+        w.h.recordValue(v);
+      } else if (outcome === 'refused') w.refused++;
+      else w.errors++;
+    }
+  }
+
+  fields(): Pick<RunResult, 'histogram' | 'okHistogram' | 'refusedHistogram' | 'refused' | 'windows'> {
+    return {
+      histogram: hdr.encodeIntoCompressedBase64(this.all),
+      okHistogram: hdr.encodeIntoCompressedBase64(this.ok),
+      refusedHistogram: hdr.encodeIntoCompressedBase64(this.refusedLatency),
+      refused: this.refused,
+      ...(this.windowMs ? { windows: this.windows.map((w, i) => ({ startS: (i * this.windowMs!) / 1000, ok: w.ok, refused: w.refused, errors: w.errors, histogram: hdr.encodeIntoCompressedBase64(w.h) })) } : {}),
+    };
+  }
 }
 
 /** A latency histogram in microseconds (1 us to 120 s, 3 digits): every run's and every summary's. */
@@ -88,15 +156,27 @@ export function newHistogram(): hdr.Histogram {
 export async function pace(o: RunOptions, lag: hdr.Histogram, send: (i: number) => void, counts: () => { answered: number; lost: number; errors: number }): Promise<{ sent: number; wallS: number; cpu: number }> {
   const cpu0 = process.cpuUsage();
   const start = process.hrtime.bigint();
-  const total = Math.round(o.rate * o.durationS);
-  const intervalNs = 1e9 / o.rate;
+  // The schedule: phase k sends its requests at its own rate, from where the previous ended.
+  const phases = (o.phases ?? [{ rate: o.rate, durationS: o.durationS }]).map((p) => ({ n: Math.round(p.rate * p.durationS), intervalNs: 1e9 / p.rate, durationNs: p.durationS * 1e9 }));
+  const total = phases.reduce((a, p) => a + p.n, 0);
+  let phase = 0;
+  let phaseFirst = 0;
+  let phaseStartNs = 0;
+  const dueNs = (i: number) => {
+    while (phase < phases.length - 1 && i >= phaseFirst + phases[phase]!.n) {
+      phaseFirst += phases[phase]!.n;
+      phaseStartNs += phases[phase]!.durationNs;
+      phase++;
+    }
+    return phaseStartNs + (i - phaseFirst) * phases[phase]!.intervalNs;
+  };
   let sent = 0;
   let lastProgress = 0;
   await new Promise<void>((resolve) => {
     const tick = () => {
       const now = Number(process.hrtime.bigint() - start);
-      while (sent < total && sent * intervalNs <= now) {
-        lag.recordValue(Math.max(1, (now - sent * intervalNs) / 1000));
+      while (sent < total && dueNs(sent) <= now) {
+        lag.recordValue(Math.max(1, (now - dueNs(sent)) / 1000));
         send(sent);
         sent++;
       }
@@ -123,8 +203,9 @@ export async function pace(o: RunOptions, lag: hdr.Histogram, send: (i: number) 
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+const OVERLOADED = Buffer.from('"OVERLOADED"');
 
-type AnswerHook = (status: number, sentAt: bigint, index: number, head?: string, body?: Buffer) => void;
+type AnswerHook = (status: number, sentAt: bigint, index: number, overloaded: boolean, head?: string, body?: Buffer) => void;
 type LossHook = (lost: Array<{ at: bigint; index: number }>) => void;
 
 /** One keep-alive connection with pipelined requests and a minimal response parser. */
@@ -192,6 +273,9 @@ class Connection {
       const length = m ? Number(m[1]) : 0;
       const total = end + 4 + length;
       if (this.buf.length < total) return;
+      // A 503 is a refusal under overload (load shed) when its body carries the code.
+      const mark = status === 503 ? this.buf.indexOf(OVERLOADED, end + 4) : -1;
+      const overloaded = mark >= 0 && mark < total;
       const body = this.withBodies ? this.buf.subarray(end + 4, total) : undefined;
       this.buf = this.buf.subarray(total);
       const at = this.sentAt[this.head]!;
@@ -202,8 +286,8 @@ class Connection {
         this.head = 0;
       }
       if (this.unsent.length > 0) this.socket.write(this.unsent.shift()!);
-      if (this.withBodies) this.onAnswer(status, at, index, headText, body);
-      else this.onAnswer(status, at, index);
+      if (this.withBodies) this.onAnswer(status, at, index, overloaded, headText, body);
+      else this.onAnswer(status, at, index, overloaded);
     }
   }
 
@@ -221,7 +305,8 @@ class Connection {
 
 /** Offers `rate` requests/s for `durationS`, then waits (briefly) for the last answers. */
 export async function runOpenLoop(t: Target, o: RunOptions): Promise<RunResult> {
-  const latency = newHistogram();
+  const rec = new Recorder(o.windowMs);
+  let t0 = process.hrtime.bigint();
   const lag = newHistogram();
   const errors: Record<string, number> = {};
   let answered = 0;
@@ -230,11 +315,12 @@ export async function runOpenLoop(t: Target, o: RunOptions): Promise<RunResult> 
   let lost = 0;
   const onOutcome = o.onOutcome;
   const ms = (ns: bigint) => Number(ns) / 1e6;
-  const conns = Array.from({ length: o.connections }, () => new Connection(t, (status, at, index, head, body) => {
+  const conns = Array.from({ length: o.connections }, () => new Connection(t, (status, at, index, overloaded, head, body) => {
     answered++;
     const now = process.hrtime.bigint();
-    latency.recordValue(Math.max(1, Number(now - at) / 1000));
-    if (status < 200 || status >= 300) {
+    const outcome = status >= 200 && status < 300 ? 'ok' : overloaded ? 'refused' : 'error';
+    rec.record(outcome, Number(now - at) / 1000, Number(at - t0) / 1e9);
+    if (outcome === 'error') {
       errors[status] = (errors[status] ?? 0) + 1;
       errorCount++;
     }
@@ -250,6 +336,7 @@ export async function runOpenLoop(t: Target, o: RunOptions): Promise<RunResult> 
     }
   }, onOutcome !== undefined, o.pipeline ?? true));
   await new Promise((r) => setTimeout(r, 50)); // let the connections open
+  t0 = process.hrtime.bigint();
   // Round-robin over the connections; one that has closed loses its share.
   const run = await pace(o, lag, (i) => {
     const c = conns[i % conns.length]!;
@@ -271,7 +358,7 @@ export async function runOpenLoop(t: Target, o: RunOptions): Promise<RunResult> 
     sent: run.sent,
     answered,
     errors,
-    histogram: hdr.encodeIntoCompressedBase64(latency),
+    ...rec.fields(),
     lagHistogram: hdr.encodeIntoCompressedBase64(lag),
     wallS: run.wallS,
     cpu: run.cpu,

@@ -9,7 +9,15 @@ export interface Summary {
   answered: number;
   errors: Record<string, number>;
   errorCount: number;
-  latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number };
+  /** Requests refused as OVERLOADED (load shed): not errors, not successes. */
+  refused: number;
+  /** Successful answers per second of the run. */
+  goodput: number;
+  /** Every answer's latency (successes, refusals and errors). */
+  latencyMs: Percentiles;
+  /** Successful answers only, and refusals only. */
+  okLatencyMs: Percentiles;
+  refusedLatencyMs: Percentiles;
   /** How late requests left versus their schedule, ms (the generator's own health). */
   sendLagMsP99: number;
   /** CPU of the busiest load-generator process, as a fraction of one core. */
@@ -19,11 +27,22 @@ export interface Summary {
   curve: Array<[number, number]>;
 }
 
+export interface Percentiles { p50: number; p90: number; p99: number; p999: number; max: number }
+
+function percentiles(h: hdr.Histogram): Percentiles {
+  const ms = (us: number) => us / 1000;
+  return { p50: ms(h.getValueAtPercentile(50)), p90: ms(h.getValueAtPercentile(90)), p99: ms(h.getValueAtPercentile(99)), p999: ms(h.getValueAtPercentile(99.9)), max: ms(h.maxValue) };
+}
+
 const PLOT_PERCENTILES = [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999];
 
 /** Merges per-process results into one summary. */
 export function summarise(results: RunResult[]): Summary {
   const lat = newHistogram();
+  const ok = newHistogram();
+  const refusedLat = newHistogram();
+  let refused = 0;
+  let okSeen = false;
   const lag = newHistogram();
   const errors: Record<string, number> = {};
   let sent = 0;
@@ -33,6 +52,12 @@ export function summarise(results: RunResult[]): Summary {
   let cpu = 0;
   for (const r of results) {
     lat.add(hdr.decodeFromCompressedBase64(r.histogram));
+    if (r.okHistogram) {
+      okSeen = true;
+      ok.add(hdr.decodeFromCompressedBase64(r.okHistogram));
+    }
+    if (r.refusedHistogram) refusedLat.add(hdr.decodeFromCompressedBase64(r.refusedHistogram));
+    refused += r.refused ?? 0;
     lag.add(hdr.decodeFromCompressedBase64(r.lagHistogram));
     for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
     sent += r.sent;
@@ -51,13 +76,12 @@ export function summarise(results: RunResult[]): Summary {
     answered,
     errors,
     errorCount,
-    latencyMs: {
-      p50: ms(lat.getValueAtPercentile(50)),
-      p90: ms(lat.getValueAtPercentile(90)),
-      p99: ms(lat.getValueAtPercentile(99)),
-      p999: ms(lat.getValueAtPercentile(99.9)),
-      max: ms(lat.maxValue),
-    },
+    refused,
+    goodput: (okSeen ? ok.totalCount : answered - errorCount - refused) / wall,
+    latencyMs: percentiles(lat),
+    // Older results (another process of an earlier version) carry no split: all of it then.
+    okLatencyMs: percentiles(okSeen ? ok : lat),
+    refusedLatencyMs: percentiles(refusedLat),
     sendLagMsP99,
     generatorCpu: cpu,
     // A generator near a full core, or sending well behind schedule, measures itself.
@@ -70,8 +94,12 @@ export function describe(s: Summary): string {
   const l = s.latencyMs;
   const f = (v: number) => (v < 1 ? v.toFixed(3) : v.toFixed(2));
   const lines = [
-    `offered ${s.offeredRate.toFixed(0)} req/s, achieved ${s.achievedRate.toFixed(0)} req/s, ${s.answered} answered, ${s.errorCount} errors${s.errorCount ? ' ' + JSON.stringify(s.errors) : ''}`,
+    `offered ${s.offeredRate.toFixed(0)} req/s, achieved ${s.achievedRate.toFixed(0)} req/s, ${s.answered} answered, ${s.errorCount} errors${s.errorCount ? ' ' + JSON.stringify(s.errors) : ''}${s.refused ? `, ${s.refused} refused as OVERLOADED` : ''}`,
     `latency ms: p50 ${f(l.p50)}  p90 ${f(l.p90)}  p99 ${f(l.p99)}  p99.9 ${f(l.p999)}  max ${f(l.max)}`,
+    ...(s.refused ? [
+      `  successful (goodput ${s.goodput.toFixed(0)}/s): p50 ${f(s.okLatencyMs.p50)}  p99 ${f(s.okLatencyMs.p99)}  max ${f(s.okLatencyMs.max)}`,
+      `  refused: p50 ${f(s.refusedLatencyMs.p50)}  p99 ${f(s.refusedLatencyMs.p99)}  max ${f(s.refusedLatencyMs.max)}`,
+    ] : []),
     `load generator: CPU ${(s.generatorCpu * 100).toFixed(0)}% of a core, send lag p99 ${f(s.sendLagMsP99)} ms${s.saturated ? '  -- SATURATED: these figures measure the load generator, not the server' : ''}`,
   ];
   return lines.join('\n');

@@ -46,7 +46,7 @@ export const catalogue = {
   VERSION_NOT_FOUND: { http: 404, grpc: Grpc.NOT_FOUND, retryable: false, doc: 'The model has no loaded version of that name.' },
   MODEL_NOT_READY: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The model is loading or unloading.' },
   // Load-shedding and time: retry later.
-  OVERLOADED: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: "The model's queue is full; the request was refused at once." },
+  OVERLOADED: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The server is overloaded (admission control) or the model\'s queue is full; the request was refused at once.' },
   DEADLINE_EXCEEDED: { http: 504, grpc: Grpc.DEADLINE_EXCEEDED, retryable: true, doc: 'The request deadline passed before the prediction ran; it was dropped, not run.' },
   WORKER_LOST: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The worker thread running the request died; the pool replaced it.' },
   SHUTTING_DOWN: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The engine is draining or stopped.' },

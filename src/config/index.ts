@@ -49,6 +49,19 @@ export interface Config {
   /** Requests in flight per stream (gRPC ModelStreamInfer, WebSocket) before reading pauses. */
   streamMaxInFlight: number;
 
+  // Admission control (overload shedding; src/service/admission.ts)
+  /** Refuse inference requests (OVERLOADED) when the server is overloaded. */
+  admission: boolean;
+  /** Event-loop lag held above this for a whole interval (50 ms) means overloaded. */
+  admissionLagTargetMs: number;
+  /** Batcher queueing delay held above this for an interval shrinks the in-flight limit. */
+  admissionQueueTargetMs: number;
+  /** Bounds of the adaptive limit on inference requests in flight (all transports). */
+  admissionMinInFlight: number;
+  admissionMaxInFlight: number;
+  /** Retry-After (seconds) sent with OVERLOADED refusals. */
+  admissionRetryAfterS: number;
+
   // Registry, artifacts, access control
   /** Directory for embedded state (PGlite database, local artifacts, cache). */
   dataDir: string;
@@ -158,6 +171,12 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   grpcMaxMessageBytes: { env: 'SLUICE_GRPC_MAX_MESSAGE_BYTES', doc: 'largest gRPC message', default: () => 16 * 1024 * 1024, parse: int(1024, 2 ** 31 - 1) },
   grpcMaxConcurrentStreams: { env: 'SLUICE_GRPC_MAX_CONCURRENT_STREAMS', doc: 'gRPC calls open at once per connection', default: () => 256, parse: int(1, 65536) },
   streamMaxInFlight: { env: 'SLUICE_STREAM_MAX_IN_FLIGHT', doc: 'requests in flight per stream', default: () => 64, parse: int(1, 65536) },
+  admission: { env: 'SLUICE_ADMISSION', doc: 'refuse inference requests with OVERLOADED when overloaded', default: () => true, parse: bool },
+  admissionLagTargetMs: { env: 'SLUICE_ADMISSION_LAG_TARGET_MS', doc: 'event-loop lag (ms) that, held for an interval, sheds load', default: () => 3, parse: int(1, 10_000) },
+  admissionQueueTargetMs: { env: 'SLUICE_ADMISSION_QUEUE_TARGET_MS', doc: 'batcher queueing delay (ms) that, held for an interval, shrinks the in-flight limit', default: () => 5, parse: int(1, 60_000) },
+  admissionMinInFlight: { env: 'SLUICE_ADMISSION_MIN_IN_FLIGHT', doc: 'lowest adaptive in-flight limit', default: () => 8, parse: int(1, 1_000_000) },
+  admissionMaxInFlight: { env: 'SLUICE_ADMISSION_MAX_IN_FLIGHT', doc: 'highest adaptive in-flight limit (inference requests, all transports)', default: () => 4096, parse: int(1, 1_000_000) },
+  admissionRetryAfterS: { env: 'SLUICE_ADMISSION_RETRY_AFTER_S', doc: 'Retry-After seconds sent with OVERLOADED', default: () => 1, parse: int(0, 3600) },
   dataDir: { env: 'SLUICE_DATA_DIR', doc: 'embedded state directory', default: () => path.join(projectRoot, 'data'), parse: dir },
   databaseUrl: { env: 'SLUICE_DATABASE_URL', doc: 'PostgreSQL URL (embedded PGlite when unset)', secret: true, default: () => undefined, parse: optional(url) },
   s3Bucket: { env: 'SLUICE_S3_BUCKET', doc: 'S3 bucket for artifacts (local directory when unset)', default: () => undefined, parse: optional(text) },

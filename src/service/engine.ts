@@ -24,8 +24,10 @@ import { DEFAULT_DISPATCH } from '../dispatch/policy.js';
 import { WorkerPool } from '../dispatch/pool.js';
 import { slotLayout } from '../dispatch/slot-layout.js';
 import { loadRuntime, validateRuntime, type BatchTensor, type Runtime } from '../worker/runtimes/index.js';
+import { Admission } from './admission.js';
 import type { InferRequest, InferResponse, ModelConfig, ModelMetadata, RepositoryModel, VersionStats } from './types.js';
 import { checkName, invalidName, isValidName } from '../names.js';
+import { guardedInfer, VersionGuard, type GuardHost } from './resilience/guard.js';
 
 /**
  * A lookup miss: NAME_INVALID when the name breaks the naming rule (src/names.ts), so every
@@ -34,7 +36,6 @@ import { checkName, invalidName, isValidName } from '../names.js';
 function modelNotFound(name: unknown): SluiceError {
   return isValidName(name) ? new SluiceError('MODEL_NOT_FOUND', `model ${String(name)} is not loaded`) : invalidName('model name');
 }
-import { guardedInfer, VersionGuard, type GuardHost } from './resilience/guard.js';
 
 const PLATFORM: Record<Manifest['kind'], string> = {
   linear: 'sluice_linear',
@@ -87,6 +88,11 @@ export class Engine {
   readonly metrics = new Metrics();
   /** Where versions come from: the repository directory, or the registry. */
   readonly catalog: ModelCatalog;
+  /**
+   * Overload shedding: transports ask it at each inference request's entry, before reading the
+   * body; batchers feed it their queueing delay.
+   */
+  readonly admission: Admission;
   private readonly table = new ModelTable();
   private readonly arena: Arena | undefined;
   private readonly pool: WorkerPool | undefined;
@@ -102,6 +108,15 @@ export class Engine {
   private constructor(config: Readonly<Config>, catalog?: ModelCatalog) {
     this.config = config;
     this.catalog = catalog ?? new DirectoryRepository(config.modelRepository);
+    this.admission = new Admission({
+      enabled: config.admission,
+      lagTargetMs: config.admissionLagTargetMs,
+      queueTargetMs: config.admissionQueueTargetMs,
+      minInFlight: Math.min(config.admissionMinInFlight, config.admissionMaxInFlight),
+      maxInFlight: config.admissionMaxInFlight,
+      retryAfterS: config.admissionRetryAfterS,
+    });
+    this.admission.start();
     if (config.workers > 0) {
       this.arena = new Arena(config.arenaMb * 1024 * 1024);
       this.pool = new WorkerPool({
@@ -482,7 +497,10 @@ export class Engine {
       slots: v.slots,
       run: (slot) => pool.run(slot),
       waitSync: (slot, us) => pool.waitSync(slot, us),
-      onQueued: (ms) => v.metrics.observeQueue(ms),
+      onQueued: (ms) => {
+        v.metrics.observeQueue(ms);
+        this.admission.observeQueueDelay(ms);
+      },
       onBatch: (rows, ms, requests) => v.metrics.observeExecution(rows, ms, requests),
     });
     return v;
@@ -593,6 +611,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.admission.stop();
     const until = Date.now() + this.config.drainTimeoutMs;
     while (this.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
     const all = [...this.models.values()].flatMap((m) => [...m.byGen.values()]);

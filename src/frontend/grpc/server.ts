@@ -4,7 +4,7 @@
  * server reflection, over @grpc/grpc-js. A thin adapter over the engine; errors come from the
  * catalogue. Messages over the size limit are refused by grpc-js with RESOURCE_EXHAUSTED.
  */
-import { Server, ServerCredentials, type sendUnaryData, type ServerDuplexStream, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type sendUnaryData, type ServiceError, type ServerDuplexStream, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { SluiceError } from '../../errors.js';
@@ -68,16 +68,24 @@ export class GrpcServer {
    * Wraps a unary handler: counts it in flight, maps errors, refuses work while draining. A
    * synchronous result is answered at once; a promise with no extra hops (ModelInfer's path).
    */
-  private unary<Req>(fn: (req: Req, call: Unary<Req>) => unknown | Promise<unknown>, duringDrain = true) {
+  private unary<Req>(fn: (req: Req, call: Unary<Req>) => unknown | Promise<unknown>, duringDrain = true, admitted = false) {
+    const admission = this.engine.admission;
     return (call: Unary<Req>, callback: sendUnaryData<unknown>) => {
       if (this.draining && !duringDrain) return callback(toGrpcError(new SluiceError('SHUTTING_DOWN', 'server is draining')) as never);
+      // Inference calls pass admission control before their message is decoded.
+      if (admitted && !admission.admit()) {
+        this.engine.metrics.countError('OVERLOADED');
+        return callback(this.overloaded(admission.overloaded) as never);
+      }
       this.inFlight++;
       const answer = (res: unknown) => {
         this.inFlight--;
+        if (admitted) admission.release();
         callback(null, res);
       };
       const refuse = (e: unknown) => {
         this.inFlight--;
+        if (admitted) admission.release();
         callback(toGrpcError(e) as never);
       };
       let r: unknown;
@@ -89,6 +97,13 @@ export class GrpcServer {
       if (r instanceof Promise) r.then(answer, refuse);
       else answer(r);
     };
+  }
+
+  /** An OVERLOADED status (UNAVAILABLE) with `sluice-code` and `retry-after` (seconds) metadata. */
+  private overloaded(e: SluiceError): Partial<ServiceError> {
+    const err = toGrpcError(e);
+    err.metadata!.set('retry-after', String(this.engine.admission.o.retryAfterS));
+    return err;
   }
 
   /** The caller's name from its authorization metadata; a promise only when the check is async. */
@@ -127,7 +142,7 @@ export class GrpcServer {
       }),
       ServerMetadata: this.unary(() => ({ name: SERVER_NAME, version: serverVersion, extensions: EXTENSIONS })),
       ModelMetadata: this.unary((r: { name: string; version: string }) => e.modelMetadata(r.name, r.version || undefined)),
-      ModelInfer: this.unary((buf: Buffer, call) => this.infer(buf, call, this.callDeadline(call)).then(encodeModelInfer), false),
+      ModelInfer: this.unary((buf: Buffer, call) => this.infer(buf, call, this.callDeadline(call)).then(encodeModelInfer), false, true),
       ModelStreamInfer: (call: ServerDuplexStream<Buffer, Buffer>) => this.stream(call),
       ModelConfig: this.unary((r: { name: string; version: string }) => ({ config: tritonConfig(e.modelConfig(r.name, r.version || undefined), e.poolThreads) })),
       ModelStatistics: this.unary(async (r: { name: string; version: string }) => {
@@ -193,6 +208,7 @@ export class GrpcServer {
       }
     };
     const deadline = this.callDeadline(call);
+    const admission = this.engine.admission;
     this.inFlight++;
     call.on('data', (buf: Buffer) => {
       inFlight++;
@@ -200,12 +216,18 @@ export class GrpcServer {
         paused = true;
         call.pause();
       }
-      const run = this.draining ? Promise.reject(new SluiceError('SHUTTING_DOWN', 'server is draining')) : this.infer(buf, call, deadline);
+      // Each message passes admission control (before it is decoded; a refusal carries no id).
+      const admitted = !this.draining && admission.admit();
+      const run = this.draining ? Promise.reject(new SluiceError('SHUTTING_DOWN', 'server is draining'))
+        : !admitted ? Promise.reject(admission.overloaded)
+          : this.infer(buf, call, deadline);
+      if (!admitted && !this.draining) this.engine.metrics.countError('OVERLOADED');
       run.then(
         (res) => write(encodeStreamResponse(res)),
         (err: unknown) => write(encodeStreamResponse(undefined, err instanceof SluiceError ? err : new SluiceError('INTERNAL', 'internal error'))),
       ).finally(() => {
         inFlight--;
+        if (admitted) admission.release();
         maybeResume();
         maybeEnd();
       });

@@ -36,9 +36,10 @@ export class HttpContext {
 
   /**
    * Starts an exchange: attaches the abort handler uWebSockets.js requires before any async
-   * step, and counts it in flight until it finishes.
+   * step, and counts it in flight until it finishes. `admitted`: admission control admitted
+   * it (see overload.ts), and is told when it finishes.
    */
-  begin(res: HttpResponse, route: string): Exchange {
+  begin(res: HttpResponse, route: string, admitted = false): Exchange {
     this.inFlight++;
     const x: Exchange = {
       res,
@@ -47,6 +48,7 @@ export class HttpContext {
       paused: false,
       onFinish: (status, code) => {
         this.inFlight--;
+        if (admitted) this.engine.admission.release();
         const key = `${route} ${status}`;
         this.counters.set(key, (this.counters.get(key) ?? 0) + 1);
         // Errors are counted where they are returned to clients, whatever raised them.

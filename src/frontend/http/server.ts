@@ -44,7 +44,7 @@ export class HttpServer {
       authorize: opts.authorize ?? allowAll,
       poolWaitUs: opts.poolWaitUs ?? engine.config.httpPoolWaitUs,
     });
-    this.exporter = new PrometheusExporter(engine.metrics, () => this.httpCounters());
+    this.exporter = new PrometheusExporter(engine.metrics, () => [...this.httpCounters(), ...engine.admission.metricLines()]);
     this.app = uWS.App();
     attachStream(this.app, this.ctx, engine.config.streamMaxInFlight);
     this.routes(opts.serverVersion ?? '0.0.0', opts.admin);

@@ -160,11 +160,17 @@ export function attachStream(app: TemplatedApp, ctx: HttpContext, maxInFlight: n
           throw new SluiceError('OVERLOADED', `more than ${2 * maxInFlight} requests unanswered on this stream; wait for answers`);
         }
         if (ctx.draining) throw new SluiceError('SHUTTING_DOWN', 'server is draining');
+        // Admission after the decode: the refusal must carry the frame's id to be usable.
+        const admission = ctx.engine.admission;
+        if (!admission.admit()) throw admission.overloaded;
         c.inFlight++;
         ctx.engine.infer(request).then(
           (res) => send(ws, encodeAnswer(id, res)),
           (e: unknown) => send(ws, encodeError(id, e)),
-        ).finally(() => c.inFlight--);
+        ).finally(() => {
+          c.inFlight--;
+          admission.release();
+        });
       } catch (e) {
         ctx.engine.metrics.countError(toSluiceError(e).code);
         send(ws, encodeError(id, e));

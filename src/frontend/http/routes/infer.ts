@@ -8,6 +8,7 @@ import { decodeInfer, encodeInfer, type DecodedInfer } from '../../codec/oip-inf
 import { readBody } from '../body.js';
 import { bodyBound } from '../body-bound.js';
 import { param, type HttpContext } from '../context.js';
+import { admitOrRefuse } from '../overload.js';
 import { sendBinary, sendJson, type Exchange } from '../reply.js';
 import { earliest, type InferResponse } from '../../../service/types.js';
 
@@ -43,6 +44,8 @@ export function bodyLimit(ctx: HttpContext, x: Exchange, model: string, version:
 
 export function inferRoute(ctx: HttpContext, withVersion: boolean) {
   return (res: HttpResponse, req: HttpRequest): void => {
+    // Admission first: a refusal reads no header and no body.
+    if (!admitOrRefuse(ctx, res, 'infer')) return;
     const arrival = performance.now();
     const model = param(req, 0);
     const version = withVersion ? param(req, 1) : undefined;
@@ -51,7 +54,7 @@ export function inferRoute(ctx: HttpContext, withVersion: boolean) {
     const timeoutMs = req.getHeader('timeout-ms');
     const authorization = req.getHeader('authorization');
     const length = contentLength(req);
-    const x = ctx.begin(res, 'infer');
+    const x = ctx.begin(res, 'infer', true);
     if (ctx.draining) return ctx.fail(x, new SluiceError('SHUTTING_DOWN', 'server is draining'), true);
     const binary = headerLength !== '';
     if (!acceptableInferType(contentType, binary)) {

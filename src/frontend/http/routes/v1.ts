@@ -12,6 +12,7 @@ import { asObject, own, parseJsonBody } from '../../codec/safe-json.js';
 import { decodeTensorData, encodeTensorData } from '../../codec/tensor-json.js';
 import { readBody } from '../body.js';
 import { param, type HttpContext } from '../context.js';
+import { admitOrRefuse } from '../overload.js';
 import { sendJson, type Exchange } from '../reply.js';
 import type { InferResponse } from '../../../service/types.js';
 import { acceptableInferType, bodyLimit, contentLength } from './infer.js';
@@ -46,11 +47,12 @@ function answer(x: Exchange, rows: number, r: InferResponse): void {
 
 export function predictRoute(ctx: HttpContext) {
   return (res: HttpResponse, req: HttpRequest): void => {
+    if (!admitOrRefuse(ctx, res, 'predict')) return;
     const spec = param(req, 0);
     const contentType = req.getHeader('content-type');
     const authorization = req.getHeader('authorization');
     const length = contentLength(req);
-    const x = ctx.begin(res, 'predict');
+    const x = ctx.begin(res, 'predict', true);
     const at = spec.lastIndexOf(':');
     if (at < 0 || spec.slice(at + 1) !== 'predict') {
       return ctx.fail(x, new SluiceError('ROUTE_NOT_FOUND', 'use POST /v1/models/{model}:predict'), true);

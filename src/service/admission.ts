@@ -1,0 +1,243 @@
+/**
+ * Admission control: which requests the server takes on, decided at each request's entry, before
+ * its body is read or decoded, so that a refusal costs almost nothing and the accepted requests
+ * keep their latency when more arrives than the server can answer.
+ *
+ * Two signals, because the queue that grows under overload is in two places:
+ *
+ * 1. The event loop and the kernel. Models that run inline answer synchronously, so nothing
+ *    queues inside the engine: under open-loop overload the requests wait unread in socket
+ *    buffers, and the only thing the process can see of that queue is how long each turn of its
+ *    event loop takes (a turn handles everything read from every socket). A timer probe measures
+ *    that lag. Like CoDel, a standing queue is one whose *minimum* lag over an interval stays
+ *    above the target (one GC pause or one burst is not); then the accepted fraction of new
+ *    requests is cut in proportion to the excess (multiplicative decrease), and it grows back
+ *    additively in every interval without one. Refusals are spread evenly (a credit
+ *    counter, no random draw).
+ * 2. Work in flight inside the engine (pooled models: batcher queue and workers). A concurrency
+ *    limit bounds it; the limit adapts to the measured queueing delay (time a request waited in
+ *    the batcher): shrinking when the interval's minimum delay is above its target, growing by
+ *    about sqrt(limit) per interval while the delay is low and the limit is in use (the
+ *    gradient/Vegas family of Netflix's concurrency-limits, on a delay rather than an RTT
+ *    ratio, so fast and slow models can share one limit).
+ *
+ * Per-connection bounds are the transports' own: an HTTP/1.1 connection has one request in
+ * flight (uWebSockets.js refuses asynchronous pipelining), a gRPC connection at most
+ * SLUICE_GRPC_MAX_CONCURRENT_STREAMS calls, a stream (gRPC or WebSocket) SLUICE_STREAM_MAX_IN_FLIGHT.
+ *
+ * Health, metrics and admin requests never pass through here.
+ */
+import { SluiceError } from '../errors.js';
+
+export interface AdmissionOptions {
+  enabled: boolean;
+  /** Event-loop lag (ms) above which, held for a whole interval, the loop counts as overloaded. */
+  lagTargetMs: number;
+  /** Batcher queueing delay (ms) above which, held for a whole interval, the in-flight limit shrinks. */
+  queueTargetMs: number;
+  /** Bounds of the adaptive in-flight limit. */
+  minInFlight: number;
+  maxInFlight: number;
+  /** Seconds a refused client is told to wait (Retry-After). */
+  retryAfterS: number;
+}
+
+/** How often the loop is probed, and how long one control interval lasts (at least). */
+const PROBE_MS = 5;
+const INTERVAL_MS = 50;
+/** The accepted fraction never falls below this: some requests keep measuring the server. */
+const MIN_ACCEPT = 0.05;
+/** Fewer requests than this in an interval cannot be what makes the loop late. */
+const MIN_REQUESTS = 4;
+/** Additive increase of the accepted fraction per calm interval (0.5 -> 1 in ten intervals). */
+const ACCEPT_STEP = 0.05;
+
+/**
+ * The accepted fraction of new requests, driven by event-loop lag (pure: fed by the probe, or
+ * by a test). `observe` takes each probe's lag; `endInterval` applies the control law.
+ */
+export class LagShedder {
+  /** Fraction of new requests to accept, in [MIN_ACCEPT, 1]. */
+  accept = 1;
+  private minLag = Infinity;
+  /** Smoothed lag, for metrics. */
+  lagMs = 0;
+
+  constructor(private readonly targetMs: number) {}
+
+  observe(lagMs: number): void {
+    if (lagMs < this.minLag) this.minLag = lagMs;
+    this.lagMs += (lagMs - this.lagMs) * 0.2;
+  }
+
+  /**
+   * `requests`: how many requests were decided during the interval. Lag with hardly any traffic
+   * is not a queue of requests (start-up, a busy neighbour on the machine, a long admin task):
+   * it never sheds, and counts as calm.
+   */
+  endInterval(requests: number): void {
+    const min = this.minLag;
+    this.minLag = Infinity;
+    if (min === Infinity) return;
+    if (requests >= MIN_REQUESTS && min > this.targetMs) {
+      // A standing queue: cut in proportion to how far over the target it stands (at least
+      // 10%, at most to a quarter per interval: a queue growing fast must be met fast).
+      const cut = Math.min(0.9, Math.max(0.25, this.targetMs / min));
+      this.accept = Math.max(MIN_ACCEPT, this.accept * cut);
+    } else {
+      // No standing queue (spikes are not one): admit more. Growing on every such interval,
+      // not only on spotless ones, is what brings a noisy machine back to normal quickly.
+      this.accept = Math.min(1, this.accept + ACCEPT_STEP);
+    }
+  }
+}
+
+/**
+ * The adaptive in-flight limit, driven by queueing delay (pure: fed by the engine's batchers,
+ * or by a test). `observe` takes each request's queueing delay; `endInterval` applies the law.
+ */
+export class DelayLimit {
+  limit: number;
+  private minDelay = Infinity;
+  private peakInFlight = 0;
+
+  constructor(private readonly targetMs: number, private readonly min: number, private readonly max: number) {
+    this.limit = max;
+  }
+
+  observe(delayMs: number): void {
+    if (delayMs < this.minDelay) this.minDelay = delayMs;
+  }
+
+  /** Notes how much of the limit is in use (growth only makes sense when it is). */
+  inUse(inFlight: number): void {
+    if (inFlight > this.peakInFlight) this.peakInFlight = inFlight;
+  }
+
+  endInterval(): void {
+    const min = this.minDelay;
+    const peak = this.peakInFlight;
+    this.minDelay = Infinity;
+    this.peakInFlight = 0;
+    if (min === Infinity) return; // nothing queued: no evidence either way
+    if (min > this.targetMs) {
+      // Little's law: at the same throughput, cutting in-flight by target/delay brings the
+      // delay to the target; at most halve, at least 10%, per interval.
+      const cut = Math.min(0.9, Math.max(0.5, this.targetMs / min));
+      this.limit = Math.max(this.min, Math.floor(this.limit * cut));
+    } else if (peak >= this.limit * 0.5) {
+      this.limit = Math.min(this.max, this.limit + Math.max(1, Math.round(Math.sqrt(this.limit))));
+    }
+  }
+}
+
+export type RefusalReason = 'event_loop' | 'in_flight';
+
+export class Admission {
+  readonly shedder: LagShedder;
+  readonly limiter: DelayLimit;
+  /** Requests admitted and not yet finished (every transport). */
+  inFlight = 0;
+  admitted = 0;
+  readonly refused: Record<RefusalReason, number> = { event_loop: 0, in_flight: 0 };
+  /** The one refusal error (thrown often under overload: built once, no stack capture each time). */
+  readonly overloaded: SluiceError;
+  private credit = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private intervalStart = 0;
+  private decidedBefore = 0;
+
+  constructor(readonly o: AdmissionOptions) {
+    this.shedder = new LagShedder(o.lagTargetMs);
+    this.limiter = new DelayLimit(o.queueTargetMs, o.minInFlight, o.maxInFlight);
+    this.overloaded = new SluiceError('OVERLOADED', 'the server is overloaded; retry later');
+  }
+
+  /** Starts the event-loop probe (an unref'd timer: it never keeps the process alive). */
+  start(): void {
+    if (this.timer || !this.o.enabled) return;
+    let last = performance.now();
+    this.intervalStart = last;
+    const probe = () => {
+      const now = performance.now();
+      this.shedder.observe(Math.max(0, now - last - PROBE_MS));
+      last = now;
+      this.limiter.inUse(this.inFlight);
+      // The interval is time, not a count of probes: under overload probes come late, and an
+      // interval of ten late probes would last seconds while the queue grows unchecked.
+      if (now - this.intervalStart >= INTERVAL_MS) {
+        this.intervalStart = now;
+        const decided = this.admitted + this.refused.event_loop + this.refused.in_flight;
+        this.shedder.endInterval(decided - this.decidedBefore);
+        this.decidedBefore = decided;
+        this.limiter.endInterval();
+      }
+      this.timer = setTimeout(probe, PROBE_MS);
+      this.timer.unref();
+    };
+    this.timer = setTimeout(probe, PROBE_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /**
+   * Decides one request, at its entry. True: admitted, and the caller must call `release()`
+   * exactly once when it has been answered (or failed, or its client left). False: refuse it
+   * with `overloaded` at once, without reading its body.
+   */
+  admit(): boolean {
+    if (this.o.enabled) {
+      if (this.inFlight >= this.limiter.limit) {
+        this.refused.in_flight++;
+        return false;
+      }
+      if (this.shedder.accept < 1) {
+        this.credit += this.shedder.accept;
+        if (this.credit < 1) {
+          this.refused.event_loop++;
+          return false;
+        }
+        this.credit -= 1;
+      }
+    }
+    this.inFlight++;
+    this.admitted++;
+    return true;
+  }
+
+  release(): void {
+    this.inFlight--;
+  }
+
+  /** A queueing delay measured inside the engine (a batcher's wait), in ms. */
+  observeQueueDelay(ms: number): void {
+    this.limiter.observe(ms);
+  }
+
+  /** Prometheus text lines (gauges and counters) for /metrics. */
+  metricLines(): string[] {
+    return [
+      '# HELP sluice_admission_requests_total Requests decided by admission control, by decision and reason.',
+      '# TYPE sluice_admission_requests_total counter',
+      `sluice_admission_requests_total{decision="admitted",reason=""} ${this.admitted}`,
+      `sluice_admission_requests_total{decision="refused",reason="event_loop"} ${this.refused.event_loop}`,
+      `sluice_admission_requests_total{decision="refused",reason="in_flight"} ${this.refused.in_flight}`,
+      '# HELP sluice_admission_in_flight Requests admitted and not yet answered.',
+      '# TYPE sluice_admission_in_flight gauge',
+      `sluice_admission_in_flight ${this.inFlight}`,
+      '# HELP sluice_admission_in_flight_limit The adaptive limit on requests in flight.',
+      '# TYPE sluice_admission_in_flight_limit gauge',
+      `sluice_admission_in_flight_limit ${this.limiter.limit}`,
+      '# HELP sluice_admission_accept_ratio Fraction of new requests admitted by the event-loop lag controller.',
+      '# TYPE sluice_admission_accept_ratio gauge',
+      `sluice_admission_accept_ratio ${this.shedder.accept}`,
+      '# HELP sluice_event_loop_lag_seconds Smoothed event-loop lag measured by the admission probe.',
+      '# TYPE sluice_event_loop_lag_seconds gauge',
+      `sluice_event_loop_lag_seconds ${this.shedder.lagMs / 1000}`,
+    ];
+  }
+}

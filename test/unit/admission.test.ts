@@ -1,0 +1,158 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { Admission, DelayLimit, LagShedder } from '../../src/service/admission.js';
+
+const opts = { enabled: true, lagTargetMs: 3, queueTargetMs: 5, minInFlight: 4, maxInFlight: 256, retryAfterS: 1 };
+
+/** Feeds one control interval of identical samples, then closes it. */
+function interval(l: DelayLimit, delayMs: number, inFlight: number): void {
+  for (let i = 0; i < 10; i++) {
+    l.observe(delayMs);
+    l.inUse(inFlight);
+  }
+  l.endInterval();
+}
+
+describe('DelayLimit (adaptive in-flight limit)', () => {
+  it('shrinks while the queueing delay stands above the target, and grows back once it falls', () => {
+    const l = new DelayLimit(5, 4, 256);
+    expect(l.limit).toBe(256);
+    const seen: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      interval(l, 40, l.limit);
+      seen.push(l.limit);
+    }
+    // Every interval with a standing queue cuts the limit, down to the floor.
+    for (let i = 1; i < seen.length; i++) expect(seen[i]!).toBeLessThanOrEqual(seen[i - 1]!);
+    expect(seen.at(-1)!).toBeLessThan(16);
+    expect(seen.at(-1)!).toBeGreaterThanOrEqual(4);
+    const low = l.limit;
+    for (let i = 0; i < 30; i++) interval(l, 0.5, l.limit);
+    expect(l.limit).toBeGreaterThan(low * 4);
+  });
+
+  it('cuts harder the further the delay stands above the target', () => {
+    const mild = new DelayLimit(5, 4, 256);
+    const severe = new DelayLimit(5, 4, 256);
+    interval(mild, 6, 256);
+    interval(severe, 100, 256);
+    expect(severe.limit).toBeLessThan(mild.limit);
+  });
+
+  it('does not react to one delay spike when the minimum stays low (no standing queue)', () => {
+    const l = new DelayLimit(5, 4, 64);
+    l.observe(200);
+    l.observe(1);
+    l.inUse(10);
+    l.endInterval();
+    expect(l.limit).toBe(64);
+  });
+
+  it('does not grow a limit that is not in use', () => {
+    const l = new DelayLimit(5, 4, 256);
+    interval(l, 50, 256);
+    const after = l.limit;
+    interval(l, 0, 1);
+    expect(l.limit).toBe(after);
+  });
+});
+
+describe('LagShedder (event-loop lag)', () => {
+  it('sheds more while the loop lag stands above the target and admits everything again once it falls', () => {
+    const s = new LagShedder(3);
+    const seen: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      for (let k = 0; k < 10; k++) s.observe(20);
+      s.endInterval(100);
+      seen.push(s.accept);
+    }
+    for (let i = 1; i < seen.length; i++) expect(seen[i]!).toBeLessThan(seen[i - 1]!);
+    expect(s.accept).toBeLessThan(0.2);
+    for (let i = 0; i < 40; i++) {
+      for (let k = 0; k < 10; k++) s.observe(0.5);
+      s.endInterval(100);
+    }
+    expect(s.accept).toBe(1);
+  });
+
+  it('does not shed for lag without traffic (start-up, a busy machine)', () => {
+    const s = new LagShedder(3);
+    for (let i = 0; i < 5; i++) {
+      for (let k = 0; k < 10; k++) s.observe(50);
+      s.endInterval(1);
+    }
+    expect(s.accept).toBe(1);
+  });
+
+  it('treats isolated spikes as no standing queue', () => {
+    const s = new LagShedder(3);
+    s.accept = 0.5;
+    s.observe(50);
+    s.observe(0.2);
+    s.endInterval(100);
+    expect(s.accept).toBeGreaterThan(0.5);
+  });
+});
+
+describe('Admission', () => {
+  it('refuses past the in-flight limit and admits again once requests finish', () => {
+    const a = new Admission({ ...opts, maxInFlight: 3, minInFlight: 1 });
+    expect([a.admit(), a.admit(), a.admit()]).toEqual([true, true, true]);
+    expect(a.admit()).toBe(false);
+    expect(a.refused.in_flight).toBe(1);
+    a.release();
+    expect(a.admit()).toBe(true);
+    expect(a.inFlight).toBe(3);
+  });
+
+  it('admits the accepted fraction of requests, spread evenly', () => {
+    const a = new Admission(opts);
+    a.shedder.accept = 0.25;
+    const decisions = Array.from({ length: 400 }, () => {
+      const ok = a.admit();
+      if (ok) a.release();
+      return ok;
+    });
+    expect(decisions.filter(Boolean).length).toBe(100);
+    // Never more than 3 refusals in a row at 25%.
+    expect(decisions.map((d) => (d ? '1' : '0')).join('')).not.toContain('0000');
+    expect(a.refused.event_loop).toBe(300);
+  });
+
+  it('admits everything when disabled, and still counts in flight', () => {
+    const a = new Admission({ ...opts, enabled: false, maxInFlight: 1 });
+    a.shedder.accept = 0.05;
+    expect([a.admit(), a.admit(), a.admit()]).toEqual([true, true, true]);
+    expect(a.inFlight).toBe(3);
+  });
+
+  it('exposes its state as Prometheus lines', () => {
+    const a = new Admission(opts);
+    a.admit();
+    const text = a.metricLines().join('\n');
+    expect(text).toContain('sluice_admission_requests_total{decision="admitted",reason=""} 1');
+    expect(text).toContain('sluice_admission_in_flight 1');
+    expect(text).toContain('sluice_admission_in_flight_limit 256');
+    expect(text).toContain('sluice_admission_accept_ratio 1');
+  });
+
+  it('sheds when its own event loop is blocked by requests, within a few late probes', async () => {
+    const a = new Admission(opts);
+    a.start();
+    try {
+      // Each turn of the loop handles 50 requests for 60 ms: every probe comes ~60 ms late.
+      await sleep(6);
+      for (let turn = 0; turn < 8 && a.shedder.accept === 1; turn++) {
+        // No idle gap between turns (a saturated server has none): the probe only runs late.
+        await new Promise((r) => setImmediate(r));
+        const until = performance.now() + 60;
+        for (let i = 0; i < 50; i++) if (a.admit()) a.release();
+        while (performance.now() < until) { /* the requests' work */ }
+      }
+      await sleep(6);
+      expect(a.shedder.accept).toBeLessThan(1);
+    } finally {
+      a.stop();
+    }
+  });
+});
