@@ -20,7 +20,12 @@ describe('HTTP front end: every bad input gets its coded error, and the server k
   afterAll(() => s.close());
   afterEach(async () => {
     // After every bad request, a good one still gets its answer.
-    const ok = await postJson(infer, demoBody());
+    // (Right after a burst, admission control may still refuse with 503 OVERLOADED: retry.)
+    let ok = await postJson(infer, demoBody());
+    for (let i = 0; i < 20 && ok.status === 503 && ok.json.code === 'OVERLOADED'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      ok = await postJson(infer, demoBody());
+    }
     expect(ok.status).toBe(200);
     expect(ok.json.model_version).toBe('1');
   });
@@ -168,9 +173,19 @@ describe('HTTP front end: every bad input gets its coded error, and the server k
     const bad = ['{', withValue('1e400'), '['.repeat(5000), JSON.stringify(demoBody(2000))];
     const results = await Promise.all(Array.from({ length: 400 }, (_, i) =>
       i % 4 === 0 ? postJson(infer, demoBody(1, 0.2)) : postJson(infer, bad[i % bad.length]!)));
+    // 400 requests at once on a server sharing its event loop with this client is a burst the
+    // admission control may shed part of (503 OVERLOADED, retryable): a coded refusal, never a
+    // wrong or missing answer. Most good requests must still be answered.
+    let answered = 0;
     results.forEach((r, i) => {
-      if (i % 4 === 0) expect(r.status).toBe(200);
-      else expect(r.status).toBeGreaterThanOrEqual(400);
+      if (i % 4 === 0) {
+        if (r.status === 503) expect(r.json.code).toBe('OVERLOADED');
+        else {
+          expect(r.status).toBe(200);
+          answered++;
+        }
+      } else expect(r.status).toBeGreaterThanOrEqual(400);
     });
+    expect(answered).toBeGreaterThanOrEqual(50);
   });
 });

@@ -105,9 +105,10 @@ describe('Admission', () => {
     expect(a.inFlight).toBe(3);
   });
 
-  it('admits the accepted fraction of requests, spread evenly', () => {
+  it('admits the accepted fraction of requests, spread evenly, while the loop is late', () => {
     const a = new Admission(opts);
     a.shedder.accept = 0.25;
+    a.shedder.lagMs = opts.lagTargetMs * 2;
     const decisions = Array.from({ length: 400 }, () => {
       const ok = a.admit();
       if (ok) a.release();
@@ -117,6 +118,16 @@ describe('Admission', () => {
     // Never more than 3 refusals in a row at 25%.
     expect(decisions.map((d) => (d ? '1' : '0')).join('')).not.toContain('0000');
     expect(a.refused.event_loop).toBe(300);
+  });
+
+  it('refuses nothing once the loop is timely again, and a quiet interval admits everything', () => {
+    const a = new Admission(opts);
+    a.shedder.accept = 0.05;
+    a.shedder.lagMs = opts.lagTargetMs / 2;
+    expect(Array.from({ length: 20 }, () => a.admit()).every(Boolean)).toBe(true);
+    a.shedder.observe(opts.lagTargetMs * 10);
+    a.shedder.endInterval(3);
+    expect(a.shedder.accept).toBe(1);
   });
 
   it('admits everything when disabled, and still counts in flight', () => {
