@@ -31,8 +31,13 @@ export interface LoadSpec {
 
 export interface Answer {
   index: number;
-  /** Sent at, in ChaosContext.now() milliseconds. */
+  /** Due by the schedule at, in ChaosContext.now() milliseconds. */
   t: number;
+  /**
+   * Written to the socket at (same clock): later than `t` when the request waited on the client
+   * behind an earlier answer (one request on the wire per connection); absent if never written.
+   */
+  written?: number;
   latencyMs: number;
   /** HTTP status; 0 = no answer (refused, reset, closed, or not answered in time). */
   status: number;
@@ -66,6 +71,7 @@ export function outcomeLabel(a: Answer): string {
 
 function toAnswer(o: Outcome, keepBodies: boolean): Answer {
   const a: Answer = { index: o.index, t: o.sentAtMs, latencyMs: o.latencyMs, status: o.status };
+  if (o.writtenAtMs !== undefined) a.written = o.writtenAtMs;
   if (o.status !== 0 && (o.status < 200 || o.status >= 300)) {
     try {
       a.code = (JSON.parse(o.body!.toString('utf8')) as { code?: string }).code;

@@ -47,8 +47,13 @@ export interface RunOptions {
 export interface Outcome {
   /** Index in the schedule. */
   index: number;
-  /** When it was written (process.hrtime.bigint() in ms). */
+  /** When it was due by the schedule (process.hrtime.bigint() in ms). */
   sentAtMs: number;
+  /**
+   * When it was written to the socket (same clock); later than sentAtMs when it waited on the
+   * client behind an earlier request (no pipelining); absent if it never was.
+   */
+  writtenAtMs?: number;
   /** Answer time minus sentAtMs; for lost requests, when the loss was noticed. */
   latencyMs: number;
   /** HTTP status, or 0 when no answer came (connection refused, reset or closed). */
@@ -205,8 +210,8 @@ export async function pace(o: RunOptions, lag: hdr.Histogram, send: (i: number) 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const OVERLOADED = Buffer.from('"OVERLOADED"');
 
-type AnswerHook = (status: number, sentAt: bigint, index: number, overloaded: boolean, head?: string, body?: Buffer) => void;
-type LossHook = (lost: Array<{ at: bigint; index: number }>) => void;
+type AnswerHook = (status: number, sentAt: bigint, index: number, overloaded: boolean, head?: string, body?: Buffer, writtenAt?: bigint) => void;
+type LossHook = (lost: Array<{ at: bigint; index: number; writtenAt?: bigint }>) => void;
 
 /** One keep-alive connection with pipelined requests and a minimal response parser. */
 class Connection {
@@ -217,6 +222,8 @@ class Connection {
   private buf: Buffer = Buffer.alloc(0);
   /** Without pipelining: requests scheduled but not yet written (the tail of sentAt). */
   private unsent: Buffer[] = [];
+  /** When each request (by index) was written, while it is unanswered (only kept with `withBodies`, the per-request mode). */
+  private readonly writtenAt = new Map<number, bigint>();
   open = false;
 
   /** `withBodies`: hand each answer's head and body to `onAnswer` (they are not kept otherwise). */
@@ -236,13 +243,23 @@ class Connection {
       if (socket !== this.socket) return;
       this.open = false;
       // Everything still unanswered on a closed connection is lost.
-      const lost = this.sentAt.slice(this.head).map((at, k) => ({ at, index: this.indexes[this.head + k]! }));
+      const lost = this.sentAt.slice(this.head).map((at, k) => this.left(at, this.indexes[this.head + k]!));
       this.sentAt = [];
       this.indexes = [];
       this.unsent = [];
       this.head = 0;
+      this.writtenAt.clear();
       this.onLoss(lost);
     });
+  }
+
+  private left(at: bigint, index: number): { at: bigint; index: number; writtenAt?: bigint } {
+    return { at, index, writtenAt: this.writtenAt.get(index) };
+  }
+
+  private write(req: Buffer, index: number): void {
+    if (this.withBodies) this.writtenAt.set(index, process.hrtime.bigint());
+    this.socket.write(req);
   }
 
   get pending(): number {
@@ -257,7 +274,7 @@ class Connection {
     }
     this.sentAt.push(process.hrtime.bigint());
     this.indexes.push(index);
-    if (this.pipeline || this.pending === 1) this.socket.write(req);
+    if (this.pipeline || this.pending === 1) this.write(req, index);
     else this.unsent.push(req);
     return true;
   }
@@ -285,15 +302,18 @@ class Connection {
         this.indexes.splice(0, this.head);
         this.head = 0;
       }
-      if (this.unsent.length > 0) this.socket.write(this.unsent.shift()!);
-      if (this.withBodies) this.onAnswer(status, at, index, overloaded, headText, body);
+      if (this.unsent.length > 0) this.write(this.unsent.shift()!, this.indexes[this.head]!);
+      const writtenAt = this.writtenAt.get(index);
+      this.writtenAt.delete(index);
+      if (this.withBodies) this.onAnswer(status, at, index, overloaded, headText, body, writtenAt);
       else this.onAnswer(status, at, index, overloaded);
     }
   }
 
   /** Closes the connection; what is still unanswered is returned, not reported as lost. */
-  close(): Array<{ at: bigint; index: number }> {
-    const left = this.sentAt.slice(this.head).map((at, k) => ({ at, index: this.indexes[this.head + k]! }));
+  close(): Array<{ at: bigint; index: number; writtenAt?: bigint }> {
+    const left = this.sentAt.slice(this.head).map((at, k) => this.left(at, this.indexes[this.head + k]!));
+    this.writtenAt.clear();
     this.sentAt = [];
     this.indexes = [];
     this.unsent = [];
@@ -315,7 +335,7 @@ export async function runOpenLoop(t: Target, o: RunOptions): Promise<RunResult> 
   let lost = 0;
   const onOutcome = o.onOutcome;
   const ms = (ns: bigint) => Number(ns) / 1e6;
-  const conns = Array.from({ length: o.connections }, () => new Connection(t, (status, at, index, overloaded, head, body) => {
+  const conns = Array.from({ length: o.connections }, () => new Connection(t, (status, at, index, overloaded, head, body, writtenAt) => {
     answered++;
     const now = process.hrtime.bigint();
     const outcome = status >= 200 && status < 300 ? 'ok' : overloaded ? 'refused' : 'error';
@@ -324,7 +344,7 @@ export async function runOpenLoop(t: Target, o: RunOptions): Promise<RunResult> 
       errors[status] = (errors[status] ?? 0) + 1;
       errorCount++;
     }
-    onOutcome?.({ index, sentAtMs: ms(at), latencyMs: ms(now - at), status, head, body });
+    onOutcome?.({ index, sentAtMs: ms(at), writtenAtMs: writtenAt === undefined ? undefined : ms(writtenAt), latencyMs: ms(now - at), status, head, body });
   }, (gone) => {
     const n = gone.length;
     if (n > 0) {
@@ -332,7 +352,7 @@ export async function runOpenLoop(t: Target, o: RunOptions): Promise<RunResult> 
       errorCount += n;
       lost += n;
       const now = process.hrtime.bigint();
-      if (onOutcome) for (const g of gone) onOutcome({ index: g.index, sentAtMs: ms(g.at), latencyMs: ms(now - g.at), status: 0 });
+      if (onOutcome) for (const g of gone) onOutcome({ index: g.index, sentAtMs: ms(g.at), writtenAtMs: g.writtenAt === undefined ? undefined : ms(g.writtenAt), latencyMs: ms(now - g.at), status: 0 });
     }
   }, onOutcome !== undefined, o.pipeline ?? true));
   await new Promise((r) => setTimeout(r, 50)); // let the connections open
@@ -351,7 +371,7 @@ export async function runOpenLoop(t: Target, o: RunOptions): Promise<RunResult> 
   if (unanswered > 0) errors.timeout = unanswered;
   const end = process.hrtime.bigint();
   for (const c of conns) {
-    for (const g of c.close()) onOutcome?.({ index: g.index, sentAtMs: ms(g.at), latencyMs: ms(end - g.at), status: 0 });
+    for (const g of c.close()) onOutcome?.({ index: g.index, sentAtMs: ms(g.at), writtenAtMs: g.writtenAt === undefined ? undefined : ms(g.writtenAt), latencyMs: ms(end - g.at), status: 0 });
   }
   return {
     offeredRate: o.rate,

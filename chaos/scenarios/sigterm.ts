@@ -2,8 +2,15 @@
  * SIGTERM under load, with SLUICE_DRAIN_GRACE_MS (the load-balancer case): readiness turns
  * false at once, the listeners stay open and answer for the grace period (new connections
  * included) so the balancer can notice, then close; in-flight requests finish; exit 0.
- * Expected: every request sent before the signal or during the grace is answered 200; the only
- * failures are requests refused after the listeners close; the process exits 0.
+ * Expected: every request that reached the wire before the signal or during the grace is
+ * answered 200; the only failures are requests refused after the listeners close; exit 0.
+ *
+ * Requests are counted by when they were written, not when the schedule made them due: the load
+ * keeps one request on the wire per connection, so one due while its connection's previous
+ * answer is still pending waits on the client, and if that answer comes after the grace it is
+ * written to a server that has stopped taking work (503 SHUTTING_DOWN, Connection: close; the
+ * rest of that connection's queue is then never written). That is the server doing what
+ * Kubernetes expects, not a request lost during the grace; such requests are reported apart.
  */
 import { Agent, fetch } from 'undici';
 import { inferRequests, writeFixture } from '../fixtures.js';
@@ -54,24 +61,28 @@ export const sigterm: Scenario = {
     const exitedAt = ctx.now();
     const { answers } = await load.done;
     const graceEnd = signalAt + GRACE_MS;
-    const windows = tally(answers, [
+    // By when each request reached the wire (never written: after everything).
+    const onWire = answers.map((a) => ({ ...a, t: a.written ?? Infinity }));
+    const windows = tally(onWire, [
       { name: 'before SIGTERM', from: t0, to: signalAt },
       { name: 'during the grace', from: signalAt, to: graceEnd },
       { name: 'after the grace', from: graceEnd, to: Infinity },
     ]);
     const before = windows['before SIGTERM']!;
     const grace = windows['during the grace']!;
-    const afterFailures = answers.filter((a) => a.t >= graceEnd && !ok(a));
-    const graceFailures = answers.filter((a) => a.t >= signalAt && a.t < graceEnd && !ok(a));
+    const afterFailures = onWire.filter((a) => a.t >= graceEnd && !ok(a));
+    const graceFailures = onWire.filter((a) => a.t >= signalAt && a.t < graceEnd && !ok(a));
     const firstGraceFailure = graceFailures.length ? Math.min(...graceFailures.map((a) => a.t)) : undefined;
+    // Due during the grace but held on the client (behind a slower answer) past its end.
+    const heldPast = answers.filter((a) => a.t >= signalAt && a.t < graceEnd && (a.written ?? Infinity) >= graceEnd);
     const refusedOnly = afterFailures.every((a) => a.status === 0 || (a.status === 503 && a.code === 'SHUTTING_DOWN'));
     const labels = new Set(afterFailures.map(outcomeLabel));
     return {
       checks: [
         check('exit code 0', code === 0, `exit code ${code}`),
         check(`exits within ${EXIT_BOUND_MS} ms after the grace ends`, exitedAt - graceEnd <= EXIT_BOUND_MS, `${(exitedAt - signalAt).toFixed(0)} ms after SIGTERM`),
-        check('every request sent before SIGTERM answered 200 (in-flight finish)', before.failed === 0, `${before.ok}/${before.sent} ok`),
-        check(`every request sent during the ${GRACE_MS} ms grace answered 200`, grace.sent > 0 && grace.failed === 0, `${grace.ok}/${grace.sent} ok ${JSON.stringify(grace.byCode)}`),
+        check('every request written before SIGTERM answered 200 (in-flight finish)', before.failed === 0, `${before.ok}/${before.sent} ok`),
+        check(`every request written during the ${GRACE_MS} ms grace answered 200`, grace.sent > 0 && grace.failed === 0, `${grace.ok}/${grace.sent} ok ${JSON.stringify(grace.byCode)}`),
         check('during the grace a new connection is answered: readiness 503 SHUTTING_DOWN, inference 200',
           readyDuring === '503 SHUTTING_DOWN' && inferDuring === '200', `ready: ${readyDuring}; infer: ${inferDuring}`),
         check('after the grace, failures are only refusals (no answer / 503 SHUTTING_DOWN)', refusedOnly, [...labels].join(', ') || 'none'),
@@ -79,7 +90,8 @@ export const sigterm: Scenario = {
       figures: {
         ...tallyFigures('requests', windows),
         'SIGTERM to exit': `${(exitedAt - signalAt).toFixed(0)} ms`,
-        'first failed request of the grace, sent before its end by': firstGraceFailure === undefined ? 'none' : `${(graceEnd - firstGraceFailure).toFixed(0)} ms`,
+        'first failed request of the grace, written before its end by': firstGraceFailure === undefined ? 'none' : `${(graceEnd - firstGraceFailure).toFixed(0)} ms`,
+        'due during the grace, held on the client past its end': `${heldPast.length} (${heldPast.filter((a) => a.written === undefined).length} never written), ${heldPast.filter(ok).length} ok`,
       },
     };
   },

@@ -162,7 +162,7 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   drainTimeoutMs: { env: 'SLUICE_DRAIN_TIMEOUT_MS', doc: 'how long shutdown waits for in-flight requests', default: () => 10_000, parse: int(0, 600_000) },
   drainGraceMs: { env: 'SLUICE_DRAIN_GRACE_MS', doc: 'on SIGTERM, how long readiness is false while listeners still serve, before they close', default: () => 5_000, parse: int(0, 600_000) },
   httpHost: { env: 'SLUICE_HTTP_HOST', doc: 'HTTP listen address', default: () => '127.0.0.1', parse: text },
-  httpPoolWaitUs: { env: 'SLUICE_HTTP_POOL_WAIT_US', doc: 'how long an HTTP request to a pooled model may hold its I/O thread for the answer, so that requests pipelined behind it are answered (us; 0 = never)', default: () => 20_000, parse: int(0, 1_000_000) },
+  httpPoolWaitUs: { env: 'SLUICE_HTTP_POOL_WAIT_US', doc: 'how long an HTTP request to a pooled model may hold its I/O thread for the answer, so that requests pipelined behind it are answered (us; 0 = never; not for versions whose recent batches took more than a quarter of it)', default: () => 20_000, parse: int(0, 1_000_000) },
   httpPort: { env: 'SLUICE_HTTP_PORT', doc: 'HTTP port (0 = any free port)', default: () => 8000, parse: int(0, 65535) },
   maxBodyBytes: { env: 'SLUICE_MAX_BODY_BYTES', doc: 'largest request body', default: () => 16 * 1024 * 1024, parse: int(1024, 2 ** 31 - 1) },
   maxJsonDepth: { env: 'SLUICE_MAX_JSON_DEPTH', doc: 'deepest JSON nesting accepted', default: () => 32, parse: int(4, 1000) },

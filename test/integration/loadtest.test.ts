@@ -59,3 +59,36 @@ describe('load-test harness', () => {
     expect(readFileSync(path.join(dir, 'run.svg'), 'utf8')).toContain('<polyline');
   });
 });
+
+describe('open-loop without pipelining', () => {
+  it('reports when each request was written, later than due when it waited behind an answer', async () => {
+    // A real server on 127.0.0.1 that answers each request 150 ms after it arrives.
+    const net = await import('node:net');
+    const server = net.createServer((socket) => {
+      socket.on('data', (d) => {
+        const n = d.toString('latin1').split('\r\n\r\n').length - 1;
+        for (let i = 0; i < n; i++) setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), 150);
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    const outcomes: Array<{ index: number; sentAtMs: number; writtenAtMs?: number; latencyMs: number; status: number }> = [];
+    try {
+      await runOpenLoop({ host: '127.0.0.1', port, requests: [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')] }, {
+        rate: 40, durationS: 0.1, connections: 1, pipeline: false, onOutcome: (o) => outcomes.push(o),
+      });
+    } finally {
+      server.close();
+    }
+    outcomes.sort((a, b) => a.index - b.index);
+    expect(outcomes.map((o) => o.status)).toEqual([200, 200, 200, 200]);
+    expect(outcomes[0]!.writtenAtMs! - outcomes[0]!.sentAtMs).toBeLessThan(50);
+    for (let i = 1; i < 4; i++) {
+      const prev = outcomes[i - 1]!;
+      // Due every 25 ms, written only once the previous answer came (150 ms after its write).
+      expect(outcomes[i]!.writtenAtMs!).toBeGreaterThanOrEqual(prev.sentAtMs + prev.latencyMs - 1);
+      expect(outcomes[i]!.writtenAtMs! - outcomes[i]!.sentAtMs).toBeGreaterThan(100);
+    }
+  });
+});

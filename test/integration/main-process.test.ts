@@ -35,6 +35,29 @@ function inferOnNewConnection(url: string, model: string): Promise<{ status: num
   }).then(async (r) => ({ status: r.status, body: await r.json() })).finally(() => agent.close());
 }
 
+/**
+ * A fixture request over a raw keep-alive connection of its own; resolves with the response head
+ * (status line and headers, as written on the wire) and body once the answer is complete.
+ */
+function inferRaw(url: string, model: string): Promise<{ status: number; head: string; body: any }> {
+  const body = JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }] });
+  return new Promise((resolve, reject) => {
+    const s = net.connect(Number(new URL(url).port), '127.0.0.1');
+    let text = '';
+    s.on('data', (d) => {
+      text += d.toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(text)?.[1] ?? -1);
+      if (end < 0 || length < 0 || text.length < end + 4 + length) return;
+      s.destroy();
+      resolve({ status: Number(text.slice(9, 12)), head: text.slice(0, end), body: JSON.parse(text.slice(end + 4, end + 4 + length)) });
+    });
+    s.on('error', reject);
+    s.on('close', () => reject(new Error(`closed before the answer; got ${JSON.stringify(text)}`)));
+    s.write(`POST /v2/models/${model}/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  });
+}
+
 describe('npm start (dist/src/main.js)', () => {
   let repo: Awaited<ReturnType<typeof tempRepo>>;
 
@@ -111,9 +134,10 @@ describe('npm start (dist/src/main.js)', () => {
       expect(await ready.json()).toMatchObject({ code: 'SHUTTING_DOWN' });
       expect(await grpcHealth()).toBe('NOT_SERVING');
       expect(await inferOnNewConnection(url, 'fast')).toMatchObject({ status: 200, body: { outputs: [{ data: [10] }] } });
-      // Still running when the grace period ends: it must be allowed to finish.
+      // Still running when the grace period ends: it must be allowed to finish, and its answer
+      // closes the keep-alive connection (Connection: close), as the server is about to exit.
       let slowerDoneAt = Infinity;
-      const slower = inferOnNewConnection(url, 'slower').finally(() => (slowerDoneAt = Date.now()));
+      const slower = inferRaw(url, 'slower').finally(() => (slowerDoneAt = Date.now()));
       expect(Date.now() - signalledAt).toBeLessThan(graceMs);
 
       // After the grace period, new connections are refused (while `slower` keeps the process up).
@@ -123,7 +147,9 @@ describe('npm start (dist/src/main.js)', () => {
       expect(refusedAt).toBeLessThan(slowerDoneAt);
 
       expect(await inFlightAtSignal).toMatchObject({ status: 200, body: { outputs: [{ data: [10] }] } });
-      expect(await slower).toMatchObject({ status: 200, body: { outputs: [{ data: [10] }] } });
+      const slowerAnswer = await slower;
+      expect(slowerAnswer).toMatchObject({ status: 200, body: { outputs: [{ data: [10] }] } });
+      expect(slowerAnswer.head).toMatch(/\r\nconnection: close(\r\n|$)/i);
       expect(await exited).toBe(0);
       expect(exitedAt).toBeGreaterThanOrEqual(slowerDoneAt);
     } finally {

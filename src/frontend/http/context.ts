@@ -54,6 +54,7 @@ export class HttpContext {
         // Errors are counted where they are returned to clients, whatever raised them.
         if (code) this.engine.metrics.countError(code);
       },
+      closing: () => this.draining,
     };
     res.onAborted(() => {
       x.aborted = true;

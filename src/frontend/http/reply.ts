@@ -30,6 +30,11 @@ export interface Exchange {
   paused: boolean;
   /** Called once, when the response has been written (or the client left). */
   onFinish: (status: number, code?: string) => void;
+  /**
+   * Whether the answer closes the connection (`Connection: close`) whatever the route asked: the
+   * server is draining (listener closed), so no further request on it would be taken.
+   */
+  closing: () => boolean;
 }
 
 /**
@@ -60,7 +65,7 @@ export function sendJson(x: Exchange, status: number, body: string, headers: Hea
     if (status !== 200) x.res.writeStatus(statusLine(status));
     x.res.writeHeader('Content-Type', 'application/json');
     for (const [k, v] of headers) x.res.writeHeader(k, v);
-    x.res.end(body, close);
+    x.res.end(body, close || x.closing());
   });
 }
 
@@ -80,7 +85,7 @@ export function sendBinary(x: Exchange, json: string, binary: readonly Uint8Arra
   x.res.cork(() => {
     x.res.writeHeader('Content-Type', 'application/octet-stream')
       .writeHeader('Inference-Header-Content-Length', String(headLength))
-      .end(body);
+      .end(body, x.closing());
   });
 }
 
@@ -97,7 +102,7 @@ export function sendError(x: Exchange, e: unknown, close = false): void {
     x.res.writeStatus(statusLine(entry.http)).writeHeader('Content-Type', 'application/json');
     // Retryable refusals tell the client when to come back.
     if (entry.retryable && entry.http === 503) x.res.writeHeader('Retry-After', '1');
-    x.res.end(body, close);
+    x.res.end(body, close || x.closing());
   });
 }
 

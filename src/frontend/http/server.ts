@@ -118,7 +118,7 @@ export class HttpServer {
       this.ctx.guard(x, async () => {
         const text = await this.exporter.text();
         if (!finish(x, 200)) return;
-        res.cork(() => res.writeStatus('200 OK').writeHeader('Content-Type', this.exporter.contentType).end(text));
+        res.cork(() => res.writeStatus('200 OK').writeHeader('Content-Type', this.exporter.contentType).end(text, x.closing()));
       });
     };
   }
@@ -150,7 +150,10 @@ export class HttpServer {
 
   /**
    * Drains: readiness false at once, stop accepting connections, wait (up to `timeoutMs`)
-   * for in-flight requests to be answered. The engine is stopped by the caller afterwards.
+   * for in-flight requests to be answered. From now on every answer closes its connection
+   * (`Connection: close`), in-flight ones included, so keep-alive clients reconnect elsewhere
+   * instead of sending more to a server about to exit. The engine is stopped by the caller
+   * afterwards.
    */
   async close(timeoutMs = 10_000): Promise<void> {
     this.ctx.unready = true;
