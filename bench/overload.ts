@@ -13,7 +13,7 @@
  *  3. the same 2x load against a second server with admission control off (SLUICE_ADMISSION=0):
  *     what the shedding is worth.
  * Answers are checked against demo-logistic's formula before anything is timed.
- * `npm run bench -- overload [--quick]`.
+ * `npm run bench -- overload [--quick] [--only=logistic|busy]`.
  */
 import * as hdr from 'hdr-histogram-js';
 import { findMax, type LoadOptions } from '../loadtest/cli.js';
@@ -125,7 +125,9 @@ export async function runOverload(opts: { quick?: boolean } = {}): Promise<Recor
   const root = await busyInlineRepo();
   try {
     const figures: Record<string, number> = {};
+    const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
     for (const [key, sc] of [['logistic', logistic], ['busy', busyInline(root)]] as const) {
+      if (only !== undefined && only !== key) continue;
       console.log(`\n=== ${sc.label} ===`);
       for (const [k, v] of Object.entries(await runScenario(sc, quick))) figures[`${key}.${k}`] = v;
     }

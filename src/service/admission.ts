@@ -205,9 +205,7 @@ export class Admission {
         this.refused.in_flight++;
         return false;
       }
-      // Shed only while the loop is late now: once the backlog is gone (the smoothed lag back
-      // under the target), nothing is refused while the fraction climbs back.
-      if (this.shedder.accept < 1 && this.shedder.lagMs > this.o.lagTargetMs) {
+      if (this.shedder.accept < 1) {
         this.credit += this.shedder.accept;
         if (this.credit < 1) {
           this.refused.event_loop++;
