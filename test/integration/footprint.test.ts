@@ -59,7 +59,7 @@ async function idleRssMb(dataDir: string): Promise<number> {
   }
 }
 
-describe.skipIf(process.platform !== 'linux')('npm start idle footprint (VmRSS)', () => {
+describe.skipIf(process.platform !== 'linux')('npm start idle footprint (VmRSS; Linux only: read from /proc)', () => {
   let dataDir: string;
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), 'sluice-footprint-'));

@@ -18,7 +18,7 @@ const python = process.env.SLUICE_TEST_TRITONCLIENT_PYTHON ?? process.env.SLUICE
 const hasTritonclient = spawnSync(python, ['-c', 'import tritonclient.http, tritonclient.grpc'], { stdio: 'ignore' }).status === 0;
 
 describe('tritonclient (Python) against Sluice', () => {
-  it.skipIf(!hasTritonclient && !requireServices)('passes every check of test/compat/tritonclient_check.py', async () => {
+  it.skipIf(!hasTritonclient && !requireServices)('passes every check of test/compat/tritonclient_check.py (skipped without a Python that has tritonclient: SLUICE_TEST_PYTHON; CI installs it)', async () => {
     const s = await startFull();
     try {
       const script = path.join(projectRoot, 'test', 'compat', 'tritonclient_check.py');

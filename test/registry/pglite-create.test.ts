@@ -69,7 +69,7 @@ describe('creating an embedded database', () => {
     }
   };
 
-  it.skipIf(process.platform !== 'linux')('a first start killed during initdb: its orphaned initdb never writes into the directory, which a later start may have open', { timeout: 240_000 }, async () => {
+  it.skipIf(process.platform !== 'linux')('a first start killed during initdb: its orphaned initdb never writes into the directory, which a later start may have open (Linux only: reads /proc)', { timeout: 240_000 }, async () => {
     const dir = path.join(tmp.dir, 'killed');
     // A server's first start, as its own process, killed (SIGKILL: no clean-up) while its initdb
     // child runs; that child lives on, orphaned.
