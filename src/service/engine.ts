@@ -245,6 +245,11 @@ export class Engine {
 
   private answer(v: LoadedVersion, req: InferRequest, outs: BatchTensor[], rows: number, selected: number[] | undefined, t0: number, end: number): InferResponse {
     v.metrics.observeSuccess(end - t0, rows);
+    return this.response(v, req, outs, selected);
+  }
+
+  /** An answer of `v` to `req`, recording nothing. */
+  private response(v: LoadedVersion, req: InferRequest, outs: BatchTensor[], selected: number[] | undefined): InferResponse {
     return { model: v.manifest.name, version: v.manifest.version, id: req.id, outputs: this.outputs(v, outs, selected) };
   }
 
@@ -252,7 +257,7 @@ export class Engine {
   private readonly guardHost: GuardHost<LoadedVersion> = {
     run: (v, ordered, rows, deadline, blockUs) => this.run(v, ordered, rows, deadline, blockUs),
     answer: (v, req, outs, rows, selected, t0, end) => this.answer(v, req, outs, rows, selected, t0, end),
-    respond: (v, req, outs, selected) => ({ model: v.manifest.name, version: v.manifest.version, id: req.id, outputs: this.outputs(v, outs, selected) }),
+    respond: (v, req, outs, selected) => this.response(v, req, outs, selected),
     failure: (v, e, t0) => this.failure(v, e, t0),
     check: (v, req) => ({ ...checkInputs(v.manifest, req.inputs), selected: selectOutputs(v.manifest.signature, req.outputs) }),
     previous: (v) => {
