@@ -14,6 +14,11 @@ export interface Config {
   modelRepository: string;
   /** Models to load at start: all in the repository, or a list of names. */
   startupModels: 'all' | 'none' | string[];
+  /**
+   * I/O threads serving HTTP, WebSocket and gRPC on the shared ports, each with its own data
+   * plane (src/io): the main thread (also the control plane) plus ioThreads - 1 workers.
+   */
+  ioThreads: number;
   /** Pool worker threads (0 = run every model inline on the I/O thread). */
   workers: number;
   /** Size of the shared tensor arena for pooled batches, in MiB. */
@@ -155,6 +160,7 @@ const modelList = (raw: string, name: string): Config['startupModels'] => {
 export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   modelRepository: { env: 'SLUICE_MODEL_REPOSITORY', doc: 'model repository directory', default: () => bundledModels, parse: dir },
   startupModels: { env: 'SLUICE_MODELS', doc: 'models to load at start: all, none, or a comma list', default: () => 'all', parse: modelList },
+  ioThreads: { env: 'SLUICE_IO_THREADS', doc: 'I/O threads serving the shared ports (the main thread is one of them; 1 = main thread only)', default: () => availableParallelism(), parse: int(1, 256) },
   workers: { env: 'SLUICE_WORKERS', doc: 'pool worker threads (0 = all inline)', default: () => Math.max(1, availableParallelism() - 1), parse: int(0, 256) },
   arenaMb: { env: 'SLUICE_ARENA_MB', doc: 'shared tensor arena size in MiB', default: () => 64, parse: int(1, 16384) },
   allowFixtureModels: { env: 'SLUICE_ALLOW_FIXTURE_MODELS', doc: 'allow test-only fixture models', default: () => false, parse: bool },
