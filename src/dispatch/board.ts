@@ -18,8 +18,12 @@
  *       loop and receive it)
  *   [3] doorbell (bumped and notified when work or control arrives; parked sessions wait on it)
  *   [4] stop flag (1 = sessions return, at shutdown)
- *   [16 + 2e] entry e state: FREE 0, QUEUED 1, DONE 2, FAILED 3, RUNNING 4 | threadId << 4
+ *   [16 + 2e] entry e state: FREE 0, QUEUED 1, DONE 2, FAILED 3, RUNNING 4 | threadId << 4,
+ *             LOST 5 (its worker died, or the pool stopped before running it)
  *   [17 + 2e] entry e arena slot offset
+ *
+ * Entries are allocated by the pool (main thread); the producer of each entry is one
+ * BoardClient (board-client.ts) in whichever thread owns the entry's arena slot.
  */
 export const B_DONE = 0;
 export const B_QUEUED = 1;
@@ -34,6 +38,7 @@ export const S_QUEUED = 1;
 export const S_DONE = 2;
 export const S_FAILED = 3;
 export const S_RUNNING = 4;
+export const S_LOST = 5;
 
 export function stateIndex(entry: number): number {
   return HEADER_INTS + entry * ENTRY_INTS;
@@ -80,4 +85,32 @@ export function complete(board: Int32Array, entry: number, ok: boolean): void {
 export function ring(board: Int32Array, count = 1): void {
   Atomics.add(board, B_BELL, 1);
   Atomics.notify(board, B_BELL, count);
+}
+
+/**
+ * Pool side, after worker threads died (or, with `queuedToo`, when the pool stops): marks LOST
+ * every entry RUNNING on a thread for which `dead(threadId)` holds (and every QUEUED entry),
+ * and wakes the producers, whichever thread they are in. The pool does this itself, at once,
+ * because only it knows for certain which threads are dead: a list of live threads sent to
+ * another thread can be older than a replacement worker that has since claimed an entry.
+ * Returns how many entries it marked.
+ */
+export function markLost(board: Int32Array, entries: number, dead: (threadId: number) => boolean, queuedToo = false): number {
+  let lost = 0;
+  for (let e = 0; e < entries; e++) {
+    const at = stateIndex(e);
+    const state = Atomics.load(board, at);
+    if ((state & 0xf) === S_RUNNING && dead(state >>> 4)) {
+      // The compare-exchange fails only if the producer settled the entry meanwhile.
+      if (Atomics.compareExchange(board, at, state, S_LOST) === state) lost++;
+    } else if (queuedToo && state === S_QUEUED && Atomics.compareExchange(board, at, S_QUEUED, S_LOST) === S_QUEUED) {
+      Atomics.sub(board, B_QUEUED, 1);
+      lost++;
+    }
+  }
+  if (lost > 0) {
+    Atomics.add(board, B_DONE, 1);
+    Atomics.notify(board, B_DONE);
+  }
+  return lost;
 }

@@ -1,10 +1,11 @@
 /**
  * The worker pool: piscina threads that run pooled model versions on the shared arena.
  *
- * Batches travel through the dispatch board (board.ts): `run` marks a slot's entry QUEUED and
- * makes sure enough worker sessions are running; a session claims the entry, computes the
- * batch in place and marks it DONE or FAILED; this thread learns of completions through
- * `Atomics.waitAsync` on the board's completion counter.
+ * Batches travel through the dispatch board (board.ts): the pool keeps one session per worker
+ * running; a BoardClient (board-client.ts) marks a slot's entry QUEUED; a session claims the
+ * entry, computes the batch in place and marks it DONE or FAILED. The pool allocates the board
+ * entries and has a client of its own for this (main) thread's batches; I/O threads run their
+ * own clients over `boardBuffer`, with entries from `allocEntry`.
  *
  * Loading a version broadcasts it to every worker and waits until each one has loaded and
  * smoke-tested its own instance, so a version is warm everywhere before it is activated. A
@@ -19,9 +20,9 @@ import { fromSerialized, SluiceError } from '../errors.js';
 import { errorFields, log } from '../log.js';
 import type { Manifest } from '../model/manifest.js';
 import { workerEntry } from '../paths.js';
-import { B_DONE, B_EPOCH, B_QUEUED, B_STOP, boardBytes, ring, S_DONE, S_FAILED, S_FREE, S_QUEUED, S_RUNNING, slotIndex, stateIndex } from './board.js';
+import { B_EPOCH, B_STOP, boardBytes, markLost, ring, S_FREE, slotIndex, stateIndex } from './board.js';
+import { BoardClient } from './board-client.js';
 import { TAG, type ControlMessage, type WorkerData, type WorkerMessage } from './pool-protocol.js';
-import { readSlotError } from './slot-layout.js';
 
 export interface PoolOptions {
   threads: number;
@@ -44,35 +45,25 @@ interface PendingLoad {
   timer: NodeJS.Timeout;
 }
 
-interface PendingBatch {
-  slot: number;
-  resolve: () => void;
-  reject: (e: SluiceError) => void;
-}
-
-/** Safety net: look for completions this often even if a notification was missed. */
-const SCAN_INTERVAL_MS = 20;
-
 export class WorkerPool {
   private readonly piscina: Piscina;
   private readonly control: BroadcastChannel;
   private readonly board: Int32Array;
-  private readonly arena: SharedArrayBuffer;
   /** Live pooled versions, sent to workers that start later. Payloads live in shared memory. */
   private readonly catalog = new Map<number, { manifest: Manifest; payload: Uint8Array }>();
   private readonly loads = new Map<number, PendingLoad>();
-  /** Board entry of each attached arena slot, and the free entries. */
+  /** Board entry of each arena slot attached in this thread, and the free entries. */
   private readonly entryOf = new Map<number, number>();
   private readonly freeEntries: number[];
-  /** Batches queued or running, by board entry. */
-  private readonly batches = new Map<number, PendingBatch>();
+  /** This (main) thread's producer side of the board. */
+  private readonly client: BoardClient;
+  private readonly lostListeners = new Set<(alive: number[]) => void>();
   private sessions = 0;
-  private armed = false;
-  private polling = false;
-  private pollUntil = 0;
-  private readonly spinMs: number;
-  private safetyTimer: NodeJS.Timeout | undefined;
   private closing = false;
+  /** The dispatch board, for BoardClients in other threads. */
+  readonly boardBuffer: SharedArrayBuffer;
+  readonly boardEntries: number;
+  readonly spinUs: number;
   private readonly loadTimeoutMs: number;
   private readonly threadTarget: number;
   /** Workers that died with batches in flight. */
@@ -81,12 +72,14 @@ export class WorkerPool {
   constructor(opts: PoolOptions) {
     this.loadTimeoutMs = opts.loadTimeoutMs ?? 120_000;
     this.threadTarget = opts.threads;
-    this.spinMs = opts.spinUs / 1000;
-    this.arena = opts.arena;
+    this.spinUs = opts.spinUs;
     const entries = opts.boardEntries ?? 4096;
+    this.boardEntries = entries;
     const boardBuffer = new SharedArrayBuffer(boardBytes(entries));
+    this.boardBuffer = boardBuffer;
     this.board = new Int32Array(boardBuffer);
     this.freeEntries = Array.from({ length: entries }, (_, i) => entries - 1 - i);
+    this.client = new BoardClient({ board: boardBuffer, arena: opts.arena, boardEntries: entries, spinUs: opts.spinUs });
     const channel = `sluice-control-${randomUUID()}`;
     this.control = new BroadcastChannel(channel);
     this.control.unref();
@@ -202,15 +195,30 @@ export class WorkerPool {
     this.send({ t: 'unload', gen });
   }
 
-  // ---- batches ------------------------------------------------------------------------------
+  // ---- board entries and batches ----------------------------------------------------------
 
-  /** Gives an arena slot a board entry so batches in it can be dispatched. */
-  attach(slot: number): void {
+  /**
+   * Reserves a board entry for arena slot `slot`, for a BoardClient in any thread to `attach`.
+   * Throws ARENA_EXHAUSTED when the board is full.
+   */
+  allocEntry(slot: number): number {
     const e = this.freeEntries.pop();
     if (e === undefined) throw new SluiceError('ARENA_EXHAUSTED', 'the dispatch board is full');
-    this.entryOf.set(slot, e);
     Atomics.store(this.board, slotIndex(e), slot);
     Atomics.store(this.board, stateIndex(e), S_FREE);
+    return e;
+  }
+
+  /** Takes a board entry back (its client detached it and no batch of it is in flight). */
+  freeEntry(entry: number): void {
+    this.freeEntries.push(entry);
+  }
+
+  /** Gives an arena slot a board entry so this thread's batches in it can be dispatched. */
+  attach(slot: number): void {
+    const e = this.allocEntry(slot);
+    this.entryOf.set(slot, e);
+    this.client.attach(slot, e);
   }
 
   /** Returns a slot's board entry (when its version is freed). */
@@ -218,47 +226,28 @@ export class WorkerPool {
     const e = this.entryOf.get(slot);
     if (e === undefined) return;
     this.entryOf.delete(slot);
-    this.freeEntries.push(e);
+    this.client.detach(slot);
+    this.freeEntry(e);
   }
 
-  /** Runs the batch in arena slot `slot`; rejects with the batch's coded error. */
+  /** Runs the batch in arena slot `slot` (attached here); see BoardClient.run. */
   run(slot: number): Promise<void> {
-    if (this.closing) return Promise.reject(new SluiceError('SHUTTING_DOWN', 'engine is shutting down'));
-    const e = this.entryOf.get(slot);
-    if (e === undefined) return Promise.reject(new SluiceError('INTERNAL', 'arena slot has no board entry'));
-    return new Promise<void>((resolve, reject) => {
-      this.batches.set(e, { slot, resolve, reject });
-      Atomics.store(this.board, stateIndex(e), S_QUEUED);
-      Atomics.add(this.board, B_QUEUED, 1);
-      ring(this.board);
-      this.arm();
-    });
+    return this.client.run(slot);
+  }
+
+  /** See BoardClient.waitSync. */
+  waitSync(slot: number, us: number): boolean {
+    return this.client.waitSync(slot, us);
   }
 
   /**
-   * Blocks this thread (Atomics.wait) until the batch in `slot` is done or failed, for at most
-   * `us` microseconds; when it finished, settles it at once, so that its callbacks run in the
-   * microtask queue of the current turn. Returns whether it finished. For HTTP/1.1 (see
-   * InferRequest.blockUs): uWebSockets.js closes a connection whose next pipelined request it
-   * parses while an earlier answer is still pending, so that answer must be sent before the
-   * request handler returns.
+   * Calls `cb` with the live worker threads' ids whenever workers died with batches in flight
+   * (of any client: their entries are already marked LOST, see board.ts markLost), so that
+   * clients in other threads can `reap` at once. Returns a function that unsubscribes.
    */
-  waitSync(slot: number, us: number): boolean {
-    const e = this.entryOf.get(slot);
-    if (e === undefined || !this.batches.has(e)) return false;
-    const until = performance.now() + us / 1000;
-    for (;;) {
-      const seen = Atomics.load(this.board, B_DONE);
-      const state = Atomics.load(this.board, stateIndex(e));
-      if (state === S_DONE || state === S_FAILED) {
-        this.scan();
-        return true;
-      }
-      const left = until - performance.now();
-      if (left <= 0) return false;
-      // Woken by any completion (the counter moves); re-check this entry's state.
-      Atomics.wait(this.board, B_DONE, seen, left);
-    }
+  onWorkersLost(cb: (alive: number[]) => void): () => void {
+    this.lostListeners.add(cb);
+    return () => this.lostListeners.delete(cb);
   }
 
   /** Keeps one session per worker thread: at start, and again after a thread died. */
@@ -282,89 +271,30 @@ export class WorkerPool {
   }
 
   /**
-   * Watches for completions. For up to the spin window after a dispatch, the board is polled
-   * once per event-loop turn (setImmediate keeps the loop awake without blocking I/O), because
-   * a sleeping I/O thread pays the same wake-up cost as a sleeping worker. After that it waits
-   * on the completion counter with Atomics.waitAsync.
-   */
-  private arm(): void {
-    if (this.batches.size === 0) return;
-    this.pollUntil = performance.now() + this.spinMs;
-    if (!this.polling && this.spinMs > 0) {
-      this.polling = true;
-      setImmediate(this.poll);
-    }
-    this.armWait();
-  }
-
-  private readonly poll = (): void => {
-    this.scan();
-    if (this.batches.size > 0 && performance.now() < this.pollUntil) {
-      setImmediate(this.poll);
-    } else {
-      this.polling = false;
-    }
-  };
-
-  /** Waits (without blocking) for the next completion, then settles finished batches. */
-  private armWait(): void {
-    if (this.armed || this.batches.size === 0) return;
-    this.armed = true;
-    this.safetyTimer ??= setInterval(() => this.scan(), SCAN_INTERVAL_MS);
-    const seen = Atomics.load(this.board, B_DONE);
-    const w = Atomics.waitAsync(this.board, B_DONE, seen);
-    const wake = () => {
-      this.armed = false;
-      this.scan();
-      this.armWait();
-    };
-    if (w.async) void w.value.then(wake);
-    else queueMicrotask(wake);
-  }
-
-  private scan(): void {
-    for (const [e, b] of this.batches) {
-      const state = Atomics.load(this.board, stateIndex(e));
-      if (state === S_DONE) {
-        this.settle(e);
-        b.resolve();
-      } else if (state === S_FAILED) {
-        const err = readSlotError(this.arena, b.slot);
-        this.settle(e);
-        b.reject(err);
-      }
-    }
-    if (this.batches.size === 0 && this.safetyTimer) {
-      clearInterval(this.safetyTimer);
-      this.safetyTimer = undefined;
-    }
-  }
-
-  private settle(e: number): void {
-    this.batches.delete(e);
-    Atomics.store(this.board, stateIndex(e), S_FREE);
-  }
-
-  /**
    * After a worker thread ended: fail the batches it was running (their board entries are
    * RUNNING with its thread id, which is no longer alive) and release the acknowledgements it
    * owed. Idempotent: called from piscina's workerDestroy event and from the dead session.
+   * Entries of every client are marked LOST here, in shared memory, at once; this thread's
+   * client settles its own now, other threads' clients on their next look at the board (they
+   * are woken, and `onWorkersLost` listeners can make them `reap` at once).
    */
   private reapDeadWorkers(): void {
-    const alive = new Set(this.threadIds());
-    let lost = 0;
-    for (const [e, b] of [...this.batches]) {
-      const state = Atomics.load(this.board, stateIndex(e));
-      if ((state & 0xf) !== S_RUNNING || alive.has(state >>> 4)) continue;
-      this.settle(e);
-      lost++;
-      b.reject(this.closing
-        ? new SluiceError('SHUTTING_DOWN', 'engine is shutting down')
-        : new SluiceError('WORKER_LOST', 'the worker running this request died; it was replaced, retry the request'));
-    }
+    const ids = this.threadIds();
+    const alive = new Set(ids);
+    const lost = markLost(this.board, this.boardEntries, (t) => !alive.has(t));
+    this.client.reap(alive, this.closing);
     if (lost > 0 && !this.closing) {
       this.lostWorkers++;
       log.warn('pool: worker lost with batches in flight', { batches: lost });
+    }
+    if (lost > 0) {
+      for (const cb of this.lostListeners) {
+        try {
+          cb(ids);
+        } catch (e) {
+          log.error('pool: workers-lost listener failed', errorFields(e));
+        }
+      }
     }
     // A load completes once every remaining worker confirmed, provided at least one did
     // (else a replacement's hello will).
@@ -384,11 +314,10 @@ export class WorkerPool {
     }
     this.loads.clear();
     await this.piscina.destroy();
-    for (const [e, b] of [...this.batches]) {
-      this.settle(e);
-      b.reject(new SluiceError('SHUTTING_DOWN', 'engine is shutting down'));
-    }
-    if (this.safetyTimer) clearInterval(this.safetyTimer);
+    // No worker is left: every batch still on the board, whichever thread queued it, fails.
+    markLost(this.board, this.boardEntries, () => true, true);
+    this.client.close(new SluiceError('SHUTTING_DOWN', 'engine is shutting down'));
+    this.lostListeners.clear();
     this.control.close();
   }
 }
