@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare overload]`: runs the selected
+ * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare overload metrics-merge]`: runs the selected
  * benchmarks (all by default) and prints their figures. Each one that computes answers checks
  * them (against demo-logistic's formula, or the native kernels against JavaScript) before it
  * times anything; swap also checks every answer during the swaps, and predict the timed run's
@@ -10,6 +10,7 @@ import { runGrpc } from './grpc.js';
 import { runHandoff } from './handoff.js';
 import { runHttp } from './http.js';
 import { runKernels } from './kernels.js';
+import { runMetricsMerge } from './metrics-merge.js';
 import { runOverload } from './overload.js';
 import { runPredict } from './predict.js';
 import { runStreams } from './streams.js';
@@ -27,6 +28,7 @@ const all: Record<string, () => unknown> = {
   streams: runStreams,
   'threads-bare': runThreadsBare,
   overload: runOverload,
+  'metrics-merge': runMetricsMerge,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -2,10 +2,14 @@
  * Prometheus text exposition of Sluice's metrics. Latency summaries come straight from the HDR
  * histograms (exact p50/p90/p99/p99.9 over the process lifetime, which prom-client's sliding
  * summaries cannot give); process metrics come from prom-client's default collectors.
+ *
+ * With several I/O threads the `Metrics` rendered is the merge of every thread's
+ * (src/metrics/snapshot.ts): counts and summaries cover the whole server; the breaker-state
+ * gauge counts threads in each state and the cache gauges are summed over the threads' caches.
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type * as hdr from 'hdr-histogram-js';
-import type { Metrics, VersionMetrics } from './version-metrics.js';
+import { BREAKER_STATES, type Metrics, type VersionMetrics } from './version-metrics.js';
 
 const QUANTILES = [0.5, 0.9, 0.99, 0.999];
 
@@ -56,10 +60,8 @@ function resilience(out: string[], vms: VersionMetrics[]): void {
   for (const m of vms) {
     const r = m.resilience;
     const base = { model: m.model, version: m.version };
-    if (r.breakerState) {
-      const now = r.breakerState();
-      for (const state of ['closed', 'open', 'half_open']) states.push([{ ...base, state }, now === state ? 1 : 0]);
-    }
+    const breakers = r.breakersByState();
+    if (breakers) for (const state of BREAKER_STATES) states.push([{ ...base, state }, breakers[state]]);
     for (const [k, n] of r.transitions) {
       const [from, to] = k.split('>') as [string, string];
       moves.push([{ ...base, from, to }, n]);
@@ -76,13 +78,34 @@ function resilience(out: string[], vms: VersionMetrics[]): void {
       bytes.push([base, size.bytes]);
     }
   }
-  gauge(out, 'sluice_circuit_breaker_state', 'Circuit breaker state per model version (1 for the current state).', states);
+  gauge(out, 'sluice_circuit_breaker_state', 'Circuit breakers per model version in each state: each I/O thread has its own breaker, so this counts the threads whose breaker is in the state (one thread: 1 for the current state).', states);
   counter(out, 'sluice_circuit_breaker_transitions_total', 'Circuit breaker state changes per model version.', moves);
   counter(out, 'sluice_fallbacks_total', 'Answers served by a fallback, by the failing version, policy and reason (error, deadline, circuit_open).', served);
   counter(out, 'sluice_prediction_cache_requests_total', 'Prediction cache lookups by result (hit, miss).', lookups);
   counter(out, 'sluice_prediction_cache_evictions_total', 'Prediction cache entries evicted by the entry or byte bound.', evictions);
-  gauge(out, 'sluice_prediction_cache_entries', 'Entries in the prediction cache.', entries);
-  gauge(out, 'sluice_prediction_cache_bytes', 'Bytes counted against max_bytes (0 without a byte bound).', bytes);
+  gauge(out, 'sluice_prediction_cache_entries', 'Entries in the prediction caches, summed over the I/O threads (each has its own cache).', entries);
+  gauge(out, 'sluice_prediction_cache_bytes', 'Bytes counted against max_bytes, summed over the I/O threads\' caches (0 without a byte bound; the bound applies per thread).', bytes);
+}
+
+/** The exposition lines of `metrics` (no extra lines, no process metrics). */
+export function metricsLines(metrics: Metrics): string[] {
+  const vms = metrics.all();
+  const out: string[] = [];
+  counter(out, 'sluice_inference_requests_total', 'Inference requests completed by the engine, by outcome.',
+    vms.flatMap((m) => [
+      [{ model: m.model, version: m.version, outcome: 'success' }, m.success] as [Record<string, string>, number],
+      [{ model: m.model, version: m.version, outcome: 'failure' }, m.failure] as [Record<string, string>, number],
+    ]));
+  counter(out, 'sluice_executions_total', 'Model executions (batches), by model version.',
+    vms.map((m) => [{ model: m.model, version: m.version }, m.executions]));
+  counter(out, 'sluice_errors_total', 'Errors returned to clients, by error code.',
+    [...metrics.errors].map(([code, n]) => [{ code }, n]));
+  resilience(out, vms);
+  summary(out, 'sluice_request_duration_seconds', 'Engine latency per request (HDR histogram, process lifetime).', vms, (m) => m.latency, 1e-6);
+  summary(out, 'sluice_queue_duration_seconds', 'Time requests waited in the dynamic batcher.', vms, (m) => m.queue, 1e-6);
+  summary(out, 'sluice_compute_duration_seconds', 'Time per model execution.', vms, (m) => m.compute, 1e-6);
+  summary(out, 'sluice_batch_rows', 'Rows per model execution.', vms, (m) => m.batchRows, 1);
+  return out;
 }
 
 export class PrometheusExporter {
@@ -96,24 +119,12 @@ export class PrometheusExporter {
     collectDefaultMetrics({ register: this.registry, prefix: 'sluice_' });
   }
 
-  async text(): Promise<string> {
-    const vms = this.metrics.all();
-    const out: string[] = [];
-    counter(out, 'sluice_inference_requests_total', 'Inference requests completed by the engine, by outcome.',
-      vms.flatMap((m) => [
-        [{ model: m.model, version: m.version, outcome: 'success' }, m.success] as [Record<string, string>, number],
-        [{ model: m.model, version: m.version, outcome: 'failure' }, m.failure] as [Record<string, string>, number],
-      ]));
-    counter(out, 'sluice_executions_total', 'Model executions (batches), by model version.',
-      vms.map((m) => [{ model: m.model, version: m.version }, m.executions]));
-    counter(out, 'sluice_errors_total', 'Errors returned to clients, by error code.',
-      [...this.metrics.errors].map(([code, n]) => [{ code }, n]));
-    resilience(out, vms);
-    summary(out, 'sluice_request_duration_seconds', 'Engine latency per request (HDR histogram, process lifetime).', vms, (m) => m.latency, 1e-6);
-    summary(out, 'sluice_queue_duration_seconds', 'Time requests waited in the dynamic batcher.', vms, (m) => m.queue, 1e-6);
-    summary(out, 'sluice_compute_duration_seconds', 'Time per model execution.', vms, (m) => m.compute, 1e-6);
-    summary(out, 'sluice_batch_rows', 'Rows per model execution.', vms, (m) => m.batchRows, 1);
-    out.push(...this.extra());
+  /**
+   * The exposition of this exporter's own metrics and extra lines or, given `merged` (what
+   * mergeSnapshots returns), of those; the process metrics are this process's either way.
+   */
+  async text(merged?: { metrics: Metrics; lines: string[] }): Promise<string> {
+    const out = merged ? [...metricsLines(merged.metrics), ...merged.lines] : [...metricsLines(this.metrics), ...this.extra()];
     return out.join('\n') + '\n' + (await this.registry.metrics());
   }
 

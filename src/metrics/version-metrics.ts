@@ -3,12 +3,18 @@
  * significant digits from 1 us to 60 s), recorded on the I/O thread.
  */
 import * as hdr from 'hdr-histogram-js';
+import type { BreakerState } from '../service/resilience/circuit-breaker.js';
 
 function histogram(highest: number): hdr.Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: highest, numberOfSignificantValueDigits: 3 });
 }
 
 const MAX_US = 60_000_000;
+
+/** Milliseconds (fractional, from performance.now) as whole nanoseconds. */
+function nanos(ms: number): number {
+  return Math.round(ms * 1e6);
+}
 
 export class VersionMetrics {
   /** From the engine accepting the request to its answer. */
@@ -32,7 +38,12 @@ export class VersionMetrics {
    */
   queued = 0;
   computed = 0;
-  /** Totals in nanoseconds. */
+  /**
+   * Totals in whole nanoseconds: each observation is rounded once as it is recorded, so the
+   * totals are integer sums, exact in any order (below 2^53 ns, ~104 days of summed time), and
+   * the I/O threads' totals merge (src/metrics/snapshot.ts) to exactly what one thread recording
+   * everything would hold.
+   */
   successNs = 0;
   failureNs = 0;
   queueNs = 0;
@@ -49,14 +60,14 @@ export class VersionMetrics {
   observeSuccess(latencyMs: number, rows: number): void {
     this.success++;
     this.rows += rows;
-    this.successNs += latencyMs * 1e6;
+    this.successNs += nanos(latencyMs);
     this.latency.recordValue(Math.max(1, Math.round(latencyMs * 1000)));
     this.lastInference = Date.now();
   }
 
   observeFailure(latencyMs: number): void {
     this.failure++;
-    this.failureNs += latencyMs * 1e6;
+    this.failureNs += nanos(latencyMs);
   }
 
   /** One execution of `rows` rows, for `requests` requests, that took `computeMs`. */
@@ -65,18 +76,19 @@ export class VersionMetrics {
     this.computed += requests;
     this.batchRows.recordValue(Math.max(1, rows));
     this.compute.recordValue(Math.max(1, Math.round(computeMs * 1000)));
-    this.computeNs += computeMs * 1e6 * requests;
+    const ns = nanos(computeMs);
+    this.computeNs += ns * requests;
     let s = this.executionsByRows.get(rows);
     if (!s) this.executionsByRows.set(rows, (s = { count: 0, ns: 0 }));
     s.count++;
-    s.ns += computeMs * 1e6;
+    s.ns += ns;
   }
 
   /** How long one request waited in the batcher. */
   observeQueue(queueMs: number): void {
     this.queued++;
     this.queue.recordValue(Math.max(1, Math.round(queueMs * 1000)));
-    this.queueNs += queueMs * 1e6;
+    this.queueNs += nanos(queueMs);
   }
 
   /**
@@ -113,10 +125,20 @@ export class Metrics {
   }
 }
 
+export const BREAKER_STATES: readonly BreakerState[] = ['closed', 'open', 'half_open'];
+
+/** How many breakers (one per I/O thread) are in each state. */
+export type BreakerTally = Record<BreakerState, number>;
+
 /** Circuit breaker, fallback and prediction cache figures of one version. */
 export class ResilienceCounters {
-  /** The breaker's state now, when the version has a breaker. */
-  breakerState: (() => 'closed' | 'open' | 'half_open') | undefined;
+  /** The breaker's state now, when the version has a breaker (on the thread that owns it). */
+  breakerState: (() => BreakerState) | undefined;
+  /**
+   * Merged metrics only (src/metrics/snapshot.ts): each I/O thread has its own breaker, so the
+   * whole server has one state per thread; this counts the threads in each state.
+   */
+  breakerThreads: BreakerTally | undefined;
   /** Breaker transitions by "from>to". */
   readonly transitions = new Map<string, number>();
   /** Answers served by a fallback, by "policy>reason". */
@@ -125,8 +147,19 @@ export class ResilienceCounters {
   cacheHits = 0;
   cacheMisses = 0;
   cacheEvictions = 0;
-  /** The cache's size now, when the version has a cache. */
+  /** The cache's size now, when the version has a cache (merged metrics: summed over threads). */
   cacheSize: (() => { entries: number; bytes: number }) | undefined;
+
+  /**
+   * Breakers in each state now: this thread's own breaker (1 for its state, 0 for the others)
+   * or, for merged metrics, the threads in each state; undefined when the version has none.
+   */
+  breakersByState(): BreakerTally | undefined {
+    if (this.breakerThreads) return this.breakerThreads;
+    if (!this.breakerState) return undefined;
+    const now = this.breakerState();
+    return { closed: now === 'closed' ? 1 : 0, open: now === 'open' ? 1 : 0, half_open: now === 'half_open' ? 1 : 0 };
+  }
 
   transition(from: string, to: string): void {
     const k = from + '>' + to;
