@@ -174,6 +174,9 @@ export class BoardClient {
    */
   private arm(): void {
     if (this.batches.size === 0) return;
+    // Here, not in armWait: a wait still pending from earlier batches must not leave new ones
+    // without the safety net.
+    this.safetyTimer ??= setInterval(() => this.scan(), SCAN_INTERVAL_MS);
     this.pollUntil = performance.now() + this.spinMs;
     if (!this.polling && this.spinMs > 0) {
       this.polling = true;
@@ -195,7 +198,6 @@ export class BoardClient {
   private armWait(): void {
     if (this.armed || this.batches.size === 0) return;
     this.armed = true;
-    this.safetyTimer ??= setInterval(() => this.scan(), SCAN_INTERVAL_MS);
     const seen = Atomics.load(this.board, B_DONE);
     const w = Atomics.waitAsync(this.board, B_DONE, seen);
     const wake = () => {
