@@ -6,12 +6,14 @@
  *
  * `run` marks a slot's entry QUEUED and rings the doorbell; a worker session claims it,
  * computes the batch in place and marks it DONE or FAILED; the client learns of completions by
- * polling for a short spin window, then through `Atomics.waitAsync` on the completion counter.
+ * polling for a short spin window, then through `Atomics.waitAsync` on its completion counter
+ * (each client takes its own, see board.ts, so other threads' completions do not wake it).
  * Entries whose worker died are marked LOST by the pool (board.ts markLost) and fail here with
  * WORKER_LOST (SHUTTING_DOWN once the pool has stopped).
  */
+import { threadId } from 'node:worker_threads';
 import { SluiceError } from '../errors.js';
-import { B_DONE, B_QUEUED, B_STOP, ring, S_DONE, S_FAILED, S_FREE, S_LOST, S_QUEUED, S_RUNNING, slotIndex, stateIndex } from './board.js';
+import { B_QUEUED, B_STOP, COUNTERS, doneIndex, ownerIndex, releaseCounter, ring, S_DONE, S_FAILED, S_FREE, S_LOST, S_QUEUED, S_RUNNING, slotIndex, stateIndex, takeCounter } from './board.js';
 import { readSlotError } from './slot-layout.js';
 
 export interface BoardClientOptions {
@@ -51,12 +53,21 @@ export class BoardClient {
   private pollUntil = 0;
   private safetyTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** This client's completion counter (entries it attaches name it as their owner). */
+  private readonly counter: number;
+  private readonly ownsCounter: boolean;
+  /** Board index of the counter. */
+  private readonly doneAt: number;
 
   constructor(opts: BoardClientOptions) {
     this.board = new Int32Array(opts.board);
     this.arena = opts.arena;
     this.boardEntries = opts.boardEntries;
     this.spinMs = opts.spinUs / 1000;
+    const taken = takeCounter(this.board);
+    this.ownsCounter = taken >= 0;
+    this.counter = taken >= 0 ? taken : threadId % COUNTERS;
+    this.doneAt = doneIndex(this.counter);
   }
 
   /** Batches queued or running. */
@@ -71,6 +82,7 @@ export class BoardClient {
     }
     this.entryOf.set(slot, entry);
     Atomics.store(this.board, slotIndex(entry), slot);
+    Atomics.store(this.board, ownerIndex(entry), this.counter);
     Atomics.store(this.board, stateIndex(entry), S_FREE);
   }
 
@@ -106,7 +118,7 @@ export class BoardClient {
     if (e === undefined || !this.batches.has(e)) return false;
     const until = performance.now() + us / 1000;
     for (;;) {
-      const seen = Atomics.load(this.board, B_DONE);
+      const seen = Atomics.load(this.board, this.doneAt);
       const state = Atomics.load(this.board, stateIndex(e));
       if (state === S_DONE || state === S_FAILED || state === S_LOST) {
         this.scan();
@@ -114,8 +126,8 @@ export class BoardClient {
       }
       const left = until - performance.now();
       if (left <= 0) return false;
-      // Woken by any completion (the counter moves); re-check this entry's state.
-      Atomics.wait(this.board, B_DONE, seen, left);
+      // Woken by any completion of this client's (the counter moves); re-check this entry.
+      Atomics.wait(this.board, this.doneAt, seen, left);
     }
   }
 
@@ -151,6 +163,8 @@ export class BoardClient {
    * back); a queued one is withdrawn from the board.
    */
   close(err: SluiceError): void {
+    // The counter goes back once only: by a second close another client may have taken it.
+    if (this.ownsCounter && !this.closed) releaseCounter(this.board, this.counter);
     this.closed = true;
     for (const [e, b] of [...this.batches]) {
       const at = stateIndex(e);
@@ -174,6 +188,9 @@ export class BoardClient {
    */
   private arm(): void {
     if (this.batches.size === 0) return;
+    // Here, not in armWait: a wait still pending from earlier batches must not leave new ones
+    // without the safety net.
+    this.safetyTimer ??= setInterval(() => this.scan(), SCAN_INTERVAL_MS);
     this.pollUntil = performance.now() + this.spinMs;
     if (!this.polling && this.spinMs > 0) {
       this.polling = true;
@@ -195,9 +212,8 @@ export class BoardClient {
   private armWait(): void {
     if (this.armed || this.batches.size === 0) return;
     this.armed = true;
-    this.safetyTimer ??= setInterval(() => this.scan(), SCAN_INTERVAL_MS);
-    const seen = Atomics.load(this.board, B_DONE);
-    const w = Atomics.waitAsync(this.board, B_DONE, seen);
+    const seen = Atomics.load(this.board, this.doneAt);
+    const w = Atomics.waitAsync(this.board, this.doneAt, seen);
     const wake = () => {
       this.armed = false;
       this.scan();

@@ -12,26 +12,34 @@
  * (whose session then restarts), and ends them.
  *
  * Int32 layout of the board SharedArrayBuffer:
- *   [0] completions counter (workers add and notify; the I/O thread waits on it)
+ *   [0] completion counter 0 (workers add and notify; the producer that owns it waits on it)
  *   [1] entries in state QUEUED (claimable work)
  *   [2] control epoch (bumped after each control message, so sessions yield to their event
  *       loop and receive it)
  *   [3] doorbell (bumped and notified when work or control arrives; parked sessions wait on it)
  *   [4] stop flag (1 = sessions return, at shutdown)
- *   [16 + 2e] entry e state: FREE 0, QUEUED 1, DONE 2, FAILED 3, RUNNING 4 | threadId << 4,
+ *   [5] which completion counters are taken (bit c = counter c)
+ *   [6..15] completion counters 1..10
+ *   [16 + 3e] entry e state: FREE 0, QUEUED 1, DONE 2, FAILED 3, RUNNING 4 | threadId << 4,
  *             LOST 5 (its worker died, or the pool stopped before running it)
- *   [17 + 2e] entry e arena slot offset
+ *   [17 + 3e] entry e arena slot offset
+ *   [18 + 3e] entry e owner: the completion counter of the producer that owns it
  *
  * Entries are allocated by the pool (main thread); the producer of each entry is one
- * BoardClient (board-client.ts) in whichever thread owns the entry's arena slot.
+ * BoardClient (board-client.ts) in whichever thread owns the entry's arena slot. Each client
+ * takes a completion counter of its own, so a completion wakes only the thread waiting for it
+ * (past COUNTERS clients, counters are shared: a wake-up is then only sometimes for nothing).
  */
 export const B_DONE = 0;
 export const B_QUEUED = 1;
 export const B_EPOCH = 2;
 export const B_BELL = 3;
 export const B_STOP = 4;
+const B_COUNTERS = 5;
 const HEADER_INTS = 16;
-const ENTRY_INTS = 2;
+const ENTRY_INTS = 3;
+/** Completion counters: [0] and [6..15]. */
+export const COUNTERS = 11;
 
 export const S_FREE = 0;
 export const S_QUEUED = 1;
@@ -46,6 +54,37 @@ export function stateIndex(entry: number): number {
 
 export function slotIndex(entry: number): number {
   return HEADER_INTS + entry * ENTRY_INTS + 1;
+}
+
+export function ownerIndex(entry: number): number {
+  return HEADER_INTS + entry * ENTRY_INTS + 2;
+}
+
+/** Board index of completion counter `counter`. */
+export function doneIndex(counter: number): number {
+  return counter === 0 ? B_DONE : B_COUNTERS + counter;
+}
+
+/** Producer side: takes the lowest free completion counter, or returns -1 when all are taken. */
+export function takeCounter(board: Int32Array): number {
+  for (;;) {
+    const taken = Atomics.load(board, B_COUNTERS);
+    let c = 0;
+    while (c < COUNTERS && (taken & (1 << c)) !== 0) c++;
+    if (c === COUNTERS) return -1;
+    if (Atomics.compareExchange(board, B_COUNTERS, taken, taken | (1 << c)) === taken) return c;
+  }
+}
+
+export function releaseCounter(board: Int32Array, counter: number): void {
+  Atomics.and(board, B_COUNTERS, ~(1 << counter));
+}
+
+/** Adds one to a completion counter and wakes whoever waits on it. */
+function bump(board: Int32Array, counter: number): void {
+  const at = doneIndex(counter);
+  Atomics.add(board, at, 1);
+  Atomics.notify(board, at);
 }
 
 export function boardBytes(entries: number): number {
@@ -74,11 +113,11 @@ export function claim(board: Int32Array, entries: number, threadId: number): num
   return -1;
 }
 
-/** Worker side: publishes the outcome of a claimed entry and wakes the I/O thread. */
+/** Worker side: publishes the outcome of a claimed entry and wakes its producer. */
 export function complete(board: Int32Array, entry: number, ok: boolean): void {
+  const owner = Atomics.load(board, ownerIndex(entry));
   Atomics.store(board, stateIndex(entry), ok ? S_DONE : S_FAILED);
-  Atomics.add(board, B_DONE, 1);
-  Atomics.notify(board, B_DONE);
+  bump(board, owner);
 }
 
 /** I/O thread side: wakes `count` parked sessions (Atomics.notify is cheap with no waiters). */
@@ -97,20 +136,23 @@ export function ring(board: Int32Array, count = 1): void {
  */
 export function markLost(board: Int32Array, entries: number, dead: (threadId: number) => boolean, queuedToo = false): number {
   let lost = 0;
+  let owners = 0;
   for (let e = 0; e < entries; e++) {
     const at = stateIndex(e);
     const state = Atomics.load(board, at);
+    let marked = false;
     if ((state & 0xf) === S_RUNNING && dead(state >>> 4)) {
       // The compare-exchange fails only if the producer settled the entry meanwhile.
-      if (Atomics.compareExchange(board, at, state, S_LOST) === state) lost++;
+      marked = Atomics.compareExchange(board, at, state, S_LOST) === state;
     } else if (queuedToo && state === S_QUEUED && Atomics.compareExchange(board, at, S_QUEUED, S_LOST) === S_QUEUED) {
       Atomics.sub(board, B_QUEUED, 1);
+      marked = true;
+    }
+    if (marked) {
       lost++;
+      owners |= 1 << Atomics.load(board, ownerIndex(e));
     }
   }
-  if (lost > 0) {
-    Atomics.add(board, B_DONE, 1);
-    Atomics.notify(board, B_DONE);
-  }
+  for (let c = 0; c < COUNTERS; c++) if ((owners & (1 << c)) !== 0) bump(board, c);
   return lost;
 }
