@@ -1,10 +1,11 @@
 /**
- * Native SIMD kernels vs plain JavaScript: dot products of 64/100/256/1024 floats and a
- * 1024 x 256 GEMV. Checks both agree before timing; prints the speedup. Also the finite check
- * of binary tensors (NaN/infinity) against a JS loop, and its share of decoding a request.
+ * Native SIMD kernels vs plain JavaScript: dot products of 64/100/256/1024 floats, a
+ * 1024 x 256 GEMV and the linear models' hot call (LinearKernel.run, 1 and 16 rows of 100).
+ * Checks both agree before timing; prints the speedup. Also the finite check of binary tensors
+ * (NaN/infinity) against a JS loop, and its share of decoding a request.
  */
 import { decodeInfer } from '../src/frontend/codec/oip-infer.js';
-import { Activation, dot, firstNonFiniteF32, gemv, simdLevel } from '../src/native.js';
+import { Activation, dot, firstNonFiniteF32, gemv, LinearKernel, simdLevel } from '../src/native.js';
 import { check, compare, table } from './util.js';
 
 function rand(n: number, seed: number): Float32Array {
@@ -81,6 +82,27 @@ export function runKernels(): Record<string, number> {
   figures.gemvSpeedup = g.ratio;
   figures.gemvNativeUs = g.a / 1000;
   figures.gemvJsUs = g.b / 1000;
+  // The inline hot path of linear/logistic models: LinearKernel.run, whose weights live in the
+  // addon's thread-local slab (shared with other threads through an Arc it never touches per
+  // call), so only x and out cross N-API. Against the same sigmoid(x . w + b) in JS.
+  for (const lr of [1, 16]) {
+    const F = 100;
+    const wl = rand(F, 21);
+    const xl = rand(lr * F, 22);
+    const kernel = new LinearKernel(wl, new Float32Array([0.25]), F, 1, Activation.sigmoid);
+    const outK = new Float32Array(lr);
+    const outJ = new Float32Array(lr);
+    const jsLinear = (): void => {
+      for (let r = 0; r < lr; r++) outJ[r] = 1 / (1 + Math.exp(-(jsDot(xl, wl, r * F, F) + 0.25)));
+    };
+    kernel.run(xl, lr, outK);
+    jsLinear();
+    for (let r = 0; r < lr; r++) check(Math.abs(outK[r]! - outJ[r]!) < 1e-5, `linear row ${r}: ${outK[r]} vs ${outJ[r]}`);
+    const r = compare(() => kernel.run(xl, lr, outK), jsLinear);
+    rows.push([`LinearKernel.run ${lr}x${F}`, r.a, r.b, `${r.ratio.toFixed(2)}x`]);
+    figures[`linearRun${lr}x${F}Ns`] = r.a;
+    kernel.dispose();
+  }
   for (const n of [100, 102_400]) {
     const x = rand(n, n + 2);
     check(firstNonFiniteF32(x) === -1 && jsFirstNonFinite(x) === -1, `finite ${n}: clean tensor`);

@@ -76,17 +76,50 @@ export declare function gemvScalar(x: Float32Array, rows: number, cols: number, 
  */
 export declare function linearCreate(w: Float32Array, bias: Float32Array, cols: number, outputs: number, activation: number): number
 
-/** Frees a model created by [`linear_create`] on this thread; false if the handle was not live. */
+/**
+ * Shares the weights of `handle` (live on this thread) with the other threads of the process:
+ * returns a token that [`linear_import`] accepts on any thread until [`linear_forget`]. The
+ * weights are not copied; each call makes a new token. Throws ERR_NATIVE_INVALID_ARGUMENT if
+ * the handle is not live on this thread.
+ */
+export declare function linearExport(handle: number): number
+
+/**
+ * Drops the export table's reference of `token`, so it can no longer be imported; false if it
+ * was unknown. Handles already imported keep the weights alive until they are released.
+ */
+export declare function linearForget(token: number): boolean
+
+/**
+ * Gives the calling thread its own handle (for [`linear_run`], freed by [`linear_release`])
+ * onto the weights exported under `token`, without copying them. `cols`, `outputs` and, when
+ * given, `activation` must be the model's (a description that does not fit the model is
+ * refused with ERR_NATIVE_SHAPE_MISMATCH); a token never issued or already forgotten throws
+ * ERR_NATIVE_UNKNOWN_TOKEN.
+ */
+export declare function linearImport(token: number, cols: number, outputs: number, activation?: number | undefined | null): number
+
+/**
+ * Frees this thread's handle from [`linear_create`] or [`linear_import`]; false if the handle
+ * was not live. The weights are freed with the last handle (on any thread) and token that
+ * refer to them.
+ */
 export declare function linearRelease(handle: number): boolean
 
 /**
- * Runs a model created by [`linear_create`] on `rows` rows of `x` (rows x cols) into `out`
- * (rows x outputs). Returns a status instead of throwing, because this is the per-request
+ * Runs a model created by [`linear_create`] (or imported by [`linear_import`]) on `rows` rows
+ * of `x` (rows x cols) into `out` (rows x outputs). Returns a status instead of throwing, because this is the per-request
  * call and a napi-rs `Result` costs measurable time: 0 ok, 1 unknown handle (or another
  * thread's), 2 bad rows, 3 wrong `x` length, 4 wrong `out` length, 5 `out` overlaps `x`.
  * The wrapper in src/native.ts turns non-zero statuses into coded errors.
  */
 export declare function linearRun(handle: number, x: Float32Array, rows: number, out: Float32Array): number
+
+/**
+ * How many exported linear models are still alive in the process (held by some thread's handle
+ * or by a token). A debug figure: tests check with it that releasing every handle frees them.
+ */
+export declare function linearSharedLive(): number
 
 /**
  * LinUCB scores for K arms: `out[k] = theta_k . x + alpha * sqrt(x' A_k^-1 x)` with

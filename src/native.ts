@@ -164,21 +164,65 @@ const LINEAR_STATUS: Record<number, [string, string]> = {
 // Native memory of kernels that were never disposed is returned when they are collected.
 const linearFinalizer = new FinalizationRegistry<number>((handle) => binding.linearRelease(handle));
 
+/** What LinearKernel.adopt was given: a handle the addon has made already. */
+class AdoptedHandle {
+  constructor(readonly handle: number) {}
+}
+
 /**
- * A linear/logistic model whose weights live in native memory on the creating thread, so each
- * prediction passes only its input and output arrays across N-API (the cheapest call shape:
- * every typed-array argument costs ~0.1 us to cross).
+ * A linear/logistic model whose weights live in native memory, so each prediction passes only
+ * its input and output arrays across N-API (the cheapest call shape: every typed-array argument
+ * costs ~0.1 us to cross). The kernel's handle is valid on the thread that made it; other
+ * threads of the process use the same weights, without a copy, through `share` and `adopt`.
  */
 export class LinearKernel {
   private handle: number;
 
-  constructor(w: Float32Array, bias: Float32Array, readonly cols: number, readonly outputs: number, activation: number) {
-    try {
-      this.handle = binding.linearCreate(w, bias, cols, outputs, activation);
-    } catch (e) {
-      throw normalise('LinearKernel', e);
+  /** Copies `w` (outputs x cols, row-major) and `bias` (empty or `outputs`) into native memory. */
+  constructor(w: Float32Array, bias: Float32Array, cols: number, outputs: number, activation: number);
+  constructor(w: Float32Array | AdoptedHandle, bias: Float32Array, readonly cols: number, readonly outputs: number, activation: number) {
+    if (w instanceof AdoptedHandle) {
+      this.handle = w.handle;
+    } else {
+      try {
+        this.handle = binding.linearCreate(w, bias, cols, outputs, activation);
+      } catch (e) {
+        throw normalise('LinearKernel', e);
+      }
     }
     linearFinalizer.register(this, this.handle, this);
+  }
+
+  /**
+   * This thread's own kernel onto weights another thread shared with `share()`, without copying
+   * them. `cols`, `outputs` and, when given, `activation` must be the model's
+   * (ERR_NATIVE_SHAPE_MISMATCH otherwise). A token never issued or already forgotten throws
+   * ERR_NATIVE_UNKNOWN_TOKEN.
+   */
+  static adopt(token: number, cols: number, outputs: number, activation?: number): LinearKernel {
+    let handle: number;
+    try {
+      handle = binding.linearImport(token, cols, outputs, activation);
+    } catch (e) {
+      throw normalise('LinearKernel.adopt', e);
+    }
+    // The implementation signature takes the handle; the public one does not offer it.
+    const Adopting = LinearKernel as unknown as new (h: AdoptedHandle, b: Float32Array, c: number, o: number, a: number) => LinearKernel;
+    return new Adopting(new AdoptedHandle(handle), NO_BIAS, cols, outputs, 0);
+  }
+
+  /**
+   * Shares this kernel's weights with the other threads of the process: returns a token that
+   * `LinearKernel.adopt` accepts on any thread (main, I/O or pool worker) until
+   * `forgetSharedLinear(token)`. Nothing is copied. Each call makes a new token; forget every
+   * one once the threads that needed it have adopted it (their kernels keep the weights alive).
+   */
+  share(): number {
+    try {
+      return binding.linearExport(this.handle);
+    } catch (e) {
+      throw normalise('LinearKernel.share', e);
+    }
   }
 
   /** Computes `rows` rows of `x` (rows x cols) into `out` (rows x outputs). */
@@ -195,12 +239,36 @@ export class LinearKernel {
     }
   }
 
+  /** Frees this thread's handle; the weights go with the last handle or token on any thread. */
   dispose(): void {
     if (this.handle === 0) return;
     linearFinalizer.unregister(this);
     binding.linearRelease(this.handle);
     this.handle = 0;
   }
+}
+
+const NO_BIAS = new Float32Array(0);
+
+/**
+ * Drops a token of `LinearKernel.share`, so it can no longer be adopted; false if it was
+ * unknown (already forgotten). Kernels that adopted it keep the weights until disposed.
+ */
+export function forgetSharedLinear(token: number): boolean {
+  try {
+    return binding.linearForget(token);
+  } catch (e) {
+    throw normalise('forgetSharedLinear', e);
+  }
+}
+
+/**
+ * How many shared linear models (shared at least once) are still alive in the process, held by
+ * a kernel on some thread or by a token not forgotten. For tests: it returns to its former value
+ * once every kernel is disposed and every token forgotten.
+ */
+export function linearSharedLive(): number {
+  return binding.linearSharedLive();
 }
 
 /** Seeded xoshiro256++ generator with Gamma/Beta samplers and Thompson selection. */

@@ -14,6 +14,8 @@ pub enum Code {
   AliasedArgument,
   /// The operating system refused a socket operation (bind: address in use, not available...).
   Socket,
+  /// A shared-model token that was never issued or was forgotten.
+  UnknownToken,
 }
 
 impl AsRef<str> for Code {
@@ -23,6 +25,7 @@ impl AsRef<str> for Code {
       Code::ShapeMismatch => "ERR_NATIVE_SHAPE_MISMATCH",
       Code::AliasedArgument => "ERR_NATIVE_ALIASED_ARGUMENT",
       Code::Socket => "ERR_NATIVE_SOCKET",
+      Code::UnknownToken => "ERR_NATIVE_UNKNOWN_TOKEN",
     }
   }
 }

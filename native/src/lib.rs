@@ -347,11 +347,11 @@ pub fn linear_create(w: Float32ArraySlice, bias: Float32ArraySlice, cols: f64, o
   if !bias.is_empty() {
     expect_len("bias", bias.len(), outputs)?;
   }
-  Ok(linear_registry::insert(linear_registry::LinearModel { w: w.to_vec(), bias: bias.to_vec(), cols, outputs, act }))
+  Ok(linear_registry::insert(linear_registry::LinearModel::new(w.to_vec(), bias.to_vec(), cols, outputs, act)))
 }
 
-/// Runs a model created by [`linear_create`] on `rows` rows of `x` (rows x cols) into `out`
-/// (rows x outputs). Returns a status instead of throwing, because this is the per-request
+/// Runs a model created by [`linear_create`] (or imported by [`linear_import`]) on `rows` rows
+/// of `x` (rows x cols) into `out` (rows x outputs). Returns a status instead of throwing, because this is the per-request
 /// call and a napi-rs `Result` costs measurable time: 0 ok, 1 unknown handle (or another
 /// thread's), 2 bad rows, 3 wrong `x` length, 4 wrong `out` length, 5 `out` overlaps `x`.
 /// The wrapper in src/native.ts turns non-zero statuses into coded errors.
@@ -367,10 +367,65 @@ pub fn linear_run(handle: u32, x: Float32ArraySlice, rows: f64, mut out: Float32
     .unwrap_or(u32::MAX)
 }
 
-/// Frees a model created by [`linear_create`] on this thread; false if the handle was not live.
+/// Frees this thread's handle from [`linear_create`] or [`linear_import`]; false if the handle
+/// was not live. The weights are freed with the last handle (on any thread) and token that
+/// refer to them.
 #[napi(catch_unwind)]
 pub fn linear_release(handle: u32) -> bool {
   linear_registry::remove(handle)
+}
+
+/// A token as JS passes it: an integer in [1, 2^32), else None.
+fn token_from(token: f64) -> Option<u32> {
+  (token.is_finite() && token >= 1.0 && token.fract() == 0.0 && token <= u32::MAX as f64).then_some(token as u32)
+}
+
+/// Shares the weights of `handle` (live on this thread) with the other threads of the process:
+/// returns a token that [`linear_import`] accepts on any thread until [`linear_forget`]. The
+/// weights are not copied; each call makes a new token. Throws ERR_NATIVE_INVALID_ARGUMENT if
+/// the handle is not live on this thread.
+#[napi(catch_unwind)]
+pub fn linear_export(handle: u32) -> Result<u32> {
+  linear_registry::export(handle)
+    .ok_or_else(|| invalid(format!("linear model handle {handle} is not live on this thread (released, or created on another thread)")))
+}
+
+/// Gives the calling thread its own handle (for [`linear_run`], freed by [`linear_release`])
+/// onto the weights exported under `token`, without copying them. `cols`, `outputs` and, when
+/// given, `activation` must be the model's (a description that does not fit the model is
+/// refused with ERR_NATIVE_SHAPE_MISMATCH); a token never issued or already forgotten throws
+/// ERR_NATIVE_UNKNOWN_TOKEN.
+#[napi(catch_unwind)]
+pub fn linear_import(token: f64, cols: f64, outputs: f64, activation: Option<u32>) -> Result<u32> {
+  let cols = dim("cols", cols)?;
+  let outputs = dim("outputs", outputs)?;
+  let act = activation
+    .map(|a| Activation::from_u32(a).ok_or_else(|| invalid(format!("unknown activation {a}"))))
+    .transpose()?;
+  let unknown = || napi::Error::new(Code::UnknownToken, format!("shared linear model token {token} is unknown (never issued, or forgotten)"));
+  let t = token_from(token).ok_or_else(unknown)?;
+  linear_registry::import(t, cols, outputs, act).map_err(|e| match e {
+    linear_registry::ImportError::UnknownToken => unknown(),
+    linear_registry::ImportError::Mismatch { cols: c, outputs: o, act: a } => errors::shape(format!(
+      "shared linear model {t} is {o} outputs x {c} features with activation {}, expected {outputs} x {cols}{}",
+      a as u32,
+      activation.map_or(String::new(), |e| format!(" with activation {e}"))
+    )),
+  })
+}
+
+/// Drops the export table's reference of `token`, so it can no longer be imported; false if it
+/// was unknown. Handles already imported keep the weights alive until they are released.
+#[napi(catch_unwind)]
+pub fn linear_forget(token: f64) -> bool {
+  token_from(token).is_some_and(linear_registry::forget)
+}
+
+/// How many exported linear models are still alive in the process (held by some thread's handle
+/// or by a token). A debug figure: tests check with it that releasing every handle frees them.
+#[napi(catch_unwind)]
+pub fn linear_shared_live() -> u32 {
+  linear_registry::shared_live() as u32
 }
 
 /// Finds the number arrays at `inputs[*].data` of a JSON inference request (see

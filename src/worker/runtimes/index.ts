@@ -3,14 +3,21 @@ import { SluiceError, toSluiceError } from '../../errors.js';
 import type { Manifest, TensorSpec } from '../../model/manifest.js';
 import { arrayClassOf, type Tensor, type TypedArray } from '../../model/tensor.js';
 import { loadFixture } from './fixture.js';
-import { loadLinear } from './linear.js';
+import { adoptLinear, loadLinear, releaseSharedLinear } from './linear.js';
 import { loadOnnx } from './onnx.js';
-import type { LoadOptions, Runtime } from './types.js';
+import type { LoadOptions, Runtime, SharedRuntime } from './types.js';
 
-export type { BatchTensor, LoadOptions, Runtime } from './types.js';
+export type { BatchTensor, LoadOptions, Runtime, SharedLinear, SharedRuntime } from './types.js';
 
-/** Creates the runtime of `m` from its already-verified payload bytes. */
+/**
+ * Creates the runtime of `m` from its already-verified payload bytes, or, with `opts.shared`,
+ * from the state another thread shared (`Runtime.share`), without reading the payload.
+ */
 export async function loadRuntime(m: Manifest, payload: Uint8Array, opts: LoadOptions): Promise<Runtime> {
+  if (opts.shared) {
+    if ((m.kind === 'linear' || m.kind === 'logistic') && opts.shared.kind === 'linear') return adoptLinear(m, opts.shared);
+    throw new SluiceError('MODEL_LOAD_FAILED', `${m.name}@${m.version}: a ${m.kind} model cannot be built from shared ${opts.shared.kind} state`);
+  }
   switch (m.kind) {
     case 'linear':
     case 'logistic':
@@ -19,6 +26,18 @@ export async function loadRuntime(m: Manifest, payload: Uint8Array, opts: LoadOp
       return loadOnnx(m, payload);
     case 'fixture':
       return loadFixture(m, opts);
+  }
+}
+
+/**
+ * Ends the sharing of `s`: no thread can build from it any more. Runtimes already built from it
+ * are unaffected, and the state is freed with the last of them. Idempotent.
+ */
+export function releaseShared(s: SharedRuntime): void {
+  switch (s.kind) {
+    case 'linear':
+      releaseSharedLinear(s);
+      break;
   }
 }
 

@@ -6,15 +6,15 @@
 import { SluiceError } from '../../errors.js';
 import type { Manifest } from '../../model/manifest.js';
 import { F32_MAX, type TypedArray } from '../../model/tensor.js';
-import { Activation, LinearKernel } from '../../native.js';
-import type { BatchTensor, Runtime } from './types.js';
+import { Activation, forgetSharedLinear, LinearKernel } from '../../native.js';
+import type { BatchTensor, Runtime, SharedLinear } from './types.js';
 
 function fail(m: Manifest, what: string): SluiceError {
   return new SluiceError('MODEL_LOAD_FAILED', `${m.name}@${m.version}: ${what}`);
 }
 
-/** Reads `{"weights": [[...], ...], "bias": [...]}` and checks it against the signature. */
-export function parseLinearPayload(m: Manifest, payload: Uint8Array): { w: Float32Array; bias: Float32Array; features: number; outputs: number } {
+/** Checks a linear/logistic signature (input FP32 [-1, F], output FP32 [-1, O]); returns F and O. */
+function linearSignature(m: Manifest): { features: number; outputs: number } {
   const { inputs, outputs } = m.signature;
   const inp = inputs[0];
   const out = outputs[0];
@@ -26,6 +26,12 @@ export function parseLinearPayload(m: Manifest, payload: Uint8Array): { w: Float
   const features = inp.shape[1]!;
   const nOut = out.shape[1]!;
   if (features < 1 || nOut < 1) throw fail(m, 'F and O must be fixed positive sizes');
+  return { features, outputs: nOut };
+}
+
+/** Reads `{"weights": [[...], ...], "bias": [...]}` and checks it against the signature. */
+export function parseLinearPayload(m: Manifest, payload: Uint8Array): { w: Float32Array; bias: Float32Array; features: number; outputs: number } {
+  const { features, outputs: nOut } = linearSignature(m);
   let doc: unknown;
   try {
     doc = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
@@ -53,10 +59,44 @@ export function parseLinearPayload(m: Manifest, payload: Uint8Array): { w: Float
   return { w, bias: b, features, outputs: nOut };
 }
 
+function activationOf(m: Manifest, outputs: number): number {
+  return m.kind === 'logistic' ? (outputs === 1 ? Activation.sigmoid : Activation.softmax) : Activation.none;
+}
+
 export function loadLinear(m: Manifest, payload: Uint8Array): Runtime {
   const { w, bias, features, outputs } = parseLinearPayload(m, payload);
-  const act = m.kind === 'logistic' ? (outputs === 1 ? Activation.sigmoid : Activation.softmax) : Activation.none;
-  const kernel = new LinearKernel(w, bias, features, outputs, act);
+  const act = activationOf(m, outputs);
+  return linearRuntime(m, new LinearKernel(w, bias, features, outputs, act), act);
+}
+
+/**
+ * The runtime of `m` on weights another thread loaded and shared (`Runtime.share`): no payload
+ * to parse and no copy of the weights. A description that does not fit `m`'s signature, or a
+ * token no longer shared, is MODEL_LOAD_FAILED (the addon's error, with its code such as
+ * ERR_NATIVE_UNKNOWN_TOKEN, is the `cause`).
+ */
+export function adoptLinear(m: Manifest, s: SharedLinear): Runtime {
+  const { features, outputs } = linearSignature(m);
+  const act = activationOf(m, outputs);
+  if (s.cols !== features || s.outputs !== outputs || s.activation !== act) {
+    throw fail(m, `the shared weights are ${s.outputs} x ${s.cols} with activation ${s.activation}; the manifest needs ${outputs} x ${features} with activation ${act}`);
+  }
+  let kernel: LinearKernel;
+  try {
+    kernel = LinearKernel.adopt(s.token, s.cols, s.outputs, s.activation);
+  } catch (e) {
+    throw new SluiceError('MODEL_LOAD_FAILED', `${m.name}@${m.version}: cannot use the shared weights: ${(e as Error).message}`, { cause: e });
+  }
+  return linearRuntime(m, kernel, act);
+}
+
+/** Ends the sharing of `s` (see releaseShared in index.ts). */
+export function releaseSharedLinear(s: SharedLinear): void {
+  forgetSharedLinear(s.token);
+}
+
+function linearRuntime(m: Manifest, kernel: LinearKernel, activation: number): Runtime {
+  const { cols, outputs } = kernel;
   // The kernel writes into this long-lived buffer, and results are copied out with slice().
   // Handing the addon a freshly allocated small Float32Array instead costs ~0.6 us per call:
   // V8 keeps arrays of <= 64 bytes on its heap and must move them off-heap for native code.
@@ -79,6 +119,9 @@ export function loadLinear(m: Manifest, payload: Uint8Array): Runtime {
     },
     async dispose() {
       kernel.dispose();
+    },
+    share(): SharedLinear {
+      return { kind: 'linear', token: kernel.share(), cols, outputs, activation };
     },
   };
 }

@@ -21,6 +21,32 @@ export interface Runtime {
   run(inputs: readonly BatchTensor[], rows: number, into?: readonly TypedArray[]): BatchTensor[] | Promise<BatchTensor[]>;
   /** Frees native resources (ONNX sessions). Called once, after the last batch. */
   dispose(): Promise<void>;
+  /**
+   * Offered by runtimes whose read-only state lives in native memory (linear, logistic): a
+   * description from which another thread of this process builds the same runtime without a
+   * copy of the weights (`loadRuntime(manifest, payload, { shared })`). Each call shares anew;
+   * call `releaseShared` once every thread that needed it has loaded (their runtimes keep the
+   * state alive, and it is freed with the last of them).
+   */
+  share?(): SharedRuntime;
+}
+
+/**
+ * A runtime's read-only state, shared by the threads of one process. Plain numbers, so it
+ * crosses `postMessage` (structured clone); meaningless in another process.
+ */
+export type SharedRuntime = SharedLinear;
+
+/** The weights of a linear/logistic model (see LinearKernel.share in src/native.ts). */
+export interface SharedLinear {
+  kind: 'linear';
+  /** Export token of the native weights. */
+  token: number;
+  /** Features per row. */
+  cols: number;
+  outputs: number;
+  /** Activation code (src/native.ts `Activation`). */
+  activation: number;
 }
 
 export interface LoadOptions {
@@ -28,4 +54,9 @@ export interface LoadOptions {
   allowFixtures: boolean;
   /** Whether this runtime will run inside a pool worker (some fixtures may only run there). */
   inWorker: boolean;
+  /**
+   * Build the runtime from state another thread shared (`Runtime.share`) instead of from the
+   * payload, which is then not read. The manifest must be the one the state was loaded for.
+   */
+  shared?: SharedRuntime;
 }
