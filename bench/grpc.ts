@@ -17,34 +17,22 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { buildGrpcTarget, runGrpcOpenLoop } from '../loadtest/grpc-load.js';
-import { describe, summarise, type Summary } from '../loadtest/report.js';
+import { describe, summarise } from '../loadtest/report.js';
 import { packageDefinition } from '../src/frontend/grpc/definition.js';
 import { check, table } from './util.js';
 import { startBare, startBenchSluice } from './server-process.js';
 import { describeHiccups, startHiccupMeter } from './hiccup.js';
 import { demoAnswer, features } from './engine-util.js';
-import { projectRoot } from '../src/paths.js';
+import { buildGoLoad, describeGoLoad, goLoad, type GoLoadReport } from './go-load.js';
+import { hasH2load } from './h2load.js';
+import { framed, singleRequest } from './single-row.js';
 
 const pkg = grpc.loadPackageDefinition(packageDefinition) as any;
 
-async function hasH2load(): Promise<boolean> {
-  return new Promise((resolve) => execFile('h2load', ['--version'], (e) => resolve(!e)));
-}
-
-/** One serialized single-row demo-logistic ModelInferRequest (no gRPC message prefix). */
-async function singleRequest(address: string): Promise<Buffer> {
-  const t = await buildGrpcTarget({ url: address, model: 'demo-logistic', batch: 1, stream: false }, 1);
-  return t.requests[0]!;
-}
-
 /** Closed-loop ModelInfer calls with h2load; the body is a framed, serialized request. */
 async function h2load(address: string, n: number): Promise<{ rate: number; meanMs: number; maxMs: number }> {
-  const msg = await singleRequest(address);
-  const framed = Buffer.alloc(5 + msg.length);
-  framed.writeUInt32BE(msg.length, 1);
-  msg.copy(framed, 5);
   const file = path.join(tmpdir(), `sluice-h2load-${process.pid}.bin`);
-  writeFileSync(file, framed);
+  writeFileSync(file, framed(await singleRequest(address)));
   const out = await new Promise<string>((resolve, reject) => execFile('h2load', ['-n', String(n), '-c', '4', '-m', '16',
     '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-d', file, `http://${address}/inference.GRPCInferenceService/ModelInfer`],
   (e, stdout) => (e ? reject(e) : resolve(stdout))));
@@ -53,53 +41,6 @@ async function h2load(address: string, n: number): Promise<{ rate: number; meanM
   const ms = (v: string, u: string) => Number(v) * (u === 'us' ? 0.001 : u === 's' ? 1000 : 1);
   check(/(\d+) succeeded/.exec(out)?.[1] === String(n), `h2load: not every call succeeded:\n${out}`);
   return { rate, meanMs: m ? ms(m[5]!, m[6]!) : NaN, maxMs: m ? ms(m[3]!, m[4]!) : NaN };
-}
-
-/**
- * What loadtest/grpc-go prints with -json: the harness's summary fields, under the same names,
- * plus its send-lag percentiles and multi-core CPU (times in ms; cpu.cores = (user+sys)/wall).
- */
-type GoLoadReport = Pick<Summary, 'offeredRate' | 'sent' | 'answered' | 'achievedRate' | 'errors' | 'errorCount' | 'latencyMs'> & {
-  sendLagMs: { p50: number; p99: number; max: number };
-  cpu: { userS: number; sysS: number; wallS: number; cores: number };
-};
-
-/**
- * Builds the Go generator (loadtest/grpc-go) into `dir`; null, with the reason printed, when go
- * is not on PATH or the build fails. -mod=mod lets go fetch the pinned modules (go.sum) on a
- * fresh machine; -buildvcs=false because the binary is throwaway and VCS stamping would run git.
- */
-async function buildGoLoad(dir: string): Promise<string | null> {
-  const bin = path.join(dir, 'sluice-grpc-load');
-  return new Promise((resolve) => execFile('go', ['build', '-o', bin, '.'], {
-    cwd: path.join(projectRoot, 'loadtest', 'grpc-go'),
-    env: { ...process.env, GOFLAGS: '-mod=mod -buildvcs=false' },
-  }, (e, _stdout, stderr) => {
-    if (!e) return resolve(bin);
-    console.log((e as NodeJS.ErrnoException).code === 'ENOENT'
-      ? '\ngo is not on PATH: the Go-generator gRPC figure (loadtest/grpc-go) is skipped'
-      : `\ngo build of loadtest/grpc-go failed, the Go-generator gRPC figure is skipped:\n${stderr || e.message}`);
-    resolve(null);
-  }));
-}
-
-/** One open-loop run of the Go generator (4 connections); rejects with its stderr if it fails. */
-function goLoad(bin: string, address: string, requestFile: string, rate: number, durationS: number): Promise<GoLoadReport> {
-  const args = ['-address', address, '-request', requestFile, '-rate', String(rate), '-duration', String(durationS), '-connections', '4', '-json'];
-  return new Promise((resolve, reject) => execFile(bin, args, { timeout: (durationS + 60) * 1000 }, (e, stdout, stderr) => {
-    if (e) reject(new Error(`sluice-grpc-load ${args.join(' ')} failed: ${e.message}\n${stderr.slice(-2000)}`));
-    else resolve(JSON.parse(stdout) as GoLoadReport);
-  }));
-}
-
-function describeGoLoad(r: GoLoadReport): string {
-  const f = (x: number) => x.toFixed(2);
-  const byCode = Object.entries(r.errors).map(([c, n]) => `${c} ${n}`).join(', ');
-  const l = r.latencyMs;
-  return `  achieved ${r.achievedRate.toFixed(0)} calls/s (${r.answered} answered of ${r.sent} sent), ${r.errorCount} errors${byCode ? ` (${byCode})` : ''}\n`
-    + `  latency from scheduled send, ms: p50 ${f(l.p50)}  p90 ${f(l.p90)}  p99 ${f(l.p99)}  p99.9 ${f(l.p999)}  max ${f(l.max)}\n`
-    + `  generator: send lag p99 ${f(r.sendLagMs.p99)} ms, CPU ${f(r.cpu.cores)} cores (user ${r.cpu.userS.toFixed(1)} s + sys ${r.cpu.sysS.toFixed(1)} s over ${r.cpu.wallS.toFixed(1)} s)`
-    + (r.sendLagMs.p99 > 1 ? `\n  (send lag p99 > 1 ms: the generator ran late, and that lateness is inside the latencies above)` : '');
 }
 
 /** Every row of a demo-logistic answer (FP32 bytes) against the formula. */
@@ -156,7 +97,7 @@ export async function runGrpc(opts: { quick?: boolean } = {}): Promise<Record<st
         const runs: Array<[string, GoLoadReport]> = [];
         for (const [label, address] of [['Sluice', sluice.grpc], ['bare grpc-js (same answer)', bare.address]] as const) {
           const meter = startHiccupMeter();
-          const r = await goLoad(bin, address, requestFile, goRate, durationS);
+          const r = await goLoad(bin, address, requestFile, goRate, durationS, 4);
           // An overloaded server may still be working through calls the generator gave up on:
           // one more checked answer waits for it (and checks it still answers correctly), so the
           // next run does not share the CPU with this one's backlog.

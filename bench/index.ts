@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare overload metrics-merge]`: runs the selected
+ * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare threads overload metrics-merge]`: runs the selected
  * benchmarks (all by default) and prints their figures. Each one that computes answers checks
  * them (against demo-logistic's formula, or the native kernels against JavaScript) before it
  * times anything; swap also checks every answer during the swaps, and predict the timed run's
@@ -15,6 +15,7 @@ import { runOverload } from './overload.js';
 import { runPredict } from './predict.js';
 import { runStreams } from './streams.js';
 import { runSwap } from './swap.js';
+import { runThreads } from './threads.js';
 import { runThreadsBare } from './threads-bare.js';
 
 const all: Record<string, () => unknown> = {
@@ -27,6 +28,7 @@ const all: Record<string, () => unknown> = {
   grpc: runGrpc,
   streams: runStreams,
   'threads-bare': runThreadsBare,
+  threads: runThreads,
   overload: runOverload,
   'metrics-merge': runMetricsMerge,
 };

@@ -11,22 +11,17 @@
  * share of the calls. Every group's answers are checked first (one per thread at least).
  * Needs h2load (apt-get install nghttp2-client). `npm run bench -- threads-bare [--quick]`.
  */
-import { execFile } from 'node:child_process';
-import http from 'node:http';
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import * as grpc from '@grpc/grpc-js';
-import { buildGrpcTarget } from '../loadtest/grpc-load.js';
-import { packageDefinition } from '../src/frontend/grpc/definition.js';
 import { reservePort } from '../src/net/reuseport.js';
-import { demoAnswer } from './engine-util.js';
+import { h2loadRate, hasH2load, writeH2loadBodies } from './h2load.js';
+import { checkFreshAnswer, singleRequest } from './single-row.js';
 import { check, median, table } from './util.js';
 
 type Kind = 'grpc' | 'http';
 const HOST = '127.0.0.1';
-const pkg = grpc.loadPackageDefinition(packageDefinition) as any;
 
 interface Group {
   kind: Kind;
@@ -65,59 +60,15 @@ async function stopGroup(g: Group): Promise<void> {
   })));
 }
 
-const x = Array.from({ length: 100 }, (_, i) => Math.fround(Math.sin(i)));
-const jsonBody = JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 100], data: x }] });
-
 /** One answer per new connection, checked against the formula, until every thread has answered. */
 async function checkGroup(g: Group): Promise<void> {
   const before = await counts(g);
   for (let i = 0; i < 64; i++) {
-    const got = g.kind === 'grpc' ? await grpcAnswer(g.port) : await httpAnswer(g.port);
-    check(Math.abs(got - demoAnswer(x)) < 1e-6, `${g.kind} group of ${g.threads.length} answered ${got}, expected ${demoAnswer(x)}`);
+    await checkFreshAnswer(g.kind, `${HOST}:${g.port}`, `bare group of ${g.threads.length}`);
     const now = await counts(g);
     if (now.every((c, t) => c > before[t]!)) return;
   }
   check(false, `${g.kind}: 64 connections did not reach all ${g.threads.length} threads`);
-}
-
-async function grpcAnswer(port: number): Promise<number> {
-  const client = new pkg.inference.GRPCInferenceService(`${HOST}:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
-  try {
-    const r = await new Promise<{ raw_output_contents: Buffer[] }>((resolve, reject) => client.ModelInfer({
-      model_name: 'demo-logistic', id: 'check', inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 100] }],
-      raw_input_contents: [Buffer.from(Float32Array.from(x).buffer)],
-    }, (e: Error | null, v: never) => (e ? reject(e) : resolve(v))));
-    return r.raw_output_contents[0]!.readFloatLE(0);
-  } finally {
-    client.close();
-  }
-}
-
-async function httpAnswer(port: number): Promise<number> {
-  const body = await new Promise<string>((resolve, reject) => {
-    const req = http.request({ host: HOST, port, method: 'POST', path: '/v2/models/demo-logistic/infer', agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
-      let s = '';
-      res.on('data', (d) => (s += d)).on('end', () => resolve(s));
-    });
-    req.on('error', reject).end(jsonBody);
-  });
-  return (JSON.parse(body) as { outputs: Array<{ data: number[] }> }).outputs[0]!.data[0]!;
-}
-
-/** A closed-loop h2load run of `seconds` after 1 s of warm-up; every request must succeed. */
-async function h2load(g: Group, bodyFile: string, seconds: number): Promise<number> {
-  const args = g.kind === 'grpc'
-    ? ['-c', '16', '-m', '4', '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://${HOST}:${g.port}/inference.GRPCInferenceService/ModelInfer`]
-    : ['--h1', '-c', '32', '-m', '1', '-H', 'content-type: application/json', `http://${HOST}:${g.port}/v2/models/demo-logistic/infer`];
-  const out = await new Promise<string>((resolve, reject) => execFile('h2load', ['-D', String(seconds), '--warm-up-time', '1', '-d', bodyFile, ...args],
-    { maxBuffer: 1 << 20 }, (e, stdout) => (e ? reject(e) : resolve(stdout))));
-  const m = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(out);
-  check(!!m && m[5] === '0' && m[6] === '0' && Number(m[4]) > 0, `h2load against ${g.kind} x${g.threads.length}: failures\n${out}`);
-  return Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)?.[1]);
-}
-
-async function hasH2load(): Promise<boolean> {
-  return new Promise((resolve) => execFile('h2load', ['--version'], (e) => resolve(!e)));
 }
 
 export async function runThreadsBare(): Promise<Record<string, number>> {
@@ -129,33 +80,26 @@ export async function runThreadsBare(): Promise<Record<string, number>> {
   const quick = process.argv.includes('--quick');
   const rounds = quick ? 1 : 3;
   const seconds = quick ? 3 : 5;
-  const dir = path.join(tmpdir(), `sluice-threads-bare-${process.pid}`);
-  const grpcFile = `${dir}-grpc.bin`;
-  const httpFile = `${dir}-http.json`;
+  const base = path.join(tmpdir(), `sluice-threads-bare-${process.pid}`);
+  let files: Record<Kind, string> | undefined;
   const groups: Group[] = [];
   try {
     for (const kind of ['grpc', 'http'] as const) for (const n of [1, 2]) groups.push(await startGroup(kind, n));
     for (const g of groups) await checkGroup(g);
 
-    // The same framed, serialized single-row request bench/grpc.ts sends.
-    const msg = (await buildGrpcTarget({ url: `${HOST}:${groups[0]!.port}`, model: 'demo-logistic', batch: 1, stream: false }, 1)).requests[0]!;
-    const framed = Buffer.alloc(5 + msg.length);
-    framed.writeUInt32BE(msg.length, 1);
-    msg.copy(framed, 5);
-    writeFileSync(grpcFile, framed);
-    writeFileSync(httpFile, jsonBody);
+    // The same single-row request bench/grpc.ts sends.
+    files = writeH2loadBodies(base, await singleRequest(`${HOST}:${groups[0]!.port}`));
 
     const rows: Array<Array<string | number>> = [];
     for (const kind of ['grpc', 'http'] as const) {
       const [one, two] = groups.filter((g) => g.kind === kind) as [Group, Group];
-      const file = kind === 'grpc' ? grpcFile : httpFile;
       const rates: Record<1 | 2, number[]> = { 1: [], 2: [] };
       const ratios: number[] = [];
       const before = await counts(two);
       for (let r = 0; r < rounds; r++) {
         const order = r % 2 === 0 ? [one, two] : [two, one];
         const got = new Map<Group, number>();
-        for (const g of order) got.set(g, await h2load(g, file, seconds));
+        for (const g of order) got.set(g, await h2loadRate(kind, `${HOST}:${g.port}`, files[kind], seconds, `bare x${g.threads.length}`));
         rates[1].push(got.get(one)!);
         rates[2].push(got.get(two)!);
         ratios.push(got.get(two)! / got.get(one)!);
@@ -174,8 +118,7 @@ export async function runThreadsBare(): Promise<Record<string, number>> {
     console.log('Absolute rates depend on this shared machine; compare only the ratios.');
   } finally {
     await Promise.all(groups.map(stopGroup));
-    rmSync(grpcFile, { force: true });
-    rmSync(httpFile, { force: true });
+    for (const f of Object.values(files ?? {})) rmSync(f, { force: true });
   }
   return figures;
 }
