@@ -29,3 +29,6 @@ export const pgliteInitProcess = path.join(projectRoot, 'dist', 'src', 'registry
 
 /** The bundled model repository (demo models). */
 export const bundledModels = path.join(projectRoot, 'models');
+
+/** The compiled I/O thread entry (src/io/io-thread.ts). */
+export const ioThreadEntry = path.join(projectRoot, 'dist', 'src', 'io', 'io-thread.js');

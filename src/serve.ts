@@ -6,12 +6,11 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { keyFromHeaders, needsKey, requireScope } from './auth/policy.js';
-import type { Scope } from './auth/scopes.js';
 import { loadConfig, type Config } from './config/index.js';
-import { GrpcServer } from './frontend/grpc/server.js';
-import type { Authorize } from './frontend/http/context.js';
-import { HttpServer } from './frontend/http/server.js';
+import type { GrpcServer } from './frontend/grpc/server.js';
+import type { HttpServer } from './frontend/http/server.js';
+import { frontDoors } from './io/front-doors.js';
+import { IoThreads, reserveServerPorts } from './io/threads.js';
 import { errorFields, log } from './log.js';
 import { projectRoot } from './paths.js';
 import { RegistryCatalog } from './registry/catalog.js';
@@ -30,6 +29,8 @@ export interface Running {
   grpc: GrpcServer;
   httpPort: number;
   grpcPort: number;
+  /** I/O threads serving the ports (the main thread included). */
+  ioThreads: number;
   /**
    * Drains: readiness false on both front ends at once; for `graceMs` (default 0) the listeners
    * still accept connections and answer everything; then they close, in-flight requests finish
@@ -61,22 +62,7 @@ async function importRepository(registry: Registry, dir: string): Promise<void> 
   }
 }
 
-/** The access check both front ends use: keys from the registry, needs from the config. */
-function authorizer(services: RegistryServices, config: Readonly<Config>, host: string): Authorize {
-  // Decided once per scope: the listen address and auth mode are fixed for the server's life,
-  // and a request that needs no key then costs no promise on the hot path.
-  const needs: Record<Scope, boolean> = {
-    predict: needsKey('predict', config, host),
-    feedback: needsKey('feedback', config, host),
-    admin: needsKey('admin', config, host),
-  };
-  return (scope: Scope, authorization: string) => {
-    if (!needs[scope]) return undefined;
-    return requireScope(services.keys, keyFromHeaders(authorization || undefined), scope).then((k) => k.name);
-  };
-}
-
-export async function serve(overrides: Partial<Config> = {}): Promise<Running> {
+export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (thread: number, e: unknown) => void): Promise<Running> {
   const config = loadConfig(overrides);
   const services = await openRegistry(config);
   try {
@@ -89,9 +75,45 @@ export async function serve(overrides: Partial<Config> = {}): Promise<Running> {
     await services.close();
     throw e;
   }
-  const engine = await Engine.start(config, new RegistryCatalog(services.registry));
+  const engine = Engine.create(config, new RegistryCatalog(services.registry));
+  let threads: IoThreads | undefined;
+  let ports: Awaited<ReturnType<typeof reserveServerPorts>> | undefined;
+  let http: HttpServer;
+  let grpc: GrpcServer;
+  let httpPort: number;
+  let grpcPort: number;
+  try {
+    // I/O threads join before any model loads, so that every version reaches every thread.
+    if (config.ioThreads > 1) {
+      threads = await IoThreads.start(engine, {
+        workers: config.ioThreads - 1, serverVersion: version, registry: services.registry, keys: services.keys,
+        onThreadFailed: (id, e) => onThreadFailed?.(id, e),
+      });
+    }
+    await engine.loadStartupModels();
+    ({ http, grpc } = frontDoors(engine, { serverVersion: version, admin: { registry: services.registry, keys: services.keys, maxUploadBytes: config.maxUploadBytes } }));
+    if (threads) {
+      // Every thread's app and gRPC socket join one group per port: hold the ports (port 0
+      // becomes a concrete one) until all listen.
+      ports = await reserveServerPorts(config.httpHost, config.httpPort, config.grpcHost, config.grpcPort);
+      httpPort = await http.listen(config.httpHost, ports.http.port);
+      grpcPort = await grpc.listenShared(config.grpcHost, ports.grpc.port);
+      await threads.listen({ host: config.httpHost, port: httpPort }, { host: config.grpcHost, port: grpcPort });
+    } else {
+      httpPort = await http.listen(config.httpHost, config.httpPort);
+      grpcPort = await grpc.listen(config.grpcHost, config.grpcPort);
+    }
+  } catch (e) {
+    await threads?.close(0);
+    await engine.close();
+    await services.close();
+    throw e;
+  } finally {
+    ports?.http.release();
+    ports?.grpc.release();
+  }
   // Promotions and rollbacks made anywhere reach this replica: LISTEN/NOTIFY plus a periodic
-  // reconcile. Each goes through the atomic hot swap.
+  // reconcile. Each goes through the atomic hot swap, on every I/O thread.
   const serving = (name: string) => config.startupModels === 'all' || (Array.isArray(config.startupModels) && config.startupModels.includes(name));
   services.watcher.onChange(async (model, v) => {
     if (!serving(model)) return;
@@ -99,21 +121,15 @@ export async function serve(overrides: Partial<Config> = {}): Promise<Running> {
     await engine.loadVersion(await services.registry.openVersion(model, v));
   });
   await services.watcher.start();
-  const http = new HttpServer(engine, {
-    serverVersion: version,
-    authorize: authorizer(services, config, config.httpHost),
-    admin: { registry: services.registry, keys: services.keys, maxUploadBytes: config.maxUploadBytes },
-  });
-  const grpc = new GrpcServer(engine, { serverVersion: version, authorize: authorizer(services, config, config.grpcHost) });
-  const httpPort = await http.listen(config.httpHost, config.httpPort);
-  const grpcPort = await grpc.listen(config.grpcHost, config.grpcPort);
   const models = (await engine.repositoryIndex()).filter((m) => m.state === 'READY').map((m) => `${m.name}@${m.version}`);
-  log.info('sluice: serving', { url: `http://${config.httpHost}:${httpPort}`, grpc: `${config.grpcHost}:${grpcPort}`, models, registry: config.databaseUrl ? 'postgresql' : 'pglite' });
+  log.info('sluice: serving', { url: `http://${config.httpHost}:${httpPort}`, grpc: `${config.grpcHost}:${grpcPort}`, ioThreads: config.ioThreads, models, registry: config.databaseUrl ? 'postgresql' : 'pglite' });
   return {
     config, engine, registry: services, http, grpc, httpPort, grpcPort,
+    ioThreads: config.ioThreads,
     async stop({ graceMs = 0 } = {}) {
       http.unready();
       grpc.unready();
+      threads?.unready();
       if (graceMs > 0) {
         // Kubernetes keeps routing to a pod for a while after SIGTERM (endpoints and load
         // balancers update asynchronously): refusing connections now would reset those clients.
@@ -121,7 +137,8 @@ export async function serve(overrides: Partial<Config> = {}): Promise<Running> {
         await new Promise((r) => setTimeout(r, graceMs));
       }
       log.info('sluice: draining', { inFlight: http.ctx.inFlight + grpc.inFlight });
-      await Promise.all([http.close(config.drainTimeoutMs), grpc.close(config.drainTimeoutMs)]);
+      // Every thread stops accepting at the same moment, then drains.
+      await Promise.all([http.close(config.drainTimeoutMs), grpc.close(config.drainTimeoutMs), threads?.close(config.drainTimeoutMs)]);
       await engine.close();
       await services.close();
       log.info('sluice: stopped');
@@ -143,7 +160,7 @@ export async function serveUntilSignalled(overrides: Partial<Config> = {}): Prom
   let signalled: string | undefined;
   const stop = async (r: Running, graceMs: number) => {
     await r.stop({ graceMs });
-    process.exit(0);
+    process.exit(process.exitCode ?? 0);
   };
   const onSignal = (signal: string) => {
     if (signalled) {
@@ -159,7 +176,12 @@ export async function serveUntilSignalled(overrides: Partial<Config> = {}): Prom
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
   try {
-    running = await serve(overrides);
+    // An I/O thread that died leaves a process that is no longer whole: stop (exit 1 once
+    // drained), and let the supervisor start a fresh one.
+    running = await serve(overrides, () => {
+      process.exitCode = 1;
+      onSignal('SIGTERM');
+    });
   } catch (e) {
     log.error('sluice: failed to start', errorFields(e));
     process.exit(1);

@@ -50,3 +50,16 @@ export class ModelTable {
     Atomics.store(this.active, slot, NO_GENERATION);
   }
 }
+
+/** A thread's read-only view of the model table (every I/O thread has one over the same buffer). */
+export class TableView {
+  private readonly active: Int32Array;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.active = new Int32Array(buffer);
+  }
+
+  activeGeneration(slot: number): number {
+    return Atomics.load(this.active, slot);
+  }
+}

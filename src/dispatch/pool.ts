@@ -56,7 +56,8 @@ export class WorkerPool {
   private readonly entryOf = new Map<number, number>();
   private readonly freeEntries: number[];
   /** This (main) thread's producer side of the board. */
-  private readonly client: BoardClient;
+  /** This (main) thread's producer side of the board. */
+  readonly client: BoardClient;
   private readonly lostListeners = new Set<(alive: number[]) => void>();
   private sessions = 0;
   private closing = false;

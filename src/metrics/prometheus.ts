@@ -112,19 +112,16 @@ export class PrometheusExporter {
   private readonly registry = new Registry();
 
   constructor(
-    private readonly metrics: Metrics,
-    /** Extra counters owned by a front end (e.g. HTTP requests by route and status). */
-    private readonly extra: () => string[] = () => [],
+    /** The figures to show: every I/O thread's metrics merged, and the extra lines front ends own (HTTP requests by route and status, admission). */
+    private readonly source: () => Promise<{ metrics: Metrics; lines: string[] }>,
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'sluice_' });
   }
 
-  /**
-   * The exposition of this exporter's own metrics and extra lines or, given `merged` (what
-   * mergeSnapshots returns), of those; the process metrics are this process's either way.
-   */
-  async text(merged?: { metrics: Metrics; lines: string[] }): Promise<string> {
-    const out = merged ? [...metricsLines(merged.metrics), ...merged.lines] : [...metricsLines(this.metrics), ...this.extra()];
+  /** The exposition: the source's metrics and extra lines, then this process's metrics. */
+  async text(): Promise<string> {
+    const { metrics, lines } = await this.source();
+    const out = [...metricsLines(metrics), ...lines];
     return out.join('\n') + '\n' + (await this.registry.metrics());
   }
 

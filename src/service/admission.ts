@@ -31,6 +31,8 @@ import { SluiceError } from '../errors.js';
 
 export interface AdmissionOptions {
   enabled: boolean;
+  /** The I/O thread this controller guards: its gauges carry it as a label (they are per thread, not additive). */
+  thread?: number;
   /** Event-loop lag (ms) above which, held for a whole interval, the loop counts as overloaded. */
   lagTargetMs: number;
   /** Batcher queueing delay (ms) above which, held for a whole interval, the in-flight limit shrinks. */
@@ -230,6 +232,7 @@ export class Admission {
 
   /** Prometheus text lines (gauges and counters) for /metrics. */
   metricLines(): string[] {
+    const t = `{thread="${this.o.thread ?? 0}"}`;
     return [
       '# HELP sluice_admission_requests_total Requests decided by admission control, by decision and reason.',
       '# TYPE sluice_admission_requests_total counter',
@@ -239,15 +242,15 @@ export class Admission {
       '# HELP sluice_admission_in_flight Requests admitted and not yet answered.',
       '# TYPE sluice_admission_in_flight gauge',
       `sluice_admission_in_flight ${this.inFlight}`,
-      '# HELP sluice_admission_in_flight_limit The adaptive limit on requests in flight.',
+      '# HELP sluice_admission_in_flight_limit The adaptive limit on requests in flight, per I/O thread.',
       '# TYPE sluice_admission_in_flight_limit gauge',
-      `sluice_admission_in_flight_limit ${this.limiter.limit}`,
-      '# HELP sluice_admission_accept_ratio Fraction of new requests admitted by the event-loop lag controller.',
+      `sluice_admission_in_flight_limit${t} ${this.limiter.limit}`,
+      '# HELP sluice_admission_accept_ratio Fraction of new requests admitted by the event-loop lag controller, per I/O thread.',
       '# TYPE sluice_admission_accept_ratio gauge',
-      `sluice_admission_accept_ratio ${this.shedder.accept}`,
-      '# HELP sluice_event_loop_lag_seconds Smoothed event-loop lag measured by the admission probe.',
+      `sluice_admission_accept_ratio${t} ${this.shedder.accept}`,
+      '# HELP sluice_event_loop_lag_seconds Smoothed event-loop lag measured by the admission probe, per I/O thread.',
       '# TYPE sluice_event_loop_lag_seconds gauge',
-      `sluice_event_loop_lag_seconds ${this.shedder.lagMs / 1000}`,
+      `sluice_event_loop_lag_seconds${t} ${this.shedder.lagMs / 1000}`,
     ];
   }
 }

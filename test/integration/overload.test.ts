@@ -47,7 +47,7 @@ describe('overload: adaptive admission control', () => {
       const res = await fetch(`${s.url}${path}`);
       const text = await res.text();
       if (what === 'metrics') {
-        const m = /^sluice_admission_in_flight_limit (\d+)/m.exec(text);
+        const m = /^sluice_admission_in_flight_limit\{thread="0"\} (\d+)/m.exec(text);
         if (m) limits.push(Number(m[1]));
       }
       return { what, status: res.status, ms: performance.now() - t0 };

@@ -144,8 +144,8 @@ describe('Admission', () => {
     const text = a.metricLines().join('\n');
     expect(text).toContain('sluice_admission_requests_total{decision="admitted",reason=""} 1');
     expect(text).toContain('sluice_admission_in_flight 1');
-    expect(text).toContain('sluice_admission_in_flight_limit 256');
-    expect(text).toContain('sluice_admission_accept_ratio 1');
+    expect(text).toContain('sluice_admission_in_flight_limit{thread="0"} 256');
+    expect(text).toContain('sluice_admission_accept_ratio{thread="0"} 1');
   });
 
   it('sheds when its own event loop is blocked by requests, within a few late probes', async () => {

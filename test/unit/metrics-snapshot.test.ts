@@ -95,8 +95,8 @@ function expectSameFigures(merged: Metrics, whole: Metrics): void {
 }
 
 /** The text before prom-client's process metrics (which change from one call to the next). */
-async function engineText(exporter: PrometheusExporter, merged?: { metrics: Metrics; lines: string[] }): Promise<string> {
-  const text = await exporter.text(merged);
+async function engineText(source: { metrics: Metrics; lines: string[] }): Promise<string> {
+  const text = await new PrometheusExporter(async () => source).text();
   const cut = text.indexOf('# HELP sluice_process_');
   expect(cut).toBeGreaterThan(0);
   return text.slice(0, cut);
@@ -141,11 +141,10 @@ describe('metrics snapshots merged across threads', () => {
   });
 
   it('renders merged metrics as Prometheus text with the same series and values as one Metrics', async () => {
-    const exporter = new PrometheusExporter(whole);
     const merged = mergeSnapshots(parts.map((p, t) => snapshotMetrics(p, t)));
     // Error codes may come first-seen in another order, so compare the lines as a set.
     const lines = (t: string) => t.split('\n').sort();
-    expect(lines(await engineText(exporter, merged))).toEqual(lines(await engineText(exporter)));
+    expect(lines(await engineText(merged))).toEqual(lines(await engineText({ metrics: whole, lines: [] })));
   });
 
   it('survives structuredClone: data only, merging the clone gives the same figures', () => {
@@ -184,12 +183,11 @@ describe('metrics snapshots merged across threads', () => {
     const r = one.of('beta', '1').resilience;
     r.breakerState = () => 'half_open';
     r.cacheSize = () => ({ entries: 12, bytes: 3456 });
-    const exporter = new PrometheusExporter(one, () => FRONT_END_LINES);
-    const own = await engineText(exporter);
+    const own = await engineText({ metrics: one, lines: FRONT_END_LINES });
     expect(own).toContain('sluice_circuit_breaker_state{model="beta",version="1",state="half_open"} 1');
     expect(own).toContain('sluice_prediction_cache_bytes{model="beta",version="1"} 3456');
     expect(own).toContain('sluice_event_loop_lag_seconds 0.0042');
-    expect(await engineText(exporter, mergeSnapshots([snapshotMetrics(one, 0, FRONT_END_LINES)]))).toBe(own);
+    expect(await engineText(mergeSnapshots([snapshotMetrics(one, 0, FRONT_END_LINES)]))).toBe(own);
   });
 
   it('merges a snapshot posted by a real worker thread with the main thread\'s own', async () => {

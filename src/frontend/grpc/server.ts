@@ -8,7 +8,8 @@ import { Server, ServerCredentials, type sendUnaryData, type ServiceError, type 
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { SluiceError } from '../../errors.js';
-import type { Engine } from '../../service/engine.js';
+import type { Service } from '../../service/service.js';
+import { serveGrpcShared, type SharedGrpcListener } from '../../net/reuseport.js';
 import { earliest, type InferResponse } from '../../service/types.js';
 import { decodeModelInfer, encodeModelInfer, encodeStreamResponse } from '../codec/grpc-infer.js';
 import { tritonConfig, tritonStats } from '../codec/triton-model.js';
@@ -40,12 +41,14 @@ export class GrpcServer {
   /** New inference refused (SHUTTING_DOWN): shutting down. */
   private draining = false;
   inFlight = 0;
+  /** This thread's listener when serving a shared port (I/O threads). */
+  private shared: SharedGrpcListener | undefined;
   private readonly authorize: Authorize;
   private readonly streamMaxInFlight: number;
   /** The model and version are resolved before a request's inputs are checked (see Engine.checkTarget). */
   private readonly checkTarget = (model: string, version: string | undefined): void => this.engine.checkTarget(model, version);
 
-  constructor(private readonly engine: Engine, opts: GrpcServerOptions = {}) {
+  constructor(private readonly engine: Service, opts: GrpcServerOptions = {}) {
     const max = opts.maxMessageBytes ?? engine.config.grpcMaxMessageBytes;
     this.streamMaxInFlight = opts.streamMaxInFlight ?? engine.config.streamMaxInFlight;
     this.authorize = opts.authorize ?? (() => undefined);
@@ -148,9 +151,10 @@ export class GrpcServer {
       ModelStatistics: this.unary(async (r: { name: string; version: string }) => {
         // The versions being served (Triton reports loaded versions only).
         const names = r.name !== '' ? [r.name] : (await e.repositoryIndex()).filter((m) => m.state === 'READY').map((m) => m.name);
-        const stats = names.flatMap((name) => e.modelMetadata(name, r.version || undefined).versions
-          .filter((v) => r.version === '' || v === r.version)
-          .map((v) => tritonStats(e.metrics.of(name, v))));
+        const served = names.map((name) => ({ name, versions: e.modelMetadata(name, r.version || undefined).versions.filter((v) => r.version === '' || v === r.version) }));
+        // Every I/O thread's figures, merged.
+        const { metrics } = await e.wholeMetrics();
+        const stats = served.flatMap(({ name, versions }) => versions.map((v) => tritonStats(metrics.of(name, v))));
         return { model_stats: stats };
       }),
       RepositoryIndex: this.unary(async (r: { ready: boolean }) => {
@@ -243,6 +247,15 @@ export class GrpcServer {
     call.on('error', () => undefined);
   }
 
+  /**
+   * Serves this thread's share of `host:port` (I/O threads, src/io): connections accepted on
+   * this thread's SO_REUSEPORT socket are injected into the server, which is never bound.
+   */
+  async listenShared(host: string, port: number): Promise<number> {
+    this.shared = await serveGrpcShared(this.server, host, port);
+    return this.shared.port;
+  }
+
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
       this.server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, bound) => {
@@ -291,6 +304,12 @@ export class GrpcServer {
   async close(timeoutMs = 10_000): Promise<void> {
     this.unready();
     this.draining = true;
+    if (this.shared) {
+      // Stop accepting, GOAWAY the sessions, cancel what still runs after the timeout.
+      await this.shared.close(timeoutMs);
+      this.server.forceShutdown();
+      return;
+    }
     const until = Date.now() + timeoutMs;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {

@@ -5,7 +5,7 @@
  * 1,024 rows of 100 cost a second of parsing, on the one thread every client shares, before
  * its BATCH_TOO_LARGE). Bodies without a Content-Length are cut at the same bound.
  */
-import type { Engine } from '../../service/engine.js';
+import type { Service } from '../../service/service.js';
 import type { TensorSpec } from '../../model/manifest.js';
 
 /**
@@ -24,7 +24,7 @@ const bounds = new WeakMap<readonly TensorSpec[], number>();
  * variable non-batch dimension, BYTES inputs) or is not loaded (the request then gets its
  * MODEL_NOT_FOUND from the usual path).
  */
-export function bodyBound(engine: Engine, model: string, version: string | undefined): number | undefined {
+export function bodyBound(engine: Service, model: string, version: string | undefined): number | undefined {
   let inputs: readonly TensorSpec[];
   try {
     inputs = engine.inputSpecs(model, version);

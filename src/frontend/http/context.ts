@@ -1,6 +1,6 @@
 /** What every route handler needs: the engine, limits, access control and counters. */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import type { Engine } from '../../service/engine.js';
+import type { Service } from '../../service/service.js';
 import { errorFields, log } from '../../log.js';
 import type { Scope } from '../../auth/scopes.js';
 import { BodyPool } from './body-pool.js';
@@ -32,7 +32,7 @@ export class HttpContext {
   /** New work refused (SHUTTING_DOWN): the listener is closed, in-flight requests finish. */
   draining = false;
 
-  constructor(readonly engine: Engine, readonly opts: HttpOptions) {}
+  constructor(readonly engine: Service, readonly opts: HttpOptions) {}
 
   /**
    * Starts an exchange: attaches the abort handler uWebSockets.js requires before any async

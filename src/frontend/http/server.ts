@@ -9,7 +9,7 @@ import uWS from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { SluiceError } from '../../errors.js';
 import { PrometheusExporter } from '../../metrics/prometheus.js';
-import type { Engine } from '../../service/engine.js';
+import type { Service } from '../../service/service.js';
 import { HttpContext, type Authorize, type HttpOptions } from './context.js';
 import { finish } from './reply.js';
 import { framingError } from './framing.js';
@@ -37,14 +37,16 @@ export class HttpServer {
   private listenSocket: us_listen_socket | undefined;
   private readonly exporter: PrometheusExporter;
 
-  constructor(engine: Engine, opts: HttpServerOptions = {}) {
+  constructor(engine: Service, opts: HttpServerOptions = {}) {
     this.ctx = new HttpContext(engine, {
       maxBodyBytes: opts.maxBodyBytes ?? engine.config.maxBodyBytes,
       maxJsonDepth: opts.maxJsonDepth ?? engine.config.maxJsonDepth,
       authorize: opts.authorize ?? allowAll,
       poolWaitUs: opts.poolWaitUs ?? engine.config.httpPoolWaitUs,
     });
-    this.exporter = new PrometheusExporter(engine.metrics, () => [...this.httpCounters(), ...engine.admission.metricLines()]);
+    // /metrics shows the whole server: every I/O thread's metrics and these lines, merged.
+    engine.setExtraLines(() => [...this.httpCounters(), ...engine.admission.metricLines()]);
+    this.exporter = new PrometheusExporter(() => engine.wholeMetrics());
     this.app = uWS.App();
     attachStream(this.app, this.ctx, engine.config.streamMaxInFlight);
     this.routes(opts.serverVersion ?? '0.0.0', opts.admin);

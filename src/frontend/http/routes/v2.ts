@@ -77,10 +77,17 @@ export function modelConfig(ctx: HttpContext, withVersion: boolean): Handler {
 }
 
 export function modelStats(ctx: HttpContext, withVersion: boolean): Handler {
-  return get(ctx, 'model', withVersion, (m, v) => {
-    const versions = ctx.engine.modelMetadata(m, v).versions.filter((x) => v === undefined || x === v);
-    return { model_stats: versions.map((ver) => tritonStats(ctx.engine.metrics.of(m, ver))) };
-  });
+  return (res, req) => {
+    const model = param(req, 0);
+    const version = withVersion ? param(req, 1) : undefined;
+    const x = ctx.begin(res, 'model');
+    ctx.guard(x, async () => {
+      const versions = ctx.engine.modelMetadata(model, version).versions.filter((v) => version === undefined || v === version);
+      // Every I/O thread's figures, merged.
+      const { metrics } = await ctx.engine.wholeMetrics();
+      sendJson(x, 200, JSON.stringify({ model_stats: versions.map((ver) => tritonStats(metrics.of(model, ver))) }));
+    });
+  };
 }
 
 /** A POST endpoint with an optional small JSON body. */

@@ -1,0 +1,47 @@
+/**
+ * The front ends of one I/O thread: the HTTP server (OIP REST, KServe v1, WebSocket stream,
+ * admin API) and the gRPC server over that thread's service, with the access check both use.
+ * Every I/O thread builds the same pair; the admin API's registry and keys are the real ones on
+ * the main thread and forwarding proxies elsewhere (src/io/io-thread.ts).
+ */
+import { keyFromHeaders, needsKey, requireScope } from '../auth/policy.js';
+import type { ApiKeys } from '../auth/keys.js';
+import type { Scope } from '../auth/scopes.js';
+import type { Config } from '../config/index.js';
+import { GrpcServer } from '../frontend/grpc/server.js';
+import type { Authorize } from '../frontend/http/context.js';
+import type { AdminDeps } from '../frontend/http/routes/admin.js';
+import { HttpServer } from '../frontend/http/server.js';
+import type { Service } from '../service/service.js';
+
+/** The access check: keys from the registry, needs from the config. */
+export function authorizer(keys: Pick<ApiKeys, 'verify'>, config: Readonly<Config>, host: string): Authorize {
+  // Decided once per scope: the listen address and auth mode are fixed for the server's life,
+  // and a request that needs no key then costs no promise on the hot path.
+  const needs: Record<Scope, boolean> = {
+    predict: needsKey('predict', config, host),
+    feedback: needsKey('feedback', config, host),
+    admin: needsKey('admin', config, host),
+  };
+  return (scope: Scope, authorization: string) => {
+    if (!needs[scope]) return undefined;
+    return requireScope(keys as ApiKeys, keyFromHeaders(authorization || undefined), scope).then((k) => k.name);
+  };
+}
+
+export interface FrontDoors {
+  http: HttpServer;
+  grpc: GrpcServer;
+}
+
+export function frontDoors(service: Service, opts: { serverVersion: string; admin: AdminDeps }): FrontDoors {
+  const config = service.config;
+  return {
+    http: new HttpServer(service, {
+      serverVersion: opts.serverVersion,
+      authorize: authorizer(opts.admin.keys, config, config.httpHost),
+      admin: opts.admin,
+    }),
+    grpc: new GrpcServer(service, { serverVersion: opts.serverVersion, authorize: authorizer(opts.admin.keys, config, config.grpcHost) }),
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * An I/O thread (worker_threads): its own data plane, HTTP and gRPC servers on the shared
+ * ports, and a control channel to the main thread. Started by src/io/threads.ts, which also
+ * says when to listen, to turn unready and to drain; the thread ends on its own once its front
+ * ends and plane are closed (never terminated: see docs/io-threads.md on HTTP/2 sessions).
+ */
+import { workerData, type MessagePort } from 'node:worker_threads';
+import type { ApiKeys } from '../auth/keys.js';
+import type { Config } from '../config/index.js';
+import { SluiceError } from '../errors.js';
+import { BoardClient } from '../dispatch/board-client.js';
+import type { Registry } from '../registry/registry.js';
+import { DataPlane, type VersionSpec } from '../service/data-plane.js';
+import { frontDoors } from './front-doors.js';
+import { Rpc } from './rpc.js';
+import { ThreadService } from './thread-service.js';
+import { ADMIN_METHODS, type IoThreadData } from './protocol.js';
+
+const data = workerData as IoThreadData;
+const config = Object.freeze(data.config) as Readonly<Config>;
+const board = data.shared.board
+  ? new BoardClient({ board: data.shared.board.buffer, arena: data.shared.arena!, boardEntries: data.shared.board.entries, spinUs: data.shared.board.spinUs })
+  : undefined;
+
+let control: Rpc;
+const plane = new DataPlane({
+  config,
+  table: data.shared.table,
+  arena: data.shared.arena,
+  dispatcher: board,
+  thread: data.thread,
+  onReleased: (gen) => control.notify('released', gen),
+});
+
+/** A stand-in whose listed methods run on the main thread (the registry and keys live there). */
+function forwarded<T>(target: 'registry' | 'keys'): T {
+  const out: Record<string, unknown> = {};
+  for (const method of ADMIN_METHODS[target]) out[method] = (...args: unknown[]) => control.call(target, method, args);
+  return out as T;
+}
+
+let doors: ReturnType<typeof frontDoors> | undefined;
+let service: ThreadService;
+
+control = new Rpc(data.port as MessagePort, {
+  install: (spec: VersionSpec) => plane.install(spec),
+  activate: (model: string, gen: number) => plane.activate(model, gen),
+  unload: (model: string) => plane.unload(model),
+  discard: (model: string, gen: number) => plane.discard(model, gen),
+  markStarted: (models: string[]) => plane.markStarted(models),
+  snapshot: () => service.snapshot(),
+  reap: (alive: number[]) => board?.reap(new Set(alive), false),
+  listen: async (http: { host: string; port: number }, grpc: { host: string; port: number }) => {
+    await doors!.http.listen(http.host, http.port);
+    await doors!.grpc.listenShared(grpc.host, grpc.port);
+  },
+  unready: () => {
+    doors!.http.unready();
+    doors!.grpc.unready();
+  },
+  /** Stops accepting (with every other thread), finishes in-flight requests, then ends. */
+  close: async (timeoutMs: number) => {
+    await Promise.all([doors!.http.close(timeoutMs), doors!.grpc.close(timeoutMs)]);
+    await plane.close();
+    board?.close(new SluiceError('SHUTTING_DOWN', 'engine is shutting down'));
+    await plane.dispose();
+    // Answered before the port closes; the thread then has nothing left and exits.
+    setImmediate(() => {
+      control.close(new SluiceError('SHUTTING_DOWN', 'I/O thread stopped'));
+      (data.port as MessagePort).close();
+    });
+  },
+}, `io-thread ${data.thread}`);
+
+service = new ThreadService(plane, control, data.poolThreads);
+doors = frontDoors(service, {
+  serverVersion: data.serverVersion,
+  admin: { registry: forwarded<Registry>('registry'), keys: forwarded<ApiKeys>('keys'), maxUploadBytes: config.maxUploadBytes },
+});
+control.notify('hello');

@@ -1,0 +1,27 @@
+/** What the main thread gives an I/O thread at its start (workerData), and what it may forward. */
+import type { MessagePort } from 'node:worker_threads';
+import type { Config } from '../config/index.js';
+
+export interface IoThreadData {
+  thread: number;
+  config: Config;
+  serverVersion: string;
+  poolThreads: number;
+  shared: {
+    table: SharedArrayBuffer;
+    arena?: SharedArrayBuffer;
+    board?: { buffer: SharedArrayBuffer; entries: number; spinUs: number };
+  };
+  /** The control channel (transferred). */
+  port: MessagePort;
+}
+
+/**
+ * The registry and key operations an I/O thread's admin API may forward to the main thread
+ * (exactly what src/frontend/http/routes/admin.ts and the access check call); anything else is
+ * refused there.
+ */
+export const ADMIN_METHODS = {
+  registry: ['listModels', 'showModel', 'versions', 'getVersion', 'register', 'promote', 'rollback', 'audit'],
+  keys: ['verify', 'list', 'create'],
+} as const;

@@ -1,0 +1,152 @@
+/**
+ * The I/O threads of a server (issue #11): the main thread serves the shared ports with its own
+ * front ends, and `ioThreads - 1` worker threads (src/io/io-thread.ts) serve them too, each with
+ * its own data plane, uWebSockets.js app and grpc-js server; the kernel spreads connections over
+ * the threads' SO_REUSEPORT sockets. The engine (control plane) publishes versions to every
+ * thread through the link each thread gets here.
+ *
+ * Order matters: threads join the engine before any model loads (they are sent every version
+ * from the first); they listen only after the start-up models are installed everywhere; they
+ * stop accepting together, then drain (closing one thread's listener early would reset the
+ * connections queued on its socket).
+ */
+import { MessageChannel, Worker } from 'node:worker_threads';
+import type { ApiKeys } from '../auth/keys.js';
+import { SluiceError } from '../errors.js';
+import { errorFields, log } from '../log.js';
+import type { MetricsSnapshot } from '../metrics/snapshot.js';
+import { reservePort, type PortReservation } from '../net/reuseport.js';
+import { ioThreadEntry } from '../paths.js';
+import type { Registry } from '../registry/registry.js';
+import type { Engine, PlaneLink } from '../service/engine.js';
+import type { VersionSpec } from '../service/data-plane.js';
+import { ADMIN_METHODS, type IoThreadData } from './protocol.js';
+import { Rpc } from './rpc.js';
+
+export interface IoThreadsOptions {
+  /** Worker I/O threads to start (the main thread is not counted). */
+  workers: number;
+  serverVersion: string;
+  /** The registry and keys behind every thread's admin API (calls are forwarded here). */
+  registry: Registry;
+  keys: ApiKeys;
+  /** A thread failed (an uncaught error ended it): the process is no longer whole. */
+  onThreadFailed?: (thread: number, e: unknown) => void;
+}
+
+interface Thread {
+  id: number;
+  worker: Worker;
+  rpc: Rpc;
+  exited: Promise<void>;
+}
+
+export class IoThreads {
+  private constructor(private readonly threads: Thread[]) {}
+
+  get count(): number {
+    return this.threads.length;
+  }
+
+  /**
+   * Starts the worker I/O threads and attaches their data planes to the engine. Call before
+   * the engine loads any model; the threads listen when `listen` is called.
+   */
+  static async start(engine: Engine, opts: IoThreadsOptions): Promise<IoThreads> {
+    const threads = await Promise.all(Array.from({ length: opts.workers }, (_, i) => IoThreads.spawn(engine, opts, i + 1)));
+    return new IoThreads(threads);
+  }
+
+  private static spawn(engine: Engine, opts: IoThreadsOptions, id: number): Promise<Thread> {
+    const { port1, port2 } = new MessageChannel();
+    const data: IoThreadData = {
+      thread: id,
+      config: { ...engine.config },
+      serverVersion: opts.serverVersion,
+      poolThreads: engine.poolThreads,
+      shared: engine.shared,
+      port: port2,
+    };
+    const worker = new Worker(ioThreadEntry, { workerData: data, transferList: [port2], name: `sluice-io-${id}` });
+    let hello!: () => void;
+    const ready = new Promise<void>((resolve) => (hello = resolve));
+    const allowed = (target: 'registry' | 'keys', method: string): boolean => (ADMIN_METHODS[target] as readonly string[]).includes(method);
+    const rpc = new Rpc(port1, {
+      hello: () => hello(),
+      released: (gen: number) => engine.releasedBy(id, gen),
+      snapshots: () => engine.snapshots(),
+      repositoryIndex: () => engine.repositoryIndex(),
+      load: (name: string, o: { version?: string }) => engine.load(name, o),
+      unload: (name: string) => engine.unload(name),
+      registry: (method: string, args: unknown[]) => {
+        if (!allowed('registry', method)) throw new SluiceError('INTERNAL', `registry.${method} cannot be forwarded`);
+        return (opts.registry as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
+      },
+      keys: (method: string, args: unknown[]) => {
+        if (!allowed('keys', method)) throw new SluiceError('INTERNAL', `keys.${method} cannot be forwarded`);
+        return (opts.keys as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
+      },
+    }, 'control');
+    const exited = new Promise<void>((resolve) => {
+      worker.once('exit', (code) => {
+        rpc.close(new SluiceError('SHUTTING_DOWN', `I/O thread ${id} ended`));
+        if (code !== 0) log.error('io: thread ended', { thread: id, code });
+        resolve();
+      });
+    });
+    worker.on('error', (e) => {
+      // An I/O thread that dies takes its connections and its share of the port with it; the
+      // process is no longer whole (`sluice serve` then stops, and its supervisor restarts it).
+      log.error('io: thread failed', { thread: id, ...errorFields(e) });
+      opts.onThreadFailed?.(id, e);
+    });
+    const link: PlaneLink = {
+      thread: id,
+      install: (spec: VersionSpec) => rpc.call('install', spec),
+      activate: (model, gen) => rpc.call('activate', model, gen),
+      unload: (model) => rpc.call('unload', model),
+      discard: (model, gen) => rpc.call('discard', model, gen),
+      markStarted: (models) => rpc.call('markStarted', models),
+      snapshot: () => rpc.call<MetricsSnapshot>('snapshot'),
+      reap: (alive) => rpc.notify('reap', alive),
+    };
+    engine.attach(link);
+    return Promise.race([
+      ready.then(() => ({ id, worker, rpc, exited })),
+      exited.then(() => {
+        throw new SluiceError('INTERNAL', `I/O thread ${id} ended during start-up`);
+      }),
+    ]);
+  }
+
+  /** Every thread joins the shared ports' groups (the main thread's front ends listen first). */
+  async listen(http: { host: string; port: number }, grpc: { host: string; port: number }): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.rpc.call('listen', http, grpc)));
+  }
+
+  unready(): void {
+    for (const t of this.threads) void t.rpc.call('unready').catch(() => undefined);
+  }
+
+  /** Drains every thread (stops accepting, finishes in-flight requests) and waits for them to end. */
+  async close(timeoutMs: number): Promise<void> {
+    await Promise.all(this.threads.map(async (t) => {
+      await t.rpc.call('close', timeoutMs).catch((e: unknown) => log.warn('io: thread close failed', { thread: t.id, ...errorFields(e) }));
+      await t.exited;
+    }));
+  }
+}
+
+/**
+ * Holds the HTTP and gRPC ports for the threads to join: port 0 becomes a concrete port (a
+ * uWebSockets.js app on port 0 cannot be joined), and a port held by another process fails here.
+ */
+export async function reserveServerPorts(httpHost: string, httpPort: number, grpcHost: string, grpcPort: number): Promise<{ http: PortReservation; grpc: PortReservation }> {
+  const http = await reservePort(httpHost, httpPort);
+  try {
+    return { http, grpc: await reservePort(grpcHost, grpcPort) };
+  } catch (e) {
+    http.release();
+    throw e;
+  }
+}

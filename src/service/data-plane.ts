@@ -1,0 +1,581 @@
+/**
+ * The data plane of one I/O thread: the request path (resolve the version, check the inputs,
+ * run inline or hand to this thread's batcher, answer, record metrics) over this thread's own
+ * copies of the live versions. Every I/O thread has one; the main thread's is inside the Engine.
+ *
+ * What it shares with the other threads is memory that needs no lock: the model table (one
+ * Int32 generation per model, read once per request with Atomics.load) and the arena and
+ * dispatch board of pooled batches. Everything else is this thread's: runtimes of inline models
+ * (a native kernel handle or an ONNX session belongs to one isolate), batchers over this
+ * thread's arena slots, reference counts, metrics. The control plane (src/service/engine.ts)
+ * changes it only through the version events below, in this order for a swap:
+ *   install (build this thread's copy, not yet reachable) -> the control plane's one atomic
+ *   store of the new generation (requests read it on their next lookup) -> activate (the
+ *   version names and the previous version's retirement follow).
+ * A retired version is freed here when this thread's last request on it ends, and `onReleased`
+ * tells the control plane, which frees the pool's copy and the arena slots once every thread
+ * has released it (epoch reclamation, with threads as the epochs).
+ */
+import { SluiceError, toSluiceError } from '../errors.js';
+import { errorFields, log } from '../log.js';
+import type { Config } from '../config/index.js';
+import type { DispatchMode, Manifest, TensorSpec } from '../model/manifest.js';
+import { checkInputs, selectOutputs } from '../model/signature.js';
+import type { Tensor } from '../model/tensor.js';
+import { Metrics, type VersionMetrics } from '../metrics/version-metrics.js';
+import { Batcher } from '../dispatch/batcher.js';
+import { TableView } from '../dispatch/model-table.js';
+import { slotLayout } from '../dispatch/slot-layout.js';
+import { loadRuntime, validateRuntime, type BatchTensor, type Runtime, type SharedRuntime } from '../worker/runtimes/index.js';
+import { Admission } from './admission.js';
+import type { InferRequest, InferResponse, ModelConfig, ModelMetadata, VersionStats } from './types.js';
+import { invalidName, isValidName } from '../names.js';
+import { guardedInfer, VersionGuard, type GuardHost } from './resilience/guard.js';
+
+/**
+ * A lookup miss: NAME_INVALID when the name breaks the naming rule (src/names.ts), so every
+ * transport answers a bad name the same way; checked only on a miss, never on the hot path.
+ */
+export function modelNotFound(name: unknown): SluiceError {
+  return isValidName(name) ? new SluiceError('MODEL_NOT_FOUND', `model ${String(name)} is not loaded`) : invalidName('model name');
+}
+
+export const PLATFORM: Record<Manifest['kind'], string> = {
+  linear: 'sluice_linear',
+  logistic: 'sluice_logistic',
+  onnx: 'onnxruntime_onnx',
+  fixture: 'sluice_fixture',
+};
+
+/** How a data plane reaches the pool: the producer side of the dispatch board, in this thread. */
+export interface Dispatcher {
+  /** Makes `slot` dispatchable through board entry `entry`. */
+  attach(slot: number, entry: number): void;
+  detach(slot: number): void;
+  run(slot: number): Promise<void>;
+  waitSync(slot: number, us: number): boolean;
+}
+
+/** What the control plane publishes about a version (structured-clonable: it crosses threads). */
+export interface VersionSpec {
+  gen: number;
+  /** The model's slot in the shared model table. */
+  tableSlot: number;
+  manifest: Manifest;
+  dispatch: DispatchMode;
+  /** Inline versions: the payload the runtime is built from (shared memory, read only). */
+  payload?: Uint8Array;
+  /**
+   * Inline versions whose runtime another thread already built and shares (native linear
+   * weights): build on it instead of parsing the payload, so the weights exist once.
+   */
+  shared?: SharedRuntime;
+  /** Pooled versions: this thread's arena slots and their board entries. */
+  slots?: number[];
+  entries?: number[];
+}
+
+interface LoadedVersion {
+  gen: number;
+  manifest: Manifest;
+  dispatch: DispatchMode;
+  runtime?: Runtime;
+  batcher?: Batcher;
+  slots: number[];
+  /** Requests holding this version (queued, running or computing inline). */
+  refs: number;
+  retired: boolean;
+  freed: boolean;
+  metrics: VersionMetrics;
+  /** Fallback, circuit breaker, prediction cache: absent when the manifest has none of them. */
+  guard?: VersionGuard;
+}
+
+interface ModelEntry {
+  name: string;
+  slot: number;
+  /** False until the first activation: a model being loaded for the first time is not found. */
+  announced: boolean;
+  /** Versions serving new requests, by version string. */
+  versions: Map<string, LoadedVersion>;
+  /** Every version not yet freed (installed, serving, standby, retired and finishing), by generation. */
+  byGen: Map<number, LoadedVersion>;
+  /**
+   * The version the last swap replaced, kept loaded (not serving) while the active version's
+   * fallback policy is `previous_version`, so that it can answer at once when the new one fails.
+   */
+  standby?: LoadedVersion;
+}
+
+export interface DataPlaneOptions {
+  config: Readonly<Config>;
+  /** The shared model table's buffer. */
+  table: SharedArrayBuffer;
+  /** The shared arena (absent without a pool). */
+  arena?: SharedArrayBuffer;
+  /** This thread's way to the pool (absent without a pool). */
+  dispatcher?: Dispatcher;
+  /** Which I/O thread this is (0 = the main thread). */
+  thread: number;
+  /** A retired version's last request on this thread ended; its local copy is freed. */
+  onReleased: (gen: number) => void;
+}
+
+export class DataPlane {
+  readonly config: Readonly<Config>;
+  readonly thread: number;
+  /** This thread's latency histograms and counters; whole-server views merge every thread's. */
+  readonly metrics = new Metrics();
+  /**
+   * Overload shedding for this thread: transports ask it at each inference request's entry,
+   * before reading the body; batchers feed it their queueing delay.
+   */
+  readonly admission: Admission;
+  /** Inference requests this thread took (for the per-thread counters of /metrics). */
+  requests = 0;
+  private readonly table: TableView;
+  private readonly arena: SharedArrayBuffer | undefined;
+  private readonly dispatcher: Dispatcher | undefined;
+  private readonly onReleased: (gen: number) => void;
+  private readonly models = new Map<string, ModelEntry>();
+  private startupModels: readonly string[] = [];
+  private started = false;
+  private closing = false;
+
+  constructor(opts: DataPlaneOptions) {
+    const config = opts.config;
+    this.config = config;
+    this.thread = opts.thread;
+    this.table = new TableView(opts.table);
+    this.arena = opts.arena;
+    this.dispatcher = opts.dispatcher;
+    this.onReleased = opts.onReleased;
+    this.admission = new Admission({
+      enabled: config.admission,
+      thread: opts.thread,
+      lagTargetMs: config.admissionLagTargetMs,
+      queueTargetMs: config.admissionQueueTargetMs,
+      minInFlight: Math.min(config.admissionMinInFlight, config.admissionMaxInFlight),
+      maxInFlight: config.admissionMaxInFlight,
+      retryAfterS: config.admissionRetryAfterS,
+    });
+    this.admission.start();
+  }
+
+  // ---- health -------------------------------------------------------------------------------
+
+  /** Start-up finished: readiness now depends on these models serving. */
+  markStarted(startupModels: readonly string[]): void {
+    this.startupModels = startupModels;
+    this.started = true;
+  }
+
+  live(): boolean {
+    return !this.closing;
+  }
+
+  /** Ready when start-up finished, every start-up model is serving, and not draining. */
+  ready(): boolean {
+    return this.started && !this.closing && this.startupModels.every((n) => this.activeVersion(n) !== undefined);
+  }
+
+  modelReady(name: string, version?: string): boolean {
+    const m = this.models.get(name);
+    if (!m || !m.announced || this.closing) return false;
+    if (version === undefined) return this.activeVersion(name) !== undefined;
+    const v = m.versions.get(version);
+    return v !== undefined && !v.retired;
+  }
+
+  // ---- inference ----------------------------------------------------------------------------
+
+  private activeVersion(name: string): LoadedVersion | undefined {
+    const m = this.models.get(name);
+    if (!m || !m.announced) return undefined;
+    return m.byGen.get(this.table.activeGeneration(m.slot));
+  }
+
+  /** The version a request goes to: the named one, or whatever is active right now. */
+  private resolve(name: string, version: string | undefined): LoadedVersion {
+    const m = this.models.get(name);
+    if (!m || !m.announced) throw modelNotFound(name);
+    if (version !== undefined && version !== '') {
+      const v = m.versions.get(version);
+      if (!v || v.retired) throw isValidName(version) ? new SluiceError('VERSION_NOT_FOUND', `model ${name} has no loaded version ${String(version)}`) : invalidName('version');
+      return v;
+    }
+    // The single read of the generation for this request: it keeps this version to the end.
+    const v = m.byGen.get(this.table.activeGeneration(m.slot));
+    if (!v || v.retired) throw new SluiceError('MODEL_NOT_READY', `model ${name} has no ready version`);
+    return v;
+  }
+
+  /**
+   * Throws what `infer` would for the model and version alone (SHUTTING_DOWN, MODEL_NOT_FOUND,
+   * VERSION_NOT_FOUND, MODEL_NOT_READY). Front ends call it before decoding a request's tensors,
+   * so a request to an unknown model is NOT_FOUND whatever its inputs hold, as in Triton, which
+   * resolves the model before it reads the inputs. `infer` resolves again (the model may change
+   * in between); its checks keep their order: shutdown, model and version, inputs, deadline.
+   */
+  checkTarget(model: string, version: string | undefined): void {
+    if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
+    this.resolve(model, version);
+  }
+
+  /** Runs one request and says which version computed it. Rejects with coded SluiceErrors. */
+  async infer(req: InferRequest): Promise<InferResponse> {
+    return this.inferNow(req);
+  }
+
+  /**
+   * `infer` for front ends on the hot path: the answer itself when it is ready at once (an
+   * inline model whose runtime is synchronous), a promise otherwise. Throws (or rejects) coded
+   * SluiceErrors. An inline request thus costs no promise and no microtask hop; it is
+   * validated, computed and recorded exactly as through `infer`.
+   */
+  inferNow(req: InferRequest): InferResponse | Promise<InferResponse> {
+    const t0 = performance.now();
+    this.requests++;
+    let v: LoadedVersion | undefined;
+    try {
+      if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
+      v = this.resolve(req.model, req.version);
+      const { ordered, rows } = checkInputs(v.manifest, req.inputs);
+      const selected = selectOutputs(v.manifest.signature, req.outputs);
+      const deadline = req.deadline ?? Infinity;
+      if (deadline !== Infinity && deadline <= performance.now()) throw new SluiceError('DEADLINE_EXCEEDED', 'deadline passed before the request was admitted');
+      const version = v;
+      if (version.guard !== undefined) return guardedInfer(this.guardHost, version, req, ordered, rows, selected, deadline, t0);
+      const outs = this.run(version, ordered, rows, deadline, req.blockUs ?? 0);
+      if (outs instanceof Promise) {
+        return outs.then(
+          (o) => this.answer(version, req, o, rows, selected, t0, performance.now()),
+          (e: unknown) => {
+            throw this.failure(version, e, t0);
+          },
+        );
+      }
+      return this.answer(version, req, outs.outs, rows, selected, t0, outs.end);
+    } catch (e) {
+      throw v ? this.failure(v, e, t0) : toSluiceError(e);
+    }
+  }
+
+  private answer(v: LoadedVersion, req: InferRequest, outs: BatchTensor[], rows: number, selected: number[] | undefined, t0: number, end: number): InferResponse {
+    v.metrics.observeSuccess(end - t0, rows);
+    return this.response(v, req, outs, selected);
+  }
+
+  /** An answer of `v` to `req`, recording nothing. */
+  private response(v: LoadedVersion, req: InferRequest, outs: BatchTensor[], selected: number[] | undefined): InferResponse {
+    return { model: v.manifest.name, version: v.manifest.version, id: req.id, outputs: this.outputs(v, outs, selected) };
+  }
+
+  /** What the guarded path (src/service/resilience/guard.ts) borrows from the data plane. */
+  private readonly guardHost: GuardHost<LoadedVersion> = {
+    run: (v, ordered, rows, deadline, blockUs) => this.run(v, ordered, rows, deadline, blockUs),
+    answer: (v, req, outs, rows, selected, t0, end) => this.answer(v, req, outs, rows, selected, t0, end),
+    respond: (v, req, outs, selected) => this.response(v, req, outs, selected),
+    failure: (v, e, t0) => this.failure(v, e, t0),
+    check: (v, req) => ({ ...checkInputs(v.manifest, req.inputs), selected: selectOutputs(v.manifest.signature, req.outputs) }),
+    previous: (v) => {
+      const s = this.models.get(v.manifest.name)?.standby;
+      return s !== v && s?.retired === false ? s : undefined;
+    },
+    active: (model) => this.activeVersion(model),
+  };
+
+  private failure(v: LoadedVersion, e: unknown, t0: number): SluiceError {
+    const err = this.runError(v, e);
+    v.metrics.observeFailure(performance.now() - t0);
+    return err;
+  }
+
+  /**
+   * Executes a checked request on its version, holding a reference to it meanwhile. Inline
+   * runtimes that answer synchronously give their outputs (and the clock reading taken after
+   * them, reused for the request's latency) without a promise.
+   */
+  private run(v: LoadedVersion, ordered: Tensor[], rows: number, deadline: number, blockUs: number): { outs: BatchTensor[]; end: number } | Promise<BatchTensor[]> {
+    v.refs++;
+    let pending: Promise<BatchTensor[]>;
+    try {
+      if (v.batcher) {
+        pending = v.batcher.submit(ordered, rows, deadline, blockUs);
+      } else {
+        // Inline compute time is the runtime call alone (validation is in the request latency).
+        const t = performance.now();
+        const r = v.runtime!.run(ordered, rows);
+        if (!(r instanceof Promise)) {
+          const end = performance.now();
+          v.metrics.observeInline(rows, end - t);
+          this.release(v);
+          return { outs: r, end };
+        }
+        pending = r.then((outs) => {
+          v.metrics.observeInline(rows, performance.now() - t);
+          return outs;
+        });
+      }
+    } catch (e) {
+      this.release(v);
+      throw e;
+    }
+    return pending.finally(() => this.release(v));
+  }
+
+  private release(v: LoadedVersion): void {
+    if (--v.refs === 0 && v.retired) this.free(v);
+  }
+
+  private runError(v: LoadedVersion, e: unknown): SluiceError {
+    if (e instanceof SluiceError) return e;
+    // Inline model failures: log the detail here, send clients a sanitised message.
+    log.warn('engine: model failed', { model: v.manifest.name, version: v.manifest.version, ...errorFields(e) });
+    return toSluiceError(e, 'MODEL_ERROR', `model ${v.manifest.name} failed while computing`);
+  }
+
+  private outputs(v: LoadedVersion, outs: BatchTensor[], selected: number[] | undefined): Tensor[] {
+    const specs = v.manifest.signature.outputs;
+    const pick = (i: number): Tensor => ({ name: specs[i]!.name, datatype: specs[i]!.datatype, shape: outs[i]!.shape, data: outs[i]!.data });
+    if (!selected) return specs.map((_, i) => pick(i));
+    return selected.map(pick);
+  }
+
+  // ---- metadata -----------------------------------------------------------------------------
+
+  modelMetadata(name: string, version?: string): ModelMetadata {
+    const v = this.resolve(name, version);
+    const m = this.models.get(name)!;
+    return {
+      name,
+      versions: [...m.versions.keys()],
+      platform: PLATFORM[v.manifest.kind],
+      inputs: v.manifest.signature.inputs,
+      outputs: v.manifest.signature.outputs,
+    };
+  }
+
+  /** The inputs a request to this model (and version) is checked against; cheap, for the hot path. */
+  inputSpecs(name: string, version?: string): readonly TensorSpec[] {
+    return this.resolve(name, version).manifest.signature.inputs;
+  }
+
+  modelConfig(name: string, version?: string): ModelConfig {
+    const v = this.resolve(name, version);
+    const b = v.manifest.batching;
+    return {
+      name,
+      version: v.manifest.version,
+      platform: PLATFORM[v.manifest.kind],
+      kind: v.manifest.kind,
+      maxBatchSize: b.maxBatchSize,
+      maxQueueDelayUs: b.maxQueueDelayUs,
+      maxQueueSize: b.maxQueueSize,
+      dispatch: v.dispatch,
+      inputs: v.manifest.signature.inputs,
+      outputs: v.manifest.signature.outputs,
+    };
+  }
+
+  /** This thread's counters of every serving version of a model (the engine sums the threads'). */
+  modelStats(name: string): VersionStats[] {
+    const m = this.models.get(name);
+    if (!m || !m.announced) throw modelNotFound(name);
+    return [...m.versions.values()].map((v) => ({
+      version: v.manifest.version,
+      success: v.metrics.success,
+      failure: v.metrics.failure,
+      rows: v.metrics.rows,
+      executions: v.metrics.executions,
+      overloaded: v.batcher?.stats.overloaded ?? 0,
+      expired: v.batcher?.stats.expired ?? 0,
+    }));
+  }
+
+  /** Serving models and their active versions. */
+  serving(): Array<{ name: string; version: string }> {
+    const out: Array<{ name: string; version: string }> = [];
+    for (const name of this.models.keys()) {
+      const v = this.activeVersion(name);
+      if (v) out.push({ name, version: v.manifest.version });
+    }
+    return out;
+  }
+
+  /** This thread's share of the work, for /metrics (summed over threads, kept apart by label). */
+  threadLines(): string[] {
+    return [
+      '# HELP sluice_io_thread_requests_total Inference requests taken by each I/O thread (0 = the main thread).',
+      '# TYPE sluice_io_thread_requests_total counter',
+      `sluice_io_thread_requests_total{thread="${this.thread}"} ${this.requests}`,
+    ];
+  }
+
+  // ---- version events (from the control plane) ---------------------------------------------
+
+  /**
+   * Builds this thread's copy of a version (inline runtime, warmed and smoke-tested, or a
+   * batcher over this thread's arena slots) and makes it findable by its generation, which
+   * no request reads until the control plane stores it in the table.
+   */
+  async install(spec: VersionSpec): Promise<void> {
+    if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
+    const m = spec.manifest;
+    const metrics = this.metrics.of(m.name, m.version);
+    const v: LoadedVersion = {
+      gen: spec.gen, manifest: m, dispatch: spec.dispatch, slots: [], refs: 0, retired: false, freed: false,
+      metrics, guard: VersionGuard.of(m, metrics.resilience),
+    };
+    if (spec.dispatch === 'inline') {
+      const rt = await loadRuntime(m, spec.payload ?? new Uint8Array(0), { allowFixtures: this.config.allowFixtureModels, inWorker: false, shared: spec.shared });
+      try {
+        await validateRuntime(rt);
+      } catch (e) {
+        await rt.dispose();
+        throw e;
+      }
+      v.runtime = rt;
+    } else {
+      const layout = slotLayout(m);
+      const dispatcher = this.dispatcher;
+      if (typeof layout === 'string') throw new SluiceError('MANIFEST_INVALID', layout);
+      if (!dispatcher || !this.arena || !spec.slots || !spec.entries) throw new SluiceError('INTERNAL', `${m.name}@${m.version}: a pooled version reached a data plane without a pool`);
+      spec.slots.forEach((s, i) => dispatcher.attach(s, spec.entries![i]!));
+      v.slots = [...spec.slots];
+      v.batcher = new Batcher({
+        gen: spec.gen,
+        layout,
+        maxQueueDelayUs: m.batching.maxQueueDelayUs,
+        maxQueueSize: m.batching.maxQueueSize,
+        arena: this.arena,
+        slots: v.slots,
+        run: (slot) => dispatcher.run(slot),
+        waitSync: (slot, us) => dispatcher.waitSync(slot, us),
+        onQueued: (ms) => {
+          v.metrics.observeQueue(ms);
+          this.admission.observeQueueDelay(ms);
+        },
+        onBatch: (rows, ms, requests) => v.metrics.observeExecution(rows, ms, requests),
+      });
+    }
+    let e = this.models.get(m.name);
+    if (!e) {
+      e = { name: m.name, slot: spec.tableSlot, announced: false, versions: new Map(), byGen: new Map() };
+      this.models.set(m.name, e);
+    }
+    e.byGen.set(spec.gen, v);
+  }
+
+  /**
+   * A description other threads can build this version's runtime from without a copy of its
+   * weights (undefined when the runtime cannot be shared); release it with releaseShared.
+   */
+  shareRuntime(model: string, gen: number): SharedRuntime | undefined {
+    return this.models.get(model)?.byGen.get(gen)?.runtime?.share?.();
+  }
+
+  /** Drops an installed version that will not be activated (its load failed elsewhere). */
+  discard(model: string, gen: number): void {
+    const e = this.models.get(model);
+    const v = e?.byGen.get(gen);
+    if (!e || !v) return;
+    this.retire(v);
+    if (!e.announced && e.byGen.size === 0) this.models.delete(model);
+  }
+
+  /**
+   * After the control plane stored `gen` in the table: `gen` is the version by name, and what
+   * it replaced retires (or stays as the standby its fallback policy asks for).
+   */
+  activate(model: string, gen: number): void {
+    const m = this.models.get(model);
+    const v = m?.byGen.get(gen);
+    if (!m || !v) throw new SluiceError('INTERNAL', `activate: ${model} generation ${gen} is not installed on I/O thread ${this.thread}`);
+    m.announced = true;
+    const previous = [...m.versions.values()];
+    m.versions.clear();
+    m.versions.set(v.manifest.version, v);
+    // Keep the replaced version loaded as the fallback when the new one's policy asks for it
+    // (re-loading it on the first failure would take a payload read and a warm-up).
+    // Re-loading the same version keeps the standby it had: a copy of itself is no fallback.
+    const standby = m.standby;
+    const replaced = previous[0];
+    m.standby = v.guard?.fallback?.policy !== 'previous_version' ? undefined
+      : replaced && replaced.manifest.version !== v.manifest.version ? replaced : standby;
+    for (const old of previous) if (old !== m.standby && old !== v) this.retire(old);
+    if (standby && standby !== m.standby && !standby.retired) this.retire(standby);
+  }
+
+  /** After the control plane cleared the model's table entry: every version retires. */
+  unload(model: string): void {
+    const m = this.models.get(model);
+    if (!m) return;
+    this.models.delete(model);
+    const all = [...m.byGen.values()];
+    m.versions.clear();
+    for (const v of all) this.retire(v);
+  }
+
+  private retire(v: LoadedVersion): void {
+    v.retired = true;
+    if (v.refs === 0) this.free(v);
+  }
+
+  /** Frees this thread's copy of a retired version once nothing here holds it. */
+  private free(v: LoadedVersion): void {
+    if (v.freed) return;
+    v.freed = true;
+    v.guard?.dispose();
+    this.models.get(v.manifest.name)?.byGen.delete(v.gen);
+    if (v.batcher) for (const s of v.slots) this.dispatcher!.detach(s);
+    if (v.runtime) {
+      v.runtime.dispose().catch((e) => log.warn('engine: dispose failed', errorFields(e)));
+    }
+    this.onReleased(v.gen);
+  }
+
+  /**
+   * Every version of a model not yet freed on this thread, including retired ones still
+   * finishing requests (what the reclamation is waiting for). For operators and tests.
+   */
+  heldVersions(name: string): Array<{ version: string; generation: number; refs: number; retired: boolean; dispatch: DispatchMode }> {
+    const m = this.models.get(name);
+    if (!m) return [];
+    return [...m.byGen.values()].map((v) => ({ version: v.manifest.version, generation: v.gen, refs: v.refs, retired: v.retired, dispatch: v.dispatch }));
+  }
+
+  /** In-flight and queued requests across every version on this thread. */
+  get inFlight(): number {
+    let n = 0;
+    for (const m of this.models.values()) for (const v of m.byGen.values()) n += v.refs;
+    return n;
+  }
+
+  /**
+   * Drains and stops: readiness turns false at once, new requests get SHUTTING_DOWN, accepted
+   * ones finish (up to drainTimeoutMs, then they fail with SHUTTING_DOWN), runtimes are disposed.
+   */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.admission.stop();
+    const until = Date.now() + this.config.drainTimeoutMs;
+    while (this.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    const all = [...this.models.values()].flatMap((m) => [...m.byGen.values()]);
+    const err = new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
+    for (const v of all) v.batcher?.drainWith(err);
+  }
+
+  /** After the pool stopped: disposes what is left. */
+  async dispose(): Promise<void> {
+    const all = [...this.models.values()].flatMap((m) => [...m.byGen.values()]);
+    for (const v of all) await v.runtime?.dispose().catch(() => undefined);
+    this.models.clear();
+  }
+
+  /** The closing flag, for the engine's own checks. */
+  get isClosing(): boolean {
+    return this.closing;
+  }
+}
