@@ -103,15 +103,24 @@ export function running(threadId: number): number {
 export function claim(board: Int32Array, entries: number, threadId: number): number {
   if (Atomics.load(board, B_QUEUED) <= 0) return -1;
   const mine = running(threadId);
-  for (let e = 0; e < entries; e++) {
+  // Round robin from after the last entry this worker claimed: entries are handed out in index
+  // order, so each I/O thread's slots sit in their own range, and a scan from 0 every time
+  // served the lowest range first and starved the others (measured: a thread's requests to a
+  // slow pooled model waited 5 s past their deadline).
+  for (let i = 0; i < entries; i++) {
+    const e = (cursor + i) % entries;
     const at = stateIndex(e);
     if (board[at] === S_QUEUED && Atomics.compareExchange(board, at, S_QUEUED, mine) === S_QUEUED) {
       Atomics.sub(board, B_QUEUED, 1);
+      cursor = e + 1;
       return e;
     }
   }
   return -1;
 }
+
+/** Where this worker's next claim scan starts (module state: one per thread). */
+let cursor = 0;
 
 /** Worker side: publishes the outcome of a claimed entry and wakes its producer. */
 export function complete(board: Int32Array, entry: number, ok: boolean): void {
