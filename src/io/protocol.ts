@@ -1,17 +1,14 @@
 /** What the main thread gives an I/O thread at its start (workerData), and what it may forward. */
 import type { MessagePort } from 'node:worker_threads';
 import type { Config } from '../config/index.js';
+import type { SharedMemory } from '../service/data-plane.js';
 
 export interface IoThreadData {
   thread: number;
   config: Config;
   serverVersion: string;
   poolThreads: number;
-  shared: {
-    table: SharedArrayBuffer;
-    arena?: SharedArrayBuffer;
-    board?: { buffer: SharedArrayBuffer; entries: number; spinUs: number };
-  };
+  shared: SharedMemory;
   /** The control channel (transferred). */
   port: MessagePort;
 }

@@ -73,7 +73,7 @@ export class IoThreads {
     const allowed = (target: 'registry' | 'keys', method: string): boolean => (ADMIN_METHODS[target] as readonly string[]).includes(method);
     const rpc = new Rpc(port1, {
       hello: () => hello(),
-      released: (gen: number) => engine.releasedBy(id, gen),
+      released: (gen: number) => engine.released(id, gen),
       snapshots: () => engine.snapshots(),
       repositoryIndex: () => engine.repositoryIndex(),
       load: (name: string, o: { version?: string }) => engine.load(name, o),

@@ -56,6 +56,16 @@ export interface Dispatcher {
   waitSync(slot: number, us: number): boolean;
 }
 
+/** The memory every I/O thread shares with the control plane (structured-clonable: it goes in workerData). */
+export interface SharedMemory {
+  /** The model table (one generation per model). */
+  table: SharedArrayBuffer;
+  /** Pooled batches, in place (absent without a pool). */
+  arena?: SharedArrayBuffer;
+  /** The dispatch board (absent without a pool). */
+  board?: { buffer: SharedArrayBuffer; entries: number; spinUs: number };
+}
+
 /** What the control plane publishes about a version (structured-clonable: it crosses threads). */
 export interface VersionSpec {
   gen: number;
@@ -572,10 +582,5 @@ export class DataPlane {
     const all = [...this.models.values()].flatMap((m) => [...m.byGen.values()]);
     for (const v of all) await v.runtime?.dispose().catch(() => undefined);
     this.models.clear();
-  }
-
-  /** The closing flag, for the engine's own checks. */
-  get isClosing(): boolean {
-    return this.closing;
   }
 }

@@ -16,7 +16,7 @@ import type { ModelCatalog } from './catalog.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { SluiceError } from '../errors.js';
 import { errorFields, log } from '../log.js';
-import type { DispatchMode, Manifest, TensorSpec } from '../model/manifest.js';
+import type { DispatchMode, Manifest } from '../model/manifest.js';
 import type { Metrics } from '../metrics/version-metrics.js';
 import { mergeSnapshots, snapshotMetrics, type MetricsSnapshot } from '../metrics/snapshot.js';
 import { Arena } from '../dispatch/arena.js';
@@ -24,10 +24,10 @@ import { ModelTable } from '../dispatch/model-table.js';
 import { DEFAULT_DISPATCH } from '../dispatch/policy.js';
 import { WorkerPool } from '../dispatch/pool.js';
 import { slotLayout } from '../dispatch/slot-layout.js';
-import type { Admission } from './admission.js';
-import { DataPlane, modelNotFound, type VersionSpec } from './data-plane.js';
-import type { InferRequest, InferResponse, ModelConfig, ModelMetadata, RepositoryModel, VersionStats } from './types.js';
+import { DataPlane, modelNotFound, type SharedMemory, type VersionSpec } from './data-plane.js';
+import type { RepositoryModel, VersionStats } from './types.js';
 import { checkName } from '../names.js';
+import { PlaneService } from './plane-service.js';
 import { releaseShared } from '../worker/runtimes/index.js';
 
 /** Arena slots per pooled version and plane: two per worker keeps each worker busy while one batch returns. */
@@ -57,26 +57,22 @@ export interface PlaneLink {
 
 /** The pool-side resources of a version, freed when every plane that installed it released it. */
 interface Held {
-  model: string;
   pooled: boolean;
   slots: number[];
   entries: number[];
   waiting: Set<number>;
 }
 
-export class Engine {
-  readonly config: Readonly<Config>;
+export class Engine extends PlaneService {
   /** Where versions come from: the repository directory, or the registry. */
   readonly catalog: ModelCatalog;
-  /** The main thread's data plane. */
-  readonly plane: DataPlane;
-  private readonly table = new ModelTable();
+  private readonly table: ModelTable;
   private readonly arena: Arena | undefined;
   private readonly pool: WorkerPool | undefined;
   private readonly links: PlaneLink[] = [];
   private readonly held = new Map<number, Held>();
-  /** Every model with a serving version, and its active generation. */
-  private readonly active = new Map<string, { gen: number; version: string; spec: VersionSpec }>();
+  /** Models with an active version (activated and not unloaded). */
+  private readonly active = new Set<string>();
   /** Lines a front end owns for /metrics, by thread (set by the main thread's front ends). */
   private extraLines: () => string[] = () => [];
   /** Per-model chain that serialises load/unload of the same model. */
@@ -85,29 +81,21 @@ export class Engine {
   private readonly failed = new Map<string, string>();
   private closing = false;
 
-  private constructor(config: Readonly<Config>, catalog?: ModelCatalog) {
-    this.config = config;
-    this.catalog = catalog ?? new DirectoryRepository(config.modelRepository);
-    if (config.workers > 0) {
-      this.arena = new Arena(config.arenaMb * 1024 * 1024);
-      this.pool = new WorkerPool({
-        threads: config.workers,
-        arena: this.arena.buffer,
-        table: this.table.buffer,
-        allowFixtures: config.allowFixtureModels,
-        spinUs: config.workerSpinUs,
-      });
-      this.pool.onWorkersLost((alive) => {
-        for (const l of this.links) if (l.thread !== 0) l.reap(alive);
-      });
-    }
-    this.plane = new DataPlane({
+  private constructor(config: Readonly<Config>, catalog: ModelCatalog | undefined, table: ModelTable, arena: Arena | undefined, pool: WorkerPool | undefined) {
+    super(new DataPlane({
       config,
-      table: this.table.buffer,
-      arena: this.arena?.buffer,
-      dispatcher: this.pool?.client,
+      table: table.buffer,
+      arena: arena?.buffer,
+      dispatcher: pool?.client,
       thread: 0,
-      onReleased: (gen) => this.released(gen, 0),
+      onReleased: (gen) => this.released(0, gen),
+    }));
+    this.table = table;
+    this.arena = arena;
+    this.pool = pool;
+    this.catalog = catalog ?? new DirectoryRepository(config.modelRepository);
+    this.pool?.onWorkersLost((alive) => {
+      for (const l of this.links) if (l.thread !== 0) l.reap(alive);
     });
     const plane = this.plane;
     this.links.push({
@@ -131,11 +119,21 @@ export class Engine {
 
   /** Creates an engine without loading anything: attach I/O threads, then `loadStartupModels`. */
   static create(overrides: Partial<Config> = {}, catalog?: ModelCatalog): Engine {
-    return new Engine(loadConfig(overrides), catalog);
+    const config = loadConfig(overrides);
+    const table = new ModelTable();
+    const arena = config.workers > 0 ? new Arena(config.arenaMb * 1024 * 1024) : undefined;
+    const pool = arena && new WorkerPool({
+      threads: config.workers,
+      arena: arena.buffer,
+      table: table.buffer,
+      allowFixtures: config.allowFixtureModels,
+      spinUs: config.workerSpinUs,
+    });
+    return new Engine(config, catalog, table, arena, pool);
   }
 
   /** What an I/O thread needs to build its data plane: the shared memory (structured-clonable). */
-  get shared(): { table: SharedArrayBuffer; arena?: SharedArrayBuffer; board?: { buffer: SharedArrayBuffer; entries: number; spinUs: number } } {
+  get shared(): SharedMemory {
     return {
       table: this.table.buffer,
       arena: this.arena?.buffer,
@@ -152,17 +150,12 @@ export class Engine {
     this.links.push(link);
   }
 
-  /** A released version's resources go back once no plane holds it. */
-  private released(gen: number, thread: number): void {
+  /** Plane `thread` released version `gen`: its pool-side resources go back once no plane holds it. */
+  released(thread: number, gen: number): void {
     const h = this.held.get(gen);
     if (!h) return;
     h.waiting.delete(thread);
     if (h.waiting.size === 0) this.freePoolSide(gen, h);
-  }
-
-  /** Called by an I/O thread's link when its plane released a version. */
-  releasedBy(thread: number, gen: number): void {
-    this.released(gen, thread);
   }
 
   private freePoolSide(gen: number, h: Held): void {
@@ -187,52 +180,7 @@ export class Engine {
     await Promise.all(this.links.map((l) => l.markStarted(names)));
   }
 
-  // ---- the request path: this thread's data plane -------------------------------------------
-
-  /** The main thread's metrics (record, countError); `wholeMetrics` has every thread's. */
-  get metrics(): Metrics {
-    return this.plane.metrics;
-  }
-
-  get admission(): Admission {
-    return this.plane.admission;
-  }
-
-  live(): boolean {
-    return this.plane.live();
-  }
-
-  ready(): boolean {
-    return this.plane.ready();
-  }
-
-  modelReady(name: string, version?: string): boolean {
-    return this.plane.modelReady(name, version);
-  }
-
-  checkTarget(model: string, version: string | undefined): void {
-    this.plane.checkTarget(model, version);
-  }
-
-  infer(req: InferRequest): Promise<InferResponse> {
-    return this.plane.infer(req);
-  }
-
-  inferNow(req: InferRequest): InferResponse | Promise<InferResponse> {
-    return this.plane.inferNow(req);
-  }
-
-  modelMetadata(name: string, version?: string): ModelMetadata {
-    return this.plane.modelMetadata(name, version);
-  }
-
-  inputSpecs(name: string, version?: string): readonly TensorSpec[] {
-    return this.plane.inputSpecs(name, version);
-  }
-
-  modelConfig(name: string, version?: string): ModelConfig {
-    return this.plane.modelConfig(name, version);
-  }
+  // ---- the request path: the main thread's data plane (PlaneService) ------------------------
 
   /** The main thread's counters of every serving version of a model. */
   modelStats(name: string): VersionStats[] {
@@ -355,7 +303,7 @@ export class Engine {
     payload.set(bytes);
     const gen = this.table.newGeneration();
     const base: VersionSpec = { gen, tableSlot: this.table.slotOf(m.name), manifest: m, dispatch };
-    const h: Held = { model: m.name, pooled: dispatch === 'pool', slots: [], entries: [], waiting: new Set() };
+    const h: Held = { pooled: dispatch === 'pool', slots: [], entries: [], waiting: new Set() };
     const specs: VersionSpec[] = [];
     if (dispatch === 'inline') {
       for (const _ of this.links) specs.push({ ...base, payload });
@@ -415,15 +363,14 @@ export class Engine {
   /** The hot swap: one atomic store, then every plane names the new version and retires the old. */
   private async activate(spec: VersionSpec): Promise<void> {
     this.table.activate(spec.tableSlot, spec.gen);
-    this.active.set(spec.manifest.name, { gen: spec.gen, version: spec.manifest.version, spec });
+    this.active.add(spec.manifest.name);
     await Promise.all(this.links.map((l) => l.activate(spec.manifest.name, spec.gen)));
   }
 
   /** Stops serving a model: new requests get MODEL_NOT_FOUND, running ones finish. */
   unload(name: string): Promise<void> {
     return this.serial(name, async () => {
-      const a = this.active.get(name);
-      if (!a && !this.plane.modelReady(name)) throw modelNotFound(name);
+      if (!this.active.has(name)) throw modelNotFound(name);
       this.table.deactivate(this.table.slotOf(name));
       this.active.delete(name);
       await Promise.all(this.links.map((l) => l.unload(name)));
