@@ -62,6 +62,7 @@ export const catalogue = {
   UNAUTHENTICATED: { http: 401, grpc: Grpc.UNAUTHENTICATED, retryable: false, doc: 'No valid API key was sent.' },
   PERMISSION_DENIED: { http: 403, grpc: Grpc.PERMISSION_DENIED, retryable: false, doc: 'The API key lacks the scope this action needs.' },
   VERSION_EXISTS: { http: 409, grpc: Grpc.ALREADY_EXISTS, retryable: false, doc: 'That model version is already registered (versions are immutable).' },
+  VERSION_IN_USE: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'That live version is the model\'s default or is named by its route: it cannot be unloaded alone.' },
   ROLLBACK_IMPOSSIBLE: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'There is no earlier production version (or the named one) to roll back to.' },
   REGISTRY_UNAVAILABLE: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The registry database cannot be reached; serving continues from the last known state.' },
   ARTIFACT_UNAVAILABLE: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The artifact store cannot be reached and the artifact is not cached.' },

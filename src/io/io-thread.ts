@@ -10,7 +10,8 @@ import type { Config } from '../config/index.js';
 import { SluiceError } from '../errors.js';
 import { BoardClient } from '../dispatch/board-client.js';
 import type { Registry } from '../registry/registry.js';
-import { DataPlane, type VersionSpec } from '../service/data-plane.js';
+import { DataPlane, type ActivateOptions, type VersionSpec } from '../service/data-plane.js';
+import type { PublishedRoute } from '../routing/plane-route.js';
 import { frontDoors } from './front-doors.js';
 import { Rpc } from './rpc.js';
 import { ThreadService } from './thread-service.js';
@@ -30,6 +31,7 @@ const plane = new DataPlane({
   dispatcher: board,
   thread: data.thread,
   onReleased: (gen) => control.notify('released', gen),
+  onDecisions: (batch) => control.notify('decisions', batch),
 });
 
 /** A stand-in whose listed methods run on the main thread (the registry and keys live there). */
@@ -44,7 +46,10 @@ let service: ThreadService;
 
 control = new Rpc(data.port as MessagePort, {
   install: (spec: VersionSpec) => plane.install(spec),
-  activate: (model: string, gen: number) => plane.activate(model, gen),
+  activate: (model: string, gen: number, o: ActivateOptions) => plane.activate(model, gen, o),
+  retireVersions: (model: string, gens: number[]) => plane.retireVersions(model, gens),
+  installRoute: (model: string, route: PublishedRoute) => plane.installRoute(model, route),
+  routeStored: (model: string, gen: number) => plane.routeStored(model, gen),
   unload: (model: string) => plane.unload(model),
   discard: (model: string, gen: number) => plane.discard(model, gen),
   markStarted: (models: string[]) => plane.markStarted(models),

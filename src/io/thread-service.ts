@@ -10,6 +10,7 @@ import type { Service } from '../service/service.js';
 import { PlaneService } from '../service/plane-service.js';
 import type { RepositoryModel } from '../service/types.js';
 import type { Rpc } from './rpc.js';
+import type { LoadOptions } from '../service/engine.js';
 
 export class ThreadService extends PlaneService implements Service {
   private extraLines: () => string[] = () => [];
@@ -35,11 +36,11 @@ export class ThreadService extends PlaneService implements Service {
     return this.control.call('repositoryIndex');
   }
 
-  load(name: string, opts?: { version?: string }): Promise<string> {
+  load(name: string, opts?: LoadOptions): Promise<string> {
     return this.control.call('load', name, opts ?? {});
   }
 
-  unload(name: string): Promise<void> {
-    return this.control.call('unload', name);
+  unload(name: string, opts?: { version?: string }): Promise<void> {
+    return this.control.call('unload', name, opts ?? {});
   }
 }

@@ -18,7 +18,8 @@ import type { MetricsSnapshot } from '../metrics/snapshot.js';
 import { reservePort, type PortReservation } from '../net/reuseport.js';
 import { ioThreadEntry } from '../paths.js';
 import type { Registry } from '../registry/registry.js';
-import type { Engine, PlaneLink } from '../service/engine.js';
+import type { Engine, LoadOptions, PlaneLink } from '../service/engine.js';
+import type { Decision } from '../routing/plane-route.js';
 import type { VersionSpec } from '../service/data-plane.js';
 import { ADMIN_METHODS, type IoThreadData } from './protocol.js';
 import { Rpc } from './rpc.js';
@@ -74,10 +75,11 @@ export class IoThreads {
     const rpc = new Rpc(port1, {
       hello: () => hello(),
       released: (gen: number) => engine.released(id, gen),
+      decisions: (batch: Decision[]) => engine.acceptDecisions(batch),
       snapshots: () => engine.snapshots(),
       repositoryIndex: () => engine.repositoryIndex(),
-      load: (name: string, o: { version?: string }) => engine.load(name, o),
-      unload: (name: string) => engine.unload(name),
+      load: (name: string, o: LoadOptions) => engine.load(name, o),
+      unload: (name: string, o: { version?: string }) => engine.unload(name, o),
       registry: (method: string, args: unknown[]) => {
         if (!allowed('registry', method)) throw new SluiceError('INTERNAL', `registry.${method} cannot be forwarded`);
         return (opts.registry as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
@@ -103,7 +105,10 @@ export class IoThreads {
     const link: PlaneLink = {
       thread: id,
       install: (spec: VersionSpec) => rpc.call('install', spec),
-      activate: (model, gen) => rpc.call('activate', model, gen),
+      activate: (model, gen, o) => rpc.call('activate', model, gen, o),
+      retireVersions: (model, gens) => rpc.call('retireVersions', model, gens),
+      installRoute: (model, route) => rpc.call('installRoute', model, route),
+      routeStored: (model, gen) => rpc.call('routeStored', model, gen),
       unload: (model) => rpc.call('unload', model),
       discard: (model, gen) => rpc.call('discard', model, gen),
       markStarted: (models) => rpc.call('markStarted', models),

@@ -31,6 +31,13 @@ import { Admission } from './admission.js';
 import type { InferRequest, InferResponse, ModelConfig, ModelMetadata, VersionStats } from './types.js';
 import { invalidName, isValidName } from '../names.js';
 import { guardedInfer, VersionGuard, type GuardHost } from './resilience/guard.js';
+import { PlaneRoute, type Decision, type PublishedRoute } from '../routing/plane-route.js';
+import { newEventId } from '../learn/event-id.js';
+import { NO_GENERATION } from '../dispatch/model-table.js';
+
+/** Decisions buffered on a thread before they go to the decision log in one message. */
+const DECISION_BATCH = 256;
+const DECISION_FLUSH_MS = 20;
 
 /**
  * A lookup miss: NAME_INVALID when the name breaks the naming rule (src/names.ts), so every
@@ -104,9 +111,11 @@ interface LoadedVersion {
 interface ModelEntry {
   name: string;
   slot: number;
+  /** Routes installed on this thread, by generation (the table says which is in force). */
+  routes: Map<number, PlaneRoute>;
   /** False until the first activation: a model being loaded for the first time is not found. */
   announced: boolean;
-  /** Versions serving new requests, by version string. */
+  /** Live versions (the default one and any others loaded beside it), by version string. */
   versions: Map<string, LoadedVersion>;
   /** Every version not yet freed (installed, serving, standby, retired and finishing), by generation. */
   byGen: Map<number, LoadedVersion>;
@@ -129,6 +138,29 @@ export interface DataPlaneOptions {
   thread: number;
   /** A retired version's last request on this thread ended; its local copy is freed. */
   onReleased: (gen: number) => void;
+  /** Where this thread's routing decisions go, in batches (the control plane's decision log). */
+  onDecisions?: (batch: Decision[]) => void;
+  /** Decisions a thread may hold before it drops them (counted): the log never blocks a prediction. */
+  decisionCapacity?: number;
+}
+
+export interface ActivateOptions {
+  /** Unversioned requests now reach it (default true). */
+  asDefault?: boolean;
+  /** The default generation it replaced (for the standby of a `previous_version` fallback). */
+  previousDefault?: number;
+  /** Generations the control plane no longer keeps live. */
+  retire?: number[];
+}
+
+/** A request the route in force sent to one of its variants. */
+interface Routed {
+  route: PlaneRoute;
+  v: LoadedVersion;
+  variant: string;
+  index: number;
+  propensity: number;
+  features?: Float32Array;
 }
 
 export class DataPlane {
@@ -147,6 +179,14 @@ export class DataPlane {
   private readonly arena: SharedArrayBuffer | undefined;
   private readonly dispatcher: Dispatcher | undefined;
   private readonly onReleased: (gen: number) => void;
+  private readonly onDecisions: ((batch: Decision[]) => void) | undefined;
+  private readonly decisionCapacity: number;
+  private decisions: Decision[] = [];
+  private decisionTimer: NodeJS.Timeout | undefined;
+  /** Routing decisions made on this thread, and dropped because its buffer was full. */
+  readonly decisionStats = { made: 0, dropped: 0 };
+  /** Routed answers of routes no longer in force, by model, variant and version (for /metrics). */
+  private readonly variantTotals = new Map<string, { model: string; variant: string; version: string; n: number }>();
   private readonly models = new Map<string, ModelEntry>();
   private startupModels: readonly string[] = [];
   private started = false;
@@ -160,6 +200,8 @@ export class DataPlane {
     this.arena = opts.arena;
     this.dispatcher = opts.dispatcher;
     this.onReleased = opts.onReleased;
+    this.onDecisions = opts.onDecisions;
+    this.decisionCapacity = opts.decisionCapacity ?? 10_000;
     this.admission = new Admission({
       enabled: config.admission,
       thread: opts.thread,
@@ -249,26 +291,88 @@ export class DataPlane {
     let v: LoadedVersion | undefined;
     try {
       if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
-      v = this.resolve(req.model, req.version);
+      const routed = req.version === undefined || req.version === '' ? this.route(req) : undefined;
+      v = routed ? routed.v : this.resolve(req.model, req.version);
       const { ordered, rows } = checkInputs(v.manifest, req.inputs);
       const selected = selectOutputs(v.manifest.signature, req.outputs);
       const deadline = req.deadline ?? Infinity;
       if (deadline !== Infinity && deadline <= performance.now()) throw new SluiceError('DEADLINE_EXCEEDED', 'deadline passed before the request was admitted');
       const version = v;
-      if (version.guard !== undefined) return guardedInfer(this.guardHost, version, req, ordered, rows, selected, deadline, t0);
+      if (routed?.route.spec.logFeatures) routed.features = featuresOf(ordered);
+      if (version.guard !== undefined) {
+        const res = guardedInfer(this.guardHost, version, req, ordered, rows, selected, deadline, t0);
+        if (!routed) return res;
+        return res instanceof Promise ? res.then((r) => this.decided(r, routed, req)) : this.decided(res, routed, req);
+      }
       const outs = this.run(version, ordered, rows, deadline, req.blockUs ?? 0);
       if (outs instanceof Promise) {
         return outs.then(
-          (o) => this.answer(version, req, o, rows, selected, t0, performance.now()),
+          (o) => {
+            const res = this.answer(version, req, o, rows, selected, t0, performance.now());
+            return routed ? this.decided(res, routed, req) : res;
+          },
           (e: unknown) => {
             throw this.failure(version, e, t0);
           },
         );
       }
-      return this.answer(version, req, outs.outs, rows, selected, t0, outs.end);
+      const res = this.answer(version, req, outs.outs, rows, selected, t0, outs.end);
+      return routed ? this.decided(res, routed, req) : res;
     } catch (e) {
       throw v ? this.failure(v, e, t0) : toSluiceError(e);
     }
+  }
+
+  /**
+   * The route in force for an unversioned request (one read of the model's route generation),
+   * and the variant it picks; undefined without a route (the default version answers).
+   */
+  private route(req: InferRequest): Routed | undefined {
+    const m = this.models.get(req.model);
+    if (!m || !m.announced) return undefined;
+    const gen = this.table.routeGeneration(m.slot);
+    if (gen === NO_GENERATION) return undefined;
+    const route = m.routes.get(gen);
+    if (route === undefined) return undefined;
+    const { index, propensity } = route.assigner.pick(req.unitId);
+    const variant = route.spec.variants[index]!;
+    const v = m.versions.get(variant.version);
+    // The control plane loads every version a route names before it puts the route in force.
+    if (!v || v.retired) throw new SluiceError('MODEL_NOT_READY', `model ${req.model}: version ${variant.version} of variant ${variant.name} is not loaded`);
+    return { route, v, variant: variant.name, index, propensity };
+  }
+
+  /** A routed answer: carries its decision, and the decision goes to the log. */
+  private decided(res: InferResponse, r: Routed, req: InferRequest): InferResponse {
+    const eventId = newEventId();
+    res.decision = { eventId, variant: r.variant, propensity: r.propensity };
+    this.decisionStats.made++;
+    r.route.answered[r.index]!++;
+    if (this.onDecisions === undefined) return res;
+    if (this.decisions.length >= this.decisionCapacity) {
+      this.decisionStats.dropped++;
+      return res;
+    }
+    this.decisions.push({
+      eventId, at: Date.now(), model: req.model, variant: r.variant, version: res.version, unitId: req.unitId,
+      propensity: r.propensity, routeGen: r.route.gen, features: r.features,
+    });
+    if (this.decisions.length >= DECISION_BATCH) this.flushDecisions();
+    else if (this.decisionTimer === undefined) {
+      this.decisionTimer = setTimeout(() => this.flushDecisions(), DECISION_FLUSH_MS);
+      this.decisionTimer.unref();
+    }
+    return res;
+  }
+
+  /** Hands this thread's buffered decisions to the log (one message from another thread). */
+  flushDecisions(): void {
+    if (this.decisionTimer !== undefined) clearTimeout(this.decisionTimer);
+    this.decisionTimer = undefined;
+    if (this.decisions.length === 0) return;
+    const batch = this.decisions;
+    this.decisions = [];
+    this.onDecisions?.(batch);
   }
 
   private answer(v: LoadedVersion, req: InferRequest, outs: BatchTensor[], rows: number, selected: number[] | undefined, t0: number, end: number): InferResponse {
@@ -415,10 +519,30 @@ export class DataPlane {
 
   /** This thread's share of the work, for /metrics (summed over threads, kept apart by label). */
   threadLines(): string[] {
+    // Routed answers by model, variant and version: the folded totals of old routes plus the
+    // routes installed now (summed over threads by the merge, like every counter).
+    const variants = new Map<string, { model: string; variant: string; version: string; n: number }>();
+    for (const [k, t] of this.variantTotals) variants.set(k, { ...t });
+    for (const [model, m] of this.models) {
+      for (const r of m.routes.values()) {
+        r.spec.variants.forEach((v, i) => {
+          const key = `${model}\0${v.name}\0${v.version}`;
+          const t = variants.get(key) ?? { model, variant: v.name, version: v.version, n: 0 };
+          t.n += r.answered[i]!;
+          variants.set(key, t);
+        });
+      }
+    }
     return [
       '# HELP sluice_io_thread_requests_total Inference requests taken by each I/O thread (0 = the main thread).',
       '# TYPE sluice_io_thread_requests_total counter',
       `sluice_io_thread_requests_total{thread="${this.thread}"} ${this.requests}`,
+      '# HELP sluice_routed_answers_total Answers a route chose, by model, variant and the version that computed them.',
+      '# TYPE sluice_routed_answers_total counter',
+      ...[...variants.values()].map((t) => `sluice_routed_answers_total{model=${JSON.stringify(t.model)},variant=${JSON.stringify(t.variant)},version=${JSON.stringify(t.version)}} ${t.n}`),
+      '# HELP sluice_decisions_dropped_total Routing decisions dropped before the decision log because a thread\'s buffer was full.',
+      '# TYPE sluice_decisions_dropped_total counter',
+      `sluice_decisions_dropped_total{stage="thread"} ${this.decisionStats.dropped}`,
     ];
   }
 
@@ -471,7 +595,7 @@ export class DataPlane {
     }
     let e = this.models.get(m.name);
     if (!e) {
-      e = { name: m.name, slot: spec.tableSlot, announced: false, versions: new Map(), byGen: new Map() };
+      e = { name: m.name, slot: spec.tableSlot, routes: new Map(), announced: false, versions: new Map(), byGen: new Map() };
       this.models.set(m.name, e);
     }
     e.byGen.set(spec.gen, v);
@@ -495,26 +619,84 @@ export class DataPlane {
   }
 
   /**
-   * After the control plane stored `gen` in the table: `gen` is the version by name, and what
-   * it replaced retires (or stays as the standby its fallback policy asks for).
+   * After the control plane made `gen` live: it serves requests that name its version (a
+   * reloaded version replaces its older copy). `asDefault`: the control plane stored `gen` in
+   * the table first, so unversioned requests already reach it; what it replaced retires unless
+   * the control plane keeps it live (a route still names it), or stays as the standby its
+   * fallback policy asks for. `retire`: generations the control plane no longer keeps.
    */
-  activate(model: string, gen: number): void {
+  activate(model: string, gen: number, opts: ActivateOptions = {}): void {
+    const asDefault = opts.asDefault ?? true;
     const m = this.models.get(model);
     const v = m?.byGen.get(gen);
     if (!m || !v) throw new SluiceError('INTERNAL', `activate: ${model} generation ${gen} is not installed on I/O thread ${this.thread}`);
     m.announced = true;
-    const previous = [...m.versions.values()];
-    m.versions.clear();
+    const sameName = m.versions.get(v.manifest.version);
     m.versions.set(v.manifest.version, v);
-    // Keep the replaced version loaded as the fallback when the new one's policy asks for it
-    // (re-loading it on the first failure would take a payload read and a warm-up).
-    // Re-loading the same version keeps the standby it had: a copy of itself is no fallback.
+    const retire = new Set(opts.retire ?? []);
+    if (sameName && sameName !== v) retire.add(sameName.gen);
     const standby = m.standby;
-    const replaced = previous[0];
-    m.standby = v.guard?.fallback?.policy !== 'previous_version' ? undefined
-      : replaced && replaced.manifest.version !== v.manifest.version ? replaced : standby;
-    for (const old of previous) if (old !== m.standby && old !== v) this.retire(old);
-    if (standby && standby !== m.standby && !standby.retired) this.retire(standby);
+    if (asDefault) {
+      // Keep the replaced default loaded as the fallback when the new one's policy asks for it
+      // (re-loading it on the first failure would take a payload read and a warm-up).
+      // Re-loading the same version keeps the standby it had: a copy of itself is no fallback.
+      const replaced = opts.previousDefault === undefined ? undefined : m.byGen.get(opts.previousDefault);
+      m.standby = v.guard?.fallback?.policy !== 'previous_version' ? undefined
+        : replaced && replaced.manifest.version !== v.manifest.version ? replaced : standby;
+    }
+    for (const g of retire) {
+      const old = m.byGen.get(g);
+      if (!old || old === v) continue;
+      if (m.versions.get(old.manifest.version) === old) m.versions.delete(old.manifest.version);
+      if (old !== m.standby) this.retire(old);
+    }
+    if (standby && standby !== m.standby && !standby.retired && [...m.versions.values()].every((x) => x !== standby)) this.retire(standby);
+  }
+
+  /** Versions the control plane stopped serving by name (unloaded one by one): they retire. */
+  retireVersions(model: string, gens: number[]): void {
+    const m = this.models.get(model);
+    if (!m) return;
+    for (const g of gens) {
+      const old = m.byGen.get(g);
+      if (!old) continue;
+      if (m.versions.get(old.manifest.version) === old) m.versions.delete(old.manifest.version);
+      if (m.standby === old) m.standby = undefined;
+      this.retire(old);
+    }
+  }
+
+  /** Builds this thread's copy of a route; no request reads it until the table names its generation. */
+  installRoute(model: string, route: PublishedRoute): void {
+    const m = this.models.get(model);
+    if (!m) throw new SluiceError('INTERNAL', `installRoute: ${model} is not loaded on I/O thread ${this.thread}`);
+    m.routes.set(route.gen, new PlaneRoute(route));
+  }
+
+  /** After the control plane stored route generation `gen` (or none): older routes are dropped. */
+  routeStored(model: string, gen: number): void {
+    const m = this.models.get(model);
+    if (!m) return;
+    for (const [g, r] of m.routes) {
+      if (g === gen) continue;
+      this.foldVariantCounts(model, r);
+      m.routes.delete(g);
+    }
+  }
+
+  private foldVariantCounts(model: string, r: PlaneRoute): void {
+    r.spec.variants.forEach((v, i) => {
+      const key = `${model}\0${v.name}\0${v.version}`;
+      const t = this.variantTotals.get(key) ?? { model, variant: v.name, version: v.version, n: 0 };
+      t.n += r.answered[i]!;
+      this.variantTotals.set(key, t);
+    });
+  }
+
+  /** The route in force on this thread (for operators and tests). */
+  routeInForce(model: string): PublishedRoute | undefined {
+    const m = this.models.get(model);
+    return m ? m.routes.get(this.table.routeGeneration(m.slot))?.spec : undefined;
   }
 
   /** After the control plane cleared the model's table entry: every version retires. */
@@ -522,6 +704,7 @@ export class DataPlane {
     const m = this.models.get(model);
     if (!m) return;
     this.models.delete(model);
+    for (const r of m.routes.values()) this.foldVariantCounts(model, r);
     const all = [...m.byGen.values()];
     m.versions.clear();
     for (const v of all) this.retire(v);
@@ -583,4 +766,14 @@ export class DataPlane {
     for (const v of all) await v.runtime?.dispose().catch(() => undefined);
     this.models.clear();
   }
+}
+
+/** A copy of a request's first input as float32 (decision logs keep features past the request's buffers). */
+function featuresOf(ordered: Tensor[]): Float32Array | undefined {
+  const t = ordered[0];
+  if (!t) return undefined;
+  const d = t.data as ArrayLike<number | bigint>;
+  const out = new Float32Array(d.length);
+  for (let i = 0; i < d.length; i++) out[i] = Number(d[i]);
+  return out;
 }

@@ -29,6 +29,10 @@ import type { RepositoryModel, VersionStats } from './types.js';
 import { checkName } from '../names.js';
 import { PlaneService } from './plane-service.js';
 import { releaseShared } from '../worker/runtimes/index.js';
+import type { ActivateOptions } from './data-plane.js';
+import type { Decision, PublishedRoute } from '../routing/plane-route.js';
+import { routeVersions, type RouteSpec } from '../routing/route.js';
+import { NO_GENERATION } from '../dispatch/model-table.js';
 
 /** Arena slots per pooled version and plane: two per worker keeps each worker busy while one batch returns. */
 const SLOTS_PER_WORKER = 2;
@@ -36,6 +40,22 @@ const SLOTS_PER_WORKER = 2;
 export interface LoadOptions {
   /** Version to load; the latest in the repository when omitted. */
   version?: string;
+  /**
+   * Make it the default version, the one unversioned requests get when no route is in force
+   * (default true: a swap). False: a live version beside the others, reached by name or by a
+   * route.
+   */
+  asDefault?: boolean;
+}
+
+/** The control plane's view of one model: its live versions, default and route. */
+interface ModelState {
+  /** Live versions by version string -> generation. */
+  live: Map<string, number>;
+  /** Versions loaded on purpose beside the default (kept when the default moves on). */
+  pinned: Set<string>;
+  defaultGen?: number;
+  route?: PublishedRoute;
 }
 
 /**
@@ -46,7 +66,10 @@ export interface LoadOptions {
 export interface PlaneLink {
   readonly thread: number;
   install(spec: VersionSpec): Promise<void>;
-  activate(model: string, gen: number): Promise<void>;
+  activate(model: string, gen: number, opts: ActivateOptions): Promise<void>;
+  retireVersions(model: string, gens: number[]): Promise<void>;
+  installRoute(model: string, route: PublishedRoute): Promise<void>;
+  routeStored(model: string, gen: number): Promise<void>;
   unload(model: string): Promise<void>;
   discard(model: string, gen: number): Promise<void>;
   markStarted(models: string[]): Promise<void>;
@@ -71,8 +94,10 @@ export class Engine extends PlaneService {
   private readonly pool: WorkerPool | undefined;
   private readonly links: PlaneLink[] = [];
   private readonly held = new Map<number, Held>();
-  /** Models with an active version (activated and not unloaded). */
-  private readonly active = new Set<string>();
+  /** Loaded models (activated and not unloaded): live versions, default, route. */
+  private readonly models = new Map<string, ModelState>();
+  /** Where routing decisions go (the decision log, src/learn); dropped until one is set. */
+  private decisionSink: ((batch: Decision[]) => void) | undefined;
   /** Lines a front end owns for /metrics, by thread (set by the main thread's front ends). */
   private extraLines: () => string[] = () => [];
   /** Per-model chain that serialises load/unload of the same model. */
@@ -89,6 +114,7 @@ export class Engine extends PlaneService {
       dispatcher: pool?.client,
       thread: 0,
       onReleased: (gen) => this.released(0, gen),
+      onDecisions: (batch) => this.acceptDecisions(batch),
     }));
     this.table = table;
     this.arena = arena;
@@ -101,7 +127,10 @@ export class Engine extends PlaneService {
     this.links.push({
       thread: 0,
       install: (spec) => plane.install(spec),
-      activate: async (model, gen) => plane.activate(model, gen),
+      activate: async (model, gen, opts) => plane.activate(model, gen, opts),
+      retireVersions: async (model, gens) => plane.retireVersions(model, gens),
+      installRoute: async (model, route) => plane.installRoute(model, route),
+      routeStored: async (model, gen) => plane.routeStored(model, gen),
       unload: async (model) => plane.unload(model),
       discard: async (model, gen) => plane.discard(model, gen),
       markStarted: async (models) => plane.markStarted(models),
@@ -146,8 +175,18 @@ export class Engine extends PlaneService {
    * the versions loaded after it joined).
    */
   attach(link: PlaneLink): void {
-    if (this.active.size > 0 || this.loading.size > 0) throw new SluiceError('INTERNAL', 'attach I/O threads before loading models');
+    if (this.models.size > 0 || this.loading.size > 0) throw new SluiceError('INTERNAL', 'attach I/O threads before loading models');
     this.links.push(link);
+  }
+
+  /** Sends routing decisions (every thread's, in batches) to `sink`: the decision log. */
+  onDecisions(sink: (batch: Decision[]) => void): void {
+    this.decisionSink = sink;
+  }
+
+  /** A batch of decisions from a thread's data plane. */
+  acceptDecisions(batch: Decision[]): void {
+    this.decisionSink?.(batch);
   }
 
   /** Plane `thread` released version `gen`: its pool-side resources go back once no plane holds it. */
@@ -248,7 +287,7 @@ export class Engine extends PlaneService {
     checkName(name, 'model name');
     if (opts.version !== undefined) checkName(opts.version, 'version');
     const source = await this.catalog.open(name, opts.version);
-    return this.loadVersion(source);
+    return this.loadVersion(source, opts);
   }
 
   /**
@@ -256,24 +295,35 @@ export class Engine extends PlaneService {
    * it with one atomic store and retires the previous version. If anything fails before
    * activation, the serving version is untouched. Returns the activated version.
    */
-  loadVersion(source: VersionSource): Promise<string> {
+  loadVersion(source: VersionSource, opts: { asDefault?: boolean } = {}): Promise<string> {
+    return this.serial(source.manifest.name, () => this.loadNow(source, opts.asDefault ?? true));
+  }
+
+  /** loadVersion inside the model's serial chain. */
+  private async loadNow(source: VersionSource, asDefault: boolean): Promise<string> {
     const name = source.manifest.name;
-    return this.serial(name, async () => {
-      if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
-      this.loading.add(name);
-      try {
-        const spec = await this.prepare(source);
-        await this.activate(spec);
-        this.failed.delete(name);
-        log.info('engine: version active', { model: name, version: spec.manifest.version, dispatch: spec.dispatch, gen: spec.gen });
-        return spec.manifest.version;
-      } catch (e) {
-        this.failed.set(name, e instanceof SluiceError ? e.message : 'load failed');
-        throw e;
-      } finally {
-        this.loading.delete(name);
-      }
-    });
+    if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
+    this.loading.add(name);
+    try {
+      const spec = await this.prepare(source);
+      await this.activate(spec, asDefault);
+      this.failed.delete(name);
+      log.info(asDefault ? 'engine: version active' : 'engine: version live', { model: name, version: spec.manifest.version, dispatch: spec.dispatch, gen: spec.gen });
+      return spec.manifest.version;
+    } catch (e) {
+      if (asDefault) this.failed.set(name, e instanceof SluiceError ? e.message : 'load failed');
+      throw e;
+    } finally {
+      this.loading.delete(name);
+    }
+  }
+
+  /** The versions of a model serving by name, and which is the default (for operators and tests). */
+  liveVersions(name: string): { versions: string[]; default?: string; route?: PublishedRoute } {
+    const st = this.models.get(name);
+    if (!st) throw modelNotFound(name);
+    const byGen = new Map([...st.live].map(([v, g]) => [g, v]));
+    return { versions: [...st.live.keys()], default: st.defaultGen === undefined ? undefined : byGen.get(st.defaultGen), route: st.route };
   }
 
   private dispatchOf(m: Manifest): DispatchMode {
@@ -360,21 +410,108 @@ export class Engine extends PlaneService {
     return specs[0]!;
   }
 
-  /** The hot swap: one atomic store, then every plane names the new version and retires the old. */
-  private async activate(spec: VersionSpec): Promise<void> {
-    this.table.activate(spec.tableSlot, spec.gen);
-    this.active.add(spec.manifest.name);
-    await Promise.all(this.links.map((l) => l.activate(spec.manifest.name, spec.gen)));
+  /**
+   * Makes an installed version live. As the default, the hot swap: one atomic store, then every
+   * plane names the new version and retires what it replaced, unless a route or an operator
+   * keeps that live.
+   */
+  private async activate(spec: VersionSpec, asDefault: boolean): Promise<void> {
+    const name = spec.manifest.name;
+    const version = spec.manifest.version;
+    let st = this.models.get(name);
+    if (!st) {
+      st = { live: new Map(), pinned: new Set() };
+      this.models.set(name, st);
+    }
+    const retire: number[] = [];
+    const same = st.live.get(version);
+    if (same !== undefined) retire.push(same);
+    const previousDefault = st.defaultGen;
+    if (asDefault) {
+      if (previousDefault !== undefined && previousDefault !== same) {
+        const old = [...st.live].find(([, g]) => g === previousDefault)?.[0];
+        const kept = old !== undefined && (st.pinned.has(old) || (st.route !== undefined && routeVersions(st.route).includes(old)));
+        if (old !== undefined && !kept) {
+          retire.push(previousDefault);
+          st.live.delete(old);
+        }
+      }
+      this.table.activate(spec.tableSlot, spec.gen);
+      st.defaultGen = spec.gen;
+    } else {
+      st.pinned.add(version);
+      if (same !== undefined && same === st.defaultGen) {
+        // Reloading the default version as a live one keeps it the default.
+        this.table.activate(spec.tableSlot, spec.gen);
+        st.defaultGen = spec.gen;
+      }
+    }
+    st.live.set(version, spec.gen);
+    await Promise.all(this.links.map((l) => l.activate(name, spec.gen, { asDefault, previousDefault, retire })));
   }
 
-  /** Stops serving a model: new requests get MODEL_NOT_FOUND, running ones finish. */
-  unload(name: string): Promise<void> {
+  /**
+   * Stops serving a model (every version: new requests get MODEL_NOT_FOUND, running ones
+   * finish), or only one live version of it: not the default, nor one the route in force names
+   * (VERSION_IN_USE), the others untouched.
+   */
+  unload(name: string, opts: { version?: string } = {}): Promise<void> {
+    checkName(name, 'model name');
+    if (opts.version !== undefined) checkName(opts.version, 'version');
     return this.serial(name, async () => {
-      if (!this.active.has(name)) throw modelNotFound(name);
+      const st = this.models.get(name);
+      if (!st) throw modelNotFound(name);
+      if (opts.version !== undefined) {
+        const v = opts.version;
+        const gen = st.live.get(v);
+        if (gen === undefined) throw new SluiceError('VERSION_NOT_FOUND', `model ${name} has no loaded version ${v}`);
+        if (gen === st.defaultGen) throw new SluiceError('VERSION_IN_USE', `version ${v} is model ${name}'s default version: make another the default, or unload the model`);
+        if (st.route && routeVersions(st.route).includes(v)) throw new SluiceError('VERSION_IN_USE', `version ${v} of model ${name} is named by its route: change the route first`);
+        st.live.delete(v);
+        st.pinned.delete(v);
+        await Promise.all(this.links.map((l) => l.retireVersions(name, [gen])));
+        log.info('engine: version unloaded', { model: name, version: v });
+        return;
+      }
       this.table.deactivate(this.table.slotOf(name));
-      this.active.delete(name);
+      this.models.delete(name);
       await Promise.all(this.links.map((l) => l.unload(name)));
       log.info('engine: model unloaded', { model: name });
+    });
+  }
+
+  /**
+   * Puts a route in force for a model's unversioned requests (undefined: none, the default
+   * version answers). Every version it names is loaded first, as a live version, from the
+   * catalog; if one fails, the route in force stays untouched. Then each plane installs the
+   * route and one atomic store of its generation switches every thread: no request sees half
+   * of a route. Returns the route's generation (0 when cleared).
+   */
+  setRoute(name: string, spec: RouteSpec | undefined): Promise<number> {
+    checkName(name, 'model name');
+    return this.serial(name, async () => {
+      if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
+      const st = this.models.get(name);
+      if (!st) throw modelNotFound(name);
+      const slot = this.table.slotOf(name);
+      if (spec === undefined) {
+        this.table.setRoute(slot, NO_GENERATION);
+        st.route = undefined;
+        await Promise.all(this.links.map((l) => l.routeStored(name, NO_GENERATION)));
+        log.info('engine: route cleared', { model: name });
+        return NO_GENERATION;
+      }
+      for (const v of routeVersions(spec)) {
+        if (st.live.has(v)) continue;
+        await this.loadNow(await this.catalog.open(name, v), false);
+      }
+      const route: PublishedRoute = { ...spec, gen: this.table.newGeneration() };
+      await Promise.all(this.links.map((l) => l.installRoute(name, route)));
+      this.table.setRoute(slot, route.gen);
+      st.route = route;
+      await Promise.all(this.links.map((l) => l.routeStored(name, route.gen)));
+      log.info('engine: route in force', { model: name, gen: route.gen, variants: spec.variants.map((v) => `${v.name}=${v.version}:${v.weight}`) });
+      return route.gen;
     });
   }
 

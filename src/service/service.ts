@@ -32,6 +32,8 @@ export interface Service {
   /** Lines this thread's front end adds to /metrics (HTTP counters, admission). */
   setExtraLines(lines: () => string[]): void;
   repositoryIndex(): Promise<RepositoryModel[]>;
-  load(name: string, opts?: { version?: string }): Promise<string>;
-  unload(name: string): Promise<void>;
+  /** Loads a version: the default (a swap) unless `asDefault` is false (a live version beside it). */
+  load(name: string, opts?: { version?: string; asDefault?: boolean }): Promise<string>;
+  /** Unloads a model, or only one live version of it. */
+  unload(name: string, opts?: { version?: string }): Promise<void>;
 }

@@ -25,6 +25,11 @@ export interface InferRequest {
    * must set it, so that no decision is ever made from a cached answer.
    */
   noCache?: boolean;
+  /**
+   * The unit (user, session, device) the request is for: a hash route assigns the same unit the
+   * same variant. From `parameters.unit_id` or the `Sluice-Unit-Id` header; absent: per request.
+   */
+  unitId?: string;
 }
 
 /** The earlier of two optional deadlines (undefined: none). */
@@ -46,6 +51,12 @@ export interface InferResponse {
   fallback?: string;
   /** Why: `error`, `deadline` or `circuit_open`. */
   fallbackReason?: string;
+  /**
+   * Set on an answer that a route chose (an unversioned request to a model with a route in
+   * force): front ends send it as `parameters.event_id`, `variant` and `propensity`, and
+   * feedback names the decision by its event id.
+   */
+  decision?: { eventId: string; variant: string; propensity: number };
 }
 
 export interface ModelMetadata {

@@ -9,6 +9,7 @@ import { arrayClassOf, elementCount, F32_MAX, isDatatype, typedFromBytes, type D
 import type { InferRequest, InferResponse } from '../../service/types.js';
 import { checkFinite } from './finite.js';
 import { Reader, WIRE_BYTES, WIRE_FIXED32, WIRE_FIXED64, WIRE_VARINT, Writer } from './protobuf.js';
+import { unitIdOf } from './oip-infer.js';
 
 interface RawInput {
   name: string;
@@ -194,6 +195,7 @@ export function decodeModelInfer(buf: Uint8Array, checkTarget?: (model: string, 
   let version = '';
   let id = '';
   let timeoutUs = 0;
+  let unitId: string | undefined;
   const inputs: RawInput[] = [];
   const outputs: string[] = [];
   const raw: RawEntry[] = [];
@@ -214,6 +216,8 @@ export function decodeModelInfer(buf: Uint8Array, checkTarget?: (model: string, 
           const n = typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : NaN;
           if (!Number.isFinite(n) || n < 0) throw new SluiceError('INVALID_ARGUMENT', 'parameter timeout must be a non-negative integer of microseconds');
           timeoutUs = n;
+        } else if (k === 'unit_id') {
+          unitId = unitIdOf(typeof v === 'bigint' ? Number(v) : v, 'parameter unit_id');
         }
         break;
       }
@@ -261,6 +265,7 @@ export function decodeModelInfer(buf: Uint8Array, checkTarget?: (model: string, 
       outputs: outputs.length ? outputs : undefined,
       // Set by the server from the call; present here so every engine request has one shape.
       deadline: undefined,
+      unitId,
     },
     timeoutUs,
   };
@@ -270,15 +275,28 @@ export function decodeModelInfer(buf: Uint8Array, checkTarget?: (model: string, 
 function writeModelInfer(w: Writer, res: InferResponse): Writer {
   w.string(1, res.model).string(2, res.version);
   if (res.id !== undefined) w.string(3, res.id);
-  if (res.fallback !== undefined) {
-    // map<string, InferParameter> parameters = 4: one entry message per key, string_param = 3.
+  if (res.fallback !== undefined || res.decision !== undefined) {
+    // map<string, InferParameter> parameters = 4: one entry message per key, string_param = 3,
+    // double_param = 4.
     const param = (key: string, value: string) => w.message(4, (e) => {
       e.string(1, key).message(2, (p) => {
         p.string(3, value);
       });
     });
-    param('fallback', res.fallback);
-    param('fallback_reason', res.fallbackReason ?? '');
+    if (res.decision !== undefined) {
+      param('event_id', res.decision.eventId);
+      param('variant', res.decision.variant);
+      const propensity = res.decision.propensity;
+      w.message(4, (e) => {
+        e.string(1, 'propensity').message(2, (p) => {
+          p.double(4, propensity);
+        });
+      });
+    }
+    if (res.fallback !== undefined) {
+      param('fallback', res.fallback);
+      param('fallback_reason', res.fallbackReason ?? '');
+    }
   }
   for (const t of res.outputs) {
     w.message(5, (o) => {

@@ -98,6 +98,7 @@ export function decodeInfer(body: Uint8Array, jsonLength: number | undefined, ma
   const id = idRaw === undefined ? undefined : str(idRaw, 'id');
   let deadline: number | undefined;
   let binaryOutputs: DecodedInfer['binaryOutputs'];
+  let unitId: string | undefined;
   const paramsRaw = own(doc, 'parameters');
   if (paramsRaw !== undefined) {
     const params = asObject(paramsRaw, 'parameters');
@@ -109,6 +110,8 @@ export function decodeInfer(body: Uint8Array, jsonLength: number | undefined, ma
     const bin = own(params, 'binary_data_output');
     if (bin !== undefined && typeof bin !== 'boolean') throw new SluiceError('INVALID_ARGUMENT', 'parameters.binary_data_output must be a boolean');
     if (bin) binaryOutputs = 'all';
+    const unit = own(params, 'unit_id');
+    if (unit !== undefined) unitId = unitIdOf(unit, 'parameters.unit_id');
   }
   let outputs: string[] | undefined;
   const outputsRaw = own(doc, 'outputs');
@@ -129,7 +132,7 @@ export function decodeInfer(body: Uint8Array, jsonLength: number | undefined, ma
       return name;
     });
   }
-  return { request: { model, version, id, inputs, outputs, deadline }, binaryOutputs };
+  return { request: { model, version, id, inputs, outputs, deadline, unitId }, binaryOutputs };
 }
 
 export interface EncodedInfer {
@@ -158,8 +161,14 @@ export function encodeInfer(res: InferResponse, binaryOutputs: DecodedInfer['bin
   const binary: Uint8Array[] = [];
   let out = head(res.model, res.version);
   if (res.id !== undefined) out += ',"id":' + JSON.stringify(res.id);
-  // Which fallback answered instead of the requested version (absent on normal answers).
-  if (res.fallback !== undefined) out += ',"parameters":{"fallback":' + JSON.stringify(res.fallback) + ',"fallback_reason":' + JSON.stringify(res.fallbackReason ?? '') + '}';
+  // Which fallback answered instead of the requested version, and the routing decision
+  // (absent on answers that no route chose).
+  if (res.fallback !== undefined || res.decision !== undefined) {
+    let p = '';
+    if (res.decision !== undefined) p += '"event_id":"' + res.decision.eventId + '","variant":' + JSON.stringify(res.decision.variant) + ',"propensity":' + res.decision.propensity;
+    if (res.fallback !== undefined) p += (p === '' ? '' : ',') + '"fallback":' + JSON.stringify(res.fallback) + ',"fallback_reason":' + JSON.stringify(res.fallbackReason ?? '');
+    out += ',"parameters":{' + p + '}';
+  }
   out += ',"outputs":[';
   for (let i = 0; i < res.outputs.length; i++) {
     const t = res.outputs[i]!;
@@ -174,4 +183,14 @@ export function encodeInfer(res: InferResponse, binaryOutputs: DecodedInfer['bin
     }
   }
   return { json: out + ']}', binary };
+}
+
+/** Longest unit id accepted: ids are user, session or device keys, not payloads. */
+export const MAX_UNIT_ID = 256;
+
+/** A unit id (string, or an integer sent as a number) checked: non-empty, at most MAX_UNIT_ID characters. */
+export function unitIdOf(v: unknown, what: string): string {
+  const s = typeof v === 'string' ? v : typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : undefined;
+  if (s === undefined || s === '' || s.length > MAX_UNIT_ID) throw new SluiceError('INVALID_ARGUMENT', `${what} must be a non-empty string of at most ${MAX_UNIT_ID} characters (or an integer)`);
+  return s;
 }

@@ -208,6 +208,15 @@ export class Writer {
     return this.varint(field * 8 + wire);
   }
 
+  /** A double field (wire type 1: fixed64, little-endian). */
+  double(field: number, v: number): this {
+    this.tag(field, 1);
+    this.ensure(8);
+    this.buf.writeDoubleLE(v, this.pos);
+    this.pos += 8;
+    return this;
+  }
+
   bytes(field: number, b: Uint8Array): this {
     this.tag(field, WIRE_BYTES).varint(b.byteLength);
     this.ensure(b.byteLength);

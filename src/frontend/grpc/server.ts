@@ -161,16 +161,16 @@ export class GrpcServer {
         const all = await e.repositoryIndex();
         return { models: (r.ready ? all.filter((m) => m.state === 'READY') : all).map((m) => ({ ...m, version: m.version ?? '' })) };
       }),
-      RepositoryModelLoad: this.unary(async (r: { model_name: string; parameters: Record<string, { string_param?: string; int64_param?: number; parameter_choice?: string }> }, call) => {
+      RepositoryModelLoad: this.unary(async (r: { model_name: string; parameters: Record<string, RepositoryParameter> }, call) => {
         await this.auth('admin', call);
-        const v = r.parameters.version;
-        const version = v === undefined ? undefined : v.parameter_choice === 'int64_param' ? String(v.int64_param) : v.string_param;
-        await e.load(r.model_name, { version: version || undefined });
+        const d = r.parameters.default;
+        if (d !== undefined && d.parameter_choice !== 'bool_param') throw new SluiceError('INVALID_ARGUMENT', 'parameter default must be a bool');
+        await e.load(r.model_name, { version: versionParameter(r.parameters), asDefault: d?.bool_param });
         return {};
       }),
-      RepositoryModelUnload: this.unary(async (r: { model_name: string }, call) => {
+      RepositoryModelUnload: this.unary(async (r: { model_name: string; parameters: Record<string, RepositoryParameter> }, call) => {
         await this.auth('admin', call);
-        await e.unload(r.model_name);
+        await e.unload(r.model_name, { version: versionParameter(r.parameters) });
         return {};
       }),
     };
@@ -322,4 +322,13 @@ export class GrpcServer {
       });
     });
   }
+}
+
+interface RepositoryParameter { string_param?: string; int64_param?: number; bool_param?: boolean; parameter_choice?: string }
+
+/** A repository call's `version` parameter (string or int64), undefined when absent or empty. */
+function versionParameter(p: Record<string, RepositoryParameter> | undefined): string | undefined {
+  const v = p?.version;
+  const version = v === undefined ? undefined : v.parameter_choice === 'int64_param' ? String(v.int64_param) : v.string_param;
+  return version || undefined;
 }

@@ -23,6 +23,7 @@ import { arrayClassOf, elementCount, isDatatype, typedFromBytes, type Tensor } f
 import type { InferResponse } from '../../service/types.js';
 import { checkFinite } from '../codec/finite.js';
 import { own } from '../codec/safe-json.js';
+import { unitIdOf } from '../codec/oip-infer.js';
 import type { HttpContext } from '../http/context.js';
 import { finish } from '../http/reply.js';
 
@@ -89,7 +90,9 @@ export function decodeFrame(o: Record<string, unknown>, now: number, checkTarget
   if (outputs !== undefined && (!Array.isArray(outputs) || outputs.some((n) => typeof n !== 'string'))) throw new SluiceError('INVALID_ARGUMENT', 'outputs must be a list of names');
   const timeout = own(o, 'timeout_ms');
   if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0))) throw new SluiceError('INVALID_ARGUMENT', 'timeout_ms must be a non-negative number');
-  return { model, version: version as string | undefined, id: undefined, inputs, outputs: outputs as string[] | undefined, deadline: typeof timeout === 'number' && timeout > 0 ? now + timeout : undefined };
+  const unit = own(o, 'unit_id');
+  const unitId = unit === undefined ? undefined : unitIdOf(unit, 'unit_id');
+  return { model, version: version as string | undefined, id: undefined, inputs, outputs: outputs as string[] | undefined, deadline: typeof timeout === 'number' && timeout > 0 ? now + timeout : undefined, unitId };
 }
 
 export function encodeAnswer(id: unknown, res: InferResponse): Buffer {
@@ -99,8 +102,14 @@ export function encodeAnswer(id: unknown, res: InferResponse): Buffer {
     model_version: res.version,
     outputs: res.outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) })),
   };
-  // Which fallback answered instead of the requested version (absent on normal answers).
-  if (res.fallback !== undefined) frame.parameters = { fallback: res.fallback, fallback_reason: res.fallbackReason ?? '' };
+  // The routing decision, and which fallback answered instead of the requested version (absent
+  // on answers that no route chose and no fallback gave).
+  if (res.fallback !== undefined || res.decision !== undefined) {
+    frame.parameters = {
+      ...(res.decision ? { event_id: res.decision.eventId, variant: res.decision.variant, propensity: res.decision.propensity } : {}),
+      ...(res.fallback !== undefined ? { fallback: res.fallback, fallback_reason: res.fallbackReason ?? '' } : {}),
+    };
+  }
   return packr.pack(frame);
 }
 

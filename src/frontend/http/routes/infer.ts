@@ -4,7 +4,7 @@
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { SluiceError } from '../../../errors.js';
-import { decodeInfer, encodeInfer, type DecodedInfer } from '../../codec/oip-infer.js';
+import { decodeInfer, encodeInfer, unitIdOf, type DecodedInfer } from '../../codec/oip-infer.js';
 import { readBody } from '../body.js';
 import { bodyBound } from '../body-bound.js';
 import { param, type HttpContext } from '../context.js';
@@ -53,6 +53,7 @@ export function inferRoute(ctx: HttpContext, withVersion: boolean) {
     const headerLength = req.getHeader('inference-header-content-length');
     const timeoutMs = req.getHeader('timeout-ms');
     const authorization = req.getHeader('authorization');
+    const unitHeader = req.getHeader('sluice-unit-id');
     const length = contentLength(req);
     const x = ctx.begin(res, 'infer', true);
     if (ctx.draining) return ctx.fail(x, new SluiceError('SHUTTING_DOWN', 'server is draining'), true);
@@ -71,7 +72,7 @@ export function inferRoute(ctx: HttpContext, withVersion: boolean) {
     if (limit === false) return;
     // The body may be read into a pooled buffer (binary tensors are used in place): it goes
     // back once the answer or error has been sent.
-    readBody(res, length, limit, pad, (body, release) => ctx.guard(x, () => answer(ctx, x, body, jsonLength, arrival, model, version, timeoutMs), release),
+    readBody(res, length, limit, pad, (body, release) => ctx.guard(x, () => answer(ctx, x, body, jsonLength, arrival, model, version, timeoutMs, unitHeader), release),
       (e) => ctx.fail(x, e, true), ctx.bodies, gate, gate && ctx.bodyHold(x));
   };
 }
@@ -80,7 +81,7 @@ export function inferRoute(ctx: HttpContext, withVersion: boolean) {
  * Decodes, runs and answers one request. Synchronous from body to reply when the model answers
  * at once (inline models): no promise or microtask on that path; a promise otherwise.
  */
-function answer(ctx: HttpContext, x: Exchange, body: Uint8Array, jsonLength: number | undefined, arrival: number, model: string, version: string | undefined, timeoutMs: string): void | Promise<void> {
+function answer(ctx: HttpContext, x: Exchange, body: Uint8Array, jsonLength: number | undefined, arrival: number, model: string, version: string | undefined, timeoutMs: string, unitHeader: string): void | Promise<void> {
   // The model and version first, as Triton does: an unknown model is 404 whatever the body holds.
   ctx.engine.checkTarget(model, version);
   const decoded = decodeInfer(body, jsonLength, ctx.opts.maxJsonDepth, arrival, model, version);
@@ -90,6 +91,8 @@ function answer(ctx: HttpContext, x: Exchange, body: Uint8Array, jsonLength: num
     if (!Number.isFinite(ms) || ms < 0) throw new SluiceError('INVALID_ARGUMENT', 'Timeout-Ms must be a non-negative number of milliseconds');
     request.deadline = earliest(request.deadline, arrival + ms);
   }
+  // The body's parameters.unit_id wins over the header (it is the more specific of the two).
+  if (unitHeader !== '' && request.unitId === undefined) request.unitId = unitIdOf(unitHeader, 'Sluice-Unit-Id');
   // uWS v20.30 closes a connection whose next pipelined request it parses while this answer is
   // pending: a pooled answer is waited for (briefly) so that it is sent before we return.
   request.blockUs = ctx.opts.poolWaitUs;

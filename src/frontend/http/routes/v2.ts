@@ -135,16 +135,27 @@ function versionParam(body: Record<string, unknown>): string | undefined {
   return String(v);
 }
 
+/** `parameters.default` of a load: false loads a live version beside the default one. */
+function defaultParam(body: Record<string, unknown>): boolean | undefined {
+  const p = own(body, 'parameters');
+  if (p === undefined) return undefined;
+  const d = own(asObject(p, 'parameters'), 'default');
+  if (d !== undefined && typeof d !== 'boolean') throw new SluiceError('INVALID_ARGUMENT', 'parameters.default must be a boolean');
+  return d;
+}
+
 export function load(ctx: HttpContext): Handler {
   return post(ctx, 'repository', 'admin', async (model, body) => {
-    const version = await ctx.engine.load(model, { version: versionParam(body) });
-    return { model_name: model, model_version: version };
+    const asDefault = defaultParam(body);
+    const version = await ctx.engine.load(model, { version: versionParam(body), asDefault });
+    return { model_name: model, model_version: version, ...(asDefault === false ? { default: false } : {}) };
   });
 }
 
 export function unload(ctx: HttpContext): Handler {
-  return post(ctx, 'repository', 'admin', async (model) => {
-    await ctx.engine.unload(model);
-    return { model_name: model, unloaded: true };
+  return post(ctx, 'repository', 'admin', async (model, body) => {
+    const version = versionParam(body);
+    await ctx.engine.unload(model, { version });
+    return { model_name: model, ...(version === undefined ? {} : { model_version: version }), unloaded: true };
   });
 }

@@ -1,0 +1,41 @@
+/**
+ * A route as the data plane of one I/O thread holds it: the published spec (immutable, by
+ * generation, structured-clonable: it crosses threads) and the assigner built from it once per
+ * thread, so that a request pays one pick and no allocation beyond its decision.
+ */
+import { Assigner } from './assign.js';
+import type { RouteSpec } from './route.js';
+
+/** What the control plane publishes: the spec and its generation (unique, never reused). */
+export type PublishedRoute = RouteSpec & { gen: number };
+
+/** A routing decision as the decision log stores it (src/learn). */
+export interface Decision {
+  eventId: string;
+  /** ms since the epoch when decided. */
+  at: number;
+  model: string;
+  variant: string;
+  version: string;
+  unitId?: string;
+  /** The probability that the route in force chose this variant for this request. */
+  propensity: number;
+  routeGen: number;
+  /** The request's features (its first input, as float32), when the route logs them. */
+  features?: Float32Array;
+}
+
+export class PlaneRoute {
+  readonly assigner: Assigner;
+  /** Answers given per variant (index as in spec.variants) on this thread, while in force. */
+  readonly answered: Float64Array;
+
+  constructor(readonly spec: PublishedRoute) {
+    this.assigner = new Assigner(spec);
+    this.answered = new Float64Array(spec.variants.length);
+  }
+
+  get gen(): number {
+    return this.spec.gen;
+  }
+}
