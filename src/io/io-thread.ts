@@ -50,6 +50,7 @@ control = new Rpc(data.port as MessagePort, {
   retireVersions: (model: string, gens: number[]) => plane.retireVersions(model, gens),
   installRoute: (model: string, route: PublishedRoute) => plane.installRoute(model, route),
   routeStored: (model: string, gen: number) => plane.routeStored(model, gen),
+  shadowSnapshots: (model: string) => plane.shadowSnapshots(model),
   unload: (model: string) => plane.unload(model),
   discard: (model: string, gen: number) => plane.discard(model, gen),
   markStarted: (models: string[]) => plane.markStarted(models),

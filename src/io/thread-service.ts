@@ -43,4 +43,8 @@ export class ThreadService extends PlaneService implements Service {
   unload(name: string, opts?: { version?: string }): Promise<void> {
     return this.control.call('unload', name, opts ?? {});
   }
+
+  shadowReport(name: string): ReturnType<Service['shadowReport']> {
+    return this.control.call('shadowReport', name);
+  }
 }

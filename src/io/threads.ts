@@ -80,6 +80,7 @@ export class IoThreads {
       repositoryIndex: () => engine.repositoryIndex(),
       load: (name: string, o: LoadOptions) => engine.load(name, o),
       unload: (name: string, o: { version?: string }) => engine.unload(name, o),
+      shadowReport: (name: string) => engine.shadowReport(name),
       registry: (method: string, args: unknown[]) => {
         if (!allowed('registry', method)) throw new SluiceError('INTERNAL', `registry.${method} cannot be forwarded`);
         return (opts.registry as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
@@ -109,6 +110,7 @@ export class IoThreads {
       retireVersions: (model, gens) => rpc.call('retireVersions', model, gens),
       installRoute: (model, route) => rpc.call('installRoute', model, route),
       routeStored: (model, gen) => rpc.call('routeStored', model, gen),
+      shadowSnapshots: (model) => rpc.call('shadowSnapshots', model),
       unload: (model) => rpc.call('unload', model),
       discard: (model, gen) => rpc.call('discard', model, gen),
       markStarted: (models) => rpc.call('markStarted', models),

@@ -34,6 +34,7 @@ import { guardedInfer, VersionGuard, type GuardHost } from './resilience/guard.j
 import { PlaneRoute, type Decision, type PublishedRoute } from '../routing/plane-route.js';
 import { newEventId } from '../learn/event-id.js';
 import { NO_GENERATION } from '../dispatch/model-table.js';
+import { SHADOW_MAX_IN_FLIGHT, ShadowStats, type ShadowSnapshot } from '../routing/shadow.js';
 
 /** Decisions buffered on a thread before they go to the decision log in one message. */
 const DECISION_BATCH = 256;
@@ -185,6 +186,8 @@ export class DataPlane {
   private decisionTimer: NodeJS.Timeout | undefined;
   /** Routing decisions made on this thread, and dropped because its buffer was full. */
   readonly decisionStats = { made: 0, dropped: 0 };
+  private readonly shadowStats = new Map<string, ShadowStats>();
+  private shadowInFlight = 0;
   /** Routed answers of routes no longer in force, by model, variant and version (for /metrics). */
   private readonly variantTotals = new Map<string, { model: string; variant: string; version: string; n: number }>();
   private readonly models = new Map<string, ModelEntry>();
@@ -302,14 +305,14 @@ export class DataPlane {
       if (version.guard !== undefined) {
         const res = guardedInfer(this.guardHost, version, req, ordered, rows, selected, deadline, t0);
         if (!routed) return res;
-        return res instanceof Promise ? res.then((r) => this.decided(r, routed, req)) : this.decided(res, routed, req);
+        return res instanceof Promise ? res.then((r) => this.decided(r, routed, req, rows, t0)) : this.decided(res, routed, req, rows, t0);
       }
       const outs = this.run(version, ordered, rows, deadline, req.blockUs ?? 0);
       if (outs instanceof Promise) {
         return outs.then(
           (o) => {
             const res = this.answer(version, req, o, rows, selected, t0, performance.now());
-            return routed ? this.decided(res, routed, req) : res;
+            return routed ? this.decided(res, routed, req, rows, t0) : res;
           },
           (e: unknown) => {
             throw this.failure(version, e, t0);
@@ -317,7 +320,7 @@ export class DataPlane {
         );
       }
       const res = this.answer(version, req, outs.outs, rows, selected, t0, outs.end);
-      return routed ? this.decided(res, routed, req) : res;
+      return routed ? this.decided(res, routed, req, rows, t0) : res;
     } catch (e) {
       throw v ? this.failure(v, e, t0) : toSluiceError(e);
     }
@@ -343,7 +346,8 @@ export class DataPlane {
   }
 
   /** A routed answer: carries its decision, and the decision goes to the log. */
-  private decided(res: InferResponse, r: Routed, req: InferRequest): InferResponse {
+  private decided(res: InferResponse, r: Routed, req: InferRequest, rows: number, t0: number): InferResponse {
+    if (r.route.spec.shadows.length > 0) this.mirror(r, req, res, rows, performance.now() - t0);
     const eventId = newEventId();
     res.decision = { eventId, variant: r.variant, propensity: r.propensity };
     this.decisionStats.made++;
@@ -363,6 +367,68 @@ export class DataPlane {
       this.decisionTimer.unref();
     }
     return res;
+  }
+
+  /**
+   * Runs the request on the route's shadows that pick it, after the caller's answer is sent
+   * (setImmediate: the answer is written synchronously before it runs). Dropped, first of all
+   * work, while admission is shedding or too many shadows run on this thread.
+   */
+  private mirror(r: Routed, req: InferRequest, res: InferResponse, rows: number, callerMs: number): void {
+    const shadows = r.route.spec.shadows;
+    const m = this.models.get(req.model);
+    for (let i = 0; i < shadows.length; i++) {
+      if (!r.route.assigner.shadowPick(i)) continue;
+      const version = shadows[i]!.version;
+      const stats = this.shadowStatsOf(req.model, version);
+      const v = m?.versions.get(version);
+      if (!v || v.retired || this.admission.shedder.accept < 1 || this.shadowInFlight >= SHADOW_MAX_IN_FLIGHT) {
+        stats.dropped++;
+        continue;
+      }
+      stats.mirrored++;
+      this.shadowInFlight++;
+      // Copies: the request's and the answer's buffers are reused once the answer is sent.
+      const inputs = req.inputs.map((t) => ({ ...t, data: t.data.slice() as typeof t.data }));
+      const first = res.outputs[0];
+      const callerOut = first ? { ...first, data: first.data.slice() as typeof first.data } : undefined;
+      setImmediate(() => {
+        const t = performance.now();
+        const done = (outs: BatchTensor[] | undefined) => {
+          this.shadowInFlight--;
+          if (outs === undefined) {
+            stats.errors++;
+            return;
+          }
+          const o = outs[0];
+          stats.record(callerOut, o ? { name: '', datatype: v.manifest.signature.outputs[0]!.datatype, shape: o.shape, data: o.data } : undefined, callerMs, performance.now() - t);
+        };
+        try {
+          if (v.retired || this.closing) return done(undefined);
+          const { ordered } = checkInputs(v.manifest, inputs);
+          const out = this.run(v, ordered, rows, Infinity, 0);
+          if (out instanceof Promise) out.then(done, () => done(undefined));
+          else done(out.outs);
+        } catch {
+          done(undefined);
+        }
+      });
+    }
+  }
+
+  private shadowStatsOf(model: string, version: string): ShadowStats {
+    const key = `${model}\0${version}`;
+    let s = this.shadowStats.get(key);
+    if (!s) {
+      s = new ShadowStats(model, version);
+      this.shadowStats.set(key, s);
+    }
+    return s;
+  }
+
+  /** This thread's shadow figures for a model (the control plane merges every thread's). */
+  shadowSnapshots(model: string): ShadowSnapshot[] {
+    return [...this.shadowStats.values()].filter((s) => s.model === model).map((s) => s.snapshot());
   }
 
   /** Hands this thread's buffered decisions to the log (one message from another thread). */
@@ -540,6 +606,10 @@ export class DataPlane {
       '# HELP sluice_routed_answers_total Answers a route chose, by model, variant and the version that computed them.',
       '# TYPE sluice_routed_answers_total counter',
       ...[...variants.values()].map((t) => `sluice_routed_answers_total{model=${JSON.stringify(t.model)},variant=${JSON.stringify(t.variant)},version=${JSON.stringify(t.version)}} ${t.n}`),
+      '# HELP sluice_shadow_requests_total Requests mirrored to shadow versions, by outcome (mirrored, dropped, errors, agreeing).',
+      '# TYPE sluice_shadow_requests_total counter',
+      ...[...this.shadowStats.values()].flatMap((t) => (['mirrored', 'dropped', 'errors', 'agreeing'] as const).map((k) =>
+        `sluice_shadow_requests_total{model=${JSON.stringify(t.model)},version=${JSON.stringify(t.version)},outcome="${k}"} ${t[k]}`)),
       '# HELP sluice_decisions_dropped_total Routing decisions dropped before the decision log because a thread\'s buffer was full.',
       '# TYPE sluice_decisions_dropped_total counter',
       `sluice_decisions_dropped_total{stage="thread"} ${this.decisionStats.dropped}`,

@@ -33,6 +33,7 @@ import type { ActivateOptions } from './data-plane.js';
 import type { Decision, PublishedRoute } from '../routing/plane-route.js';
 import { routeVersions, type RouteSpec } from '../routing/route.js';
 import { NO_GENERATION } from '../dispatch/model-table.js';
+import { shadowReport, type ShadowSnapshot } from '../routing/shadow.js';
 
 /** Arena slots per pooled version and plane: two per worker keeps each worker busy while one batch returns. */
 const SLOTS_PER_WORKER = 2;
@@ -70,6 +71,7 @@ export interface PlaneLink {
   retireVersions(model: string, gens: number[]): Promise<void>;
   installRoute(model: string, route: PublishedRoute): Promise<void>;
   routeStored(model: string, gen: number): Promise<void>;
+  shadowSnapshots(model: string): Promise<ShadowSnapshot[]>;
   unload(model: string): Promise<void>;
   discard(model: string, gen: number): Promise<void>;
   markStarted(models: string[]): Promise<void>;
@@ -131,6 +133,7 @@ export class Engine extends PlaneService {
       retireVersions: async (model, gens) => plane.retireVersions(model, gens),
       installRoute: async (model, route) => plane.installRoute(model, route),
       routeStored: async (model, gen) => plane.routeStored(model, gen),
+      shadowSnapshots: async (model) => plane.shadowSnapshots(model),
       unload: async (model) => plane.unload(model),
       discard: async (model, gen) => plane.discard(model, gen),
       markStarted: async (models) => plane.markStarted(models),
@@ -448,6 +451,17 @@ export class Engine extends PlaneService {
     }
     st.live.set(version, spec.gen);
     await Promise.all(this.links.map((l) => l.activate(name, spec.gen, { asDefault, previousDefault, retire })));
+  }
+
+  /**
+   * Per shadow version of the model: requests mirrored and dropped, errors, answers agreeing
+   * with the caller's, output differences, and latency beside the caller's, over every thread.
+   */
+  async shadowReport(name: string): Promise<{ model: string; route_generation: number; shadows: Array<Record<string, unknown>> }> {
+    const st = this.models.get(name);
+    if (!st) throw modelNotFound(name);
+    const snaps = (await Promise.all(this.links.map((l) => l.shadowSnapshots(name)))).flat();
+    return { model: name, route_generation: st.route?.gen ?? 0, shadows: shadowReport(snaps) };
   }
 
   /**

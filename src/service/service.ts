@@ -36,4 +36,6 @@ export interface Service {
   load(name: string, opts?: { version?: string; asDefault?: boolean }): Promise<string>;
   /** Unloads a model, or only one live version of it. */
   unload(name: string, opts?: { version?: string }): Promise<void>;
+  /** The shadow report of a model (every I/O thread's figures merged). */
+  shadowReport(name: string): Promise<{ model: string; route_generation: number; shadows: Array<Record<string, unknown>> }>;
 }
