@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare threads overload metrics-merge]`: runs the selected
+ * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare threads overload metrics-merge routing]`: runs the selected
  * benchmarks (all by default) and prints their figures. Each one that computes answers checks
  * them (against demo-logistic's formula, or the native kernels against JavaScript) before it
  * times anything; swap also checks every answer during the swaps, and predict the timed run's
@@ -15,6 +15,7 @@ import { runOverload } from './overload.js';
 import { runPredict } from './predict.js';
 import { runStreams } from './streams.js';
 import { runSwap } from './swap.js';
+import { runRouting } from './routing.js';
 import { runThreads } from './threads.js';
 import { runThreadsBare } from './threads-bare.js';
 
@@ -31,6 +32,7 @@ const all: Record<string, () => unknown> = {
   threads: runThreads,
   overload: runOverload,
   'metrics-merge': runMetricsMerge,
+  routing: runRouting,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
