@@ -9,6 +9,7 @@ import type { DataPlane } from '../service/data-plane.js';
 import type { Service } from '../service/service.js';
 import { PlaneService } from '../service/plane-service.js';
 import type { RepositoryModel } from '../service/types.js';
+import type { FeedbackInput, FeedbackOutcome } from '../learn/feedback.js';
 import type { Rpc } from './rpc.js';
 
 export class ThreadService extends PlaneService implements Service {
@@ -41,5 +42,10 @@ export class ThreadService extends PlaneService implements Service {
 
   unload(name: string): Promise<void> {
     return this.control.call('unload', name);
+  }
+
+  /** Feedback is stored by the main thread's intake (one group commit and one local log per process). */
+  feedback(items: FeedbackInput[]): Promise<FeedbackOutcome[]> {
+    return this.control.call('feedback', items);
   }
 }

@@ -17,6 +17,7 @@ import { errorFields, log } from '../log.js';
 import type { MetricsSnapshot } from '../metrics/snapshot.js';
 import { reservePort, type PortReservation } from '../net/reuseport.js';
 import { ioThreadEntry } from '../paths.js';
+import type { FeedbackInput } from '../learn/feedback.js';
 import type { Registry } from '../registry/registry.js';
 import type { Engine, PlaneLink } from '../service/engine.js';
 import type { VersionSpec } from '../service/data-plane.js';
@@ -78,6 +79,7 @@ export class IoThreads {
       repositoryIndex: () => engine.repositoryIndex(),
       load: (name: string, o: { version?: string }) => engine.load(name, o),
       unload: (name: string) => engine.unload(name),
+      feedback: (items: FeedbackInput[]) => engine.feedback(items),
       registry: (method: string, args: unknown[]) => {
         if (!allowed('registry', method)) throw new SluiceError('INTERNAL', `registry.${method} cannot be forwarded`);
         return (opts.registry as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);

@@ -29,6 +29,8 @@ import type { RepositoryModel, VersionStats } from './types.js';
 import { checkName } from '../names.js';
 import { PlaneService } from './plane-service.js';
 import { releaseShared } from '../worker/runtimes/index.js';
+import type { DecisionLog } from '../learn/decision-log.js';
+import type { FeedbackInput, FeedbackIntake, FeedbackOutcome } from '../learn/feedback.js';
 
 /** Arena slots per pooled version and plane: two per worker keeps each worker busy while one batch returns. */
 const SLOTS_PER_WORKER = 2;
@@ -80,6 +82,8 @@ export class Engine extends PlaneService {
   private readonly loading = new Set<string>();
   private readonly failed = new Map<string, string>();
   private closing = false;
+  /** The decision log and feedback intake (src/learn), when the server has a database. */
+  private learning: { decisions: DecisionLog; feedback: FeedbackIntake } | undefined;
 
   private constructor(config: Readonly<Config>, catalog: ModelCatalog | undefined, table: ModelTable, arena: Arena | undefined, pool: WorkerPool | undefined) {
     super(new DataPlane({
@@ -193,6 +197,22 @@ export class Engine extends PlaneService {
 
   get inFlight(): number {
     return this.plane.inFlight;
+  }
+
+  // ---- decisions and feedback (src/learn) -----------------------------------------------------
+
+  /** Gives the engine its decision log and feedback intake (serve.ts; both live on the main thread). */
+  attachLearning(learning: { decisions: DecisionLog; feedback: FeedbackIntake }): void {
+    this.learning = learning;
+  }
+
+  get decisions(): DecisionLog | undefined {
+    return this.learning?.decisions;
+  }
+
+  feedback(items: FeedbackInput[]): Promise<FeedbackOutcome[]> {
+    if (!this.learning) return Promise.reject(new SluiceError('ROUTE_NOT_FOUND', 'feedback is not enabled on this server (no database)'));
+    return this.learning.feedback.submit(items);
   }
 
   // ---- whole-server views -------------------------------------------------------------------

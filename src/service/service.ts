@@ -8,6 +8,7 @@
 import type { Config } from '../config/index.js';
 import type { TensorSpec } from '../model/manifest.js';
 import type { Metrics } from '../metrics/version-metrics.js';
+import type { FeedbackInput, FeedbackOutcome } from '../learn/feedback.js';
 import type { Admission } from './admission.js';
 import type { InferRequest, InferResponse, ModelConfig, ModelMetadata, RepositoryModel } from './types.js';
 
@@ -34,4 +35,9 @@ export interface Service {
   repositoryIndex(): Promise<RepositoryModel[]>;
   load(name: string, opts?: { version?: string }): Promise<string>;
   unload(name: string): Promise<void>;
+  /**
+   * Stores feedback events (src/learn/feedback-intake.ts, on the main thread): one outcome per
+   * event, each answered once its event is durable or refused.
+   */
+  feedback(items: FeedbackInput[]): Promise<FeedbackOutcome[]>;
 }
