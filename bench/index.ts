@@ -1,11 +1,12 @@
 /**
- * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare threads overload metrics-merge routing]`: runs the selected
+ * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare threads overload metrics-merge routing feedback]`: runs the selected
  * benchmarks (all by default) and prints their figures. Each one that computes answers checks
  * them (against demo-logistic's formula, or the native kernels against JavaScript) before it
  * times anything; swap also checks every answer during the swaps, and predict the timed run's
  * output. handoff times an echo: nothing to check.
  */
 import { runDispatch } from './dispatch.js';
+import { runFeedback } from './feedback.js';
 import { runGrpc } from './grpc.js';
 import { runHandoff } from './handoff.js';
 import { runHttp } from './http.js';
@@ -33,6 +34,7 @@ const all: Record<string, () => unknown> = {
   overload: runOverload,
   'metrics-merge': runMetricsMerge,
   routing: runRouting,
+  feedback: runFeedback,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

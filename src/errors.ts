@@ -67,6 +67,12 @@ export const catalogue = {
   REGISTRY_UNAVAILABLE: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The registry database cannot be reached; serving continues from the last known state.' },
   ARTIFACT_UNAVAILABLE: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The artifact store cannot be reached and the artifact is not cached.' },
   STORAGE_FULL: { http: 507, grpc: Grpc.RESOURCE_EXHAUSTED, retryable: true, doc: 'The disk under the data directory (or the database) is full; nothing was stored, and serving continues.' },
+  // Feedback (POST /v1/feedback; src/learn).
+  FEEDBACK_INVALID: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A feedback event is malformed: event_id missing or not a string of 1-128 characters, reward missing, non-numeric or non-finite, or a bad unit_id or at.' },
+  FEEDBACK_BATCH_TOO_LARGE: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A feedback batch holds more events than SLUICE_FEEDBACK_MAX_BATCH; nothing in it was stored.' },
+  EVENT_NOT_FOUND: { http: 404, grpc: Grpc.NOT_FOUND, retryable: false, doc: 'No decision with that event_id was logged (or it was dropped); the feedback was not stored.' },
+  FEEDBACK_TOO_LATE: { http: 422, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'The feedback came later than the join window (SLUICE_FEEDBACK_JOIN_WINDOW_MS) after its decision; not stored.' },
+  FEEDBACK_STORAGE_FULL: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The database is unreachable (or full) and the disk under the local feedback log is full: the feedback was not stored and not acknowledged.' },
   CONFIG_INVALID: { http: 500, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'A configuration value is invalid (reported at start-up).' },
   INTERNAL: { http: 500, grpc: Grpc.INTERNAL, retryable: false, doc: 'An unexpected internal error.' },
 } as const satisfies Record<string, CatalogueEntry>;

@@ -10,6 +10,8 @@ import { loadConfig, type Config } from './config/index.js';
 import type { GrpcServer } from './frontend/grpc/server.js';
 import type { HttpServer } from './frontend/http/server.js';
 import { frontDoors } from './io/front-doors.js';
+import { DecisionLog } from './learn/decision-log.js';
+import { FeedbackIntake } from './learn/feedback.js';
 import { IoThreads, reserveServerPorts } from './io/threads.js';
 import { errorFields, log } from './log.js';
 import { projectRoot } from './paths.js';
@@ -24,6 +26,9 @@ export const version = (JSON.parse(readFileSync(path.join(projectRoot, 'package.
 export interface Running {
   config: Readonly<Config>;
   engine: Engine;
+  /** The decision log and feedback intake (src/learn). */
+  decisions: DecisionLog;
+  feedback: FeedbackIntake;
   registry: RegistryServices;
   http: HttpServer;
   grpc: GrpcServer;
@@ -75,7 +80,25 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
     await services.close();
     throw e;
   }
+  // Decisions and feedback live on the main thread, beside the database (src/learn).
+  const decisions = new DecisionLog(services.db, { capacity: config.decisionsBuffer, batchSize: config.decisionsBatchSize, flushMs: config.decisionsFlushMs });
+  const feedback = new FeedbackIntake({
+    db: services.db, dataDir: config.dataDir, decisions, joinWindowMs: config.feedbackJoinWindowMs,
+    batchSize: config.feedbackBatchSize, flushMs: config.feedbackFlushMs,
+  });
+  const closeLearning = async (): Promise<void> => {
+    await feedback.close();
+    await decisions.close();
+  };
+  try {
+    await feedback.start();
+  } catch (e) {
+    await closeLearning();
+    await services.close();
+    throw e;
+  }
   const engine = Engine.create(config, new RegistryCatalog(services.registry));
+  engine.attachLearning({ decisions, feedback });
   let threads: IoThreads | undefined;
   let ports: Awaited<ReturnType<typeof reserveServerPorts>> | undefined;
   let http: HttpServer;
@@ -106,6 +129,7 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
   } catch (e) {
     await threads?.close(0);
     await engine.close();
+    await closeLearning();
     await services.close();
     throw e;
   } finally {
@@ -124,7 +148,7 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
   const models = (await engine.repositoryIndex()).filter((m) => m.state === 'READY').map((m) => `${m.name}@${m.version}`);
   log.info('sluice: serving', { url: `http://${config.httpHost}:${httpPort}`, grpc: `${config.grpcHost}:${grpcPort}`, ioThreads: config.ioThreads, models, registry: config.databaseUrl ? 'postgresql' : 'pglite' });
   return {
-    config, engine, registry: services, http, grpc, httpPort, grpcPort,
+    config, engine, decisions, feedback, registry: services, http, grpc, httpPort, grpcPort,
     ioThreads: config.ioThreads,
     async stop({ graceMs = 0 } = {}) {
       http.unready();
@@ -140,6 +164,7 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
       // Every thread stops accepting at the same moment, then drains.
       await Promise.all([http.close(config.drainTimeoutMs), grpc.close(config.drainTimeoutMs), threads?.close(config.drainTimeoutMs)]);
       await engine.close();
+      await closeLearning();
       await services.close();
       log.info('sluice: stopped');
     },

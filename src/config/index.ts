@@ -94,6 +94,22 @@ export interface Config {
   authMode: 'auto' | 'always' | 'never';
   /** Periodic registry reconcile, the safety net under LISTEN/NOTIFY. */
   reconcileMs: number;
+
+  // Decisions and feedback (src/learn)
+  /** Decisions buffered for the database at most; beyond, decisions are dropped (counted). */
+  decisionsBuffer: number;
+  /** Decisions per INSERT at most. */
+  decisionsBatchSize: number;
+  /** Longest a decision waits in the buffer before its batch is written. */
+  decisionsFlushMs: number;
+  /** Feedback later than this after its decision is refused (FEEDBACK_TOO_LATE). */
+  feedbackJoinWindowMs: number;
+  /** Feedback events per database transaction at most. */
+  feedbackBatchSize: number;
+  /** Longest a feedback event waits for its batch to start. */
+  feedbackFlushMs: number;
+  /** Events per POST /v1/feedback body at most (FEEDBACK_BATCH_TOO_LARGE beyond). */
+  feedbackMaxBatch: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -197,6 +213,13 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   adminKey: { env: 'SLUICE_ADMIN_KEY', doc: 'admin API key to install', secret: true, default: () => undefined, parse: optional(text) },
   authMode: { env: 'SLUICE_AUTH', doc: 'whether predict/feedback need a key', default: () => 'auto', parse: oneOf('auto', 'always', 'never') },
   reconcileMs: { env: 'SLUICE_REGISTRY_RECONCILE_MS', doc: 'periodic registry reconcile', default: () => 5_000, parse: int(100, 3_600_000) },
+  decisionsBuffer: { env: 'SLUICE_DECISIONS_BUFFER', doc: 'decisions buffered for the database at most (then dropped, counted)', default: () => 50_000, parse: int(1, 10_000_000) },
+  decisionsBatchSize: { env: 'SLUICE_DECISIONS_BATCH_SIZE', doc: 'decisions per INSERT at most', default: () => 500, parse: int(1, 5_000) },
+  decisionsFlushMs: { env: 'SLUICE_DECISIONS_FLUSH_MS', doc: 'longest a decision waits before its batch is written (ms)', default: () => 100, parse: int(1, 60_000) },
+  feedbackJoinWindowMs: { env: 'SLUICE_FEEDBACK_JOIN_WINDOW_MS', doc: 'feedback later than this after its decision is refused (ms; default 7 days)', default: () => 7 * 24 * 3_600_000, parse: int(1, 366 * 24 * 3_600_000) },
+  feedbackBatchSize: { env: 'SLUICE_FEEDBACK_BATCH_SIZE', doc: 'feedback events per database transaction at most', default: () => 1_000, parse: int(1, 4_000) },
+  feedbackFlushMs: { env: 'SLUICE_FEEDBACK_FLUSH_MS', doc: 'longest a feedback event waits for its batch to start (ms)', default: () => 2, parse: int(0, 10_000) },
+  feedbackMaxBatch: { env: 'SLUICE_FEEDBACK_MAX_BATCH', doc: 'events per POST /v1/feedback body at most', default: () => 1_000, parse: int(1, 100_000) },
 };
 
 /** Reads the configuration: overrides (other than undefined) win over the environment, which wins over defaults. */

@@ -9,6 +9,7 @@ import type { DataPlane } from '../service/data-plane.js';
 import type { Service } from '../service/service.js';
 import { PlaneService } from '../service/plane-service.js';
 import type { RepositoryModel } from '../service/types.js';
+import type { FeedbackInput, FeedbackOutcome } from '../learn/feedback.js';
 import type { Rpc } from './rpc.js';
 import type { LoadOptions } from '../service/engine.js';
 
@@ -46,5 +47,10 @@ export class ThreadService extends PlaneService implements Service {
 
   shadowReport(name: string): ReturnType<Service['shadowReport']> {
     return this.control.call('shadowReport', name);
+  }
+
+  /** Feedback is stored by the main thread's intake (one group commit and one local log per process). */
+  feedback(items: FeedbackInput[]): Promise<FeedbackOutcome[]> {
+    return this.control.call('feedback', items);
   }
 }

@@ -17,6 +17,7 @@ import { errorFields, log } from '../log.js';
 import type { MetricsSnapshot } from '../metrics/snapshot.js';
 import { reservePort, type PortReservation } from '../net/reuseport.js';
 import { ioThreadEntry } from '../paths.js';
+import type { FeedbackInput } from '../learn/feedback.js';
 import type { Registry } from '../registry/registry.js';
 import type { Engine, LoadOptions, PlaneLink } from '../service/engine.js';
 import type { Decision } from '../routing/plane-route.js';
@@ -81,6 +82,7 @@ export class IoThreads {
       load: (name: string, o: LoadOptions) => engine.load(name, o),
       unload: (name: string, o: { version?: string }) => engine.unload(name, o),
       shadowReport: (name: string) => engine.shadowReport(name),
+      feedback: (items: FeedbackInput[]) => engine.feedback(items),
       registry: (method: string, args: unknown[]) => {
         if (!allowed('registry', method)) throw new SluiceError('INTERNAL', `registry.${method} cannot be forwarded`);
         return (opts.registry as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);

@@ -610,9 +610,9 @@ export class DataPlane {
       '# TYPE sluice_shadow_requests_total counter',
       ...[...this.shadowStats.values()].flatMap((t) => (['mirrored', 'dropped', 'errors', 'agreeing'] as const).map((k) =>
         `sluice_shadow_requests_total{model=${JSON.stringify(t.model)},version=${JSON.stringify(t.version)},outcome="${k}"} ${t[k]}`)),
-      '# HELP sluice_decisions_dropped_total Routing decisions dropped before the decision log because a thread\'s buffer was full.',
-      '# TYPE sluice_decisions_dropped_total counter',
-      `sluice_decisions_dropped_total{stage="thread"} ${this.decisionStats.dropped}`,
+      '# HELP sluice_decisions_thread_dropped_total Routing decisions dropped before the decision log because an I/O thread\'s buffer was full.',
+      '# TYPE sluice_decisions_thread_dropped_total counter',
+      `sluice_decisions_thread_dropped_total ${this.decisionStats.dropped}`,
     ];
   }
 

@@ -34,6 +34,8 @@ import type { Decision, PublishedRoute } from '../routing/plane-route.js';
 import { routeVersions, type RouteSpec } from '../routing/route.js';
 import { NO_GENERATION } from '../dispatch/model-table.js';
 import { shadowReport, type ShadowSnapshot } from '../routing/shadow.js';
+import type { DecisionLog } from '../learn/decision-log.js';
+import type { FeedbackInput, FeedbackIntake, FeedbackOutcome } from '../learn/feedback.js';
 
 /** Arena slots per pooled version and plane: two per worker keeps each worker busy while one batch returns. */
 const SLOTS_PER_WORKER = 2;
@@ -107,6 +109,8 @@ export class Engine extends PlaneService {
   private readonly loading = new Set<string>();
   private readonly failed = new Map<string, string>();
   private closing = false;
+  /** The decision log and feedback intake (src/learn), when the server has a database. */
+  private learning: { decisions: DecisionLog; feedback: FeedbackIntake } | undefined;
 
   private constructor(config: Readonly<Config>, catalog: ModelCatalog | undefined, table: ModelTable, arena: Arena | undefined, pool: WorkerPool | undefined) {
     super(new DataPlane({
@@ -137,7 +141,7 @@ export class Engine extends PlaneService {
       unload: async (model) => plane.unload(model),
       discard: async (model, gen) => plane.discard(model, gen),
       markStarted: async (models) => plane.markStarted(models),
-      snapshot: async () => snapshotMetrics(plane.metrics, 0, [...this.extraLines(), ...plane.threadLines()]),
+      snapshot: async () => snapshotMetrics(plane.metrics, 0, this.mainLines()),
       reap: () => undefined,
     });
   }
@@ -237,6 +241,26 @@ export class Engine extends PlaneService {
     return this.plane.inFlight;
   }
 
+  // ---- decisions and feedback (src/learn) -----------------------------------------------------
+
+  /** Gives the engine its decision log and feedback intake (serve.ts; both live on the main thread). */
+  attachLearning(learning: { decisions: DecisionLog; feedback: FeedbackIntake }): void {
+    this.learning = learning;
+    // Every thread's routing decisions, in batches, into the log's bounded buffer.
+    this.onDecisions((batch) => {
+      for (const d of batch) learning.decisions.offer(d);
+    });
+  }
+
+  get decisions(): DecisionLog | undefined {
+    return this.learning?.decisions;
+  }
+
+  feedback(items: FeedbackInput[]): Promise<FeedbackOutcome[]> {
+    if (!this.learning) return Promise.reject(new SluiceError('ROUTE_NOT_FOUND', 'feedback is not enabled on this server (no database)'));
+    return this.learning.feedback.submit(items);
+  }
+
   // ---- whole-server views -------------------------------------------------------------------
 
   /** Lines the main thread's front ends add to /metrics (HTTP counters, admission). */
@@ -254,8 +278,17 @@ export class Engine extends PlaneService {
    * exposition lines summed per series. With one I/O thread: the main thread's own objects.
    */
   async wholeMetrics(): Promise<{ metrics: Metrics; lines: string[] }> {
-    if (this.links.length === 1) return { metrics: this.plane.metrics, lines: [...this.extraLines(), ...this.plane.threadLines()] };
+    if (this.links.length === 1) return { metrics: this.plane.metrics, lines: this.mainLines() };
     return mergeSnapshots(await this.snapshots());
+  }
+
+  /**
+   * The main thread's exposition lines: its front ends', its plane's, and the decision log's
+   * and feedback intake's (they live on this thread only, so their figures are whole already).
+   */
+  private mainLines(): string[] {
+    const learning = this.learning ? [...this.learning.decisions.metricLines(), ...this.learning.feedback.metricLines()] : [];
+    return [...this.extraLines(), ...this.plane.threadLines(), ...learning];
   }
 
   /** Models in the repository and loaded ones, with their state (OIP repository index). */

@@ -8,6 +8,7 @@
 import type { Config } from '../config/index.js';
 import type { TensorSpec } from '../model/manifest.js';
 import type { Metrics } from '../metrics/version-metrics.js';
+import type { FeedbackInput, FeedbackOutcome } from '../learn/feedback.js';
 import type { Admission } from './admission.js';
 import type { InferRequest, InferResponse, ModelConfig, ModelMetadata, RepositoryModel } from './types.js';
 
@@ -38,4 +39,9 @@ export interface Service {
   unload(name: string, opts?: { version?: string }): Promise<void>;
   /** The shadow report of a model (every I/O thread's figures merged). */
   shadowReport(name: string): Promise<{ model: string; route_generation: number; shadows: Array<Record<string, unknown>> }>;
+  /**
+   * Stores feedback events (src/learn/feedback-intake.ts, on the main thread): one outcome per
+   * event, each answered once its event is durable or refused.
+   */
+  feedback(items: FeedbackInput[]): Promise<FeedbackOutcome[]>;
 }

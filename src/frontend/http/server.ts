@@ -15,6 +15,7 @@ import { finish } from './reply.js';
 import { framingError } from './framing.js';
 import { inferRoute } from './routes/infer.js';
 import { predictRoute } from './routes/v1.js';
+import { feedbackRoute } from './routes/feedback.js';
 import * as v2 from './routes/v2.js';
 import { adminRoutes, type AdminDeps } from './routes/admin.js';
 import { attachStream } from '../stream/websocket.js';
@@ -73,6 +74,7 @@ export class HttpServer {
       ['post', '/v2/repository/models/:model/load', v2.load(c)],
       ['post', '/v2/repository/models/:model/unload', v2.unload(c)],
       ['post', '/v1/models/:spec', predictRoute(c)],
+      ['post', '/v1/feedback', feedbackRoute(c)],
       ['get', '/metrics', this.metricsRoute()],
       ...(admin ? adminRoutes(c, admin) : []),
     ];

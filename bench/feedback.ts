@@ -1,0 +1,165 @@
+/**
+ * `npm run bench -- feedback [--quick] [--database-url=postgres://...]`: the decision log and
+ * the feedback intake (src/learn) on PGlite and, when SLUICE_TEST_DATABASE_URL or
+ * --database-url names a PostgreSQL server, on PostgreSQL (in a database of its own, dropped
+ * after).
+ *
+ * Correctness first: concurrent feedback in batches of 100, a tenth of the batches sent twice,
+ * must leave every acknowledged event in the database exactly once, joined to its decision;
+ * the timed run is checked the same way. Then, per backend:
+ *   - decisions logged per second (offered as fast as possible, until all are committed), with
+ *     features off and with 100 float32 features;
+ *   - feedback events per second durably acknowledged (each answer after its batch's commit),
+ *     32 concurrent clients each sending batches of 100, straight into the intake (no HTTP).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DecisionLog } from '../src/learn/decision-log.js';
+import type { Decision } from '../src/learn/decision.js';
+import { newEventId } from '../src/learn/event-id.js';
+import { FeedbackIntake, type FeedbackInput } from '../src/learn/feedback.js';
+import type { Db } from '../src/registry/db.js';
+import { migrate } from '../src/registry/migrate.js';
+import { check, table } from './util.js';
+
+interface Backend {
+  name: string;
+  db: Db;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+async function pglite(): Promise<Backend> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'sluice-bench-fb-'));
+  const { PgliteDb } = await import('../src/registry/pglite-db.js');
+  const db = await PgliteDb.open(path.join(dir, 'registry'));
+  await migrate(db);
+  return { name: 'PGlite', db, dataDir: dir, close: async () => { await db.close(); await rm(dir, { recursive: true, force: true }); } };
+}
+
+async function postgres(url: string): Promise<Backend> {
+  const pg = (await import('pg')).default;
+  const { PgDb } = await import('../src/registry/pg-db.js');
+  const name = `sluice_bench_${randomBytes(6).toString('hex')}`;
+  const admin = async (sql: string) => {
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+    await c.connect();
+    try {
+      await c.query(sql); // a name made above of hex digits only
+    } finally {
+      await c.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  const db = new PgDb(u.toString());
+  await migrate(db);
+  const dir = await mkdtemp(path.join(tmpdir(), 'sluice-bench-fb-'));
+  return {
+    name: 'PostgreSQL', db, dataDir: dir,
+    close: async () => {
+      await db.close();
+      await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function decisions(n: number, features: number): Decision[] {
+  const now = Date.now();
+  return Array.from({ length: n }, (_, i) => ({
+    eventId: newEventId(), at: now, model: 'bench', variant: i % 10 === 0 ? 'b' : 'a', version: i % 10 === 0 ? '2' : '1',
+    unitId: `unit-${i}`, propensity: i % 10 === 0 ? 0.1 : 0.9, routeGen: 1,
+    ...(features > 0 ? { features: Float32Array.from({ length: features }, (_, k) => (i + k) / 7) } : {}),
+  }));
+}
+
+/** Offers every decision at once and waits until all are committed: decisions per second. */
+async function logDecisions(db: Db, ds: Decision[]): Promise<number> {
+  const log = new DecisionLog(db, { capacity: ds.length, batchSize: 500, flushMs: 20 });
+  const t0 = performance.now();
+  for (const d of ds) check(log.offer(d), 'a decision was dropped below capacity');
+  while (log.stats.logged < ds.length) {
+    check(log.stats.dropped === 0 && log.stats.failedBatches === 0, 'decisions dropped or a batch failed');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  const s = (performance.now() - t0) / 1000;
+  await log.close();
+  return ds.length / s;
+}
+
+/**
+ * Sends feedback for `ids` from `clients` concurrent clients in batches of `batch` (every tenth
+ * batch twice when `repeats`); checks every acknowledged event is stored exactly once. Returns
+ * events acknowledged per second (first sends only).
+ */
+async function sendFeedback(b: Backend, ids: string[], clients: number, batch: number, repeats: boolean): Promise<number> {
+  const decisionLog = new DecisionLog(b.db, { capacity: 10, batchSize: 10, flushMs: 10 });
+  const intake = new FeedbackIntake({ db: b.db, dataDir: path.join(b.dataDir, `fb-${randomBytes(4).toString('hex')}`), decisions: decisionLog, joinWindowMs: 86_400_000, batchSize: 1000, flushMs: 2 });
+  await intake.start();
+  const acked = new Set<string>();
+  let next = 0;
+  let other = 0;
+  const client = async () => {
+    while (next < ids.length) {
+      const from = next;
+      next = Math.min(ids.length, next + batch);
+      const items: FeedbackInput[] = ids.slice(from, next).map((eventId, i) => ({ eventId, reward: i % 3 }));
+      const sends = repeats && (from / batch) % 10 === 0 ? 2 : 1;
+      for (let k = 0; k < sends; k++) {
+        for (const o of await intake.submit(items)) {
+          if ('status' in o) {
+            if (o.status === 'accepted') check(!acked.has(o.event_id), `${o.event_id} accepted twice`);
+            acked.add(o.event_id);
+          } else other++;
+        }
+      }
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: clients }, client));
+  const s = (performance.now() - t0) / 1000;
+  await intake.close();
+  await decisionLog.close();
+  check(other === 0, `${other} feedback events refused`);
+  check(acked.size === ids.length, `acknowledged ${acked.size} of ${ids.length}`);
+  const rows = await b.db.query<{ n: number; joined: number }>(
+    'SELECT count(*)::int AS n, count(*) FILTER (WHERE f.joined)::int AS joined FROM feedback_events f WHERE f.event_id IN (SELECT jsonb_array_elements_text($1::text::jsonb))',
+    [JSON.stringify(ids)],
+  );
+  check(rows[0]!.n === ids.length, `stored ${rows[0]!.n} rows for ${ids.length} acknowledged events (lost or duplicated)`);
+  check(rows[0]!.joined === ids.length, 'every stored event joined to its decision');
+  return ids.length / s;
+}
+
+export async function runFeedback(opts: { quick?: boolean } = {}): Promise<void> {
+  const quick = opts.quick ?? process.argv.includes('--quick');
+  const url = process.argv.find((a) => a.startsWith('--database-url='))?.slice('--database-url='.length) ?? process.env.SLUICE_TEST_DATABASE_URL;
+  const rows: Array<Array<string | number>> = [];
+  const backends: Array<() => Promise<Backend>> = [pglite];
+  if (url) backends.push(() => postgres(url));
+  else console.log('feedback: PostgreSQL skipped (set SLUICE_TEST_DATABASE_URL or --database-url=)');
+  for (const open of backends) {
+    const b = await open();
+    try {
+      const n = quick ? 10_000 : b.name === 'PGlite' ? 50_000 : 100_000;
+      // Correctness first: a small concurrent run with repeats.
+      const small = decisions(5_000, 0);
+      await logDecisions(b.db, small);
+      await sendFeedback(b, small.map((d) => d.eventId), 16, 100, true);
+      console.log(`feedback (${b.name}): correctness OK (5,000 events, a tenth of the batches sent twice: each stored once, joined)`);
+      const plain = decisions(n, 0);
+      const perSecPlain = await logDecisions(b.db, plain);
+      const withFeatures = decisions(Math.min(n, 20_000), 100);
+      const perSecFeatures = await logDecisions(b.db, withFeatures);
+      const perSecFeedback = await sendFeedback(b, plain.map((d) => d.eventId), 32, 100, false);
+      rows.push([b.name, Math.round(perSecPlain), Math.round(perSecFeatures), Math.round(perSecFeedback), n]);
+    } finally {
+      await b.close();
+    }
+  }
+  table('Decisions and feedback (src/learn), group commit', ['database', 'decisions/s', 'decisions/s (100 features)', 'feedback events/s (batches of 100, durable)', 'events'], rows);
+}

@@ -1,0 +1,76 @@
+/**
+ * A decision: which variant (and so which version) the route in force chose for one request,
+ * with the probability it had of choosing it. Logged for every routed answer (decision-log.ts)
+ * and joined to the feedback that arrives later (feedback.ts); bandits and off-policy
+ * evaluation also need the input features, logged only when the route asks for them.
+ */
+import { isValidEventId, isValidUnitId } from './event-id.js';
+
+export interface Decision {
+  /** UUIDv7 normally (time-ordered); clients may supply their own ids (event-id.ts says which). */
+  eventId: string;
+  /** When decided, ms since the epoch. */
+  at: number;
+  model: string;
+  variant: string;
+  version: string;
+  unitId?: string;
+  /** The probability that the route in force chose this variant for this request: (0, 1]. */
+  propensity: number;
+  /** The route generation in force. */
+  routeGen: number;
+  /** Only when the route logs features. */
+  features?: Float32Array | number[];
+}
+
+/** Why a decision cannot be stored (a row the database would refuse), or undefined when it can. */
+export function decisionProblem(d: Decision): string | undefined {
+  if (!isValidEventId(d.eventId)) return 'bad event id';
+  if (!Number.isFinite(d.at)) return 'bad time';
+  if (typeof d.model !== 'string' || typeof d.variant !== 'string' || typeof d.version !== 'string') return 'bad model, variant or version';
+  if (d.unitId !== undefined && !isValidUnitId(d.unitId)) return 'bad unit id';
+  if (!(d.propensity > 0 && d.propensity <= 1)) return 'propensity outside (0, 1]';
+  if (!Number.isSafeInteger(d.routeGen)) return 'bad route generation';
+  if (d.features !== undefined && !(d.features instanceof Float32Array) && !Array.isArray(d.features)) return 'bad features';
+  return undefined;
+}
+
+/**
+ * Features as a PostgreSQL array literal for a `real[]` column, passed as text (both drivers
+ * then send it unchanged). Each float32 is printed as the double it is, which PostgreSQL reads
+ * back to the same float32; NaN and infinities are valid `real` values.
+ */
+export function featuresLiteral(f: Float32Array | number[] | undefined): string | null {
+  if (f === undefined) return null;
+  return '{' + Array.prototype.join.call(f, ',') + '}';
+}
+
+/** The columns a decision is selected with (see rowToDecision). */
+export const DECISION_COLUMNS = `event_id, round(extract(epoch FROM at) * 1000)::float8 AS at_ms, model, variant, version, unit_id, propensity, route_gen::float8 AS route_gen, features`;
+
+export interface DecisionRow {
+  event_id: string;
+  at_ms: number;
+  model: string;
+  variant: string;
+  version: string;
+  unit_id: string | null;
+  propensity: number;
+  route_gen: number;
+  features: number[] | null;
+}
+
+export function rowToDecision(r: DecisionRow): Decision {
+  const d: Decision = {
+    eventId: r.event_id,
+    at: Number(r.at_ms),
+    model: r.model,
+    variant: r.variant,
+    version: r.version,
+    propensity: Number(r.propensity),
+    routeGen: Number(r.route_gen),
+  };
+  if (r.unit_id !== null) d.unitId = r.unit_id;
+  if (r.features !== null && r.features !== undefined) d.features = Float32Array.from(r.features.map(Number));
+  return d;
+}
