@@ -100,8 +100,8 @@ export class Engine extends PlaneService {
   private readonly held = new Map<number, Held>();
   /** Loaded models (activated and not unloaded): live versions, default, route. */
   private readonly models = new Map<string, ModelState>();
-  /** Where routing decisions go (the decision log, src/learn); dropped until one is set. */
-  private decisionSink: ((batch: Decision[]) => void) | undefined;
+  /** Where routing decisions go (the decision log, src/learn, and any other listener). */
+  private readonly decisionSinks = new Set<(batch: Decision[]) => void>();
   /** Lines a front end owns for /metrics, by thread (set by the main thread's front ends). */
   private extraLines: () => string[] = () => [];
   /** Per-model chain that serialises load/unload of the same model. */
@@ -186,14 +186,15 @@ export class Engine extends PlaneService {
     this.links.push(link);
   }
 
-  /** Sends routing decisions (every thread's, in batches) to `sink`: the decision log. */
-  onDecisions(sink: (batch: Decision[]) => void): void {
-    this.decisionSink = sink;
+  /** Sends routing decisions (every thread's, in batches) to `sink` too; returns its removal. */
+  onDecisions(sink: (batch: Decision[]) => void): () => void {
+    this.decisionSinks.add(sink);
+    return () => this.decisionSinks.delete(sink);
   }
 
   /** A batch of decisions from a thread's data plane. */
   acceptDecisions(batch: Decision[]): void {
-    this.decisionSink?.(batch);
+    for (const sink of this.decisionSinks) sink(batch);
   }
 
   /** Plane `thread` released version `gen`: its pool-side resources go back once no plane holds it. */

@@ -184,4 +184,31 @@ describe('routes over the wire, two I/O threads', () => {
     expect(failures.slice(0, 10)).toEqual([]);
     expect(ok).toBeGreaterThan(200);
   });
+
+  it('feedback on routed answers is joined to their decisions, stored once, and offered to subscribers', async () => {
+    await s.engine.setRoute('demo-logistic', route([['control', initial, 0.5], ['treatment', '2.0.0', 0.5]], 'fb'));
+    const joined: Array<{ eventId: string; reward: number; decision: { variant: string } }> = [];
+    const stop = s.feedback.subscribe((f) => joined.push(f as never));
+    const answers: Array<{ id: string; variant: string; version: string }> = [];
+    for (let i = 0; i < 20; i++) {
+      const j = await (await fetch(`${s.url}/v2/models/demo-logistic/infer`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: body({ unit_id: `fb${i}` }) })).json() as any;
+      answers.push({ id: j.parameters.event_id, variant: j.parameters.variant, version: j.model_version });
+    }
+    const events = answers.map((a, i) => ({ event_id: a.id, reward: i % 2 }));
+    const r = await admin(s, s.adminKey, 'POST', '/v1/feedback', { events });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json.results.map((x: any) => x.status ?? JSON.stringify(x))).toEqual(answers.map(() => 'accepted'));
+    const again = await admin(s, s.adminKey, 'POST', '/v1/feedback', { event_id: answers[0]!.id, reward: 5 });
+    expect(again.json.status).toBe('duplicate');
+    const rows = await s.registry.db.query<{ event_id: string; variant: string; version: string; reward: number; joined: boolean }>(
+      'SELECT event_id, variant, version, reward, joined FROM feedback_events WHERE event_id = ANY($1::text[])', [answers.map((a) => a.id)]);
+    expect(rows).toHaveLength(20);
+    for (const a of answers) {
+      const row = rows.find((x) => x.event_id === a.id)!;
+      expect(row).toMatchObject({ variant: a.variant, version: a.version, joined: true });
+    }
+    expect(rows.find((x) => x.event_id === answers[0]!.id)!.reward).toBe(0);
+    stop();
+    expect(joined.filter((f) => answers.some((a) => a.id === f.eventId))).toHaveLength(20);
+  });
 });
