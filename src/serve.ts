@@ -17,6 +17,7 @@ import { RegistryCatalog } from './registry/catalog.js';
 import { importDirectory } from './registry/import.js';
 import { openRegistry, type RegistryServices } from './registry/open.js';
 import type { Registry } from './registry/registry.js';
+import { registryRouteControl } from './routing/control.js';
 import { Engine } from './service/engine.js';
 
 export const version = (JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -76,6 +77,10 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
     throw e;
   }
   const engine = Engine.create(config, new RegistryCatalog(services.registry));
+  // The admin API's routes: every version a route names is prepared before it is stored.
+  const routes = registryRouteControl(services.registry, async (_model, _versions) => {
+    // lead wires engine loading here
+  });
   let threads: IoThreads | undefined;
   let ports: Awaited<ReturnType<typeof reserveServerPorts>> | undefined;
   let http: HttpServer;
@@ -86,12 +91,12 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
     // I/O threads join before any model loads, so that every version reaches every thread.
     if (config.ioThreads > 1) {
       threads = await IoThreads.start(engine, {
-        workers: config.ioThreads - 1, serverVersion: version, registry: services.registry, keys: services.keys,
+        workers: config.ioThreads - 1, serverVersion: version, registry: services.registry, keys: services.keys, routes,
         onThreadFailed: (id, e) => onThreadFailed?.(id, e),
       });
     }
     await engine.loadStartupModels();
-    ({ http, grpc } = frontDoors(engine, { serverVersion: version, admin: { registry: services.registry, keys: services.keys, maxUploadBytes: config.maxUploadBytes } }));
+    ({ http, grpc } = frontDoors(engine, { serverVersion: version, admin: { registry: services.registry, keys: services.keys, routes, maxUploadBytes: config.maxUploadBytes } }));
     if (threads) {
       // Every thread's app and gRPC socket join one group per port: hold the ports (port 0
       // becomes a concrete one) until all listen.
