@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare threads overload metrics-merge routing feedback]`: runs the selected
+ * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare threads overload metrics-merge routing routing-pick feedback]`: runs the selected
  * benchmarks (all by default) and prints their figures. Each one that computes answers checks
  * them (against demo-logistic's formula, or the native kernels against JavaScript) before it
  * times anything; swap also checks every answer during the swaps, and predict the timed run's
@@ -14,6 +14,7 @@ import { runKernels } from './kernels.js';
 import { runMetricsMerge } from './metrics-merge.js';
 import { runOverload } from './overload.js';
 import { runPredict } from './predict.js';
+import { runRoutingPick } from './routing-pick.js';
 import { runStreams } from './streams.js';
 import { runSwap } from './swap.js';
 import { runRouting } from './routing.js';
@@ -35,6 +36,7 @@ const all: Record<string, () => unknown> = {
   'metrics-merge': runMetricsMerge,
   routing: runRouting,
   feedback: runFeedback,
+  'routing-pick': runRoutingPick,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -20,6 +20,8 @@ import { importDirectory } from './registry/import.js';
 import { openRegistry, type RegistryServices } from './registry/open.js';
 import type { Registry } from './registry/registry.js';
 import { Engine } from './service/engine.js';
+import { registryRouteControl, type RouteControl } from './routing/control.js';
+import { sameRoute } from './routing/route.js';
 
 export const version = (JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -99,6 +101,23 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
   }
   const engine = Engine.create(config, new RegistryCatalog(services.registry));
   engine.attachLearning({ decisions, feedback });
+  // The admin API's routes: every version a route names is loaded here (a live version) before
+  // the route is stored; once stored it is put in force here at once (the watcher brings it to
+  // the other replicas, and would bring it here too a moment later).
+  const stored = registryRouteControl(services.registry, (model, versions) => engine.prepareVersions(model, versions));
+  const routes: RouteControl = {
+    get: (model) => stored.get(model),
+    async set(model, spec, opts) {
+      const out = await stored.set(model, spec, opts);
+      await engine.setRoute(model, spec);
+      return out;
+    },
+    async clear(model, opts) {
+      const out = await stored.clear(model, opts);
+      if (engine.liveVersions(model).route) await engine.setRoute(model, undefined);
+      return out;
+    },
+  };
   let threads: IoThreads | undefined;
   let ports: Awaited<ReturnType<typeof reserveServerPorts>> | undefined;
   let http: HttpServer;
@@ -109,12 +128,12 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
     // I/O threads join before any model loads, so that every version reaches every thread.
     if (config.ioThreads > 1) {
       threads = await IoThreads.start(engine, {
-        workers: config.ioThreads - 1, serverVersion: version, registry: services.registry, keys: services.keys,
+        workers: config.ioThreads - 1, serverVersion: version, registry: services.registry, keys: services.keys, routes,
         onThreadFailed: (id, e) => onThreadFailed?.(id, e),
       });
     }
     await engine.loadStartupModels();
-    ({ http, grpc } = frontDoors(engine, { serverVersion: version, admin: { registry: services.registry, keys: services.keys, maxUploadBytes: config.maxUploadBytes } }));
+    ({ http, grpc } = frontDoors(engine, { serverVersion: version, admin: { registry: services.registry, keys: services.keys, routes, maxUploadBytes: config.maxUploadBytes } }));
     if (threads) {
       // Every thread's app and gRPC socket join one group per port: hold the ports (port 0
       // becomes a concrete one) until all listen.
@@ -141,8 +160,16 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
   const serving = (name: string) => config.startupModels === 'all' || (Array.isArray(config.startupModels) && config.startupModels.includes(name));
   services.watcher.onChange(async (model, v) => {
     if (!serving(model)) return;
-    if (engine.modelReady(model, v)) return;
+    if (engine.isDefault(model, v)) return;
     await engine.loadVersion(await services.registry.openVersion(model, v));
+  });
+  // Routes set anywhere (this replica's admin API included) are put in force here: the versions
+  // they name are loaded first; a failure is offered again by the next reconcile.
+  services.watcher.onRouteChange(async (model, route) => {
+    if (!serving(model)) return;
+    const current = engine.hasModel(model) ? engine.liveVersions(model).route : undefined;
+    if (route === undefined ? current === undefined : current !== undefined && sameRoute(current, route)) return;
+    await engine.setRoute(model, route);
   });
   await services.watcher.start();
   const models = (await engine.repositoryIndex()).filter((m) => m.state === 'READY').map((m) => `${m.name}@${m.version}`);

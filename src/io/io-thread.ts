@@ -15,7 +15,8 @@ import type { PublishedRoute } from '../routing/plane-route.js';
 import { frontDoors } from './front-doors.js';
 import { Rpc } from './rpc.js';
 import { ThreadService } from './thread-service.js';
-import { ADMIN_METHODS, type IoThreadData } from './protocol.js';
+import type { RouteControl } from '../routing/control.js';
+import { ADMIN_METHODS, type AdminTarget, type IoThreadData } from './protocol.js';
 
 const data = workerData as IoThreadData;
 const config = Object.freeze(data.config) as Readonly<Config>;
@@ -34,8 +35,8 @@ const plane = new DataPlane({
   onDecisions: (batch) => control.notify('decisions', batch),
 });
 
-/** A stand-in whose listed methods run on the main thread (the registry and keys live there). */
-function forwarded<T>(target: 'registry' | 'keys'): T {
+/** A stand-in whose listed methods run on the main thread (the registry, keys and routes live there). */
+function forwarded<T>(target: AdminTarget): T {
   const out: Record<string, unknown> = {};
   for (const method of ADMIN_METHODS[target]) out[method] = (...args: unknown[]) => control.call(target, method, args);
   return out as T;
@@ -81,6 +82,6 @@ control = new Rpc(data.port as MessagePort, {
 service = new ThreadService(plane, control, data.poolThreads);
 doors = frontDoors(service, {
   serverVersion: data.serverVersion,
-  admin: { registry: forwarded<Registry>('registry'), keys: forwarded<ApiKeys>('keys'), maxUploadBytes: config.maxUploadBytes },
+  admin: { registry: forwarded<Registry>('registry'), keys: forwarded<ApiKeys>('keys'), routes: forwarded<RouteControl>('routes'), maxUploadBytes: config.maxUploadBytes },
 });
 control.notify('hello');

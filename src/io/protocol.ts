@@ -14,11 +14,15 @@ export interface IoThreadData {
 }
 
 /**
- * The registry and key operations an I/O thread's admin API may forward to the main thread
- * (exactly what src/frontend/http/routes/admin.ts and the access check call); anything else is
- * refused there.
+ * The registry, key and route operations an I/O thread's admin API may forward to the main
+ * thread (exactly what src/frontend/http/routes/admin.ts and the access check call); anything
+ * else is refused there. Routes are set on the main thread because that is where the engine
+ * loads the versions a route needs before it is stored (src/routing/control.ts).
  */
 export const ADMIN_METHODS = {
   registry: ['listModels', 'showModel', 'versions', 'getVersion', 'register', 'promote', 'rollback', 'audit'],
   keys: ['verify', 'list', 'create'],
+  routes: ['get', 'set', 'clear'],
 } as const;
+
+export type AdminTarget = keyof typeof ADMIN_METHODS;

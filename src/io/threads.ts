@@ -22,16 +22,18 @@ import type { Registry } from '../registry/registry.js';
 import type { Engine, LoadOptions, PlaneLink } from '../service/engine.js';
 import type { Decision } from '../routing/plane-route.js';
 import type { VersionSpec } from '../service/data-plane.js';
-import { ADMIN_METHODS, type IoThreadData } from './protocol.js';
+import type { RouteControl } from '../routing/control.js';
+import { ADMIN_METHODS, type AdminTarget, type IoThreadData } from './protocol.js';
 import { Rpc } from './rpc.js';
 
 export interface IoThreadsOptions {
   /** Worker I/O threads to start (the main thread is not counted). */
   workers: number;
   serverVersion: string;
-  /** The registry and keys behind every thread's admin API (calls are forwarded here). */
+  /** The registry, keys and route control behind every thread's admin API (calls are forwarded here). */
   registry: Registry;
   keys: ApiKeys;
+  routes: RouteControl;
   /** A thread failed (an uncaught error ended it): the process is no longer whole. */
   onThreadFailed?: (thread: number, e: unknown) => void;
 }
@@ -72,7 +74,11 @@ export class IoThreads {
     const worker = new Worker(ioThreadEntry, { workerData: data, transferList: [port2], name: `sluice-io-${id}` });
     let hello!: () => void;
     const ready = new Promise<void>((resolve) => (hello = resolve));
-    const allowed = (target: 'registry' | 'keys', method: string): boolean => (ADMIN_METHODS[target] as readonly string[]).includes(method);
+    const allowed = (target: AdminTarget, method: string): boolean => (ADMIN_METHODS[target] as readonly string[]).includes(method);
+    const forward = (target: AdminTarget, method: string, args: unknown[]): unknown => {
+      if (!allowed(target, method)) throw new SluiceError('INTERNAL', `${target}.${method} cannot be forwarded`);
+      return (opts[target] as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
+    };
     const rpc = new Rpc(port1, {
       hello: () => hello(),
       released: (gen: number) => engine.released(id, gen),
@@ -83,14 +89,9 @@ export class IoThreads {
       unload: (name: string, o: { version?: string }) => engine.unload(name, o),
       shadowReport: (name: string) => engine.shadowReport(name),
       feedback: (items: FeedbackInput[]) => engine.feedback(items),
-      registry: (method: string, args: unknown[]) => {
-        if (!allowed('registry', method)) throw new SluiceError('INTERNAL', `registry.${method} cannot be forwarded`);
-        return (opts.registry as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
-      },
-      keys: (method: string, args: unknown[]) => {
-        if (!allowed('keys', method)) throw new SluiceError('INTERNAL', `keys.${method} cannot be forwarded`);
-        return (opts.keys as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
-      },
+      registry: (method: string, args: unknown[]) => forward('registry', method, args),
+      keys: (method: string, args: unknown[]) => forward('keys', method, args),
+      routes: (method: string, args: unknown[]) => forward('routes', method, args),
     }, 'control');
     const exited = new Promise<void>((resolve) => {
       worker.once('exit', (code) => {

@@ -3,7 +3,7 @@ import { SluiceError } from '../errors.js';
 import type { Db, Queryable } from './db.js';
 import { AUDIT_COLUMNS, PERFORMANCE_COLUMNS, VERSION_COLUMNS, toAuditEntry, toModelVersion, toPerformance } from './rows.js';
 import {
-  STAGES, isStage, type AuditEntry, type AuditQuery, type ModelDetail, type ModelSummary, type ModelVersion,
+  AUDIT_ACTIONS, STAGES, isStage, type AuditEntry, type AuditQuery, type ModelDetail, type ModelSummary, type ModelVersion,
   type PerformanceInput, type PerformanceSnapshot, type Stage,
 } from './types.js';
 import * as check from './validate.js';
@@ -106,7 +106,7 @@ export async function audit(db: Db, q: AuditQuery = {}): Promise<AuditEntry[]> {
   const limit = q.limit ?? 100;
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new SluiceError('INVALID_ARGUMENT', 'limit must be an integer in [1, 10000]');
   if (q.beforeId !== undefined && !Number.isSafeInteger(q.beforeId)) throw new SluiceError('INVALID_ARGUMENT', 'beforeId must be an integer');
-  if (q.action !== undefined && !['register', 'promote', 'rollback'].includes(q.action)) throw new SluiceError('INVALID_ARGUMENT', 'action must be register, promote or rollback');
+  if (q.action !== undefined && !AUDIT_ACTIONS.includes(q.action)) throw new SluiceError('INVALID_ARGUMENT', `action must be one of ${AUDIT_ACTIONS.join(', ')}`);
   const order = q.order === 'asc' ? 'ASC' : 'DESC'; // one of two constants, never input
   // NULL parameters switch a filter off, so one statement serves every combination.
   const rows = await db.query(

@@ -1,7 +1,7 @@
 /**
  * The model registry: the source of truth for which versions exist (immutable once registered)
- * and which one each model serves (its production version). A facade over the operations in
- * register.ts, stages.ts and queries.ts; every failure is a coded SluiceError
+ * and how each model serves them (its production version, and its route when it has one). A
+ * facade over the operations in register.ts, stages.ts, routes.ts and queries.ts; every failure is a coded SluiceError
  * (REGISTRY_UNAVAILABLE when the database cannot be reached, retryable).
  */
 import type { ArtifactStore } from '../artifacts/store.js';
@@ -19,11 +19,13 @@ import * as check from './validate.js';
 const named = (model: string): string => check.modelName(model);
 import * as q from './queries.js';
 import { registerVersion } from './register.js';
+import * as routeQueries from './routes.js';
 import { promote, rollback, type RollbackOptions } from './stages.js';
 import type {
   AuditEntry, AuditQuery, ChangeOptions, ModelDetail, ModelSummary, ModelVersion, PerformanceInput,
-  PerformanceSnapshot, RegisterInput, Stage, StageChange,
+  PerformanceSnapshot, RegisterInput, RouteChange, RouteRecord, Stage, StageChange,
 } from './types.js';
+import type { RouteSpec } from '../routing/route.js';
 
 /**
  * A registered version as the engine loads it (`engine.loadVersion(source)`): the manifest as
@@ -99,6 +101,30 @@ export class Registry {
   /** Back to the previous production version, or to `opts.to` (ROLLBACK_IMPOSSIBLE when none). */
   rollback(model: string, opts: RollbackOptions): Promise<StageChange> {
     return this.run('rollback', () => rollback(this.db, named(model), { ...opts, ...(opts.to === undefined ? {} : { to: check.versionName(opts.to) }) }));
+  }
+
+  /** The model's route (undefined when it has none: it serves its production version). */
+  getRoute(model: string): Promise<RouteRecord | undefined> {
+    return this.run('get route', () => routeQueries.getRoute(this.db, named(model)));
+  }
+
+  /**
+   * Puts a route in force (audited, NOTIFY to every replica). The model and every version the
+   * route names must be registered (VERSION_NOT_FOUND otherwise). Loading those versions is
+   * the caller's (src/routing/control.ts): store a route only once they serve.
+   */
+  setRoute(model: string, spec: RouteSpec, opts: ChangeOptions): Promise<RouteChange> {
+    return this.run('set route', () => routeQueries.setRoute(this.db, named(model), spec, opts));
+  }
+
+  /** Removes the model's route: it serves its production version again (audited, NOTIFY). */
+  clearRoute(model: string, opts: ChangeOptions): Promise<RouteChange> {
+    return this.run('clear route', () => routeQueries.clearRoute(this.db, named(model), opts));
+  }
+
+  /** Every route in force, by model. */
+  routes(): Promise<Map<string, { spec: RouteSpec; generation: number }>> {
+    return this.run('routes', () => routeQueries.routes(this.db));
   }
 
   /** The audit log, newest first unless `order: 'asc'`. */

@@ -3,7 +3,8 @@
  * Dates; bigint comes back as a string from `pg` and a number from PGlite, hence `num`.
  */
 import type { ModelKind, Signature } from '../model/manifest.js';
-import type { AuditAction, AuditEntry, ModelVersion, PerformanceSnapshot, Stage } from './types.js';
+import type { RouteJson } from '../routing/route.js';
+import type { AuditEntry, ModelVersion, PerformanceSnapshot, RouteAuditAction, Stage, VersionAuditAction } from './types.js';
 
 export function num(v: unknown): number {
   return typeof v === 'number' ? v : Number(v);
@@ -43,20 +44,26 @@ export function toModelVersion(r: Record<string, unknown>): ModelVersion {
   };
 }
 
-export const AUDIT_COLUMNS = 'id, model, action, from_version, to_version, from_stage, to_stage, actor, reason, at';
+export const AUDIT_COLUMNS = 'id, model, action, from_version, to_version, from_stage, to_stage, actor, reason, at, route, route_generation';
 
 export function toAuditEntry(r: Record<string, unknown>): AuditEntry {
+  const base = { id: num(r.id), model: r.model as string, actor: r.actor as string, reason: r.reason as string, at: date(r.at) };
+  if (r.action === 'route_set' || r.action === 'route_clear') {
+    return {
+      ...base,
+      action: r.action as RouteAuditAction,
+      fromVersion: null, toVersion: null, fromStage: null, toStage: null,
+      route: (r.route as RouteJson | null) ?? null,
+      routeGeneration: num(r.route_generation),
+    };
+  }
   return {
-    id: num(r.id),
-    model: r.model as string,
-    action: r.action as AuditAction,
+    ...base,
+    action: r.action as VersionAuditAction,
     fromVersion: (r.from_version as string | null) ?? null,
     toVersion: r.to_version as string,
     fromStage: (r.from_stage as Stage | null) ?? null,
     toStage: r.to_stage as Stage,
-    actor: r.actor as string,
-    reason: r.reason as string,
-    at: date(r.at),
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * Pieces every registry change uses inside its transaction: the per-model lock, the audit row,
- * and the production-change notification.
+ * and the production-change and route-change notifications.
  *
  * Concurrency choice: row locks, not SERIALIZABLE. Every change to a model's versions or stages
  * first takes `SELECT ... FOR UPDATE` on the model's row in `models`, so changes to one model run
@@ -13,7 +13,7 @@
  */
 import type { Queryable } from './db.js';
 import { num } from './rows.js';
-import { REGISTRY_CHANNEL, type AuditEntry, type ProductionChange } from './types.js';
+import { REGISTRY_CHANNEL, type ProductionChange, type RouteAuditEntry, type RouteNotice, type VersionAuditEntry } from './types.js';
 
 /** Locks the model's row until the transaction ends; undefined when there is no such model. */
 export async function lockModel(tx: Queryable, model: string): Promise<{ history: string[] } | undefined> {
@@ -28,7 +28,7 @@ export async function ensureAndLockModel(tx: Queryable, model: string): Promise<
 }
 
 /** An audit entry as written: the database assigns its id and time. */
-export type AuditRow = Omit<AuditEntry, 'id' | 'at'>;
+export type AuditRow = Omit<VersionAuditEntry, 'id' | 'at'>;
 
 export async function writeAudit(tx: Queryable, a: AuditRow): Promise<number> {
   const rows = await tx.query<{ id: unknown }>(
@@ -42,4 +42,21 @@ export async function writeAudit(tx: Queryable, a: AuditRow): Promise<number> {
 /** Tells every replica (LISTEN sluice_registry); delivered only if the transaction commits. */
 export async function notifyProduction(tx: Queryable, change: ProductionChange): Promise<void> {
   await tx.query('SELECT pg_notify($1, $2)', [REGISTRY_CHANNEL, JSON.stringify(change)]);
+}
+
+/** A route change's audit entry as written. */
+export type RouteAuditRow = Pick<RouteAuditEntry, 'model' | 'action' | 'route' | 'routeGeneration' | 'actor' | 'reason'>;
+
+export async function writeRouteAudit(tx: Queryable, a: RouteAuditRow): Promise<number> {
+  const rows = await tx.query<{ id: unknown }>(
+    `INSERT INTO model_lineage (model, action, route, route_generation, actor, reason)
+     VALUES ($1, $2, $3::jsonb, $4, $5, $6) RETURNING id`,
+    [a.model, a.action, a.route === null ? null : JSON.stringify(a.route), a.routeGeneration, a.actor, a.reason],
+  );
+  return num(rows[0]!.id);
+}
+
+/** Tells every replica a model's route changed (same channel, payload with `route`). */
+export async function notifyRoute(tx: Queryable, notice: RouteNotice): Promise<void> {
+  await tx.query('SELECT pg_notify($1, $2)', [REGISTRY_CHANNEL, JSON.stringify(notice)]);
 }

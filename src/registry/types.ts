@@ -1,6 +1,7 @@
 /** What the registry stores and returns. Dates are JS Dates; sizes and counts are numbers. */
 import type { ModelKind, Signature } from '../model/manifest.js';
 import type { ArtifactData } from '../artifacts/store.js';
+import type { RouteJson, RouteSpec } from '../routing/route.js';
 import type { Bump } from './semver.js';
 
 export const STAGES = ['development', 'staging', 'production', 'archived'] as const;
@@ -101,20 +102,41 @@ export interface StageChange {
   auditId: number | null;
 }
 
-export type AuditAction = 'register' | 'promote' | 'rollback';
+export type VersionAuditAction = 'register' | 'promote' | 'rollback';
+export type RouteAuditAction = 'route_set' | 'route_clear';
+export type AuditAction = VersionAuditAction | RouteAuditAction;
+export const AUDIT_ACTIONS: readonly AuditAction[] = ['register', 'promote', 'rollback', 'route_set', 'route_clear'];
 
-export interface AuditEntry {
+interface AuditBase {
   id: number;
   model: string;
-  action: AuditAction;
-  fromVersion: string | null;
-  toVersion: string;
-  fromStage: Stage | null;
-  toStage: Stage;
   actor: Actor;
   reason: string;
   at: Date;
 }
+
+/** A registration or stage change. */
+export interface VersionAuditEntry extends AuditBase {
+  action: VersionAuditAction;
+  fromVersion: string | null;
+  toVersion: string;
+  fromStage: Stage | null;
+  toStage: Stage;
+}
+
+/** A route put in force (`route_set`, with the route) or removed (`route_clear`, route null). */
+export interface RouteAuditEntry<A extends RouteAuditAction = RouteAuditAction> extends AuditBase {
+  action: A;
+  fromVersion: null;
+  toVersion: null;
+  fromStage: null;
+  toStage: null;
+  route: RouteJson | null;
+  routeGeneration: number;
+}
+
+/** One member per route action, so that `action === 'route_set' || ...` narrows (unit discriminants). */
+export type AuditEntry = VersionAuditEntry | RouteAuditEntry<'route_set'> | RouteAuditEntry<'route_clear'>;
 
 export interface AuditQuery {
   model?: string;
@@ -160,6 +182,38 @@ export interface PerformanceSnapshot {
 export interface ProductionChange {
   model: string;
   version: string;
+}
+
+/**
+ * The payload of a NOTIFY on REGISTRY_CHANNEL after every route change: `route` is the route's
+ * new generation. A watcher that predates routes reads only `model` and re-checks that model's
+ * production version, which is harmless.
+ */
+export interface RouteNotice {
+  model: string;
+  route: number;
+}
+
+/** A model's route as stored. */
+export interface RouteRecord {
+  spec: RouteSpec;
+  /** Bumped by every set and clear of this model's route (1 for the first). */
+  generation: number;
+  updatedBy: Actor;
+  updatedAt: Date;
+}
+
+/** What setRoute / clearRoute did. */
+export interface RouteChange {
+  model: string;
+  /** The route in force afterwards (null: none, the model serves its production version). */
+  route: RouteSpec | null;
+  /** Its generation (0 when the model never had a route). */
+  generation: number;
+  /** False when the route in force was already that (nothing was written). */
+  changed: boolean;
+  /** The audit row written, when changed. */
+  auditId: number | null;
 }
 
 export const REGISTRY_CHANNEL = 'sluice_registry';

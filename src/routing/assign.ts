@@ -1,27 +1,71 @@
-// PLACEHOLDER (lead): replaced by branch `routes` at merge.
+/**
+ * Choosing a route's variant for one request, and whether to mirror it to each shadow.
+ *
+ * Hash assignment is sticky per unit: the unit id's bucket is MurmurHash3 x86_32 of the UTF-8
+ * bytes of `salt + ":" + unitId` (seed 0) divided by 2^32, a pure function of the route and the
+ * id, so every replica, every I/O thread and every restart picks the same variant for the same
+ * unit. The bucket falls into the variants' cumulative weights in spec order: changing one
+ * weight moves only the units near the boundaries it shifts. Without a unit id (undefined or
+ * empty) a hash route assigns at random, per request.
+ *
+ * The propensity is exact: the variant's normalised weight, the probability that the route
+ * chose it (for random assignment per request; for hash assignment over units).
+ *
+ * `pick` runs per request: everything it needs is computed in the constructor, and it allocates
+ * nothing but its answer (bench/routing-pick.ts measures it).
+ */
+import { murmur3, murmur3Finish, murmur3Prefix, type Murmur3State } from './murmur3.js';
 import type { RouteSpec } from './route.js';
+
+const TWO_POW_32 = 4294967296;
+
+/** The unit's bucket in [0, 1) for `salt`: MurmurHash3 x86_32 of salt + ":" + unitId, / 2^32. */
+export function unitBucket(salt: string, unitId: string): number {
+  return murmur3(`${salt}:${unitId}`) / TWO_POW_32;
+}
+
+export interface Pick {
+  /** Index into the route's variants. */
+  index: number;
+  /** The probability the route gives this choice: the variant's normalised weight. */
+  propensity: number;
+}
+
 export class Assigner {
-  private readonly cum: number[] = [];
-  private readonly p: number[] = [];
-  constructor(private readonly spec: RouteSpec) {
-    const total = spec.variants.reduce((a, v) => a + v.weight, 0);
-    let c = 0;
-    for (const v of spec.variants) { c += v.weight / total; this.cum.push(c); this.p.push(v.weight / total); }
+  private readonly hash: boolean;
+  /** Upper bounds of the variants' intervals in [0, 1); the last is never read (it takes the rest). */
+  private readonly upper: Float64Array;
+  private readonly weights: Float64Array;
+  private readonly fractions: Float64Array;
+  /** The hash state after salt + ":", so a pick hashes only the unit id. */
+  private readonly prefix: Murmur3State;
+
+  constructor(spec: RouteSpec) {
+    const n = spec.variants.length;
+    this.hash = spec.assignment === 'hash';
+    this.weights = Float64Array.from(spec.variants, (v) => v.weight);
+    this.upper = new Float64Array(n);
+    let sum = 0;
+    for (let i = 0; i < n; i++) this.upper[i] = sum += this.weights[i]!;
+    this.fractions = Float64Array.from(spec.shadows, (s) => s.fraction);
+    this.prefix = murmur3Prefix(`${spec.salt}:`);
   }
-  pick(unitId: string | undefined, random: () => number = Math.random): { index: number; propensity: number } {
-    let u = random();
-    if (unitId !== undefined && this.spec.assignment === 'hash') {
-      let h = 0x811c9dc5;
-      const s = this.spec.salt + ':' + unitId;
-      for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
-      h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
-      u = (h >>> 0) / 2 ** 32;
-    }
+
+  /** The variant for a request of `unitId` (random per request without one). */
+  pick(unitId: string | undefined, random: () => number = Math.random): Pick {
+    const u = this.hash && unitId !== undefined && unitId !== '' ? murmur3Finish(this.prefix, unitId) / TWO_POW_32 : random();
+    const upper = this.upper;
+    const last = upper.length - 1;
+    // Linear: routes have a handful of variants (at most MAX_VARIANTS), and the first is usually
+    // the big one. The last variant takes whatever rounding left above the second-to-last bound.
     let i = 0;
-    while (i < this.cum.length - 1 && u >= this.cum[i]!) i++;
-    return { index: i, propensity: this.p[i]! };
+    while (i < last && u >= upper[i]!) i++;
+    return { index: i, propensity: this.weights[i]! };
   }
+
+  /** Whether to mirror this request to shadow `i` (with that shadow's fraction). */
   shadowPick(i: number, random: () => number = Math.random): boolean {
-    return random() < this.spec.shadows[i]!.fraction;
+    const f = this.fractions[i];
+    return f !== undefined && random() < f;
   }
 }

@@ -1,7 +1,180 @@
-// PLACEHOLDER (lead): replaced by branch `routes` at merge.
+/**
+ * Route specs: how a model's unversioned requests are spread over its versions (issue #12).
+ * A route is one immutable, frozen object; publishing a new one replaces the reference (the
+ * same atomic switch as a model swap), so a request that read a route sees all of it.
+ *
+ * The API form (snake_case) is
+ *   {"variants": [{"name": "a", "version": "1", "weight": 0.9}, ...], "assignment": "hash",
+ *    "salt"?: "...", "shadows"?: [{"version": "3", "fraction": 0.5}], "log_features"?: false}
+ * and `parseRoute` refuses anything else with ROUTE_INVALID (400), naming the field, so an
+ * operator's typo ("varaints", a weight of "0.9") never becomes a silently different route.
+ */
+import { SluiceError } from '../errors.js';
+import { checkName, invalidName, isValidName } from '../names.js';
+
 export interface Variant { name: string; version: string; weight: number }
+/** `fraction` in (0, 1]: the share of routed requests also mirrored to `version`. */
 export interface Shadow { version: string; fraction: number }
-export interface RouteSpec { variants: Variant[]; assignment: 'hash' | 'random'; salt: string; shadows: Shadow[]; logFeatures: boolean }
+
+export type Assignment = 'hash' | 'random';
+
+export interface RouteSpec {
+  /** At least one; names unique; weights normalised to sum 1 (each one is its propensity). */
+  variants: Variant[];
+  assignment: Assignment;
+  /** Hashed with the unit id; defaults to the model name (stable across restarts and replicas). */
+  salt: string;
+  /** Versions distinct from each other. */
+  shadows: Shadow[];
+  logFeatures: boolean;
+}
+
+/** Bounds that keep a route small enough to scan per request and to read at a glance. */
+export const MAX_VARIANTS = 64;
+export const MAX_SHADOWS = 16;
+export const MAX_SALT_LENGTH = 256;
+
+/**
+ * Weights that already sum to 1 within this are kept as they are, so that parsing a route's own
+ * JSON gives back exactly the same numbers (dividing by a sum of 0.9999999999999999 again would
+ * move the last bits, and a stored route would no longer compare equal to itself). The rounding
+ * of one normalisation over MAX_VARIANTS weights is ~1e-14, far below it.
+ */
+const NORMALISED_WITHIN = 1e-12;
+
+const ROUTE_FIELDS = ['variants', 'assignment', 'salt', 'shadows', 'log_features'];
+const VARIANT_FIELDS = ['name', 'version', 'weight'];
+const SHADOW_FIELDS = ['version', 'fraction'];
+
+function invalid(message: string): SluiceError {
+  return new SluiceError('ROUTE_INVALID', message);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The object's own fields only (JSON.parse makes `__proto__` an own field: never inherited). */
+function field(o: Record<string, unknown>, key: string): unknown {
+  return Object.hasOwn(o, key) ? o[key] : undefined;
+}
+
+function objectWith(v: unknown, what: string, known: string[]): Record<string, unknown> {
+  if (!isObject(v)) throw invalid(`${what} must be a JSON object`);
+  for (const k of Object.keys(v)) {
+    if (!known.includes(k)) throw invalid(`${what} has an unknown field ${JSON.stringify(k.slice(0, 64))} (known: ${known.join(', ')})`);
+  }
+  return v;
+}
+
+function name(v: unknown, what: string): string {
+  if (!isValidName(v)) throw invalid(invalidName(what).message);
+  return v;
+}
+
+function positiveNumber(v: unknown, what: string, max = Infinity): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > max) {
+    throw invalid(`${what} must be a finite number > 0${max === Infinity ? '' : ` and <= ${max}`}`);
+  }
+  return v;
+}
+
+function list(v: unknown, what: string, min: number, max: number): unknown[] {
+  if (!Array.isArray(v)) throw invalid(`${what} must be a list`);
+  if (v.length < min || v.length > max) throw invalid(`${what} must have ${min === max ? min : `${min} to ${max}`} entries, not ${v.length}`);
+  return v;
+}
+
+function parseVariants(v: unknown): Variant[] {
+  if (v === undefined) throw invalid('variants is required: a list of {name, version, weight}');
+  const raw = list(v, 'variants', 1, MAX_VARIANTS);
+  const out: Variant[] = [];
+  const seen = new Map<string, number>();
+  raw.forEach((item, i) => {
+    const o = objectWith(item, `variants[${i}]`, VARIANT_FIELDS);
+    const n = name(field(o, 'name'), `variants[${i}].name`);
+    const first = seen.get(n);
+    if (first !== undefined) throw invalid(`variants[${i}].name ${JSON.stringify(n)} repeats variants[${first}].name: variant names must be unique`);
+    seen.set(n, i);
+    out.push({
+      name: n,
+      version: name(field(o, 'version'), `variants[${i}].version`),
+      weight: positiveNumber(field(o, 'weight'), `variants[${i}].weight`),
+    });
+  });
+  const sum = out.reduce((a, x) => a + x.weight, 0);
+  if (!Number.isFinite(sum)) throw invalid('variants: the weights must sum to a finite number');
+  const scale = Math.abs(sum - 1) <= NORMALISED_WITHIN ? 1 : sum;
+  return out.map((x) => Object.freeze({ ...x, weight: x.weight / scale }));
+}
+
+function parseShadows(v: unknown): Shadow[] {
+  if (v === undefined) return [];
+  const raw = list(v, 'shadows', 0, MAX_SHADOWS);
+  const seen = new Map<string, number>();
+  return raw.map((item, i) => {
+    const o = objectWith(item, `shadows[${i}]`, SHADOW_FIELDS);
+    const version = name(field(o, 'version'), `shadows[${i}].version`);
+    const first = seen.get(version);
+    if (first !== undefined) throw invalid(`shadows[${i}].version ${JSON.stringify(version)} repeats shadows[${first}].version: shadow versions must be distinct`);
+    seen.set(version, i);
+    if (field(o, 'fraction') === undefined) throw invalid(`shadows[${i}].fraction is required: a number in (0, 1]`);
+    return Object.freeze({ version, fraction: positiveNumber(field(o, 'fraction'), `shadows[${i}].fraction`, 1) });
+  });
+}
+
+function parseSalt(v: unknown, model: string): string {
+  if (v === undefined) return model;
+  if (typeof v !== 'string' || v.length === 0 || v.length > MAX_SALT_LENGTH) throw invalid(`salt must be a string of 1 to ${MAX_SALT_LENGTH} characters`);
+  // PostgreSQL text (and jsonb) cannot hold NUL.
+  if (v.includes('\u0000')) throw invalid('salt must not contain NUL characters');
+  return v;
+}
+
+/**
+ * A route from its API JSON, for `model` (the default salt). Every bad input throws
+ * ROUTE_INVALID naming the field; the result is frozen, weights normalised.
+ */
+export function parseRoute(body: unknown, model: string): RouteSpec {
+  checkName(model, 'model name');
+  const o = objectWith(body, 'route', ROUTE_FIELDS);
+  const variants = parseVariants(field(o, 'variants'));
+  const assignment = field(o, 'assignment');
+  if (assignment !== 'hash' && assignment !== 'random') throw invalid('assignment must be "hash" (sticky per unit id) or "random" (per request)');
+  const salt = parseSalt(field(o, 'salt'), model);
+  const shadows = parseShadows(field(o, 'shadows'));
+  const rawLog = field(o, 'log_features');
+  const logFeatures = rawLog === undefined ? false : rawLog;
+  if (typeof logFeatures !== 'boolean') throw invalid('log_features must be true or false');
+  return Object.freeze({
+    variants: Object.freeze(variants) as Variant[],
+    assignment,
+    salt,
+    shadows: Object.freeze(shadows) as Shadow[],
+    logFeatures,
+  });
+}
+
+/** A route in its API (and stored) form. */
+export interface RouteJson { variants: Variant[]; assignment: Assignment; salt: string; shadows: Shadow[]; log_features: boolean }
+
+/** The API's snake_case JSON of a route (what parseRoute reads back to an equal spec). */
+export function routeJson(spec: RouteSpec): RouteJson {
+  return {
+    variants: spec.variants.map((v) => ({ name: v.name, version: v.version, weight: v.weight })),
+    assignment: spec.assignment,
+    salt: spec.salt,
+    shadows: spec.shadows.map((s) => ({ version: s.version, fraction: s.fraction })),
+    log_features: spec.logFeatures,
+  };
+}
+
+/** Every version the route needs loaded (variants, then shadows), each once. */
 export function routeVersions(spec: RouteSpec): string[] {
   return [...new Set([...spec.variants.map((v) => v.version), ...spec.shadows.map((s) => s.version)])];
+}
+
+/** Whether two routes are the same (field by field, in order: variant order matters to hash assignment). */
+export function sameRoute(a: RouteSpec, b: RouteSpec): boolean {
+  return JSON.stringify(routeJson(a)) === JSON.stringify(routeJson(b));
 }

@@ -355,6 +355,34 @@ export class Engine extends PlaneService {
     }
   }
 
+  /** Whether the model is loaded here. */
+  hasModel(name: string): boolean {
+    return this.models.has(name);
+  }
+
+  /** Whether `version` is the model's default version here (what unversioned requests get without a route). */
+  isDefault(name: string, version: string): boolean {
+    const st = this.models.get(name);
+    return st?.defaultGen !== undefined && st.live.get(version) === st.defaultGen;
+  }
+
+  /**
+   * Loads the versions not yet live, as live versions beside the default (a route about to name
+   * them); rejects with the first version's error, the versions already loaded staying live.
+   */
+  prepareVersions(name: string, versions: string[]): Promise<void> {
+    checkName(name, 'model name');
+    for (const v of versions) checkName(v, 'version');
+    return this.serial(name, async () => {
+      const st = this.models.get(name);
+      if (!st) throw modelNotFound(name);
+      for (const v of versions) {
+        if (st.live.has(v)) continue;
+        await this.loadNow(await this.catalog.open(name, v), false);
+      }
+    });
+  }
+
   /** The versions of a model serving by name, and which is the default (for operators and tests). */
   liveVersions(name: string): { versions: string[]; default?: string; route?: PublishedRoute } {
     const st = this.models.get(name);

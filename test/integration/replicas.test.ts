@@ -19,6 +19,7 @@ describeWith(postgresService, 'two replicas on one PostgreSQL', () => {
   let b: { child: ChildProcess; url: string };
   let cleanup: () => Promise<void>;
   const adminKey = `sk_replicas_${randomBytes(24).toString('hex')}`;
+  let env: Record<string, string>;
 
   beforeAll(async () => {
     const db = await createPgDatabase();
@@ -28,7 +29,7 @@ describeWith(postgresService, 'two replicas on one PostgreSQL', () => {
       await dir.cleanup();
     };
     // Shared database; a shared artifact directory stands in for S3 between the two.
-    const env = { SLUICE_DATABASE_URL: db.url, SLUICE_DATA_DIR: dir.dir, SLUICE_ADMIN_KEY: adminKey, SLUICE_REGISTRY_RECONCILE_MS: '60000' };
+    env = { SLUICE_DATABASE_URL: db.url, SLUICE_DATA_DIR: dir.dir, SLUICE_ADMIN_KEY: adminKey, SLUICE_REGISTRY_RECONCILE_MS: '60000' };
     a = await replica(env);
     b = await replica(env);
   });
@@ -51,6 +52,31 @@ describeWith(postgresService, 'two replicas on one PostgreSQL', () => {
     expect((await admin(b, adminKey, 'POST', '/v1/admin/models/demo-logistic/rollback', {})).status).toBe(200);
     await until(async () => (await version(a.url)) === '1', 5000);
     expect(performance.now() - t1).toBeLessThan(1000);
+  });
+  it('a route set on one replica reaches the other; a unit gets the same variant on both, 1,000 times, and after a restart', async () => {
+    const variantOf = async (url: string, unit: string) => {
+      const r = await fetch(`${url}/v2/models/demo-logistic/infer`, { method: 'POST', headers: { 'content-type': 'application/json', 'sluice-unit-id': unit }, body: JSON.stringify(demoBody()) });
+      const j = await r.json() as { model_version: string; parameters?: { variant?: string; propensity?: number } };
+      return `${j.parameters?.variant}@${j.model_version}:${j.parameters?.propensity}`;
+    };
+    const put = await admin(a, adminKey, 'PUT', '/v1/admin/models/demo-logistic/route', {
+      variants: [{ name: 'control', version: '1', weight: 0.7 }, { name: 'treatment', version: '2', weight: 0.3 }], assignment: 'hash', salt: 'replicas',
+    });
+    expect(put.status, JSON.stringify(put.json)).toBe(200);
+    await until(async () => (await variantOf(b.url, 'u0')).startsWith('control') || (await variantOf(b.url, 'u0')).startsWith('treatment'), 5000);
+    const units = Array.from({ length: 50 }, (_, i) => `unit-${i}`);
+    const first = new Map<string, string>();
+    for (const u of units) first.set(u, await variantOf(a.url, u));
+    expect(new Set([...first.values()].map((v) => v.split('@')[0])).size).toBe(2);
+    for (const u of units) expect(await variantOf(b.url, u), u).toBe(first.get(u));
+    for (let i = 0; i < 1000; i++) expect(await variantOf(i % 2 ? a.url : b.url, 'unit-7')).toBe(first.get('unit-7'));
+    // Restart b: the route comes back from the registry.
+    b.child.kill('SIGTERM');
+    await new Promise<void>((r) => b.child.once('exit', () => r()));
+    b = await replica(env);
+    for (const u of units) expect(await variantOf(b.url, u), `${u} after restart`).toBe(first.get(u));
+    expect((await admin(b, adminKey, 'DELETE', '/v1/admin/models/demo-logistic/route')).status).toBe(200);
+    await until(async () => (await variantOf(a.url, 'unit-1')).startsWith('undefined@'), 5000);
   });
 });
 

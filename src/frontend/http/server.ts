@@ -17,10 +17,9 @@ import { inferRoute } from './routes/infer.js';
 import { predictRoute } from './routes/v1.js';
 import { feedbackRoute } from './routes/feedback.js';
 import * as v2 from './routes/v2.js';
-import { adminRoutes, type AdminDeps } from './routes/admin.js';
+import { adminRoutes, type AdminDeps, type Method } from './routes/admin.js';
 import { attachStream } from '../stream/websocket.js';
 
-type Method = 'get' | 'post';
 type Handler = (res: HttpResponse, req: HttpRequest) => void;
 
 const allowAll: Authorize = () => undefined;
@@ -85,7 +84,7 @@ export class HttpServer {
     }
     // Known paths with another method: 405 with Allow; anything else: 404.
     for (const [pattern, allowed] of methods) {
-      const allow = allowed.map((m) => m.toUpperCase()).join(', ');
+      const allow = allowed.map((m) => (m === 'del' ? 'DELETE' : m.toUpperCase())).join(', ');
       this.app.any(pattern, this.framed((res) => {
         const x = c.begin(res, 'other');
         c.fail(x, new SluiceError('METHOD_NOT_ALLOWED', `allowed: ${allow}`), true);

@@ -1,14 +1,18 @@
 /**
  * The admin API over the registry: list, show and register model versions (with upload),
- * promote, roll back, read the audit log, and manage API keys. Every route needs an API key
- * with the admin scope (401 without one, 403 with another scope); the key's name is what the
- * audit log records.
+ * promote, roll back, read, set and clear a model's traffic route, read the audit log, and
+ * manage API keys. Every endpoint needs an API key with the admin scope (401 without one, 403
+ * with another scope); the key's name is what the audit log records.
  *
  * Registering uploads the artifact in the body after a JSON header, like the binary tensor
  * extension: `Register-Header-Length: N`, then N bytes of JSON
  *   { manifest, version?, bump?, tags?, notes?, metrics?, hyperparameters?, training_config?,
  *     cv_scores?, parent_version?, reason? }
  * then the payload bytes.
+ *
+ * A route (`PUT /v1/admin/models/{m}/route`) is the route JSON of src/routing/route.ts plus an
+ * optional `reason`; it goes through `routes` (src/routing/control.ts), which loads the versions
+ * it names before storing it. DELETE takes its reason from `?reason=` or a JSON body.
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { Scope } from '../../../auth/scopes.js';
@@ -16,6 +20,8 @@ import type { ApiKeys } from '../../../auth/keys.js';
 import { SluiceError } from '../../../errors.js';
 import type { Registry } from '../../../registry/registry.js';
 import type { Stage } from '../../../registry/types.js';
+import type { RouteControl } from '../../../routing/control.js';
+import { parseRoute } from '../../../routing/route.js';
 import { asObject, own, parseJsonBody } from '../../codec/safe-json.js';
 import { readBody } from '../body.js';
 import { param, type HttpContext } from '../context.js';
@@ -24,10 +30,14 @@ import { contentLength } from './infer.js';
 import { checkName } from '../../../names.js';
 
 type Handler = (res: HttpResponse, req: HttpRequest) => void;
+/** uWebSockets.js method names (`del` is DELETE). */
+export type Method = 'get' | 'post' | 'put' | 'del';
 
 export interface AdminDeps {
   registry: Registry;
   keys: ApiKeys;
+  /** Reads and changes routes (versions loaded before a route is stored). */
+  routes: RouteControl;
   /** Largest artifact upload accepted. */
   maxUploadBytes: number;
 }
@@ -81,8 +91,8 @@ function obj(o: Record<string, unknown>, k: string): Record<string, unknown> | u
   return v === undefined ? undefined : asObject(v, k);
 }
 
-export function adminRoutes(ctx: HttpContext, deps: AdminDeps): Array<['get' | 'post', string, Handler]> {
-  const { registry, keys } = deps;
+export function adminRoutes(ctx: HttpContext, deps: AdminDeps): Array<[Method, string, Handler]> {
+  const { registry, keys, routes } = deps;
   const small = 1 << 20;
   return [
     ['get', '/v1/admin/models', route(ctx, 0, 0, () => registry.listModels())],
@@ -133,6 +143,23 @@ export function adminRoutes(ctx: HttpContext, deps: AdminDeps): Array<['get' | '
       const b = json(ctx, r.body);
       return registry.rollback(r.params[0]!, { actor: r.actor, reason: str(b, 'reason'), to: str(b, 'to') });
     })],
+    ['get', '/v1/admin/models/:model/route', route(ctx, 1, 0, async (r) => (await routes.get(r.params[0]!)) ?? { model: r.params[0], route: null })],
+    ['put', '/v1/admin/models/:model/route', route(ctx, 1, small, (r) => {
+      const raw = r.body.byteLength === 0 ? {} : parseJsonBody(r.body, ctx.opts.maxJsonDepth);
+      const model = r.params[0]!;
+      // The route JSON plus `reason`. A body that is no object is the route's error
+      // (ROUTE_INVALID), like every other fault in it.
+      const isObject = typeof raw === 'object' && raw !== null && !Array.isArray(raw);
+      const { reason, ...body } = isObject ? (raw as Record<string, unknown>) : {};
+      const spec = parseRoute(isObject ? body : raw, model);
+      return routes.set(model, spec, { actor: r.actor, reason: str({ reason }, 'reason') });
+    })],
+    ['del', '/v1/admin/models/:model/route', route(ctx, 1, small, (r) => {
+      const b = json(ctx, r.body);
+      return routes.clear(r.params[0]!, { actor: r.actor, reason: str(b, 'reason') ?? r.query.get('reason') ?? undefined });
+    })],
+    // Shadow figures come from the engine (every I/O thread's, merged), not the registry.
+    ['get', '/v1/admin/models/:model/shadow', route(ctx, 1, 0, (r) => ctx.engine.shadowReport(r.params[0]!))],
     ['get', '/v1/admin/audit', route(ctx, 0, 0, (r) => {
       const limit = r.query.get('limit');
       const before = r.query.get('before');

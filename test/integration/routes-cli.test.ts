@@ -1,0 +1,106 @@
+/** `sluice route show|set|clear` (src/cli/routes.ts) against a real server, through the built CLI. */
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseShadowOption, parseVariantOption } from '../../src/cli/routes.js';
+import { projectRoot } from '../../src/paths.js';
+import { admin, logisticVersion, registerBody, startFull, type FullServer } from '../helpers/server.js';
+
+const run = promisify(execFile);
+const CLI = path.join(projectRoot, 'dist/src/cli/index.js');
+
+async function sluice(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [CLI, ...args], { env: { ...process.env, SLUICE_LOG_LEVEL: 'silent', SLUICE_API_KEY: '', ...env } });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
+  }
+}
+
+describe('option parsing', () => {
+  it('reads name=version:weight and version:fraction, refusing other shapes', () => {
+    expect(parseVariantOption('a=1.0.0+build.5:0.9')).toEqual({ name: 'a', version: '1.0.0+build.5', weight: 0.9 });
+    expect(parseShadowOption('3.0.0:0.5')).toEqual({ version: '3.0.0', fraction: 0.5 });
+    for (const bad of ['a=1', 'a:1:2', '=1:2', 'a=1:', 'a=b=1:2']) expect(() => parseVariantOption(bad), bad).toThrow(/--variant .*name=version:weight/);
+    for (const bad of ['3', ':0.5', '3:', '3:0.5:1']) expect(() => parseShadowOption(bad), bad).toThrow(/--shadow .*version:fraction/);
+  });
+});
+
+describe('sluice route (against a whole server)', () => {
+  let s: FullServer;
+  let dir: string;
+  let url: string[];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'sluice-cli-route-'));
+    s = await startFull();
+    url = ['--url', s.url, '--key', s.adminKey];
+    for (const v of ['2', '3']) {
+      const lv = logisticVersion(Number(v));
+      const reg = registerBody({ manifest: lv.manifest, version: v }, lv.payload);
+      expect((await admin(s, s.adminKey, 'POST', '/v1/admin/models/demo-logistic/versions', reg.body, reg.headers)).status).toBe(200);
+    }
+  });
+  afterAll(async () => {
+    await s?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('show, set from options, set from a file, clear: a round trip through the admin API', async () => {
+    const none = await sluice(['route', 'show', 'demo-logistic', ...url]);
+    expect(none.code, none.stderr).toBe(0);
+    expect(JSON.parse(none.stdout)).toEqual({ model: 'demo-logistic', route: null });
+
+    const set = await sluice(['route', 'set', 'demo-logistic', '--variant', 'a=1:0.9', '--variant', 'b=2:0.1', '--shadow', '3:0.5', '--log-features', '--reason', 'canary', ...url]);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout.trim()).toBe('demo-logistic: route in force (generation 1): a=1 90%, b=2 10%; hash of salt "demo-logistic" + unit id; shadows 3 50%; features logged');
+    const shown = JSON.parse((await sluice(['route', 'show', 'demo-logistic', ...url])).stdout);
+    expect(shown).toMatchObject({
+      model: 'demo-logistic', generation: 1, updated_by: 'admin',
+      route: { variants: [{ name: 'a', version: '1', weight: 0.9 }, { name: 'b', version: '2', weight: 0.1 }], assignment: 'hash', salt: 'demo-logistic', shadows: [{ version: '3', fraction: 0.5 }], log_features: true },
+    });
+    expect((await s.registry.registry.audit({ model: 'demo-logistic', limit: 1 }))[0]).toMatchObject({ action: 'route_set', actor: 'admin', reason: 'canary' });
+
+    // The `route` of `show` is a valid --file.
+    const file = path.join(dir, 'route.json');
+    writeFileSync(file, JSON.stringify({ ...shown.route, assignment: 'random', salt: 'exp-2' }));
+    const fromFile = await sluice(['route', 'set', 'demo-logistic', '--file', file, ...url]);
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect(fromFile.stdout).toMatch(/^demo-logistic: route in force \(generation 2\): a=1 90%, b=2 10%; random per request; shadows 3 50%; features logged$/m);
+    const again = await sluice(['route', 'set', 'demo-logistic', '--file', file, ...url]);
+    expect(again.stdout).toMatch(/^demo-logistic: route unchanged \(generation 2\)/);
+
+    const clear = await sluice(['route', 'clear', 'demo-logistic', '--reason', 'done', ...url]);
+    expect(clear.code, clear.stderr).toBe(0);
+    expect(clear.stdout.trim()).toBe('demo-logistic: route cleared (generation 3); serving its production version');
+    expect(JSON.parse((await sluice(['route', 'show', 'demo-logistic', ...url])).stdout)).toEqual({ model: 'demo-logistic', route: null });
+    expect((await sluice(['route', 'clear', 'demo-logistic', ...url])).stdout.trim()).toBe('demo-logistic: had no route; serving its production version');
+    expect((await s.registry.registry.audit({ model: 'demo-logistic', limit: 1 }))[0]).toMatchObject({ action: 'route_clear', actor: 'admin', reason: 'done' });
+  });
+
+  it('fails with one line and exit code 1: bad options, an invalid route (checked before sending), an unknown version, no key', async () => {
+    const cases: Array<[string[], string]> = [
+      [['route', 'set', 'demo-logistic', '--variant', 'a=1', ...url], 'sluice: --variant "a=1": write name=version:weight, e.g. a=1.0.0:0.9 (INVALID_ARGUMENT)'],
+      [['route', 'set', 'demo-logistic', ...url], 'sluice: give the route as --variant name=version:weight (one or more) or --file route.json (INVALID_ARGUMENT)'],
+      [['route', 'set', 'demo-logistic', '--variant', 'a=1:0', ...url], 'sluice: variants[0].weight must be a finite number > 0 (ROUTE_INVALID)'],
+      [['route', 'set', 'demo-logistic', '--variant', 'a=1:1', '--assignment', 'sticky', ...url], 'sluice: assignment must be "hash" (sticky per unit id) or "random" (per request) (ROUTE_INVALID)'],
+      [['route', 'set', 'demo-logistic', '--variant', 'a=1:1', '--shadow', '3:1.5', ...url], 'sluice: shadows[0].fraction must be a finite number > 0 and <= 1 (ROUTE_INVALID)'],
+      [['route', 'set', 'demo-logistic', '--variant', 'a=1:1', '--file', 'x.json', ...url], 'sluice: --file holds the whole route: give it without --variant, --assignment, --salt, --shadow or --log-features (INVALID_ARGUMENT)'],
+      [['route', 'set', 'demo-logistic', '--variant', 'a=7.7:1', ...url], 'sluice: model demo-logistic has no registered version 7.7 (VERSION_NOT_FOUND)'],
+      [['route', 'show', 'no-such', ...url], 'sluice: model no-such is not registered (MODEL_NOT_FOUND)'],
+      [['route', 'show', 'demo-logistic', '--url', s.url], 'sluice: a valid API key is required (Authorization: Bearer <key>) (UNAUTHENTICATED)'],
+    ];
+    for (const [args, line] of cases) {
+      const r = await sluice(args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr.split('\n').filter((l) => l.startsWith('sluice:')), args.join(' ')).toEqual([line]);
+    }
+    expect(JSON.parse((await sluice(['route', 'show', 'demo-logistic', ...url])).stdout).route).toBeNull();
+  });
+});
