@@ -172,6 +172,16 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
     await engine.setRoute(model, route);
   });
   await services.watcher.start();
+  // Routes in force before this replica says it serves (the watcher reports them too, but in
+  // its own time): a unit must get its variant from the first request after a restart.
+  try {
+    for (const [model, r] of await services.registry.routes()) {
+      if (!serving(model) || !engine.hasModel(model)) continue;
+      await engine.setRoute(model, r.spec).catch((e: unknown) => log.error('sluice: route not put in force at start', { model, ...errorFields(e) }));
+    }
+  } catch (e) {
+    log.warn('sluice: routes not read at start (the watcher will catch up)', errorFields(e));
+  }
   const models = (await engine.repositoryIndex()).filter((m) => m.state === 'READY').map((m) => `${m.name}@${m.version}`);
   log.info('sluice: serving', { url: `http://${config.httpHost}:${httpPort}`, grpc: `${config.grpcHost}:${grpcPort}`, ioThreads: config.ioThreads, models, registry: config.databaseUrl ? 'postgresql' : 'pglite' });
   return {
