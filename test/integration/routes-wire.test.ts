@@ -11,8 +11,8 @@ import { call, fp32Output, fp32Request, type InferenceClient } from '../helpers/
 import { randomF32 } from '../helpers/random.js';
 import { demoWeights, logistic } from '../helpers/repo.js';
 import { admin, logisticVersion, registerBody, startFull, type FullServer } from '../helpers/server.js';
-import { f32Frame, openStream } from '../helpers/ws.js';
-import { packageDefinition } from '../../src/frontend/grpc/definition.js';
+import { f32Frame, openStream, packr } from '../helpers/ws.js';
+import { packageDefinition, sluiceDefinition } from '../../src/frontend/grpc/definition.js';
 import type { Decision } from '../../src/routing/plane-route.js';
 import type { RouteSpec } from '../../src/routing/route.js';
 
@@ -210,5 +210,35 @@ describe('routes over the wire, two I/O threads', () => {
     expect(rows.find((x) => x.event_id === answers[0]!.id)!.reward).toBe(0);
     stop();
     expect(joined.filter((f) => answers.some((a) => a.id === f.eventId))).toHaveLength(20);
+  });
+
+  it('feedback over gRPC (sluice.v1.Feedback) and WebSocket frames, with per-event results', async () => {
+    await s.engine.setRoute('demo-logistic', route([['control', initial, 1]], 'fb2'));
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const j = await (await fetch(`${s.url}/v2/models/demo-logistic/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body() })).json() as any;
+      ids.push(j.parameters.event_id);
+    }
+    const fpkg = grpc.loadPackageDefinition(sluiceDefinition) as any;
+    const fb = new fpkg.sluice.v1.Feedback(`127.0.0.1:${s.grpcPort}`, grpc.credentials.createInsecure());
+    try {
+      const r = await new Promise<any>((resolve, reject) => fb.Submit({ events: [{ event_id: ids[0], reward: 1 }, { event_id: ids[0], reward: 1 }, { event_id: 'nope', reward: 1 }, { event_id: ids[1], reward: Number.NaN }] },
+        (e: Error | null, v: unknown) => (e ? reject(e) : resolve(v))));
+      expect(r.results.map((x: any) => x.status || x.code)).toEqual(['accepted', 'duplicate', 'EVENT_NOT_FOUND', 'FEEDBACK_INVALID']);
+      await expect(new Promise((resolve, reject) => fb.Submit({ events: [] }, (e: Error | null, v: unknown) => (e ? reject(e) : resolve(v))))).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    } finally {
+      fb.close();
+    }
+    const st = await openStream(s.url);
+    try {
+      st.ws.send(packr.pack({ type: 'feedback', id: 'f1', events: [{ event_id: ids[2], reward: 0.5 }, { event_id: ids[1], reward: 'x' }] }));
+      st.ws.send(packr.pack({ type: 'feedback', id: 'f2', event_id: ids[2], reward: 0.5 }));
+      const answers = await st.next(2);
+      const byId = new Map(answers.map((a: any) => [a.id, a]));
+      expect((byId.get('f1') as any).results.map((x: any) => x.status ?? x.error.code)).toEqual(['accepted', 'FEEDBACK_INVALID']);
+      expect((byId.get('f2') as any).results.map((x: any) => x.status)).toEqual(['duplicate']);
+    } finally {
+      st.ws.close();
+    }
   });
 });

@@ -79,9 +79,18 @@ function withFixedDescriptors(def: protoLoader.PackageDefinition): protoLoader.P
   return out;
 }
 
-/** What reflection describes: the inference service and the health service. */
+/** Sluice's own services (proto/sluice.proto): feedback. */
+export const SLUICE_PROTO_FILE = path.join(projectRoot, 'proto', 'sluice.proto');
+export const sluiceDefinition = protoLoader.loadSync(SLUICE_PROTO_FILE, { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
+
+export function feedbackService(): ServiceDefinition {
+  return sluiceDefinition['sluice.v1.Feedback'] as unknown as ServiceDefinition;
+}
+
+/** What reflection describes: the inference service, Sluice's feedback service and the health service. */
 export const reflectedDefinition = withFixedDescriptors({
   ...packageDefinition,
+  ...sluiceDefinition,
   ...protoLoader.loadSync(healthProtoPath, { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true }),
 });
 

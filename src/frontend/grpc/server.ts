@@ -15,7 +15,8 @@ import { decodeModelInfer, encodeModelInfer, encodeStreamResponse } from '../cod
 import { tritonConfig, tritonStats } from '../codec/triton-model.js';
 import type { Authorize } from '../http/context.js';
 import { EXTENSIONS, SERVER_NAME } from '../http/routes/v2.js';
-import { inferenceService, reflectedDefinition, SERVICE_NAME } from './definition.js';
+import { feedbackService, inferenceService, reflectedDefinition, SERVICE_NAME } from './definition.js';
+import { errorOutcome, FeedbackItemError, parseFeedback, type FeedbackInput, type FeedbackOutcome } from '../../learn/feedback.js';
 import { toGrpcError } from './errors.js';
 
 /** HTTP/2 receive window per stream, and per connection (see tuneTransport). */
@@ -63,6 +64,7 @@ export class GrpcServer {
       'grpc.max_concurrent_streams': opts.maxConcurrentStreams ?? engine.config.grpcMaxConcurrentStreams,
     });
     this.server.addService(inferenceService(), this.handlers(opts.serverVersion ?? '0.0.0'));
+    this.server.addService(feedbackService(), { Submit: this.unary((r: FeedbackRequest, call) => this.feedback(r, call)) });
     this.health.addToServer(this.server);
     new ReflectionService(reflectedDefinition).addToServer(this.server);
   }
@@ -110,7 +112,7 @@ export class GrpcServer {
   }
 
   /** The caller's name from its authorization metadata; a promise only when the check is async. */
-  private auth(scope: 'predict' | 'admin', call: { metadata: { get(k: string): unknown[] } }): string | undefined | Promise<string | undefined> {
+  private auth(scope: 'predict' | 'admin' | 'feedback', call: { metadata: { get(k: string): unknown[] } }): string | undefined | Promise<string | undefined> {
     const v = call.metadata.get('authorization')[0];
     return this.authorize(scope, typeof v === 'string' ? v : '');
   }
@@ -132,6 +134,21 @@ export class GrpcServer {
     const { request, timeoutUs } = decodeModelInfer(buf, this.checkTarget);
     request.deadline = earliest(callDeadline, timeoutUs > 0 ? performance.now() + timeoutUs / 1000 : undefined);
     return this.engine.infer(request);
+  }
+
+  /** sluice.v1.Feedback/Submit: the events of POST /v1/feedback, one result per event. */
+  private async feedback(r: FeedbackRequest, call: { metadata: { get(k: string): unknown[] } }): Promise<{ results: unknown[] }> {
+    await this.auth('feedback', call);
+    if (r.events.length === 0) throw new SluiceError('FEEDBACK_INVALID', 'events must not be empty');
+    const events = r.events.map((e) => ({ event_id: e.event_id, reward: e.reward, ...(e.unit_id !== '' ? { unit_id: e.unit_id } : {}), ...(e.at_ms !== 0 ? { at: e.at_ms } : {}) }));
+    const parsed = parseFeedback({ events }, this.engine.config.feedbackMaxBatch);
+    const valid = parsed.filter((p): p is FeedbackInput => !(p instanceof SluiceError));
+    const stored = valid.length > 0 ? await this.engine.feedback(valid) : [];
+    let k = 0;
+    const results = parsed.map((p): FeedbackOutcome => (p instanceof SluiceError ? errorOutcome(p instanceof FeedbackItemError ? p.eventId : null, p) : stored[k++]!));
+    return {
+      results: results.map((o) => ('status' in o ? { event_id: o.event_id, status: o.status } : { event_id: o.event_id ?? '', code: o.error.code, message: o.error.message })),
+    };
   }
 
   private handlers(serverVersion: string): UntypedServiceImplementation {
@@ -332,3 +349,5 @@ function versionParameter(p: Record<string, RepositoryParameter> | undefined): s
   const version = v === undefined ? undefined : v.parameter_choice === 'int64_param' ? String(v.int64_param) : v.string_param;
   return version || undefined;
 }
+
+interface FeedbackRequest { events: Array<{ event_id: string; reward: number; unit_id: string; at_ms: number }> }

@@ -24,6 +24,7 @@ import type { InferResponse } from '../../service/types.js';
 import { checkFinite } from '../codec/finite.js';
 import { own } from '../codec/safe-json.js';
 import { unitIdOf } from '../codec/oip-infer.js';
+import { errorOutcome, FeedbackItemError, parseFeedback, type FeedbackInput, type FeedbackOutcome } from '../../learn/feedback.js';
 import type { HttpContext } from '../http/context.js';
 import { finish } from '../http/reply.js';
 
@@ -36,6 +37,8 @@ interface Conn {
   inFlight: number;
   queue: Buffer[];
   closed: boolean;
+  /** Whether the key given at the upgrade has the feedback scope (feedback frames need it). */
+  feedback: boolean;
 }
 
 /** A frame's msgpack map; its `id` is read from it first, so that every error can carry it. */
@@ -135,6 +138,26 @@ export function attachStream(app: TemplatedApp, ctx: HttpContext, maxInFlight: n
       ws.end(1013, 'answers are not being read');
     }
   };
+  /**
+   * A feedback frame: `{"type": "feedback", "id"?, "event_id", "reward", "unit_id"?, "at"?}` or
+   * `{"type": "feedback", "id"?, "events": [...]}`, answered `{"id", "results": [...]}` (one
+   * outcome per event, as POST /v1/feedback's batch answer) once the events are durable.
+   */
+  const feedbackFrame = (ws: WebSocket<Conn>, c: Conn, id: unknown, doc: Record<string, unknown>): void => {
+    if (!c.feedback) throw new SluiceError('PERMISSION_DENIED', 'feedback frames need a key with the feedback scope (given at the upgrade)');
+    const { type: _type, id: _id, ...body } = doc;
+    const parsed = parseFeedback(body, ctx.engine.config.feedbackMaxBatch);
+    const valid = parsed.filter((p): p is FeedbackInput => !(p instanceof SluiceError));
+    c.inFlight++;
+    (valid.length > 0 ? ctx.engine.feedback(valid) : Promise.resolve([])).then((stored) => {
+      let k = 0;
+      const results: FeedbackOutcome[] = parsed.map((p) => (p instanceof SluiceError ? errorOutcome(p instanceof FeedbackItemError ? p.eventId : null, p) : stored[k++]!));
+      send(ws, packr.pack({ id: id ?? null, results }));
+    }, (e: unknown) => send(ws, encodeError(id, e))).finally(() => {
+      c.inFlight--;
+    });
+  };
+
   app.ws<Conn>('/v2/stream', {
     maxPayloadLength: ctx.opts.maxBodyBytes,
     // Past this much unsent data uWS would drop messages; answers are queued long before that.
@@ -152,8 +175,10 @@ export function attachStream(app: TemplatedApp, ctx: HttpContext, maxInFlight: n
       ctx.guard(x, async () => {
         if (ctx.draining) throw new SluiceError('SHUTTING_DOWN', 'server is draining');
         await ctx.opts.authorize('predict', authorization);
+        // (async: a synchronous refusal becomes a rejection, not a failed upgrade)
+        const feedback = await (async () => ctx.opts.authorize('feedback', authorization))().then(() => true, () => false);
         if (!finish(x, 101)) return;
-        res.cork(() => res.upgrade<Conn>({ inFlight: 0, queue: [], closed: false }, key, protocol, extensions, context));
+        res.cork(() => res.upgrade<Conn>({ inFlight: 0, queue: [], closed: false, feedback }, key, protocol, extensions, context));
       }, undefined, false);
     },
     message: (ws, message, isBinary) => {
@@ -164,6 +189,7 @@ export function attachStream(app: TemplatedApp, ctx: HttpContext, maxInFlight: n
       try {
         const doc = unpackFrame(new Uint8Array(message));
         id = own(doc, 'id');
+        if (own(doc, 'type') === 'feedback') return feedbackFrame(ws, c, id, doc);
         const request = decodeFrame(doc, now, checkTarget);
         if (c.inFlight + c.queue.length >= 2 * maxInFlight) {
           throw new SluiceError('OVERLOADED', `more than ${2 * maxInFlight} requests unanswered on this stream; wait for answers`);
