@@ -261,6 +261,8 @@ export class FeedbackIntake {
       while (this.queue.length > 0) await this.runBatch();
     })().finally(() => {
       this.running = undefined;
+      // Events submitted after the last batch was taken, while this loop was ending.
+      if (this.queue.length > 0 && !this.closing) this.kick();
     });
   }
 

@@ -50,7 +50,7 @@ describeEachDb('decision log', (backend) => {
 
   it('writes one INSERT per full batch, and a partial batch after flushMs', async () => {
     const s = switchable(t.db);
-    const dl = new DecisionLog(s.db, { capacity: 1000, batchSize: 10, flushMs: 150 });
+    const dl = new DecisionLog(s.db, { capacity: 1000, batchSize: 10, flushMs: 500 });
     const ds = Array.from({ length: 25 }, (_, i) => decision({ unitId: `u${i}` }));
     for (const d of ds) expect(dl.offer(d)).toBe(true);
     await eventually(() => (dl.stats.logged === 20 ? true : undefined), 5000, 'two full batches');
