@@ -485,13 +485,18 @@ export class FeedbackIntake {
   /** Seals the segment being written and replays every sealed one, oldest first; throws when the database fails. */
   private async replaySealed(): Promise<void> {
     await this.log.seal();
-    for (const seg of this.log.sealed()) await this.replaySegment(seg);
+    for (const seg of this.log.sealed()) {
+      if (this.closing) return;
+      await this.replaySegment(seg);
+    }
   }
 
   private async replaySegment(seg: Segment): Promise<void> {
     const { records } = await readSegment(seg);
     const withFeatures = this.subscribers.size > 0;
     for (let i = 0; i < records.length; i += REPLAY_BATCH) {
+      // Shutting down: the rest of this segment is replayed (again, harmlessly) at the next start.
+      if (this.closing) return;
       const chunk = records.slice(i, i + REPLAY_BATCH);
       const stored = await this.o.db.transaction(async (tx) => {
         const found = await lookUp(tx, chunk.map((r) => r.e), withFeatures);
