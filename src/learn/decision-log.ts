@@ -75,6 +75,8 @@ export class DecisionLog {
         return this.drop(d, problem);
       }
       if (this.queue.length + this.inFlight.length >= this.opts.capacity) return this.drop(d, 'buffer full');
+      // Features are often a view of a request's (pooled, reused) body: keep a copy of our own.
+      if (d.features instanceof Float32Array) d = { ...d, features: d.features.slice() };
       this.queue.push(d);
       this.byId.set(d.eventId, d);
       if (this.queue.length >= this.opts.batchSize) this.kick(0);
@@ -83,6 +85,13 @@ export class DecisionLog {
     } catch {
       return false;
     }
+  }
+
+  /** Offers several (e.g. a batch forwarded from another I/O thread); returns how many were kept. */
+  offerMany(ds: readonly Decision[]): number {
+    let kept = 0;
+    for (const d of ds) if (this.offer(d)) kept++;
+    return kept;
   }
 
   pending(eventId: string): Decision | undefined {
