@@ -165,8 +165,12 @@ export class FeedbackIntake {
     try {
       await this.replaySealed();
     } catch (e) {
-      if (!isUnavailable(e) && !isStorageFull(e)) throw e;
-      this.goLocal(e);
+      // Never a reason not to serve: the replayer keeps trying in the background.
+      if (isUnavailable(e) || isStorageFull(e)) this.goLocal(e);
+      else {
+        log.error('feedback: replaying the local log failed; retrying in the background', errorFields(e));
+        this.startReplayer();
+      }
     }
   }
 
