@@ -10,7 +10,9 @@
  *   - decisions logged per second (offered as fast as possible, until all are committed), with
  *     features off and with 100 float32 features;
  *   - feedback events per second durably acknowledged (each answer after its batch's commit),
- *     32 concurrent clients each sending batches of 100, straight into the intake (no HTTP).
+ *     32 concurrent clients each sending batches of 100, straight into the intake (no HTTP);
+ *   - the same with the database switched off (each answer after its batch's fdatasync to the
+ *     local log), then how fast the log is replayed once it is back (checked like the rest).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,7 +22,7 @@ import { DecisionLog } from '../src/learn/decision-log.js';
 import type { Decision } from '../src/learn/decision.js';
 import { newEventId } from '../src/learn/event-id.js';
 import { FeedbackIntake, type FeedbackInput } from '../src/learn/feedback.js';
-import type { Db } from '../src/registry/db.js';
+import { unavailable, type Db } from '../src/registry/db.js';
 import { migrate } from '../src/registry/migrate.js';
 import { check, table } from './util.js';
 
@@ -91,15 +93,38 @@ async function logDecisions(db: Db, ds: Decision[]): Promise<number> {
   return ds.length / s;
 }
 
+/** The database behind a switch: while down, every call fails as an unreachable database does. */
+function switchable(db: Db): { db: Db; down: (d: boolean) => void } {
+  let isDown = false;
+  const gate = (): void => {
+    if (isDown) throw unavailable(new Error('switched off by the benchmark'));
+  };
+  return {
+    db: {
+      kind: db.kind,
+      query: async (sql, params) => (gate(), db.query(sql, params)),
+      exec: async (sql) => (gate(), db.exec(sql)),
+      transaction: async (fn) => (gate(), db.transaction(fn)),
+      listen: (c, h) => db.listen(c, h),
+      close: () => db.close(),
+    },
+    down: (d) => {
+      isDown = d;
+    },
+  };
+}
+
 /**
  * Sends feedback for `ids` from `clients` concurrent clients in batches of `batch` (every tenth
  * batch twice when `repeats`); checks every acknowledged event is stored exactly once. Returns
  * events acknowledged per second (first sends only).
  */
-async function sendFeedback(b: Backend, ids: string[], clients: number, batch: number, repeats: boolean): Promise<number> {
-  const decisionLog = new DecisionLog(b.db, { capacity: 10, batchSize: 10, flushMs: 10 });
-  const intake = new FeedbackIntake({ db: b.db, dataDir: path.join(b.dataDir, `fb-${randomBytes(4).toString('hex')}`), decisions: decisionLog, joinWindowMs: 86_400_000, batchSize: 1000, flushMs: 2 });
+async function sendFeedback(b: Backend, ids: string[], clients: number, batch: number, repeats: boolean, outage = false): Promise<{ perSec: number; replayPerSec?: number }> {
+  const sw = switchable(b.db);
+  const decisionLog = new DecisionLog(sw.db, { capacity: 10, batchSize: 10, flushMs: 10 });
+  const intake = new FeedbackIntake({ db: sw.db, dataDir: path.join(b.dataDir, `fb-${randomBytes(4).toString('hex')}`), decisions: decisionLog, joinWindowMs: 86_400_000, batchSize: 1000, flushMs: 2, probeMinMs: 10, probeMaxMs: 20 });
   await intake.start();
+  sw.down(outage);
   const acked = new Set<string>();
   let next = 0;
   let other = 0;
@@ -122,6 +147,14 @@ async function sendFeedback(b: Backend, ids: string[], clients: number, batch: n
   const t0 = performance.now();
   await Promise.all(Array.from({ length: clients }, client));
   const s = (performance.now() - t0) / 1000;
+  let replayPerSec: number | undefined;
+  if (outage) {
+    check(intake.stats.localMode && intake.stats.replayPending === ids.length, 'every event went to the local log');
+    const r0 = performance.now();
+    sw.down(false);
+    while (intake.stats.replayPending > 0 || intake.stats.localLogBytes > 0) await new Promise((r) => setTimeout(r, 2));
+    replayPerSec = ids.length / ((performance.now() - r0) / 1000);
+  }
   await intake.close();
   await decisionLog.close();
   check(other === 0, `${other} feedback events refused`);
@@ -132,7 +165,7 @@ async function sendFeedback(b: Backend, ids: string[], clients: number, batch: n
   );
   check(rows[0]!.n === ids.length, `stored ${rows[0]!.n} rows for ${ids.length} acknowledged events (lost or duplicated)`);
   check(rows[0]!.joined === ids.length, 'every stored event joined to its decision');
-  return ids.length / s;
+  return { perSec: ids.length / s, replayPerSec };
 }
 
 export async function runFeedback(opts: { quick?: boolean } = {}): Promise<void> {
@@ -150,16 +183,20 @@ export async function runFeedback(opts: { quick?: boolean } = {}): Promise<void>
       const small = decisions(5_000, 0);
       await logDecisions(b.db, small);
       await sendFeedback(b, small.map((d) => d.eventId), 16, 100, true);
-      console.log(`feedback (${b.name}): correctness OK (5,000 events, a tenth of the batches sent twice: each stored once, joined)`);
+      const smallOut = decisions(5_000, 0);
+      await logDecisions(b.db, smallOut);
+      await sendFeedback(b, smallOut.map((d) => d.eventId), 16, 100, true, true);
+      console.log(`feedback (${b.name}): correctness OK (5,000 events, a tenth of the batches sent twice: each stored once, joined; again through the local log and its replay)`);
       const plain = decisions(n, 0);
       const perSecPlain = await logDecisions(b.db, plain);
       const withFeatures = decisions(Math.min(n, 20_000), 100);
       const perSecFeatures = await logDecisions(b.db, withFeatures);
-      const perSecFeedback = await sendFeedback(b, plain.map((d) => d.eventId), 32, 100, false);
-      rows.push([b.name, Math.round(perSecPlain), Math.round(perSecFeatures), Math.round(perSecFeedback), n]);
+      const online = await sendFeedback(b, plain.map((d) => d.eventId).slice(0, n / 2), 32, 100, false);
+      const outage = await sendFeedback(b, plain.map((d) => d.eventId).slice(n / 2), 32, 100, false, true);
+      rows.push([b.name, Math.round(perSecPlain), Math.round(perSecFeatures), Math.round(online.perSec), Math.round(outage.perSec), Math.round(outage.replayPerSec!), n / 2]);
     } finally {
       await b.close();
     }
   }
-  table('Decisions and feedback (src/learn), group commit', ['database', 'decisions/s', 'decisions/s (100 features)', 'feedback events/s (batches of 100, durable)', 'events'], rows);
+  table('Decisions and feedback (src/learn), group commit', ['database', 'decisions/s', 'decisions/s (100 features)', 'feedback/s (batches of 100, committed)', 'feedback/s (database away: local log, fsynced)', 'replay/s', 'events per feedback run'], rows);
 }

@@ -75,6 +75,8 @@ export class DecisionLog {
         return this.drop(d, problem);
       }
       if (this.queue.length + this.inFlight.length >= this.opts.capacity) return this.drop(d, 'buffer full');
+      // Features are often a view of a request's (pooled, reused) body: keep a copy of our own.
+      if (d.features instanceof Float32Array) d = { ...d, features: d.features.slice() };
       this.queue.push(d);
       this.byId.set(d.eventId, d);
       if (this.queue.length >= this.opts.batchSize) this.kick(0);
@@ -83,6 +85,13 @@ export class DecisionLog {
     } catch {
       return false;
     }
+  }
+
+  /** Offers several (e.g. a batch forwarded from another I/O thread); returns how many were kept. */
+  offerMany(ds: readonly Decision[]): number {
+    let kept = 0;
+    for (const d of ds) if (this.offer(d)) kept++;
+    return kept;
   }
 
   pending(eventId: string): Decision | undefined {
@@ -230,17 +239,21 @@ export class DecisionLog {
     }
   }
 
+  /**
+   * One INSERT for the batch, its rows as one JSON text parameter (jsonb_to_recordset): the
+   * same on both drivers, and cheaper to send and plan than 9 parameters per row (bench
+   * feedback on PostgreSQL: 25.6k -> 56.6k decisions/s).
+   */
   private async insert(batch: Decision[]): Promise<void> {
-    const values: string[] = [];
-    const params: unknown[] = [];
-    for (const d of batch) {
-      const b = params.length;
-      values.push(`($${b + 1}, to_timestamp($${b + 2}::float8 / 1000), $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}::float8, $${b + 8}::bigint, $${b + 9}::text::real[])`);
-      params.push(d.eventId, d.at, d.model, d.variant, d.version, d.unitId ?? null, d.propensity, d.routeGen, featuresLiteral(d.features));
-    }
+    const json = JSON.stringify(batch.map((d) => ({
+      e: d.eventId, a: d.at, m: d.model, v: d.variant, ver: d.version, u: d.unitId ?? null, p: d.propensity, g: d.routeGen, f: featuresLiteral(d.features),
+    })));
     await this.db.query(
-      `INSERT INTO decisions (event_id, at, model, variant, version, unit_id, propensity, route_gen, features) VALUES ${values.join(',')} ON CONFLICT (event_id) DO NOTHING`,
-      params,
+      `INSERT INTO decisions (event_id, at, model, variant, version, unit_id, propensity, route_gen, features)
+       SELECT e, to_timestamp(a / 1000), m, v, ver, u, p, g, f::real[]
+         FROM jsonb_to_recordset($1::text::jsonb) AS x(e text, a float8, m text, v text, ver text, u text, p float8, g bigint, f text)
+       ON CONFLICT (event_id) DO NOTHING`,
+      [json],
     );
   }
 }

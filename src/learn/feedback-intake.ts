@@ -35,11 +35,11 @@
 import path from 'node:path';
 import { isStorageFull, SluiceError } from '../errors.js';
 import { errorFields, log } from '../log.js';
-import { isUnavailable, type Db, type Queryable } from '../registry/db.js';
-import type { Decision } from './decision.js';
+import { isUnavailable, type Db } from '../registry/db.js';
 import type { DecisionLog } from './decision-log.js';
 import { eventIdTime, isValidEventId, isValidUnitId } from './event-id.js';
 import { errorOutcome, type FeedbackInput, type FeedbackOutcome, type JoinedFeedback } from './feedback.js';
+import { insertRows, loggedDecision, lookUp, rowDecision, type Row } from './feedback-store.js';
 import { LocalLog, readSegment, type LogRecord, type Segment } from './local-log.js';
 import { Backoff, family, RateLimited } from './metric-lines.js';
 
@@ -86,32 +86,6 @@ interface Waiting {
   item: FeedbackInput;
   receivedAt: number;
   resolve: (o: FeedbackOutcome) => void;
-}
-
-/** What the join needs of a decision row (features only when someone subscribes). */
-interface JoinRow {
-  id: string;
-  seen: boolean;
-  d_event_id: string | null;
-  d_at_ms: number | null;
-  model: string | null;
-  variant: string | null;
-  version: string | null;
-  d_unit_id: string | null;
-  propensity: number | null;
-  route_gen: number | null;
-  features?: number[] | null;
-}
-
-/** A feedback row to insert. */
-interface Row {
-  eventId: string;
-  reward: number;
-  unitId: string | undefined;
-  at: number;
-  receivedAt: number;
-  decision: Decision | undefined;
-  viaLocalLog: boolean;
 }
 
 const REPLAY_BATCH = 1000;
@@ -165,8 +139,12 @@ export class FeedbackIntake {
     try {
       await this.replaySealed();
     } catch (e) {
-      if (!isUnavailable(e) && !isStorageFull(e)) throw e;
-      this.goLocal(e);
+      // Never a reason not to serve: the replayer keeps trying in the background.
+      if (isUnavailable(e) || isStorageFull(e)) this.goLocal(e);
+      else {
+        log.error('feedback: replaying the local log failed; retrying in the background', errorFields(e));
+        this.startReplayer();
+      }
     }
   }
 
@@ -261,6 +239,8 @@ export class FeedbackIntake {
       while (this.queue.length > 0) await this.runBatch();
     })().finally(() => {
       this.running = undefined;
+      // Events submitted after the last batch was taken, while this loop was ending.
+      if (this.queue.length > 0 && !this.closing) this.kick();
     });
   }
 
@@ -483,13 +463,18 @@ export class FeedbackIntake {
   /** Seals the segment being written and replays every sealed one, oldest first; throws when the database fails. */
   private async replaySealed(): Promise<void> {
     await this.log.seal();
-    for (const seg of this.log.sealed()) await this.replaySegment(seg);
+    for (const seg of this.log.sealed()) {
+      if (this.closing) return;
+      await this.replaySegment(seg);
+    }
   }
 
   private async replaySegment(seg: Segment): Promise<void> {
     const { records } = await readSegment(seg);
     const withFeatures = this.subscribers.size > 0;
     for (let i = 0; i < records.length; i += REPLAY_BATCH) {
+      // Shutting down: the rest of this segment is replayed (again, harmlessly) at the next start.
+      if (this.closing) return;
       const chunk = records.slice(i, i + REPLAY_BATCH);
       const stored = await this.o.db.transaction(async (tx) => {
         const found = await lookUp(tx, chunk.map((r) => r.e), withFeatures);
@@ -514,65 +499,4 @@ export class FeedbackIntake {
   private sleep(ms: number): Promise<void> {
     return new Promise((r) => setTimeout(r, ms).unref?.());
   }
-}
-
-// ---- SQL ----------------------------------------------------------------------------------------
-
-/**
- * For each id: whether feedback is stored for it already, and its decision if logged. The ids
- * go in as one JSON text parameter (the same on both drivers, whatever the batch size).
- */
-async function lookUp(tx: Queryable, ids: string[], withFeatures: boolean): Promise<Map<string, JoinRow>> {
-  const rows = await tx.query<JoinRow & Record<string, unknown>>(
-    `SELECT i.id, f.event_id IS NOT NULL AS seen, d.event_id AS d_event_id,
-            round(extract(epoch FROM d.at) * 1000)::float8 AS d_at_ms, d.model, d.variant, d.version,
-            d.unit_id AS d_unit_id, d.propensity, d.route_gen::float8 AS route_gen${withFeatures ? ', d.features' : ''}
-       FROM jsonb_array_elements_text($1::text::jsonb) AS i(id)
-       LEFT JOIN feedback_events f ON f.event_id = i.id
-       LEFT JOIN decisions d ON d.event_id = i.id`,
-    [JSON.stringify(ids)],
-  );
-  const out = new Map<string, JoinRow>();
-  for (const r of rows) out.set(r.id, r);
-  return out;
-}
-
-function rowDecision(r: JoinRow, id: string): Decision | undefined {
-  if (r.d_event_id === null) return undefined;
-  const d: Decision = {
-    eventId: id,
-    at: Number(r.d_at_ms),
-    model: r.model!,
-    variant: r.variant!,
-    version: r.version!,
-    propensity: Number(r.propensity),
-    routeGen: Number(r.route_gen),
-  };
-  if (r.d_unit_id !== null) d.unitId = r.d_unit_id;
-  if (r.features) d.features = Float32Array.from(r.features.map(Number));
-  return d;
-}
-
-function loggedDecision(r: LogRecord): Decision | undefined {
-  if (!r.d) return undefined;
-  return { eventId: r.e, ...r.d };
-}
-
-/** One multi-row INSERT; returns the ids actually inserted (the others were stored already). */
-async function insertRows(tx: Queryable, rows: Row[]): Promise<Set<string>> {
-  if (rows.length === 0) return new Set();
-  const values: string[] = [];
-  const params: unknown[] = [];
-  for (const r of rows) {
-    const b = params.length;
-    const d = r.decision;
-    values.push(`($${b + 1}, $${b + 2}::float8, $${b + 3}, to_timestamp($${b + 4}::float8 / 1000), to_timestamp($${b + 5}::float8 / 1000), $${b + 6}::boolean, to_timestamp($${b + 7}::float8 / 1000), $${b + 8}, $${b + 9}, $${b + 10}, $${b + 11}::float8, $${b + 12}::bigint, $${b + 13}::boolean)`);
-    params.push(r.eventId, r.reward, r.unitId ?? null, r.at, r.receivedAt, d !== undefined, d?.at ?? null, d?.model ?? null, d?.variant ?? null, d?.version ?? null, d?.propensity ?? null, d?.routeGen ?? null, r.viaLocalLog);
-  }
-  const inserted = await tx.query<{ event_id: string }>(
-    `INSERT INTO feedback_events (event_id, reward, unit_id, at, received_at, joined, decided_at, model, variant, version, propensity, route_gen, via_local_log)
-     VALUES ${values.join(',')} ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
-    params,
-  );
-  return new Set(inserted.map((r) => r.event_id));
 }

@@ -22,16 +22,20 @@ describe('POST /v1/feedback', () => {
     await s?.close();
   });
 
-  const post = (body: unknown, key: string | undefined = feedbackKey, headers: Record<string, string> = {}) =>
-    admin(s, key, 'POST', '/v1/feedback', typeof body === 'string' ? new Uint8Array(Buffer.from(body)) : body, { 'content-type': 'application/json', ...headers });
+  /** `key` null: no key at all. */
+  const post = (body: unknown, key: string | null = feedbackKey, headers: Record<string, string> = {}) =>
+    admin(s, key ?? undefined, 'POST', '/v1/feedback', typeof body === 'string' ? new Uint8Array(Buffer.from(body)) : body, { 'content-type': 'application/json', ...headers });
 
   it('needs a key with the feedback scope, checked before the body', async () => {
-    const none = await post({ event_id: 'e', reward: 1 }, undefined);
-    expect(none.status).toBe(401);
+    const none = await post({ event_id: 'e', reward: 1 }, null);
+    expect(none.status, JSON.stringify(none.json)).toBe(401);
     expect(none.json.code).toBe('UNAUTHENTICATED');
     const wrong = await post({ event_id: 'e', reward: 1 }, predictKey);
     expect(wrong.status).toBe(403);
     expect(wrong.json.code).toBe('PERMISSION_DENIED');
+    // Refused on its headers: a body far over the bound is never read (401, not 413).
+    const unread = await post({ events: [{ event_id: 'e', reward: 1, pad: 'x'.repeat(200_000) }] }, null);
+    expect(unread.status).toBe(401);
     // The admin scope includes feedback.
     expect((await post({ event_id: 'e', reward: 1 }, s.adminKey)).json.code).toBe('EVENT_NOT_FOUND');
   });

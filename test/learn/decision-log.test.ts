@@ -50,7 +50,7 @@ describeEachDb('decision log', (backend) => {
 
   it('writes one INSERT per full batch, and a partial batch after flushMs', async () => {
     const s = switchable(t.db);
-    const dl = new DecisionLog(s.db, { capacity: 1000, batchSize: 10, flushMs: 150 });
+    const dl = new DecisionLog(s.db, { capacity: 1000, batchSize: 10, flushMs: 500 });
     const ds = Array.from({ length: 25 }, (_, i) => decision({ unitId: `u${i}` }));
     for (const d of ds) expect(dl.offer(d)).toBe(true);
     await eventually(() => (dl.stats.logged === 20 ? true : undefined), 5000, 'two full batches');
@@ -72,14 +72,16 @@ describeEachDb('decision log', (backend) => {
     const dl = new DecisionLog(t.db, { capacity: 100, batchSize: 100, flushMs: 10 });
     const f = Float32Array.from({ length: 100 }, (_, i) => Math.fround(Math.sin(i) * 1e3) / 7);
     const d = decision({ features: f, propensity: 1 / 3, routeGen: 2 ** 40 });
+    const original = Array.from(f);
     dl.offer(d);
+    f.fill(0); // the caller's buffer is reused (a pooled request body): the log kept a copy
     dl.offer({ ...d, variant: 'other' }); // same id: the first row stays
     await dl.flush();
     dl.offer({ ...d, variant: 'third' });
     await dl.close();
     const [back] = await read([d.eventId]);
     expect(back!.variant).toBe('a');
-    expect(Array.from(back!.features!)).toEqual(Array.from(f));
+    expect(Array.from(back!.features!)).toEqual(original);
     expect(back!.propensity).toBe(1 / 3);
     expect(back!.routeGen).toBe(2 ** 40);
   });
@@ -92,6 +94,7 @@ describeEachDb('decision log', (backend) => {
     expect(dl.offer(decision({ unitId: 'a\u0000' }))).toBe(false);
     expect(dl.offer(null as never)).toBe(false);
     expect(dl.stats.invalid).toBe(4);
+    expect(dl.offerMany([decision(), decision({ propensity: -1 }), decision()])).toBe(2);
     await dl.close();
     expect(dl.offer(decision())).toBe(false); // closed
   });

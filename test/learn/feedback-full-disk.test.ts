@@ -52,7 +52,7 @@ describeEachDb('feedback on a full disk', (backend) => {
     const later = await intake.submit([{ eventId: 'full-2', reward: 1 }]);
     expect(later.map(status)).toEqual(['accepted']);
     s.up();
-    await eventually(() => (intake.stats.replayPending === 0 && !intake.stats.localMode ? true : undefined), 10_000, 'the replay');
+    await eventually(() => (intake.stats.replayPending === 0 && intake.stats.localLogBytes === 0 && !intake.stats.localMode ? true : undefined), 10_000, 'the replay');
     expect(intake.stats).toMatchObject({ replayed: 2, corruptRecords: 0 });
     const rows = await t.db.query<{ event_id: string }>("SELECT event_id FROM feedback_events WHERE event_id LIKE 'full-%' ORDER BY event_id");
     expect(rows.map((r) => r.event_id)).toEqual(['full-0', 'full-2']);

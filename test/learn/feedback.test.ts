@@ -213,7 +213,7 @@ describeEachDb('feedback intake', (backend) => {
     expect((await intake.submit([{ eventId: ds[5]!.eventId, reward: 0 }])).map(status)).toEqual(['duplicate']);
     expect(await stored(ds.slice(1).map((d) => d.eventId))).toEqual([]);
     s.up();
-    await eventually(() => (intake.stats.replayPending === 0 && !intake.stats.localMode ? true : undefined), 10_000, 'the replay');
+    await eventually(() => (intake.stats.replayPending === 0 && intake.stats.localLogBytes === 0 && !intake.stats.localMode ? true : undefined), 10_000, 'the replay');
     const rows = await stored([...ds.map((d) => d.eventId), 'client-made-1']);
     expect(rows).toHaveLength(51);
     expect(rows.find((r) => r.event_id === 'client-made-1')).toMatchObject({ joined: false, via_local_log: true });
