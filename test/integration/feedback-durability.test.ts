@@ -140,6 +140,10 @@ describeWith(pgServerService, 'feedback durability: PostgreSQL stopped and resta
       console.log(`feedback durability: ${acked.size} acknowledged in ${attempts} requests (${refusals} refusals retried), ${rows.length} stored, lost ${lost.length}, duplicates ${duplicates}`);
       expect({ lost: lost.length, duplicates, wrong: wrong.length }).toEqual({ lost: 0, duplicates: 0, wrong: 0 });
       expect(rows.length).toBe(EVENTS);
+      // The outage was real: some events were acknowledged from the local log and replayed.
+      const viaLog = Number((await c.query("SELECT count(*) AS n FROM feedback_events WHERE via_local_log AND event_id LIKE 'client-%'")).rows[0].n);
+      console.log(`feedback durability: ${viaLog} events acknowledged from the local log while PostgreSQL was away`);
+      expect(viaLog).toBeGreaterThan(0);
     } finally {
       await c.end();
     }
