@@ -83,4 +83,15 @@ export function parseFeedback(body: unknown, maxBatch: number): Array<FeedbackIn
   return events.map((e, i) => parseFeedbackItem(e, `events[${i}]`));
 }
 
+/**
+ * Submits the valid events of a parsed body and puts the outcomes back in the body's order
+ * (refused items keep their parse errors): what every transport answers, one outcome per event.
+ */
+export async function submitParsed(parsed: Array<FeedbackInput | SluiceError>, submit: (items: FeedbackInput[]) => Promise<FeedbackOutcome[]>): Promise<FeedbackOutcome[]> {
+  const valid = parsed.filter((p): p is FeedbackInput => !(p instanceof SluiceError));
+  const stored = valid.length > 0 ? await submit(valid) : [];
+  let k = 0;
+  return parsed.map((p) => (p instanceof SluiceError ? errorOutcome(p instanceof FeedbackItemError ? p.eventId : null, p) : stored[k++]!));
+}
+
 export { FeedbackIntake, type FeedbackIntakeOptions, type FeedbackStats } from './feedback-intake.js';

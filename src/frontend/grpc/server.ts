@@ -16,7 +16,7 @@ import { tritonConfig, tritonStats } from '../codec/triton-model.js';
 import type { Authorize } from '../http/context.js';
 import { EXTENSIONS, SERVER_NAME } from '../http/routes/v2.js';
 import { feedbackService, inferenceService, reflectedDefinition, SERVICE_NAME } from './definition.js';
-import { errorOutcome, FeedbackItemError, parseFeedback, type FeedbackInput, type FeedbackOutcome } from '../../learn/feedback.js';
+import { parseFeedback, submitParsed } from '../../learn/feedback.js';
 import { toGrpcError } from './errors.js';
 
 /** HTTP/2 receive window per stream, and per connection (see tuneTransport). */
@@ -142,10 +142,7 @@ export class GrpcServer {
     if (r.events.length === 0) throw new SluiceError('FEEDBACK_INVALID', 'events must not be empty');
     const events = r.events.map((e) => ({ event_id: e.event_id, reward: e.reward, ...(e.unit_id !== '' ? { unit_id: e.unit_id } : {}), ...(e.at_ms !== 0 ? { at: e.at_ms } : {}) }));
     const parsed = parseFeedback({ events }, this.engine.config.feedbackMaxBatch);
-    const valid = parsed.filter((p): p is FeedbackInput => !(p instanceof SluiceError));
-    const stored = valid.length > 0 ? await this.engine.feedback(valid) : [];
-    let k = 0;
-    const results = parsed.map((p): FeedbackOutcome => (p instanceof SluiceError ? errorOutcome(p instanceof FeedbackItemError ? p.eventId : null, p) : stored[k++]!));
+    const results = await submitParsed(parsed, (items) => this.engine.feedback(items));
     return {
       results: results.map((o) => ('status' in o ? { event_id: o.event_id, status: o.status } : { event_id: o.event_id ?? '', code: o.error.code, message: o.error.message })),
     };

@@ -24,7 +24,7 @@ import type { InferResponse } from '../../service/types.js';
 import { checkFinite } from '../codec/finite.js';
 import { own } from '../codec/safe-json.js';
 import { unitIdOf } from '../codec/oip-infer.js';
-import { errorOutcome, FeedbackItemError, parseFeedback, type FeedbackInput, type FeedbackOutcome } from '../../learn/feedback.js';
+import { parseFeedback, submitParsed } from '../../learn/feedback.js';
 import type { HttpContext } from '../http/context.js';
 import { finish } from '../http/reply.js';
 
@@ -147,11 +147,8 @@ export function attachStream(app: TemplatedApp, ctx: HttpContext, maxInFlight: n
     if (!c.feedback) throw new SluiceError('PERMISSION_DENIED', 'feedback frames need a key with the feedback scope (given at the upgrade)');
     const { type: _type, id: _id, ...body } = doc;
     const parsed = parseFeedback(body, ctx.engine.config.feedbackMaxBatch);
-    const valid = parsed.filter((p): p is FeedbackInput => !(p instanceof SluiceError));
     c.inFlight++;
-    (valid.length > 0 ? ctx.engine.feedback(valid) : Promise.resolve([])).then((stored) => {
-      let k = 0;
-      const results: FeedbackOutcome[] = parsed.map((p) => (p instanceof SluiceError ? errorOutcome(p instanceof FeedbackItemError ? p.eventId : null, p) : stored[k++]!));
+    submitParsed(parsed, (items) => ctx.engine.feedback(items)).then((results) => {
       send(ws, packr.pack({ id: id ?? null, results }));
     }, (e: unknown) => send(ws, encodeError(id, e))).finally(() => {
       c.inFlight--;

@@ -13,7 +13,7 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { isErrorCode, SluiceError } from '../../../errors.js';
 import { MAX_EVENT_ID_LENGTH } from '../../../learn/event-id.js';
-import { errorOutcome, FeedbackItemError, parseFeedback, type FeedbackInput, type FeedbackOutcome } from '../../../learn/feedback.js';
+import { parseFeedback, submitParsed } from '../../../learn/feedback.js';
 import { parseJsonBody } from '../../codec/safe-json.js';
 import { readBody } from '../body.js';
 import type { HttpContext } from '../context.js';
@@ -41,10 +41,7 @@ export function feedbackRoute(ctx: HttpContext) {
     readBody(res, length, limit, 0, (body) => ctx.guard(x, async () => {
       const doc = parseJsonBody(body, ctx.opts.maxJsonDepth);
       const parsed = parseFeedback(doc, maxBatch);
-      const valid = parsed.filter((p): p is FeedbackInput => !(p instanceof SluiceError));
-      const stored = valid.length > 0 ? await ctx.engine.feedback(valid) : [];
-      let k = 0;
-      const results: FeedbackOutcome[] = parsed.map((p) => (p instanceof SluiceError ? errorOutcome(p instanceof FeedbackItemError ? p.eventId : null, p) : stored[k++]!));
+      const results = await submitParsed(parsed, (items) => ctx.engine.feedback(items));
       const batch = Object.hasOwn(doc as object, 'events');
       if (batch) return sendJson(x, 200, JSON.stringify({ results }));
       const one = results[0]!;
