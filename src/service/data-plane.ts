@@ -3,8 +3,9 @@
  * run inline or hand to this thread's batcher, answer, record metrics) over this thread's own
  * copies of the live versions. Every I/O thread has one; the main thread's is inside the Engine.
  *
- * What it shares with the other threads is memory that needs no lock: the model table (one
- * Int32 generation per model, read once per request with Atomics.load) and the arena and
+ * What it shares with the other threads is memory that needs no lock: the model table (per
+ * model an Int32 default-version generation and an Int32 route generation, each read at most
+ * once per request with Atomics.load) and the arena and
  * dispatch board of pooled batches. Everything else is this thread's: runtimes of inline models
  * (a native kernel handle or an ONNX session belongs to one isolate), batchers over this
  * thread's arena slots, reference counts, metrics. The control plane (src/service/engine.ts)
@@ -66,7 +67,7 @@ export interface Dispatcher {
 
 /** The memory every I/O thread shares with the control plane (structured-clonable: it goes in workerData). */
 export interface SharedMemory {
-  /** The model table (one generation per model). */
+  /** The model table (default-version and route generations per model). */
   table: SharedArrayBuffer;
   /** Pooled batches, in place (absent without a pool). */
   arena?: SharedArrayBuffer;
