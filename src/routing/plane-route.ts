@@ -29,10 +29,13 @@ export class PlaneRoute {
   readonly assigner: Assigner;
   /** Answers given per variant (index as in spec.variants) on this thread, while in force. */
   readonly answered: Float64Array;
+  /** Requests sent to each variant that failed (bad inputs, model errors, deadlines), on this thread. */
+  readonly failed: Float64Array;
 
   constructor(readonly spec: PublishedRoute) {
     this.assigner = new Assigner(spec);
     this.answered = new Float64Array(spec.variants.length);
+    this.failed = new Float64Array(spec.variants.length);
   }
 
   get gen(): number {

@@ -155,6 +155,15 @@ export interface ActivateOptions {
   retire?: number[];
 }
 
+/** Routed answers and failures of one variant (for /metrics). */
+interface VariantTotal {
+  model: string;
+  variant: string;
+  version: string;
+  n: number;
+  failed: number;
+}
+
 /** A request the route in force sent to one of its variants. */
 interface Routed {
   route: PlaneRoute;
@@ -190,7 +199,7 @@ export class DataPlane {
   private readonly shadowStats = new Map<string, ShadowStats>();
   private shadowInFlight = 0;
   /** Routed answers of routes no longer in force, by model, variant and version (for /metrics). */
-  private readonly variantTotals = new Map<string, { model: string; variant: string; version: string; n: number }>();
+  private readonly variantTotals = new Map<string, VariantTotal>();
   private readonly models = new Map<string, ModelEntry>();
   private startupModels: readonly string[] = [];
   private started = false;
@@ -293,9 +302,10 @@ export class DataPlane {
     const t0 = performance.now();
     this.requests++;
     let v: LoadedVersion | undefined;
+    let routed: Routed | undefined;
     try {
       if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
-      const routed = req.version === undefined || req.version === '' ? this.route(req) : undefined;
+      routed = req.version === undefined || req.version === '' ? this.route(req) : undefined;
       v = routed ? routed.v : this.resolve(req.model, req.version);
       const { ordered, rows } = checkInputs(v.manifest, req.inputs);
       const selected = selectOutputs(v.manifest.signature, req.outputs);
@@ -305,24 +315,33 @@ export class DataPlane {
       if (routed?.route.spec.logFeatures) routed.features = featuresOf(ordered);
       if (version.guard !== undefined) {
         const res = guardedInfer(this.guardHost, version, req, ordered, rows, selected, deadline, t0);
-        if (!routed) return res;
-        return res instanceof Promise ? res.then((r) => this.decided(r, routed, req, rows, t0)) : this.decided(res, routed, req, rows, t0);
+        const r = routed;
+        if (!r) return res;
+        return res instanceof Promise
+          ? res.then((a) => this.decided(a, r, req, rows, t0), (e: unknown) => {
+            r.route.failed[r.index]!++;
+            throw e;
+          })
+          : this.decided(res, r, req, rows, t0);
       }
       const outs = this.run(version, ordered, rows, deadline, req.blockUs ?? 0);
+      const r = routed;
       if (outs instanceof Promise) {
         return outs.then(
           (o) => {
             const res = this.answer(version, req, o, rows, selected, t0, performance.now());
-            return routed ? this.decided(res, routed, req, rows, t0) : res;
+            return r ? this.decided(res, r, req, rows, t0) : res;
           },
           (e: unknown) => {
+            if (r) r.route.failed[r.index]!++;
             throw this.failure(version, e, t0);
           },
         );
       }
       const res = this.answer(version, req, outs.outs, rows, selected, t0, outs.end);
-      return routed ? this.decided(res, routed, req, rows, t0) : res;
+      return r ? this.decided(res, r, req, rows, t0) : res;
     } catch (e) {
+      if (routed) routed.route.failed[routed.index]!++;
       throw v ? this.failure(v, e, t0) : toSluiceError(e);
     }
   }
@@ -588,14 +607,15 @@ export class DataPlane {
   threadLines(): string[] {
     // Routed answers by model, variant and version: the folded totals of old routes plus the
     // routes installed now (summed over threads by the merge, like every counter).
-    const variants = new Map<string, { model: string; variant: string; version: string; n: number }>();
+    const variants = new Map<string, VariantTotal>();
     for (const [k, t] of this.variantTotals) variants.set(k, { ...t });
     for (const [model, m] of this.models) {
       for (const r of m.routes.values()) {
         r.spec.variants.forEach((v, i) => {
           const key = `${model}\0${v.name}\0${v.version}`;
-          const t = variants.get(key) ?? { model, variant: v.name, version: v.version, n: 0 };
+          const t = variants.get(key) ?? { model, variant: v.name, version: v.version, n: 0, failed: 0 };
           t.n += r.answered[i]!;
+          t.failed += r.failed[i]!;
           variants.set(key, t);
         });
       }
@@ -607,6 +627,9 @@ export class DataPlane {
       '# HELP sluice_routed_answers_total Answers a route chose, by model, variant and the version that computed them.',
       '# TYPE sluice_routed_answers_total counter',
       ...[...variants.values()].map((t) => `sluice_routed_answers_total{model=${JSON.stringify(t.model)},variant=${JSON.stringify(t.variant)},version=${JSON.stringify(t.version)}} ${t.n}`),
+      '# HELP sluice_routed_errors_total Requests a route sent to a variant that failed, by model, variant and the variant\'s version.',
+      '# TYPE sluice_routed_errors_total counter',
+      ...[...variants.values()].map((t) => `sluice_routed_errors_total{model=${JSON.stringify(t.model)},variant=${JSON.stringify(t.variant)},version=${JSON.stringify(t.version)}} ${t.failed}`),
       '# HELP sluice_shadow_requests_total Requests mirrored to shadow versions, by outcome (mirrored, dropped, errors, agreeing).',
       '# TYPE sluice_shadow_requests_total counter',
       ...[...this.shadowStats.values()].flatMap((t) => (['mirrored', 'dropped', 'errors', 'agreeing'] as const).map((k) =>
@@ -758,8 +781,9 @@ export class DataPlane {
   private foldVariantCounts(model: string, r: PlaneRoute): void {
     r.spec.variants.forEach((v, i) => {
       const key = `${model}\0${v.name}\0${v.version}`;
-      const t = this.variantTotals.get(key) ?? { model, variant: v.name, version: v.version, n: 0 };
+      const t = this.variantTotals.get(key) ?? { model, variant: v.name, version: v.version, n: 0, failed: 0 };
       t.n += r.answered[i]!;
+      t.failed += r.failed[i]!;
       this.variantTotals.set(key, t);
     });
   }

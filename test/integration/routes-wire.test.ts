@@ -134,8 +134,16 @@ describe('routes over the wire, two I/O threads', () => {
     const deadline = Date.now() + 5000;
     while ([...ids].some((id) => !decisions.some((d) => d.eventId === id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const id of ids) expect(decisions.some((d) => d.eventId === id), id).toBe(true);
+    // A routed request that fails (its inputs do not fit the variant's version) counts for its variant.
+    for (let i = 0; i < 4; i++) {
+      const wrong = await fetch(`${s.url}/v2/models/demo-logistic/infer`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' },
+        body: JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 99], data: Array.from(x.subarray(0, 99)) }] }) });
+      expect(wrong.status).toBe(400);
+    }
     const metrics = await (await fetch(`${s.url}/metrics`)).text();
     expect(metrics).toMatch(/sluice_routed_answers_total\{model="demo-logistic",variant="treatment",version="2\.0\.0"\} [1-9]/);
+    const errors = [...metrics.matchAll(/^sluice_routed_errors_total\{model="demo-logistic",variant="(control|treatment)",version="[^"]+"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[2]), 0);
+    expect(errors).toBe(4);
   });
 
   it('50 route changes under HTTP and gRPC load: 0 failed requests, every answer from the version it names', async () => {
