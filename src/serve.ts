@@ -114,7 +114,8 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
     },
     async clear(model, opts) {
       const out = await stored.clear(model, opts);
-      if (engine.liveVersions(model).route) await engine.setRoute(model, undefined);
+      // A model this replica does not serve has no route here to clear.
+      if (engine.hasModel(model) && engine.liveVersions(model).route) await engine.setRoute(model, undefined);
       return out;
     },
   };
