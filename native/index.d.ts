@@ -138,6 +138,12 @@ export declare function linucbScores(aInv: Float64Array, b: Float64Array, x: Flo
 export declare function listenReusePort(host: string, port: number, backlog: number): ReusePortSocket
 
 /**
+ * Sets the calling thread's nice value to `nice` (0..=19: lowering only, which needs no
+ * privilege). Returns false where that is not supported or was refused.
+ */
+export declare function lowerCurrentThreadPriority(nice: number): boolean
+
+/**
  * Binds a SO_REUSEPORT socket to `host:port` without listening: it holds the port (port 0:
  * the kernel's choice) while servers that open their own SO_REUSEPORT sockets (uWebSockets.js
  * given a nonzero port) start on it, and takes no connections. Close it with

@@ -280,6 +280,14 @@ export function createRng(seed: number): Rng {
   }
 }
 
+/**
+ * Sets the calling thread's nice value (0..19, lowering only: native/src/thread_priority.rs);
+ * false where unsupported (not Linux) or refused.
+ */
+export function lowerCurrentThreadPriority(nice: number): boolean {
+  return binding.lowerCurrentThreadPriority(nice);
+}
+
 /** A TCP socket made by listenReusePort/reserveReusePort: its descriptor and bound port. */
 export type ReusePortSocket = Binding.ReusePortSocket;
 

@@ -27,6 +27,9 @@ export const workerEntry = path.join(projectRoot, 'dist', 'src', 'worker', 'entr
 /** The compiled script that creates an embedded database (src/registry/pglite-init-process.ts). */
 export const pgliteInitProcess = path.join(projectRoot, 'dist', 'src', 'registry', 'pglite-init-process.js');
 
+/** The compiled embedded-database thread (src/registry/pglite-thread-worker.ts). */
+export const pgliteThreadEntry = path.join(projectRoot, 'dist', 'src', 'registry', 'pglite-thread-worker.js');
+
 /** The bundled model repository (demo models). */
 export const bundledModels = path.join(projectRoot, 'models');
 

@@ -13,6 +13,7 @@ mod json_numbers;
 mod kernels;
 mod linear_registry;
 mod reuseport;
+mod thread_priority;
 
 use bandit::{linucb, rng::Xoshiro256, sampling};
 use errors::{dim, disjoint, expect_len, finite, invalid, Code};

@@ -9,7 +9,7 @@
  *   await services.close();
  *
  * Database: PostgreSQL when config.databaseUrl is set, else embedded PGlite in
- * `<dataDir>/registry`; migrations are applied on open. Artifacts: S3 with a local cache when
+ * `<dataDir>/registry`, run in a thread of its own (pglite-thread.ts); migrations are applied on open. Artifacts: S3 with a local cache when
  * config.s3Bucket is set, else `<dataDir>/artifacts`.
  */
 import path from 'node:path';
@@ -26,7 +26,7 @@ import { RegistryWatcher } from './watcher.js';
 
 export type RegistryConfig = Pick<Config,
   'dataDir' | 'databaseUrl' | 's3Bucket' | 's3Prefix' | 's3Endpoint' | 's3Region' | 's3AccessKeyId' |
-  's3SecretAccessKey' | 's3ForcePathStyle' | 'adminKey' | 'reconcileMs'>;
+  's3SecretAccessKey' | 's3ForcePathStyle' | 'adminKey' | 'reconcileMs'> & Partial<Pick<Config, 'embeddedDbNice'>>;
 
 export interface OpenOptions {
   pg?: Partial<PgOptions>;
@@ -53,10 +53,10 @@ export interface RegistryServices {
  * when configured: `pg` costs ~14 MB resident in a server on PGlite, PGlite far more in one on
  * PostgreSQL.
  */
-export async function openDb(config: Pick<Config, 'dataDir' | 'databaseUrl'>, pg: Partial<PgOptions> = {}): Promise<Db> {
+export async function openDb(config: Pick<Config, 'dataDir' | 'databaseUrl'> & Partial<Pick<Config, 'embeddedDbNice'>>, pg: Partial<PgOptions> = {}): Promise<Db> {
   const db: Db = config.databaseUrl !== undefined
     ? new (await import('./pg-db.js')).PgDb(config.databaseUrl, pg)
-    : await (await import('./pglite-db.js')).PgliteDb.open(path.join(config.dataDir, 'registry'));
+    : await (await import('./pglite-thread.js')).PgliteThreadDb.open(path.join(config.dataDir, 'registry'), { nice: config.embeddedDbNice });
   try {
     await migrate(db);
   } catch (e) {

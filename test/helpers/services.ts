@@ -24,7 +24,7 @@ import { projectRoot } from '../../src/paths.js';
 import type { Db } from '../../src/registry/db.js';
 import { migrate } from '../../src/registry/migrate.js';
 import { PgDb, type PgOptions } from '../../src/registry/pg-db.js';
-import { PgliteDb } from '../../src/registry/pglite-db.js';
+import { PgliteThreadDb } from '../../src/registry/pglite-thread.js';
 
 const run = promisify(execFile);
 const env = process.env;
@@ -114,7 +114,8 @@ const pgliteBackend: DbBackend = {
   service: undefined,
   async open() {
     const tmp = await tempDir('sluice-pglite-');
-    const db = await PgliteDb.open(path.join(tmp.dir, 'registry'));
+    // The embedded database as the server runs it: in its own thread (pglite-thread.ts).
+    const db = await PgliteThreadDb.open(path.join(tmp.dir, 'registry'));
     await migrate(db);
     return {
       db,

@@ -8,7 +8,7 @@ import { CachedStore } from '../../src/artifacts/cached.js';
 import { LocalDirectoryStore } from '../../src/artifacts/local.js';
 import type { Config } from '../../src/config/index.js';
 import { PgDb } from '../../src/registry/pg-db.js';
-import { PgliteDb } from '../../src/registry/pglite-db.js';
+import { PgliteThreadDb } from '../../src/registry/pglite-thread.js';
 import { openRegistry, type RegistryServices } from '../../src/registry/open.js';
 import { versionSource } from '../../src/registry/registry.js';
 import { Engine } from '../../src/service/engine.js';
@@ -34,7 +34,7 @@ describe('openRegistry with the embedded defaults', () => {
   it('keeps everything under the data directory, across restarts', async () => {
     const config = testConfig({ dataDir: tmp.dir });
     services = await openRegistry(config);
-    expect(services.db).toBeInstanceOf(PgliteDb);
+    expect(services.db).toBeInstanceOf(PgliteThreadDb);
     expect(services.artifacts).toBeInstanceOf(LocalDirectoryStore);
     const admin = services.initialAdminKey!;
     expect(admin.secret).toMatch(/^sk_/);
