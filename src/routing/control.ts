@@ -1,5 +1,5 @@
 /**
- * What the admin API calls to read and change a model's route. A route is stored only after
+ * What the admin service (src/service/admin.ts) calls to read and change a model's route. A route is stored only after
  * every version it names serves here: `prepare` loads them (verify, warm, validate) first, and a
  * version that fails to load fails the call with that version's error, leaving the route in
  * force untouched (issue #12). Other replicas hear of the stored route through the registry
