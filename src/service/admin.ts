@@ -5,7 +5,7 @@
  * names before the route is stored, after which it is put in force here at once (the registry
  * watcher brings it to the other replicas, and would bring it here too a moment later).
  *
- * Its arguments are the API's values, checked here and below (names, stages, routes),
+ * Its arguments are the API's values, checked here and below (names, stages, routes, owners),
  * so that every transport gets the same answers; its results are plain data the transports
  * serialise as they are. The main thread holds the one real instance; another I/O thread holds
  * `forwardedAdmin`, whose calls run on the main thread (src/io).
@@ -17,7 +17,7 @@ import type { Registry } from '../registry/registry.js';
 import type { Bump } from '../registry/semver.js';
 import type { AuditEntry, ModelDetail, ModelSummary, ModelVersion, Stage, StageChange } from '../registry/types.js';
 import { registryRouteControl, type RouteControl } from '../routing/control.js';
-import { parseRoute, type RouteSpec } from '../routing/route.js';
+import { parseRoute, parseRouteOwner, type RouteSpec } from '../routing/route.js';
 import type { PublishedRoute } from '../routing/plane-route.js';
 
 /** A registration as the API gives it: the header's fields and the artifact's bytes. */
@@ -38,10 +38,14 @@ export interface RegisterRequest {
   actor: string;
 }
 
-/** Who asks to clear a route, and why. */
+/** Who asks to clear a route, why, on whose behalf (`owner`, default manual) and whether to `force`. */
 export interface RouteRequest {
   actor: string;
   reason?: string;
+  /** "manual" | "experiment" | "deployment"; anything else is ROUTE_INVALID. */
+  owner?: unknown;
+  /** Replace or clear another controller's route (else ROUTE_OWNED, 409). */
+  force?: boolean;
 }
 
 export interface AdminService {
@@ -55,12 +59,12 @@ export interface AdminService {
   promote(model: string, version: string, opts: { stage?: string; actor: string; reason?: string }): Promise<StageChange>;
   rollback(model: string, opts: { actor: string; reason?: string; to?: string }): Promise<StageChange>;
   audit(query: { model?: string; limit?: number; beforeId?: number }): Promise<AuditEntry[]>;
-  /** {model, route, generation, updated_by, updated_at}, or {model, route: null} without a route. */
+  /** {model, route, owner, generation, updated_by, updated_at}, or {model, route: null} without a route. */
   getRoute(model: string): Promise<object>;
   /**
-   * `body` is the API's: the route JSON plus `reason?`, checked here in that order (the route's
-   * faults are ROUTE_INVALID naming the field; a body that is not an object is the route's
-   * fault too).
+   * `body` is the API's: the route JSON plus `reason?`, `owner?` and `force?`, checked here in
+   * that order (the route's faults are ROUTE_INVALID naming the field; a body that is not an
+   * object is the route's fault too).
    */
   setRoute(model: string, body: unknown, actor: string): Promise<object>;
   clearRoute(model: string, req: RouteRequest): Promise<object>;
@@ -97,6 +101,11 @@ function text(v: unknown, what: string): string | undefined {
   return v;
 }
 
+function flag(v: unknown, what: string): boolean | undefined {
+  if (v !== undefined && typeof v !== 'boolean') throw new SluiceError('INVALID_ARGUMENT', `${what} must be true or false`);
+  return v;
+}
+
 /** Routes stored in the registry and put in force on this replica's engine. */
 function engineRouteControl(registry: Registry, engine: RouteEngine): RouteControl {
   const stored = registryRouteControl(registry, (model, versions) => engine.prepareVersions(model, versions));
@@ -119,6 +128,7 @@ function engineRouteControl(registry: Registry, engine: RouteEngine): RouteContr
 /** The admin service of this process (main thread). */
 export function adminService({ registry, keys, engine }: AdminDepsOf): AdminService {
   const routes = engineRouteControl(registry, engine);
+  const change = (req: RouteRequest) => ({ actor: req.actor, reason: req.reason, owner: parseRouteOwner(req.owner), force: flag(req.force, 'force') });
   return {
     listModels: () => registry.listModels(),
     showModel: (model) => registry.showModel(model),
@@ -132,11 +142,11 @@ export function adminService({ registry, keys, engine }: AdminDepsOf): AdminServ
     getRoute: async (model) => (await routes.get(model)) ?? { model, route: null },
     setRoute(model, body, actor) {
       const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
-      const { reason, ...route } = isObject ? (body as Record<string, unknown>) : {};
+      const { reason, owner, force, ...route } = isObject ? (body as Record<string, unknown>) : {};
       const spec = parseRoute(isObject ? route : body, model);
-      return routes.set(model, spec, { actor, reason: text(reason, 'reason') });
+      return routes.set(model, spec, change({ actor, reason: text(reason, 'reason'), owner, force: force as boolean | undefined }));
     },
-    clearRoute: (model, req) => routes.clear(model, { actor: req.actor, reason: req.reason }),
+    clearRoute: (model, req) => routes.clear(model, change(req)),
     listKeys: () => keys.list(),
     createKey: (name, scopes, actor) => keys.create(name, scopes as Scope[], actor),
   };

@@ -10,9 +10,9 @@
  *     cv_scores?, parent_version?, reason? }
  * then the payload bytes.
  *
- * A route (`PUT /v1/admin/models/{m}/route`) is the route JSON plus an optional `reason`, handed
- * whole to the admin service, which checks it and loads the versions it names before storing
- * it. DELETE takes its reason from `?reason=` or a JSON body.
+ * A route (`PUT /v1/admin/models/{m}/route`) is the route JSON plus optional `reason`, `owner`
+ * and `force`, handed whole to the admin service, which checks it and loads the versions it names
+ * before storing it. DELETE takes its reason and force from a JSON body or `?reason=` / `?force=`.
  *
  * Like every transport, this calls only the service (src/service/admin.ts), never the registry
  * or the routing code (DESIGN.md's layout rule; test/unit/layout.test.ts).
@@ -82,6 +82,20 @@ function str(o: Record<string, unknown>, k: string, required = false): string | 
   return v;
 }
 
+function bool(o: Record<string, unknown>, k: string): boolean | undefined {
+  const v = own(o, k);
+  if (v !== undefined && typeof v !== 'boolean') throw new SluiceError('INVALID_ARGUMENT', `${k} must be true or false`);
+  return v;
+}
+
+/** `?k=true` or `?k=false` (absent: undefined). */
+function queryFlag(q: URLSearchParams, k: string): boolean | undefined {
+  const v = q.get(k);
+  if (v === null) return undefined;
+  if (v !== 'true' && v !== 'false') throw new SluiceError('INVALID_ARGUMENT', `?${k}= must be true or false`);
+  return v === 'true';
+}
+
 function obj(o: Record<string, unknown>, k: string): Record<string, unknown> | undefined {
   const v = own(o, k);
   return v === undefined ? undefined : asObject(v, k);
@@ -145,7 +159,12 @@ export function adminRoutes(ctx: HttpContext, deps: AdminDeps): Array<[Method, s
     })],
     ['del', '/v1/admin/models/:model/route', route(ctx, 1, small, (r) => {
       const b = json(ctx, r.body);
-      return admin.clearRoute(r.params[0]!, { actor: r.actor, reason: str(b, 'reason') ?? r.query.get('reason') ?? undefined });
+      return admin.clearRoute(r.params[0]!, {
+        actor: r.actor,
+        reason: str(b, 'reason') ?? r.query.get('reason') ?? undefined,
+        owner: own(b, 'owner'),
+        force: bool(b, 'force') ?? queryFlag(r.query, 'force'),
+      });
     })],
     // Shadow figures come from the engine (every I/O thread's, merged), not the registry.
     ['get', '/v1/admin/models/:model/shadow', route(ctx, 1, 0, (r) => ctx.engine.shadowReport(r.params[0]!))],
