@@ -34,7 +34,7 @@ export const catalogue = {
   // Request errors: the caller sent something the model cannot take.
   INVALID_ARGUMENT: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A request field is missing or has the wrong type or value.' },
   NAME_INVALID: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A model name, version or API key name breaks the naming rule (see Names).' },
-  ROUTE_INVALID: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A traffic route is malformed (variants, weights, assignment, salt, shadows or log_features); the message names the field.' },
+  ROUTE_INVALID: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A traffic route is malformed (variants, weights, assignment, salt, shadows, log_features or owner); the message names the field.' },
   INPUT_MISSING: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'An input the model signature requires was not sent.' },
   INPUT_UNKNOWN: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'An input name is not in the model signature, or is sent twice.' },
   OUTPUT_UNKNOWN: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A requested output is not in the model signature.' },
@@ -64,6 +64,7 @@ export const catalogue = {
   PERMISSION_DENIED: { http: 403, grpc: Grpc.PERMISSION_DENIED, retryable: false, doc: 'The API key lacks the scope this action needs.' },
   VERSION_EXISTS: { http: 409, grpc: Grpc.ALREADY_EXISTS, retryable: false, doc: 'That model version is already registered (versions are immutable).' },
   VERSION_IN_USE: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'That live version is the model\'s default or is named by its route: it cannot be unloaded alone.' },
+  ROUTE_OWNED: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'The model\'s route belongs to an experiment or a deployment: another owner\'s change or clear of it needs `"force": true` (audited).' },
   ROLLBACK_IMPOSSIBLE: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'There is no earlier production version (or the named one) to roll back to.' },
   REGISTRY_UNAVAILABLE: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The registry database cannot be reached; serving continues from the last known state.' },
   ARTIFACT_UNAVAILABLE: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The artifact store cannot be reached and the artifact is not cached.' },

@@ -19,8 +19,8 @@ import { RegistryCatalog } from './registry/catalog.js';
 import { importDirectory } from './registry/import.js';
 import { openRegistry, type RegistryServices } from './registry/open.js';
 import type { Registry } from './registry/registry.js';
+import { adminService } from './service/admin.js';
 import { Engine } from './service/engine.js';
-import { registryRouteControl, type RouteControl } from './routing/control.js';
 import { sameRoute } from './routing/route.js';
 
 export const version = (JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -101,24 +101,8 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
   }
   const engine = Engine.create(config, new RegistryCatalog(services.registry));
   engine.attachLearning({ decisions, feedback });
-  // The admin API's routes: every version a route names is loaded here (a live version) before
-  // the route is stored; once stored it is put in force here at once (the watcher brings it to
-  // the other replicas, and would bring it here too a moment later).
-  const stored = registryRouteControl(services.registry, (model, versions) => engine.prepareVersions(model, versions));
-  const routes: RouteControl = {
-    get: (model) => stored.get(model),
-    async set(model, spec, opts) {
-      const out = await stored.set(model, spec, opts);
-      await engine.setRoute(model, spec);
-      return out;
-    },
-    async clear(model, opts) {
-      const out = await stored.clear(model, opts);
-      // A model this replica does not serve has no route here to clear.
-      if (engine.hasModel(model) && engine.liveVersions(model).route) await engine.setRoute(model, undefined);
-      return out;
-    },
-  };
+  // What every thread's admin API calls (the registry, keys, and routes put in force here).
+  const admin = adminService({ registry: services.registry, keys: services.keys, engine });
   let threads: IoThreads | undefined;
   let ports: Awaited<ReturnType<typeof reserveServerPorts>> | undefined;
   let http: HttpServer;
@@ -129,12 +113,12 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
     // I/O threads join before any model loads, so that every version reaches every thread.
     if (config.ioThreads > 1) {
       threads = await IoThreads.start(engine, {
-        workers: config.ioThreads - 1, serverVersion: version, registry: services.registry, keys: services.keys, routes,
+        workers: config.ioThreads - 1, serverVersion: version, admin, keys: services.keys,
         onThreadFailed: (id, e) => onThreadFailed?.(id, e),
       });
     }
     await engine.loadStartupModels();
-    ({ http, grpc } = frontDoors(engine, { serverVersion: version, admin: { registry: services.registry, keys: services.keys, routes, maxUploadBytes: config.maxUploadBytes } }));
+    ({ http, grpc } = frontDoors(engine, { serverVersion: version, admin, keys: services.keys }));
     if (threads) {
       // Every thread's app and gRPC socket join one group per port: hold the ports (port 0
       // becomes a concrete one) until all listen.

@@ -1,13 +1,15 @@
 /**
  * `sluice route show|set|clear`: a model's traffic route through the admin API (--url, --key or
  * SLUICE_API_KEY). `set` builds the route from options or reads it from --file, and checks it
- * with the server's own parser first, so a typo fails here with the same message.
+ * with the server's own parser first, so a typo fails here with the same message. `--owner`
+ * says on whose behalf (default manual); `--force` replaces or clears a route an experiment or a
+ * deployment owns (the server refuses that with ROUTE_OWNED otherwise, and audits it).
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { SluiceError } from '../errors.js';
 import { checkName } from '../names.js';
-import { parseRoute, type RouteJson } from '../routing/route.js';
+import { parseRoute, parseRouteOwner, type RouteJson } from '../routing/route.js';
 import { request, type AdminTarget } from './admin-client.js';
 
 function target(o: { url: string; key?: string }): AdminTarget {
@@ -42,6 +44,8 @@ interface SetOptions {
   logFeatures?: boolean;
   file?: string;
   reason?: string;
+  owner?: string;
+  force?: boolean;
 }
 
 async function routeBody(o: SetOptions): Promise<Record<string, unknown>> {
@@ -100,26 +104,35 @@ export function addRouteCommands(program: Command): void {
     .option('--shadow <version:fraction>', 'also run this share of requests on a shadow version (repeatable)', collect)
     .option('--log-features', 'log the input features of each decision')
     .option('--file <route.json>', 'the route as JSON: {variants, assignment, salt?, shadows?, log_features?}')
-    .option('--reason <text>', 'why (goes into the audit log)'))
+    .option('--reason <text>', 'why (goes into the audit log)')
+    .option('--owner <owner>', 'on whose behalf: manual (default), experiment or deployment')
+    .option('--force', 'replace a route that an experiment or a deployment owns (audited)'))
     .action(async (m: string, o: SetOptions) => {
       checkName(m, 'model name');
       const body = await routeBody(o);
       parseRoute(body, m); // the server's checks, here first
+      if (o.owner !== undefined) parseRouteOwner(o.owner);
+      const extra = { ...(o.reason !== undefined ? { reason: o.reason } : {}), ...(o.owner !== undefined ? { owner: o.owner } : {}), ...(o.force ? { force: true } : {}) };
       const r = (await request(target(o), 'PUT', path(m), {
-        chunks: [Buffer.from(JSON.stringify({ ...body, ...(o.reason !== undefined ? { reason: o.reason } : {}) }))],
+        chunks: [Buffer.from(JSON.stringify({ ...body, ...extra }))],
         headers: { 'content-type': 'application/json' },
-      })) as { route: RouteJson; generation: number; changed: boolean };
-      console.log(`${m}: ${r.changed ? 'route in force' : 'route unchanged'} (generation ${r.generation}): ${describeRoute(r.route)}`);
+      })) as { route: RouteJson; owner: string; generation: number; changed: boolean; forced_over: string | null };
+      // A manual route (the usual one) needs no word about its owner.
+      const owner = r.owner === 'manual' ? '' : `, owner ${r.owner}`;
+      const forced = r.forced_over ? `, replacing a route of ${r.forced_over}` : '';
+      console.log(`${m}: ${r.changed ? 'route in force' : 'route unchanged'} (generation ${r.generation}${owner}${forced}): ${describeRoute(r.route)}`);
     });
 
   common(route.command('clear <model>').description('remove the route: the model serves its production version again')
-    .option('--reason <text>', 'why'))
-    .action(async (m: string, o: { url: string; key?: string; reason?: string }) => {
+    .option('--reason <text>', 'why')
+    .option('--force', 'clear a route that an experiment or a deployment owns (audited)'))
+    .action(async (m: string, o: { url: string; key?: string; reason?: string; force?: boolean }) => {
       checkName(m, 'model name');
       const r = (await request(target(o), 'DELETE', path(m), {
-        chunks: [Buffer.from(JSON.stringify(o.reason !== undefined ? { reason: o.reason } : {}))],
+        chunks: [Buffer.from(JSON.stringify({ ...(o.reason !== undefined ? { reason: o.reason } : {}), ...(o.force ? { force: true } : {}) }))],
         headers: { 'content-type': 'application/json' },
-      })) as { generation: number; changed: boolean };
-      console.log(r.changed ? `${m}: route cleared (generation ${r.generation}); serving its production version` : `${m}: had no route; serving its production version`);
+      })) as { generation: number; changed: boolean; forced_over: string | null };
+      const forced = r.forced_over ? ` (a route of ${r.forced_over}, forced)` : '';
+      console.log(r.changed ? `${m}: route cleared${forced} (generation ${r.generation}); serving its production version` : `${m}: had no route; serving its production version`);
     });
 }

@@ -1,8 +1,8 @@
 /**
  * The front ends of one I/O thread: the HTTP server (OIP REST, KServe v1, WebSocket stream,
  * admin API) and the gRPC server over that thread's service, with the access check both use.
- * Every I/O thread builds the same pair; the admin API's registry and keys are the real ones on
- * the main thread and forwarding proxies elsewhere (src/io/io-thread.ts).
+ * Every I/O thread builds the same pair; the admin service and the key check are the real ones
+ * on the main thread and forwarding proxies elsewhere (src/io/io-thread.ts).
  */
 import { keyFromHeaders, needsKey, requireScope } from '../auth/policy.js';
 import type { ApiKeys } from '../auth/keys.js';
@@ -10,8 +10,8 @@ import type { Scope } from '../auth/scopes.js';
 import type { Config } from '../config/index.js';
 import { GrpcServer } from '../frontend/grpc/server.js';
 import type { Authorize } from '../frontend/http/context.js';
-import type { AdminDeps } from '../frontend/http/routes/admin.js';
 import { HttpServer } from '../frontend/http/server.js';
+import type { AdminService } from '../service/admin.js';
 import type { Service } from '../service/service.js';
 
 /** The access check: keys from the registry, needs from the config. */
@@ -34,14 +34,22 @@ export interface FrontDoors {
   grpc: GrpcServer;
 }
 
-export function frontDoors(service: Service, opts: { serverVersion: string; admin: AdminDeps }): FrontDoors {
+export interface FrontDoorOptions {
+  serverVersion: string;
+  /** What the admin API calls. */
+  admin: AdminService;
+  /** The key check of every front end. */
+  keys: Pick<ApiKeys, 'verify'>;
+}
+
+export function frontDoors(service: Service, opts: FrontDoorOptions): FrontDoors {
   const config = service.config;
   return {
     http: new HttpServer(service, {
       serverVersion: opts.serverVersion,
-      authorize: authorizer(opts.admin.keys, config, config.httpHost),
-      admin: opts.admin,
+      authorize: authorizer(opts.keys, config, config.httpHost),
+      admin: { admin: opts.admin, maxUploadBytes: config.maxUploadBytes },
     }),
-    grpc: new GrpcServer(service, { serverVersion: opts.serverVersion, authorize: authorizer(opts.admin.keys, config, config.grpcHost) }),
+    grpc: new GrpcServer(service, { serverVersion: opts.serverVersion, authorize: authorizer(opts.keys, config, config.grpcHost) }),
   };
 }

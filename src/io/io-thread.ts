@@ -9,13 +9,12 @@ import type { ApiKeys } from '../auth/keys.js';
 import type { Config } from '../config/index.js';
 import { SluiceError } from '../errors.js';
 import { BoardClient } from '../dispatch/board-client.js';
-import type { Registry } from '../registry/registry.js';
 import { DataPlane, type ActivateOptions, type VersionSpec } from '../service/data-plane.js';
+import { forwardedAdmin } from '../service/admin.js';
 import type { PublishedRoute } from '../routing/plane-route.js';
 import { frontDoors } from './front-doors.js';
 import { Rpc } from './rpc.js';
 import { ThreadService } from './thread-service.js';
-import type { RouteControl } from '../routing/control.js';
 import { ADMIN_METHODS, type AdminTarget, type IoThreadData } from './protocol.js';
 
 const data = workerData as IoThreadData;
@@ -35,7 +34,7 @@ const plane = new DataPlane({
   onDecisions: (batch) => control.notify('decisions', batch),
 });
 
-/** A stand-in whose listed methods run on the main thread (the registry, keys and routes live there). */
+/** A stand-in whose listed methods run on the main thread (the registry and keys live there). */
 function forwarded<T>(target: AdminTarget): T {
   const out: Record<string, unknown> = {};
   for (const method of ADMIN_METHODS[target]) out[method] = (...args: unknown[]) => control.call(target, method, args);
@@ -82,6 +81,7 @@ control = new Rpc(data.port as MessagePort, {
 service = new ThreadService(plane, control, data.poolThreads);
 doors = frontDoors(service, {
   serverVersion: data.serverVersion,
-  admin: { registry: forwarded<Registry>('registry'), keys: forwarded<ApiKeys>('keys'), routes: forwarded<RouteControl>('routes'), maxUploadBytes: config.maxUploadBytes },
+  admin: forwardedAdmin((operation, args) => control.call('admin', operation, args)),
+  keys: forwarded<Pick<ApiKeys, 'verify'>>('keys'),
 });
 control.notify('hello');

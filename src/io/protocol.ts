@@ -2,6 +2,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Config } from '../config/index.js';
 import type { SharedMemory } from '../service/data-plane.js';
+import { ADMIN_OPERATIONS } from '../service/admin.js';
 
 export interface IoThreadData {
   thread: number;
@@ -14,15 +15,14 @@ export interface IoThreadData {
 }
 
 /**
- * The registry, key and route operations an I/O thread's admin API may forward to the main
- * thread (exactly what src/frontend/http/routes/admin.ts and the access check call); anything
- * else is refused there. Routes are set on the main thread because that is where the engine
- * loads the versions a route needs before it is stored (src/routing/control.ts).
+ * What an I/O thread may forward to the main thread for its front ends: every admin service
+ * operation (src/service/admin.ts; the registry, the keys and the engine that loads a route's
+ * versions before it is stored all live there) and the access check's key lookup. Anything
+ * else is refused there.
  */
 export const ADMIN_METHODS = {
-  registry: ['listModels', 'showModel', 'versions', 'getVersion', 'register', 'promote', 'rollback', 'audit'],
-  keys: ['verify', 'list', 'create'],
-  routes: ['get', 'set', 'clear'],
+  admin: ADMIN_OPERATIONS,
+  keys: ['verify'],
 } as const;
 
 export type AdminTarget = keyof typeof ADMIN_METHODS;

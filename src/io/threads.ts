@@ -18,11 +18,10 @@ import type { MetricsSnapshot } from '../metrics/snapshot.js';
 import { reservePort, type PortReservation } from '../net/reuseport.js';
 import { ioThreadEntry } from '../paths.js';
 import type { FeedbackInput } from '../learn/feedback.js';
-import type { Registry } from '../registry/registry.js';
 import type { Engine, LoadOptions, PlaneLink } from '../service/engine.js';
 import type { Decision } from '../routing/plane-route.js';
 import type { VersionSpec } from '../service/data-plane.js';
-import type { RouteControl } from '../routing/control.js';
+import type { AdminService } from '../service/admin.js';
 import { ADMIN_METHODS, type AdminTarget, type IoThreadData } from './protocol.js';
 import { Rpc } from './rpc.js';
 
@@ -30,10 +29,9 @@ export interface IoThreadsOptions {
   /** Worker I/O threads to start (the main thread is not counted). */
   workers: number;
   serverVersion: string;
-  /** The registry, keys and route control behind every thread's admin API (calls are forwarded here). */
-  registry: Registry;
-  keys: ApiKeys;
-  routes: RouteControl;
+  /** The admin service and key check behind every thread's front ends (calls are forwarded here). */
+  admin: AdminService;
+  keys: Pick<ApiKeys, 'verify'>;
   /** A thread failed (an uncaught error ended it): the process is no longer whole. */
   onThreadFailed?: (thread: number, e: unknown) => void;
 }
@@ -89,9 +87,8 @@ export class IoThreads {
       unload: (name: string, o: { version?: string }) => engine.unload(name, o),
       shadowReport: (name: string) => engine.shadowReport(name),
       feedback: (items: FeedbackInput[]) => engine.feedback(items),
-      registry: (method: string, args: unknown[]) => forward('registry', method, args),
+      admin: (method: string, args: unknown[]) => forward('admin', method, args),
       keys: (method: string, args: unknown[]) => forward('keys', method, args),
-      routes: (method: string, args: unknown[]) => forward('routes', method, args),
     }, 'control');
     const exited = new Promise<void>((resolve) => {
       worker.once('exit', (code) => {

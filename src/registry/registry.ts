@@ -23,7 +23,7 @@ import * as routeQueries from './routes.js';
 import { promote, rollback, type RollbackOptions } from './stages.js';
 import type {
   AuditEntry, AuditQuery, ChangeOptions, ModelDetail, ModelSummary, ModelVersion, PerformanceInput,
-  PerformanceSnapshot, RegisterInput, RouteChange, RouteRecord, Stage, StageChange,
+  PerformanceSnapshot, RegisterInput, RouteChange, RouteChangeOptions, RouteRecord, Stage, StageChange,
 } from './types.js';
 import type { RouteSpec } from '../routing/route.js';
 
@@ -111,14 +111,15 @@ export class Registry {
   /**
    * Puts a route in force (audited, NOTIFY to every replica). The model and every version the
    * route names must be registered (VERSION_NOT_FOUND otherwise). Loading those versions is
-   * the caller's (src/routing/control.ts): store a route only once they serve.
+   * the caller's (src/routing/control.ts): store a route only once they serve. On behalf of
+   * `opts.owner` (default manual): another controller's route needs `opts.force` (ROUTE_OWNED).
    */
-  setRoute(model: string, spec: RouteSpec, opts: ChangeOptions): Promise<RouteChange> {
+  setRoute(model: string, spec: RouteSpec, opts: RouteChangeOptions): Promise<RouteChange> {
     return this.run('set route', () => routeQueries.setRoute(this.db, named(model), spec, opts));
   }
 
-  /** Removes the model's route: it serves its production version again (audited, NOTIFY). */
-  clearRoute(model: string, opts: ChangeOptions): Promise<RouteChange> {
+  /** Removes the model's route: it serves its production version again (audited, NOTIFY; owners as setRoute). */
+  clearRoute(model: string, opts: RouteChangeOptions): Promise<RouteChange> {
     return this.run('clear route', () => routeQueries.clearRoute(this.db, named(model), opts));
   }
 

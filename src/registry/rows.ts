@@ -3,7 +3,7 @@
  * Dates; bigint comes back as a string from `pg` and a number from PGlite, hence `num`.
  */
 import type { ModelKind, Signature } from '../model/manifest.js';
-import type { RouteJson } from '../routing/route.js';
+import type { RouteJson, RouteOwner } from '../routing/route.js';
 import type { AuditEntry, ModelVersion, PerformanceSnapshot, RouteAuditAction, Stage, VersionAuditAction } from './types.js';
 
 export function num(v: unknown): number {
@@ -44,7 +44,7 @@ export function toModelVersion(r: Record<string, unknown>): ModelVersion {
   };
 }
 
-export const AUDIT_COLUMNS = 'id, model, action, from_version, to_version, from_stage, to_stage, actor, reason, at, route, route_generation';
+export const AUDIT_COLUMNS = 'id, model, action, from_version, to_version, from_stage, to_stage, actor, reason, at, route, route_generation, route_owner, route_forced_over';
 
 export function toAuditEntry(r: Record<string, unknown>): AuditEntry {
   const base = { id: num(r.id), model: r.model as string, actor: r.actor as string, reason: r.reason as string, at: date(r.at) };
@@ -55,6 +55,9 @@ export function toAuditEntry(r: Record<string, unknown>): AuditEntry {
       fromVersion: null, toVersion: null, fromStage: null, toStage: null,
       route: (r.route as RouteJson | null) ?? null,
       routeGeneration: num(r.route_generation),
+      // NULL only on rows written before migration 005, when every route change was manual.
+      routeOwner: (r.route_owner as RouteOwner | null) ?? 'manual',
+      forcedOver: (r.route_forced_over as RouteOwner | null) ?? null,
     };
   }
   return {

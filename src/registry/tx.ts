@@ -45,13 +45,13 @@ export async function notifyProduction(tx: Queryable, change: ProductionChange):
 }
 
 /** A route change's audit entry as written. */
-export type RouteAuditRow = Pick<RouteAuditEntry, 'model' | 'action' | 'route' | 'routeGeneration' | 'actor' | 'reason'>;
+export type RouteAuditRow = Pick<RouteAuditEntry, 'model' | 'action' | 'route' | 'routeGeneration' | 'routeOwner' | 'forcedOver' | 'actor' | 'reason'>;
 
 export async function writeRouteAudit(tx: Queryable, a: RouteAuditRow): Promise<number> {
   const rows = await tx.query<{ id: unknown }>(
-    `INSERT INTO model_lineage (model, action, route, route_generation, actor, reason)
-     VALUES ($1, $2, $3::jsonb, $4, $5, $6) RETURNING id`,
-    [a.model, a.action, a.route === null ? null : JSON.stringify(a.route), a.routeGeneration, a.actor, a.reason],
+    `INSERT INTO model_lineage (model, action, route, route_generation, route_owner, route_forced_over, actor, reason)
+     VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8) RETURNING id`,
+    [a.model, a.action, a.route === null ? null : JSON.stringify(a.route), a.routeGeneration, a.routeOwner, a.forcedOver, a.actor, a.reason],
   );
   return num(rows[0]!.id);
 }

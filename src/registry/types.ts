@@ -1,7 +1,7 @@
 /** What the registry stores and returns. Dates are JS Dates; sizes and counts are numbers. */
 import type { ModelKind, Signature } from '../model/manifest.js';
 import type { ArtifactData } from '../artifacts/store.js';
-import type { RouteJson, RouteSpec } from '../routing/route.js';
+import type { RouteJson, RouteOwner, RouteSpec } from '../routing/route.js';
 import type { Bump } from './semver.js';
 
 export const STAGES = ['development', 'staging', 'production', 'archived'] as const;
@@ -88,6 +88,17 @@ export interface ChangeOptions {
   reason?: string;
 }
 
+/** A route change: who asks, and on whose behalf (default manual). */
+export interface RouteChangeOptions extends ChangeOptions {
+  /** Default 'manual'. */
+  owner?: RouteOwner;
+  /**
+   * Replace (or clear) a route that another owner's controller put in force; without it that is
+   * ROUTE_OWNED (409). Audited: the audit row names the owner whose route was replaced.
+   */
+  force?: boolean;
+}
+
 export interface StageChange {
   model: string;
   version: string;
@@ -133,6 +144,10 @@ export interface RouteAuditEntry<A extends RouteAuditAction = RouteAuditAction> 
   toStage: null;
   route: RouteJson | null;
   routeGeneration: number;
+  /** On whose behalf the change was made (for a set, the owner of the route put in force). */
+  routeOwner: RouteOwner;
+  /** The owner of the route a forced change replaced (null: no force was needed). */
+  forcedOver: RouteOwner | null;
 }
 
 /** One member per route action, so that `action === 'route_set' || ...` narrows (unit discriminants). */
@@ -197,6 +212,8 @@ export interface RouteNotice {
 /** A model's route as stored. */
 export interface RouteRecord {
   spec: RouteSpec;
+  /** Who put it in force. */
+  owner: RouteOwner;
   /** Bumped by every set and clear of this model's route (1 for the first). */
   generation: number;
   updatedBy: Actor;
@@ -208,12 +225,16 @@ export interface RouteChange {
   model: string;
   /** The route in force afterwards (null: none, the model serves its production version). */
   route: RouteSpec | null;
+  /** The owner of the route in force afterwards (null when there is none). */
+  owner: RouteOwner | null;
   /** Its generation (0 when the model never had a route). */
   generation: number;
   /** False when the route in force was already that (nothing was written). */
   changed: boolean;
   /** The audit row written, when changed. */
   auditId: number | null;
+  /** The owner of the route this change replaced with `force` (null when none was needed). */
+  forcedOver: RouteOwner | null;
 }
 
 export const REGISTRY_CHANNEL = 'sluice_registry';

@@ -211,7 +211,7 @@ export class RegistryWatcher {
     }
   }
 
-  private applyRoute(model: string, state: RouteState): void {
+  private applyRoute(model: string, state: Pick<RouteState, 'spec' | 'generation'>): void {
     const report = this.routeReports.get(model);
     const cleared = state.spec === undefined;
     if (report && report.ok && report.generation === state.generation && report.cleared === cleared) return;

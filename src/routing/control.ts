@@ -1,23 +1,20 @@
 /**
- * What the admin API calls to read and change a model's route. A route is stored only after
- * every version it names serves here: `prepare` loads them (verify, warm, validate) first, and a
- * version that fails to load fails the call with that version's error, leaving the route in
- * force untouched (issue #12). Other replicas hear of the stored route through the registry
- * watcher and load what they lack themselves.
+ * Reading and changing a model's route for the admin service (src/service/admin.ts). A route is
+ * stored only after every version it names serves here: `prepare` loads them (verify, warm,
+ * validate) first, and a version that fails to load fails the call with that version's error,
+ * leaving the route in force untouched (issue #12). Other replicas hear of the stored route
+ * through the registry watcher and load what they lack themselves.
  *
- * The answers are the API's JSON: {model, route: <route JSON> | null, generation, updated_by,
- * updated_at} (route null: the model serves its production version), plus `changed` for set
- * and clear.
+ * The answers are the API's JSON: {model, route: <route JSON> | null, owner, generation,
+ * updated_by, updated_at} (route null, and nothing else: the model serves its production
+ * version), and for set and clear {model, route, owner, generation, changed, audit_id,
+ * forced_over}.
  */
 import type { Registry } from '../registry/registry.js';
-import type { RouteChange, RouteRecord } from '../registry/types.js';
-import { routeJson, routeVersions, type RouteSpec } from './route.js';
+import type { RouteChange, RouteChangeOptions, RouteRecord } from '../registry/types.js';
+import { DEFAULT_ROUTE_OWNER, overriddenOwner, routeJson, routeVersions, type RouteSpec } from './route.js';
 
-export interface RouteChangeOptions {
-  /** The API key name that asked (audited). */
-  actor: string;
-  reason?: string;
-}
+export type { RouteChangeOptions };
 
 export interface RouteControl {
   /** The model's route, or null when it has none (MODEL_NOT_FOUND for an unknown model). */
@@ -32,11 +29,14 @@ export type PrepareVersions = (model: string, versions: string[]) => Promise<voi
 
 /** The route state as the admin API shows it. */
 export function routeRecordJson(model: string, r: RouteRecord): object {
-  return { model, route: routeJson(r.spec), generation: r.generation, updated_by: r.updatedBy, updated_at: r.updatedAt.toISOString() };
+  return { model, route: routeJson(r.spec), owner: r.owner, generation: r.generation, updated_by: r.updatedBy, updated_at: r.updatedAt.toISOString() };
 }
 
 function changeJson(c: RouteChange): object {
-  return { model: c.model, route: c.route ? routeJson(c.route) : null, generation: c.generation, changed: c.changed, audit_id: c.auditId };
+  return {
+    model: c.model, route: c.route ? routeJson(c.route) : null, owner: c.owner, generation: c.generation,
+    changed: c.changed, audit_id: c.auditId, forced_over: c.forcedOver,
+  };
 }
 
 /** The default RouteControl: the registry, with `prepare` run before a route is stored. */
@@ -47,11 +47,15 @@ export function registryRouteControl(registry: Pick<Registry, 'getRoute' | 'setR
       return r ? routeRecordJson(model, r) : null;
     },
     async set(model, spec, opts) {
+      // A change that will be refused for its owner loads nothing first. The registry checks
+      // again under the model's lock: this early answer only saves the loading.
+      const current = await registry.getRoute(model);
+      if (current) overriddenOwner(model, current, opts.owner ?? DEFAULT_ROUTE_OWNER, opts.force === true);
       await prepare(model, routeVersions(spec));
-      return changeJson(await registry.setRoute(model, spec, { actor: opts.actor, reason: opts.reason }));
+      return changeJson(await registry.setRoute(model, spec, opts));
     },
     async clear(model, opts) {
-      return changeJson(await registry.clearRoute(model, { actor: opts.actor, reason: opts.reason }));
+      return changeJson(await registry.clearRoute(model, opts));
     },
   };
 }

@@ -155,6 +155,49 @@ export function parseRoute(body: unknown, model: string): RouteSpec {
   });
 }
 
+/**
+ * Who put a route in force (DESIGN.md: a route's owner). `manual`: an operator (the admin API,
+ * `sluice route`); `experiment` and `deployment`: the controllers of issues #13-#15. The owner
+ * is kept beside the route, not inside its JSON: it says who may change it, not how traffic is
+ * spread. A change by another owner over an experiment's or a deployment's route needs `force`
+ * (src/registry/routes.ts), so that an operator never silently clobbers a running controller.
+ */
+export const ROUTE_OWNERS = ['manual', 'experiment', 'deployment'] as const;
+export type RouteOwner = (typeof ROUTE_OWNERS)[number];
+export const DEFAULT_ROUTE_OWNER: RouteOwner = 'manual';
+
+export function isRouteOwner(v: unknown): v is RouteOwner {
+  return typeof v === 'string' && (ROUTE_OWNERS as readonly string[]).includes(v);
+}
+
+/** An owner from the API (absent: manual); anything else is ROUTE_INVALID naming the field. */
+export function parseRouteOwner(v: unknown): RouteOwner {
+  if (v === undefined) return DEFAULT_ROUTE_OWNER;
+  if (!isRouteOwner(v)) throw invalid(`owner must be one of ${ROUTE_OWNERS.map((o) => JSON.stringify(o)).join(', ')}`);
+  return v;
+}
+
+/**
+ * Whether a change made on behalf of `by` over a route owned by `owner` needs `force`: only a
+ * controller's route is protected (a manual route is anyone's to replace), and only from others.
+ */
+export function needsForce(owner: RouteOwner, by: RouteOwner): boolean {
+  return owner !== 'manual' && owner !== by;
+}
+
+/**
+ * The owner whose route in force a change on behalf of `by` replaces with force (null when no
+ * force is needed); ROUTE_OWNED (409) when it needs force and has none.
+ */
+export function overriddenOwner(model: string, current: { owner: RouteOwner; generation: number }, by: RouteOwner, force: boolean): RouteOwner | null {
+  if (!needsForce(current.owner, by)) return null;
+  if (!force) {
+    const whose = current.owner === 'experiment' ? 'an experiment' : 'a deployment';
+    throw new SluiceError('ROUTE_OWNED', `the route of ${model} belongs to ${whose} (generation ${current.generation}); a ${by} change over it needs "force": true`);
+  }
+  return current.owner;
+}
+
 /** A route in its API (and stored) form. */
 export interface RouteJson { variants: Variant[]; assignment: Assignment; salt: string; shadows: Shadow[]; log_features: boolean }
 

@@ -84,6 +84,31 @@ describe('sluice route (against a whole server)', () => {
     expect((await s.registry.registry.audit({ model: 'demo-logistic', limit: 1 }))[0]).toMatchObject({ action: 'route_clear', actor: 'admin', reason: 'done' });
   });
 
+  it('owners: --owner sets one (shown by show), a manual set or clear of an experiment\'s route fails with ROUTE_OWNED, --force overrides it', async () => {
+    const exp = await sluice(['route', 'set', 'demo-logistic', '--variant', 'a=1:1', '--owner', 'experiment', ...url]);
+    expect(exp.code, exp.stderr).toBe(0);
+    expect(exp.stdout.trim()).toMatch(/^demo-logistic: route in force \(generation \d+, owner experiment\): a=1 100%/);
+    expect(JSON.parse((await sluice(['route', 'show', 'demo-logistic', ...url])).stdout)).toMatchObject({ owner: 'experiment', route: { variants: [{ name: 'a' }] } });
+
+    const bad = await sluice(['route', 'set', 'demo-logistic', '--variant', 'a=1:1', '--owner', 'robot', ...url]);
+    expect([bad.code, bad.stderr.trim()]).toEqual([1, 'sluice: owner must be one of "manual", "experiment", "deployment" (ROUTE_INVALID)']);
+    const refused = await sluice(['route', 'set', 'demo-logistic', '--variant', 'b=2:1', ...url]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^sluice: the route of demo-logistic belongs to an experiment \(generation \d+\); a manual change over it needs "force": true \(ROUTE_OWNED\)$/m);
+    expect((await sluice(['route', 'clear', 'demo-logistic', ...url])).stderr).toMatch(/\(ROUTE_OWNED\)$/m);
+
+    const forced = await sluice(['route', 'set', 'demo-logistic', '--variant', 'b=2:1', '--force', '--reason', 'take over', ...url]);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stdout.trim()).toMatch(/^demo-logistic: route in force \(generation \d+, replacing a route of experiment\): b=2 100%/);
+    expect((await s.registry.registry.audit({ model: 'demo-logistic', limit: 1 }))[0]).toMatchObject({ action: 'route_set', reason: 'take over', routeOwner: 'manual', forcedOver: 'experiment' });
+
+    await sluice(['route', 'set', 'demo-logistic', '--variant', 'a=1:1', '--owner', 'deployment', ...url]);
+    const cleared = await sluice(['route', 'clear', 'demo-logistic', '--force', ...url]);
+    expect(cleared.code, cleared.stderr).toBe(0);
+    expect(cleared.stdout.trim()).toMatch(/^demo-logistic: route cleared \(a route of deployment, forced\) \(generation \d+\); serving its production version$/);
+    expect(JSON.parse((await sluice(['route', 'show', 'demo-logistic', ...url])).stdout)).toEqual({ model: 'demo-logistic', route: null });
+  });
+
   it('fails with one line and exit code 1: bad options, an invalid route (checked before sending), an unknown version, no key', async () => {
     const cases: Array<[string[], string]> = [
       [['route', 'set', 'demo-logistic', '--variant', 'a=1', ...url], 'sluice: --variant "a=1": write name=version:weight, e.g. a=1.0.0:0.9 (INVALID_ARGUMENT)'],

@@ -1,5 +1,5 @@
 /**
- * The admin API over the registry: list, show and register model versions (with upload),
+ * The admin API: list, show and register model versions (with upload),
  * promote, roll back, read, set and clear a model's traffic route, read the audit log, and
  * manage API keys. Every endpoint needs an API key with the admin scope (401 without one, 403
  * with another scope); the key's name is what the audit log records.
@@ -10,18 +10,16 @@
  *     cv_scores?, parent_version?, reason? }
  * then the payload bytes.
  *
- * A route (`PUT /v1/admin/models/{m}/route`) is the route JSON of src/routing/route.ts plus an
- * optional `reason`; it goes through `routes` (src/routing/control.ts), which loads the versions
- * it names before storing it. DELETE takes its reason from `?reason=` or a JSON body.
+ * A route (`PUT /v1/admin/models/{m}/route`) is the route JSON plus optional `reason`, `owner`
+ * and `force`, handed whole to the admin service, which checks it and loads the versions it names
+ * before storing it. DELETE takes its reason and force from a JSON body or `?reason=` / `?force=`.
+ *
+ * Like every transport, this calls only the service (src/service/admin.ts), never the registry
+ * or the routing code (DESIGN.md's layout rule; test/unit/layout.test.ts).
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import type { Scope } from '../../../auth/scopes.js';
-import type { ApiKeys } from '../../../auth/keys.js';
 import { SluiceError } from '../../../errors.js';
-import type { Registry } from '../../../registry/registry.js';
-import type { Stage } from '../../../registry/types.js';
-import type { RouteControl } from '../../../routing/control.js';
-import { parseRoute } from '../../../routing/route.js';
+import type { AdminService } from '../../../service/admin.js';
 import { asObject, own, parseJsonBody } from '../../codec/safe-json.js';
 import { readBody } from '../body.js';
 import { param, type HttpContext } from '../context.js';
@@ -34,10 +32,8 @@ type Handler = (res: HttpResponse, req: HttpRequest) => void;
 export type Method = 'get' | 'post' | 'put' | 'del';
 
 export interface AdminDeps {
-  registry: Registry;
-  keys: ApiKeys;
-  /** Reads and changes routes (versions loaded before a route is stored). */
-  routes: RouteControl;
+  /** Every admin operation (on another I/O thread: forwarded to the main thread). */
+  admin: AdminService;
   /** Largest artifact upload accepted. */
   maxUploadBytes: number;
 }
@@ -86,22 +82,33 @@ function str(o: Record<string, unknown>, k: string, required = false): string | 
   return v;
 }
 
+function bool(o: Record<string, unknown>, k: string): boolean | undefined {
+  const v = own(o, k);
+  if (v !== undefined && typeof v !== 'boolean') throw new SluiceError('INVALID_ARGUMENT', `${k} must be true or false`);
+  return v;
+}
+
+/** `?k=true` or `?k=false` (absent: undefined). */
+function queryFlag(q: URLSearchParams, k: string): boolean | undefined {
+  const v = q.get(k);
+  if (v === null) return undefined;
+  if (v !== 'true' && v !== 'false') throw new SluiceError('INVALID_ARGUMENT', `?${k}= must be true or false`);
+  return v === 'true';
+}
+
 function obj(o: Record<string, unknown>, k: string): Record<string, unknown> | undefined {
   const v = own(o, k);
   return v === undefined ? undefined : asObject(v, k);
 }
 
 export function adminRoutes(ctx: HttpContext, deps: AdminDeps): Array<[Method, string, Handler]> {
-  const { registry, keys, routes } = deps;
+  const { admin } = deps;
   const small = 1 << 20;
   return [
-    ['get', '/v1/admin/models', route(ctx, 0, 0, () => registry.listModels())],
-    ['get', '/v1/admin/models/:model', route(ctx, 1, 0, (r) => registry.showModel(r.params[0]!))],
-    ['get', '/v1/admin/models/:model/versions', route(ctx, 1, 0, (r) => {
-      const stage = r.query.get('stage') ?? undefined;
-      return registry.versions(r.params[0]!, { stage: stage as Stage | undefined });
-    })],
-    ['get', '/v1/admin/models/:model/versions/:version', route(ctx, 2, 0, (r) => registry.getVersion(r.params[0]!, r.params[1]!))],
+    ['get', '/v1/admin/models', route(ctx, 0, 0, () => admin.listModels())],
+    ['get', '/v1/admin/models/:model', route(ctx, 1, 0, (r) => admin.showModel(r.params[0]!))],
+    ['get', '/v1/admin/models/:model/versions', route(ctx, 1, 0, (r) => admin.versions(r.params[0]!, r.query.get('stage') ?? undefined))],
+    ['get', '/v1/admin/models/:model/versions/:version', route(ctx, 2, 0, (r) => admin.getVersion(r.params[0]!, r.params[1]!))],
     ['post', '/v1/admin/models/:model/versions', route(ctx, 1, deps.maxUploadBytes, (r) => {
       const n = Number(r.headerLength);
       if (r.headerLength === '' || !Number.isSafeInteger(n) || n < 2 || n > r.body.byteLength) {
@@ -118,11 +125,11 @@ export function adminRoutes(ctx: HttpContext, deps: AdminDeps): Array<[Method, s
       if (tags !== undefined && (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string'))) throw new SluiceError('INVALID_ARGUMENT', 'tags must be a list of strings');
       const cv = own(head, 'cv_scores');
       if (cv !== undefined && (!Array.isArray(cv) || cv.some((t) => typeof t !== 'number' || !Number.isFinite(t)))) throw new SluiceError('INVALID_ARGUMENT', 'cv_scores must be a list of numbers');
-      return registry.register({
+      return admin.register({
         manifest: { ...manifest, name: r.params[0] },
         payload: r.body.subarray(n),
         version: str(head, 'version'),
-        bump: bump as 'major' | 'minor' | 'patch' | undefined,
+        bump,
         tags: tags as string[] | undefined,
         notes: str(head, 'notes'),
         metrics: obj(head, 'metrics'),
@@ -136,27 +143,28 @@ export function adminRoutes(ctx: HttpContext, deps: AdminDeps): Array<[Method, s
     })],
     ['post', '/v1/admin/models/:model/promote', route(ctx, 1, small, (r) => {
       const b = json(ctx, r.body);
-      const stage = str(b, 'stage') ?? 'production';
-      return registry.promote(r.params[0]!, str(b, 'version', true)!, stage as Stage, { actor: r.actor, reason: str(b, 'reason') });
+      const stage = str(b, 'stage');
+      return admin.promote(r.params[0]!, str(b, 'version', true)!, { stage, actor: r.actor, reason: str(b, 'reason') });
     })],
     ['post', '/v1/admin/models/:model/rollback', route(ctx, 1, small, (r) => {
       const b = json(ctx, r.body);
-      return registry.rollback(r.params[0]!, { actor: r.actor, reason: str(b, 'reason'), to: str(b, 'to') });
+      return admin.rollback(r.params[0]!, { actor: r.actor, reason: str(b, 'reason'), to: str(b, 'to') });
     })],
-    ['get', '/v1/admin/models/:model/route', route(ctx, 1, 0, async (r) => (await routes.get(r.params[0]!)) ?? { model: r.params[0], route: null })],
+    ['get', '/v1/admin/models/:model/route', route(ctx, 1, 0, (r) => admin.getRoute(r.params[0]!))],
+    // The whole body goes to the service: a body that is no object is the route's error
+    // (ROUTE_INVALID), like every other fault in it.
     ['put', '/v1/admin/models/:model/route', route(ctx, 1, small, (r) => {
       const raw = r.body.byteLength === 0 ? {} : parseJsonBody(r.body, ctx.opts.maxJsonDepth);
-      const model = r.params[0]!;
-      // The route JSON plus `reason`. A body that is no object is the route's error
-      // (ROUTE_INVALID), like every other fault in it.
-      const isObject = typeof raw === 'object' && raw !== null && !Array.isArray(raw);
-      const { reason, ...body } = isObject ? (raw as Record<string, unknown>) : {};
-      const spec = parseRoute(isObject ? body : raw, model);
-      return routes.set(model, spec, { actor: r.actor, reason: str({ reason }, 'reason') });
+      return admin.setRoute(r.params[0]!, raw, r.actor);
     })],
     ['del', '/v1/admin/models/:model/route', route(ctx, 1, small, (r) => {
       const b = json(ctx, r.body);
-      return routes.clear(r.params[0]!, { actor: r.actor, reason: str(b, 'reason') ?? r.query.get('reason') ?? undefined });
+      return admin.clearRoute(r.params[0]!, {
+        actor: r.actor,
+        reason: str(b, 'reason') ?? r.query.get('reason') ?? undefined,
+        owner: own(b, 'owner'),
+        force: bool(b, 'force') ?? queryFlag(r.query, 'force'),
+      });
     })],
     // Shadow figures come from the engine (every I/O thread's, merged), not the registry.
     ['get', '/v1/admin/models/:model/shadow', route(ctx, 1, 0, (r) => ctx.engine.shadowReport(r.params[0]!))],
@@ -166,15 +174,14 @@ export function adminRoutes(ctx: HttpContext, deps: AdminDeps): Array<[Method, s
       const n = limit === null ? 100 : Number(limit);
       const b = before === null ? undefined : Number(before);
       if (b !== undefined && !Number.isSafeInteger(b)) throw new SluiceError('INVALID_ARGUMENT', 'before must be an audit id');
-      return registry.audit({ model: r.query.get('model') ?? undefined, limit: n, beforeId: b });
+      return admin.audit({ model: r.query.get('model') ?? undefined, limit: n, beforeId: b });
     })],
-    ['get', '/v1/admin/keys', route(ctx, 0, 0, () => keys.list())],
+    ['get', '/v1/admin/keys', route(ctx, 0, 0, () => admin.listKeys())],
     ['post', '/v1/admin/keys', route(ctx, 0, small, async (r) => {
       const b = json(ctx, r.body);
       const name = str(b, 'name', true)!;
-      const scopes = own(b, 'scopes');
       // The only response that ever contains a secret: the new key, once.
-      return keys.create(name, scopes as Scope[], r.actor);
+      return admin.createKey(name, own(b, 'scopes'), r.actor);
     })],
   ];
 }
