@@ -64,6 +64,15 @@ export class PgDb extends QueryableDb implements Db {
     }
     // A connection that failed (or timed out mid-query, still busy) is destroyed, not reused.
     let broken: Error | undefined;
+    // The Pool listens for 'error' only on idle clients. A checked-out one whose connection
+    // fails while none of its statements is running (between two of them; or the server's
+    // goodbye read in the same chunk as the previous answer) emits 'error': unheard, it would
+    // be thrown from the socket's callback and end the process. Heard here, the client is
+    // marked unusable by pg, so the transaction's next statement (or COMMIT) fails at once.
+    const onError = (e: Error): void => {
+      broken ??= e;
+    };
+    client.on('error', onError);
     const tx = wrap(client);
     try {
       await tx.query('BEGIN');
@@ -71,9 +80,9 @@ export class PgDb extends QueryableDb implements Db {
       await tx.query('COMMIT');
       return result;
     } catch (e) {
-      if (isUnavailable(e)) {
+      if (broken || isUnavailable(e)) {
         // Closing the connection makes the server roll back; ROLLBACK could hang behind it.
-        broken = e instanceof Error ? e : new Error('connection failed');
+        broken ??= e instanceof Error ? e : new Error('connection failed');
       } else {
         try {
           await client.query('ROLLBACK');
@@ -83,6 +92,8 @@ export class PgDb extends QueryableDb implements Db {
       }
       throw e;
     } finally {
+      // In one synchronous step: released, the Pool's own listener is back.
+      client.off('error', onError);
       client.release(broken);
     }
   }

@@ -239,45 +239,69 @@ export async function createTestBucket(): Promise<TestBucket> {
 
 /**
  * A TCP proxy to `target` that can be cut: `down()` refuses new connections and drops open ones
- * (a server that went away, as its clients see it), `up()` lets traffic through again. Used to
- * stop "S3" for one client without disturbing the other tests sharing the server.
+ * (a server that went away, as its clients see it), `silence()` stops passing bytes either way
+ * on open and new connections without closing anything (a network partition: only timeouts can
+ * end a wait), `up()` lets traffic through again (a silenced connection resumes where it
+ * stopped, as TCP would after a partition heals). Used to stop "S3" or PostgreSQL for one
+ * client without disturbing the other tests sharing the server.
  */
-export async function tcpGate(target: string): Promise<{ url: string; down: () => void; up: () => void; close: () => Promise<void> }> {
+export async function tcpGate(target: string): Promise<{ url: string; port: number; down: () => void; silence: () => void; up: () => void; close: () => Promise<void> }> {
   const t = new URL(target);
-  let open = true;
-  const sockets = new Set<net.Socket>();
+  let state: 'open' | 'down' | 'silent' = 'open';
+  const pairs = new Set<[net.Socket, net.Socket]>();
+  const flow = ([client, upstream]: [net.Socket, net.Socket]): void => {
+    client.pipe(upstream).pipe(client);
+  };
+  const dropAll = (): void => {
+    for (const [client, upstream] of pairs) {
+      client.destroy();
+      upstream.destroy();
+    }
+    pairs.clear();
+  };
   const server = net.createServer((client) => {
-    if (!open) {
+    if (state === 'down') {
       client.destroy();
       return;
     }
     const upstream = net.connect(Number(t.port), t.hostname);
-    sockets.add(client).add(upstream);
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    pairs.add(pair);
     const drop = (): void => {
       client.destroy();
       upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
+      pairs.delete(pair);
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream).pipe(client);
+    // Silent: held, not read (an unpiped socket does not flow), until up().
+    if (state === 'open') flow(pair);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}`,
+    port,
     down: () => {
-      open = false;
-      for (const s of sockets) s.destroy();
-      sockets.clear();
+      state = 'down';
+      dropAll();
+    },
+    silence: () => {
+      if (state !== 'open') return;
+      state = 'silent';
+      // Unpiping the last destination pauses a stream; what it had read stays buffered.
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+      }
     },
     up: () => {
-      open = true;
+      if (state === 'silent') for (const pair of pairs) flow(pair);
+      state = 'open';
     },
     close: () => new Promise<void>((resolve) => {
-      open = false;
-      for (const s of sockets) s.destroy();
+      state = 'down';
+      dropAll();
       server.close(() => resolve());
     }),
   };
