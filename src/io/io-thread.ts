@@ -31,7 +31,7 @@ const plane = new DataPlane({
   dispatcher: board,
   thread: data.thread,
   onReleased: (gen) => control.notify('released', gen),
-  onDecisions: (batch) => control.notify('decisions', batch),
+  onDecisions: (chunk) => control.notify('decisions', chunk),
 });
 
 /** A stand-in whose listed methods run on the main thread (the registry and keys live there). */

@@ -19,7 +19,7 @@ import { reservePort, type PortReservation } from '../net/reuseport.js';
 import { ioThreadEntry } from '../paths.js';
 import type { FeedbackInput } from '../learn/feedback.js';
 import type { Engine, LoadOptions, PlaneLink } from '../service/engine.js';
-import type { Decision } from '../routing/plane-route.js';
+import type { DecisionChunk } from '../learn/decision-chunk.js';
 import type { VersionSpec } from '../service/data-plane.js';
 import type { AdminService } from '../service/admin.js';
 import { ADMIN_METHODS, type AdminTarget, type IoThreadData } from './protocol.js';
@@ -80,7 +80,7 @@ export class IoThreads {
     const rpc = new Rpc(port1, {
       hello: () => hello(),
       released: (gen: number) => engine.released(id, gen),
-      decisions: (batch: Decision[]) => engine.acceptDecisions(batch),
+      decisions: (chunk: DecisionChunk) => engine.acceptDecisions(chunk),
       snapshots: () => engine.snapshots(),
       repositoryIndex: () => engine.repositoryIndex(),
       load: (name: string, o: LoadOptions) => engine.load(name, o),

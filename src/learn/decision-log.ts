@@ -1,12 +1,14 @@
 /**
  * The decision log: every routed answer's decision goes into a bounded in-memory buffer
- * (`offer`, on the request path: never blocks, never throws) and is group-committed to the
- * `decisions` table, one multi-row INSERT per batch (batchSize decisions, or whatever has
+ * (`offerChunk`, a thread's chunk of them, or `offer`, one; on the request path's hand-off:
+ * never blocks, never throws) and is group-committed to the `decisions` table, one multi-row
+ * INSERT per batch (batchSize decisions or a little more: chunks are not split, or whatever has
  * waited flushMs), ON CONFLICT (event_id) DO NOTHING so that a retried batch stores nothing
- * twice.
+ * twice. Chunks arrive with their rows already encoded (decision-chunk.ts); the log only joins
+ * them.
  *
  * Decisions may be lost, predictions never: when the buffer is full (the database is away, or
- * slower than the traffic) a decision is dropped, counted, and a log line says so at most once
+ * slower than the traffic) decisions are dropped, counted, and a log line says so at most once
  * every 10 s. While the database is unreachable the buffer keeps what it holds and the batch is
  * retried with backoff. Until a decision is committed `pending` finds it, so feedback that
  * arrives early still joins (feedback-intake.ts).
@@ -14,7 +16,9 @@
 import { isStorageFull } from '../errors.js';
 import { errorFields, log } from '../log.js';
 import { isUnavailable, type Db } from '../registry/db.js';
-import { decisionProblem, featuresLiteral, type Decision } from './decision.js';
+import { decisionProblem, type Decision } from './decision.js';
+import { chunkOf, findRow, type DecisionChunk } from './decision-chunk.js';
+import { eventIdTime } from './event-id.js';
 import { Backoff, family, RateLimited } from './metric-lines.js';
 
 export interface DecisionLogOptions {
@@ -41,11 +45,16 @@ interface Counts {
 
 export class DecisionLog {
   /** Waiting to be written, oldest first. */
-  private queue: Decision[] = [];
+  private queue: DecisionChunk[] = [];
+  private queuedN = 0;
   /** The batch being written. */
-  private inFlight: Decision[] = [];
-  /** Buffered and in-flight decisions by event id (for the feedback join). */
-  private readonly byId = new Map<string, Decision>();
+  private inFlight: DecisionChunk[] = [];
+  private inFlightN = 0;
+  /**
+   * Decisions offered one by one (`offer`), by event id, until written: their ids may be any
+   * client's text, which `pending` cannot find by time as it finds a thread's UUIDv7s.
+   */
+  private readonly singles = new Map<string, Decision>();
   private readonly perVariant = new Map<string, Counts>();
   private readonly counts = { logged: 0, dropped: 0, failedBatches: 0, invalid: 0 };
   private timer: NodeJS.Timeout | undefined;
@@ -62,40 +71,63 @@ export class DecisionLog {
   }
 
   get stats(): { logged: number; dropped: number; pending: number; failedBatches: number; invalid: number } {
-    return { ...this.counts, pending: this.queue.length + this.inFlight.length };
+    return { ...this.counts, pending: this.queuedN + this.inFlightN };
   }
 
-  /** Buffers a decision for the database; false when it was dropped (buffer full, closed, or a row the database would refuse). */
+  /** Buffers one decision for the database; false when it was dropped (buffer full, closed, or a row the database would refuse). */
   offer(d: Decision): boolean {
     try {
-      if (this.closed) return this.drop(d, 'closed');
       const problem = decisionProblem(d);
       if (problem !== undefined) {
         this.counts.invalid++;
-        return this.drop(d, problem);
+        return this.dropOne(d, problem);
       }
-      if (this.queue.length + this.inFlight.length >= this.opts.capacity) return this.drop(d, 'buffer full');
-      // Features are often a view of a request's (pooled, reused) body: keep a copy of our own.
-      if (d.features instanceof Float32Array) d = { ...d, features: d.features.slice() };
-      this.queue.push(d);
-      this.byId.set(d.eventId, d);
-      if (this.queue.length >= this.opts.batchSize) this.kick(0);
-      else this.kick(this.opts.flushMs);
+      const chunk = chunkOf(d);
+      if (!this.offerChunk(chunk)) return false;
+      this.singles.set(d.eventId, d);
       return true;
     } catch {
       return false;
     }
   }
 
-  /** Offers several (e.g. a batch forwarded from another I/O thread); returns how many were kept. */
+  /** Offers several one by one; returns how many were kept. */
   offerMany(ds: readonly Decision[]): number {
     let kept = 0;
     for (const d of ds) if (this.offer(d)) kept++;
     return kept;
   }
 
+  /**
+   * Buffers a thread's chunk of decisions (made by the data plane, so valid rows); false when
+   * it was dropped whole (buffer full, or closed).
+   */
+  offerChunk(chunk: DecisionChunk): boolean {
+    if (this.closed) return this.drop(chunk, 'closed');
+    if (this.queuedN + this.inFlightN + chunk.n > this.opts.capacity) return this.drop(chunk, 'buffer full');
+    this.queue.push(chunk);
+    this.queuedN += chunk.n;
+    if (this.queuedN >= this.opts.batchSize) this.kick(0);
+    else this.kick(this.opts.flushMs);
+    return true;
+  }
+
+  /** A decision buffered or being written (not yet committed), by event id. */
   pending(eventId: string): Decision | undefined {
-    return this.byId.get(eventId);
+    const single = this.singles.get(eventId);
+    if (single) return single;
+    // A thread's decisions carry UUIDv7 ids whose time is the row's `a`: only chunks whose
+    // range holds that time can have it.
+    const t = eventIdTime(eventId);
+    if (t === undefined) return undefined;
+    for (const list of [this.inFlight, this.queue]) {
+      for (const c of list) {
+        if (t < c.minMs || t > c.maxMs) continue;
+        const d = findRow(c, eventId);
+        if (d) return d;
+      }
+    }
+    return undefined;
   }
 
   /** Writes everything buffered now (tests, benchmarks); resolves when the buffer is empty or a write failed. */
@@ -103,7 +135,7 @@ export class DecisionLog {
     while (this.running) await this.running;
     this.clearTimer();
     await this.exclusive(async () => {
-      while (this.queue.length > 0) if (!(await this.writeOne())) return false;
+      while (this.queuedN > 0) if (!(await this.writeOne())) return false;
       return true;
     });
   }
@@ -115,14 +147,15 @@ export class DecisionLog {
     this.clearTimer();
     while (this.running) await this.running;
     const deadline = Date.now() + (this.opts.closeTimeoutMs ?? 5_000);
-    while (this.queue.length > 0 && Date.now() < deadline) {
+    while (this.queuedN > 0 && Date.now() < deadline) {
       if (!(await this.writeOne())) await sleep(Math.min(this.backoff.next(), Math.max(0, deadline - Date.now())));
     }
-    if (this.queue.length > 0) {
-      log.warn('decisions: not written at shutdown (database unreachable)', { dropped: this.queue.length });
-      for (const d of this.queue) this.countDrop(d);
+    if (this.queuedN > 0) {
+      log.warn('decisions: not written at shutdown (database unreachable)', { dropped: this.queuedN });
+      for (const c of this.queue) this.countDrop(c);
       this.queue = [];
-      this.byId.clear();
+      this.queuedN = 0;
+      this.singles.clear();
     }
   }
 
@@ -132,29 +165,36 @@ export class DecisionLog {
     const key = (c: Counts) => ({ model: c.model, variant: c.variant, version: c.version });
     family(out, 'sluice_decisions_logged_total', 'counter', 'Decisions written to the database, by model, variant and version.', rows.map((c) => [key(c), c.logged]));
     family(out, 'sluice_decisions_dropped_total', 'counter', 'Decisions dropped (buffer full, invalid, or unwritable at shutdown), by model, variant and version.', rows.map((c) => [key(c), c.dropped]));
-    family(out, 'sluice_decisions_pending', 'gauge', 'Decisions buffered or being written.', [[{}, this.queue.length + this.inFlight.length]]);
+    family(out, 'sluice_decisions_pending', 'gauge', 'Decisions buffered or being written.', [[{}, this.queuedN + this.inFlightN]]);
     family(out, 'sluice_decision_batches_failed_total', 'counter', 'Decision batches whose write failed (retried while the database is unreachable).', [[{}, this.counts.failedBatches]]);
     return out;
   }
 
   // ---- internals ------------------------------------------------------------------------------
 
-  private drop(d: Decision, why: string): false {
-    this.countDrop(d);
-    if (this.dropLog.ready()) log.warn('decisions: dropping decisions', { why, dropped: this.counts.dropped, pending: this.queue.length + this.inFlight.length });
+  private drop(c: DecisionChunk, why: string): false {
+    this.countDrop(c);
+    if (this.dropLog.ready()) log.warn('decisions: dropping decisions', { why, dropped: this.counts.dropped, pending: this.queuedN + this.inFlightN });
     return false;
   }
 
-  private countDrop(d: Decision): void {
+  private dropOne(d: Decision, why: string): false {
     this.counts.dropped++;
-    this.variant(d).dropped++;
+    this.variant(String(d.model), String(d.variant), String(d.version)).dropped++;
+    if (this.dropLog.ready()) log.warn('decisions: dropping decisions', { why, dropped: this.counts.dropped, pending: this.queuedN + this.inFlightN });
+    return false;
   }
 
-  private variant(d: Decision): Counts {
-    const k = `${d.model}\u0000${d.variant}\u0000${d.version}`;
+  private countDrop(c: DecisionChunk): void {
+    this.counts.dropped += c.n;
+    for (const [model, variant, version, n] of c.counts) this.variant(model, variant, version).dropped += n;
+  }
+
+  private variant(model: string, variant: string, version: string): Counts {
+    const k = `${model}\u0000${variant}\u0000${version}`;
     let c = this.perVariant.get(k);
     if (!c) {
-      c = { model: String(d.model), variant: String(d.variant), version: String(d.version), logged: 0, dropped: 0 };
+      c = { model, variant, version, logged: 0, dropped: 0 };
       this.perVariant.set(k, c);
     }
     return c;
@@ -189,7 +229,7 @@ export class DecisionLog {
   private exclusive(fn: () => Promise<boolean>): Promise<void> {
     const run = fn().then((ok) => {
       this.running = undefined;
-      if (this.closed || this.queue.length === 0) return;
+      if (this.closed || this.queuedN === 0) return;
       if (ok) this.kick(this.opts.flushMs);
       else this.kick(this.backoff.next(), true);
     });
@@ -202,52 +242,59 @@ export class DecisionLog {
     let ok = true;
     do {
       ok = await this.writeOne();
-    } while (ok && this.queue.length >= this.opts.batchSize && !this.closed);
+    } while (ok && this.queuedN >= this.opts.batchSize && !this.closed);
     return ok;
   }
 
   /** One batch: true when written (or dropped as unwritable), false when the database was unreachable (the batch is kept). */
   private async writeOne(): Promise<boolean> {
-    const batch = this.queue.splice(0, this.opts.batchSize);
-    if (batch.length === 0) return true;
+    let n = 0;
+    let take = 0;
+    while (take < this.queue.length && n < this.opts.batchSize) n += this.queue[take++]!.n;
+    if (take === 0) return true;
+    const batch = this.queue.splice(0, take);
+    this.queuedN -= n;
     this.inFlight = batch;
+    this.inFlightN = n;
     try {
       await this.insert(batch);
-      this.counts.logged += batch.length;
-      for (const d of batch) {
-        this.variant(d).logged++;
-        if (this.byId.get(d.eventId) === d) this.byId.delete(d.eventId);
-      }
+      this.counts.logged += n;
+      for (const c of batch) for (const [model, variant, version, k] of c.counts) this.variant(model, variant, version).logged += k;
+      this.forgetSingles(batch);
       this.backoff.reset();
       return true;
     } catch (e) {
       this.counts.failedBatches++;
       if (isUnavailable(e) || isStorageFull(e)) {
         this.queue = batch.concat(this.queue);
-        if (this.failLog.ready()) log.warn('decisions: database unreachable, buffering', { pending: this.queue.length, ...errorFields(e) });
+        this.queuedN += n;
+        if (this.failLog.ready()) log.warn('decisions: database unreachable, buffering', { pending: this.queuedN, ...errorFields(e) });
         return false;
       }
       // A batch the database refuses for another reason would be refused forever: drop it.
-      log.error('decisions: batch refused by the database, dropped', { rows: batch.length, ...errorFields(e) });
-      for (const d of batch) {
-        this.countDrop(d);
-        if (this.byId.get(d.eventId) === d) this.byId.delete(d.eventId);
-      }
+      log.error('decisions: batch refused by the database, dropped', { rows: n, ...errorFields(e) });
+      for (const c of batch) this.countDrop(c);
+      this.forgetSingles(batch);
       return true;
     } finally {
       this.inFlight = [];
+      this.inFlightN = 0;
     }
+  }
+
+  /** Single decisions leave `singles` once their chunk is written or dropped. */
+  private forgetSingles(batch: DecisionChunk[]): void {
+    if (this.singles.size === 0) return;
+    for (const c of batch) if (c.single !== undefined) this.singles.delete(c.single);
   }
 
   /**
    * One INSERT for the batch, its rows as one JSON text parameter (jsonb_to_recordset): the
    * same on both drivers, and cheaper to send and plan than 9 parameters per row (bench
-   * feedback on PostgreSQL: 25.6k -> 56.6k decisions/s).
+   * feedback on PostgreSQL: 25.6k -> 56.6k decisions/s). The rows come encoded (chunks).
    */
-  private async insert(batch: Decision[]): Promise<void> {
-    const json = JSON.stringify(batch.map((d) => ({
-      e: d.eventId, a: d.at, m: d.model, v: d.variant, ver: d.version, u: d.unitId ?? null, p: d.propensity, g: d.routeGen, f: featuresLiteral(d.features),
-    })));
+  private async insert(batch: DecisionChunk[]): Promise<void> {
+    const json = '[' + batch.map((c) => c.rows).join(',') + ']';
     await this.db.query(
       `INSERT INTO decisions (event_id, at, model, variant, version, unit_id, propensity, route_gen, features)
        SELECT e, to_timestamp(a / 1000), m, v, ver, u, p, g, f::real[]

@@ -5,13 +5,44 @@
  * database is away. Clients may supply ids of their own: any string of 1 to 128 characters
  * without control characters (PostgreSQL text refuses NUL; the rest would only hurt logs).
  */
+import { randomFillSync } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 
 export const MAX_EVENT_ID_LENGTH = 128;
 
-/** A new UUIDv7 (monotonic within this process, as the `uuid` package guarantees). */
+/**
+ * Random bytes for ids, refilled 1,024 ids at a time: the `uuid` package's own pool refills
+ * every 16 ids, and that refill was ~2% of an I/O thread's time at 50k routed requests/s.
+ */
+const pool = new Uint8Array(16 * 1024);
+let poolAt = pool.length;
+/** The monotonic clock and counter of RFC 9562's method 1, kept as `uuid`'s own v7 keeps them. */
+const clock = { msecs: -Infinity, seq: 0 };
+
+/**
+ * A new UUIDv7, monotonic within this thread (a counter within one millisecond, as the `uuid`
+ * package's v7 does without options). Its time is lastEventIdMs() until the next call.
+ */
 export function newEventId(): string {
-  return uuidv7();
+  if (poolAt > pool.length - 16) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  const random = pool.subarray(poolAt, (poolAt += 16));
+  const now = Date.now();
+  if (now > clock.msecs) {
+    clock.seq = (random[6]! << 23) | (random[7]! << 16) | (random[8]! << 8) | random[9]!;
+    clock.msecs = now;
+  } else {
+    clock.seq = (clock.seq + 1) | 0;
+    if (clock.seq === 0) clock.msecs++;
+  }
+  return uuidv7({ msecs: clock.msecs, seq: clock.seq, random });
+}
+
+/** The time (ms since the epoch) the last id from newEventId carries. */
+export function lastEventIdMs(): number {
+  return clock.msecs;
 }
 
 const V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;

@@ -9,33 +9,20 @@ import type { RouteSpec } from './route.js';
 /** What the control plane publishes: the spec and its generation (unique, never reused). */
 export type PublishedRoute = RouteSpec & { gen: number };
 
-/** A routing decision as the decision log stores it (src/learn). */
-export interface Decision {
-  eventId: string;
-  /** ms since the epoch when decided. */
-  at: number;
-  model: string;
-  variant: string;
-  version: string;
-  unitId?: string;
-  /** The probability that the route in force chose this variant for this request. */
-  propensity: number;
-  routeGen: number;
-  /** The request's features (its first input, as float32), when the route logs them. */
-  features?: Float32Array;
-}
-
 export class PlaneRoute {
   readonly assigner: Assigner;
   /** Answers given per variant (index as in spec.variants) on this thread, while in force. */
   readonly answered: Float64Array;
   /** Requests sent to each variant that failed (bad inputs, model errors, deadlines), on this thread. */
   readonly failed: Float64Array;
+  /** Each variant's part of a decision row, encoded on first use (src/learn/decision-chunk.ts rowMiddle). */
+  readonly rowMiddles: Array<string | undefined>;
 
   constructor(readonly spec: PublishedRoute) {
     this.assigner = new Assigner(spec);
     this.answered = new Float64Array(spec.variants.length);
     this.failed = new Float64Array(spec.variants.length);
+    this.rowMiddles = new Array<string | undefined>(spec.variants.length);
   }
 
   get gen(): number {

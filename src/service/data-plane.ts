@@ -32,8 +32,9 @@ import { Admission } from './admission.js';
 import type { InferRequest, InferResponse, ModelConfig, ModelMetadata, VersionStats } from './types.js';
 import { invalidName, isValidName } from '../names.js';
 import { guardedInfer, VersionGuard, type GuardHost } from './resilience/guard.js';
-import { PlaneRoute, type Decision, type PublishedRoute } from '../routing/plane-route.js';
-import { newEventId } from '../learn/event-id.js';
+import { PlaneRoute, type PublishedRoute } from '../routing/plane-route.js';
+import { lastEventIdMs, newEventId } from '../learn/event-id.js';
+import { DecisionChunkBuilder, rowMiddle, type DecisionChunk } from '../learn/decision-chunk.js';
 import { NO_GENERATION } from '../dispatch/model-table.js';
 import { SHADOW_MAX_IN_FLIGHT, ShadowStats, type ShadowSnapshot } from '../routing/shadow.js';
 
@@ -140,8 +141,8 @@ export interface DataPlaneOptions {
   thread: number;
   /** A retired version's last request on this thread ended; its local copy is freed. */
   onReleased: (gen: number) => void;
-  /** Where this thread's routing decisions go, in batches (the control plane's decision log). */
-  onDecisions?: (batch: Decision[]) => void;
+  /** Where this thread's routing decisions go, in chunks (the control plane's decision log). */
+  onDecisions?: (chunk: DecisionChunk) => void;
   /** Decisions a thread may hold before it drops them (counted): the log never blocks a prediction. */
   decisionCapacity?: number;
 }
@@ -190,9 +191,9 @@ export class DataPlane {
   private readonly arena: SharedArrayBuffer | undefined;
   private readonly dispatcher: Dispatcher | undefined;
   private readonly onReleased: (gen: number) => void;
-  private readonly onDecisions: ((batch: Decision[]) => void) | undefined;
+  private readonly onDecisions: ((chunk: DecisionChunk) => void) | undefined;
   private readonly decisionCapacity: number;
-  private decisions: Decision[] = [];
+  private readonly decisions = new DecisionChunkBuilder();
   private decisionTimer: NodeJS.Timeout | undefined;
   /** Routing decisions made on this thread, and dropped because its buffer was full. */
   readonly decisionStats = { made: 0, dropped: 0 };
@@ -373,15 +374,18 @@ export class DataPlane {
     this.decisionStats.made++;
     r.route.answered[r.index]!++;
     if (this.onDecisions === undefined) return res;
-    if (this.decisions.length >= this.decisionCapacity) {
+    if (this.decisions.n >= this.decisionCapacity) {
       this.decisionStats.dropped++;
       return res;
     }
-    this.decisions.push({
-      eventId, at: Date.now(), model: req.model, variant: r.variant, version: res.version, unitId: req.unitId,
-      propensity: r.propensity, routeGen: r.route.gen, features: r.features,
-    });
-    if (this.decisions.length >= DECISION_BATCH) this.flushDecisions();
+    // The row's model/variant/version/generation part, encoded once per variant (a fallback
+    // answer from another version gets its own).
+    const route = r.route;
+    const middle = res.version === route.spec.variants[r.index]!.version
+      ? (route.rowMiddles[r.index] ??= rowMiddle(req.model, r.variant, res.version, route.gen))
+      : rowMiddle(req.model, r.variant, res.version, route.gen);
+    this.decisions.add(eventId, lastEventIdMs(), middle, req.model, r.variant, res.version, req.unitId, r.propensity, r.features);
+    if (this.decisions.n >= DECISION_BATCH) this.flushDecisions();
     else if (this.decisionTimer === undefined) {
       this.decisionTimer = setTimeout(() => this.flushDecisions(), DECISION_FLUSH_MS);
       this.decisionTimer.unref();
@@ -455,10 +459,8 @@ export class DataPlane {
   flushDecisions(): void {
     if (this.decisionTimer !== undefined) clearTimeout(this.decisionTimer);
     this.decisionTimer = undefined;
-    if (this.decisions.length === 0) return;
-    const batch = this.decisions;
-    this.decisions = [];
-    this.onDecisions?.(batch);
+    const chunk = this.decisions.take();
+    if (chunk) this.onDecisions?.(chunk);
   }
 
   private answer(v: LoadedVersion, req: InferRequest, outs: BatchTensor[], rows: number, selected: number[] | undefined, t0: number, end: number): InferResponse {

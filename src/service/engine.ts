@@ -30,7 +30,9 @@ import { checkName } from '../names.js';
 import { PlaneService } from './plane-service.js';
 import { releaseShared } from '../worker/runtimes/index.js';
 import type { ActivateOptions } from './data-plane.js';
-import type { Decision, PublishedRoute } from '../routing/plane-route.js';
+import type { PublishedRoute } from '../routing/plane-route.js';
+import type { Decision } from '../learn/decision.js';
+import { decisionsOf, type DecisionChunk } from '../learn/decision-chunk.js';
 import { routeVersions, type RouteSpec } from '../routing/route.js';
 import { NO_GENERATION } from '../dispatch/model-table.js';
 import { shadowReport, type ShadowSnapshot } from '../routing/shadow.js';
@@ -186,14 +188,20 @@ export class Engine extends PlaneService {
     this.links.push(link);
   }
 
-  /** Sends routing decisions (every thread's, in batches) to `sink` too; returns its removal. */
+  /**
+   * Sends routing decisions (every thread's, in batches) to `sink` too, as objects (read back
+   * from the chunks: a cost only while someone listens); returns its removal.
+   */
   onDecisions(sink: (batch: Decision[]) => void): () => void {
     this.decisionSinks.add(sink);
     return () => this.decisionSinks.delete(sink);
   }
 
-  /** A batch of decisions from a thread's data plane. */
-  acceptDecisions(batch: Decision[]): void {
+  /** A chunk of decisions from a thread's data plane: to the decision log, and to listeners. */
+  acceptDecisions(chunk: DecisionChunk): void {
+    this.learning?.decisions.offerChunk(chunk);
+    if (this.decisionSinks.size === 0) return;
+    const batch = decisionsOf(chunk);
     for (const sink of this.decisionSinks) sink(batch);
   }
 
@@ -246,11 +254,8 @@ export class Engine extends PlaneService {
 
   /** Gives the engine its decision log and feedback intake (serve.ts; both live on the main thread). */
   attachLearning(learning: { decisions: DecisionLog; feedback: FeedbackIntake }): void {
+    // From now on every thread's routing decisions go into the log's bounded buffer (acceptDecisions).
     this.learning = learning;
-    // Every thread's routing decisions, in batches, into the log's bounded buffer.
-    this.onDecisions((batch) => {
-      for (const d of batch) learning.decisions.offer(d);
-    });
   }
 
   get decisions(): DecisionLog | undefined {

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/service/engine.js';
-import type { Decision } from '../../src/routing/plane-route.js';
+import type { Decision } from '../../src/learn/decision.js';
 import type { RouteSpec } from '../../src/routing/route.js';
 import type { Tensor } from '../../src/model/tensor.js';
 import { randomF32 } from '../helpers/random.js';

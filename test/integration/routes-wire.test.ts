@@ -13,7 +13,7 @@ import { demoWeights, logistic } from '../helpers/repo.js';
 import { admin, logisticVersion, registerBody, startFull, type FullServer } from '../helpers/server.js';
 import { f32Frame, openStream, packr } from '../helpers/ws.js';
 import { packageDefinition, sluiceDefinition } from '../../src/frontend/grpc/definition.js';
-import type { Decision } from '../../src/routing/plane-route.js';
+import type { Decision } from '../../src/learn/decision.js';
 import type { RouteSpec } from '../../src/routing/route.js';
 
 const pkg = grpc.loadPackageDefinition(packageDefinition) as any;
@@ -130,6 +130,9 @@ describe('routes over the wire, two I/O threads', () => {
     // Bad unit ids are refused with a code.
     const bad = await fetch(`${s.url}/v2/models/demo-logistic/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body({ unit_id: { a: 1 } }) });
     expect([bad.status, ((await bad.json()) as any).code]).toEqual([400, 'INVALID_ARGUMENT']);
+    // Control characters (NUL would be refused by the decisions table's text column).
+    const nul = await fetch(`${s.url}/v2/models/demo-logistic/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body({ unit_id: 'a\u0000b' }) });
+    expect([nul.status, ((await nul.json()) as any).code]).toEqual([400, 'INVALID_ARGUMENT']);
     // Every decision reached the control plane's sink, from both threads.
     const deadline = Date.now() + 5000;
     while ([...ids].some((id) => !decisions.some((d) => d.eventId === id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

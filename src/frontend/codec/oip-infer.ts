@@ -185,12 +185,19 @@ export function encodeInfer(res: InferResponse, binaryOutputs: DecodedInfer['bin
   return { json: out + ']}', binary };
 }
 
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
 /** Longest unit id accepted: ids are user, session or device keys, not payloads. */
 export const MAX_UNIT_ID = 256;
 
-/** A unit id (string, or an integer sent as a number) checked: non-empty, at most MAX_UNIT_ID characters. */
+/**
+ * A unit id (string, or an integer sent as a number) checked: non-empty, at most MAX_UNIT_ID
+ * characters, no control characters (it is stored with the decision, and PostgreSQL text
+ * refuses NUL).
+ */
 export function unitIdOf(v: unknown, what: string): string {
   const s = typeof v === 'string' ? v : typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : undefined;
-  if (s === undefined || s === '' || s.length > MAX_UNIT_ID) throw new SluiceError('INVALID_ARGUMENT', `${what} must be a non-empty string of at most ${MAX_UNIT_ID} characters (or an integer)`);
+  if (s === undefined || s === '' || s.length > MAX_UNIT_ID || CONTROL.test(s)) throw new SluiceError('INVALID_ARGUMENT', `${what} must be a non-empty string of at most ${MAX_UNIT_ID} characters without control characters (or an integer)`);
   return s;
 }

@@ -1,0 +1,112 @@
+/**
+ * Decision chunks (src/learn/decision-chunk.ts): what a thread's builder encodes is read back
+ * exactly (objects for listeners, one row for early feedback), whatever the unit id holds;
+ * counts and time range are right; the decision log finds a chunk's decision by event id until
+ * it is written, on PGlite and PostgreSQL.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DecisionChunkBuilder, decisionsOf, encodeRow, findRow, rowMiddle } from '../../src/learn/decision-chunk.js';
+import { DecisionLog } from '../../src/learn/decision-log.js';
+import { eventIdTime, lastEventIdMs, newEventId } from '../../src/learn/event-id.js';
+import type { Decision } from '../../src/learn/decision.js';
+import { describeEachDb, eventually, type TestDb } from '../helpers/services.js';
+
+function build(ds: Decision[]) {
+  const b = new DecisionChunkBuilder();
+  const middles = new Map<string, string>();
+  for (const d of ds) {
+    const key = `${d.variant}/${d.version}`;
+    if (!middles.has(key)) middles.set(key, rowMiddle(d.model, d.variant, d.version, d.routeGen));
+    b.add(d.eventId, d.at, middles.get(key)!, d.model, d.variant, d.version, d.unitId, d.propensity, d.features as Float32Array | undefined);
+  }
+  return b;
+}
+
+function decisionNow(over: Partial<Decision> = {}): Decision {
+  const eventId = newEventId();
+  return { eventId, at: lastEventIdMs(), model: 'm', variant: 'a', version: '1', propensity: 0.9, routeGen: 7, ...over };
+}
+
+describe('decision chunks', () => {
+  it('read back exactly: odd unit ids, features with NaN and infinities, empty features, no unit', () => {
+    const ds = [
+      decisionNow({ unitId: 'quote " backslash \\ brace },{"e":"x' }),
+      decisionNow({ unitId: 'émoji 🙂', variant: 'b', version: '2.0.0', propensity: 0.1 }),
+      decisionNow({ features: new Float32Array([0.1, -3.5, NaN, Infinity, -Infinity, 1e-45]) }),
+      decisionNow({ features: new Float32Array(0) }),
+      decisionNow(),
+    ];
+    const chunk = build(ds).take()!;
+    expect(chunk.n).toBe(5);
+    const back = decisionsOf(chunk);
+    expect(back).toEqual(ds);
+    for (const d of ds) expect(findRow(chunk, d.eventId)).toEqual(d);
+    expect(findRow(chunk, newEventId())).toBeUndefined();
+    // encodeRow (one decision offered on its own) writes the same form.
+    for (const d of ds) expect(decisionsOf({ rows: encodeRow(d), n: 1, minMs: d.at, maxMs: d.at, counts: [] })).toEqual([d]);
+  });
+
+  it('counts per variant and spans the decisions\' times; a builder starts afresh after take', () => {
+    const b = build([decisionNow({ at: 1000 }), decisionNow({ variant: 'b', version: '2', at: 900 }), decisionNow({ at: 1100 })]);
+    expect(b.n).toBe(3);
+    const c = b.take()!;
+    expect(c.minMs).toBe(900);
+    expect(c.maxMs).toBe(1100);
+    expect(c.counts.sort()).toEqual([['m', 'a', '1', 2], ['m', 'b', '2', 1]]);
+    expect(b.n).toBe(0);
+    expect(b.take()).toBeUndefined();
+  });
+
+  it('event ids stay time-ordered and carry the time lastEventIdMs reports', () => {
+    let prev = '';
+    for (let i = 0; i < 5000; i++) {
+      const id = newEventId();
+      expect(eventIdTime(id)).toBe(lastEventIdMs());
+      expect(id > prev).toBe(true);
+      prev = id;
+    }
+  });
+});
+
+describeEachDb('decision log with chunks', (backend) => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await backend.open();
+  });
+  afterAll(async () => {
+    await t?.cleanup();
+  });
+
+  it('finds a chunk\'s decisions until written, then the database has them exactly once', async () => {
+    const dl = new DecisionLog(t.db, { capacity: 1000, batchSize: 100, flushMs: 60_000 });
+    const ds = Array.from({ length: 30 }, (_, i) => decisionNow({ unitId: `u${i}`, features: new Float32Array([i, i / 3]) }));
+    const c1 = build(ds.slice(0, 20)).take()!;
+    const c2 = build(ds.slice(20)).take()!;
+    expect(dl.offerChunk(c1)).toBe(true);
+    expect(dl.offerChunk(c1)).toBe(true); // a repeat (a retried hand-off) stores nothing twice
+    expect(dl.offerChunk(c2)).toBe(true);
+    expect(dl.pending(ds[25]!.eventId)).toEqual(ds[25]);
+    expect(dl.pending(newEventId())).toBeUndefined();
+    await dl.flush();
+    expect(dl.pending(ds[25]!.eventId)).toBeUndefined();
+    const rows = await t.db.query<{ n: number; feats: number }>(
+      'SELECT count(*)::int AS n, count(features)::int AS feats FROM decisions WHERE event_id = ANY($1::text[])', [ds.map((d) => d.eventId)]);
+    expect(rows[0]).toEqual({ n: 30, feats: 30 });
+    expect(dl.stats.logged).toBe(50);
+    await dl.close();
+  });
+
+  it('drops a whole chunk (counted per variant) when it does not fit', async () => {
+    const dl = new DecisionLog(t.db, { capacity: 10, batchSize: 100, flushMs: 60_000 });
+    const fits = build(Array.from({ length: 8 }, () => decisionNow())).take()!;
+    const over = build([decisionNow(), decisionNow({ variant: 'b', version: '2' }), decisionNow()]).take()!;
+    expect(dl.offerChunk(fits)).toBe(true);
+    expect(dl.offerChunk(over)).toBe(false);
+    expect(dl.stats.dropped).toBe(3);
+    const lines = dl.metricLines().join('\n');
+    expect(lines).toContain('sluice_decisions_dropped_total{model="m",variant="a",version="1"} 2');
+    expect(lines).toContain('sluice_decisions_dropped_total{model="m",variant="b",version="2"} 1');
+    await dl.close();
+    await eventually(() => (dl.stats.logged === 8 ? true : undefined), 5000, 'the chunk that fit is written at close');
+  });
+});
