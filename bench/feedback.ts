@@ -19,6 +19,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DecisionLog } from '../src/learn/decision-log.js';
+import { DecisionChunkBuilder, rowMiddle } from '../src/learn/decision-chunk.js';
 import type { Decision } from '../src/learn/decision.js';
 import { newEventId } from '../src/learn/event-id.js';
 import { FeedbackIntake, type FeedbackInput } from '../src/learn/feedback.js';
@@ -35,8 +36,9 @@ interface Backend {
 
 async function pglite(): Promise<Backend> {
   const dir = await mkdtemp(path.join(tmpdir(), 'sluice-bench-fb-'));
-  const { PgliteDb } = await import('../src/registry/pglite-db.js');
-  const db = await PgliteDb.open(path.join(dir, 'registry'));
+  // As the server runs it: in its own thread (at the default nice value).
+  const { PgliteThreadDb } = await import('../src/registry/pglite-thread.js');
+  const db = await PgliteThreadDb.open(path.join(dir, 'registry'), { nice: 10 });
   await migrate(db);
   return { name: 'PGlite', db, dataDir: dir, close: async () => { await db.close(); await rm(dir, { recursive: true, force: true }); } };
 }
@@ -79,11 +81,23 @@ function decisions(n: number, features: number): Decision[] {
   }));
 }
 
-/** Offers every decision at once and waits until all are committed: decisions per second. */
+/**
+ * Offers every decision at once, in chunks of 256 as I/O threads hand them over (the rows are
+ * encoded in the timed part, as on the request path), and waits until all are committed:
+ * decisions per second.
+ */
 async function logDecisions(db: Db, ds: Decision[]): Promise<number> {
   const log = new DecisionLog(db, { capacity: ds.length, batchSize: 500, flushMs: 20 });
   const t0 = performance.now();
-  for (const d of ds) check(log.offer(d), 'a decision was dropped below capacity');
+  const b = new DecisionChunkBuilder();
+  const middles = new Map<string, string>();
+  for (const d of ds) {
+    let middle = middles.get(d.variant);
+    if (middle === undefined) middles.set(d.variant, (middle = rowMiddle(d.model, d.variant, d.version, d.routeGen)));
+    b.add(d.eventId, d.at, middle, d.model, d.variant, d.version, d.unitId, d.propensity, d.features as Float32Array | undefined);
+    if (b.n === 256) check(log.offerChunk(b.take()!), 'a chunk was dropped below capacity');
+  }
+  if (b.n > 0) check(log.offerChunk(b.take()!), 'a chunk was dropped below capacity');
   while (log.stats.logged < ds.length) {
     check(log.stats.dropped === 0 && log.stats.failedBatches === 0, 'decisions dropped or a batch failed');
     await new Promise((r) => setTimeout(r, 2));
