@@ -2,29 +2,14 @@
  * `sluice route show|set|clear` (src/cli/routes.ts) and `sluice shadow report` (src/cli/shadow.ts)
  * against a real server, through the built CLI.
  */
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseShadowOption, parseVariantOption } from '../../src/cli/routes.js';
-import { projectRoot } from '../../src/paths.js';
+import { sluice } from '../helpers/cli.js';
 import { admin, logisticVersion, registerBody, startFull, until, type FullServer } from '../helpers/server.js';
-
-const run = promisify(execFile);
-const CLI = path.join(projectRoot, 'dist/src/cli/index.js');
-
-async function sluice(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [CLI, ...args], { env: { ...process.env, SLUICE_LOG_LEVEL: 'silent', SLUICE_API_KEY: '', ...env } });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
 
 describe('option parsing', () => {
   it('reads name=version:weight and version:fraction, refusing other shapes', () => {
