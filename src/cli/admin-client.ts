@@ -1,12 +1,24 @@
-/** A small client of the admin API for the `sluice models` commands. */
+/** A small client of the admin API for the `sluice models`, `route` and `shadow` commands. */
 import http from 'node:http';
 import https from 'node:https';
+import type { Command } from 'commander';
 import { SluiceError, isErrorCode } from '../errors.js';
 import { Progress } from './progress.js';
 
 export interface AdminTarget {
   url: string;
   key?: string;
+}
+
+/** The options every admin command takes: the server and the admin key. */
+export function adminOptions(c: Command): Command {
+  return c
+    .option('--url <url>', 'Sluice server', process.env.SLUICE_URL ?? 'http://127.0.0.1:8000')
+    .option('--key <key>', 'admin API key (or SLUICE_API_KEY)');
+}
+
+export function adminTarget(o: { url: string; key?: string }): AdminTarget {
+  return { url: o.url, key: o.key ?? process.env.SLUICE_API_KEY };
 }
 
 function fail(status: number, body: string): never {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `sluice` command: serve, predict, loadtest, models, route. Errors print one line and exit non-zero.
+ * The `sluice` command: serve, predict, loadtest, models, route, shadow. Errors print one line and exit non-zero.
  */
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
@@ -11,6 +11,7 @@ import { serveUntilSignalled, version } from '../serve.js';
 import { addModelCommands } from './models.js';
 import { predict } from './predict.js';
 import { addRouteCommands } from './routes.js';
+import { addShadowCommands } from './shadow.js';
 
 const int = (name: string, min: number) => (v: string) => {
   const n = Number(v);
@@ -78,6 +79,7 @@ program.command('predict')
 
 addModelCommands(program);
 addRouteCommands(program);
+addShadowCommands(program);
 
 program.command('loadtest')
   .description('open-loop load test of any Open Inference Protocol server (see loadtest/README.md)')

@@ -8,14 +8,10 @@ import type { Command } from 'commander';
 import { SluiceError } from '../errors.js';
 import { checkName } from '../names.js';
 import { MANIFEST_FILE } from '../repository/directory.js';
-import { request, type AdminTarget } from './admin-client.js';
+import { adminOptions, adminTarget, request } from './admin-client.js';
 import { Progress } from './progress.js';
 
 const CHUNK = 1 << 20;
-
-function target(o: { url: string; key?: string }): AdminTarget {
-  return { url: o.url, key: o.key ?? process.env.SLUICE_API_KEY };
-}
 
 function table(rows: Array<Record<string, unknown>>, cols: string[]): void {
   const cells = [cols, ...rows.map((r) => cols.map((c) => (r[c] === null || r[c] === undefined ? '-' : String(r[c]))))];
@@ -40,11 +36,7 @@ async function readVersion(p: string): Promise<{ manifest: Record<string, unknow
 
 export function addModelCommands(program: Command): void {
   const models = program.command('models').description('the model registry (admin API)');
-  const common = (c: Command) => c
-    .option('--url <url>', 'Sluice server', process.env.SLUICE_URL ?? 'http://127.0.0.1:8000')
-    .option('--key <key>', 'admin API key (or SLUICE_API_KEY)');
-
-  common(models.command('register <path>')
+  adminOptions(models.command('register <path>')
     .description('register a version from a directory (model.json + payload) or a model.json file')
     .option('--model <name>', 'model name (default: the manifest\'s)')
     .option('--version <v>', 'explicit version (default: the manifest\'s, unless --bump)')
@@ -76,57 +68,57 @@ export function addModelCommands(program: Command): void {
       const chunks: Uint8Array[] = [head];
       for (let i = 0; i < payload.byteLength; i += CHUNK) chunks.push(payload.subarray(i, i + CHUNK));
       const progress = new Progress(`upload ${name}`);
-      const v = (await request(target(o), 'POST', `/v1/admin/models/${encodeURIComponent(name)}/versions`, {
+      const v = (await request(adminTarget(o), 'POST', `/v1/admin/models/${encodeURIComponent(name)}/versions`, {
         chunks, progress, headers: { 'content-type': 'application/octet-stream', 'register-header-length': String(head.byteLength) },
       })) as { model: string; version: string; artifact: { sha256: string; size: number } };
       progress.done();
       console.log(`registered ${v.model}@${v.version} (${v.artifact.size} bytes, sha256 ${v.artifact.sha256}), stage development`);
     });
 
-  common(models.command('list').description('models with their production and latest versions'))
+  adminOptions(models.command('list').description('models with their production and latest versions'))
     .action(async (o: { url: string; key?: string }) => {
-      table((await request(target(o), 'GET', '/v1/admin/models')) as Array<Record<string, unknown>>, ['name', 'productionVersion', 'latestVersion', 'versionCount']);
+      table((await request(adminTarget(o), 'GET', '/v1/admin/models')) as Array<Record<string, unknown>>, ['name', 'productionVersion', 'latestVersion', 'versionCount']);
     });
 
-  common(models.command('show <model>').description('a model: versions, stages, production history'))
+  adminOptions(models.command('show <model>').description('a model: versions, stages, production history'))
     .action(async (m: string, o: { url: string; key?: string }) => {
       checkName(m, 'model name');
-      console.log(JSON.stringify(await request(target(o), 'GET', `/v1/admin/models/${encodeURIComponent(m)}`), null, 2));
+      console.log(JSON.stringify(await request(adminTarget(o), 'GET', `/v1/admin/models/${encodeURIComponent(m)}`), null, 2));
     });
 
-  common(models.command('versions <model>').description('a model\'s versions').option('--stage <stage>', 'only this stage'))
+  adminOptions(models.command('versions <model>').description('a model\'s versions').option('--stage <stage>', 'only this stage'))
     .action(async (m: string, o: { url: string; key?: string; stage?: string }) => {
       checkName(m, 'model name');
       const q = o.stage ? `?stage=${encodeURIComponent(o.stage)}` : '';
-      table((await request(target(o), 'GET', `/v1/admin/models/${encodeURIComponent(m)}/versions${q}`)) as Array<Record<string, unknown>>, ['version', 'stage', 'kind', 'createdBy', 'createdAt']);
+      table((await request(adminTarget(o), 'GET', `/v1/admin/models/${encodeURIComponent(m)}/versions${q}`)) as Array<Record<string, unknown>>, ['version', 'stage', 'kind', 'createdBy', 'createdAt']);
     });
 
-  common(models.command('promote <model> <version>').description('move a version to a stage (production by default)')
+  adminOptions(models.command('promote <model> <version>').description('move a version to a stage (production by default)')
     .option('--stage <stage>', 'development, staging, production or archived', 'production').option('--reason <text>', 'why'))
     .action(async (m: string, v: string, o: { url: string; key?: string; stage: string; reason?: string }) => {
       checkName(m, 'model name');
       checkName(v, 'version');
-      const r = (await request(target(o), 'POST', `/v1/admin/models/${encodeURIComponent(m)}/promote`, {
+      const r = (await request(adminTarget(o), 'POST', `/v1/admin/models/${encodeURIComponent(m)}/promote`, {
         chunks: [Buffer.from(JSON.stringify({ version: v, stage: o.stage, reason: o.reason }))], headers: { 'content-type': 'application/json' },
       })) as { changed: boolean; replacedProduction: string | null };
       console.log(r.changed ? `${m}@${v} is now ${o.stage}${r.replacedProduction ? ` (replacing ${r.replacedProduction})` : ''}` : `${m}@${v} was already ${o.stage}`);
     });
 
-  common(models.command('rollback <model>').description('back to the previous production version, or --to a named one')
+  adminOptions(models.command('rollback <model>').description('back to the previous production version, or --to a named one')
     .option('--to <version>', 'an earlier production version').option('--reason <text>', 'why'))
     .action(async (m: string, o: { url: string; key?: string; to?: string; reason?: string }) => {
       checkName(m, 'model name');
       if (o.to !== undefined) checkName(o.to, 'version');
-      const r = (await request(target(o), 'POST', `/v1/admin/models/${encodeURIComponent(m)}/rollback`, {
+      const r = (await request(adminTarget(o), 'POST', `/v1/admin/models/${encodeURIComponent(m)}/rollback`, {
         chunks: [Buffer.from(JSON.stringify({ to: o.to, reason: o.reason }))], headers: { 'content-type': 'application/json' },
       })) as { version: string; replacedProduction: string | null };
       console.log(`${m}@${r.version} is production again${r.replacedProduction ? ` (replacing ${r.replacedProduction})` : ''}`);
     });
 
-  common(models.command('audit').description('the audit log, newest first').option('--model <name>', 'one model').option('--limit <n>', 'entries', '50'))
+  adminOptions(models.command('audit').description('the audit log, newest first').option('--model <name>', 'one model').option('--limit <n>', 'entries', '50'))
     .action(async (o: { url: string; key?: string; model?: string; limit: string }) => {
       if (o.model !== undefined) checkName(o.model, 'model name');
       const q = new URLSearchParams({ limit: o.limit, ...(o.model ? { model: o.model } : {}) });
-      table((await request(target(o), 'GET', `/v1/admin/audit?${q}`)) as Array<Record<string, unknown>>, ['id', 'at', 'actor', 'action', 'model', 'fromVersion', 'toVersion', 'toStage', 'reason']);
+      table((await request(adminTarget(o), 'GET', `/v1/admin/audit?${q}`)) as Array<Record<string, unknown>>, ['id', 'at', 'actor', 'action', 'model', 'fromVersion', 'toVersion', 'toStage', 'reason']);
     });
 }

@@ -10,11 +10,7 @@ import type { Command } from 'commander';
 import { SluiceError } from '../errors.js';
 import { checkName } from '../names.js';
 import { parseRoute, parseRouteOwner, type RouteJson } from '../routing/route.js';
-import { request, type AdminTarget } from './admin-client.js';
-
-function target(o: { url: string; key?: string }): AdminTarget {
-  return { url: o.url, key: o.key ?? process.env.SLUICE_API_KEY };
-}
+import { adminOptions, adminTarget, request } from './admin-client.js';
 
 function collect(v: string, all: string[] = []): string[] {
   return [...all, v];
@@ -86,17 +82,13 @@ function path(model: string): string {
 
 export function addRouteCommands(program: Command): void {
   const route = program.command('route').description('traffic routes: how a model\'s unversioned requests are spread over its versions (admin API)');
-  const common = (c: Command) => c
-    .option('--url <url>', 'Sluice server', process.env.SLUICE_URL ?? 'http://127.0.0.1:8000')
-    .option('--key <key>', 'admin API key (or SLUICE_API_KEY)');
-
-  common(route.command('show <model>').description('the model\'s route (none: it serves its production version)'))
+  adminOptions(route.command('show <model>').description('the model\'s route (none: it serves its production version)'))
     .action(async (m: string, o: { url: string; key?: string }) => {
       checkName(m, 'model name');
-      console.log(JSON.stringify(await request(target(o), 'GET', path(m)), null, 2));
+      console.log(JSON.stringify(await request(adminTarget(o), 'GET', path(m)), null, 2));
     });
 
-  common(route.command('set <model>')
+  adminOptions(route.command('set <model>')
     .description('put a route in force (the server loads every version it names first)')
     .option('--variant <name=version:weight>', 'a variant (repeat for each)', collect)
     .option('--assignment <how>', 'hash (sticky per unit id) or random (per request)')
@@ -113,7 +105,7 @@ export function addRouteCommands(program: Command): void {
       parseRoute(body, m); // the server's checks, here first
       if (o.owner !== undefined) parseRouteOwner(o.owner);
       const extra = { ...(o.reason !== undefined ? { reason: o.reason } : {}), ...(o.owner !== undefined ? { owner: o.owner } : {}), ...(o.force ? { force: true } : {}) };
-      const r = (await request(target(o), 'PUT', path(m), {
+      const r = (await request(adminTarget(o), 'PUT', path(m), {
         chunks: [Buffer.from(JSON.stringify({ ...body, ...extra }))],
         headers: { 'content-type': 'application/json' },
       })) as { route: RouteJson; owner: string; generation: number; changed: boolean; forced_over: string | null };
@@ -123,12 +115,12 @@ export function addRouteCommands(program: Command): void {
       console.log(`${m}: ${r.changed ? 'route in force' : 'route unchanged'} (generation ${r.generation}${owner}${forced}): ${describeRoute(r.route)}`);
     });
 
-  common(route.command('clear <model>').description('remove the route: the model serves its production version again')
+  adminOptions(route.command('clear <model>').description('remove the route: the model serves its production version again')
     .option('--reason <text>', 'why')
     .option('--force', 'clear a route that an experiment or a deployment owns (audited)'))
     .action(async (m: string, o: { url: string; key?: string; reason?: string; force?: boolean }) => {
       checkName(m, 'model name');
-      const r = (await request(target(o), 'DELETE', path(m), {
+      const r = (await request(adminTarget(o), 'DELETE', path(m), {
         chunks: [Buffer.from(JSON.stringify({ ...(o.reason !== undefined ? { reason: o.reason } : {}), ...(o.force ? { force: true } : {}) }))],
         headers: { 'content-type': 'application/json' },
       })) as { generation: number; changed: boolean; forced_over: string | null };

@@ -24,10 +24,12 @@ function labels(pairs: Record<string, string>): string {
 type Histo = (m: VersionMetrics) => hdr.Histogram;
 
 function summary(out: string[], name: string, help: string, vms: VersionMetrics[], pick: Histo, scale: number): void {
+  summaryOf(out, name, help, vms.map((m) => [{ model: m.model, version: m.version }, pick(m)]), scale);
+}
+
+function summaryOf(out: string[], name: string, help: string, series: Array<[Record<string, string>, hdr.Histogram]>, scale: number): void {
   out.push(`# HELP ${name} ${help}`, `# TYPE ${name} summary`);
-  for (const m of vms) {
-    const h = pick(m);
-    const base = { model: m.model, version: m.version };
+  for (const [base, h] of series) {
     for (const q of QUANTILES) {
       out.push(`${name}${labels({ ...base, quantile: String(q) })} ${h.totalCount ? h.getValueAtPercentile(q * 100) * scale : 0}`);
     }
@@ -105,6 +107,8 @@ export function metricsLines(metrics: Metrics): string[] {
   summary(out, 'sluice_queue_duration_seconds', 'Time requests waited in the dynamic batcher.', vms, (m) => m.queue, 1e-6);
   summary(out, 'sluice_compute_duration_seconds', 'Time per model execution.', vms, (m) => m.compute, 1e-6);
   summary(out, 'sluice_batch_rows', 'Rows per model execution.', vms, (m) => m.batchRows, 1);
+  summaryOf(out, 'sluice_routed_request_duration_seconds', 'Engine latency of the answers a route chose, by model, variant and the variant\'s version (HDR histogram, process lifetime).',
+    metrics.allRouted().map((r) => [{ model: r.model, variant: r.variant, version: r.version }, r.latency]), 1e-6);
   return out;
 }
 

@@ -72,10 +72,20 @@ export interface VersionSnapshot extends Record<Summed, number> {
  * typed arrays (see histogram-snapshot.ts); no functions, Maps or class instances, so
  * postMessage's structured clone copies it as is.
  */
+/** The latency of one route variant's answers (RoutedMetrics) as data. */
+export interface RoutedSnapshot {
+  model: string;
+  variant: string;
+  version: string;
+  latency: HistogramSnapshot;
+}
+
 export interface MetricsSnapshot {
   /** The I/O thread that took it (merges go in thread order, so output order is stable). */
   thread: number;
   versions: VersionSnapshot[];
+  /** Routed answers' latency by model, variant and version. */
+  routed: RoutedSnapshot[];
   /** Errors returned to clients, by code. */
   errors: Array<[string, number]>;
   /** Extra Prometheus exposition lines the thread's front ends own (see mergeExpositionLines). */
@@ -123,7 +133,13 @@ function snapshotVersion(m: VersionMetrics): VersionSnapshot {
 }
 
 export function snapshotMetrics(metrics: Metrics, thread: number, lines: string[] = []): MetricsSnapshot {
-  return { thread, versions: metrics.all().map(snapshotVersion), errors: [...metrics.errors], lines: [...lines] };
+  return {
+    thread,
+    versions: metrics.all().map(snapshotVersion),
+    routed: metrics.allRouted().map((r) => ({ model: r.model, variant: r.variant, version: r.version, latency: snapshotHistogram(r.latency) })),
+    errors: [...metrics.errors],
+    lines: [...lines],
+  };
 }
 
 function addCounts(into: Map<string, number>, from: Array<[string, number]>): void {
@@ -167,14 +183,15 @@ function addVersion(m: VersionMetrics, v: VersionSnapshot): void {
 
 /**
  * One fresh `Metrics` holding every snapshot's figures summed, and the snapshots' extra lines
- * merged. Snapshots are taken in thread order whatever order they arrived in; versions and
- * error codes appear in the order first seen.
+ * merged. Snapshots are taken in thread order whatever order they arrived in; versions, route
+ * variants and error codes appear in the order first seen.
  */
 export function mergeSnapshots(snaps: MetricsSnapshot[]): { metrics: Metrics; lines: string[] } {
   const ordered = [...snaps].sort((a, b) => a.thread - b.thread);
   const metrics = new Metrics();
   for (const snap of ordered) {
     for (const v of snap.versions) addVersion(metrics.of(v.model, v.version), v);
+    for (const r of snap.routed) addHistogramSnapshot(metrics.routedOf(r.model, r.variant, r.version).latency, r.latency);
     addCounts(metrics.errors, snap.errors);
   }
   return { metrics, lines: mergeExpositionLines(ordered.map((s) => s.lines)) };

@@ -4,6 +4,7 @@
  */
 import * as hdr from 'hdr-histogram-js';
 import type { BreakerState } from '../service/resilience/circuit-breaker.js';
+import { fastRecordable, recordFast } from './fast-record.js';
 
 function histogram(highest: number): hdr.Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: highest, numberOfSignificantValueDigits: 3 });
@@ -101,9 +102,29 @@ export class VersionMetrics {
   }
 }
 
+/**
+ * Latency of the answers a route chose for one (model, variant, version), recorded like a
+ * version's (from the engine accepting the request to its answer). Routes come and go, the
+ * histogram stays: a variant keeps its series across route changes, as a version does.
+ */
+export class RoutedMetrics {
+  readonly latency = fastRecordable(histogram(MAX_US));
+
+  constructor(readonly model: string, readonly variant: string, readonly version: string) {}
+
+  /**
+   * On the request path: no allocation (the counts array exists; only a value past 60 s grows
+   * it) and ~5 ns instead of recordValue's ~27 (fast-record.ts).
+   */
+  observe(latencyMs: number): void {
+    recordFast(this.latency, Math.max(1, Math.round(latencyMs * 1000)));
+  }
+}
+
 /** Every version's metrics plus counts of errors by code (including requests that never reached a model). */
 export class Metrics {
   private readonly versions = new Map<string, VersionMetrics>();
+  private readonly routed = new Map<string, RoutedMetrics>();
   readonly errors = new Map<string, number>();
 
   of(model: string, version: string): VersionMetrics {
@@ -118,6 +139,21 @@ export class Metrics {
 
   all(): VersionMetrics[] {
     return [...this.versions.values()];
+  }
+
+  /** A route's variant (made when a route naming it is installed, not per request). */
+  routedOf(model: string, variant: string, version: string): RoutedMetrics {
+    const key = model + '\0' + variant + '\0' + version;
+    let m = this.routed.get(key);
+    if (!m) {
+      m = new RoutedMetrics(model, variant, version);
+      this.routed.set(key, m);
+    }
+    return m;
+  }
+
+  allRouted(): RoutedMetrics[] {
+    return [...this.routed.values()];
   }
 
   countError(code: string): void {

@@ -3,8 +3,9 @@
  * generation, structured-clonable: it crosses threads) and the assigner built from it once per
  * thread, so that a request pays one pick and no allocation beyond its decision.
  */
+import type { RoutedMetrics } from '../metrics/version-metrics.js';
 import { Assigner } from './assign.js';
-import type { RouteSpec } from './route.js';
+import type { RouteSpec, Variant } from './route.js';
 
 /** What the control plane publishes: the spec and its generation (unique, never reused). */
 export type PublishedRoute = RouteSpec & { gen: number };
@@ -17,12 +18,18 @@ export class PlaneRoute {
   readonly failed: Float64Array;
   /** Each variant's part of a decision row, encoded on first use (src/learn/decision-chunk.ts rowMiddle). */
   readonly rowMiddles: Array<string | undefined>;
+  /**
+   * Each variant's latency recorder on this thread (index as in spec.variants), looked up once
+   * here so that a request records into it by index: no key built, no map read, no lock.
+   */
+  readonly latency: RoutedMetrics[];
 
-  constructor(readonly spec: PublishedRoute) {
+  constructor(readonly spec: PublishedRoute, latencyOf: (variant: Variant) => RoutedMetrics) {
     this.assigner = new Assigner(spec);
     this.answered = new Float64Array(spec.variants.length);
     this.failed = new Float64Array(spec.variants.length);
     this.rowMiddles = new Array<string | undefined>(spec.variants.length);
+    this.latency = spec.variants.map(latencyOf);
   }
 
   get gen(): number {

@@ -319,19 +319,20 @@ export class DataPlane {
         const r = routed;
         if (!r) return res;
         return res instanceof Promise
-          ? res.then((a) => this.decided(a, r, req, rows, t0), (e: unknown) => {
+          ? res.then((a) => this.routedAnswer(a, r, req, rows, t0, performance.now()), (e: unknown) => {
             r.route.failed[r.index]!++;
             throw e;
           })
-          : this.decided(res, r, req, rows, t0);
+          : this.routedAnswer(res, r, req, rows, t0, performance.now());
       }
       const outs = this.run(version, ordered, rows, deadline, req.blockUs ?? 0);
       const r = routed;
       if (outs instanceof Promise) {
         return outs.then(
           (o) => {
-            const res = this.answer(version, req, o, rows, selected, t0, performance.now());
-            return r ? this.decided(res, r, req, rows, t0) : res;
+            const end = performance.now();
+            const res = this.answer(version, req, o, rows, selected, t0, end);
+            return r ? this.routedAnswer(res, r, req, rows, t0, end) : res;
           },
           (e: unknown) => {
             if (r) r.route.failed[r.index]!++;
@@ -340,7 +341,7 @@ export class DataPlane {
         );
       }
       const res = this.answer(version, req, outs.outs, rows, selected, t0, outs.end);
-      return r ? this.decided(res, r, req, rows, t0) : res;
+      return r ? this.routedAnswer(res, r, req, rows, t0, outs.end) : res;
     } catch (e) {
       if (routed) routed.route.failed[routed.index]!++;
       throw v ? this.failure(v, e, t0) : toSluiceError(e);
@@ -364,6 +365,15 @@ export class DataPlane {
     // The control plane loads every version a route names before it puts the route in force.
     if (!v || v.retired) throw new SluiceError('MODEL_NOT_READY', `model ${req.model}: version ${variant.version} of variant ${variant.name} is not loaded`);
     return { route, v, variant: variant.name, index, propensity };
+  }
+
+  /**
+   * A routed answer: its latency (the version's own, from the same clock readings where there
+   * are any) goes to its variant's histogram on this thread, then `decided` attaches its decision.
+   */
+  private routedAnswer(res: InferResponse, r: Routed, req: InferRequest, rows: number, t0: number, end: number): InferResponse {
+    r.route.latency[r.index]!.observe(end - t0);
+    return this.decided(res, r, req, rows, t0);
   }
 
   /** A routed answer: carries its decision, and the decision goes to the log. */
@@ -766,7 +776,7 @@ export class DataPlane {
   installRoute(model: string, route: PublishedRoute): void {
     const m = this.models.get(model);
     if (!m) throw new SluiceError('INTERNAL', `installRoute: ${model} is not loaded on I/O thread ${this.thread}`);
-    m.routes.set(route.gen, new PlaneRoute(route));
+    m.routes.set(route.gen, new PlaneRoute(route, (v) => this.metrics.routedOf(model, v.name, v.version)));
   }
 
   /** After the control plane stored route generation `gen` (or none): older routes are dropped. */

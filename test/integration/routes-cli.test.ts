@@ -1,27 +1,15 @@
-/** `sluice route show|set|clear` (src/cli/routes.ts) against a real server, through the built CLI. */
-import { execFile } from 'node:child_process';
+/**
+ * `sluice route show|set|clear` (src/cli/routes.ts) and `sluice shadow report` (src/cli/shadow.ts)
+ * against a real server, through the built CLI.
+ */
 import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseShadowOption, parseVariantOption } from '../../src/cli/routes.js';
-import { projectRoot } from '../../src/paths.js';
-import { admin, logisticVersion, registerBody, startFull, type FullServer } from '../helpers/server.js';
-
-const run = promisify(execFile);
-const CLI = path.join(projectRoot, 'dist/src/cli/index.js');
-
-async function sluice(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [CLI, ...args], { env: { ...process.env, SLUICE_LOG_LEVEL: 'silent', SLUICE_API_KEY: '', ...env } });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
+import { sluice } from '../helpers/cli.js';
+import { admin, logisticVersion, registerBody, startFull, until, type FullServer } from '../helpers/server.js';
 
 describe('option parsing', () => {
   it('reads name=version:weight and version:fraction, refusing other shapes', () => {
@@ -127,5 +115,61 @@ describe('sluice route (against a whole server)', () => {
       expect(r.stderr.split('\n').filter((l) => l.startsWith('sluice:')), args.join(' ')).toEqual([line]);
     }
     expect(JSON.parse((await sluice(['route', 'show', 'demo-logistic', ...url])).stdout).route).toBeNull();
+  });
+
+  it('shadow report: the admin API\'s figures as a table, one row per shadow version, and --json as the server answers', async () => {
+    const none = await sluice(['shadow', 'report', 'demo-logistic', ...url]);
+    expect(none.code, none.stderr).toBe(0);
+    expect(none.stdout.trim()).toBe('demo-logistic: no shadow traffic recorded (no route in force)');
+
+    // Version 4 has version 1's weights (it agrees); version 3 has three times them (it does not).
+    const lv = logisticVersion(1);
+    const reg = registerBody({ manifest: lv.manifest, version: '4' }, lv.payload);
+    expect((await admin(s, s.adminKey, 'POST', '/v1/admin/models/demo-logistic/versions', reg.body, reg.headers)).status).toBe(200);
+    const set = await sluice(['route', 'set', 'demo-logistic', '--variant', 'a=1:1', '--shadow', '3:1', '--shadow', '4:1', ...url]);
+    expect(set.code, set.stderr).toBe(0);
+    const N = 30;
+    const features = Array.from({ length: 100 }, (_, i) => (i % 5) / 10);
+    for (let i = 0; i < N; i++) {
+      const r = await fetch(`${s.url}/v2/models/demo-logistic/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 100], data: features }] }) });
+      expect(((await r.json()) as any).model_version).toBe('1');
+    }
+    // Shadows run after the answers: wait until the server has counted them all (one at a time, none dropped).
+    const report = async () => (await admin(s, s.adminKey, 'GET', '/v1/admin/models/demo-logistic/shadow')).json;
+    await until(async () => (await report()).shadows.every((x: any) => x.mirrored + x.errors === N && x.compared === N));
+    const json = await report();
+
+    const out = await sluice(['shadow', 'report', 'demo-logistic', ...url]);
+    expect(out.code, out.stderr).toBe(0);
+    const [head, columns, ...rows] = out.stdout.trimEnd().split('\n');
+    expect(head).toBe(`demo-logistic: shadow versions (route generation ${json.route_generation}; agreeing: every output element within 0.000001 of the caller's; latency on the mirrored requests)`);
+    expect(columns!.trim().split(/\s{2,}/)).toEqual(['version', 'mirrored', 'dropped', 'errors', 'compared', 'agreeing', 'mean |diff|', 'max |diff|', 'shadow p50 ms', 'shadow p99 ms', 'caller p50 ms', 'caller p99 ms']);
+    const cells = rows.map((r) => r.trim().split(/\s+/));
+    expect(cells.map((c) => c.slice(0, 6))).toEqual([['3', String(N), '0', '0', String(N), '0'], ['4', String(N), '0', '0', String(N), String(N)]]);
+    const three = json.shadows.find((x: any) => x.version === '3');
+    expect(three.mean_abs_diff).toBeGreaterThan(0);
+    expect(cells[0]!.slice(6, 8)).toEqual([three.mean_abs_diff, three.max_abs_diff].map((x: number) => String(Number(x.toPrecision(3)))));
+    expect(cells[1]!.slice(6, 8)).toEqual(['0', '0']);
+    for (const [c, sh] of [[cells[0]!, three], [cells[1]!, json.shadows.find((x: any) => x.version === '4')]] as const) {
+      const l = sh.latency_ms;
+      expect(c.slice(8), c[0]).toEqual([l.shadow.p50, l.shadow.p99, l.caller.p50, l.caller.p99].map((x: number) => String(Number(x.toPrecision(3)))));
+    }
+
+    const raw = await sluice(['shadow', 'report', 'demo-logistic', '--json', ...url]);
+    expect(raw.code, raw.stderr).toBe(0);
+    expect(JSON.parse(raw.stdout)).toEqual(json); // no traffic since: the same figures
+
+    const cases: Array<[string[], string]> = [
+      [['shadow', 'report', 'no-such', ...url], 'sluice: model no-such is not loaded (MODEL_NOT_FOUND)'],
+      [['shadow', 'report', 'bad name', ...url], 'sluice: model name must be 1-128 characters of A-Z a-z 0-9 . _ - + @, starting with a letter or digit (NAME_INVALID)'],
+      [['shadow', 'report', 'demo-logistic', '--url', s.url], 'sluice: a valid API key is required (Authorization: Bearer <key>) (UNAUTHENTICATED)'],
+      [['shadow', 'report', 'demo-logistic', '--url', 'http://127.0.0.1:1', '--key', 'k'], 'sluice: cannot reach http://127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1 (REGISTRY_UNAVAILABLE)'],
+    ];
+    for (const [args, line] of cases) {
+      const r = await sluice(args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr.split('\n').filter((l) => l.startsWith('sluice:')), args.join(' ')).toEqual([line]);
+    }
+    expect((await sluice(['route', 'clear', 'demo-logistic', ...url])).code).toBe(0);
   });
 });

@@ -149,6 +149,53 @@ describe('routes over the wire, two I/O threads', () => {
     expect(errors).toBe(4);
   });
 
+  it('routed latency per model, variant and version in /metrics: merged over both I/O threads, counts exact', async () => {
+    // Variant names of their own: their series start at zero, so counts compare exactly.
+    await s.engine.setRoute('demo-logistic', route([['lat-a', initial, 0.5], ['lat-b', '2.0.0', 0.5]], 'latency'));
+    const threadCounts = async () => new Map([...(await (await fetch(`${s.url}/metrics`)).text()).matchAll(/^sluice_io_thread_requests_total\{thread="(\d+)"\} (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+    const before = await threadCounts();
+    const seen = new Map<string, number>();
+    const count = (variant: string, version: string) => seen.set(`${variant}/${version}`, (seen.get(`${variant}/${version}`) ?? 0) + 1);
+    // Fresh HTTP connections land on either thread (SO_REUSEPORT); gRPC beside them.
+    for (let i = 0; i < 60; i++) {
+      const j = await (await fetch(`${s.url}/v2/models/demo-logistic/infer`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: body({ unit_id: `lat${i}` }) })).json() as any;
+      count(j.parameters.variant, j.model_version);
+    }
+    const client: InferenceClient = new pkg.inference.GRPCInferenceService(`127.0.0.1:${s.grpcPort}`, grpc.credentials.createInsecure());
+    try {
+      for (let i = 0; i < 20; i++) {
+        const r = await call(client, 'ModelInfer', fp32Request('demo-logistic', x, 1, true, { parameters: { unit_id: { string_param: `latg${i}` } } }));
+        count(r.parameters.variant.string_param, r.model_version);
+      }
+    } finally {
+      client.close();
+    }
+    const after = await threadCounts();
+    for (const t of ['0', '1']) expect(after.get(t)! - (before.get(t) ?? 0), `thread ${t} took some`).toBeGreaterThan(0);
+    expect([...seen.keys()].sort()).toEqual([`lat-a/${initial}`, 'lat-b/2.0.0']);
+
+    const text = await (await fetch(`${s.url}/metrics`)).text();
+    expect(text).toContain('# TYPE sluice_routed_request_duration_seconds summary');
+    for (const [key, n] of seen) {
+      const [variant, version] = key.split('/') as [string, string];
+      const labels = `model="demo-logistic",variant="${variant}",version="${version.replace(/\./g, '\\.')}"`;
+      const value = (suffix: string, extra = '') => {
+        const m = new RegExp(`^sluice_routed_request_duration_seconds${suffix}\\{${labels}${extra}\\} (\\S+)$`, 'm').exec(text);
+        expect(m, `${suffix} ${key}${extra}`).not.toBeNull();
+        return Number(m![1]);
+      };
+      expect(value('_count'), key).toBe(n);
+      // The same answers as the routed answers counter, which is kept apart (PlaneRoute.answered).
+      expect(Number(new RegExp(`^sluice_routed_answers_total\\{${labels}\\} (\\d+)$`, 'm').exec(text)?.[1]), key).toBe(n);
+      const q = ['0.5', '0.9', '0.99', '0.999'].map((quantile) => value('', `,quantile="${quantile}"`));
+      // Seconds, from 1 us, ordered, and under the 5 s no answer here comes near.
+      expect(q[0]!, key).toBeGreaterThanOrEqual(1e-6);
+      for (let i = 1; i < q.length; i++) expect(q[i]!, key).toBeGreaterThanOrEqual(q[i - 1]!);
+      expect(q[3]!, key).toBeLessThan(5);
+      expect(value('_sum') / n, key).toBeGreaterThan(0);
+    }
+  });
+
   it('50 route changes under HTTP and gRPC load: 0 failed requests, every answer from the version it names', async () => {
     const failures: string[] = [];
     let ok = 0;

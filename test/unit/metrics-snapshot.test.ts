@@ -328,3 +328,35 @@ describe('mergeExpositionLines', () => {
     }
   });
 });
+
+describe('routed latency (per model, variant and version) merged across threads', () => {
+  const VARIANTS: Array<[string, string, string]> = [['alpha', 'control', '1'], ['alpha', 'treatment', '2'], ['beta', 'only', '1'], ['alpha', 'treatment', '3']];
+  const r = mulberry32(7);
+  const obs = Array.from({ length: 5000 }, () => ({
+    at: VARIANTS[Math.floor(r() * VARIANTS.length)]!,
+    ms: r() < 0.002 ? 61_000 + r() * 1000 : Math.exp(Math.log(0.001) + r() * Math.log(2e5)),
+    thread: Math.floor(r() * 3),
+  }));
+  const recordRouted = (list: typeof obs) => {
+    const m = new Metrics();
+    for (const o of list) m.routedOf(...o.at).observe(o.ms);
+    return m;
+  };
+  const histo = (h: hdr.Histogram) => ({ n: h.totalCount, mean: h.mean, min: h.minNonZeroValue, max: h.maxValue, p: PERCENTILES.map((p) => h.getValueAtPercentile(p)) });
+  const byKey = (m: Metrics) => Object.fromEntries(m.allRouted().map((x) => [`${x.model}/${x.variant}/${x.version}`, histo(x.latency)]));
+
+  it('merges (through structuredClone) into exactly one histogram recording everything, and renders the same summary lines', async () => {
+    const whole = recordRouted(obs);
+    const snaps = [0, 1, 2].map((t) => structuredClone(snapshotMetrics(recordRouted(obs.filter((o) => o.thread === t)), t)));
+    expect(snaps.every((s) => s.routed.length === VARIANTS.length)).toBe(true);
+    const merged = mergeSnapshots(snaps).metrics;
+    expect(byKey(merged)).toEqual(byKey(whole));
+    expect(whole.allRouted().some((x) => x.latency.maxValue > 60_000_000)).toBe(true); // grown past 60 s
+    const routedLines = async (m: Metrics) => (await engineText({ metrics: m, lines: [] })).split('\n').filter((l) => l.includes('sluice_routed_request_duration_seconds')).sort();
+    const lines = await routedLines(merged);
+    expect(lines).toEqual(await routedLines(whole));
+    const count = obs.filter((o) => o.at[0] === 'alpha' && o.at[1] === 'treatment' && o.at[2] === '2').length;
+    expect(lines).toContain(`sluice_routed_request_duration_seconds_count{model="alpha",variant="treatment",version="2"} ${count}`);
+    expect(lines.filter((l) => l.startsWith('sluice_routed_request_duration_seconds{model="beta",variant="only",version="1",quantile='))).toHaveLength(4);
+  });
+});
