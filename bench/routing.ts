@@ -124,7 +124,8 @@ export async function runRouting(opts: { quick?: boolean } = {}): Promise<Record
     table(`HTTP single-row JSON capacity, h2load --h1 32 connections, ${seconds} s per phase`, ['', 'default route req/s', 'two-variant hash route req/s', 'route/default'], rows);
     const ratio = median(ratios);
     console.log(`  route/default, median of rounds: ${ratio.toFixed(3)} (target >= ${TARGET})`);
-    console.log(`  routed phases' decisions: ${routedLogged} written, ${routedDropped} dropped (buffer full; SLUICE_EMBEDDED_DB_NICE=${s.config.embeddedDbNice})`);
+    const where = s.config.databaseUrl === undefined ? `embedded database thread at nice ${s.config.embeddedDbNice}` : 'PostgreSQL';
+    console.log(`  routed phases' decisions: ${routedLogged} written, ${routedDropped} dropped (buffer full; ${where})`);
 
     // 2. p99 side by side, open loop.
     const p: Record<string, { p99: number; errors: number; achieved: number }[]> = { default: [], route: [] };
