@@ -6,23 +6,27 @@
  *   a shared server: shared_buffers = 128MB, which PGlite's WebAssembly heap touches in full at
  *   start (each MB of shared_buffers is a MB resident), and max_connections = 100, which sizes
  *   the lock and process tables although PGlite is one single-user backend. The registry is a
- *   few small tables read mostly from the per-backend catalog and plan caches, so 8 MB of
- *   buffers (1,024 pages) holds all of it; 10 connections' worth of lock table (640 locks)
+ *   few small tables read mostly from the per-backend catalog and plan caches, and the
+ *   decision and feedback tables are appended to (their hot pages are the last few), so 4 MB
+ *   of buffers (512 pages) serves them (8 MB cost ~5 MB more resident on a first start and
+ *   wrote decisions no faster: `npm run bench -- feedback`, 2026-12-02); 10 connections' worth of lock table (640 locks)
  *   covers the largest migration several times over. Given as `-c` start parameters, so they
  *   apply to existing data directories as well as new ones, without editing their config files.
  *
  * - WebAssembly compiler. V8 compiles PGlite's 9 MB module with Liftoff (its baseline
  *   compiler), then recompiles hot functions with TurboFan in background threads; TurboFan's
  *   compile-time memory stays in those threads' malloc arenas afterwards (~35 MB here).
- *   Liftoff alone keeps that out, and on a small machine it is also faster for the registry's
- *   light, short-lived workload, where the background recompiles compete with serving for CPU.
+ *   Liftoff alone keeps that out, and on a small machine the background recompiles would
+ *   compete with serving for CPU. The price is the decision log's write rate: PGlite inserts
+ *   ~30,000 decision rows/s with Liftoff against ~75,000-100,000 with tiering up, which took
+ *   idle resident memory to 254-312 MB (measured 2026-12-02, over the 250 MB bound).
  *   It is a process-wide V8 flag: it applies to WebAssembly compiled after it is set, and
  *   Sluice compiles no other WebAssembly.
  */
 import v8 from 'node:v8';
 import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 
-export const PGLITE_SETTINGS: readonly string[] = ['shared_buffers=8MB', 'max_connections=10'];
+export const PGLITE_SETTINGS: readonly string[] = ['shared_buffers=4MB', 'max_connections=10'];
 
 export function pgliteOptions(): PGliteOptions {
   return { startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS.flatMap((s) => ['-c', s])] };

@@ -50,8 +50,9 @@ export class PgliteThreadDb implements Db {
    */
   static async open(dir: string | undefined, opts: { nice?: number } = {}): Promise<PgliteThreadDb> {
     // A small young generation: the thread's JavaScript is PGlite's glue and short-lived result
-    // rows; V8's default semi-spaces would add ~15-20 MB resident for nothing (footprint test).
-    const worker = new Worker(pgliteThreadEntry, { workerData: { dir, nice: opts.nice ?? 0 }, stdout: false, stderr: false, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    // rows; V8's default semi-spaces cost ~10 MB more resident (footprint test) and 1 MB wrote
+    // decisions no slower (`npm run bench -- feedback`).
+    const worker = new Worker(pgliteThreadEntry, { workerData: { dir, nice: opts.nice ?? 0 }, stdout: false, stderr: false, resourceLimits: { maxYoungGenerationSizeMb: 1 } });
     await new Promise<void>((resolve, reject) => {
       const onMessage = (m: Reply): void => {
         worker.off('message', onMessage);

@@ -39,7 +39,7 @@ describe('creating an embedded database', () => {
     // which are start parameters, not the data directory's postgresql.conf.
     const again = await PgliteDb.open(dir);
     try {
-      expect(await again.query('SELECT current_setting($1) AS v', ['shared_buffers'])).toEqual([{ v: '8MB' }]);
+      expect(await again.query('SELECT current_setting($1) AS v', ['shared_buffers'])).toEqual([{ v: '4MB' }]);
       expect(await again.query('SELECT current_setting($1) AS v', ['max_connections'])).toEqual([{ v: '10' }]);
     } finally {
       await again.close();
