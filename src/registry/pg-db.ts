@@ -18,9 +18,11 @@ export interface PgOptions {
   poolSize: number;
   /** Health check period of the LISTEN connection. */
   listenHealthMs: number;
+  /** Longest close() waits for connections to end before leaving them (the process is exiting). */
+  closeTimeoutMs: number;
 }
 
-export const DEFAULT_PG_OPTIONS: PgOptions = { connectTimeoutMs: 3_000, queryTimeoutMs: 5_000, poolSize: 10, listenHealthMs: 2_000 };
+export const DEFAULT_PG_OPTIONS: PgOptions = { connectTimeoutMs: 3_000, queryTimeoutMs: 5_000, poolSize: 10, listenHealthMs: 2_000, closeTimeoutMs: 3_000 };
 
 /**
  * A pg Pool or pooled client, errors mapped. `exec` passes no parameters, so pg uses the simple
@@ -34,6 +36,7 @@ export class PgDb extends QueryableDb implements Db {
   readonly kind = 'postgres' as const;
   private readonly pool: pg.Pool;
   private readonly listener: PgListener;
+  private readonly closeTimeoutMs: number;
 
   constructor(connectionString: string, options: Partial<PgOptions> = {}) {
     const o = { ...DEFAULT_PG_OPTIONS, ...options };
@@ -49,6 +52,7 @@ export class PgDb extends QueryableDb implements Db {
     const pool = new pg.Pool({ ...clientConfig, max: o.poolSize, idleTimeoutMillis: 30_000 });
     super(wrap(pool));
     this.pool = pool;
+    this.closeTimeoutMs = o.closeTimeoutMs;
     // An idle pooled connection that dies (server restart) is removed by the Pool; without a
     // handler the 'error' event would crash the process.
     this.pool.on('error', (e) => log.warn('registry: idle database connection lost', errorFields(e)));
@@ -107,8 +111,25 @@ export class PgDb extends QueryableDb implements Db {
     return this.listener.connected;
   }
 
+  /**
+   * Ends the LISTEN connection and the pool, waiting at most closeTimeoutMs: through a network
+   * partition pool.end() waits for connections whose statements never answer, which held a
+   * SIGTERM's shutdown for 15 s and more. Past the deadline the connections are left to the
+   * process's exit.
+   */
   async close(): Promise<void> {
-    await this.listener.close();
-    await this.pool.end().catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.closeTimeoutMs);
+      timer.unref();
+    });
+    const ended = (async () => {
+      await this.listener.close();
+      await this.pool.end().catch(() => undefined);
+      return 'ended' as const;
+    })();
+    const how = await Promise.race([ended, deadline]);
+    clearTimeout(timer);
+    if (how === 'timeout') log.warn('registry: PostgreSQL connections did not close in time (database unreachable?); leaving them', { timeoutMs: this.closeTimeoutMs });
   }
 }

@@ -20,6 +20,7 @@ import { createPgDatabase, describeWith, eventually, postgresService, tcpGate } 
 
 const CONNECT_TIMEOUT_MS = 1_000;
 const QUERY_TIMEOUT_MS = 1_500;
+const CLOSE_TIMEOUT_MS = 1_000;
 
 describeWith(postgresService, 'a PostgreSQL connection lost in the middle of a transaction', () => {
   let database: Awaited<ReturnType<typeof createPgDatabase>>;
@@ -48,7 +49,7 @@ describeWith(postgresService, 'a PostgreSQL connection lost in the middle of a t
     gate = await tcpGate(database.url);
     const url = new URL(database.url);
     url.port = String(gate.port);
-    db = new PgDb(url.toString(), { connectTimeoutMs: CONNECT_TIMEOUT_MS, queryTimeoutMs: QUERY_TIMEOUT_MS });
+    db = new PgDb(url.toString(), { connectTimeoutMs: CONNECT_TIMEOUT_MS, queryTimeoutMs: QUERY_TIMEOUT_MS, closeTimeoutMs: CLOSE_TIMEOUT_MS });
   });
   afterEach(async () => {
     await gate.close();
@@ -129,5 +130,18 @@ describeWith(postgresService, 'a PostgreSQL connection lost in the middle of a t
     // The abandoned transaction never committed (its connection was closed, not returned to the pool).
     await eventually(async () => ((await admin.query("SELECT 1 FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND datname = current_database()")).rows.length === 0 ? true : undefined), 10_000, 'the abandoned session to go');
     expect(await probeRows()).toBe(0);
+  });
+  it('closes within its deadline while the server is silent (a partition at shutdown), with LISTEN and a statement in flight', async () => {
+    await db.query('SELECT 1');
+    await db.listen('sluice_probe', { onNotify: () => undefined });
+    await eventually(() => (db.listening ? true : undefined), 5_000, 'LISTEN to be up');
+    gate.silence();
+    const inFlight = db.query('SELECT pg_sleep(0.1)').catch(() => undefined);
+    const t0 = performance.now();
+    await db.close();
+    const took = performance.now() - t0;
+    expect(took).toBeLessThan(CLOSE_TIMEOUT_MS + 500);
+    await inFlight;
+    expect(uncaught).toEqual([]);
   });
 });
