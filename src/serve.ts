@@ -82,7 +82,8 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
     await services.close();
     throw e;
   }
-  // Decisions and feedback live on the main thread, beside the database (src/learn).
+  // Decisions and feedback are batched on the main thread (src/learn); their database is
+  // PostgreSQL or the embedded one's own thread (src/registry/pglite-thread.ts).
   const decisions = new DecisionLog(services.db, { capacity: config.decisionsBuffer, batchSize: config.decisionsBatchSize, flushMs: config.decisionsFlushMs });
   const feedback = new FeedbackIntake({
     db: services.db, dataDir: config.dataDir, decisions, joinWindowMs: config.feedbackJoinWindowMs,
