@@ -141,10 +141,11 @@ export interface DataPlaneOptions {
   thread: number;
   /** A retired version's last request on this thread ended; its local copy is freed. */
   onReleased: (gen: number) => void;
-  /** Where this thread's routing decisions go, in chunks (the control plane's decision log). */
+  /**
+   * Where this thread's routing decisions go, in chunks of at most DECISION_BATCH (the control
+   * plane's decision log, whose bounded buffer drops what it cannot hold).
+   */
   onDecisions?: (chunk: DecisionChunk) => void;
-  /** Decisions a thread may hold before it drops them (counted): the log never blocks a prediction. */
-  decisionCapacity?: number;
 }
 
 export interface ActivateOptions {
@@ -192,11 +193,8 @@ export class DataPlane {
   private readonly dispatcher: Dispatcher | undefined;
   private readonly onReleased: (gen: number) => void;
   private readonly onDecisions: ((chunk: DecisionChunk) => void) | undefined;
-  private readonly decisionCapacity: number;
   private readonly decisions = new DecisionChunkBuilder();
   private decisionTimer: NodeJS.Timeout | undefined;
-  /** Routing decisions made on this thread, and dropped because its buffer was full. */
-  readonly decisionStats = { made: 0, dropped: 0 };
   private readonly shadowStats = new Map<string, ShadowStats>();
   private shadowInFlight = 0;
   /** Routed answers of routes no longer in force, by model, variant and version (for /metrics). */
@@ -215,7 +213,6 @@ export class DataPlane {
     this.dispatcher = opts.dispatcher;
     this.onReleased = opts.onReleased;
     this.onDecisions = opts.onDecisions;
-    this.decisionCapacity = opts.decisionCapacity ?? 10_000;
     this.admission = new Admission({
       enabled: config.admission,
       thread: opts.thread,
@@ -369,25 +366,16 @@ export class DataPlane {
 
   /**
    * A routed answer: its latency (the version's own, from the same clock readings where there
-   * are any) goes to its variant's histogram on this thread, then `decided` attaches its decision.
+   * are any) goes to its variant's histogram on this thread; it carries its decision, and the
+   * decision goes to the log.
    */
   private routedAnswer(res: InferResponse, r: Routed, req: InferRequest, rows: number, t0: number, end: number): InferResponse {
     r.route.latency[r.index]!.observe(end - t0);
-    return this.decided(res, r, req, rows, t0);
-  }
-
-  /** A routed answer: carries its decision, and the decision goes to the log. */
-  private decided(res: InferResponse, r: Routed, req: InferRequest, rows: number, t0: number): InferResponse {
     if (r.route.spec.shadows.length > 0) this.mirror(r, req, res, rows, performance.now() - t0);
     const eventId = newEventId();
     res.decision = { eventId, variant: r.variant, propensity: r.propensity };
-    this.decisionStats.made++;
     r.route.answered[r.index]!++;
     if (this.onDecisions === undefined) return res;
-    if (this.decisions.n >= this.decisionCapacity) {
-      this.decisionStats.dropped++;
-      return res;
-    }
     // The row's model/variant/version/generation part, encoded once per variant (a fallback
     // answer from another version gets its own).
     const route = r.route;
@@ -621,17 +609,7 @@ export class DataPlane {
     // routes installed now (summed over threads by the merge, like every counter).
     const variants = new Map<string, VariantTotal>();
     for (const [k, t] of this.variantTotals) variants.set(k, { ...t });
-    for (const [model, m] of this.models) {
-      for (const r of m.routes.values()) {
-        r.spec.variants.forEach((v, i) => {
-          const key = `${model}\0${v.name}\0${v.version}`;
-          const t = variants.get(key) ?? { model, variant: v.name, version: v.version, n: 0, failed: 0 };
-          t.n += r.answered[i]!;
-          t.failed += r.failed[i]!;
-          variants.set(key, t);
-        });
-      }
-    }
+    for (const [model, m] of this.models) for (const r of m.routes.values()) addVariantCounts(variants, model, r);
     return [
       '# HELP sluice_io_thread_requests_total Inference requests taken by each I/O thread (0 = the main thread).',
       '# TYPE sluice_io_thread_requests_total counter',
@@ -646,9 +624,6 @@ export class DataPlane {
       '# TYPE sluice_shadow_requests_total counter',
       ...[...this.shadowStats.values()].flatMap((t) => (['mirrored', 'dropped', 'errors', 'agreeing'] as const).map((k) =>
         `sluice_shadow_requests_total{model=${JSON.stringify(t.model)},version=${JSON.stringify(t.version)},outcome="${k}"} ${t[k]}`)),
-      '# HELP sluice_decisions_thread_dropped_total Routing decisions dropped before the decision log because an I/O thread\'s buffer was full.',
-      '# TYPE sluice_decisions_thread_dropped_total counter',
-      `sluice_decisions_thread_dropped_total ${this.decisionStats.dropped}`,
     ];
   }
 
@@ -785,19 +760,9 @@ export class DataPlane {
     if (!m) return;
     for (const [g, r] of m.routes) {
       if (g === gen) continue;
-      this.foldVariantCounts(model, r);
+      addVariantCounts(this.variantTotals, model, r);
       m.routes.delete(g);
     }
-  }
-
-  private foldVariantCounts(model: string, r: PlaneRoute): void {
-    r.spec.variants.forEach((v, i) => {
-      const key = `${model}\0${v.name}\0${v.version}`;
-      const t = this.variantTotals.get(key) ?? { model, variant: v.name, version: v.version, n: 0, failed: 0 };
-      t.n += r.answered[i]!;
-      t.failed += r.failed[i]!;
-      this.variantTotals.set(key, t);
-    });
   }
 
   /** The route in force on this thread (for operators and tests). */
@@ -811,7 +776,7 @@ export class DataPlane {
     const m = this.models.get(model);
     if (!m) return;
     this.models.delete(model);
-    for (const r of m.routes.values()) this.foldVariantCounts(model, r);
+    for (const r of m.routes.values()) addVariantCounts(this.variantTotals, model, r);
     const all = [...m.byGen.values()];
     m.versions.clear();
     for (const v of all) this.retire(v);
@@ -873,6 +838,17 @@ export class DataPlane {
     for (const v of all) await v.runtime?.dispose().catch(() => undefined);
     this.models.clear();
   }
+}
+
+/** Adds a route's answered and failed counts, by model, variant and version, into `into`. */
+function addVariantCounts(into: Map<string, VariantTotal>, model: string, r: PlaneRoute): void {
+  r.spec.variants.forEach((v, i) => {
+    const key = `${model}\0${v.name}\0${v.version}`;
+    const t = into.get(key) ?? { model, variant: v.name, version: v.version, n: 0, failed: 0 };
+    t.n += r.answered[i]!;
+    t.failed += r.failed[i]!;
+    into.set(key, t);
+  });
 }
 
 /** A copy of a request's first input as float32 (decision logs keep features past the request's buffers). */
