@@ -53,10 +53,8 @@ export class DecisionChunkBuilder {
    * UUIDv7 (hex and dashes: nothing to escape); `at` its time.
    */
   add(eventId: string, at: number, middle: string, model: string, variant: string, version: string, unitId: string | undefined, propensity: number, features: Float32Array | undefined): void {
-    let row = '{"e":"' + eventId + '","a":' + at + middle + ',"p":' + propensity;
-    if (unitId !== undefined) row += ',"u":' + JSON.stringify(unitId);
-    if (features !== undefined) row += ',"f":"' + featuresLiteral(features) + '"';
-    this.rows = this.count === 0 ? row + '}' : this.rows + ',' + row + '}';
+    const row = rowText('"' + eventId + '"', at, middle, propensity, unitId, features);
+    this.rows = this.count === 0 ? row : this.rows + ',' + row;
     this.count++;
     if (at < this.minMs) this.minMs = at;
     if (at > this.maxMs) this.maxMs = at;
@@ -78,12 +76,20 @@ export class DecisionChunkBuilder {
   }
 }
 
-/** One decision as a row (the same form the builder writes). */
-export function encodeRow(d: Decision): string {
-  let row = '{"e":' + JSON.stringify(d.eventId) + ',"a":' + d.at + rowMiddle(d.model, d.variant, d.version, d.routeGen) + ',"p":' + d.propensity;
-  if (d.unitId !== undefined) row += ',"u":' + JSON.stringify(d.unitId);
-  if (d.features !== undefined) row += ',"f":' + JSON.stringify(featuresLiteral(d.features));
+/**
+ * A row: `quotedEventId` is the id as a JSON string (a UUIDv7 needs only the quotes), the
+ * features literal needs none (digits, signs, NaN, Infinity, commas and braces).
+ */
+function rowText(quotedEventId: string, at: number, middle: string, propensity: number, unitId: string | undefined, features: Float32Array | number[] | undefined): string {
+  let row = '{"e":' + quotedEventId + ',"a":' + at + middle + ',"p":' + propensity;
+  if (unitId !== undefined) row += ',"u":' + JSON.stringify(unitId);
+  if (features !== undefined) row += ',"f":"' + featuresLiteral(features) + '"';
   return row + '}';
+}
+
+/** One decision as a row (the same form the builder writes; its id may be any client's text). */
+export function encodeRow(d: Decision): string {
+  return rowText(JSON.stringify(d.eventId), d.at, rowMiddle(d.model, d.variant, d.version, d.routeGen), d.propensity, d.unitId, d.features);
 }
 
 /** A chunk of one decision. */

@@ -174,13 +174,17 @@ export class DecisionLog {
 
   private drop(c: DecisionChunk, why: string): false {
     this.countDrop(c);
-    if (this.dropLog.ready()) log.warn('decisions: dropping decisions', { why, dropped: this.counts.dropped, pending: this.queuedN + this.inFlightN });
-    return false;
+    return this.logDrop(why);
   }
 
+  /** A single decision too malformed to make a chunk of (its fields may not even be strings). */
   private dropOne(d: Decision, why: string): false {
     this.counts.dropped++;
     this.variant(String(d.model), String(d.variant), String(d.version)).dropped++;
+    return this.logDrop(why);
+  }
+
+  private logDrop(why: string): false {
     if (this.dropLog.ready()) log.warn('decisions: dropping decisions', { why, dropped: this.counts.dropped, pending: this.queuedN + this.inFlightN });
     return false;
   }

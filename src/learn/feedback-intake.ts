@@ -336,7 +336,8 @@ export class FeedbackIntake {
           local.set(w, { event_id: id, status: 'duplicate' });
           continue;
         }
-        const decision = this.o.decisions.pending(id) ?? (r ? rowDecision(r, id) : undefined);
+        // The database's answer first: `pending` (decisions not yet committed) searches buffers.
+        const decision = (r ? rowDecision(r, id) : undefined) ?? this.o.decisions.pending(id);
         if (!decision) {
           const t = eventIdTime(id);
           const young = t !== undefined && Date.now() - t < this.o.notFoundGraceMs && !this.closing;
@@ -480,7 +481,7 @@ export class FeedbackIntake {
         const found = await lookUp(tx, chunk.map((r) => r.e), withFeatures);
         const rows: Row[] = chunk.map((r) => {
           const f = found.get(r.e);
-          const decision = this.o.decisions.pending(r.e) ?? (f ? rowDecision(f, r.e) : undefined) ?? loggedDecision(r);
+          const decision = (f ? rowDecision(f, r.e) : undefined) ?? this.o.decisions.pending(r.e) ?? loggedDecision(r);
           return { eventId: r.e, reward: r.r, unitId: r.u, at: r.a, receivedAt: r.t, decision, viaLocalLog: true };
         });
         const inserted = await insertRows(tx, rows);
