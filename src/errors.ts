@@ -75,6 +75,9 @@ export const catalogue = {
   EVENT_NOT_FOUND: { http: 404, grpc: Grpc.NOT_FOUND, retryable: false, doc: 'No decision with that event_id was logged (or it was dropped); the feedback was not stored.' },
   FEEDBACK_TOO_LATE: { http: 422, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'The feedback came later than the join window (SLUICE_FEEDBACK_JOIN_WINDOW_MS) after its decision; not stored.' },
   FEEDBACK_STORAGE_FULL: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The database is unreachable (or full) and the disk under the local feedback log is full: the feedback was not stored and not acknowledged.' },
+  // Off-policy evaluation (POST /v1/admin/models/{m}/evaluate; src/learn/ope.ts).
+  OPE_INVALID: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'An off-policy evaluation cannot run on this input: a propensity outside (0, 1], an action outside the candidate policy\'s arms, a non-finite reward or context, contexts of different lengths, a policy whose probabilities do not sum to 1, or a bad level.' },
+  NO_LOGGED_EVENTS: { http: 422, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'No logged bandit decisions with joined feedback match the evaluation (model, version, time range): there is nothing to evaluate on.' },
   CONFIG_INVALID: { http: 500, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'A configuration value is invalid (reported at start-up).' },
   INTERNAL: { http: 500, grpc: Grpc.INTERNAL, retryable: false, doc: 'An unexpected internal error.' },
 } as const satisfies Record<string, CatalogueEntry>;
