@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `sluice` command: serve, predict, loadtest, models, route, shadow. Errors print one line and exit non-zero.
+ * The `sluice` command: serve, predict, loadtest, models, route, shadow, policies. Errors print one line and exit non-zero.
  */
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
@@ -9,6 +9,7 @@ import { toSluiceError } from '../errors.js';
 import { checkName } from '../names.js';
 import { serveUntilSignalled, version } from '../serve.js';
 import { addModelCommands } from './models.js';
+import { addPolicyCommands } from './policies.js';
 import { predict } from './predict.js';
 import { addRouteCommands } from './routes.js';
 import { addShadowCommands } from './shadow.js';
@@ -80,6 +81,7 @@ program.command('predict')
 addModelCommands(program);
 addRouteCommands(program);
 addShadowCommands(program);
+addPolicyCommands(program);
 
 program.command('loadtest')
   .description('open-loop load test of any Open Inference Protocol server (see loadtest/README.md)')
