@@ -75,6 +75,8 @@ export const catalogue = {
   EVENT_NOT_FOUND: { http: 404, grpc: Grpc.NOT_FOUND, retryable: false, doc: 'No decision with that event_id was logged (or it was dropped); the feedback was not stored.' },
   FEEDBACK_TOO_LATE: { http: 422, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'The feedback came later than the join window (SLUICE_FEEDBACK_JOIN_WINDOW_MS) after its decision; not stored.' },
   FEEDBACK_STORAGE_FULL: { http: 503, grpc: Grpc.UNAVAILABLE, retryable: true, doc: 'The database is unreachable (or full) and the disk under the local feedback log is full: the feedback was not stored and not acknowledged.' },
+  // Learned state (src/learn): between replicas, never sent to clients.
+  DELTAS_PRUNED: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'A learner replica fell so far behind that deltas it needs were pruned after checkpoints included them; it restores the latest checkpoint.' },
   CONFIG_INVALID: { http: 500, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'A configuration value is invalid (reported at start-up).' },
   INTERNAL: { http: 500, grpc: Grpc.INTERNAL, retryable: false, doc: 'An unexpected internal error.' },
 } as const satisfies Record<string, CatalogueEntry>;
