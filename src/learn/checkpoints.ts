@@ -15,10 +15,8 @@
  * speed. Compression runs on libuv's thread pool, not on the control plane's event loop, and
  * streams into the store, so a large state is never held twice compressed in memory.
  *
- * Artifacts of pruned checkpoints are deleted when the store can delete (the local directory
- * store can; the S3 store cannot yet, so there pruned checkpoints leave their objects, which a
- * bucket lifecycle rule may expire). An artifact still named by another checkpoint or by a model
- * version is never deleted.
+ * Artifacts of pruned checkpoints are deleted, unless another checkpoint or a model version
+ * names the same bytes (content addressing shares them).
  */
 import { Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
@@ -154,16 +152,9 @@ async function gunzipExact(compressed: Uint8Array, expected: number): Promise<Ui
   return out;
 }
 
-/** A store's way of deleting an artifact, if it has one (the local directory store's `remove`). */
-function deleterOf(store: ArtifactStore): ((key: string) => Promise<void>) | undefined {
-  const remove = (store as { remove?: unknown }).remove;
-  return typeof remove === 'function' ? (key) => (remove as (k: string) => Promise<void>).call(store, key) : undefined;
-}
-
 export class CheckpointStore {
   readonly retention: RetentionPolicy;
   private readonly deltaGraceMs: number;
-  private warnedNoDelete = false;
 
   constructor(private readonly db: Db, private readonly artifacts: ArtifactStore, opts: CheckpointStoreOptions = {}) {
     this.retention = checkRetention({ ...DEFAULT_RETENTION, ...opts.retention });
@@ -238,7 +229,6 @@ export class CheckpointStore {
    * Returns the ids of the pruned checkpoints.
    */
   async prune(model: string, version: string, now: Date = new Date()): Promise<number[]> {
-    const remove = deleterOf(this.artifacts);
     const pruned = await this.db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [ARTIFACT_LOCK]);
       const rows = (await tx.query(`SELECT ${COLUMNS} FROM checkpoints WHERE model = $1 AND version = $2`, [model, version])).map(toRow);
@@ -246,8 +236,7 @@ export class CheckpointStore {
       const gone = rows.filter((r) => !keep.has(r.id));
       if (gone.length > 0) {
         await tx.query('DELETE FROM checkpoints WHERE id = ANY($1::bigint[])', [gone.map((r) => r.id)]);
-        if (remove) await this.deleteUnreferenced(tx, gone, remove);
-        else this.warnNoDelete();
+        await this.deleteUnreferenced(tx, gone);
       }
       await pruneDeltas(tx, model, version, this.deltaGraceMs);
       return gone.map((r) => r.id);
@@ -257,20 +246,14 @@ export class CheckpointStore {
   }
 
   /** Inside prune's transaction, holding the lock: a concurrent save waits for it. */
-  private async deleteUnreferenced(tx: Queryable, gone: CheckpointRow[], remove: (key: string) => Promise<void>): Promise<void> {
+  private async deleteUnreferenced(tx: Queryable, gone: CheckpointRow[]): Promise<void> {
     for (const key of new Set(gone.map((r) => r.artifactKey))) {
       const sha = gone.find((r) => r.artifactKey === key)!.sha256;
       const named = await tx.query(
         'SELECT 1 FROM checkpoints WHERE sha256 = $1 UNION ALL SELECT 1 FROM model_versions WHERE sha256 = $1 LIMIT 1',
         [sha],
       );
-      if (named.length === 0) await remove(key);
+      if (named.length === 0) await this.artifacts.remove(key);
     }
-  }
-
-  private warnNoDelete(): void {
-    if (this.warnedNoDelete) return;
-    this.warnedNoDelete = true;
-    log.warn('checkpoints: this artifact store cannot delete; pruned checkpoints leave their artifacts', { store: this.artifacts.kind });
   }
 }
