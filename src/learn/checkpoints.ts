@@ -27,9 +27,9 @@ import type { Queryable, Db } from '../registry/db.js';
 import { num } from '../registry/rows.js';
 import { DEFAULT_DELTA_GRACE_MS, pruneDeltas } from './deltas.js';
 import { checkRetention, DEFAULT_RETENTION, selectRetained, type RetentionPolicy } from './retention.js';
+import { checkWatermarks, type Watermarks } from './watermarks.js';
 
-/** Which deltas a state includes: {replica: highest seq merged}. */
-export type Watermarks = Record<string, number>;
+export type { Watermarks } from './watermarks.js';
 
 export interface CheckpointMeta {
   model: string;
@@ -112,22 +112,13 @@ function checkName(v: unknown, what: string): void {
   if (typeof v !== 'string' || v.length === 0 || v.length > 256) throw bad(`${what} must be a string of 1-256 characters`);
 }
 
-export function checkWatermarks(w: unknown, what = 'watermarks'): Watermarks {
-  if (w === null || typeof w !== 'object' || Array.isArray(w)) throw bad(`${what} must be an object {replica: seq}`);
-  for (const [k, v] of Object.entries(w)) {
-    checkName(k, `a ${what} replica`);
-    checkCount(v, `${what}[${k}]`);
-  }
-  return w as Watermarks;
-}
-
 function checkMeta(m: CheckpointMeta): void {
   checkName(m?.model, 'model');
   checkName(m.version, 'version');
   checkName(m.replica, 'replica');
   checkCount(m.state, 'state');
   checkCount(m.events, 'events');
-  checkWatermarks(m.watermarks);
+  checkWatermarks(m.watermarks, 'checkpoint: watermarks');
 }
 
 function asBytes(state: Uint8Array | Float64Array): Uint8Array {
@@ -236,6 +227,8 @@ export class CheckpointStore {
       const gone = rows.filter((r) => !keep.has(r.id));
       if (gone.length > 0) {
         await tx.query('DELETE FROM checkpoints WHERE id = ANY($1::bigint[])', [gone.map((r) => r.id)]);
+        // Deleted before the commit, under the lock; should the commit fail, the rows stay and
+        // name missing artifacts, which `latest` skips and the next prune removes.
         await this.deleteUnreferenced(tx, gone);
       }
       await pruneDeltas(tx, model, version, this.deltaGraceMs);

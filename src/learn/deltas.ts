@@ -35,7 +35,7 @@
 import { SluiceError } from '../errors.js';
 import type { Db, Queryable } from '../registry/db.js';
 import { num } from '../registry/rows.js';
-import type { Watermarks } from './checkpoints.js';
+import { checkWatermarks, type Watermarks } from './watermarks.js';
 
 export interface DeltaExchangeOptions {
   model: string;
@@ -166,6 +166,7 @@ export class DeltaExchange {
 
   /** Deltas above `watermarks` to add to the state (see the protocol). */
   async pull(watermarks: Watermarks): Promise<PullResult> {
+    checkWatermarks(watermarks, 'delta exchange: watermarks');
     const inherited = await this.start();
     const own = watermarks[this.replica] ?? 0;
     const rows = await this.db.query(

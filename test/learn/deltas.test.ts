@@ -247,6 +247,8 @@ describeEachDb('learner deltas between replicas', (backend) => {
       expect(() => ex.publish(delta as Float64Array, events)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     }
     expect(await t.db.query('SELECT 1 FROM learner_deltas')).toEqual([]);
+    await expect(ex.pull({ b: -1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(ex.pull(null as unknown as Watermarks)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(() => new DeltaExchange(t.db, { model, version, replica: '' })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 });
