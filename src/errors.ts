@@ -78,6 +78,8 @@ export const catalogue = {
   // Off-policy evaluation (POST /v1/admin/models/{m}/evaluate; src/learn/ope.ts).
   OPE_INVALID: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'An off-policy evaluation cannot run on this input: a propensity outside (0, 1], an action outside the candidate policy\'s arms, a non-finite reward or context, contexts of different lengths, a policy whose probabilities do not sum to 1, or a bad level.' },
   NO_LOGGED_EVENTS: { http: 422, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'No logged bandit decisions with joined feedback match the evaluation (model, version, time range): there is nothing to evaluate on.' },
+  // Learned state (src/learn): between replicas, never sent to clients.
+  DELTAS_PRUNED: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'A learner replica fell so far behind that deltas it needs were pruned after checkpoints included them; it restores the latest checkpoint.' },
   CONFIG_INVALID: { http: 500, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'A configuration value is invalid (reported at start-up).' },
   INTERNAL: { http: 500, grpc: Grpc.INTERNAL, retryable: false, doc: 'An unexpected internal error.' },
 } as const satisfies Record<string, CatalogueEntry>;

@@ -58,6 +58,12 @@ export class CachedStore implements ArtifactStore {
     return (await this.cache.exists(key)) || this.remote.exists(key);
   }
 
+  /** Deletes the remote object, then the cached copy (a cache never keeps what the remote lost). */
+  async remove(key: string): Promise<void> {
+    await this.remote.remove(key);
+    await this.cache.remove(key);
+  }
+
   async close(): Promise<void> {
     await this.remote.close();
   }

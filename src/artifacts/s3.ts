@@ -9,7 +9,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { GetObjectCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { SluiceError } from '../errors.js';
 import { collectHashed, mismatch, sha256Hex, type Hashed } from './integrity.js';
@@ -169,6 +169,16 @@ export class S3Store implements ArtifactStore {
     } catch (e) {
       if (isNotFound(e)) return false;
       throw unavailable('lookup failed', e);
+    }
+  }
+
+  async remove(key: string): Promise<void> {
+    const objectKey = this.objectKey(key); // a bad key is the caller's error, not the store's
+    try {
+      // S3 answers a delete of a missing object with success, as remove promises.
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+    } catch (e) {
+      throw unavailable('delete failed', e);
     }
   }
 

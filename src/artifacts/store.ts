@@ -35,6 +35,11 @@ export interface ArtifactStore {
    */
   get(key: string, expectedSha256: string): Promise<Uint8Array>;
   exists(key: string): Promise<boolean>;
+  /**
+   * Deletes the bytes under `key` (no error when they are not there). For data whose lifetime
+   * is managed (pruned checkpoints); the caller checks that nothing else names the key.
+   */
+  remove(key: string): Promise<void>;
   close(): Promise<void>;
 }
 

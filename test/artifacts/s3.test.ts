@@ -140,6 +140,22 @@ describeWith(s3Service, 'S3 artifact store', () => {
     expect(await readFile(cache.pathOf(info.key))).toEqual(bytes);
   });
 
+  it('removes an object and its cached copy; removing what is not there is no error', async () => {
+    const cache = new LocalDirectoryStore(path.join(tmp.dir, 'cache-remove'));
+    const remote = s3();
+    const store = new CachedStore(remote, cache);
+    const info = await store.put(randomBytes(5_000));
+    const kept = await store.put(randomBytes(5_000));
+    expect(await cache.exists(info.key)).toBe(true);
+    await store.remove(info.key);
+    expect(await remote.exists(info.key)).toBe(false);
+    expect(await cache.exists(info.key)).toBe(false);
+    await expect(store.get(info.key, info.sha256)).rejects.toMatchObject({ code: 'ARTIFACT_UNAVAILABLE' });
+    await store.remove(info.key);
+    expect(await store.exists(kept.key)).toBe(true);
+    await expect(remote.remove('sha256/not-a-hash')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
   it('gives up within its timeouts on a server that accepts connections and never answers', async () => {
     const held: net.Socket[] = [];
     const silent = net.createServer((s) => held.push(s));
