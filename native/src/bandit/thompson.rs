@@ -3,36 +3,7 @@
 //! the propensity a decision log needs.
 
 use super::rng::Xoshiro256;
-use super::sampling;
-
-/// Standard normals from the Marsaglia polar method, both of each accepted pair used (the
-/// method makes two independent deviates per logarithm and square root).
-struct Normals {
-  spare: Option<f64>,
-}
-
-impl Normals {
-  fn new() -> Self {
-    Normals { spare: None }
-  }
-
-  #[inline]
-  fn next(&mut self, rng: &mut Xoshiro256) -> f64 {
-    if let Some(z) = self.spare.take() {
-      return z;
-    }
-    loop {
-      let u = 2.0 * rng.next_f64() - 1.0;
-      let v = 2.0 * rng.next_f64() - 1.0;
-      let s = u * u + v * v;
-      if s > 0.0 && s < 1.0 {
-        let f = (-2.0 * s.ln() / s).sqrt();
-        self.spare = Some(v * f);
-        return u * f;
-      }
-    }
-  }
-}
+use super::sampling::{self, NormalPairs};
 
 /// Index of the largest of `n` values produced by `sample(k)`, ties to the lowest index.
 #[inline]
@@ -69,7 +40,7 @@ fn select(mut round: impl FnMut() -> usize, draws: usize, probs: Option<&mut [f6
 /// Thompson sampling over N(mean_k, sd_k^2) posteriors. `sds` are >= 0 (0: a point mass, which
 /// draws nothing); all finite, checked by the caller.
 pub fn thompson_normal(rng: &mut Xoshiro256, means: &[f64], sds: &[f64], draws: usize, probs: Option<&mut [f64]>) -> usize {
-  let mut z = Normals::new();
+  let mut z = NormalPairs::new();
   let round = || {
     argmax(means.len(), |k| {
       let sd = sds[k];
@@ -86,6 +57,7 @@ pub fn thompson_normal(rng: &mut Xoshiro256, means: &[f64], sds: &[f64], draws: 
 /// Thompson sampling over Beta(alpha_k, beta_k) posteriors (parameters finite and > 0, checked
 /// by the caller).
 pub fn thompson_beta(rng: &mut Xoshiro256, alphas: &[f64], betas: &[f64], draws: usize, probs: Option<&mut [f64]>) -> usize {
-  let round = || argmax(alphas.len(), |k| sampling::beta(rng, alphas[k], betas[k]));
+  let mut z = NormalPairs::new();
+  let round = || argmax(alphas.len(), |k| sampling::beta_paired(rng, &mut z, alphas[k], betas[k]));
   select(round, draws, probs)
 }
