@@ -1,10 +1,11 @@
 /**
- * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare threads overload metrics-merge routing routing-pick feedback]`: runs the selected
+ * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare threads overload metrics-merge routing routing-pick feedback bandits]`: runs the selected
  * benchmarks (all by default) and prints their figures. Each one that computes answers checks
  * them (against demo-logistic's formula, or the native kernels against JavaScript) before it
  * times anything; swap also checks every answer during the swaps, and predict the timed run's
  * output. handoff times an echo: nothing to check.
  */
+import { runBanditKernels } from './bandit-kernels.js';
 import { runDispatch } from './dispatch.js';
 import { runFeedback } from './feedback.js';
 import { runGrpc } from './grpc.js';
@@ -37,6 +38,7 @@ const all: Record<string, () => unknown> = {
   routing: runRouting,
   feedback: runFeedback,
   'routing-pick': runRoutingPick,
+  bandits: runBanditKernels,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

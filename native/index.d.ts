@@ -22,6 +22,19 @@ export declare class Rng {
    * sample. When `samples` (K long) is given, the drawn samples are written to it.
    */
   thompsonSelect(alphas: Float64Array, betas: Float64Array, samples?: Float64Array | undefined | null): number
+  /**
+   * Thompson sampling over K Normal(means[k], sds[k]^2) posteriors: draws one sample per arm
+   * and returns the arm with the largest (ties to the lowest index). `sds[k]` = 0 is a point
+   * mass. When `probs` (K) is given and `draws` > 0, also estimates each arm's probability of
+   * being picked from `draws` further independent rounds and writes it to `probs` (sum 1);
+   * with `draws` = 0 `probs` is left as it is.
+   */
+  thompsonNormal(means: Float64Array, sds: Float64Array, draws: number, probs?: Float64Array | undefined | null): number
+  /**
+   * Thompson sampling over K Beta(alphas[k], betas[k]) posteriors, with the contract of
+   * [`Rng::thompson_normal`] (parameters finite and > 0).
+   */
+  thompsonBeta(alphas: Float64Array, betas: Float64Array, draws: number, probs?: Float64Array | undefined | null): number
 }
 
 /**
@@ -69,6 +82,24 @@ export declare function gemv(x: Float32Array, rows: number, cols: number, w: Flo
 
 /** Scalar reference of [`gemv`] (same arguments). */
 export declare function gemvScalar(x: Float32Array, rows: number, cols: number, w: Float32Array, outputs: number, bias: Float32Array, activation: number, out: Float32Array): void
+
+/**
+ * Writes the inverse of the symmetric positive-definite `a` (d*d, row-major) into `out` (d*d)
+ * by Cholesky and returns true; returns false and leaves `out` untouched when `a` is not
+ * symmetric (beyond rounding, 1e-9 relative) or not positive definite. A non-finite `a` throws.
+ */
+export declare function invertSpd(a: Float64Array, out: Float64Array): boolean
+
+/**
+ * Per row r and arm k of a linear bandit: `means[r*K + k] = x_r . (A_k^-1 b_k)` and
+ * `widths[r*K + k] = sqrt(max(0, x_r' A_k^-1 x_r))`. `aInv` is K*d*d (symmetric per arm,
+ * row-major), `b` K*d, `x` rows*d (FP32), `means` and `widths` rows*K; K = means.length / rows
+ * and d = b.length / K. SIMD when available.
+ */
+export declare function linearArmStats(aInv: Float64Array, b: Float64Array, x: Float32Array, rows: number, means: Float64Array, widths: Float64Array): void
+
+/** Scalar reference of [`linear_arm_stats`] (same arguments), for tests and benchmarks. */
+export declare function linearArmStatsScalar(aInv: Float64Array, b: Float64Array, x: Float32Array, rows: number, means: Float64Array, widths: Float64Array): void
 
 /**
  * Copies a linear/logistic model's weights (`outputs x cols`, row-major) and bias (empty or
@@ -120,6 +151,16 @@ export declare function linearRun(handle: number, x: Float32Array, rows: number,
  * or by a token). A debug figure: tests check with it that releasing every handle frees them.
  */
 export declare function linearSharedLive(): number
+
+/**
+ * Applies a batch of n events to a LinUCB state in order: for event i, arm k = arms[i],
+ * Sherman-Morrison on `aInv`'s A_k^-1 with x_i (row i of `x`, FP32), `a`'s A_k += x_i x_i', and
+ * `b`'s b_k += rewards[i] x_i. `aInv` and `a` are K*d*d, `b` K*d, `arms` n, `x` n*d, `rewards` n.
+ * Returns how many events were applied: an event whose update is singular or would write a
+ * non-finite value is skipped, on all three arrays. An arm out of range, a non-finite x or
+ * reward, or a size that does not fit refuses the whole batch before anything changes.
+ */
+export declare function linucbLearn(aInv: Float64Array, a: Float64Array, b: Float64Array, arms: Uint32Array, x: Float32Array, rewards: Float64Array): number
 
 /**
  * LinUCB scores for K arms: `out[k] = theta_k . x + alpha * sqrt(x' A_k^-1 x)` with

@@ -153,6 +153,63 @@ export function shermanMorrisonUpdate(aInv: Float64Array, b: Float64Array, x: Fl
   }
 }
 
+/**
+ * Linear-bandit arm statistics for `rows` FP32 context rows (x: rows*d) over K arms (native/src/
+ * bandit/linear.rs, SIMD when available): means[r*K+k] = x_r . (A_k^-1 b_k) and
+ * widths[r*K+k] = sqrt(max(0, x_r' A_k^-1 x_r)). aInv K*d*d (symmetric per arm), b K*d, means and
+ * widths rows*K; K = means.length / rows, d = b.length / K. LinUCB scores mean + alpha*width,
+ * linear Thompson samples mean + v*width*N(0,1), epsilon-greedy uses the means. The arrays may be
+ * views on SharedArrayBuffers. Non-finite x: ERR_NATIVE_INVALID_ARGUMENT; sizes that do not fit:
+ * ERR_NATIVE_SHAPE_MISMATCH; an output overlapping another array: ERR_NATIVE_ALIASED_ARGUMENT.
+ */
+export function linearArmStats(aInv: Float64Array, b: Float64Array, x: Float32Array, rows: number, means: Float64Array, widths: Float64Array): void {
+  try {
+    binding.linearArmStats(aInv, b, x, rows, means, widths);
+  } catch (e) {
+    throw normalise('linearArmStats', e);
+  }
+}
+
+/** The scalar reference of linearArmStats (same arguments), for tests and benchmarks. */
+export function linearArmStatsScalar(aInv: Float64Array, b: Float64Array, x: Float32Array, rows: number, means: Float64Array, widths: Float64Array): void {
+  try {
+    binding.linearArmStatsScalar(aInv, b, x, rows, means, widths);
+  } catch (e) {
+    throw normalise('linearArmStatsScalar', e);
+  }
+}
+
+/**
+ * Applies n learning events to a LinUCB state in order: for event i with k = arms[i],
+ * Sherman-Morrison on A_k^-1 (aInv), A_k += x_i x_i' (a), b_k += rewards[i] x_i (b). aInv and a
+ * are K*d*d, b K*d, arms n, x n*d (FP32), rewards n. Returns how many were applied: an event whose
+ * update is singular or would write a non-finite value is skipped, on all three arrays. An arm
+ * out of range or a non-finite x or reward (ERR_NATIVE_INVALID_ARGUMENT), or sizes that do not
+ * fit (ERR_NATIVE_SHAPE_MISMATCH), refuse the whole batch before anything changes. A^-1 stays
+ * exactly symmetric.
+ */
+export function linucbLearn(aInv: Float64Array, a: Float64Array, b: Float64Array, arms: Uint32Array, x: Float32Array, rewards: Float64Array): number {
+  try {
+    return binding.linucbLearn(aInv, a, b, arms, x, rewards);
+  } catch (e) {
+    throw normalise('linucbLearn', e);
+  }
+}
+
+/**
+ * Inverse of a symmetric positive-definite d x d matrix `a` into `out` (d*d) by Cholesky; false,
+ * with `out` untouched, when `a` is not symmetric (beyond 1e-9 relative) or not positive
+ * definite. For rebuilding A^-1 from the additive A (merged replica deltas, drift resets). A
+ * non-finite `a` throws ERR_NATIVE_INVALID_ARGUMENT.
+ */
+export function invertSpd(a: Float64Array, out: Float64Array): boolean {
+  try {
+    return binding.invertSpd(a, out);
+  } catch (e) {
+    throw normalise('invertSpd', e);
+  }
+}
+
 const LINEAR_STATUS: Record<number, [string, string]> = {
   1: ['ERR_NATIVE_INVALID_ARGUMENT', 'model handle is not live on this thread (released, or created on another thread)'],
   2: ['ERR_NATIVE_INVALID_ARGUMENT', 'rows must be a non-negative integer'],
@@ -271,7 +328,11 @@ export function linearSharedLive(): number {
   return binding.linearSharedLive();
 }
 
-/** Seeded xoshiro256++ generator with Gamma/Beta samplers and Thompson selection. */
+/**
+ * Seeded xoshiro256++ generator with Gamma/Beta samplers and Thompson selection: thompsonSelect,
+ * and thompsonNormal / thompsonBeta(params, params, draws, probs?) that return the picked arm and,
+ * given `probs` and draws > 0, estimate each arm's probability of being picked (sum 1).
+ */
 export function createRng(seed: number): Rng {
   try {
     return new binding.Rng(seed);

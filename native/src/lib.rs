@@ -8,6 +8,7 @@
 #![deny(clippy::all)]
 
 mod bandit;
+pub mod bandit_api;
 mod errors;
 mod json_numbers;
 mod kernels;
@@ -15,7 +16,8 @@ mod linear_registry;
 mod reuseport;
 mod thread_priority;
 
-use bandit::{linucb, rng::Xoshiro256, sampling};
+use bandit::{linucb, rng::Xoshiro256, sampling, thompson};
+use bandit_api::{check_each, check_thompson};
 use errors::{dim, disjoint, expect_len, finite, invalid, Code};
 type Result<T> = napi::Result<T, Code>;
 use kernels::{Activation, GemvShape};
@@ -47,6 +49,7 @@ pub fn dot_scalar(a: Float32ArraySlice, b: Float32ArraySlice) -> Result<f64> {
 }
 
 /// Checks every GEMV argument; returns the shape and activation.
+#[allow(clippy::too_many_arguments)]
 fn check_gemv(
   x: &[f32],
   rows: f64,
@@ -275,6 +278,45 @@ impl Rng {
     // SAFETY: `samples` was checked not to overlap the inputs; it is the only mutable view.
     let out = samples.as_mut().map(|s| unsafe { s.as_mut() });
     Ok(sampling::thompson_select(&mut self.inner, &alphas, &betas, out) as u32)
+  }
+
+  /// Thompson sampling over K Normal(means[k], sds[k]^2) posteriors: draws one sample per arm
+  /// and returns the arm with the largest (ties to the lowest index). `sds[k]` = 0 is a point
+  /// mass. When `probs` (K) is given and `draws` > 0, also estimates each arm's probability of
+  /// being picked from `draws` further independent rounds and writes it to `probs` (sum 1);
+  /// with `draws` = 0 `probs` is left as it is.
+  #[napi(catch_unwind)]
+  pub fn thompson_normal(
+    &mut self,
+    means: Float64ArraySlice,
+    sds: Float64ArraySlice,
+    draws: f64,
+    mut probs: Option<Float64ArraySlice>,
+  ) -> Result<u32> {
+    let draws = check_thompson(["means", "sds"], &means, &sds, draws, probs.as_deref())?;
+    check_each("means", &means, "a finite number", f64::is_finite)?;
+    check_each("sds", &sds, "a finite number >= 0", |v| v.is_finite() && v >= 0.0)?;
+    // SAFETY: `probs` was checked not to overlap the inputs; it is the only mutable view.
+    let out = probs.as_mut().map(|p| unsafe { p.as_mut() });
+    Ok(thompson::thompson_normal(&mut self.inner, &means, &sds, draws, out) as u32)
+  }
+
+  /// Thompson sampling over K Beta(alphas[k], betas[k]) posteriors, with the contract of
+  /// [`Rng::thompson_normal`] (parameters finite and > 0).
+  #[napi(catch_unwind)]
+  pub fn thompson_beta(
+    &mut self,
+    alphas: Float64ArraySlice,
+    betas: Float64ArraySlice,
+    draws: f64,
+    mut probs: Option<Float64ArraySlice>,
+  ) -> Result<u32> {
+    let draws = check_thompson(["alphas", "betas"], &alphas, &betas, draws, probs.as_deref())?;
+    check_each("alphas", &alphas, "a finite number > 0", |v| v.is_finite() && v > 0.0)?;
+    check_each("betas", &betas, "a finite number > 0", |v| v.is_finite() && v > 0.0)?;
+    // SAFETY: as in `thompson_normal`.
+    let out = probs.as_mut().map(|p| unsafe { p.as_mut() });
+    Ok(thompson::thompson_beta(&mut self.inner, &alphas, &betas, draws, out) as u32)
   }
 }
 

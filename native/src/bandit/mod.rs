@@ -1,5 +1,13 @@
-//! Bandit math: a seeded PRNG, Gamma/Beta sampling, Thompson-sampling arm selection and LinUCB.
+//! Bandit math: a seeded PRNG, Gamma/Beta sampling, Thompson-sampling arm selection, LinUCB and
+//! the linear-bandit state kernels (per-arm mean and width, batched learning, SPD inverse).
 
+pub mod linear;
+#[cfg(target_arch = "x86_64")]
+pub mod linear_avx2;
 pub mod linucb;
 pub mod rng;
 pub mod sampling;
+pub mod thompson;
+
+#[cfg(test)]
+mod tests;
