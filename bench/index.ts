@@ -1,11 +1,10 @@
 /**
- * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare threads overload metrics-merge routing routing-pick feedback bandits]`: runs the selected
+ * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare threads overload metrics-merge routing routing-pick feedback bandits learn]`: runs the selected
  * benchmarks (all by default) and prints their figures. Each one that computes answers checks
  * them (against demo-logistic's formula, or the native kernels against JavaScript) before it
  * times anything; swap also checks every answer during the swaps, and predict the timed run's
  * output. handoff times an echo: nothing to check.
  */
-import { runBanditKernels } from './bandit-kernels.js';
 import { runDispatch } from './dispatch.js';
 import { runFeedback } from './feedback.js';
 import { runGrpc } from './grpc.js';
@@ -21,6 +20,8 @@ import { runSwap } from './swap.js';
 import { runRouting } from './routing.js';
 import { runThreads } from './threads.js';
 import { runThreadsBare } from './threads-bare.js';
+import { runBandits } from './bandits.js';
+import { runLearn } from './learn.js';
 
 const all: Record<string, () => unknown> = {
   kernels: runKernels,
@@ -38,7 +39,8 @@ const all: Record<string, () => unknown> = {
   routing: runRouting,
   feedback: runFeedback,
   'routing-pick': runRoutingPick,
-  bandits: runBanditKernels,
+  bandits: runBandits,
+  learn: runLearn,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -162,6 +162,29 @@ const featuresSpec = { name: 'features', datatype: 'FP32', shape: [-1, FEATURES]
   }, 'model.onnx', onnx);
 }
 
+// demo-bandit: LinUCB over 5 arms with the 100 features as context; it starts from the prior
+// (A = I, b = 0) and learns from feedback (`npm run demo -- bandit`).
+{
+  const ARMS = 5;
+  const payload = Buffer.from(JSON.stringify({ arms: Array.from({ length: ARMS }, (_, i) => `arm-${i}`) }) + '\n');
+  writeModel(path.join(outRoot, 'models/demo-bandit/1'), {
+    name: 'demo-bandit',
+    version: '1',
+    kind: 'linucb',
+    signature: {
+      inputs: [featuresSpec],
+      outputs: [
+        { name: 'action', datatype: 'INT32', shape: [-1, 1] },
+        { name: 'propensity', datatype: 'FP32', shape: [-1, 1] },
+        { name: 'scores', datatype: 'FP32', shape: [-1, ARMS] },
+      ],
+    },
+    max_batch_size: 64,
+    dynamic_batching: { max_queue_delay_us: 0, max_queue_size: 4096 },
+    parameters: { alpha: 0.5, lambda: 1, min_propensity: 0.01, learning: { batch_size: 256, interval_ms: 100 } },
+  }, 'arms.json', payload);
+}
+
 // Test fixture: two inputs and two outputs (sum and product), exercising multi-tensor layouts.
 {
   const onnx = model({

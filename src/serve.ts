@@ -21,6 +21,8 @@ import { openRegistry, type RegistryServices } from './registry/open.js';
 import type { Registry } from './registry/registry.js';
 import { adminService } from './service/admin.js';
 import { Engine } from './service/engine.js';
+import { LearnedSync } from './learn/learned-sync.js';
+import { defaultJudge } from './learn/learners.js';
 import { sameRoute } from './routing/route.js';
 
 export const version = (JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -100,7 +102,10 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
     await services.close();
     throw e;
   }
-  const engine = Engine.create(config, new RegistryCatalog(services.registry));
+  // Learned state (bandits, online models): checkpoints in the artifact store, deltas between
+  // replicas through the database.
+  const sync = new LearnedSync(services.db, services.artifacts, { replica: config.replicaId, syncMs: config.learnerSyncMs, checkpointMs: config.checkpointIntervalMs });
+  const engine = Engine.create(config, new RegistryCatalog(services.registry), { judge: defaultJudge, restore: sync.restore, started: sync.started, retired: sync.retired });
   engine.attachLearning({ decisions, feedback });
   // What every thread's admin API calls (the registry, keys, and routes put in force here).
   const admin = adminService({ registry: services.registry, keys: services.keys, engine });
@@ -134,6 +139,7 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
   } catch (e) {
     await threads?.close(0);
     await engine.close();
+    sync.close();
     await closeLearning();
     await services.close();
     throw e;
@@ -186,7 +192,9 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
       log.info('sluice: draining', { inFlight: http.ctx.inFlight + grpc.inFlight });
       // Every thread stops accepting at the same moment, then drains.
       await Promise.all([http.close(config.drainTimeoutMs), grpc.close(config.drainTimeoutMs), threads?.close(config.drainTimeoutMs)]);
+      // The engine's learners save their last checkpoints while the database is still open.
       await engine.close();
+      sync.close();
       await closeLearning();
       await services.close();
       log.info('sluice: stopped');

@@ -91,7 +91,7 @@ export function addRouteCommands(program: Command): void {
   adminOptions(route.command('set <model>')
     .description('put a route in force (the server loads every version it names first)')
     .option('--variant <name=version:weight>', 'a variant (repeat for each)', collect)
-    .option('--assignment <how>', 'hash (sticky per unit id) or random (per request)')
+    .option('--assignment <how>', 'hash (sticky per unit id), random (per request) or bandit (Thompson sampling on rewards; settings in --file)')
     .option('--salt <salt>', 'hash salt (default: the model name)')
     .option('--shadow <version:fraction>', 'also run this share of requests on a shadow version (repeatable)', collect)
     .option('--log-features', 'log the input features of each decision')

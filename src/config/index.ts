@@ -3,7 +3,7 @@
  * programmatic overrides), checked once and frozen. Bad values stop start-up with CONFIG_INVALID
  * naming the variable.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import path from 'node:path';
 import { SluiceError } from '../errors.js';
 import { isValidName } from '../names.js';
@@ -116,6 +116,12 @@ export interface Config {
   feedbackFlushMs: number;
   /** Events per POST /v1/feedback body at most (FEEDBACK_BATCH_TOO_LARGE beyond). */
   feedbackMaxBatch: number;
+  /** This replica's name among the processes sharing a database (learned-state deltas). */
+  replicaId: string;
+  /** How often learners exchange deltas with other replicas (ms). */
+  learnerSyncMs: number;
+  /** How often learned state is checkpointed (ms); also when a version unloads and at shutdown. */
+  checkpointIntervalMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -149,6 +155,10 @@ const bool = (raw: string, name: string): boolean => {
 const dir = (raw: string): string => path.resolve(raw);
 
 const text = (raw: string): string => raw;
+const replicaName = (raw: string, name: string): string => {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(raw)) throw invalid(name, 'must be 1 to 128 letters, digits, ".", "_", ":" or "-"');
+  return raw;
+};
 
 const optional = <T>(parse: (raw: string, name: string) => T) => (raw: string, name: string): T | undefined =>
   raw.trim() === '' ? undefined : parse(raw, name);
@@ -227,6 +237,9 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   feedbackBatchSize: { env: 'SLUICE_FEEDBACK_BATCH_SIZE', doc: 'feedback events per database transaction at most', default: () => 1_000, parse: int(1, 4_000) },
   feedbackFlushMs: { env: 'SLUICE_FEEDBACK_FLUSH_MS', doc: 'longest a feedback event waits for its batch to start (ms)', default: () => 2, parse: int(0, 10_000) },
   feedbackMaxBatch: { env: 'SLUICE_FEEDBACK_MAX_BATCH', doc: 'events per POST /v1/feedback body at most', default: () => 1_000, parse: int(1, 100_000) },
+  replicaId: { env: 'SLUICE_REPLICA_ID', doc: 'this replica\'s name among those sharing the database (default: host name and process id)', default: () => `${hostname()}-${process.pid}`, parse: replicaName },
+  learnerSyncMs: { env: 'SLUICE_LEARNER_SYNC_MS', doc: 'how often online learners exchange state deltas with other replicas (ms)', default: () => 1_000, parse: int(10, 3_600_000) },
+  checkpointIntervalMs: { env: 'SLUICE_CHECKPOINT_INTERVAL_MS', doc: 'how often learned state is checkpointed to the artifact store (ms; also at unload and shutdown)', default: () => 60_000, parse: int(100, 86_400_000) },
 };
 
 /** Reads the configuration: overrides (other than undefined) win over the environment, which wins over defaults. */

@@ -52,8 +52,8 @@ export class DecisionChunkBuilder {
    * Appends a decision. `middle` is rowMiddle(model, variant, version, routeGen); `eventId` a
    * UUIDv7 (hex and dashes: nothing to escape); `at` its time.
    */
-  add(eventId: string, at: number, middle: string, model: string, variant: string, version: string, unitId: string | undefined, propensity: number, features: Float32Array | undefined): void {
-    const row = rowText('"' + eventId + '"', at, middle, propensity, unitId, features);
+  add(eventId: string, at: number, middle: string, model: string, variant: string, version: string, unitId: string | undefined, propensity: number, features: Float32Array | undefined, action?: number): void {
+    const row = rowText('"' + eventId + '"', at, middle, propensity, unitId, features, action);
     this.rows = this.count === 0 ? row : this.rows + ',' + row;
     this.count++;
     if (at < this.minMs) this.minMs = at;
@@ -80,8 +80,9 @@ export class DecisionChunkBuilder {
  * A row: `quotedEventId` is the id as a JSON string (a UUIDv7 needs only the quotes), the
  * features literal needs none (digits, signs, NaN, Infinity, commas and braces).
  */
-function rowText(quotedEventId: string, at: number, middle: string, propensity: number, unitId: string | undefined, features: Float32Array | number[] | undefined): string {
+function rowText(quotedEventId: string, at: number, middle: string, propensity: number, unitId: string | undefined, features: Float32Array | number[] | undefined, action: number | undefined): string {
   let row = '{"e":' + quotedEventId + ',"a":' + at + middle + ',"p":' + propensity;
+  if (action !== undefined) row += ',"k":' + action;
   if (unitId !== undefined) row += ',"u":' + JSON.stringify(unitId);
   if (features !== undefined) row += ',"f":"' + featuresLiteral(features) + '"';
   return row + '}';
@@ -89,7 +90,7 @@ function rowText(quotedEventId: string, at: number, middle: string, propensity: 
 
 /** One decision as a row (the same form the builder writes; its id may be any client's text). */
 export function encodeRow(d: Decision): string {
-  return rowText(JSON.stringify(d.eventId), d.at, rowMiddle(d.model, d.variant, d.version, d.routeGen), d.propensity, d.unitId, d.features);
+  return rowText(JSON.stringify(d.eventId), d.at, rowMiddle(d.model, d.variant, d.version, d.routeGen), d.propensity, d.unitId, d.features, d.action);
 }
 
 /** A chunk of one decision. */
@@ -107,11 +108,13 @@ interface RowJson {
   p: number;
   u?: string;
   f?: string;
+  k?: number;
 }
 
 function fromRow(r: RowJson): Decision {
   const d: Decision = { eventId: r.e, at: r.a, model: r.m, variant: r.v, version: r.ver, propensity: r.p, routeGen: r.g };
   if (r.u !== undefined) d.unitId = r.u;
+  if (r.k !== undefined) d.action = r.k;
   if (r.f !== undefined) d.features = r.f === '{}' ? new Float32Array(0) : Float32Array.from(r.f.slice(1, -1).split(','), Number);
   return d;
 }

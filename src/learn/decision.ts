@@ -19,8 +19,10 @@ export interface Decision {
   propensity: number;
   /** The route generation in force. */
   routeGen: number;
-  /** Only when the route logs features. */
+  /** Only when the route logs features (always for a bandit model's decisions: its context). */
   features?: Float32Array | number[];
+  /** A bandit model's decision: the arm it chose (0-based); absent for a route's choice alone. */
+  action?: number;
 }
 
 /** Why a decision cannot be stored (a row the database would refuse), or undefined when it can. */
@@ -32,6 +34,7 @@ export function decisionProblem(d: Decision): string | undefined {
   if (!(d.propensity > 0 && d.propensity <= 1)) return 'propensity outside (0, 1]';
   if (!Number.isSafeInteger(d.routeGen)) return 'bad route generation';
   if (d.features !== undefined && !(d.features instanceof Float32Array) && !Array.isArray(d.features)) return 'bad features';
+  if (d.action !== undefined && !(Number.isInteger(d.action) && d.action >= 0 && d.action < 2 ** 31)) return 'bad action';
   return undefined;
 }
 
@@ -46,7 +49,7 @@ export function featuresLiteral(f: Float32Array | number[] | undefined): string 
 }
 
 /** The columns a decision is selected with (see rowToDecision). */
-export const DECISION_COLUMNS = `event_id, round(extract(epoch FROM at) * 1000)::float8 AS at_ms, model, variant, version, unit_id, propensity, route_gen::float8 AS route_gen, features`;
+export const DECISION_COLUMNS = `event_id, round(extract(epoch FROM at) * 1000)::float8 AS at_ms, model, variant, version, unit_id, propensity, route_gen::float8 AS route_gen, features, action`;
 
 export interface DecisionRow {
   event_id: string;
@@ -58,6 +61,7 @@ export interface DecisionRow {
   propensity: number;
   route_gen: number;
   features: number[] | null;
+  action: number | null;
 }
 
 export function rowToDecision(r: DecisionRow): Decision {
@@ -72,5 +76,6 @@ export function rowToDecision(r: DecisionRow): Decision {
   };
   if (r.unit_id !== null) d.unitId = r.unit_id;
   if (r.features !== null && r.features !== undefined) d.features = Float32Array.from(r.features.map(Number));
+  if (r.action !== null && r.action !== undefined) d.action = Number(r.action);
   return d;
 }

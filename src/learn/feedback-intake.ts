@@ -400,7 +400,7 @@ export class FeedbackIntake {
       }
       const r: LogRecord = { e: id, r: w.item.reward, a: w.item.at ?? w.receivedAt, t: w.receivedAt };
       if (w.item.unitId !== undefined) r.u = w.item.unitId;
-      if (d) r.d = { at: d.at, model: d.model, variant: d.variant, version: d.version, propensity: d.propensity, routeGen: d.routeGen, ...(d.unitId !== undefined ? { unitId: d.unitId } : {}) };
+      if (d) r.d = { at: d.at, model: d.model, variant: d.variant, version: d.version, propensity: d.propensity, routeGen: d.routeGen, ...(d.unitId !== undefined ? { unitId: d.unitId } : {}), ...(d.action !== undefined ? { action: d.action } : {}) };
       records.push(r);
       accepted.push(w);
     }

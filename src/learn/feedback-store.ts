@@ -18,6 +18,7 @@ export interface JoinRow {
   d_unit_id: string | null;
   propensity: number | null;
   route_gen: number | null;
+  action: number | null;
   features?: number[] | null;
 }
 
@@ -40,7 +41,7 @@ export async function lookUp(tx: Queryable, ids: string[], withFeatures: boolean
   const rows = await tx.query<JoinRow & Record<string, unknown>>(
     `SELECT i.id, f.event_id IS NOT NULL AS seen, d.event_id AS d_event_id,
             round(extract(epoch FROM d.at) * 1000)::float8 AS d_at_ms, d.model, d.variant, d.version,
-            d.unit_id AS d_unit_id, d.propensity, d.route_gen::float8 AS route_gen${withFeatures ? ', d.features' : ''}
+            d.unit_id AS d_unit_id, d.propensity, d.route_gen::float8 AS route_gen, d.action${withFeatures ? ', d.features' : ''}
        FROM jsonb_array_elements_text($1::text::jsonb) AS i(id)
        LEFT JOIN feedback_events f ON f.event_id = i.id
        LEFT JOIN decisions d ON d.event_id = i.id`,
@@ -63,6 +64,7 @@ export function rowDecision(r: JoinRow, id: string): Decision | undefined {
     routeGen: Number(r.route_gen),
   };
   if (r.d_unit_id !== null) d.unitId = r.d_unit_id;
+  if (r.action !== null) d.action = Number(r.action);
   if (r.features) d.features = Float32Array.from(r.features.map(Number));
   return d;
 }
@@ -75,7 +77,7 @@ export function loggedDecision(r: LogRecord): Decision | undefined {
 /**
  * One multi-row INSERT; returns the ids actually inserted (the others were stored already).
  * The rows go in as one JSON text parameter expanded by jsonb_to_recordset: the same on both
- * drivers, and far cheaper to send and plan than 13 parameters per row (bench feedback on
+ * drivers, and far cheaper to send and plan than 14 parameters per row (bench feedback on
  * PostgreSQL: 10.7k -> 34.2k events/s). Numbers survive exactly (JSON doubles are shortest
  * round-trip, and PostgreSQL rounds the decimal back to the same double).
  */
@@ -85,14 +87,14 @@ export async function insertRows(tx: Queryable, rows: Row[]): Promise<Set<string
     const d = r.decision;
     return {
       e: r.eventId, r: r.reward, u: r.unitId ?? null, a: r.at, t: r.receivedAt, j: d !== undefined, l: r.viaLocalLog,
-      da: d?.at ?? null, m: d?.model ?? null, v: d?.variant ?? null, ver: d?.version ?? null, p: d?.propensity ?? null, g: d?.routeGen ?? null,
+      da: d?.at ?? null, m: d?.model ?? null, v: d?.variant ?? null, ver: d?.version ?? null, p: d?.propensity ?? null, g: d?.routeGen ?? null, k: d?.action ?? null,
     };
   }));
   const inserted = await tx.query<{ event_id: string }>(
-    `INSERT INTO feedback_events (event_id, reward, unit_id, at, received_at, joined, decided_at, model, variant, version, propensity, route_gen, via_local_log)
-     SELECT e, r, u, to_timestamp(a / 1000), to_timestamp(t / 1000), j, to_timestamp(da / 1000), m, v, ver, p, g, l
+    `INSERT INTO feedback_events (event_id, reward, unit_id, at, received_at, joined, decided_at, model, variant, version, propensity, route_gen, via_local_log, action)
+     SELECT e, r, u, to_timestamp(a / 1000), to_timestamp(t / 1000), j, to_timestamp(da / 1000), m, v, ver, p, g, l, k
        FROM jsonb_to_recordset($1::text::jsonb)
-         AS x(e text, r float8, u text, a float8, t float8, j boolean, l boolean, da float8, m text, v text, ver text, p float8, g bigint)
+         AS x(e text, r float8, u text, a float8, t float8, j boolean, l boolean, da float8, m text, v text, ver text, p float8, g bigint, k integer)
      ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
     [json],
   );

@@ -27,7 +27,7 @@ export interface LogRecord {
   /** when it was received (ms) */
   t: number;
   /** the decision, when this process still held it (DecisionLog.pending) at acceptance */
-  d?: { at: number; model: string; variant: string; version: string; propensity: number; routeGen: number; unitId?: string };
+  d?: { at: number; model: string; variant: string; version: string; propensity: number; routeGen: number; unitId?: string; action?: number };
 }
 
 const NAME = /^log\.(\d{12})$/;

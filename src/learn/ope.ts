@@ -27,10 +27,8 @@
  * weight (the candidate never takes a logged action), every std_error and ci when n < 2.
  *
  * The propensity must be the probability with which the logged action was chosen given the
- * context and the model version: a bandit's arm propensity. A decision that also went through a
- * weighted route logs the product (route share x arm, migration 006); on such events IPS and
- * DR's correction term are inflated by 1 / route share (SNIPS cancels a constant share), so the
- * caller divides the route share out first.
+ * context and the model version: a bandit's arm propensity, which is what a bandit's decision
+ * logs, behind a route too (migration 006); evaluate one version's events at a time.
  */
 import normalQuantile from '@stdlib/stats-base-dists-normal-quantile';
 import { SluiceError } from '../errors.js';

@@ -8,8 +8,10 @@ import { SluiceError } from '../errors.js';
 import { parsePolicies, policiesToJSON, type Policies } from './policies.js';
 import { arrayClassOf, isDatatype, type Datatype } from './tensor.js';
 import { NAME_PATTERN } from '../names.js';
+import { isLearnedKind, parseBanditConfig } from '../learn/bandit/config.js';
+import { parseLogisticConfig } from '../learn/logistic-learner.js';
 
-export const MODEL_KINDS = ['linear', 'logistic', 'onnx', 'fixture'] as const;
+export const MODEL_KINDS = ['linear', 'logistic', 'onnx', 'fixture', 'linucb', 'thompson', 'epsilon-greedy', 'online-logistic'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
 export type DispatchMode = 'inline' | 'pool';
 
@@ -127,7 +129,17 @@ export function parseManifest(raw: unknown, where = 'model.json'): Manifest {
   }
   const parameters = o.parameters === undefined ? {} : obj(o.parameters, `${where}.parameters`);
   const policies = Object.freeze(parsePolicies(o, where, name, signature, maxBatchSize > 0));
-  return Object.freeze({ name, version, kind: kind as ModelKind, signature, payload, batching, dispatch, parameters, policies });
+  const m: Manifest = Object.freeze({ name, version, kind: kind as ModelKind, signature, payload, batching, dispatch, parameters, policies });
+  if (isLearnedKind(kind)) {
+    // An answer of a version learned online is a decision made now from the learned state: a
+    // cached or fallback answer would be a decision never logged, and the pool cannot read the
+    // state cell in place.
+    if (Object.keys(policiesToJSON(policies)).length > 0) throw bad(where, `${kind} models take no fallback, circuit breaker or prediction cache`);
+    if (dispatch === 'pool') throw bad(`${where}.dispatch`, `${kind} models run inline (their state is shared memory the I/O threads read)`);
+    if (kind === 'online-logistic') parseLogisticConfig(m);
+    else parseBanditConfig(m);
+  }
+  return m;
 }
 
 /** The manifest in its on-disk (snake_case) form, for writing model.json files. */

@@ -7,8 +7,12 @@ import type { RoutedMetrics } from '../metrics/version-metrics.js';
 import { Assigner } from './assign.js';
 import type { RouteSpec, Variant } from './route.js';
 
-/** What the control plane publishes: the spec and its generation (unique, never reused). */
-export type PublishedRoute = RouteSpec & { gen: number };
+/**
+ * What the control plane publishes: the spec and its generation (unique, never reused); a bandit
+ * route also its weights' state cell (src/routing/route-bandit.ts), which the control plane
+ * rewrites as rewards arrive while the route stays in force.
+ */
+export type PublishedRoute = RouteSpec & { gen: number; weights?: SharedArrayBuffer };
 
 export class PlaneRoute {
   readonly assigner: Assigner;
@@ -25,7 +29,7 @@ export class PlaneRoute {
   readonly latency: RoutedMetrics[];
 
   constructor(readonly spec: PublishedRoute, latencyOf: (variant: Variant) => RoutedMetrics) {
-    this.assigner = new Assigner(spec);
+    this.assigner = new Assigner(spec, spec.weights);
     this.answered = new Float64Array(spec.variants.length);
     this.failed = new Float64Array(spec.variants.length);
     this.rowMiddles = new Array<string | undefined>(spec.variants.length);

@@ -5,7 +5,9 @@
  *
  * The API form (snake_case) is
  *   {"variants": [{"name": "a", "version": "1", "weight": 0.9}, ...], "assignment": "hash",
- *    "salt"?: "...", "shadows"?: [{"version": "3", "fraction": 0.5}], "log_features"?: false}
+ *    "salt"?: "...", "shadows"?: [{"version": "3", "fraction": 0.5}], "log_features"?: false,
+ *    "bandit"?: {"min_share": 0.05, "burn_in": 100, "reward": "bernoulli", "update_ms": 1000}}
+ * (assignment "bandit" only),
  * and `parseRoute` refuses anything else with ROUTE_INVALID (400), naming the field, so an
  * operator's typo ("varaints", a weight of "0.9") never becomes a silently different route.
  */
@@ -16,7 +18,22 @@ export interface Variant { name: string; version: string; weight: number }
 /** `fraction` in (0, 1]: the share of routed requests also mirrored to `version`. */
 export interface Shadow { version: string; fraction: number }
 
-export type Assignment = 'hash' | 'random';
+export type Assignment = 'hash' | 'random' | 'bandit';
+
+/**
+ * A bandit route (`assignment: "bandit"`): traffic moves towards the variants whose rewards
+ * (joined feedback) are best, by Thompson sampling over each variant's reward posterior
+ * (src/routing/route-bandit.ts). Until every variant has `burnIn` rewards the weights stay as
+ * given; then each variant gets minShare + (1 - K * minShare) * P(it is the best), recomputed
+ * every `updateMs`.
+ */
+export interface RouteBandit {
+  minShare: number;
+  burnIn: number;
+  /** bernoulli: rewards in [0, 1], Beta posteriors; gaussian: any rewards, Normal posteriors. */
+  reward: 'bernoulli' | 'gaussian';
+  updateMs: number;
+}
 
 export interface RouteSpec {
   /** At least one; names unique; weights normalised to sum 1 (each one is its propensity). */
@@ -27,6 +44,8 @@ export interface RouteSpec {
   /** Versions distinct from each other. */
   shadows: Shadow[];
   logFeatures: boolean;
+  /** Only with assignment "bandit". */
+  bandit?: RouteBandit;
 }
 
 /** Bounds that keep a route small enough to scan per request and to read at a glance. */
@@ -42,7 +61,8 @@ export const MAX_SALT_LENGTH = 256;
  */
 const NORMALISED_WITHIN = 1e-12;
 
-const ROUTE_FIELDS = ['variants', 'assignment', 'salt', 'shadows', 'log_features'];
+const ROUTE_FIELDS = ['variants', 'assignment', 'salt', 'shadows', 'log_features', 'bandit'];
+const BANDIT_FIELDS = ['min_share', 'burn_in', 'reward', 'update_ms'];
 const VARIANT_FIELDS = ['name', 'version', 'weight'];
 const SHADOW_FIELDS = ['version', 'fraction'];
 
@@ -123,6 +143,24 @@ function parseShadows(v: unknown): Shadow[] {
   });
 }
 
+function parseBandit(v: unknown, variants: number): RouteBandit {
+  const o = v === undefined ? {} : objectWith(v, 'bandit', BANDIT_FIELDS);
+  const num = (key: string, dflt: number, ok: (n: number) => boolean, rule: string): number => {
+    const x = field(o, key);
+    if (x === undefined) return dflt;
+    if (typeof x !== 'number' || !Number.isFinite(x) || !ok(x)) throw invalid(`bandit.${key} must be ${rule}`);
+    return x;
+  };
+  const reward = field(o, 'reward') ?? 'bernoulli';
+  if (reward !== 'bernoulli' && reward !== 'gaussian') throw invalid('bandit.reward must be "bernoulli" (rewards in [0, 1]) or "gaussian"');
+  return Object.freeze({
+    minShare: num('min_share', Math.min(0.05, 0.5 / variants), (n) => n >= 0 && n * variants <= 1, `a share with min_share * ${variants} variants <= 1`),
+    burnIn: num('burn_in', 100, (n) => Number.isInteger(n) && n >= 0 && n <= 1e9, 'an integer number of rewards per variant in [0, 1e9]'),
+    reward,
+    updateMs: num('update_ms', 1000, (n) => n >= 10 && n <= 3_600_000, 'a number of milliseconds in [10, 3600000]'),
+  });
+}
+
 function parseSalt(v: unknown, model: string): string {
   if (v === undefined) return model;
   if (typeof v !== 'string' || v.length === 0 || v.length > MAX_SALT_LENGTH) throw invalid(`salt must be a string of 1 to ${MAX_SALT_LENGTH} characters`);
@@ -140,7 +178,10 @@ export function parseRoute(body: unknown, model: string): RouteSpec {
   const o = objectWith(body, 'route', ROUTE_FIELDS);
   const variants = parseVariants(field(o, 'variants'));
   const assignment = field(o, 'assignment');
-  if (assignment !== 'hash' && assignment !== 'random') throw invalid('assignment must be "hash" (sticky per unit id) or "random" (per request)');
+  if (assignment !== 'hash' && assignment !== 'random' && assignment !== 'bandit') throw invalid('assignment must be "hash" (sticky per unit id), "random" (per request) or "bandit" (Thompson sampling on the variants\' rewards)');
+  const rawBandit = field(o, 'bandit');
+  if (rawBandit !== undefined && assignment !== 'bandit') throw invalid('bandit settings need assignment "bandit"');
+  const bandit = assignment === 'bandit' ? parseBandit(rawBandit, variants.length) : undefined;
   const salt = parseSalt(field(o, 'salt'), model);
   const shadows = parseShadows(field(o, 'shadows'));
   const rawLog = field(o, 'log_features');
@@ -152,6 +193,7 @@ export function parseRoute(body: unknown, model: string): RouteSpec {
     salt,
     shadows: Object.freeze(shadows) as Shadow[],
     logFeatures,
+    ...(bandit ? { bandit } : {}),
   });
 }
 
@@ -199,7 +241,14 @@ export function overriddenOwner(model: string, current: { owner: RouteOwner; gen
 }
 
 /** A route in its API (and stored) form. */
-export interface RouteJson { variants: Variant[]; assignment: Assignment; salt: string; shadows: Shadow[]; log_features: boolean }
+export interface RouteJson {
+  variants: Variant[];
+  assignment: Assignment;
+  salt: string;
+  shadows: Shadow[];
+  log_features: boolean;
+  bandit?: { min_share: number; burn_in: number; reward: RouteBandit['reward']; update_ms: number };
+}
 
 /** The API's snake_case JSON of a route (what parseRoute reads back to an equal spec). */
 export function routeJson(spec: RouteSpec): RouteJson {
@@ -209,6 +258,7 @@ export function routeJson(spec: RouteSpec): RouteJson {
     salt: spec.salt,
     shadows: spec.shadows.map((s) => ({ version: s.version, fraction: s.fraction })),
     log_features: spec.logFeatures,
+    ...(spec.bandit ? { bandit: { min_share: spec.bandit.minShare, burn_in: spec.bandit.burnIn, reward: spec.bandit.reward, update_ms: spec.bandit.updateMs } } : {}),
   };
 }
 

@@ -19,6 +19,7 @@ import type { AuditEntry, ModelDetail, ModelSummary, ModelVersion, Stage, StageC
 import { registryRouteControl, type RouteControl } from '../routing/control.js';
 import { parseRoute, parseRouteOwner, type RouteSpec } from '../routing/route.js';
 import type { PublishedRoute } from '../routing/plane-route.js';
+import type { PolicySource } from './evaluate.js';
 
 /** A registration as the API gives it: the header's fields and the artifact's bytes. */
 export interface RegisterRequest {
@@ -71,12 +72,14 @@ export interface AdminService {
   listKeys(): Promise<KeyRecord[]>;
   /** The only answer that ever holds a secret: the new key's, once. */
   createKey(name: string, scopes: unknown, actor: string): Promise<CreatedKey>;
+  /** Off-policy evaluation of a candidate policy on a bandit's logged decisions (src/service/evaluate.ts). */
+  evaluate(model: string, body: unknown): Promise<object>;
 }
 
 /** Every operation, for forwarding from another thread; the check below fails to compile when one is missing. */
 export const ADMIN_OPERATIONS = [
   'listModels', 'showModel', 'versions', 'getVersion', 'register', 'promote', 'rollback', 'audit',
-  'getRoute', 'setRoute', 'clearRoute', 'listKeys', 'createKey',
+  'getRoute', 'setRoute', 'clearRoute', 'listKeys', 'createKey', 'evaluate',
 ] as const satisfies ReadonlyArray<keyof AdminService>;
 const everyOperationListed: Exclude<keyof AdminService, (typeof ADMIN_OPERATIONS)[number]> extends never ? true : never = true;
 void everyOperationListed;
@@ -92,7 +95,7 @@ export interface RouteEngine {
 export interface AdminDepsOf {
   registry: Registry;
   keys: ApiKeys;
-  engine: RouteEngine;
+  engine: RouteEngine & PolicySource;
 }
 
 function text(v: unknown, what: string): string | undefined {
@@ -149,6 +152,9 @@ export function adminService({ registry, keys, engine }: AdminDepsOf): AdminServ
     clearRoute: (model, req) => routes.clear(model, change(req)),
     listKeys: () => keys.list(),
     createKey: (name, scopes, actor) => keys.create(name, scopes as Scope[], actor),
+    // Loaded on first use: the statistics library it brings costs ~10 MB of memory that a
+    // server which never evaluates need not hold (test/integration/footprint.test.ts).
+    evaluate: async (model, body) => (await import('./evaluate.js')).evaluateRequest(registry.db, engine, model, body),
   };
 }
 

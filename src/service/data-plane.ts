@@ -55,6 +55,10 @@ export const PLATFORM: Record<Manifest['kind'], string> = {
   logistic: 'sluice_logistic',
   onnx: 'onnxruntime_onnx',
   fixture: 'sluice_fixture',
+  linucb: 'sluice_linucb',
+  thompson: 'sluice_thompson',
+  'epsilon-greedy': 'sluice_epsilon_greedy',
+  'online-logistic': 'sluice_online_logistic',
 };
 
 /** How a data plane reaches the pool: the producer side of the dispatch board, in this thread. */
@@ -93,6 +97,8 @@ export interface VersionSpec {
   /** Pooled versions: this thread's arena slots and their board entries. */
   slots?: number[];
   entries?: number[];
+  /** Kinds learned online: the state cell the control plane's learner publishes to. */
+  learned?: SharedArrayBuffer;
 }
 
 interface LoadedVersion {
@@ -109,6 +115,8 @@ interface LoadedVersion {
   metrics: VersionMetrics;
   /** Fallback, circuit breaker, prediction cache: absent when the manifest has none of them. */
   guard?: VersionGuard;
+  /** A deciding version's (bandit's) decision-row middle when no route chose it (rowMiddle). */
+  unroutedMiddle?: string;
 }
 
 interface ModelEntry {
@@ -174,6 +182,8 @@ interface Routed {
   index: number;
   propensity: number;
   features?: Float32Array;
+  /** Set when the version decided (a bandit): its rows are the decisions, logged already. */
+  decided?: boolean;
 }
 
 export class DataPlane {
@@ -338,6 +348,7 @@ export class DataPlane {
         );
       }
       const res = this.answer(version, req, outs.outs, rows, selected, t0, outs.end);
+      if (version.runtime?.learned !== undefined) this.learnedAnswer(res, version, req, ordered, outs.outs, rows, r);
       return r ? this.routedAnswer(res, r, req, rows, t0, outs.end) : res;
     } catch (e) {
       if (routed) routed.route.failed[routed.index]!++;
@@ -372,6 +383,10 @@ export class DataPlane {
   private routedAnswer(res: InferResponse, r: Routed, req: InferRequest, rows: number, t0: number, end: number): InferResponse {
     r.route.latency[r.index]!.observe(end - t0);
     if (r.route.spec.shadows.length > 0) this.mirror(r, req, res, rows, performance.now() - t0);
+    if (r.decided) {
+      r.route.answered[r.index]!++;
+      return res;
+    }
     const eventId = newEventId();
     res.decision = { eventId, variant: r.variant, propensity: r.propensity };
     r.route.answered[r.index]!++;
@@ -383,12 +398,52 @@ export class DataPlane {
       ? (route.rowMiddles[r.index] ??= rowMiddle(req.model, r.variant, res.version, route.gen))
       : rowMiddle(req.model, r.variant, res.version, route.gen);
     this.decisions.add(eventId, lastEventIdMs(), middle, req.model, r.variant, res.version, req.unitId, r.propensity, r.features);
+    this.decisionAdded();
+    return res;
+  }
+
+  /**
+   * The answer of a version whose state is learned online: it says which state computed it, and
+   * a bandit's rows are decisions, one per row, logged with their contexts so that feedback
+   * trains it. Behind a route, the decision carries the route's variant too; its propensity is
+   * the arm's, given the version (what off-policy evaluation of the bandit needs), and the
+   * route's share of that version is the variant's weight in route generation `routeGen`.
+   */
+  private learnedAnswer(res: InferResponse, v: LoadedVersion, req: InferRequest, ordered: Tensor[], outs: BatchTensor[], rows: number, r: Routed | undefined): void {
+    const info = v.runtime!.learned!;
+    res.state = info.lastState;
+    const arm = info.decides === 'arm';
+    const actions = arm ? outs[0]!.data as Int32Array : undefined;
+    const props = arm ? outs[1]!.data as Float32Array : undefined;
+    const x = ordered[0]!.data as Float32Array;
+    const d = x.length / rows;
+    const variant = r ? r.variant : '';
+    const middle = r
+      ? (r.route.rowMiddles[r.index] ??= rowMiddle(req.model, r.variant, v.manifest.version, r.route.gen))
+      : (v.unroutedMiddle ??= rowMiddle(req.model, '', v.manifest.version, 0));
+    const ids: string[] = new Array<string>(rows);
+    for (let i = 0; i < rows; i++) {
+      const id = newEventId();
+      ids[i] = id;
+      if (this.onDecisions !== undefined) {
+        // A copy of the row: the request's tensor may be a pooled buffer reused after the answer.
+        this.decisions.add(id, lastEventIdMs(), middle, req.model, variant, v.manifest.version, req.unitId, props ? props[i]! : 1, x.slice(i * d, (i + 1) * d), actions?.[i]);
+      }
+    }
+    res.decision = { eventId: ids[0]!, variant, propensity: props ? props[0]! : 1 };
+    if (actions) res.decision.action = actions[0]!;
+    if (rows > 1) res.decision.eventIds = ids;
+    if (r) r.decided = true;
+    if (this.onDecisions !== undefined) this.decisionAdded();
+  }
+
+  /** Hands the chunk over when it is full, else makes sure it goes within DECISION_FLUSH_MS. */
+  private decisionAdded(): void {
     if (this.decisions.n >= DECISION_BATCH) this.flushDecisions();
     else if (this.decisionTimer === undefined) {
       this.decisionTimer = setTimeout(() => this.flushDecisions(), DECISION_FLUSH_MS);
       this.decisionTimer.unref();
     }
-    return res;
   }
 
   /**
@@ -643,7 +698,7 @@ export class DataPlane {
       metrics, guard: VersionGuard.of(m, metrics.resilience),
     };
     if (spec.dispatch === 'inline') {
-      const rt = await loadRuntime(m, spec.payload ?? new Uint8Array(0), { allowFixtures: this.config.allowFixtureModels, inWorker: false, shared: spec.shared });
+      const rt = await loadRuntime(m, spec.payload ?? new Uint8Array(0), { allowFixtures: this.config.allowFixtureModels, inWorker: false, shared: spec.shared, learned: spec.learned });
       try {
         await validateRuntime(rt);
       } catch (e) {

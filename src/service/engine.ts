@@ -38,6 +38,12 @@ import { NO_GENERATION } from '../dispatch/model-table.js';
 import { shadowReport, type ShadowSnapshot } from '../routing/shadow.js';
 import type { DecisionLog } from '../learn/decision-log.js';
 import type { FeedbackInput, FeedbackIntake, FeedbackOutcome } from '../learn/feedback.js';
+import type { OnlineLearner } from '../learn/online-learner.js';
+import { isBanditKind, isLearnedKind, parseBanditConfig } from '../learn/bandit/config.js';
+import { BanditPolicy, banditRng } from '../learn/bandit/policy.js';
+import type { CandidatePolicy } from '../learn/ope.js';
+import { RouteBandits } from '../routing/route-bandit.js';
+import { defaultJudge, Learners, type LearnersOptions } from '../learn/learners.js';
 
 /** Arena slots per pooled version and plane: two per worker keeps each worker busy while one batch returns. */
 const SLOTS_PER_WORKER = 2;
@@ -90,6 +96,8 @@ interface Held {
   slots: number[];
   entries: number[];
   waiting: Set<number>;
+  /** A version learned online: its learner (shared by reloads of the same version). */
+  learner?: OnlineLearner;
 }
 
 export class Engine extends PlaneService {
@@ -113,8 +121,12 @@ export class Engine extends PlaneService {
   private closing = false;
   /** The decision log and feedback intake (src/learn), when the server has a database. */
   private learning: { decisions: DecisionLog; feedback: FeedbackIntake } | undefined;
+  /** Online learners of the loaded versions learned online (bandits). */
+  readonly learners: Learners;
+  /** The weights of bandit routes, learned from their variants' rewards. */
+  readonly routeBandits = new RouteBandits();
 
-  private constructor(config: Readonly<Config>, catalog: ModelCatalog | undefined, table: ModelTable, arena: Arena | undefined, pool: WorkerPool | undefined) {
+  private constructor(config: Readonly<Config>, catalog: ModelCatalog | undefined, table: ModelTable, arena: Arena | undefined, pool: WorkerPool | undefined, learnersOptions?: LearnersOptions) {
     super(new DataPlane({
       config,
       table: table.buffer,
@@ -127,6 +139,7 @@ export class Engine extends PlaneService {
     this.table = table;
     this.arena = arena;
     this.pool = pool;
+    this.learners = new Learners(learnersOptions ?? { judge: defaultJudge });
     this.catalog = catalog ?? new DirectoryRepository(config.modelRepository);
     this.pool?.onWorkersLost((alive) => {
       for (const l of this.links) if (l.thread !== 0) l.reap(alive);
@@ -156,7 +169,7 @@ export class Engine extends PlaneService {
   }
 
   /** Creates an engine without loading anything: attach I/O threads, then `loadStartupModels`. */
-  static create(overrides: Partial<Config> = {}, catalog?: ModelCatalog): Engine {
+  static create(overrides: Partial<Config> = {}, catalog?: ModelCatalog, learners?: LearnersOptions): Engine {
     const config = loadConfig(overrides);
     const table = new ModelTable();
     const arena = config.workers > 0 ? new Arena(config.arenaMb * 1024 * 1024) : undefined;
@@ -167,7 +180,7 @@ export class Engine extends PlaneService {
       allowFixtures: config.allowFixtureModels,
       spinUs: config.workerSpinUs,
     });
-    return new Engine(config, catalog, table, arena, pool);
+    return new Engine(config, catalog, table, arena, pool, learners);
   }
 
   /** What an I/O thread needs to build its data plane: the shared memory (structured-clonable). */
@@ -215,6 +228,7 @@ export class Engine extends PlaneService {
 
   private freePoolSide(gen: number, h: Held): void {
     this.held.delete(gen);
+    if (h.learner) this.learners.release(h.learner);
     if (!h.pooled) return;
     this.pool!.unload(gen);
     for (const e of h.entries) this.pool!.freeEntry(e);
@@ -256,6 +270,8 @@ export class Engine extends PlaneService {
   attachLearning(learning: { decisions: DecisionLog; feedback: FeedbackIntake }): void {
     // From now on every thread's routing decisions go into the log's bounded buffer (acceptDecisions).
     this.learning = learning;
+    learning.feedback.subscribe(this.learners.offer);
+    learning.feedback.subscribe(this.routeBandits.offer);
   }
 
   get decisions(): DecisionLog | undefined {
@@ -294,7 +310,7 @@ export class Engine extends PlaneService {
    */
   private mainLines(): string[] {
     const learning = this.learning ? [...this.learning.decisions.metricLines(), ...this.learning.feedback.metricLines()] : [];
-    return [...this.extraLines(), ...this.plane.threadLines(), ...learning];
+    return [...this.extraLines(), ...this.plane.threadLines(), ...learning, ...this.learners.metricLines()];
   }
 
   /** Models in the repository and loaded ones, with their state (OIP repository index). */
@@ -422,8 +438,9 @@ export class Engine extends PlaneService {
     const payload = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
     payload.set(bytes);
     const gen = this.table.newGeneration();
-    const base: VersionSpec = { gen, tableSlot: this.table.slotOf(m.name), manifest: m, dispatch };
-    const h: Held = { pooled: dispatch === 'pool', slots: [], entries: [], waiting: new Set() };
+    const learner = isLearnedKind(m.kind) ? await this.learners.acquire(m, bytes) : undefined;
+    const base: VersionSpec = { gen, tableSlot: this.table.slotOf(m.name), manifest: m, dispatch, ...(learner ? { learned: learner.cell.buffer } : {}) };
+    const h: Held = { pooled: dispatch === 'pool', slots: [], entries: [], waiting: new Set(), ...(learner ? { learner } : {}) };
     const specs: VersionSpec[] = [];
     if (dispatch === 'inline') {
       for (const _ of this.links) specs.push({ ...base, payload });
@@ -556,6 +573,7 @@ export class Engine extends PlaneService {
       }
       this.table.deactivate(this.table.slotOf(name));
       this.models.delete(name);
+      this.routeBandits.stop(name);
       await Promise.all(this.links.map((l) => l.unload(name)));
       log.info('engine: model unloaded', { model: name });
     });
@@ -578,6 +596,7 @@ export class Engine extends PlaneService {
       if (spec === undefined) {
         this.table.setRoute(slot, NO_GENERATION);
         st.route = undefined;
+        this.routeBandits.stop(name);
         await Promise.all(this.links.map((l) => l.routeStored(name, NO_GENERATION)));
         log.info('engine: route cleared', { model: name });
         return NO_GENERATION;
@@ -586,7 +605,9 @@ export class Engine extends PlaneService {
         if (st.live.has(v)) continue;
         await this.loadNow(await this.catalog.open(name, v), false);
       }
-      const route: PublishedRoute = { ...spec, gen: this.table.newGeneration() };
+      const gen = this.table.newGeneration();
+      const route: PublishedRoute = { ...spec, gen, ...(spec.assignment === 'bandit' ? { weights: this.routeBandits.start(name, spec, gen) } : {}) };
+      if (spec.assignment !== 'bandit') this.routeBandits.stop(name);
       await Promise.all(this.links.map((l) => l.installRoute(name, route)));
       this.table.setRoute(slot, route.gen);
       st.route = route;
@@ -594,6 +615,38 @@ export class Engine extends PlaneService {
       log.info('engine: route in force', { model: name, gen: route.gen, variants: spec.variants.map((v) => `${v.name}=${v.version}:${v.weight}`) });
       return route.gen;
     });
+  }
+
+  /**
+   * A bandit version as an off-policy evaluation candidate: its arm probabilities per context
+   * as it would decide now (its learner's state here, else where a new learner would start: the
+   * latest checkpoint or the prior).
+   */
+  async candidatePolicy(model: string, version: string): Promise<CandidatePolicy> {
+    let state: Float64Array;
+    let m: Manifest;
+    const learner = this.learners.get(model, version);
+    if (learner) {
+      m = learner.manifest;
+      state = learner.snapshot().state;
+    } else {
+      m = (await this.catalog.open(model, version)).manifest;
+      if (!isBanditKind(m.kind)) throw new SluiceError('OPE_INVALID', `${model}@${version} is a ${m.kind} model, not a bandit`);
+      state = (await this.learners.startState(m)).state;
+    }
+    if (!isBanditKind(m.kind)) throw new SluiceError('OPE_INVALID', `${model}@${version} is a ${m.kind} model, not a bandit`);
+    const config = parseBanditConfig(m);
+    const policy = new BanditPolicy(config, banditRng(config), 1);
+    const empty = new Float32Array(config.dims);
+    return {
+      arms: config.arms,
+      name: `version:${version}`,
+      probabilities(context, out) {
+        const x = context ?? empty;
+        if (x.length !== config.dims) throw new SluiceError('OPE_INVALID', `${model}@${version} takes ${config.dims} context features; a logged decision has ${x.length}`);
+        policy.probabilities(state, x, out);
+      },
+    };
   }
 
   /** Bytes of the shared arena reserved by pooled versions. */
@@ -620,6 +673,8 @@ export class Engine extends PlaneService {
     if (this.closing) return;
     this.closing = true;
     await this.plane.close();
+    await this.learners.close();
+    this.routeBandits.close();
     await this.pool?.close();
     await this.plane.dispose();
   }

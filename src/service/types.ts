@@ -56,7 +56,18 @@ export interface InferResponse {
    * force): front ends send it as `parameters.event_id`, `variant` and `propensity`, and
    * feedback names the decision by its event id.
    */
-  decision?: { eventId: string; variant: string; propensity: number };
+  decision?: {
+    eventId: string;
+    /** The route's variant ('' for a bandit's decision that no route chose). */
+    variant: string;
+    propensity: number;
+    /** A bandit's arm (of the first row). */
+    action?: number;
+    /** A bandit's decisions of a batch of several rows: one event id per row. */
+    eventIds?: string[];
+  };
+  /** Versions learned online: updates applied to the state that computed this answer. */
+  state?: number;
 }
 
 export interface ModelMetadata {

@@ -39,7 +39,7 @@ function suite(label: string, config: () => Promise<{ overrides: Record<string, 
 
     it('serves the production versions imported from the model repository', async () => {
       expect((await admin(s, s.adminKey, 'GET', '/v1/admin/models')).json.map((m: { name: string; productionVersion: string }) => `${m.name}@${m.productionVersion}`))
-        .toEqual(['demo-logistic@1', 'demo-onnx@1']);
+        .toEqual(['demo-bandit@1', 'demo-logistic@1', 'demo-onnx@1']);
       expect((await postJson(`${s.url}/v2/models/demo-logistic/infer`, demoBody())).json.model_version).toBe('1');
     });
 
@@ -100,7 +100,7 @@ function suite(label: string, config: () => Promise<{ overrides: Record<string, 
     it('refuses SQL-injection strings in names (NAME_INVALID, before any SQL)', async () => {
       const evil = encodeURIComponent("x'); DROP TABLE model_versions;--");
       expect(await admin(s, s.adminKey, 'GET', `/v1/admin/models/${evil}`)).toMatchObject({ status: 400, json: { code: 'NAME_INVALID' } });
-      expect((await admin(s, s.adminKey, 'GET', '/v1/admin/models')).json).toHaveLength(2);
+      expect((await admin(s, s.adminKey, 'GET', '/v1/admin/models')).json).toHaveLength(3);
     });
   });
 }

@@ -24,10 +24,11 @@ describe('engine: bundled demo models', () => {
     await session.release();
   });
 
-  it('is live and ready, and lists both models in the repository index', async () => {
+  it('is live and ready, and lists the bundled models in the repository index', async () => {
     expect(engine.live()).toBe(true);
     expect(engine.ready()).toBe(true);
     expect(await engine.repositoryIndex()).toEqual([
+      { name: 'demo-bandit', version: '1', state: 'READY', reason: '' },
       { name: 'demo-logistic', version: '1', state: 'READY', reason: '' },
       { name: 'demo-onnx', version: '1', state: 'READY', reason: '' },
     ]);

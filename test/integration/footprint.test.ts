@@ -1,5 +1,5 @@
 /**
- * Idle resident memory of `npm start` on the embedded defaults (issue #10): under 250 MB with
+ * Idle resident memory of `npm start` on the embedded defaults (issue #10): under 260 MB with
  * the demo models loaded and serving, both on a fresh data directory (the first start creates
  * the PGlite database) and on a later start over the same directory. Measured as the kernel
  * reports it, VmRSS from /proc/<pid>/status, after requests to both demo models and a pause.
@@ -11,6 +11,11 @@
  *
  * One pool worker (the default on a 2-core machine, like CI's): each further worker thread adds
  * its own V8 heap and ONNX Runtime session, ~12 MB, so the bound is for the default here.
+ *
+ * The bound was 250 MB until issue #13 added a third demo model, demo-bandit: a LinUCB state of
+ * 5 x 100 x 100 x 2 doubles (0.8 MB), held by its learner and twice in its state cell, and the
+ * learning code on every thread. Measured the same way on the same build (2026-12-02), the two
+ * other demo models alone read 245/237-242 MB, all three 252/244-249 MB.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,7 +25,7 @@ import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSluiceProcess } from '../../loadtest/sluice-process.js';
 
-const LIMIT_MB = 250;
+const LIMIT_MB = 260;
 
 function vmRssMb(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -36,7 +41,7 @@ async function idleRssMb(dataDir: string): Promise<number> {
   try {
     expect((await fetch(`${url}/v2/health/ready`)).status).toBe(200);
     const index = (await (await fetch(`${url}/v2/repository/index`)).json()) as Array<{ name: string; state: string }>;
-    expect(index.map((m) => `${m.name}:${m.state}`)).toEqual(['demo-logistic:READY', 'demo-onnx:READY']);
+    expect(index.map((m) => `${m.name}:${m.state}`)).toEqual(['demo-bandit:READY', 'demo-logistic:READY', 'demo-onnx:READY']);
     for (const model of ['demo-logistic', 'demo-onnx']) {
       for (let i = 0; i < 30; i++) {
         const res = await fetch(`${url}/v2/models/${model}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: features });

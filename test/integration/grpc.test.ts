@@ -153,12 +153,12 @@ describe('gRPC front end', () => {
 
   it('RepositoryIndex, RepositoryModelLoad (hot swap) and RepositoryModelUnload', async () => {
     const idx = await call(client, 'RepositoryIndex', { ready: true });
-    expect(idx.models.map((m: { name: string }) => m.name)).toEqual(['demo-logistic', 'demo-onnx', 'slow']);
+    expect(idx.models.map((m: { name: string }) => m.name)).toEqual(['demo-bandit', 'demo-logistic', 'demo-onnx', 'slow']);
     await call(client, 'RepositoryModelLoad', { model_name: 'demo-logistic', parameters: { version: { string_param: '2' } } });
     const res = await call(client, 'ModelInfer', fp32Request('demo-logistic', randomF32(100, 3), 1, true));
     expect(res.model_version).toBe('2');
     await call(client, 'RepositoryModelUnload', { model_name: 'demo-onnx' });
-    expect((await call(client, 'RepositoryIndex', { ready: true })).models.map((m: { name: string }) => m.name)).toEqual(['demo-logistic', 'slow']);
+    expect((await call(client, 'RepositoryIndex', { ready: true })).models.map((m: { name: string }) => m.name)).toEqual(['demo-bandit', 'demo-logistic', 'slow']);
     await call(client, 'RepositoryModelLoad', { model_name: 'demo-onnx' });
     await call(client, 'RepositoryModelLoad', { model_name: 'demo-logistic', parameters: { version: { int64_param: 1 } } });
     expect((await call(client, 'ModelInfer', fp32Request('demo-logistic', randomF32(100, 3), 1, true))).model_version).toBe('1');

@@ -165,6 +165,7 @@ describe('HTTP front end: every route', () => {
   it('GET and POST /v2/repository/index, load and unload', async () => {
     const idx = await getJson(`${s.url}/v2/repository/index`);
     expect(idx.json).toEqual([
+      { name: 'demo-bandit', state: 'UNAVAILABLE', reason: 'not loaded' },
       { name: 'demo-logistic', version: '1', state: 'READY', reason: '' },
       { name: 'demo-onnx', version: '1', state: 'READY', reason: '' },
     ]);

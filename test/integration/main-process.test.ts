@@ -75,7 +75,7 @@ describe('npm start (dist/src/main.js)', () => {
       const ready = await fetch(`${url}/v2/health/ready`);
       expect(ready.status).toBe(200);
       const index = (await (await fetch(`${url}/v2/repository/index`)).json()) as Array<{ name: string; state: string }>;
-      expect(index.map((m) => `${m.name}:${m.state}`)).toEqual(['demo-logistic:READY', 'demo-onnx:READY']);
+      expect(index.map((m) => `${m.name}:${m.state}`)).toEqual(['demo-bandit:READY', 'demo-logistic:READY', 'demo-onnx:READY']);
       expect(ms).toBeLessThan(20_000);
     } finally {
       child.kill('SIGTERM');

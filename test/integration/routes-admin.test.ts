@@ -67,7 +67,7 @@ function suite(label: string, config: () => Promise<{ overrides: Record<string, 
     it('refuses bad routes (400 ROUTE_INVALID naming the field), bad JSON, bad names, unknown models and versions (404)', async () => {
       const bad = await admin(s, s.adminKey, 'PUT', ROUTE, body({ variants: [{ name: 'a', version: '1', weight: 1 }, { name: 'b', version: '2', weight: -1 }] }));
       expect(bad).toMatchObject({ status: 400, json: { code: 'ROUTE_INVALID', error: 'variants[1].weight must be a finite number > 0' } });
-      expect(await admin(s, s.adminKey, 'PUT', ROUTE, body({ assignment: 'bandit' }))).toMatchObject({ status: 400, json: { code: 'ROUTE_INVALID', error: expect.stringMatching(/^assignment must be/) } });
+      expect(await admin(s, s.adminKey, 'PUT', ROUTE, body({ assignment: 'sticky' }))).toMatchObject({ status: 400, json: { code: 'ROUTE_INVALID', error: expect.stringMatching(/^assignment must be/) } });
       expect(await admin(s, s.adminKey, 'PUT', ROUTE, body({ extra: true }))).toMatchObject({ status: 400, json: { code: 'ROUTE_INVALID', error: expect.stringContaining('"extra"') } });
       expect(await admin(s, s.adminKey, 'PUT', ROUTE, {})).toMatchObject({ status: 400, json: { code: 'ROUTE_INVALID', error: expect.stringMatching(/^variants is required/) } });
       expect(await admin(s, s.adminKey, 'PUT', ROUTE, [body()])).toMatchObject({ status: 400, json: { code: 'ROUTE_INVALID', error: 'route must be a JSON object' } });

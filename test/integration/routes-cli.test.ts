@@ -102,7 +102,7 @@ describe('sluice route (against a whole server)', () => {
       [['route', 'set', 'demo-logistic', '--variant', 'a=1', ...url], 'sluice: --variant "a=1": write name=version:weight, e.g. a=1.0.0:0.9 (INVALID_ARGUMENT)'],
       [['route', 'set', 'demo-logistic', ...url], 'sluice: give the route as --variant name=version:weight (one or more) or --file route.json (INVALID_ARGUMENT)'],
       [['route', 'set', 'demo-logistic', '--variant', 'a=1:0', ...url], 'sluice: variants[0].weight must be a finite number > 0 (ROUTE_INVALID)'],
-      [['route', 'set', 'demo-logistic', '--variant', 'a=1:1', '--assignment', 'sticky', ...url], 'sluice: assignment must be "hash" (sticky per unit id) or "random" (per request) (ROUTE_INVALID)'],
+      [['route', 'set', 'demo-logistic', '--variant', 'a=1:1', '--assignment', 'sticky', ...url], 'sluice: assignment must be "hash" (sticky per unit id), "random" (per request) or "bandit" (Thompson sampling on the variants\' rewards) (ROUTE_INVALID)'],
       [['route', 'set', 'demo-logistic', '--variant', 'a=1:1', '--shadow', '3:1.5', ...url], 'sluice: shadows[0].fraction must be a finite number > 0 and <= 1 (ROUTE_INVALID)'],
       [['route', 'set', 'demo-logistic', '--variant', 'a=1:1', '--file', 'x.json', ...url], 'sluice: --file holds the whole route: give it without --variant, --assignment, --salt, --shadow or --log-features (INVALID_ARGUMENT)'],
       [['route', 'set', 'demo-logistic', '--variant', 'a=7.7:1', ...url], 'sluice: model demo-logistic has no registered version 7.7 (VERSION_NOT_FOUND)'],

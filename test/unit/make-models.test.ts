@@ -15,6 +15,8 @@ describe('bundled models and ONNX fixtures', () => {
         'models/demo-logistic/1/weights.json',
         'models/demo-onnx/1/model.json',
         'models/demo-onnx/1/model.onnx',
+        'models/demo-bandit/1/model.json',
+        'models/demo-bandit/1/arms.json',
         'test/fixtures/onnx/add_mul.onnx',
         'test/fixtures/onnx/double_int64.onnx',
       ]) {

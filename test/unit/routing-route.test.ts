@@ -80,7 +80,7 @@ describe('parseRoute', () => {
   });
 
   it('refuses a bad assignment, salt or log_features', () => {
-    for (const assignment of [undefined, 'bandit', 'HASH', 1, null]) refused({ ...good(), assignment }, /^assignment must be "hash" .* or "random"/);
+    for (const assignment of [undefined, 'sticky', 'HASH', 1, null]) refused({ ...good(), assignment }, /^assignment must be "hash" .*, "random" .* or "bandit"/);
     for (const salt of ['', 5, null, 'x'.repeat(MAX_SALT_LENGTH + 1)]) refused({ ...good(), salt }, /^salt must be a string of 1 to 256 characters/);
     refused({ ...good(), salt: 'a\u0000b' }, /^salt must not contain NUL/);
     for (const log_features of ['true', 1, null]) refused({ ...good(), log_features }, /^log_features must be true or false/);

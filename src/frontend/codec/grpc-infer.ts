@@ -275,7 +275,7 @@ export function decodeModelInfer(buf: Uint8Array, checkTarget?: (model: string, 
 function writeModelInfer(w: Writer, res: InferResponse): Writer {
   w.string(1, res.model).string(2, res.version);
   if (res.id !== undefined) w.string(3, res.id);
-  if (res.fallback !== undefined || res.decision !== undefined) {
+  if (res.fallback !== undefined || res.decision !== undefined || res.state !== undefined) {
     // map<string, InferParameter> parameters = 4: one entry message per key, string_param = 3,
     // double_param = 4.
     const param = (key: string, value: string) => w.message(4, (e) => {
@@ -283,16 +283,26 @@ function writeModelInfer(w: Writer, res: InferResponse): Writer {
         p.string(3, value);
       });
     });
-    if (res.decision !== undefined) {
-      param('event_id', res.decision.eventId);
-      param('variant', res.decision.variant);
-      const propensity = res.decision.propensity;
+    // int64_param = 2.
+    const int = (key: string, value: number) => w.message(4, (e) => {
+      e.string(1, key).message(2, (p) => {
+        p.tag(2, 0).int64(value);
+      });
+    });
+    const d = res.decision;
+    if (d !== undefined) {
+      param('event_id', d.eventId);
+      if (d.variant !== '') param('variant', d.variant);
+      const propensity = d.propensity;
       w.message(4, (e) => {
         e.string(1, 'propensity').message(2, (p) => {
           p.double(4, propensity);
         });
       });
+      if (d.action !== undefined) int('action', d.action);
+      if (d.eventIds !== undefined) param('event_ids', d.eventIds.join(','));
     }
+    if (res.state !== undefined) int('state', res.state);
     if (res.fallback !== undefined) {
       param('fallback', res.fallback);
       param('fallback_reason', res.fallbackReason ?? '');

@@ -161,11 +161,19 @@ export function encodeInfer(res: InferResponse, binaryOutputs: DecodedInfer['bin
   const binary: Uint8Array[] = [];
   let out = head(res.model, res.version);
   if (res.id !== undefined) out += ',"id":' + JSON.stringify(res.id);
-  // Which fallback answered instead of the requested version, and the routing decision
-  // (absent on answers that no route chose).
-  if (res.fallback !== undefined || res.decision !== undefined) {
+  // Which fallback answered instead of the requested version, the routing or bandit decision
+  // (absent on answers that no route or bandit chose), and the learned state that computed it.
+  if (res.fallback !== undefined || res.decision !== undefined || res.state !== undefined) {
     let p = '';
-    if (res.decision !== undefined) p += '"event_id":"' + res.decision.eventId + '","variant":' + JSON.stringify(res.decision.variant) + ',"propensity":' + res.decision.propensity;
+    const d = res.decision;
+    if (d !== undefined) {
+      p += '"event_id":"' + d.eventId + '"';
+      if (d.variant !== '') p += ',"variant":' + JSON.stringify(d.variant);
+      p += ',"propensity":' + d.propensity;
+      if (d.action !== undefined) p += ',"action":' + d.action;
+      if (d.eventIds !== undefined) p += ',"event_ids":"' + d.eventIds.join(',') + '"';
+    }
+    if (res.state !== undefined) p += (p === '' ? '' : ',') + '"state":' + res.state;
     if (res.fallback !== undefined) p += (p === '' ? '' : ',') + '"fallback":' + JSON.stringify(res.fallback) + ',"fallback_reason":' + JSON.stringify(res.fallbackReason ?? '');
     out += ',"parameters":{' + p + '}';
   }

@@ -107,9 +107,13 @@ export function encodeAnswer(id: unknown, res: InferResponse): Buffer {
   };
   // The routing decision, and which fallback answered instead of the requested version (absent
   // on answers that no route chose and no fallback gave).
-  if (res.fallback !== undefined || res.decision !== undefined) {
+  if (res.fallback !== undefined || res.decision !== undefined || res.state !== undefined) {
+    const d = res.decision;
     frame.parameters = {
-      ...(res.decision ? { event_id: res.decision.eventId, variant: res.decision.variant, propensity: res.decision.propensity } : {}),
+      ...(d ? { event_id: d.eventId, ...(d.variant !== '' ? { variant: d.variant } : {}), propensity: d.propensity } : {}),
+      ...(d?.action !== undefined ? { action: d.action } : {}),
+      ...(d?.eventIds !== undefined ? { event_ids: d.eventIds.join(',') } : {}),
+      ...(res.state !== undefined ? { state: res.state } : {}),
       ...(res.fallback !== undefined ? { fallback: res.fallback, fallback_reason: res.fallbackReason ?? '' } : {}),
     };
   }

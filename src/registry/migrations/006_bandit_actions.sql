@@ -2,7 +2,8 @@
 -- (`action`, 0-based index into the model's arms) with the probability of choosing it. Routed
 -- decisions without a bandit keep `action` NULL. Feedback copies the decision's action with the
 -- rest of its fields, so learners and off-policy evaluation read one table.
--- `propensity` stays the probability of the whole decision: for a bandit behind a route, the
--- route's propensity times the arm's.
+-- A bandit's `propensity` is the arm's probability given the version that decided (what
+-- off-policy evaluation needs); behind a route, the route's share of that version is the
+-- variant's weight in route generation `route_gen`.
 ALTER TABLE decisions ADD COLUMN action integer CHECK (action IS NULL OR action >= 0);
 ALTER TABLE feedback_events ADD COLUMN action integer CHECK (action IS NULL OR action >= 0);

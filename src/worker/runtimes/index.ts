@@ -5,6 +5,8 @@ import { arrayClassOf, type Tensor, type TypedArray } from '../../model/tensor.j
 import { loadFixture } from './fixture.js';
 import { adoptLinear, loadLinear, releaseSharedLinear } from './linear.js';
 import { loadOnnx } from './onnx.js';
+import { loadBandit } from './bandit.js';
+import { loadOnlineLogistic } from './online-logistic.js';
 import type { LoadOptions, Runtime, SharedRuntime } from './types.js';
 
 export type { BatchTensor, LoadOptions, Runtime, SharedLinear, SharedRuntime } from './types.js';
@@ -26,6 +28,12 @@ export async function loadRuntime(m: Manifest, payload: Uint8Array, opts: LoadOp
       return loadOnnx(m, payload);
     case 'fixture':
       return loadFixture(m, opts);
+    case 'linucb':
+    case 'thompson':
+    case 'epsilon-greedy':
+      return loadBandit(m, payload, opts.learned);
+    case 'online-logistic':
+      return loadOnlineLogistic(m, payload, opts.learned);
   }
 }
 

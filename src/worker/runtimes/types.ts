@@ -29,6 +29,22 @@ export interface Runtime {
    * state alive, and it is freed with the last of them).
    */
   share?(): SharedRuntime;
+  /**
+   * Offered by runtimes whose state is learned online (bandits): which published state computed
+   * the last batch (their `run` is synchronous, so the caller reads it right after).
+   */
+  readonly learned?: LearnedInfo;
+}
+
+export interface LearnedInfo {
+  /** Updates applied to the state that computed the last batch. */
+  lastState: number;
+  /**
+   * Every row is logged as a decision so that feedback can train the version: `arm` (bandits:
+   * outputs[0] the arms, INT32, outputs[1] their propensities) or `row` (a prediction whose
+   * feedback is its label: no arm, propensity 1).
+   */
+  readonly decides: 'arm' | 'row';
 }
 
 /**
@@ -59,4 +75,9 @@ export interface LoadOptions {
    * payload, which is then not read. The manifest must be the one the state was loaded for.
    */
   shared?: SharedRuntime;
+  /**
+   * Kinds learned online: the state cell (src/learn/state-cell.ts) the control plane publishes
+   * to. Absent (a validation load): the runtime serves the initial state from a cell of its own.
+   */
+  learned?: SharedArrayBuffer;
 }

@@ -166,6 +166,8 @@ export function adminRoutes(ctx: HttpContext, deps: AdminDeps): Array<[Method, s
         force: bool(b, 'force') ?? queryFlag(r.query, 'force'),
       });
     })],
+    // Off-policy evaluation: the body goes whole to the service (its faults are OPE_INVALID).
+    ['post', '/v1/admin/models/:model/evaluate', route(ctx, 1, small, (r) => admin.evaluate(r.params[0]!, r.body.byteLength === 0 ? {} : parseJsonBody(r.body, ctx.opts.maxJsonDepth)))],
     // Shadow figures come from the engine (every I/O thread's, merged), not the registry.
     ['get', '/v1/admin/models/:model/shadow', route(ctx, 1, 0, (r) => ctx.engine.shadowReport(r.params[0]!))],
     ['get', '/v1/admin/audit', route(ctx, 0, 0, (r) => {

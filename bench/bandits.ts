@@ -1,0 +1,79 @@
+/**
+ * Issue #13's bandit figures, `npm run bench -- bandits [--quick]`:
+ *  1. the native kernels (bench/bandit-kernels.ts): LinUCB score and select per decision;
+ *  2. seeded simulations, through the serving policy and the online learner: cumulative regret
+ *     against the best arm per context, beside uniform random and the best fixed arm;
+ *  3. demo-bandit over HTTP: the highest rate holding p99 < 10 ms with 0 errors, as a ratio to
+ *     demo-logistic on the same server in the same run (rounds interleaved), target >= 0.7.
+ * Correctness first: every simulation's regret is checked to grow sublinearly and LinUCB to beat
+ * the best fixed arm; demo-bandit's answers are checked (arm in range, propensity, event id).
+ */
+import { findMax, type FindMaxResult, type LoadOptions } from '../loadtest/cli.js';
+import { startSluiceProcess } from '../loadtest/sluice-process.js';
+import { banditManifest, bernoulliEnv, linearEnv, simulate, type SimulationResult } from '../src/learn/bandit/simulation.js';
+import { runBanditKernels } from './bandit-kernels.js';
+import { check, median, table } from './util.js';
+
+const HTTP_TARGET = 0.7;
+
+function simulations(quick: boolean): void {
+  const T = quick ? 5000 : 20_000;
+  const rates = [0.1, 0.2, 0.3, 0.45, 0.5];
+  const runs: Array<[string, SimulationResult]> = [
+    ['Thompson, Bernoulli arms ' + rates.join('/'), simulate(banditManifest('thompson', 5, 1, { reward: 'bernoulli' }), bernoulliEnv(rates, 1), T, { seed: 1 })],
+    ['epsilon-greedy 0.1, Bernoulli arms', simulate(banditManifest('epsilon-greedy', 5, 1, { epsilon: 0.1 }), bernoulliEnv(rates, 1), T, { seed: 1 })],
+    ['LinUCB alpha 0.5, linear 5 arms x 8 features', simulate(banditManifest('linucb', 5, 8, { alpha: 0.5 }), linearEnv(5, 8, 0.1, 7), T, { seed: 3 })],
+    ['linear Thompson v 0.2, same environment', simulate(banditManifest('thompson', 5, 8, { reward: 'linear', v: 0.2, propensity_draws: 20 }), linearEnv(5, 8, 0.1, 7), T, { seed: 5 })],
+  ];
+  for (const [name, r] of runs) {
+    const half = r.regret.find((p) => p.step === T / 2)!.regret;
+    const final = r.regret.at(-1)!.regret;
+    check(final / half < 1.5, `${name}: regret grows about linearly (${half.toFixed(1)} at T/2, ${final.toFixed(1)} at T)`);
+    check(r.reward > r.uniform, `${name}: no better than uniform random`);
+  }
+  check(runs[2]![1].reward > runs[2]![1].bestFixed, 'LinUCB does not beat the best fixed arm');
+  table(`Seeded simulations, ${T} decisions, feedback applied every 10 (expected rewards; regret against the best arm per context)`,
+    ['policy', 'regret T/4', 'regret T/2', 'regret T', 'reward', 'uniform', 'best fixed arm'],
+    runs.map(([name, r]) => [name, r.regret.find((p) => p.step === T / 4)!.regret.toFixed(1), r.regret.find((p) => p.step === T / 2)!.regret.toFixed(1), r.regret.at(-1)!.regret.toFixed(1), r.reward.toFixed(0), r.uniform.toFixed(0), r.bestFixed.toFixed(0)]));
+}
+
+async function overHttp(quick: boolean): Promise<Record<string, number>> {
+  const sluice = await startSluiceProcess({ env: { SLUICE_MODELS: 'demo-logistic,demo-bandit' } });
+  const figures: Record<string, number> = {};
+  try {
+    const body = { inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 100], data: Array.from({ length: 100 }, (_, i) => Math.sin(i)) }] };
+    const res = await fetch(`${sluice.http}/v2/models/demo-bandit/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const doc = (await res.json()) as { parameters?: { event_id?: string; action?: number; propensity?: number }; outputs?: Array<{ name: string; data: number[] }> };
+    const action = doc.outputs?.find((o) => o.name === 'action')?.data[0];
+    check(res.ok && action !== undefined && action >= 0 && action < 5 && action === doc.parameters?.action && typeof doc.parameters?.event_id === 'string' && (doc.parameters?.propensity ?? 0) > 0, `demo-bandit answer: ${JSON.stringify(doc)}`);
+    const base: Omit<LoadOptions, 'url' | 'model'> = {
+      protocol: 'http', batch: 1, binary: false, rate: 1000, duration: 5, connections: 16, workers: 1,
+      findMax: true, sloMs: 10, stepDuration: quick ? 2 : 4, stepFactor: 1.25, stepRetries: 1, quiet: true,
+    };
+    const rounds = quick ? 1 : 3;
+    const bandit: FindMaxResult[] = [];
+    const logistic: FindMaxResult[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 === 0 ? ['demo-bandit', 'demo-logistic'] : ['demo-logistic', 'demo-bandit'];
+      for (const model of order) (model === 'demo-bandit' ? bandit : logistic).push(await findMax({ ...base, url: sluice.http, model }));
+    }
+    figures.banditMax = median(bandit.map((x) => x.maxRate));
+    figures.logisticMax = median(logistic.map((x) => x.maxRate));
+    figures.ratio = figures.logisticMax > 0 ? figures.banditMax / figures.logisticMax : 0;
+    table(`Highest rate holding p99 < 10 ms with 0 errors, single-row JSON, one server (${rounds} interleaved round(s), steps x1.25)`,
+      ['round', 'demo-bandit (LinUCB 5 arms x 100)', 'demo-logistic', 'ratio'],
+      bandit.map((b, i) => [String(i + 1), Math.round(b.maxRate), Math.round(logistic[i]!.maxRate), logistic[i]!.maxRate > 0 ? (b.maxRate / logistic[i]!.maxRate).toFixed(2) : '-']));
+    console.log(`demo-bandit / demo-logistic, medians: ${Math.round(figures.banditMax)} / ${Math.round(figures.logisticMax)} = ${figures.ratio.toFixed(2)} (target >= ${HTTP_TARGET})`);
+  } finally {
+    sluice.child.kill('SIGTERM');
+    await sluice.exited;
+  }
+  return figures;
+}
+
+export async function runBandits(): Promise<Record<string, number>> {
+  const quick = process.argv.includes('--quick');
+  await runBanditKernels();
+  simulations(quick);
+  return overHttp(quick);
+}
