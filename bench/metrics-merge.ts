@@ -7,7 +7,7 @@
  * Checks first that the merged figures add up.
  */
 import * as hdr from 'hdr-histogram-js';
-import { mulberry32 } from '../loadtest/random.js';
+import { mulberry32 } from '../src/random.js';
 import { metricsLines } from '../src/metrics/prometheus.js';
 import { mergeSnapshots, snapshotMetrics } from '../src/metrics/snapshot.js';
 import { Metrics } from '../src/metrics/version-metrics.js';

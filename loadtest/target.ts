@@ -3,7 +3,7 @@
  * from the model's metadata (GET /v2/models/{m}), with seeded random data, as JSON or with the
  * binary tensor extension.
  */
-import { mulberry32 } from './random.js';
+import { mulberry32 } from '../src/random.js';
 
 export interface TargetOptions {
   url: string;

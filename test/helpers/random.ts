@@ -1,5 +1,5 @@
 /** Deterministic test data (mulberry32), so a failing case can be replayed from its seed. */
-import { mulberry32 } from '../../loadtest/random.js';
+import { mulberry32 } from '../../src/random.js';
 
 export { mulberry32 };
 

@@ -11,18 +11,9 @@ import { parseBanditConfig } from './config.js';
 import { initialState } from './layout.js';
 import { BanditPolicy } from './policy.js';
 import { createRng } from '../../native.js';
+import { mulberry32 } from '../../random.js';
 
-/** mulberry32: a tiny seeded PRNG for the environments (independent of the policy's stream). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 function gaussian(u: () => number): number {
   const a = Math.max(u(), 1e-300);

@@ -1,7 +1,7 @@
 /**
- * mulberry32: a tiny seeded PRNG, so generated load (and test data) can be replayed from its
- * seed. Not for anything that needs statistical quality (the engine's bandits use the native
- * xoshiro256++).
+ * mulberry32: a tiny seeded PRNG, so generated load, test data and the bandit simulations'
+ * environments can be replayed from their seed. Not for anything that needs statistical quality
+ * (the engine's bandits decide with the native xoshiro256++).
  */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
