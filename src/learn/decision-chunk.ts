@@ -11,7 +11,7 @@
  * decision is read back from its row only when feedback arrives before its batch is committed
  * (`findRow`, narrowed by time: event ids are UUIDv7s that carry it).
  */
-import { featuresLiteral, type Decision } from './decision.js';
+import { contextBase64, contextOf, type Decision } from './decision.js';
 
 export interface DecisionChunk {
   /** JSON objects, comma-separated without brackets, one per decision (keys: see encodeRow). */
@@ -84,7 +84,7 @@ function rowText(quotedEventId: string, at: number, middle: string, propensity: 
   let row = '{"e":' + quotedEventId + ',"a":' + at + middle + ',"p":' + propensity;
   if (action !== undefined) row += ',"k":' + action;
   if (unitId !== undefined) row += ',"u":' + JSON.stringify(unitId);
-  if (features !== undefined) row += ',"f":"' + featuresLiteral(features) + '"';
+  if (features !== undefined) row += ',"c":"' + contextBase64(features) + '"';
   return row + '}';
 }
 
@@ -107,7 +107,7 @@ interface RowJson {
   g: number;
   p: number;
   u?: string;
-  f?: string;
+  c?: string;
   k?: number;
 }
 
@@ -115,7 +115,7 @@ function fromRow(r: RowJson): Decision {
   const d: Decision = { eventId: r.e, at: r.a, model: r.m, variant: r.v, version: r.ver, propensity: r.p, routeGen: r.g };
   if (r.u !== undefined) d.unitId = r.u;
   if (r.k !== undefined) d.action = r.k;
-  if (r.f !== undefined) d.features = r.f === '{}' ? new Float32Array(0) : Float32Array.from(r.f.slice(1, -1).split(','), Number);
+  if (r.c !== undefined) d.features = contextOf(Buffer.from(r.c, 'base64'));
   return d;
 }
 

@@ -300,9 +300,9 @@ export class DecisionLog {
   private async insert(batch: DecisionChunk[]): Promise<void> {
     const json = '[' + batch.map((c) => c.rows).join(',') + ']';
     await this.db.query(
-      `INSERT INTO decisions (event_id, at, model, variant, version, unit_id, propensity, route_gen, features, action)
-       SELECT e, to_timestamp(a / 1000), m, v, ver, u, p, g, f::real[], k
-         FROM jsonb_to_recordset($1::text::jsonb) AS x(e text, a float8, m text, v text, ver text, u text, p float8, g bigint, f text, k integer)
+      `INSERT INTO decisions (event_id, at, model, variant, version, unit_id, propensity, route_gen, context, action)
+       SELECT e, to_timestamp(a / 1000), m, v, ver, u, p, g, decode(c, 'base64'), k
+         FROM jsonb_to_recordset($1::text::jsonb) AS x(e text, a float8, m text, v text, ver text, u text, p float8, g bigint, c text, k integer)
        ON CONFLICT (event_id) DO NOTHING`,
       [json],
     );

@@ -19,7 +19,7 @@ export interface Decision {
   propensity: number;
   /** The route generation in force. */
   routeGen: number;
-  /** Only when the route logs features (always for a bandit model's decisions: its context). */
+  /** Only when the route logs features (always for a learned model's decisions: its context). */
   features?: Float32Array | number[];
   /** A bandit model's decision: the arm it chose (0-based); absent for a route's choice alone. */
   action?: number;
@@ -39,17 +39,31 @@ export function decisionProblem(d: Decision): string | undefined {
 }
 
 /**
- * Features as a PostgreSQL array literal for a `real[]` column, passed as text (both drivers
- * then send it unchanged). Each float32 is printed as the double it is, which PostgreSQL reads
- * back to the same float32; NaN and infinities are valid `real` values.
+ * Features as the `context` column stores them (migration 006): their float32 bytes,
+ * little-endian, base64-encoded for the JSON a batch INSERT reads (`decode(c, 'base64')`).
+ * Exact, NaN and infinities included. The `real[]` column `features` of migration 003 took a
+ * text literal PostgreSQL parsed number by number: ~180 us of the embedded database's time per
+ * row of 100 features against ~25 us for these bytes (2026-12-02), and 3.8 us of I/O thread
+ * time to print against 0.5 us.
  */
-export function featuresLiteral(f: Float32Array | number[] | undefined): string | null {
-  if (f === undefined) return null;
-  return '{' + Array.prototype.join.call(f, ',') + '}';
+export function contextBase64(f: Float32Array | number[]): string {
+  const x = f instanceof Float32Array ? f : Float32Array.from(f);
+  return Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64');
+}
+
+/** Features from a row: the `context` bytes (float32, little-endian), else the older `features` real[]. */
+export function contextOf(context: Uint8Array | null | undefined, features?: ArrayLike<number | string> | null): Float32Array | undefined {
+  if (context !== null && context !== undefined) {
+    // A copy: the driver's bytes may sit at an offset no Float32Array can start at.
+    const bytes = Uint8Array.from(context);
+    return new Float32Array(bytes.buffer, 0, bytes.byteLength >> 2);
+  }
+  if (features !== null && features !== undefined) return Float32Array.from(features as ArrayLike<number>, Number);
+  return undefined;
 }
 
 /** The columns a decision is selected with (see rowToDecision). */
-export const DECISION_COLUMNS = `event_id, round(extract(epoch FROM at) * 1000)::float8 AS at_ms, model, variant, version, unit_id, propensity, route_gen::float8 AS route_gen, features, action`;
+export const DECISION_COLUMNS = `event_id, round(extract(epoch FROM at) * 1000)::float8 AS at_ms, model, variant, version, unit_id, propensity, route_gen::float8 AS route_gen, features, context, action`;
 
 export interface DecisionRow {
   event_id: string;
@@ -61,6 +75,7 @@ export interface DecisionRow {
   propensity: number;
   route_gen: number;
   features: number[] | null;
+  context: Uint8Array | null;
   action: number | null;
 }
 
@@ -75,7 +90,8 @@ export function rowToDecision(r: DecisionRow): Decision {
     routeGen: Number(r.route_gen),
   };
   if (r.unit_id !== null) d.unitId = r.unit_id;
-  if (r.features !== null && r.features !== undefined) d.features = Float32Array.from(r.features.map(Number));
+  const features = contextOf(r.context, r.features);
+  if (features) d.features = features;
   if (r.action !== null && r.action !== undefined) d.action = Number(r.action);
   return d;
 }

@@ -3,7 +3,7 @@
  * decisions for a whole batch, and one multi-row INSERT ... ON CONFLICT DO NOTHING.
  */
 import type { Queryable } from '../registry/db.js';
-import type { Decision } from './decision.js';
+import { contextOf, type Decision } from './decision.js';
 import type { LogRecord } from './local-log.js';
 
 /** What the join needs of a decision row (features only when someone subscribes). */
@@ -20,6 +20,7 @@ export interface JoinRow {
   route_gen: number | null;
   action: number | null;
   features?: number[] | null;
+  context?: Uint8Array | null;
 }
 
 /** A feedback row to insert. */
@@ -41,7 +42,7 @@ export async function lookUp(tx: Queryable, ids: string[], withFeatures: boolean
   const rows = await tx.query<JoinRow & Record<string, unknown>>(
     `SELECT i.id, f.event_id IS NOT NULL AS seen, d.event_id AS d_event_id,
             round(extract(epoch FROM d.at) * 1000)::float8 AS d_at_ms, d.model, d.variant, d.version,
-            d.unit_id AS d_unit_id, d.propensity, d.route_gen::float8 AS route_gen, d.action${withFeatures ? ', d.features' : ''}
+            d.unit_id AS d_unit_id, d.propensity, d.route_gen::float8 AS route_gen, d.action${withFeatures ? ', d.features, d.context' : ''}
        FROM jsonb_array_elements_text($1::text::jsonb) AS i(id)
        LEFT JOIN feedback_events f ON f.event_id = i.id
        LEFT JOIN decisions d ON d.event_id = i.id`,
@@ -65,7 +66,8 @@ export function rowDecision(r: JoinRow, id: string): Decision | undefined {
   };
   if (r.d_unit_id !== null) d.unitId = r.d_unit_id;
   if (r.action !== null) d.action = Number(r.action);
-  if (r.features) d.features = Float32Array.from(r.features.map(Number));
+  const features = contextOf(r.context, r.features);
+  if (features) d.features = features;
   return d;
 }
 

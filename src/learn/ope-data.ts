@@ -3,6 +3,7 @@
  * an action (it copied model, version, propensity and action from its decision, migration 006),
  * with the decision's features as the context when the route logged them.
  */
+import { contextOf } from './decision.js';
 import { SluiceError } from '../errors.js';
 import { checkName } from '../names.js';
 import type { Queryable } from '../registry/db.js';
@@ -28,6 +29,7 @@ interface EventRow {
   propensity: number;
   reward: number;
   features: number[] | null;
+  context: Uint8Array | null;
 }
 
 function checkOptions(o: LoadOptions): void {
@@ -50,7 +52,7 @@ export async function loadLoggedEvents(db: Queryable, model: string, opts: LoadO
   checkOptions(opts);
   // Newest first so LIMIT keeps the most recent; the time range is the decisions' (decided_at).
   const rows = await db.query<EventRow & Record<string, unknown>>(
-    `SELECT f.action, f.propensity, f.reward, d.features
+    `SELECT f.action, f.propensity, f.reward, d.features, d.context
        FROM feedback_events f
        LEFT JOIN decisions d ON d.event_id = f.event_id
       WHERE f.model = $1 AND f.joined AND f.action IS NOT NULL
@@ -66,7 +68,8 @@ export async function loadLoggedEvents(db: Queryable, model: string, opts: LoadO
   for (let i = 0; i < rows.length; i++) {
     const r = rows[rows.length - 1 - i]!;
     const e: LoggedEvent = { action: Number(r.action), propensity: Number(r.propensity), reward: Number(r.reward) };
-    if (r.features && r.features.length > 0) e.context = Float32Array.from(r.features, Number);
+    const context = contextOf(r.context, r.features);
+    if (context && context.length > 0) e.context = context;
     events[i] = e;
     arms = Math.max(arms, e.action + 1);
   }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DecisionChunkBuilder, decisionsOf, encodeRow, findRow, rowMiddle } from '../../src/learn/decision-chunk.js';
 import { DecisionLog } from '../../src/learn/decision-log.js';
 import { eventIdTime, lastEventIdMs, newEventId } from '../../src/learn/event-id.js';
-import type { Decision } from '../../src/learn/decision.js';
+import { DECISION_COLUMNS, rowToDecision, type Decision, type DecisionRow } from '../../src/learn/decision.js';
 import { describeEachDb, eventually, type TestDb } from '../helpers/services.js';
 
 function build(ds: Decision[]) {
@@ -90,8 +90,11 @@ describeEachDb('decision log with chunks', (backend) => {
     await dl.flush();
     expect(dl.pending(ds[25]!.eventId)).toBeUndefined();
     const rows = await t.db.query<{ n: number; feats: number }>(
-      'SELECT count(*)::int AS n, count(features)::int AS feats FROM decisions WHERE event_id = ANY($1::text[])', [ds.map((d) => d.eventId)]);
+      'SELECT count(*)::int AS n, count(context)::int AS feats FROM decisions WHERE event_id = ANY($1::text[]) AND octet_length(context) = 8', [ds.map((d) => d.eventId)]);
     expect(rows[0]).toEqual({ n: 30, feats: 30 });
+    // The context reads back exactly (float32 bytes, migration 006).
+    const back = await t.db.query<DecisionRow & Record<string, unknown>>(`SELECT ${DECISION_COLUMNS} FROM decisions WHERE event_id = $1`, [ds[7]!.eventId]);
+    expect([...rowToDecision(back[0]!).features!]).toEqual([7, Math.fround(7 / 3)]);
     expect(dl.stats.logged).toBe(50);
     await dl.close();
   });

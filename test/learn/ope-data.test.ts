@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { SluiceError } from '../../src/errors.js';
-import { featuresLiteral } from '../../src/learn/decision.js';
+import { contextBase64 } from '../../src/learn/decision.js';
 import { newEventId } from '../../src/learn/event-id.js';
 import { evaluatePolicy, uniformPolicy } from '../../src/learn/ope.js';
 import { loadLoggedEvents } from '../../src/learn/ope-data.js';
@@ -44,9 +44,9 @@ describeEachDb('loadLoggedEvents', (backend) => {
     const id = newEventId();
     if (e.decision) {
       await t.db.query(
-        `INSERT INTO decisions (event_id, at, model, variant, version, propensity, route_gen, features, action)
-         VALUES ($1, to_timestamp($2::float8 / 1000), $3, 'a', $4, $5, 1, $6::text::real[], $7)`,
-        [id, e.at, e.model, e.version, e.propensity, featuresLiteral(e.features ?? undefined), e.action],
+        `INSERT INTO decisions (event_id, at, model, variant, version, propensity, route_gen, context, action)
+         VALUES ($1, to_timestamp($2::float8 / 1000), $3, 'a', $4, $5, 1, decode($6::text, 'base64'), $7)`,
+        [id, e.at, e.model, e.version, e.propensity, e.features ? contextBase64(e.features) : null, e.action],
       );
     }
     await t.db.query(
