@@ -4,10 +4,14 @@
  *  2. seeded simulations, through the serving policy and the online learner: cumulative regret
  *     against the best arm per context, beside uniform random and the best fixed arm;
  *  3. demo-bandit over HTTP: the highest rate holding p99 < 10 ms with 0 errors, as a ratio to
- *     demo-logistic on the same server in the same run (rounds interleaved), target >= 0.7.
+ *     demo-logistic on the same server in the same run (rounds interleaved), target >= 0.7; and,
+ *     as a second baseline, demo-logistic behind a one-variant route that logs features: an
+ *     answer that also writes a decision row with its 100-feature context, as every bandit
+ *     answer does (what the bandit costs beyond its decision log).
  * Correctness first: every simulation's regret is checked to grow sublinearly and LinUCB to beat
  * the best fixed arm; demo-bandit's answers are checked (arm in range, propensity, event id).
  */
+import { randomBytes } from 'node:crypto';
 import { findMax, type FindMaxResult, type LoadOptions } from '../loadtest/cli.js';
 import { startSluiceProcess } from '../loadtest/sluice-process.js';
 import { banditManifest, bernoulliEnv, linearEnv, simulate, type SimulationResult } from '../src/learn/bandit/simulation.js';
@@ -40,7 +44,15 @@ function simulations(quick: boolean): void {
 }
 
 async function overHttp(quick: boolean): Promise<Record<string, number>> {
-  const sluice = await startSluiceProcess({ env: { SLUICE_MODELS: 'demo-logistic,demo-bandit' } });
+  const key = `sk_bench_${randomBytes(24).toString('hex')}`;
+  const sluice = await startSluiceProcess({ env: { SLUICE_MODELS: 'demo-logistic,demo-bandit', SLUICE_ADMIN_KEY: key } });
+  const route = async (on: boolean) => {
+    const r = await fetch(`${sluice.http}/v1/admin/models/demo-logistic/route`, {
+      method: on ? 'PUT' : 'DELETE', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(on ? { variants: [{ name: 'all', version: '1', weight: 1 }], assignment: 'random', log_features: true } : {}),
+    });
+    check(r.ok, `route ${on ? 'set' : 'clear'}: HTTP ${r.status} ${await r.text()}`);
+  };
   const figures: Record<string, number> = {};
   try {
     const body = { inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 100], data: Array.from({ length: 100 }, (_, i) => Math.sin(i)) }] };
@@ -55,17 +67,28 @@ async function overHttp(quick: boolean): Promise<Record<string, number>> {
     const rounds = quick ? 1 : 3;
     const bandit: FindMaxResult[] = [];
     const logistic: FindMaxResult[] = [];
+    const logged: FindMaxResult[] = [];
     for (let r = 0; r < rounds; r++) {
-      const order = r % 2 === 0 ? ['demo-bandit', 'demo-logistic'] : ['demo-logistic', 'demo-bandit'];
-      for (const model of order) (model === 'demo-bandit' ? bandit : logistic).push(await findMax({ ...base, url: sluice.http, model }));
+      const order = r % 2 === 0 ? ['bandit', 'logistic', 'logged'] as const : ['logged', 'logistic', 'bandit'] as const;
+      for (const what of order) {
+        if (what === 'bandit') bandit.push(await findMax({ ...base, url: sluice.http, model: 'demo-bandit' }));
+        else if (what === 'logistic') logistic.push(await findMax({ ...base, url: sluice.http, model: 'demo-logistic' }));
+        else {
+          await route(true);
+          logged.push(await findMax({ ...base, url: sluice.http, model: 'demo-logistic' }));
+          await route(false);
+        }
+      }
     }
+    figures.loggedMax = median(logged.map((x) => x.maxRate));
     figures.banditMax = median(bandit.map((x) => x.maxRate));
     figures.logisticMax = median(logistic.map((x) => x.maxRate));
     figures.ratio = figures.logisticMax > 0 ? figures.banditMax / figures.logisticMax : 0;
     table(`Highest rate holding p99 < 10 ms with 0 errors, single-row JSON, one server (${rounds} interleaved round(s), steps x1.25)`,
-      ['round', 'demo-bandit (LinUCB 5 arms x 100)', 'demo-logistic', 'ratio'],
-      bandit.map((b, i) => [String(i + 1), Math.round(b.maxRate), Math.round(logistic[i]!.maxRate), logistic[i]!.maxRate > 0 ? (b.maxRate / logistic[i]!.maxRate).toFixed(2) : '-']));
-    console.log(`demo-bandit / demo-logistic, medians: ${Math.round(figures.banditMax)} / ${Math.round(figures.logisticMax)} = ${figures.ratio.toFixed(2)} (target >= ${HTTP_TARGET})`);
+      ['round', 'demo-bandit (LinUCB 5 arms x 100)', 'demo-logistic', 'ratio', 'demo-logistic routed, logging features', 'bandit / routed'],
+      bandit.map((b, i) => [String(i + 1), Math.round(b.maxRate), Math.round(logistic[i]!.maxRate), logistic[i]!.maxRate > 0 ? (b.maxRate / logistic[i]!.maxRate).toFixed(2) : '-',
+        Math.round(logged[i]!.maxRate), logged[i]!.maxRate > 0 ? (b.maxRate / logged[i]!.maxRate).toFixed(2) : '-']));
+    console.log(`demo-bandit / demo-logistic, medians: ${Math.round(figures.banditMax)} / ${Math.round(figures.logisticMax)} = ${figures.ratio.toFixed(2)} (target >= ${HTTP_TARGET}); demo-bandit / demo-logistic logging a decision with features: ${Math.round(figures.banditMax)} / ${Math.round(figures.loggedMax)} = ${(figures.banditMax / figures.loggedMax).toFixed(2)}`);
   } finally {
     sluice.child.kill('SIGTERM');
     await sluice.exited;
