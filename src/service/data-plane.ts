@@ -320,7 +320,8 @@ export class DataPlane {
       const deadline = req.deadline ?? Infinity;
       if (deadline !== Infinity && deadline <= performance.now()) throw new SluiceError('DEADLINE_EXCEEDED', 'deadline passed before the request was admitted');
       const version = v;
-      if (routed?.route.spec.logFeatures) routed.features = featuresOf(ordered);
+      // A learned version logs its rows' contexts itself (learnedAnswer).
+      if (routed?.route.spec.logFeatures && version.runtime?.learned === undefined) routed.features = featuresOf(ordered);
       if (version.guard !== undefined) {
         const res = guardedInfer(this.guardHost, version, req, ordered, rows, selected, deadline, t0);
         const r = routed;
