@@ -8,6 +8,7 @@
 import type { Command } from 'commander';
 import { SluiceError } from '../errors.js';
 import { checkName, isValidName } from '../names.js';
+import { alignedLines } from './table.js';
 import { adminOptions, adminTarget, request } from './admin-client.js';
 
 /** The candidate policy as the endpoint takes it. */
@@ -91,12 +92,9 @@ function figure(x: number | null | undefined): string {
 export function evaluationTable(model: string, version: string | undefined, r: OpeReportJson): string[] {
   const head = ['estimator', 'value', 'std error', `${Number((r.level * 100).toPrecision(6))}% interval`];
   const row = (name: string, e: EstimateJson) => [name, figure(e.value), figure(e.std_error), e.ci ? `[${figure(e.ci[0])}, ${figure(e.ci[1])}]` : '-'];
-  const cells = [head, row('IPS', r.ips), row('SNIPS', r.snips), row('DR', r.dr)];
-  const widths = head.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ');
   return [
     `${model}${version !== undefined ? ` version ${version}` : ''}: policy ${r.policy} on ${r.n.toLocaleString('en-US')} logged decisions`,
-    ...cells.map(line),
+    ...alignedLines([head, row('IPS', r.ips), row('SNIPS', r.snips), row('DR', r.dr)]),
     `logged policy's mean reward ${figure(r.logged_value)}; effective sample size ${figure(r.effective_sample_size)} of ${r.n.toLocaleString('en-US')}; largest weight ${figure(r.max_weight)}`,
   ];
 }

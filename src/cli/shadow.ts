@@ -7,6 +7,7 @@
  */
 import type { Command } from 'commander';
 import { checkName } from '../names.js';
+import { alignedLines } from './table.js';
 import { adminOptions, adminTarget, request } from './admin-client.js';
 
 /** The admin API's answer (src/routing/shadow.ts shadowReport), as far as the table reads it. */
@@ -51,12 +52,9 @@ export function shadowTable(r: ShadowReportJson): string[] {
     figure(s.mean_abs_diff), figure(s.max_abs_diff),
     figure(s.latency_ms?.shadow?.p50), figure(s.latency_ms?.shadow?.p99), figure(s.latency_ms?.caller?.p50), figure(s.latency_ms?.caller?.p99),
   ]);
-  const cells = [COLUMNS, ...rows];
-  const widths = COLUMNS.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ');
   return [
     `${r.model}: shadow versions (${route}; agreeing: every output element within ${tolerance ?? '?'} of the caller's; latency on the mirrored requests)`,
-    ...cells.map(line),
+    ...alignedLines([COLUMNS, ...rows]),
   ];
 }
 
