@@ -182,8 +182,6 @@ interface Routed {
   index: number;
   propensity: number;
   features?: Float32Array;
-  /** Set when the version decided (a bandit): its rows are the decisions, logged already. */
-  decided?: boolean;
 }
 
 export class DataPlane {
@@ -384,7 +382,8 @@ export class DataPlane {
   private routedAnswer(res: InferResponse, r: Routed, req: InferRequest, rows: number, t0: number, end: number): InferResponse {
     r.route.latency[r.index]!.observe(end - t0);
     if (r.route.spec.shadows.length > 0) this.mirror(r, req, res, rows, performance.now() - t0);
-    if (r.decided) {
+    // A learned version's rows are the decisions, logged already (learnedAnswer).
+    if (res.decision !== undefined) {
       r.route.answered[r.index]!++;
       return res;
     }
@@ -434,7 +433,6 @@ export class DataPlane {
     res.decision = { eventId: ids[0]!, variant, propensity: props ? props[0]! : 1 };
     if (actions) res.decision.action = actions[0]!;
     if (rows > 1) res.decision.eventIds = ids;
-    if (r) r.decided = true;
     if (this.onDecisions !== undefined) this.decisionAdded();
   }
 

@@ -39,8 +39,8 @@ import { shadowReport, type ShadowSnapshot } from '../routing/shadow.js';
 import type { DecisionLog } from '../learn/decision-log.js';
 import type { FeedbackInput, FeedbackIntake, FeedbackOutcome } from '../learn/feedback.js';
 import type { OnlineLearner } from '../learn/online-learner.js';
-import { isBanditKind, isLearnedKind, parseBanditConfig } from '../learn/bandit/config.js';
-import { BanditPolicy, banditRng } from '../learn/bandit/policy.js';
+import { isLearnedKind } from '../learn/bandit/config.js';
+import { banditCandidate, checkCandidate } from '../learn/bandit/candidate.js';
 import type { CandidatePolicy } from '../learn/ope.js';
 import { RouteBandits } from '../routing/route-bandit.js';
 import { defaultJudge, Learners, type LearnersOptions } from '../learn/learners.js';
@@ -623,30 +623,11 @@ export class Engine extends PlaneService {
    * latest checkpoint or the prior).
    */
   async candidatePolicy(model: string, version: string): Promise<CandidatePolicy> {
-    let state: Float64Array;
-    let m: Manifest;
     const learner = this.learners.get(model, version);
-    if (learner) {
-      m = learner.manifest;
-      state = learner.snapshot().state;
-    } else {
-      m = (await this.catalog.open(model, version)).manifest;
-      if (!isBanditKind(m.kind)) throw new SluiceError('OPE_INVALID', `${model}@${version} is a ${m.kind} model, not a bandit`);
-      state = (await this.learners.startState(m)).state;
-    }
-    if (!isBanditKind(m.kind)) throw new SluiceError('OPE_INVALID', `${model}@${version} is a ${m.kind} model, not a bandit`);
-    const config = parseBanditConfig(m);
-    const policy = new BanditPolicy(config, banditRng(config), 1);
-    const empty = new Float32Array(config.dims);
-    return {
-      arms: config.arms,
-      name: `version:${version}`,
-      probabilities(context, out) {
-        const x = context ?? empty;
-        if (x.length !== config.dims) throw new SluiceError('OPE_INVALID', `${model}@${version} takes ${config.dims} context features; a logged decision has ${x.length}`);
-        policy.probabilities(state, x, out);
-      },
-    };
+    if (learner) return banditCandidate(learner.manifest, learner.snapshot().state);
+    const m = (await this.catalog.open(model, version)).manifest;
+    checkCandidate(m);
+    return banditCandidate(m, (await this.learners.startState(m)).state);
   }
 
   /** Bytes of the shared arena reserved by pooled versions. */

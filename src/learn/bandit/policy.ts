@@ -68,13 +68,13 @@ export class BanditPolicy {
     const k = c.arms;
     if (isLinear(c)) this.armStats(state, x, rows);
     else this.posteriors(state, stateKey);
+    const eps = c.kind === 'epsilon-greedy' ? epsilonAt(c.epsilon, this.total(state)) : 0;
     for (let r = 0; r < rows; r++) {
       const m = r * k;
       let arm: number;
       let p: number;
       if (c.kind === 'epsilon-greedy') {
         const greedy = argmax(this.means, m, k);
-        const eps = epsilonAt(c.epsilon, this.total(state));
         arm = this.rng.nextF64() < eps ? Math.min(k - 1, Math.floor(this.rng.nextF64() * k)) : greedy;
         p = eps / k + (arm === greedy ? 1 - eps : 0);
         for (let i = 0; i < k; i++) out.scores[m + i] = this.means[m + i]!;
