@@ -12,15 +12,13 @@
  * applied since (kept until the next publication), so no good batch is lost with a bad one.
  */
 import { SluiceError } from '../errors.js';
-import { log } from '../log.js';
-import { RateLimited } from './metric-lines.js';
 import type { Manifest } from '../model/manifest.js';
 import { isLinear, parseBanditConfig, type BanditConfig } from './bandit/config.js';
 import { layoutOf } from './bandit/layout.js';
 import { applyBatch, batchFit, batchProblem, rebuildInverse, stateFinite, type BanditBatch } from './bandit/update.js';
 import type { JoinedFeedback } from './feedback.js';
 import { StateCell } from './state-cell.js';
-import type { LearnedSnapshot, LearnerCounters, OnlineLearner } from './online-learner.js';
+import { QueuedLearner, type LearnedSnapshot } from './online-learner.js';
 
 /** The stability monitor's judgement of one update (src/learn/stability.ts). */
 export type Verdict = { ok: true } | { ok: false; reason: string; detail: string };
@@ -32,68 +30,34 @@ export interface UpdateJudge {
 /** Rebuild the linear families' A^-1 from A every this many updates (rank-one drift). */
 const RESYNC_EVERY = 1000;
 
-export class BanditLearner implements OnlineLearner {
+export class BanditLearner extends QueuedLearner {
   readonly additive = true;
   readonly config: BanditConfig;
   readonly cell: StateCell;
-  readonly counters: LearnerCounters = { updates: 0, events: 0, rejected: new Map(), unusable: 0 };
   /** The learner's own copy: applied batches land here, then it is published. */
   private readonly work: Float64Array;
-  private queue: JoinedFeedback[] = [];
   /** Batches applied since the last publication (to redo them over it if one goes bad). */
   private sincePublished: BanditBatch[] = [];
-  private timer: NodeJS.Timeout | undefined;
   private readonly batch: BanditBatch;
-  private readonly warn = new RateLimited(10_000);
-  /** Called after each publication (checkpoints and replicas watch the learner through it). */
-  onPublished: (() => void) | undefined;
 
-  constructor(readonly manifest: Manifest, private readonly judge: UpdateJudge, start: LearnedSnapshot) {
-    this.config = parseBanditConfig(manifest);
-    const length = layoutOf(this.config).length;
+  constructor(manifest: Manifest, private readonly judge: UpdateJudge, start: LearnedSnapshot) {
+    const config = parseBanditConfig(manifest);
+    super(manifest, config.learning);
+    this.config = config;
+    const length = layoutOf(config).length;
     if (start.state.length !== length) throw new SluiceError('INTERNAL', `${manifest.name}@${manifest.version}: learned state has ${start.state.length} values, the model needs ${length}`);
     this.cell = new StateCell(length);
     this.work = Float64Array.from(start.state);
     this.counters.updates = start.updates;
     this.counters.events = start.events;
     this.cell.publish(this.work, start.updates, start.events);
-    const n = this.config.learning.batchSize;
-    this.batch = { n: 0, arms: new Uint32Array(n), x: new Float32Array(n * this.config.dims), rewards: new Float64Array(n) };
+    const n = config.learning.batchSize;
+    this.batch = { n: 0, arms: new Uint32Array(n), x: new Float32Array(n * config.dims), rewards: new Float64Array(n) };
   }
 
-  get name(): string {
-    return this.manifest.name;
-  }
-
-  get version(): string {
-    return this.manifest.version;
-  }
-
-  /** Starts applying queued feedback every interval_ms. */
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => this.flush(), this.config.learning.intervalMs);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-  }
-
-  /** Queues one joined feedback event of this version (the intake's subscriber calls it). */
-  offer(f: JoinedFeedback): void {
+  protected usable(f: JoinedFeedback): boolean {
     const d = f.decision;
-    if (d.action === undefined || d.features === undefined || d.features.length !== this.config.dims) {
-      this.counters.unusable++;
-      return;
-    }
-    this.queue.push(f);
-  }
-
-  /** Events queued and not yet applied. */
-  get queued(): number {
-    return this.queue.length;
+    return d.action !== undefined && d.features !== undefined && d.features.length === this.config.dims;
   }
 
   /** The state as last published (what serving sees). */
@@ -102,22 +66,7 @@ export class BanditLearner implements OnlineLearner {
     return { state: Float64Array.from(v.data), updates: v.state, events: v.events };
   }
 
-  /**
-   * Applies everything queued, in mini-batches, and publishes the result once. Returns events
-   * applied. Synchronous: it runs on the control plane between its other work.
-   */
-  flush(): number {
-    if (this.queue.length === 0) return 0;
-    const todo = this.queue;
-    this.queue = [];
-    const size = this.config.learning.batchSize;
-    let applied = 0;
-    for (let i = 0; i < todo.length; i += size) applied += this.applyOne(todo, i, Math.min(todo.length, i + size));
-    if (applied > 0) this.publish();
-    return applied;
-  }
-
-  private applyOne(todo: JoinedFeedback[], from: number, to: number): number {
+  protected applyBatch(todo: JoinedFeedback[], from: number, to: number): number {
     const b = this.batch;
     const d = this.config.dims;
     b.n = to - from;
@@ -150,13 +99,7 @@ export class BanditLearner implements OnlineLearner {
     for (const b of this.sincePublished) applyBatch(this.config, this.work, b);
   }
 
-  private reject(n: number, reason: string, detail: string): number {
-    this.counters.rejected.set(reason, (this.counters.rejected.get(reason) ?? 0) + n);
-    if (this.warn.ready()) log.warn('learner: update rejected, serving stays on the last good state', { model: this.name, version: this.version, reason, detail, events: n });
-    return 0;
-  }
-
-  private publish(): void {
+  protected publish(): void {
     this.cell.publish(this.work, this.counters.updates, this.counters.events);
     this.sincePublished = [];
     this.onPublished?.();

@@ -8,13 +8,11 @@
  * Not additive: each replica learns from the feedback it receives (no deltas between replicas).
  */
 import { SluiceError } from '../errors.js';
-import { log } from '../log.js';
 import type { Manifest } from '../model/manifest.js';
 import { parseLearning, type LearningConfig } from './bandit/config.js';
 import type { JoinedFeedback } from './feedback.js';
-import { RateLimited } from './metric-lines.js';
 import { OnlineLogistic, parseSgdOptions } from './online-logistic.js';
-import type { LearnedSnapshot, LearnerCounters, OnlineLearner } from './online-learner.js';
+import { QueuedLearner, type LearnedSnapshot } from './online-learner.js';
 import { parseStabilityOptions, StabilityMonitor } from './stability.js';
 import { StateCell } from './state-cell.js';
 
@@ -42,25 +40,19 @@ export function parseLogisticConfig(m: Manifest): { dims: number; learning: Lear
   return { dims, learning: parseLearning(m, m.parameters.learning) };
 }
 
-export class LogisticLearner implements OnlineLearner {
+export class LogisticLearner extends QueuedLearner {
   readonly additive = false;
   readonly cell: StateCell;
-  readonly counters: LearnerCounters = { updates: 0, events: 0, rejected: new Map(), unusable: 0 };
-  onPublished: (() => void) | undefined;
   private readonly model: OnlineLogistic;
   private readonly monitor: StabilityMonitor;
   private readonly dims: number;
-  private readonly learning: LearningConfig;
   private readonly view: Float64Array;
-  private queue: JoinedFeedback[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private readonly warn = new RateLimited(10_000);
 
   /** `initial`: the payload's weights; `start`: a checkpoint (OnlineLogistic.state() as doubles). */
-  constructor(readonly manifest: Manifest, initial: { weights: Float32Array; bias: number }, start?: LearnedSnapshot) {
+  constructor(manifest: Manifest, initial: { weights: Float32Array; bias: number }, start?: LearnedSnapshot) {
     const { dims, learning } = parseLogisticConfig(manifest);
+    super(manifest, learning);
     this.dims = dims;
-    this.learning = learning;
     this.model = new OnlineLogistic({ dim: dims, ...parseSgdOptions(manifest.parameters) }, { weights: initial.weights, bias: initial.bias });
     this.monitor = new StabilityMonitor(parseStabilityOptions(manifest.parameters.stability));
     if (start && start.state.length > 0) {
@@ -73,72 +65,30 @@ export class LogisticLearner implements OnlineLearner {
     this.publish();
   }
 
-  get name(): string {
-    return this.manifest.name;
-  }
-
-  get version(): string {
-    return this.manifest.version;
-  }
-
-  get queued(): number {
-    return this.queue.length;
-  }
-
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => this.flush(), this.learning.intervalMs);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-  }
-
-  offer(f: JoinedFeedback): void {
+  protected usable(f: JoinedFeedback): boolean {
     const x = f.decision.features;
-    if (x === undefined || x.length !== this.dims) {
-      this.counters.unusable++;
-      return;
-    }
-    this.queue.push(f);
+    return x !== undefined && x.length === this.dims;
   }
 
-  flush(): number {
-    if (this.queue.length === 0) return 0;
-    const todo = this.queue;
-    this.queue = [];
-    const size = this.learning.batchSize;
+  protected applyBatch(todo: JoinedFeedback[], from: number, to: number): number {
+    const n = to - from;
     const d = this.dims;
-    let applied = 0;
-    for (let i = 0; i < todo.length; i += size) {
-      const n = Math.min(size, todo.length - i);
-      const x = new Float32Array(n * d);
-      const y = new Float64Array(n);
-      let bad: string | undefined;
-      for (let j = 0; j < n; j++) {
-        const f = todo[i + j]!;
-        x.set(f.decision.features!, j * d);
-        y[j] = f.reward;
-        if (!(f.reward >= 0 && f.reward <= 1)) bad = `label ${f.reward} outside [0, 1]`;
-      }
-      for (let j = 0; j < n * d && bad === undefined; j++) if (!Number.isFinite(x[j]!)) bad = `context value ${j} is not finite`;
-      if (bad !== undefined) {
-        this.reject(n, 'invalid_input', bad);
-        continue;
-      }
-      const r = this.model.step(x, y, n, this.monitor);
-      if (!r.applied) {
-        this.reject(n, r.verdict && !r.verdict.ok ? r.verdict.reason : 'rejected', r.verdict && !r.verdict.ok ? r.verdict.detail : '');
-        continue;
-      }
-      this.counters.updates++;
-      this.counters.events += n;
-      applied += n;
+    const x = new Float32Array(n * d);
+    const y = new Float64Array(n);
+    let bad: string | undefined;
+    for (let j = 0; j < n; j++) {
+      const f = todo[from + j]!;
+      x.set(f.decision.features!, j * d);
+      y[j] = f.reward;
+      if (!(f.reward >= 0 && f.reward <= 1)) bad = `label ${f.reward} outside [0, 1]`;
     }
-    if (applied > 0) this.publish();
-    return applied;
+    for (let j = 0; j < n * d && bad === undefined; j++) if (!Number.isFinite(x[j]!)) bad = `context value ${j} is not finite`;
+    if (bad !== undefined) return this.reject(n, 'invalid_input', bad);
+    const r = this.model.step(x, y, n, this.monitor);
+    if (!r.applied) return this.reject(n, r.verdict && !r.verdict.ok ? r.verdict.reason : 'rejected', r.verdict && !r.verdict.ok ? r.verdict.detail : '');
+    this.counters.updates++;
+    this.counters.events += n;
+    return n;
   }
 
   snapshot(): LearnedSnapshot {
@@ -146,12 +96,7 @@ export class LogisticLearner implements OnlineLearner {
     return { state: new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8), updates: this.counters.updates, events: this.counters.events };
   }
 
-  private reject(n: number, reason: string, detail: string): void {
-    this.counters.rejected.set(reason, (this.counters.rejected.get(reason) ?? 0) + n);
-    if (this.warn.ready()) log.warn('learner: update rejected, serving stays on the last good state', { model: this.name, version: this.version, reason, detail, events: n });
-  }
-
-  private publish(): void {
+  protected publish(): void {
     this.view.set(this.model.weights());
     this.view[this.dims] = this.model.bias;
     this.cell.publish(this.view, this.counters.updates, this.counters.events);
