@@ -78,6 +78,11 @@ export const catalogue = {
   // Off-policy evaluation (POST /v1/admin/models/{m}/evaluate; src/learn/ope.ts).
   OPE_INVALID: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'An off-policy evaluation cannot run on this input: a propensity outside (0, 1], an action outside the candidate policy\'s arms, a non-finite reward or context, contexts of different lengths, a policy whose probabilities do not sum to 1, or a bad level.' },
   NO_LOGGED_EVENTS: { http: 422, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'No logged bandit decisions with joined feedback match the evaluation (model, version, time range): there is nothing to evaluate on.' },
+  EXPERIMENT_INVALID: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'An experiment definition, weight change or covariate upload is malformed (variants, control, metrics, alpha, minimums, assignment, weights, covariates); the message names the field.' },
+  EXPERIMENT_NOT_FOUND: { http: 404, grpc: Grpc.NOT_FOUND, retryable: false, doc: 'No experiment has this name.' },
+  EXPERIMENT_EXISTS: { http: 409, grpc: Grpc.ALREADY_EXISTS, retryable: false, doc: 'An experiment with this name exists already (names are never reused: its results stay readable).' },
+  EXPERIMENT_RUNNING: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'The model already has a running experiment (one per model: it owns the model\'s route): stop it first.' },
+  EXPERIMENT_STOPPED: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'The experiment is stopped: its weights cannot change, and it was promoted already or has no winner to promote without naming a variant.' },
   // Learned state (src/learn): between replicas, never sent to clients.
   DELTAS_PRUNED: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'A learner replica fell so far behind that deltas it needs were pruned after checkpoints included them; it restores the latest checkpoint.' },
   CONFIG_INVALID: { http: 500, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'A configuration value is invalid (reported at start-up).' },

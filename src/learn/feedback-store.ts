@@ -89,14 +89,14 @@ export async function insertRows(tx: Queryable, rows: Row[]): Promise<Set<string
     const d = r.decision;
     return {
       e: r.eventId, r: r.reward, u: r.unitId ?? null, a: r.at, t: r.receivedAt, j: d !== undefined, l: r.viaLocalLog,
-      da: d?.at ?? null, m: d?.model ?? null, v: d?.variant ?? null, ver: d?.version ?? null, p: d?.propensity ?? null, g: d?.routeGen ?? null, k: d?.action ?? null,
+      da: d?.at ?? null, m: d?.model ?? null, v: d?.variant ?? null, ver: d?.version ?? null, p: d?.propensity ?? null, g: d?.routeGen ?? null, k: d?.action ?? null, du: d?.unitId ?? null,
     };
   }));
   const inserted = await tx.query<{ event_id: string }>(
-    `INSERT INTO feedback_events (event_id, reward, unit_id, at, received_at, joined, decided_at, model, variant, version, propensity, route_gen, via_local_log, action)
-     SELECT e, r, u, to_timestamp(a / 1000), to_timestamp(t / 1000), j, to_timestamp(da / 1000), m, v, ver, p, g, l, k
+    `INSERT INTO feedback_events (event_id, reward, unit_id, at, received_at, joined, decided_at, model, variant, version, propensity, route_gen, via_local_log, action, decision_unit_id)
+     SELECT e, r, u, to_timestamp(a / 1000), to_timestamp(t / 1000), j, to_timestamp(da / 1000), m, v, ver, p, g, l, k, du
        FROM jsonb_to_recordset($1::text::jsonb)
-         AS x(e text, r float8, u text, a float8, t float8, j boolean, l boolean, da float8, m text, v text, ver text, p float8, g bigint, k integer)
+         AS x(e text, r float8, u text, a float8, t float8, j boolean, l boolean, da float8, m text, v text, ver text, p float8, g bigint, k integer, du text)
      ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
     [json],
   );

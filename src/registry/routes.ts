@@ -143,31 +143,34 @@ function changeOptions(opts: RouteChangeOptions): { actor: string; reason: strin
  * is already in force with that owner.
  */
 export async function setRoute(db: Db, model: string, spec: RouteSpec, opts: RouteChangeOptions): Promise<RouteChange> {
+  return db.transaction((tx) => setRouteIn(tx, model, spec, opts));
+}
+
+/** `setRoute` inside a transaction the caller holds (an experiment writes its rows beside it). */
+export async function setRouteIn(tx: Queryable, model: string, spec: RouteSpec, opts: RouteChangeOptions): Promise<RouteChange> {
   const { actor, reason, owner, force } = changeOptions(opts);
   // Checked again here: the spec may come from another thread (a structured clone) or a caller
   // that built it by hand; the stored form is always one parseRoute accepts.
   const route = parseRoute(routeJson(spec), model);
-  return db.transaction(async (tx) => {
-    await lockOrFail(tx, model);
-    await requireVersions(tx, model, routeVersions(route));
-    const current = await routeState(tx, model);
-    if (current?.spec && current.owner === owner && sameRoute(current.spec, route)) {
-      return { model, route: current.spec, owner, generation: current.generation, changed: false, auditId: null, forcedOver: null };
-    }
-    // A new owner of the same route is a change too: it decides who may change it next.
-    const forcedOver = current?.spec ? overriddenOwner(model, current, owner, force) : null;
-    const generation = (current?.generation ?? 0) + 1;
-    const json = routeJson(route);
-    await tx.query(
-      `INSERT INTO routes (model, spec, generation, owner, updated_by) VALUES ($1, $2::jsonb, $3, $4, $5)
-       ON CONFLICT (model) DO UPDATE SET spec = EXCLUDED.spec, generation = EXCLUDED.generation,
-         owner = EXCLUDED.owner, updated_by = EXCLUDED.updated_by, updated_at = clock_timestamp()`,
-      [model, JSON.stringify(json), generation, owner, actor],
-    );
-    const auditId = await writeRouteAudit(tx, { model, action: 'route_set', route: json, routeGeneration: generation, routeOwner: owner, forcedOver, actor, reason });
-    await notifyRoute(tx, { model, route: generation });
-    return { model, route, owner, generation, changed: true, auditId, forcedOver };
-  });
+  await lockOrFail(tx, model);
+  await requireVersions(tx, model, routeVersions(route));
+  const current = await routeState(tx, model);
+  if (current?.spec && current.owner === owner && sameRoute(current.spec, route)) {
+    return { model, route: current.spec, owner, generation: current.generation, changed: false, auditId: null, forcedOver: null };
+  }
+  // A new owner of the same route is a change too: it decides who may change it next.
+  const forcedOver = current?.spec ? overriddenOwner(model, current, owner, force) : null;
+  const generation = (current?.generation ?? 0) + 1;
+  const json = routeJson(route);
+  await tx.query(
+    `INSERT INTO routes (model, spec, generation, owner, updated_by) VALUES ($1, $2::jsonb, $3, $4, $5)
+     ON CONFLICT (model) DO UPDATE SET spec = EXCLUDED.spec, generation = EXCLUDED.generation,
+       owner = EXCLUDED.owner, updated_by = EXCLUDED.updated_by, updated_at = clock_timestamp()`,
+    [model, JSON.stringify(json), generation, owner, actor],
+  );
+  const auditId = await writeRouteAudit(tx, { model, action: 'route_set', route: json, routeGeneration: generation, routeOwner: owner, forcedOver, actor, reason });
+  await notifyRoute(tx, { model, route: generation });
+  return { model, route, owner, generation, changed: true, auditId, forcedOver };
 }
 
 /**
@@ -175,19 +178,22 @@ export async function setRoute(db: Db, model: string, spec: RouteSpec, opts: Rou
  * has none. Clearing another controller's route needs `force` (ROUTE_OWNED).
  */
 export async function clearRoute(db: Db, model: string, opts: RouteChangeOptions): Promise<RouteChange> {
+  return db.transaction((tx) => clearRouteIn(tx, model, opts));
+}
+
+/** `clearRoute` inside a transaction the caller holds. */
+export async function clearRouteIn(tx: Queryable, model: string, opts: RouteChangeOptions): Promise<RouteChange> {
   const { actor, reason, owner, force } = changeOptions(opts);
-  return db.transaction(async (tx) => {
-    await lockOrFail(tx, model);
-    const current = await routeState(tx, model);
-    if (!current?.spec) return { model, route: null, owner: null, generation: current?.generation ?? 0, changed: false, auditId: null, forcedOver: null };
-    const forcedOver = overriddenOwner(model, current, owner, force);
-    const generation = current.generation + 1;
-    await tx.query(
-      'UPDATE routes SET spec = NULL, generation = $2, owner = $3, updated_by = $4, updated_at = clock_timestamp() WHERE model = $1',
-      [model, generation, owner, actor],
-    );
-    const auditId = await writeRouteAudit(tx, { model, action: 'route_clear', route: null, routeGeneration: generation, routeOwner: owner, forcedOver, actor, reason });
-    await notifyRoute(tx, { model, route: generation });
-    return { model, route: null, owner: null, generation, changed: true, auditId, forcedOver };
-  });
+  await lockOrFail(tx, model);
+  const current = await routeState(tx, model);
+  if (!current?.spec) return { model, route: null, owner: null, generation: current?.generation ?? 0, changed: false, auditId: null, forcedOver: null };
+  const forcedOver = overriddenOwner(model, current, owner, force);
+  const generation = current.generation + 1;
+  await tx.query(
+    'UPDATE routes SET spec = NULL, generation = $2, owner = $3, updated_by = $4, updated_at = clock_timestamp() WHERE model = $1',
+    [model, generation, owner, actor],
+  );
+  const auditId = await writeRouteAudit(tx, { model, action: 'route_clear', route: null, routeGeneration: generation, routeOwner: owner, forcedOver, actor, reason });
+  await notifyRoute(tx, { model, route: generation });
+  return { model, route: null, owner: null, generation, changed: true, auditId, forcedOver };
 }

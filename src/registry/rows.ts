@@ -44,7 +44,7 @@ export function toModelVersion(r: Record<string, unknown>): ModelVersion {
   };
 }
 
-export const AUDIT_COLUMNS = 'id, model, action, from_version, to_version, from_stage, to_stage, actor, reason, at, route, route_generation, route_owner, route_forced_over';
+export const AUDIT_COLUMNS = 'id, model, action, from_version, to_version, from_stage, to_stage, actor, reason, at, route, route_generation, route_owner, route_forced_over, analysis';
 
 export function toAuditEntry(r: Record<string, unknown>): AuditEntry {
   const base = { id: num(r.id), model: r.model as string, actor: r.actor as string, reason: r.reason as string, at: date(r.at) };
@@ -67,6 +67,7 @@ export function toAuditEntry(r: Record<string, unknown>): AuditEntry {
     toVersion: r.to_version as string,
     fromStage: (r.from_stage as Stage | null) ?? null,
     toStage: r.to_stage as Stage,
+    ...(r.analysis != null ? { analysis: r.analysis } : {}),
   };
 }
 

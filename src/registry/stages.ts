@@ -43,28 +43,34 @@ async function switchProduction(tx: Queryable, model: string, from: string | nul
 }
 
 export async function promote(db: Db, model: string, version: string, stage: Stage, opts: ChangeOptions): Promise<StageChange> {
+  return db.transaction((tx) => promoteIn(tx, model, version, stage, opts));
+}
+
+/**
+ * `promote` inside a transaction the caller holds (an experiment's promotion stops it and
+ * clears its route in the same transaction). `opts.analysis`, when given, goes on the audit row.
+ */
+export async function promoteIn(tx: Queryable, model: string, version: string, stage: Stage, opts: ChangeOptions): Promise<StageChange> {
   if (!isStage(stage)) throw new SluiceError('INVALID_ARGUMENT', 'stage must be development, staging, production or archived');
   const actor = check.actor(opts.actor);
   const reason = check.optionalText(opts.reason, 'reason', 4096);
-  return db.transaction(async (tx) => {
-    const history = await lockOrFail(tx, model);
-    const fromStage = await stageOf(tx, model, version);
-    const unchanged: StageChange = { model, version, stage, fromStage, replacedProduction: null, changed: false, auditId: null };
-    if (fromStage === stage) return unchanged;
-    if (fromStage === 'production') {
-      // Leaving production empty would break "exactly one production version".
-      throw new SluiceError('INVALID_ARGUMENT', `${model} ${version} is the production version: promote another version or roll back instead`);
-    }
-    let replaced: string | null = null;
-    if (stage === 'production') {
-      replaced = (await productionVersion(tx, model)) ?? null;
-      await switchProduction(tx, model, replaced, version, [...history, version]);
-    } else {
-      await setStage(tx, model, version, stage);
-    }
-    const auditId = await writeAudit(tx, { model, action: 'promote', fromVersion: replaced, toVersion: version, fromStage, toStage: stage, actor, reason });
-    return { ...unchanged, replacedProduction: replaced, changed: true, auditId };
-  });
+  const history = await lockOrFail(tx, model);
+  const fromStage = await stageOf(tx, model, version);
+  const unchanged: StageChange = { model, version, stage, fromStage, replacedProduction: null, changed: false, auditId: null };
+  if (fromStage === stage) return unchanged;
+  if (fromStage === 'production') {
+    // Leaving production empty would break "exactly one production version".
+    throw new SluiceError('INVALID_ARGUMENT', `${model} ${version} is the production version: promote another version or roll back instead`);
+  }
+  let replaced: string | null = null;
+  if (stage === 'production') {
+    replaced = (await productionVersion(tx, model)) ?? null;
+    await switchProduction(tx, model, replaced, version, [...history, version]);
+  } else {
+    await setStage(tx, model, version, stage);
+  }
+  const auditId = await writeAudit(tx, { model, action: 'promote', fromVersion: replaced, toVersion: version, fromStage, toStage: stage, actor, reason, analysis: opts.analysis ?? null });
+  return { ...unchanged, replacedProduction: replaced, changed: true, auditId };
 }
 
 export interface RollbackOptions extends ChangeOptions {

@@ -28,13 +28,13 @@ export async function ensureAndLockModel(tx: Queryable, model: string): Promise<
 }
 
 /** An audit entry as written: the database assigns its id and time. */
-export type AuditRow = Omit<VersionAuditEntry, 'id' | 'at'>;
+export type AuditRow = Omit<VersionAuditEntry, 'id' | 'at' | 'analysis'> & { analysis?: unknown };
 
 export async function writeAudit(tx: Queryable, a: AuditRow): Promise<number> {
   const rows = await tx.query<{ id: unknown }>(
-    `INSERT INTO model_lineage (model, action, from_version, to_version, from_stage, to_stage, actor, reason)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-    [a.model, a.action, a.fromVersion, a.toVersion, a.fromStage, a.toStage, a.actor, a.reason],
+    `INSERT INTO model_lineage (model, action, from_version, to_version, from_stage, to_stage, actor, reason, analysis)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb) RETURNING id`,
+    [a.model, a.action, a.fromVersion, a.toVersion, a.fromStage, a.toStage, a.actor, a.reason, a.analysis == null ? null : JSON.stringify(a.analysis)],
   );
   return num(rows[0]!.id);
 }

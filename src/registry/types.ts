@@ -86,6 +86,8 @@ export interface ModelDetail {
 export interface ChangeOptions {
   actor: Actor;
   reason?: string;
+  /** The analysis behind a promotion (an experiment's winner), kept on its audit row. */
+  analysis?: unknown;
 }
 
 /** A route change: who asks, and on whose behalf (default manual). */
@@ -133,6 +135,8 @@ export interface VersionAuditEntry extends AuditBase {
   toVersion: string;
   fromStage: Stage | null;
   toStage: Stage;
+  /** The experiment analysis that chose this version (promotions by an experiment only). */
+  analysis?: unknown;
 }
 
 /** A route put in force (`route_set`, with the route) or removed (`route_clear`, route null). */
