@@ -164,6 +164,11 @@ export function analyzeExperiment(metrics: readonly MetricInput[], options: Anal
   return { alpha: options.alpha ?? ANALYSIS_DEFAULTS.alpha, metrics: results };
 }
 
+/** What to persist after a look and pass back as MetricInput.previous at the next one. */
+export function sequentialStates(result: MetricResult): SequentialState[] {
+  return result.treatments.map((t) => ({ p: t.seq_p, ci: t.seq_ci }));
+}
+
 function adjustFamily(family: readonly MetricResult[]): void {
   const cells = family.flatMap((m) => m.treatments);
   const p = holm(cells.map((c) => c.p));

@@ -10,7 +10,7 @@
  * population) and take their variant's covariate mean. That imputation adds nothing to the
  * covariate's sums of squares or co-moments, so the summaries of all n units follow exactly:
  *   S_cc = (m - 1) var_c,  S_xc = (m - 1) cov_xc,  mean c over n units = mean c over the m units.
- * (A variant where no unit has one takes the covariate mean of the others, and gets no adjustment.)
+ * (A variant where no unit has one takes the covariate mean of the others; its variance is not reduced.)
  *
  * theta = sum_v S_xc(v) / sum_v S_cc(v): the within-variant pooled slope, i.e. the coefficient of
  * c in the OLS x ~ C(variant) + c. The total covariance over all units would add between-variant

@@ -9,7 +9,7 @@
  * The rates are printed for the README.
  */
 import { describe, expect, it } from 'vitest';
-import { analyzeMetric, type MetricResult } from '../../src/analyze/analyze.js';
+import { analyzeMetric, sequentialStates, type MetricResult } from '../../src/analyze/analyze.js';
 import { decide } from '../../src/analyze/decide.js';
 import type { SequentialState } from '../../src/analyze/sequential.js';
 import { sequentialTest } from '../../src/analyze/sequential.js';
@@ -118,7 +118,7 @@ describe('simulations', () => {
         }
         const [control, b, c] = sums.map((s) => s.summary()) as [Summary, Summary, Summary];
         const primary: MetricResult = analyzeMetric({ name: 'reward', role: 'primary', data: { kind: 'mean', control, treatments: [b, c] }, previous }, { alpha: ALPHA, sequentialTuning: TUNING });
-        previous = primary.treatments.map((t) => ({ p: t.seq_p, ci: t.seq_ci }));
+        previous = sequentialStates(primary);
         const d = decide({
           variants: ['control', 'b', 'c'], primary, unitsPerVariant: sums.map((s) => s.n), minUnitsPerVariant: 200,
           elapsedMs: look * 3_600_000, minRuntimeMs: 4 * 3_600_000, srmMismatch: false, alpha: ALPHA,
