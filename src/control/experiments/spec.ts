@@ -13,7 +13,13 @@
  *    "secondary"?: [{"name": "converted", "kind": "rate"}],
  *    "guardrails"?: [{"name": "errors", "kind": "error_rate"}, {"name": "latency", "kind": "latency"}],
  *    "alpha"?: 0.05, "min_units"?: 100, "min_runtime_s"?: 0, "auto_promote"?: false,
- *    "mde"?: null}                                (minimum effect worth finding, for futility)
+ *    "max_units"?: null,                          (per variant: the planned horizon)
+ *    "mde"?: {"kind": "absolute" | "relative", "value": 0.01}}  (minimum effect worth finding)
+ *
+ * min_units and min_runtime_s hold back every stop (winner, futility, harm). max_units also tunes
+ * the always-valid test: its interval is tightest near the planned total (max_units x variants;
+ * 5,000 units without it). `mde` lets the experiment stop for futility once no treatment can
+ * still beat the control by that much.
  *
  * Metric kinds, each computed per UNIT (the randomisation unit: the unit id under hash or bandit
  * assignment, the request under random assignment) and then averaged over units:
@@ -63,11 +69,13 @@ export interface ExperimentSpec {
   minUnits: number;
   minRuntimeS: number;
   autoPromote: boolean;
-  /** The smallest absolute difference worth finding on the primary metric (futility), or null. */
-  mde: number | null;
+  /** Units per variant the experiment plans for (the futility horizon), or null. */
+  maxUnits: number | null;
+  /** The smallest difference worth finding on the primary metric (futility), or null. */
+  mde: { kind: 'absolute' | 'relative'; value: number } | null;
 }
 
-const FIELDS = ['name', 'model', 'variants', 'control', 'assignment', 'salt', 'bandit', 'log_features', 'primary', 'secondary', 'guardrails', 'alpha', 'min_units', 'min_runtime_s', 'auto_promote', 'mde'];
+const FIELDS = ['name', 'model', 'variants', 'control', 'assignment', 'salt', 'bandit', 'log_features', 'primary', 'secondary', 'guardrails', 'alpha', 'min_units', 'min_runtime_s', 'auto_promote', 'max_units', 'mde'];
 const METRIC_FIELDS = ['name', 'kind', 'direction'];
 const MAX_METRICS = 16;
 
@@ -129,6 +137,16 @@ function routeOf(o: Record<string, unknown>, name: string, model: string): Route
   }
 }
 
+function parseMde(v: unknown): ExperimentSpec['mde'] {
+  if (v === undefined || v === null) return null;
+  const o = objectWith(v, 'mde', ['kind', 'value']);
+  const kind = own(o, 'kind');
+  if (kind !== 'absolute' && kind !== 'relative') throw invalid('mde.kind must be "absolute" (in the metric\'s units) or "relative" (a fraction of the control\'s mean)');
+  const value = numberIn(own(o, 'value'), 'mde.value', NaN, (n) => n > 0, 'a number > 0');
+  if (Number.isNaN(value)) throw invalid('mde.value is required: a number > 0');
+  return Object.freeze({ kind, value });
+}
+
 /** An experiment from its API JSON; EXPERIMENT_INVALID naming the field for anything else. */
 export function parseExperiment(body: unknown): ExperimentSpec {
   const o = objectWith(body, 'experiment', FIELDS);
@@ -152,8 +170,10 @@ export function parseExperiment(body: unknown): ExperimentSpec {
   if (repeated !== undefined) throw invalid(`metric name ${JSON.stringify(repeated)} repeats: metric names must be unique`);
   const autoPromote = own(o, 'auto_promote') ?? false;
   if (typeof autoPromote !== 'boolean') throw invalid('auto_promote must be true or false');
-  const mde = own(o, 'mde');
-  if (mde !== undefined && mde !== null && (typeof mde !== 'number' || !Number.isFinite(mde) || mde <= 0)) throw invalid('mde must be a number > 0 (or null)');
+  const mde = parseMde(own(o, 'mde'));
+  const minUnits = numberIn(own(o, 'min_units'), 'min_units', 100, (n) => Number.isInteger(n) && n >= 2 && n <= 1e9, 'an integer in [2, 1e9] (units per variant)');
+  const rawMax = own(o, 'max_units');
+  const maxUnits = rawMax === undefined || rawMax === null ? null : numberIn(rawMax, 'max_units', 0, (n) => Number.isInteger(n) && n >= minUnits && n <= 1e12, `an integer >= min_units (${minUnits}) and <= 1e12, or null`);
   return Object.freeze({
     name,
     model,
@@ -164,10 +184,11 @@ export function parseExperiment(body: unknown): ExperimentSpec {
     secondary,
     guardrails,
     alpha: numberIn(own(o, 'alpha'), 'alpha', 0.05, (n) => n > 0 && n < 0.5, 'a number in (0, 0.5)'),
-    minUnits: numberIn(own(o, 'min_units'), 'min_units', 100, (n) => Number.isInteger(n) && n >= 2 && n <= 1e9, 'an integer in [2, 1e9] (units per variant)'),
+    minUnits,
     minRuntimeS: numberIn(own(o, 'min_runtime_s'), 'min_runtime_s', 0, (n) => n >= 0 && n <= 365 * 86400, 'a number of seconds in [0, 31536000]'),
     autoPromote,
-    mde: typeof mde === 'number' ? mde : null,
+    maxUnits,
+    mde,
   });
 }
 
@@ -191,6 +212,7 @@ export function experimentJson(s: ExperimentSpec): Record<string, unknown> {
     min_units: s.minUnits,
     min_runtime_s: s.minRuntimeS,
     auto_promote: s.autoPromote,
-    mde: s.mde,
+    max_units: s.maxUnits,
+    mde: s.mde ? { kind: s.mde.kind, value: s.mde.value } : null,
   };
 }

@@ -91,13 +91,16 @@ CREATE TABLE experiment_sums (
 );
 
 -- Serving figures per variant for guardrails, from each replica's engine (cumulative since the
--- replica's process first saw the experiment running; `replica` names the process).
+-- replica's process first saw the experiment running; `replica` names the process): requests
+-- to the variant's version and how many failed; the routed answers' latencies (count, sum and
+-- sum of squares in ms).
 CREATE TABLE experiment_serving (
   experiment_id bigint NOT NULL,
   replica text NOT NULL,
   variant text NOT NULL,
   requests bigint NOT NULL,
   errors bigint NOT NULL,
+  latencies bigint NOT NULL,
   latency_sum_ms double precision NOT NULL,
   latency_sumsq_ms double precision NOT NULL,
   updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
