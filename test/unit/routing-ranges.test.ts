@@ -5,6 +5,7 @@
  * 1/2,1/4,1/4 moves ~1/6 of the units (cumulative weights move ~1/4), each from a loser to a gainer.
  */
 import { describe, expect, it } from 'vitest';
+import { describeRoute } from '../../src/cli/routes.js';
 import { SluiceError } from '../../src/errors.js';
 import { Assigner, unitBucket } from '../../src/routing/assign.js';
 import { checkPartition, cumulativeRanges, MIN_PIECE, movedMass, rangeWeights, rebalance, segments, type Range, type VariantRanges } from '../../src/routing/ranges.js';
@@ -65,6 +66,8 @@ describe('ranges in a route', () => {
       expect(again).toEqual(s);
       expect(sameRoute(again, s)).toBe(true);
     }
+    // `sluice route set` prints it with its ranges counted.
+    expect(describeRoute(routeJson(spec))).toBe('v0=1 50% in 2 ranges, v1=1 25% in 1 range, v2=1 25% in 1 range; hash of salt "m" + unit id');
     // The same weights with and without ranges are different routes (they place units differently).
     expect(sameRoute(parseRoute(route([{ weight: 0.5 }, { weight: 0.5 }]), 'm'), parseRoute(route([{ ranges: [[0, 0.5]] }, { ranges: [[0.5, 1]] }]), 'm'))).toBe(false);
   });
