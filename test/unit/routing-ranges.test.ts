@@ -190,6 +190,10 @@ describe('rebalance', () => {
     for (const w of [0, -1, NaN, Infinity]) refusedBy(() => rebalance(start, [1, w]), /newWeights\[1\] must be a finite number > 0/);
     refusedBy(() => rebalance([[[0, 0.4]], [[0.5, 1]]], [0.5, 0.5]), /no gaps/);
     refusedBy(() => rebalanceRoute(parseRoute(route([{ weight: 1 }, { weight: 1 }], { assignment: 'random' }), 'm'), [1, 2], 'm'), /needs a hash route, not random/);
+    // 64 variants of 4 interleaved ranges each (256, the most a route may have): the gainer takes
+    // a piece from the end of each of the 63 others, too many ranges for a route.
+    const full = parseRoute(route(Array.from({ length: 64 }, (_, v) => ({ ranges: [0, 1, 2, 3].map((q): Range => [(64 * q + v) / 256, (64 * q + v + 1) / 256]) }))), 'm');
+    refusedBy(() => rebalanceRoute(full, [2, ...Array<number>(63).fill(1)], 'm'), /^variants: at most 256 ranges in all, not 319/);
   });
 
   it('segments read the ranges as the Assigner does: the last ends at 1, gaps within the tolerance go to the next piece', () => {
