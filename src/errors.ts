@@ -34,7 +34,7 @@ export const catalogue = {
   // Request errors: the caller sent something the model cannot take.
   INVALID_ARGUMENT: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A request field is missing or has the wrong type or value.' },
   NAME_INVALID: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A model name, version or API key name breaks the naming rule (see Names).' },
-  ROUTE_INVALID: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A traffic route is malformed (variants, weights, assignment, salt, shadows, log_features or owner); the message names the field.' },
+  ROUTE_INVALID: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A traffic route is malformed (variants, weights, ranges, assignment, salt, shadows, log_features or owner); the message names the field.' },
   INPUT_MISSING: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'An input the model signature requires was not sent.' },
   INPUT_UNKNOWN: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'An input name is not in the model signature, or is sent twice.' },
   OUTPUT_UNKNOWN: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A requested output is not in the model signature.' },

@@ -71,7 +71,7 @@ function percent(x: number): string {
 
 /** One line describing a route. */
 export function describeRoute(r: RouteJson): string {
-  const variants = r.variants.map((v) => `${v.name}=${v.version} ${percent(v.weight)}`).join(', ');
+  const variants = r.variants.map((v) => `${v.name}=${v.version} ${percent(v.weight)}${v.ranges ? ` in ${v.ranges.length} range${v.ranges.length === 1 ? '' : 's'}` : ''}`).join(', ');
   const shadows = r.shadows.length ? `; shadows ${r.shadows.map((s) => `${s.version} ${percent(s.fraction)}`).join(', ')}` : '';
   return `${variants}; ${r.assignment === 'hash' ? `hash of salt ${JSON.stringify(r.salt)} + unit id` : 'random per request'}${shadows}${r.log_features ? '; features logged' : ''}`;
 }

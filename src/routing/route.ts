@@ -7,14 +7,24 @@
  *   {"variants": [{"name": "a", "version": "1", "weight": 0.9}, ...], "assignment": "hash",
  *    "salt"?: "...", "shadows"?: [{"version": "3", "fraction": 0.5}], "log_features"?: false,
  *    "bandit"?: {"min_share": 0.05, "burn_in": 100, "reward": "bernoulli", "update_ms": 1000}}
- * (assignment "bandit" only),
+ * (assignment "bandit" only). A hash route's variants may also each carry `"ranges": [[start, end], ...]`
+ * (all or none): their share of the unit buckets, pieces that together partition [0, 1), so that a
+ * weight change can move only the units it has to (src/routing/ranges.ts, rebalanceRoute); the
+ * weight is then the ranges' total length (given or not, it is derived from them).
  * and `parseRoute` refuses anything else with ROUTE_INVALID (400), naming the field, so an
  * operator's typo ("varaints", a weight of "0.9") never becomes a silently different route.
  */
 import { SluiceError } from '../errors.js';
 import { checkName, invalidName, isValidName } from '../names.js';
+import { checkPartition, cumulativeRanges, RANGE_TOLERANCE, rangeWeights, rebalance, type Range } from './ranges.js';
 
-export interface Variant { name: string; version: string; weight: number }
+export interface Variant {
+  name: string;
+  version: string;
+  weight: number;
+  /** Hash routes only, on every variant or none: its pieces of [0, 1) (weight = their length). */
+  ranges?: readonly Range[];
+}
 /** `fraction` in (0, 1]: the share of routed requests also mirrored to `version`. */
 export interface Shadow { version: string; fraction: number }
 
@@ -52,18 +62,22 @@ export interface RouteSpec {
 export const MAX_VARIANTS = 64;
 export const MAX_SHADOWS = 16;
 export const MAX_SALT_LENGTH = 256;
+/** Ranges of all variants together: a few pieces per variant, as rebalancing fragments them. */
+export const MAX_RANGES = 4 * MAX_VARIANTS;
 
 /**
  * Weights that already sum to 1 within this are kept as they are, so that parsing a route's own
  * JSON gives back exactly the same numbers (dividing by a sum of 0.9999999999999999 again would
  * move the last bits, and a stored route would no longer compare equal to itself). The rounding
- * of one normalisation over MAX_VARIANTS weights is ~1e-14, far below it.
+ * of one normalisation over MAX_VARIANTS weights is ~1e-14, far below it. Variants with ranges
+ * are not normalised at all: their weights are derived from the ranges, which are kept exactly as
+ * given, so the same ranges always give the same weights.
  */
 const NORMALISED_WITHIN = 1e-12;
 
 const ROUTE_FIELDS = ['variants', 'assignment', 'salt', 'shadows', 'log_features', 'bandit'];
 const BANDIT_FIELDS = ['min_share', 'burn_in', 'reward', 'update_ms'];
-const VARIANT_FIELDS = ['name', 'version', 'weight'];
+const VARIANT_FIELDS = ['name', 'version', 'weight', 'ranges'];
 const SHADOW_FIELDS = ['version', 'fraction'];
 
 function invalid(message: string): SluiceError {
@@ -105,10 +119,39 @@ function list(v: unknown, what: string, min: number, max: number): unknown[] {
   return v;
 }
 
+/** One variant's ranges as given: a list of [start, end] number pairs (checkPartition checks the values). */
+function parseRangeList(v: unknown, i: number): Range[] {
+  return list(v, `variants[${i}].ranges`, 1, MAX_RANGES).map((r, j) => {
+    if (!Array.isArray(r) || r.length !== 2 || typeof r[0] !== 'number' || typeof r[1] !== 'number') {
+      throw invalid(`variants[${i}].ranges[${j}] must be a pair [start, end] of numbers`);
+    }
+    return Object.freeze([r[0], r[1]] as const);
+  });
+}
+
+/**
+ * Variants with ranges (every one has them): the ranges must partition [0, 1); each weight is
+ * derived from them, and a weight given beside them must agree (within the boundaries' tolerance).
+ */
+function rangedVariants(parsed: Array<{ name: string; version: string; weight: unknown; ranges: Range[] }>): Variant[] {
+  const total = parsed.reduce((a, x) => a + x.ranges.length, 0);
+  if (total > MAX_RANGES) throw invalid(`variants: at most ${MAX_RANGES} ranges in all, not ${total}`);
+  const ranges = parsed.map((x) => x.ranges);
+  checkPartition(ranges);
+  const weights = rangeWeights(ranges);
+  return parsed.map((x, i) => {
+    const given = x.weight === undefined ? undefined : positiveNumber(x.weight, `variants[${i}].weight`);
+    if (given !== undefined && Math.abs(given - weights[i]!) > RANGE_TOLERANCE * (2 * x.ranges.length + 1)) {
+      throw invalid(`variants[${i}].weight ${given} differs from the length of its ranges, ${weights[i]}: give the length, or leave weight out`);
+    }
+    return Object.freeze({ name: x.name, version: x.version, weight: weights[i]!, ranges: Object.freeze(x.ranges) });
+  });
+}
+
 function parseVariants(v: unknown): Variant[] {
   if (v === undefined) throw invalid('variants is required: a list of {name, version, weight}');
   const raw = list(v, 'variants', 1, MAX_VARIANTS);
-  const out: Variant[] = [];
+  const parsed: Array<{ name: string; version: string; weight: unknown; ranges: Range[] | undefined }> = [];
   const seen = new Map<string, number>();
   raw.forEach((item, i) => {
     const o = objectWith(item, `variants[${i}]`, VARIANT_FIELDS);
@@ -116,12 +159,21 @@ function parseVariants(v: unknown): Variant[] {
     const first = seen.get(n);
     if (first !== undefined) throw invalid(`variants[${i}].name ${JSON.stringify(n)} repeats variants[${first}].name: variant names must be unique`);
     seen.set(n, i);
-    out.push({
+    const ranges = field(o, 'ranges');
+    parsed.push({
       name: n,
       version: name(field(o, 'version'), `variants[${i}].version`),
-      weight: positiveNumber(field(o, 'weight'), `variants[${i}].weight`),
+      weight: field(o, 'weight'),
+      ranges: ranges === undefined ? undefined : parseRangeList(ranges, i),
     });
   });
+  const ranged = parsed.findIndex((x) => x.ranges !== undefined);
+  if (ranged >= 0) {
+    const missing = parsed.findIndex((x) => x.ranges === undefined);
+    if (missing >= 0) throw invalid(`variants[${missing}].ranges is missing: variants[${ranged}] has ranges, so every variant needs them`);
+    return rangedVariants(parsed as Array<{ name: string; version: string; weight: unknown; ranges: Range[] }>);
+  }
+  const out: Variant[] = parsed.map((x, i) => ({ name: x.name, version: x.version, weight: positiveNumber(x.weight, `variants[${i}].weight`) }));
   const sum = out.reduce((a, x) => a + x.weight, 0);
   if (!Number.isFinite(sum)) throw invalid('variants: the weights must sum to a finite number');
   const scale = Math.abs(sum - 1) <= NORMALISED_WITHIN ? 1 : sum;
@@ -179,6 +231,7 @@ export function parseRoute(body: unknown, model: string): RouteSpec {
   const variants = parseVariants(field(o, 'variants'));
   const assignment = field(o, 'assignment');
   if (assignment !== 'hash' && assignment !== 'random' && assignment !== 'bandit') throw invalid('assignment must be "hash" (sticky per unit id), "random" (per request) or "bandit" (Thompson sampling on the variants\' rewards)');
+  if (assignment !== 'hash' && variants[0]!.ranges) throw invalid('variants[0].ranges need assignment "hash": ranges place unit ids\' hash buckets');
   const rawBandit = field(o, 'bandit');
   if (rawBandit !== undefined && assignment !== 'bandit') throw invalid('bandit settings need assignment "bandit"');
   const bandit = assignment === 'bandit' ? parseBandit(rawBandit, variants.length) : undefined;
@@ -253,7 +306,7 @@ export interface RouteJson {
 /** The API's snake_case JSON of a route (what parseRoute reads back to an equal spec). */
 export function routeJson(spec: RouteSpec): RouteJson {
   return {
-    variants: spec.variants.map((v) => ({ name: v.name, version: v.version, weight: v.weight })),
+    variants: spec.variants.map((v) => ({ name: v.name, version: v.version, weight: v.weight, ...(v.ranges ? { ranges: v.ranges.map(([a, b]) => [a, b] as const) } : {}) })),
     assignment: spec.assignment,
     salt: spec.salt,
     shadows: spec.shadows.map((s) => ({ version: s.version, fraction: s.fraction })),
@@ -270,4 +323,24 @@ export function routeVersions(spec: RouteSpec): string[] {
 /** Whether two routes are the same (field by field, in order: variant order matters to hash assignment). */
 export function sameRoute(a: RouteSpec, b: RouteSpec): boolean {
   return JSON.stringify(routeJson(a)) === JSON.stringify(routeJson(b));
+}
+
+/** A hash route's ranges per variant: its own, or the cumulative ones its weights give without them. */
+export function routeRanges(spec: RouteSpec): Range[][] {
+  if (spec.variants[0]!.ranges) return spec.variants.map((v) => [...v.ranges!]);
+  return cumulativeRanges(spec.variants.map((v) => v.weight));
+}
+
+/**
+ * The hash route `spec` (of `model`) with its weights changed to `newWeights` (one per variant,
+ * positive, normalised), moving the fewest units: the result carries ranges (src/routing/ranges.ts
+ * rebalance), so a route without them gets them here, and a unit keeps its variant unless it
+ * was in a moved piece. ROUTE_INVALID for another assignment, bad weights, or when the ranges
+ * would fragment into more than MAX_RANGES pieces.
+ */
+export function rebalanceRoute(spec: RouteSpec, newWeights: readonly number[], model: string): RouteSpec {
+  if (spec.assignment !== 'hash') throw invalid(`rebalanceRoute needs a hash route, not ${spec.assignment}`);
+  const next = rebalance(routeRanges(spec), newWeights);
+  const json = routeJson(spec);
+  return parseRoute({ ...json, variants: json.variants.map((v, i) => ({ name: v.name, version: v.version, ranges: next[i] })) }, model);
 }

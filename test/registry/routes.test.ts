@@ -10,7 +10,7 @@ import type { Db, ListenHandlers } from '../../src/registry/db.js';
 import { Registry } from '../../src/registry/registry.js';
 import { REGISTRY_CHANNEL } from '../../src/registry/types.js';
 import { RegistryWatcher } from '../../src/registry/watcher.js';
-import { parseRoute, routeJson, type RouteSpec } from '../../src/routing/route.js';
+import { parseRoute, rebalanceRoute, routeJson, type RouteSpec } from '../../src/routing/route.js';
 import { describeEachDb, eventually, type TestDb } from '../helpers/services.js';
 import { registerModel, uniqueName } from './models.js';
 
@@ -103,6 +103,17 @@ describeEachDb('routes in the registry', (backend) => {
     expect(routeRows[2]).toMatchObject({ route: null });
     expect(set.auditId).toBe(routeRows[0]!.id);
     expect((await registry.audit({ model: m, action: 'route_clear' })).map((a) => a.id)).toEqual([routeRows[2]!.id]);
+  });
+
+  it('stores a route with ranges as its JSON and reads it back equal (no migration); a rebalance is a change', async () => {
+    const m = await model();
+    const thirds = parseRoute({ variants: ['1', '2', '3'].map((v) => ({ name: `v${v}`, version: v, weight: 1 })), assignment: 'hash' }, m);
+    const ranged = rebalanceRoute(thirds, [0.5, 0.25, 0.25], m);
+    expect(await registry.setRoute(m, ranged, { actor: 'exp' })).toMatchObject({ generation: 1, changed: true });
+    expect((await registry.getRoute(m))!.spec).toEqual(ranged);
+    expect((await registry.routes()).get(m)).toEqual({ spec: ranged, generation: 1 });
+    expect(await registry.setRoute(m, parseRoute(JSON.parse(JSON.stringify(routeJson(ranged))), m), { actor: 'exp' })).toMatchObject({ changed: false });
+    expect(await registry.setRoute(m, rebalanceRoute(ranged, [1, 1, 1], m), { actor: 'exp' })).toMatchObject({ generation: 2, changed: true });
   });
 
   it('refuses unknown models, unregistered versions and bad names, writing nothing', async () => {
