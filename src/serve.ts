@@ -22,6 +22,7 @@ import type { Registry } from './registry/registry.js';
 import { adminService } from './service/admin.js';
 import { Engine } from './service/engine.js';
 import { LearnedSync } from './learn/learned-sync.js';
+import { ExperimentLoop } from './control/experiments/loop.js';
 import { defaultJudge } from './learn/learners.js';
 import { sameRoute } from './routing/route.js';
 
@@ -157,19 +158,28 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
   });
   // Routes set anywhere (this replica's admin API included) are put in force here: the versions
   // they name are loaded first; a failure is offered again by the next reconcile.
-  services.watcher.onRouteChange(async (model, route) => {
+  services.watcher.onRouteChange(async (model, route, generation) => {
     if (!serving(model)) return;
     const current = engine.hasModel(model) ? engine.liveVersions(model).route : undefined;
-    if (route === undefined ? current === undefined : current !== undefined && sameRoute(current, route)) return;
-    await engine.setRoute(model, route);
+    if (route === undefined ? current === undefined : current !== undefined && current.registryGen === generation && sameRoute(current, route)) return;
+    await engine.setRoute(model, route, route === undefined ? undefined : generation);
   });
   await services.watcher.start();
+  // Experiments: every replica reports its serving figures; one at a time analyses each one.
+  const experiments = new ExperimentLoop({
+    db: services.db, intervalMs: config.experimentIntervalMs, replica: `${config.replicaId}:${process.pid}:${Date.now()}`,
+    metrics: async () => (await engine.wholeMetrics()).metrics,
+    routeCleared: async (model) => {
+      if (engine.hasModel(model) && engine.liveVersions(model).route) await engine.setRoute(model, undefined);
+    },
+  });
+  experiments.start();
   // Routes in force before this replica says it serves (the watcher reports them too, but in
   // its own time): a unit must get its variant from the first request after a restart.
   try {
     for (const [model, r] of await services.registry.routes()) {
       if (!serving(model) || !engine.hasModel(model)) continue;
-      await engine.setRoute(model, r.spec).catch((e: unknown) => log.error('sluice: route not put in force at start', { model, ...errorFields(e) }));
+      await engine.setRoute(model, r.spec, r.generation).catch((e: unknown) => log.error('sluice: route not put in force at start', { model, ...errorFields(e) }));
     }
   } catch (e) {
     log.warn('sluice: routes not read at start (the watcher will catch up)', errorFields(e));
@@ -192,6 +202,7 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
       log.info('sluice: draining', { inFlight: http.ctx.inFlight + grpc.inFlight });
       // Every thread stops accepting at the same moment, then drains.
       await Promise.all([http.close(config.drainTimeoutMs), grpc.close(config.drainTimeoutMs), threads?.close(config.drainTimeoutMs)]);
+      await experiments.close();
       // The engine's learners save their last checkpoints while the database is still open.
       await engine.close();
       sync.close();

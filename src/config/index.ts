@@ -122,6 +122,8 @@ export interface Config {
   learnerSyncMs: number;
   /** How often learned state is checkpointed (ms); also when a version unloads and at shutdown. */
   checkpointIntervalMs: number;
+  /** How often running experiments are analysed (and may stop or promote) (ms). */
+  experimentIntervalMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -240,6 +242,7 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   replicaId: { env: 'SLUICE_REPLICA_ID', doc: 'this replica\'s name among those sharing the database (default: host name and process id)', default: () => `${hostname()}-${process.pid}`, parse: replicaName },
   learnerSyncMs: { env: 'SLUICE_LEARNER_SYNC_MS', doc: 'how often online learners exchange state deltas with other replicas (ms)', default: () => 1_000, parse: int(10, 3_600_000) },
   checkpointIntervalMs: { env: 'SLUICE_CHECKPOINT_INTERVAL_MS', doc: 'how often learned state is checkpointed to the artifact store (ms; also at unload and shutdown)', default: () => 60_000, parse: int(100, 86_400_000) },
+  experimentIntervalMs: { env: 'SLUICE_EXPERIMENT_INTERVAL_MS', doc: 'how often running experiments are analysed, and may stop for a winner, futility or harm (ms)', default: () => 5_000, parse: int(50, 3_600_000) },
 };
 
 /** Reads the configuration: overrides (other than undefined) win over the environment, which wins over defaults. */

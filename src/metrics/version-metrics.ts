@@ -141,6 +141,15 @@ export class Metrics {
     return [...this.versions.values()];
   }
 
+  /** A version's metrics if it has any (a reader that must not make empty ones). */
+  find(model: string, version: string): VersionMetrics | undefined {
+    return this.versions.get(model + '\0' + version);
+  }
+
+  findRouted(model: string, variant: string, version: string): RoutedMetrics | undefined {
+    return this.routed.get(model + '\0' + variant + '\0' + version);
+  }
+
   /** A route's variant (made when a route naming it is installed, not per request). */
   routedOf(model: string, variant: string, version: string): RoutedMetrics {
     const key = model + '\0' + variant + '\0' + version;

@@ -10,9 +10,12 @@ import type { RouteSpec, Variant } from './route.js';
 /**
  * What the control plane publishes: the spec and its generation (unique, never reused); a bandit
  * route also its weights' state cell (src/routing/route-bandit.ts), which the control plane
- * rewrites as rewards arrive while the route stays in force.
+ * rewrites as rewards arrive while the route stays in force. `registryGen` is the route's
+ * generation in the registry (the same on every replica, unlike `gen`, this process's): what
+ * its decisions record as `route_gen`, so an experiment knows its decisions wherever they were
+ * made. A route put in force without the registry (tests, tools) records `gen`.
  */
-export type PublishedRoute = RouteSpec & { gen: number; weights?: SharedArrayBuffer };
+export type PublishedRoute = RouteSpec & { gen: number; registryGen?: number; weights?: SharedArrayBuffer };
 
 export class PlaneRoute {
   readonly assigner: Assigner;
@@ -38,5 +41,10 @@ export class PlaneRoute {
 
   get gen(): number {
     return this.spec.gen;
+  }
+
+  /** What this route's decisions record as their route generation (see PublishedRoute). */
+  get decisionGen(): number {
+    return this.spec.registryGen ?? this.spec.gen;
   }
 }

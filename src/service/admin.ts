@@ -3,7 +3,8 @@
  * the service wraps the registry). Model versions, stages and the audit log from the registry;
  * API keys; a model's route through src/routing/control.ts, which loads every version a route
  * names before the route is stored, after which it is put in force here at once (the registry
- * watcher brings it to the other replicas, and would bring it here too a moment later).
+ * watcher brings it to the other replicas, and would bring it here too a moment later);
+ * experiments (src/service/experiments.ts), which own their model's route while they run.
  *
  * Its arguments are the API's values, checked here and below (names, stages, routes, owners),
  * so that every transport gets the same answers; its results are plain data the transports
@@ -20,6 +21,7 @@ import { registryRouteControl, type RouteControl } from '../routing/control.js';
 import { parseRoute, parseRouteOwner, type RouteSpec } from '../routing/route.js';
 import type { PublishedRoute } from '../routing/plane-route.js';
 import type { PolicySource } from './evaluate.js';
+import { EXPERIMENT_OPERATIONS, experimentsService, type ExperimentsService } from './experiments.js';
 
 /** A registration as the API gives it: the header's fields and the artifact's bytes. */
 export interface RegisterRequest {
@@ -49,7 +51,7 @@ export interface RouteRequest {
   force?: boolean;
 }
 
-export interface AdminService {
+export interface AdminService extends ExperimentsService {
   listModels(): Promise<ModelSummary[]>;
   showModel(model: string): Promise<ModelDetail>;
   /** A model's versions in registration order, optionally of one stage. */
@@ -79,7 +81,7 @@ export interface AdminService {
 /** Every operation, for forwarding from another thread; the check below fails to compile when one is missing. */
 export const ADMIN_OPERATIONS = [
   'listModels', 'showModel', 'versions', 'getVersion', 'register', 'promote', 'rollback', 'audit',
-  'getRoute', 'setRoute', 'clearRoute', 'listKeys', 'createKey', 'evaluate',
+  'getRoute', 'setRoute', 'clearRoute', 'listKeys', 'createKey', 'evaluate', ...EXPERIMENT_OPERATIONS,
 ] as const satisfies ReadonlyArray<keyof AdminService>;
 const everyOperationListed: Exclude<keyof AdminService, (typeof ADMIN_OPERATIONS)[number]> extends never ? true : never = true;
 void everyOperationListed;
@@ -87,7 +89,8 @@ void everyOperationListed;
 /** What of the engine the admin service uses: loading a route's versions and putting routes in force. */
 export interface RouteEngine {
   prepareVersions(model: string, versions: string[]): Promise<void>;
-  setRoute(model: string, spec: RouteSpec | undefined): Promise<number>;
+  /** `registryGen`: the route's generation in the registry (what its decisions record). */
+  setRoute(model: string, spec: RouteSpec | undefined, registryGen?: number): Promise<number>;
   hasModel(model: string): boolean;
   liveVersions(model: string): { route?: PublishedRoute };
 }
@@ -116,7 +119,7 @@ function engineRouteControl(registry: Registry, engine: RouteEngine): RouteContr
     get: (model) => stored.get(model),
     async set(model, spec, opts) {
       const out = await stored.set(model, spec, opts);
-      await engine.setRoute(model, spec);
+      await engine.setRoute(model, spec, (out as { generation: number }).generation);
       return out;
     },
     async clear(model, opts) {
@@ -155,6 +158,7 @@ export function adminService({ registry, keys, engine }: AdminDepsOf): AdminServ
     // Loaded on first use: the statistics library it brings costs ~10 MB of memory that a
     // server which never evaluates need not hold (test/integration/footprint.test.ts).
     evaluate: async (model, body) => (await import('./evaluate.js')).evaluateRequest(registry.db, engine, model, body),
+    ...experimentsService(registry.db, engine),
   };
 }
 

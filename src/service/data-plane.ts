@@ -395,8 +395,8 @@ export class DataPlane {
     // answer from another version gets its own).
     const route = r.route;
     const middle = res.version === route.spec.variants[r.index]!.version
-      ? (route.rowMiddles[r.index] ??= rowMiddle(req.model, r.variant, res.version, route.gen))
-      : rowMiddle(req.model, r.variant, res.version, route.gen);
+      ? (route.rowMiddles[r.index] ??= rowMiddle(req.model, r.variant, res.version, route.decisionGen))
+      : rowMiddle(req.model, r.variant, res.version, route.decisionGen);
     this.decisions.add(eventId, lastEventIdMs(), middle, req.model, r.variant, res.version, req.unitId, r.propensity, r.features);
     this.decisionAdded();
     return res;
@@ -419,7 +419,7 @@ export class DataPlane {
     const d = x.length / rows;
     const variant = r ? r.variant : '';
     const middle = r
-      ? (r.route.rowMiddles[r.index] ??= rowMiddle(req.model, r.variant, v.manifest.version, r.route.gen))
+      ? (r.route.rowMiddles[r.index] ??= rowMiddle(req.model, r.variant, v.manifest.version, r.route.decisionGen))
       : (v.unroutedMiddle ??= rowMiddle(req.model, '', v.manifest.version, 0));
     const ids: string[] = new Array<string>(rows);
     for (let i = 0; i < rows; i++) {

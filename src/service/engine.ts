@@ -584,9 +584,10 @@ export class Engine extends PlaneService {
    * version answers). Every version it names is loaded first, as a live version, from the
    * catalog; if one fails, the route in force stays untouched. Then each plane installs the
    * route and one atomic store of its generation switches every thread: no request sees half
-   * of a route. Returns the route's generation (0 when cleared).
+   * of a route. Returns the route's generation (0 when cleared). `registryGen`: the route's
+   * generation in the registry, which its decisions record (PublishedRoute).
    */
-  setRoute(name: string, spec: RouteSpec | undefined): Promise<number> {
+  setRoute(name: string, spec: RouteSpec | undefined, registryGen?: number): Promise<number> {
     checkName(name, 'model name');
     return this.serial(name, async () => {
       if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
@@ -606,7 +607,7 @@ export class Engine extends PlaneService {
         await this.loadNow(await this.catalog.open(name, v), false);
       }
       const gen = this.table.newGeneration();
-      const route: PublishedRoute = { ...spec, gen, ...(spec.assignment === 'bandit' ? { weights: this.routeBandits.start(name, spec, gen) } : {}) };
+      const route: PublishedRoute = { ...spec, gen, ...(registryGen !== undefined ? { registryGen } : {}), ...(spec.assignment === 'bandit' ? { weights: this.routeBandits.start(name, spec, gen) } : {}) };
       if (spec.assignment !== 'bandit') this.routeBandits.stop(name);
       await Promise.all(this.links.map((l) => l.installRoute(name, route)));
       this.table.setRoute(slot, route.gen);

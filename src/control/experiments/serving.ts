@@ -26,13 +26,13 @@ const ZERO: ServingFigures = { requests: 0, errors: 0, latencies: 0, latencySumM
 
 /** One variant's figures in this process's metrics now. */
 function current(metrics: Metrics, model: string, variant: string, version: string): ServingFigures {
-  const v = metrics.of(model, version);
-  const h = metrics.routedOf(model, variant, version).latency;
-  const n = h.totalCount;
+  const v = metrics.find(model, version);
+  const h = metrics.findRouted(model, variant, version)?.latency;
+  const n = h?.totalCount ?? 0;
   // HDR keeps microseconds; its mean and (population) standard deviation give the sums back.
-  const meanMs = n > 0 ? h.mean / 1000 : 0;
-  const sdMs = n > 0 ? h.stdDeviation / 1000 : 0;
-  return { requests: v.success + v.failure, errors: v.failure, latencies: n, latencySumMs: meanMs * n, latencySumsqMs: (sdMs * sdMs + meanMs * meanMs) * n };
+  const meanMs = h && n > 0 ? h.mean / 1000 : 0;
+  const sdMs = h && n > 0 ? h.stdDeviation / 1000 : 0;
+  return { requests: v ? v.success + v.failure : 0, errors: v?.failure ?? 0, latencies: n, latencySumMs: meanMs * n, latencySumsqMs: (sdMs * sdMs + meanMs * meanMs) * n };
 }
 
 function minus(a: ServingFigures, b: ServingFigures): ServingFigures {

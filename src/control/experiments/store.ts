@@ -8,7 +8,7 @@
 import { SluiceError } from '../../errors.js';
 import type { Db, Queryable } from '../../registry/db.js';
 import { clearRouteIn, setRouteIn } from '../../registry/routes.js';
-import { promoteIn } from '../../registry/stages.js';
+import { promoteIn as promoteVersionIn } from '../../registry/stages.js';
 import { num } from '../../registry/rows.js';
 import type { RouteChange, StageChange } from '../../registry/types.js';
 import { parseRoute, type RouteSpec } from '../../routing/route.js';
@@ -171,28 +171,37 @@ export async function stopExperiment(db: Db, name: string, outcome: Omit<Outcome
  * other versions that are not production; stops the experiment first when it runs. One
  * transaction: the experiment is promoted completely or not at all.
  */
-export async function promoteExperiment(
-  db: Db, name: string, variant: string, analysis: unknown, actor: string, stopOutcome: Omit<Outcome, 'at'> | null,
-): Promise<{ record: ExperimentRecord; promoted: StageChange; archived: StageChange[]; route: RouteChange | null }> {
-  return db.transaction(async (tx) => {
-    const e = await getExperiment(tx, name, true);
-    if (e.promotedVersion !== null) throw new SluiceError('EXPERIMENT_STOPPED', `experiment ${name} promoted version ${e.promotedVersion} already`);
-    const v = e.spec.variants.find((x) => x.name === variant);
-    if (!v) throw new SluiceError('EXPERIMENT_INVALID', `variant ${JSON.stringify(variant)} is not one of experiment ${name}'s (${e.spec.variants.map((x) => x.name).join(', ')})`);
-    const route = e.status === 'running' ? await stopIn(tx, e, stopOutcome ?? { action: 'manual', variant, reason: `promoted ${variant} by hand` }, actor) : null;
-    const reason = `experiment ${name}: ${variant} (version ${v.version}) promoted`;
-    const promoted = await promoteIn(tx, e.spec.model, v.version, 'production', { actor, reason, analysis });
-    const archived: StageChange[] = [];
-    for (const other of e.spec.variants) {
-      if (other.version === v.version) continue;
-      const stage = await tx.query<{ stage: string }>('SELECT stage FROM model_versions WHERE model = $1 AND version = $2', [e.spec.model, other.version]);
-      if (stage[0] && stage[0].stage !== 'archived' && stage[0].stage !== 'production') {
-        archived.push(await promoteIn(tx, e.spec.model, other.version, 'archived', { actor, reason: `experiment ${name}: lost to ${variant}` }));
-      }
+export interface Promotion {
+  record: ExperimentRecord;
+  promoted: StageChange;
+  archived: StageChange[];
+  /** The experiment's route cleared by the stop (null: it was stopped already, or not its route). */
+  route: RouteChange | null;
+}
+
+export async function promoteExperiment(db: Db, name: string, variant: string, analysis: unknown, actor: string, stopOutcome: Omit<Outcome, 'at'> | null): Promise<Promotion> {
+  return db.transaction(async (tx) => promoteIn(tx, await getExperiment(tx, name, true), variant, analysis, actor, stopOutcome));
+}
+
+/** `promoteExperiment` inside the caller's transaction, `e` read FOR UPDATE in it. */
+export async function promoteIn(tx: Queryable, e: ExperimentRecord, variant: string, analysis: unknown, actor: string, stopOutcome: Omit<Outcome, 'at'> | null): Promise<Promotion> {
+  const name = e.spec.name;
+  if (e.promotedVersion !== null) throw new SluiceError('EXPERIMENT_STOPPED', `experiment ${name} promoted version ${e.promotedVersion} already`);
+  const v = e.spec.variants.find((x) => x.name === variant);
+  if (!v) throw new SluiceError('EXPERIMENT_INVALID', `variant ${JSON.stringify(variant)} is not one of experiment ${name}'s (${e.spec.variants.map((x) => x.name).join(', ')})`);
+  const route = e.status === 'running' ? await stopIn(tx, e, stopOutcome ?? { action: 'manual', variant, reason: `promoted ${variant} by hand` }, actor) : null;
+  const reason = `experiment ${name}: ${variant} (version ${v.version}) promoted`;
+  const promoted = await promoteVersionIn(tx, e.spec.model, v.version, 'production', { actor, reason, analysis });
+  const archived: StageChange[] = [];
+  for (const other of e.spec.variants) {
+    if (other.version === v.version) continue;
+    const stage = await tx.query<{ stage: string }>('SELECT stage FROM model_versions WHERE model = $1 AND version = $2', [e.spec.model, other.version]);
+    if (stage[0] && stage[0].stage !== 'archived' && stage[0].stage !== 'production') {
+      archived.push(await promoteVersionIn(tx, e.spec.model, other.version, 'archived', { actor, reason: `experiment ${name}: lost to ${variant}` }));
     }
-    await tx.query('UPDATE experiments SET promoted_version = $2 WHERE id = $1', [e.id, v.version]);
-    return { record: await getExperiment(tx, name), promoted, archived, route };
-  });
+  }
+  await tx.query('UPDATE experiments SET promoted_version = $2 WHERE id = $1', [e.id, v.version]);
+  return { record: await getExperiment(tx, name), promoted, archived, route };
 }
 
 /** Keeps the latest analysis and the sequential tests' running figures (the analysis loop). */

@@ -1,6 +1,7 @@
 /**
  * The admin API: list, show and register model versions (with upload),
- * promote, roll back, read, set and clear a model's traffic route, read the audit log, and
+ * promote, roll back, read, set and clear a model's traffic route, run experiments (create,
+ * list, show, results, stop, promote, weights, covariates), read the audit log, and
  * manage API keys. Every endpoint needs an API key with the admin scope (401 without one, 403
  * with another scope); the key's name is what the audit log records.
  *
@@ -47,7 +48,7 @@ interface Request {
 }
 
 /** An admin route: reads params, query and body, checks the admin key, answers JSON. */
-function route(ctx: HttpContext, params: number, maxBody: number, act: (r: Request) => Promise<unknown>): Handler {
+function route(ctx: HttpContext, params: number, maxBody: number, act: (r: Request) => Promise<unknown>, paramNames = ['model name', 'version']): Handler {
   return (res, req) => {
     const values = Array.from({ length: params }, (_, i) => param(req, i));
     const query = new URLSearchParams(req.getQuery() ?? '');
@@ -62,8 +63,9 @@ function route(ctx: HttpContext, params: number, maxBody: number, act: (r: Reque
     if (gate === false) return;
     const run = (body: Uint8Array) => ctx.guard(x, async () => {
       const actor = ((await gate) as string | undefined) ?? 'anonymous';
-      // Path parameters are a model name and a version: the one naming rule, before anything else.
-      values.forEach((v, i) => checkName(v, i === 0 ? 'model name' : 'version'));
+      // Path parameters are names (a model and a version, or an experiment): the one naming
+      // rule, before anything else.
+      values.forEach((v, i) => checkName(v, paramNames[i]!));
       sendJson(x, 200, JSON.stringify(await act({ params: values, query, body, headerLength, actor })));
     });
     if (isGet) return run(new Uint8Array(0));
@@ -73,6 +75,13 @@ function route(ctx: HttpContext, params: number, maxBody: number, act: (r: Reque
 
 function json(ctx: HttpContext, body: Uint8Array): Record<string, unknown> {
   return body.byteLength === 0 ? {} : asObject(parseJsonBody(body, ctx.opts.maxJsonDepth), 'request body');
+}
+
+const EXPERIMENT = ['experiment name'];
+
+/** A body parsed as JSON of any shape (empty: undefined), for the service to judge. */
+function anyJson(ctx: HttpContext, body: Uint8Array): unknown {
+  return body.byteLength === 0 ? undefined : parseJsonBody(body, ctx.opts.maxJsonDepth);
 }
 
 function str(o: Record<string, unknown>, k: string, required = false): string | undefined {
@@ -178,6 +187,15 @@ export function adminRoutes(ctx: HttpContext, deps: AdminDeps): Array<[Method, s
       if (b !== undefined && !Number.isSafeInteger(b)) throw new SluiceError('INVALID_ARGUMENT', 'before must be an audit id');
       return admin.audit({ model: r.query.get('model') ?? undefined, limit: n, beforeId: b });
     })],
+    // Experiments: bodies go whole to the service (their faults are EXPERIMENT_INVALID).
+    ['post', '/v1/admin/experiments', route(ctx, 0, small, (r) => admin.createExperiment(anyJson(ctx, r.body), r.actor))],
+    ['get', '/v1/admin/experiments', route(ctx, 0, 0, (r) => admin.listExperiments(r.query.get('status') ?? undefined))],
+    ['get', '/v1/admin/experiments/:name', route(ctx, 1, 0, (r) => admin.showExperiment(r.params[0]!), EXPERIMENT)],
+    ['get', '/v1/admin/experiments/:name/results', route(ctx, 1, 0, (r) => admin.experimentResults(r.params[0]!), EXPERIMENT)],
+    ['post', '/v1/admin/experiments/:name/stop', route(ctx, 1, small, (r) => admin.stopExperiment(r.params[0]!, anyJson(ctx, r.body), r.actor), EXPERIMENT)],
+    ['post', '/v1/admin/experiments/:name/promote', route(ctx, 1, small, (r) => admin.promoteExperiment(r.params[0]!, anyJson(ctx, r.body), r.actor), EXPERIMENT)],
+    ['put', '/v1/admin/experiments/:name/weights', route(ctx, 1, small, (r) => admin.experimentWeights(r.params[0]!, anyJson(ctx, r.body), r.actor), EXPERIMENT)],
+    ['post', '/v1/admin/experiments/:name/covariates', route(ctx, 1, 16 << 20, (r) => admin.experimentCovariates(r.params[0]!, anyJson(ctx, r.body)), EXPERIMENT)],
     ['get', '/v1/admin/keys', route(ctx, 0, 0, () => admin.listKeys())],
     ['post', '/v1/admin/keys', route(ctx, 0, small, async (r) => {
       const b = json(ctx, r.body);

@@ -1,0 +1,182 @@
+/**
+ * The experiment operations of the admin service (issue #14): create, list, show, results,
+ * stop, promote, change weights and upload CUPED covariates. Like routes, an experiment's
+ * versions are loaded (verified, warmed) before its route is stored, and the route is put in
+ * force here at once; other replicas follow the registry.
+ *
+ * Answers are the API's JSON. `results` is a fresh look (read-only: the analysis loop alone
+ * keeps sequential state), so it may be ahead of the loop's last look by up to one interval.
+ */
+import { SluiceError } from '../errors.js';
+import type { Db } from '../registry/db.js';
+import { isValidUnitId } from '../learn/event-id.js';
+import { rebalanceRoute, type RouteSpec } from '../routing/route.js';
+import { look } from '../control/experiments/analysis.js';
+import { experimentJson, parseExperiment } from '../control/experiments/spec.js';
+import {
+  changeWeights, createExperiment, getExperiment, listExperiments, promoteExperiment, stopExperiment, storeCovariates,
+  type ExperimentRecord, type ExperimentStatus, type Promotion,
+} from '../control/experiments/store.js';
+import type { RouteEngine } from './admin.js';
+
+export interface ExperimentsService {
+  createExperiment(body: unknown, actor: string): Promise<object>;
+  listExperiments(status?: string): Promise<object[]>;
+  showExperiment(name: string): Promise<object>;
+  experimentResults(name: string): Promise<object>;
+  stopExperiment(name: string, body: unknown, actor: string): Promise<object>;
+  promoteExperiment(name: string, body: unknown, actor: string): Promise<object>;
+  experimentWeights(name: string, body: unknown, actor: string): Promise<object>;
+  experimentCovariates(name: string, body: unknown): Promise<object>;
+}
+
+export const EXPERIMENT_OPERATIONS = [
+  'createExperiment', 'listExperiments', 'showExperiment', 'experimentResults', 'stopExperiment', 'promoteExperiment',
+  'experimentWeights', 'experimentCovariates',
+] as const satisfies ReadonlyArray<keyof ExperimentsService>;
+
+/** Covariates per upload at most (send more in several). */
+export const MAX_COVARIATES = 100_000;
+
+function invalid(message: string): SluiceError {
+  return new SluiceError('EXPERIMENT_INVALID', message);
+}
+
+function bodyObject(body: unknown): Record<string, unknown> {
+  if (body === undefined) return {};
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('the request body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+function fieldsOnly(o: Record<string, unknown>, known: string[]): void {
+  for (const k of Object.keys(o)) if (!known.includes(k)) throw invalid(`unknown field ${JSON.stringify(k.slice(0, 64))} (known: ${known.join(', ')})`);
+}
+
+function optionalText(o: Record<string, unknown>, k: string): string | undefined {
+  const v = Object.hasOwn(o, k) ? o[k] : undefined;
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '' || v.length > 4096) throw invalid(`${k} must be a non-empty string of at most 4096 characters`);
+  return v;
+}
+
+function recordJson(e: ExperimentRecord): Record<string, unknown> {
+  return {
+    name: e.spec.name,
+    model: e.spec.model,
+    status: e.status,
+    spec: experimentJson(e.spec),
+    outcome: e.outcome,
+    promoted_version: e.promotedVersion,
+    created_by: e.createdBy,
+    started_at: e.startedAt.toISOString(),
+    stopped_at: e.stoppedAt?.toISOString() ?? null,
+    analyzed_at: e.analyzedAt?.toISOString() ?? null,
+  };
+}
+
+function promotionJson(p: Promotion): Record<string, unknown> {
+  return {
+    ...recordJson(p.record),
+    promoted: { version: p.promoted.version, replaced_production: p.promoted.replacedProduction, changed: p.promoted.changed, audit_id: p.promoted.auditId },
+    archived: p.archived.map((a) => ({ version: a.version, audit_id: a.auditId })),
+  };
+}
+
+/** New weights for the route in force: hash routes keep every unit they can (ranges). */
+function reweighted(current: RouteSpec, weights: number[], model: string): RouteSpec {
+  if (current.assignment === 'hash') return rebalanceRoute(current, weights, model);
+  const sum = weights.reduce((a, b) => a + b, 0);
+  return Object.freeze({ ...current, variants: Object.freeze(current.variants.map((v, i) => Object.freeze({ name: v.name, version: v.version, weight: weights[i]! / sum }))) as RouteSpec['variants'] });
+}
+
+export function experimentsService(db: Db, engine: RouteEngine): ExperimentsService {
+  const clearHere = async (model: string) => {
+    if (engine.hasModel(model) && engine.liveVersions(model).route) await engine.setRoute(model, undefined);
+  };
+  return {
+    async createExperiment(body, actor) {
+      const spec = parseExperiment(body);
+      await engine.prepareVersions(spec.model, spec.variants.map((v) => v.version));
+      const { record, route } = await createExperiment(db, spec, actor);
+      await engine.setRoute(spec.model, route.route ?? undefined, route.generation);
+      return { ...recordJson(record), route_generation: route.generation, audit_id: route.auditId };
+    },
+    async listExperiments(status) {
+      if (status !== undefined && status !== 'running' && status !== 'stopped') throw invalid('status must be "running" or "stopped"');
+      return (await listExperiments(db, status as ExperimentStatus | undefined)).map((e) => {
+        const { spec: _spec, ...rest } = recordJson(e);
+        return { ...rest, variants: e.spec.variants.map((v) => ({ name: v.name, version: v.version })), decision: (e.lastResults?.decision as object | undefined) ?? null };
+      });
+    },
+    showExperiment: async (name) => {
+      const e = await getExperiment(db, name);
+      return { ...recordJson(e), last_results: e.lastResults };
+    },
+    experimentResults: async (name) => (await look(db, await getExperiment(db, name))).results,
+    async stopExperiment(name, body, actor) {
+      const o = bodyObject(body);
+      fieldsOnly(o, ['reason']);
+      const reason = optionalText(o, 'reason') ?? 'stopped by hand';
+      const { record, route } = await stopExperiment(db, name, { action: 'manual', reason }, actor);
+      if (route?.changed) await clearHere(record.spec.model);
+      return recordJson(record);
+    },
+    async promoteExperiment(name, body, actor) {
+      const o = bodyObject(body);
+      fieldsOnly(o, ['variant', 'reason']);
+      const e = await getExperiment(db, name);
+      const l = await look(db, e);
+      const asked = optionalText(o, 'variant');
+      // Without a variant: the winner the experiment stopped for, or the one this look finds.
+      const variant = asked ?? (e.outcome?.action === 'winner' ? e.outcome.variant : undefined) ?? (l.decision.action === 'winner' ? l.decision.variant : undefined);
+      if (variant === undefined) throw new SluiceError('EXPERIMENT_STOPPED', `experiment ${name} has no winner (${l.decision.reason}): name the variant to promote`);
+      const reason = optionalText(o, 'reason');
+      const outcome = { action: 'manual' as const, variant, reason: reason ?? `${variant} promoted by hand` };
+      const p = await promoteExperiment(db, name, variant, l.results, actor, outcome);
+      if (p.route?.changed) await clearHere(p.record.spec.model);
+      return promotionJson(p);
+    },
+    async experimentWeights(name, body, actor) {
+      const o = bodyObject(body);
+      fieldsOnly(o, ['weights', 'reason']);
+      const w = Object.hasOwn(o, 'weights') ? o.weights : undefined;
+      if (typeof w !== 'object' || w === null || Array.isArray(w)) throw invalid('weights must be an object of variant name -> weight > 0, naming every variant');
+      const e = await getExperiment(db, name);
+      if (e.spec.route.assignment === 'bandit') throw invalid('a bandit experiment\'s weights are the bandit\'s: they cannot be set');
+      const given = w as Record<string, unknown>;
+      for (const k of Object.keys(given)) if (!e.spec.variants.some((v) => v.name === k)) throw invalid(`weights names ${JSON.stringify(k.slice(0, 64))}, not a variant of ${name}`);
+      const weights = e.spec.variants.map((v) => {
+        const x = Object.hasOwn(given, v.name) ? given[v.name] : undefined;
+        if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) throw invalid(`weights.${v.name} must be a number > 0 (every variant keeps a share)`);
+        return x;
+      });
+      const change = await changeWeights(db, name, (current) => {
+        try {
+          return reweighted(current, weights, e.spec.model);
+        } catch (err) {
+          if (err instanceof SluiceError && err.code === 'ROUTE_INVALID') throw invalid(err.message);
+          throw err;
+        }
+      }, actor, optionalText(o, 'reason'));
+      if (change.route) await engine.setRoute(e.spec.model, change.route, change.generation);
+      return { experiment: name, route_generation: change.generation, changed: change.changed, audit_id: change.auditId, weights: Object.fromEntries(e.spec.variants.map((v, i) => [v.name, change.route?.variants[i]?.weight ?? weights[i]])) };
+    },
+    async experimentCovariates(name, body) {
+      const o = bodyObject(body);
+      fieldsOnly(o, ['covariates']);
+      const c = Object.hasOwn(o, 'covariates') ? o.covariates : undefined;
+      if (!Array.isArray(c) || c.length === 0 || c.length > MAX_COVARIATES) throw invalid(`covariates must be a list of 1 to ${MAX_COVARIATES} {"unit_id", "value"}`);
+      const values: Array<[string, number]> = c.map((item, i) => {
+        if (typeof item !== 'object' || item === null || Array.isArray(item)) throw invalid(`covariates[${i}] must be {"unit_id", "value"}`);
+        const { unit_id: unit, value, ...rest } = item as Record<string, unknown>;
+        if (Object.keys(rest).length > 0) throw invalid(`covariates[${i}] has an unknown field ${JSON.stringify(Object.keys(rest)[0]!.slice(0, 64))}`);
+        if (!isValidUnitId(unit)) throw invalid(`covariates[${i}].unit_id must be a unit id as decisions carry them (1 to 128 printable characters)`);
+        if (typeof value !== 'number' || !Number.isFinite(value)) throw invalid(`covariates[${i}].value must be a finite number`);
+        return [unit, value];
+      });
+      const e = await getExperiment(db, name);
+      const stored = await storeCovariates(db, e.id, values);
+      return { experiment: name, received: values.length, stored, unknown_units: values.length - stored };
+    },
+  };
+}
