@@ -114,56 +114,36 @@ ALTER TABLE feedback_events ADD COLUMN decision_unit_id text;
 -- A promotion made by an experiment carries the analysis that chose the winner.
 ALTER TABLE model_lineage ADD COLUMN analysis jsonb;
 
--- Adds the changes of the unit rows an upsert returned to experiment_sums (one row per
--- experiment, variant and period). `changed` holds the upsert's RETURNING: new values and the
--- prev_* ones it replaced (NULL: the row was inserted).
-CREATE FUNCTION experiment_sums_add(changed jsonb) RETURNS void LANGUAGE sql AS $$
-  INSERT INTO experiment_sums AS s (experiment_id, variant, route_gen, units, crossed, with_feedback, mean_sum, mean_sumsq, sum_sum, sum_sumsq, converted)
-  SELECT experiment_id, variant, route_gen,
-         count(*) FILTER (WHERE prev_events IS NULL),
-         count(*) FILTER (WHERE crossed AND NOT coalesce(prev_crossed, false)),
-         sum((events > 0)::int - (coalesce(prev_events, 0) > 0)::int),
-         sum(x - px), sum(x * x - px * px),
-         sum(reward_sum - coalesce(prev_reward_sum, 0)),
-         sum(reward_sum * reward_sum - coalesce(prev_reward_sum, 0) ^ 2),
-         sum(converted::int - coalesce(prev_converted, false)::int)
-    FROM (SELECT c.*,
-                 CASE WHEN c.events > 0 THEN c.reward_sum / c.events ELSE 0 END AS x,
-                 CASE WHEN coalesce(c.prev_events, 0) > 0 THEN c.prev_reward_sum / c.prev_events ELSE 0 END AS px
-            FROM jsonb_to_recordset(changed) AS c(experiment_id bigint, variant text, route_gen bigint, crossed boolean,
-                 events integer, reward_sum float8, converted boolean, prev_events integer, prev_reward_sum float8,
-                 prev_converted boolean, prev_crossed boolean)) AS d
-   GROUP BY 1, 2, 3
-  ON CONFLICT (experiment_id, variant, route_gen) DO UPDATE
-    SET units = s.units + EXCLUDED.units, crossed = s.crossed + EXCLUDED.crossed,
-        with_feedback = s.with_feedback + EXCLUDED.with_feedback,
-        mean_sum = s.mean_sum + EXCLUDED.mean_sum, mean_sumsq = s.mean_sumsq + EXCLUDED.mean_sumsq,
-        sum_sum = s.sum_sum + EXCLUDED.sum_sum, sum_sumsq = s.sum_sumsq + EXCLUDED.sum_sumsq,
-        converted = s.converted + EXCLUDED.converted
-$$;
-
 -- Decisions under an active experiment's route expose their unit. Statement-level with a
 -- transition table: one join per INSERT batch, and a quick exit when nothing runs. A unit
 -- decided again changes only when it is first seen under another variant (crossed).
 CREATE FUNCTION experiment_units_from_decisions() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE changed jsonb;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM experiment_periods WHERE active) THEN RETURN NULL; END IF;
+  -- A decision never changes a unit's outcome: only new units and units newly crossed count.
   WITH up AS (
     INSERT INTO experiment_units AS u (experiment_id, unit, variant, route_gen, first_at, crossed)
     SELECT p.experiment_id, CASE WHEN p.per_event THEN d.event_id ELSE d.unit_id END,
            (array_agg(d.variant ORDER BY d.at))[1], (array_agg(d.route_gen ORDER BY d.at))[1],
            min(d.at), count(DISTINCT d.variant) > 1
       FROM added d JOIN experiment_periods p ON p.active AND p.model = d.model AND p.route_gen = d.route_gen
-     WHERE p.per_event OR (d.unit_id IS NOT NULL AND d.unit_id <> '')
+     WHERE (p.per_event OR (d.unit_id IS NOT NULL AND d.unit_id <> ''))
+       -- most decisions are of units already seen in the same variant: nothing to change
+       AND NOT EXISTS (SELECT 1 FROM experiment_units k WHERE k.experiment_id = p.experiment_id
+                          AND k.unit = CASE WHEN p.per_event THEN d.event_id ELSE d.unit_id END
+                          AND (k.crossed OR k.variant = d.variant))
      GROUP BY 1, 2
     ON CONFLICT (experiment_id, unit) DO UPDATE
       SET crossed = true, prev_events = u.events, prev_reward_sum = u.reward_sum,
           prev_converted = u.converted, prev_crossed = u.crossed
       WHERE NOT u.crossed AND (EXCLUDED.crossed OR u.variant <> EXCLUDED.variant)
-    RETURNING experiment_id, variant, route_gen, crossed, events, reward_sum, converted, prev_events, prev_reward_sum, prev_converted, prev_crossed)
-  SELECT jsonb_agg(up) INTO changed FROM up;
-  IF changed IS NOT NULL THEN PERFORM experiment_sums_add(changed); END IF;
+    RETURNING experiment_id, variant, route_gen, crossed, prev_events, prev_crossed)
+  INSERT INTO experiment_sums AS s (experiment_id, variant, route_gen, units, crossed)
+  SELECT experiment_id, variant, route_gen, count(*) FILTER (WHERE prev_events IS NULL),
+         count(*) FILTER (WHERE crossed AND NOT coalesce(prev_crossed, false))
+    FROM up GROUP BY 1, 2, 3
+  ON CONFLICT (experiment_id, variant, route_gen) DO UPDATE
+    SET units = s.units + EXCLUDED.units, crossed = s.crossed + EXCLUDED.crossed;
   RETURN NULL;
 END
 $$;
@@ -173,7 +153,6 @@ CREATE TRIGGER experiment_units_from_decisions AFTER INSERT ON decisions
 -- Joined feedback under an active experiment's route adds to its unit's outcome. A unit whose
 -- decision row is not stored yet (feedback can overtake its decision) starts from the feedback.
 CREATE FUNCTION experiment_units_from_feedback() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE changed jsonb;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM experiment_periods WHERE active) THEN RETURN NULL; END IF;
   WITH up AS (
@@ -190,9 +169,28 @@ BEGIN
           converted = u.converted OR EXCLUDED.converted,
           crossed = u.crossed OR EXCLUDED.crossed OR u.variant <> EXCLUDED.variant,
           prev_events = u.events, prev_reward_sum = u.reward_sum, prev_converted = u.converted, prev_crossed = u.crossed
-    RETURNING experiment_id, variant, route_gen, crossed, events, reward_sum, converted, prev_events, prev_reward_sum, prev_converted, prev_crossed)
-  SELECT jsonb_agg(up) INTO changed FROM up;
-  IF changed IS NOT NULL THEN PERFORM experiment_sums_add(changed); END IF;
+    RETURNING experiment_id, variant, route_gen, crossed, events, reward_sum, converted, prev_events, prev_reward_sum, prev_converted, prev_crossed),
+  -- Each unit's change: x is its mean reward (0 without feedback), px what it was.
+  d AS (
+    SELECT up.*, CASE WHEN events > 0 THEN reward_sum / events ELSE 0 END AS x,
+           CASE WHEN coalesce(prev_events, 0) > 0 THEN prev_reward_sum / prev_events ELSE 0 END AS px
+      FROM up)
+  INSERT INTO experiment_sums AS s (experiment_id, variant, route_gen, units, crossed, with_feedback, mean_sum, mean_sumsq, sum_sum, sum_sumsq, converted)
+  SELECT experiment_id, variant, route_gen,
+         count(*) FILTER (WHERE prev_events IS NULL),
+         count(*) FILTER (WHERE crossed AND NOT coalesce(prev_crossed, false)),
+         sum((events > 0)::int - (coalesce(prev_events, 0) > 0)::int),
+         sum(x - px), sum(x * x - px * px),
+         sum(reward_sum - coalesce(prev_reward_sum, 0)),
+         sum(reward_sum * reward_sum - coalesce(prev_reward_sum, 0) ^ 2),
+         sum(converted::int - coalesce(prev_converted, false)::int)
+    FROM d GROUP BY 1, 2, 3
+  ON CONFLICT (experiment_id, variant, route_gen) DO UPDATE
+    SET units = s.units + EXCLUDED.units, crossed = s.crossed + EXCLUDED.crossed,
+        with_feedback = s.with_feedback + EXCLUDED.with_feedback,
+        mean_sum = s.mean_sum + EXCLUDED.mean_sum, mean_sumsq = s.mean_sumsq + EXCLUDED.mean_sumsq,
+        sum_sum = s.sum_sum + EXCLUDED.sum_sum, sum_sumsq = s.sum_sumsq + EXCLUDED.sum_sumsq,
+        converted = s.converted + EXCLUDED.converted;
   RETURN NULL;
 END
 $$;
