@@ -170,6 +170,12 @@ describe('sluice experiments (against a whole server)', () => {
     expect((await run(['covariates', 'cli-ab', '--file', file('units.csv', csv)])).trim())
       .toBe('cli-ab: 42 covariates received in 1 request, 40 stored, 2 for units the experiment has not seen');
     expect((await run(['results', 'cli-ab']))).toMatch(/^reward: .*, CUPED theta [-\d.e]+$/m);
+    const fromStdin = await sluice(['experiments', 'covariates', 'cli-ab', '--file', '-', ...url], {}, '[{"unit_id": "u0", "value": 7}, {"unit_id": "nobody", "value": 1}]');
+    expect([fromStdin.code, fromStdin.stdout.trim()]).toEqual([0, 'cli-ab: 2 covariates received in 1 request, 1 stored, 1 for units the experiment has not seen']);
+    // Over 100,000: two requests, totals summed (the driven units again, last, so they are stored again).
+    const many = [...Array.from({ length: 100_000 }, (_, i) => `far-${i},${i}`), ...[...variantOf.keys()].map((u, i) => `${u},${i % 3}`)].join('\n');
+    expect((await run(['covariates', 'cli-ab', '--file', file('many.csv', many)])).trim())
+      .toBe('cli-ab: 100,040 covariates received in 2 requests, 40 stored, 100,000 for units the experiment has not seen');
 
     expect((await run(['stop', 'cli-ab', '--reason', 'enough seen'])).trim()).toBe('cli-ab: stopped (manual: enough seen); demo-logistic serves its production version');
     expect(await run(['show', 'cli-ab'])).toMatch(/^outcome: manual: enough seen$/m);
