@@ -58,7 +58,7 @@ function logDecisions(db: Db, model: string, from: number, to: number, unit = 'u
 function logFeedback(db: Db, from: number, to: number): Promise<unknown> {
   return db.query(
     `INSERT INTO feedback_events (event_id, reward, at, received_at, joined, decided_at, model, variant, version, propensity, route_gen, decision_unit_id)
-     SELECT 'bench-exp-u' || g, ((g * 7919) % 1000) / 1000.0 * 0.6 + CASE WHEN g % 2 = 0 THEN 0 ELSE 0.02 END,
+     SELECT 'bench-exp-u' || g, ((g::bigint * 7919) % 1000) / 1000.0 * 0.6 + CASE WHEN g % 2 = 0 THEN 0 ELSE 0.02 END,
             now(), now(), true, now(), 'bench-exp', CASE WHEN g % 2 = 0 THEN 'control' ELSE 'treatment' END,
             CASE WHEN g % 2 = 0 THEN '1' ELSE '2' END, 0.5, 1, 'u' || g
        FROM generate_series($1::int, $2::int - 1) g WHERE g % 5 < 3

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type Running } from '../../src/serve.js';
 import { demoBody } from '../helpers/http.js';
 import { admin, logisticVersion, registerBody, until } from '../helpers/server.js';
-import { createPgDatabase, describeWith, postgresService, tempDir } from '../helpers/services.js';
+import { createPgDatabase, createTestBucket, describeWith, postgresService, s3Service, tempDir } from '../helpers/services.js';
+import type { Config } from '../../src/config/index.js';
 import { mulberry32 } from '../../src/random.js';
 
 const EXP = '/v1/admin/experiments';
@@ -30,17 +31,17 @@ function definition(name: string, extra: Record<string, unknown> = {}) {
   };
 }
 
-function suite(label: string, database: () => Promise<{ url?: string; cleanup: () => Promise<void> }>) {
+function suite(label: string, database: () => Promise<{ url?: string; s3?: Partial<Config>; cleanup: () => Promise<void> }>) {
   describe(`experiments over HTTP (${label})`, () => {
     const adminKey = `sk_test_admin_${randomBytes(24).toString('hex')}`;
     let dir: { dir: string; cleanup: () => Promise<void> };
-    let db: { url?: string; cleanup: () => Promise<void> };
+    let db: { url?: string; s3?: Partial<Config>; cleanup: () => Promise<void> };
     let s: Running;
     let url: string;
     const start = async () => {
       s = await serve({
         dataDir: dir.dir, databaseUrl: db.url, httpPort: 0, grpcPort: 0, workers: 1, adminKey, ioThreads: 2,
-        admission: false, reconcileMs: 60_000, experimentIntervalMs: 100, startupModels: ['demo-logistic'],
+        admission: false, reconcileMs: 60_000, experimentIntervalMs: 100, startupModels: ['demo-logistic'], ...db.s3,
       });
       url = `http://127.0.0.1:${s.httpPort}`;
     };
@@ -161,7 +162,7 @@ function suite(label: string, database: () => Promise<{ url?: string; cleanup: (
       expect(await call('POST', `${EXP}/ab1/promote`, {})).toMatchObject({ status: 409, json: { code: 'EXPERIMENT_STOPPED' } });
     }, 120_000);
 
-    it('keeps a unit on its variant across a restart; a weight change moves only the units it must', async () => {
+    it('keeps a unit on its variant on another replica and across a restart; a weight change moves only the units it must', async () => {
       expect((await call('POST', EXP, definition('ab3', { variants: [{ name: 'old', version: '1', weight: 1 }, { name: 'new', version: '2', weight: 1 }], auto_promote: false, min_units: 100000 }))).status).toBe(200);
       const units = Array.from({ length: 120 }, (_, i) => `sticky-${i}`);
       const before = new Map<string, string>();
@@ -169,6 +170,20 @@ function suite(label: string, database: () => Promise<{ url?: string; cleanup: (
       // Every unit the test drove is counted once, in the variant it was given.
       const driven = ['old', 'new'].map((v) => [v, [...before.values()].filter((x) => x === v).length]);
       await until(async () => JSON.stringify((await call('GET', `${EXP}/ab3/results`)).json.variants.map((v: { name: string; units: number }) => [v.name, v.units])) === JSON.stringify(driven), 10_000);
+      if (db.url) {
+        // A second replica on the same database gives every unit the same variant.
+        const dir2 = await tempDir('sluice-exp2-');
+        const other = await serve({ dataDir: dir2.dir, databaseUrl: db.url, httpPort: 0, grpcPort: 0, workers: 1, adminKey, reconcileMs: 60_000, experimentIntervalMs: 100, startupModels: ['demo-logistic'], ...db.s3 });
+        try {
+          for (const u of units) {
+            const r = await admin({ url: `http://127.0.0.1:${other.httpPort}` }, adminKey, 'POST', '/v2/models/demo-logistic/infer', demoBody(1, 0.1, { parameters: { unit_id: u } }));
+            expect(r.json.parameters.variant, `${u} on the second replica`).toBe(before.get(u));
+          }
+        } finally {
+          await other.stop();
+          await dir2.cleanup();
+        }
+      }
       await s.stop();
       await start();
       await until(async () => (await infer('probe')).parameters.variant !== undefined, 10_000);
@@ -203,9 +218,12 @@ function suite(label: string, database: () => Promise<{ url?: string; cleanup: (
 }
 
 suite('pglite', async () => ({ cleanup: async () => {} }));
-describeWith(postgresService, 'experiments over HTTP on PostgreSQL', () => {
+// Replicas share PostgreSQL and an S3 bucket (the second replica loads version 2 from it).
+describeWith(s3Service, 'experiments over HTTP with S3', () => describeWith(postgresService, 'experiments over HTTP on PostgreSQL', () => {
   suite('postgres', async () => {
     const d = await createPgDatabase();
-    return { url: d.url, cleanup: d.drop };
+    const b = await createTestBucket();
+    const s3: Partial<Config> = { s3Bucket: b.bucket, s3Endpoint: b.endpoint, s3Region: b.region, s3AccessKeyId: b.accessKeyId, s3SecretAccessKey: b.secretAccessKey, s3ForcePathStyle: true };
+    return { url: d.url, s3, cleanup: async () => { await d.drop(); await b.cleanup(); } };
   });
-});
+}));
