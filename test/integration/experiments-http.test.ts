@@ -214,6 +214,22 @@ function suite(label: string, database: () => Promise<{ url?: string; s3?: Parti
       const list = (await call('GET', `${EXP}?status=stopped`)).json as Array<{ name: string }>;
       expect(list.map((e) => e.name)).toEqual(['ab1', 'ab3']);
     }, 120_000);
+
+    it('random assignment counts requests as units; bandit assignment has no sample-ratio check and no settable weights', async () => {
+      const variants = [{ name: 'a', version: '1', weight: 1 }, { name: 'b', version: '2', weight: 1 }];
+      expect((await call('POST', EXP, definition('per-request', { variants, assignment: 'random', auto_promote: false, min_units: 100000 }))).status).toBe(200);
+      for (let i = 0; i < 30; i++) await infer('same-user');
+      await until(async () => (await call('GET', `${EXP}/per-request/results`)).json.variants.reduce((n: number, v: { units: number }) => n + v.units, 0) === 30, 10_000);
+      expect(await call('POST', `${EXP}/per-request/stop`, {})).toMatchObject({ status: 200 });
+
+      expect((await call('POST', EXP, definition('learning', { variants, assignment: 'bandit', bandit: { burn_in: 5 }, auto_promote: false }))).status).toBe(200);
+      expect((await call('GET', '/v1/admin/models/demo-logistic/route')).json.route).toMatchObject({ assignment: 'bandit', bandit: { burn_in: 5 } });
+      expect(await call('PUT', `${EXP}/learning/weights`, { weights: { a: 1, b: 2 } })).toMatchObject({ status: 400, json: { code: 'EXPERIMENT_INVALID', error: expect.stringMatching(/bandit/) } });
+      for (let i = 0; i < 10; i++) expect(['a', 'b']).toContain((await infer(`bandit-user-${i}`)).parameters.variant);
+      await until(async () => (await call('GET', `${EXP}/learning/results`)).json.variants.reduce((n: number, v: { units: number }) => n + v.units, 0) === 10, 10_000);
+      expect((await call('GET', `${EXP}/learning/results`)).json.srm).toBeNull();
+      expect(await call('POST', `${EXP}/learning/stop`, {})).toMatchObject({ status: 200 });
+    }, 60_000);
   });
 }
 
