@@ -11,7 +11,7 @@ import { SluiceError } from '../errors.js';
 import type { Db } from '../registry/db.js';
 import { isValidUnitId } from '../learn/event-id.js';
 import { rebalanceRoute, type RouteSpec } from '../routing/route.js';
-import { look } from '../control/experiments/analysis.js';
+import { analysis } from '../control/experiments/loop.js';
 import { experimentJson, parseExperiment } from '../control/experiments/spec.js';
 import {
   changeWeights, createExperiment, getExperiment, listExperiments, promoteExperiment, stopExperiment, storeCovariates,
@@ -112,7 +112,7 @@ export function experimentsService(db: Db, engine: RouteEngine): ExperimentsServ
       const e = await getExperiment(db, name);
       return { ...recordJson(e), last_results: e.lastResults };
     },
-    experimentResults: async (name) => (await look(db, await getExperiment(db, name))).results,
+    experimentResults: async (name) => (await (await analysis()).look(db, await getExperiment(db, name))).results,
     async stopExperiment(name, body, actor) {
       const o = bodyObject(body);
       fieldsOnly(o, ['reason']);
@@ -125,7 +125,7 @@ export function experimentsService(db: Db, engine: RouteEngine): ExperimentsServ
       const o = bodyObject(body);
       fieldsOnly(o, ['variant', 'reason']);
       const e = await getExperiment(db, name);
-      const l = await look(db, e);
+      const l = await (await analysis()).look(db, e);
       const asked = optionalText(o, 'variant');
       // Without a variant: the winner the experiment stopped for, or the one this look finds.
       const variant = asked ?? (e.outcome?.action === 'winner' ? e.outcome.variant : undefined) ?? (l.decision.action === 'winner' ? l.decision.variant : undefined);

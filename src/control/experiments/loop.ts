@@ -14,9 +14,14 @@
 import { errorFields, log } from '../../log.js';
 import type { Db } from '../../registry/db.js';
 import type { Metrics } from '../../metrics/version-metrics.js';
-import { look } from './analysis.js';
 import { ServingReporter } from './serving.js';
 import { getExperiment, listExperiments, promoteIn, saveAnalysis, stopIn } from './store.js';
+
+/**
+ * The statistics (src/analyze and the @stdlib distributions, ~10 MB) load on the first look: a
+ * server that never runs an experiment does not hold them (test/integration/footprint.test.ts).
+ */
+export const analysis = () => import('./analysis.js');
 
 /** Arbitrary constant naming "experiment analysis" among advisory locks (two-key form: this, experiment id). */
 export const EXPERIMENT_LOCK = 0x51_1c_e0_14;
@@ -95,7 +100,7 @@ export class ExperimentLoop {
       if (!got?.locked) return { experiment: name, action: 'skipped' };
       const e = await getExperiment(tx, name, true);
       if (e.status !== 'running') return { experiment: name, action: 'skipped' };
-      const l = await look(tx, e, now);
+      const l = await (await analysis()).look(tx, e, now);
       await saveAnalysis(tx, e.id, l.state, l.results);
       const d = l.decision;
       if (d.action === 'continue') return { experiment: name, action: 'continue' };
