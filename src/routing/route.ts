@@ -16,6 +16,7 @@
  */
 import { SluiceError } from '../errors.js';
 import { checkName, invalidName, isValidName } from '../names.js';
+import { objectWith as strictObject, own } from '../strict-json.js';
 import { checkPartition, cumulativeRanges, RANGE_TOLERANCE, rangeWeights, rebalance, type Range } from './ranges.js';
 
 export interface Variant {
@@ -84,21 +85,8 @@ function invalid(message: string): SluiceError {
   return new SluiceError('ROUTE_INVALID', message);
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** The object's own fields only (JSON.parse makes `__proto__` an own field: never inherited). */
-function field(o: Record<string, unknown>, key: string): unknown {
-  return Object.hasOwn(o, key) ? o[key] : undefined;
-}
-
 function objectWith(v: unknown, what: string, known: string[]): Record<string, unknown> {
-  if (!isObject(v)) throw invalid(`${what} must be a JSON object`);
-  for (const k of Object.keys(v)) {
-    if (!known.includes(k)) throw invalid(`${what} has an unknown field ${JSON.stringify(k.slice(0, 64))} (known: ${known.join(', ')})`);
-  }
-  return v;
+  return strictObject(v, what, known, invalid);
 }
 
 function name(v: unknown, what: string): string {
@@ -155,15 +143,15 @@ function parseVariants(v: unknown): Variant[] {
   const seen = new Map<string, number>();
   raw.forEach((item, i) => {
     const o = objectWith(item, `variants[${i}]`, VARIANT_FIELDS);
-    const n = name(field(o, 'name'), `variants[${i}].name`);
+    const n = name(own(o, 'name'), `variants[${i}].name`);
     const first = seen.get(n);
     if (first !== undefined) throw invalid(`variants[${i}].name ${JSON.stringify(n)} repeats variants[${first}].name: variant names must be unique`);
     seen.set(n, i);
-    const ranges = field(o, 'ranges');
+    const ranges = own(o, 'ranges');
     parsed.push({
       name: n,
-      version: name(field(o, 'version'), `variants[${i}].version`),
-      weight: field(o, 'weight'),
+      version: name(own(o, 'version'), `variants[${i}].version`),
+      weight: own(o, 'weight'),
       ranges: ranges === undefined ? undefined : parseRangeList(ranges, i),
     });
   });
@@ -186,24 +174,24 @@ function parseShadows(v: unknown): Shadow[] {
   const seen = new Map<string, number>();
   return raw.map((item, i) => {
     const o = objectWith(item, `shadows[${i}]`, SHADOW_FIELDS);
-    const version = name(field(o, 'version'), `shadows[${i}].version`);
+    const version = name(own(o, 'version'), `shadows[${i}].version`);
     const first = seen.get(version);
     if (first !== undefined) throw invalid(`shadows[${i}].version ${JSON.stringify(version)} repeats shadows[${first}].version: shadow versions must be distinct`);
     seen.set(version, i);
-    if (field(o, 'fraction') === undefined) throw invalid(`shadows[${i}].fraction is required: a number in (0, 1]`);
-    return Object.freeze({ version, fraction: positiveNumber(field(o, 'fraction'), `shadows[${i}].fraction`, 1) });
+    if (own(o, 'fraction') === undefined) throw invalid(`shadows[${i}].fraction is required: a number in (0, 1]`);
+    return Object.freeze({ version, fraction: positiveNumber(own(o, 'fraction'), `shadows[${i}].fraction`, 1) });
   });
 }
 
 function parseBandit(v: unknown, variants: number): RouteBandit {
   const o = v === undefined ? {} : objectWith(v, 'bandit', BANDIT_FIELDS);
   const num = (key: string, dflt: number, ok: (n: number) => boolean, rule: string): number => {
-    const x = field(o, key);
+    const x = own(o, key);
     if (x === undefined) return dflt;
     if (typeof x !== 'number' || !Number.isFinite(x) || !ok(x)) throw invalid(`bandit.${key} must be ${rule}`);
     return x;
   };
-  const reward = field(o, 'reward') ?? 'bernoulli';
+  const reward = own(o, 'reward') ?? 'bernoulli';
   if (reward !== 'bernoulli' && reward !== 'gaussian') throw invalid('bandit.reward must be "bernoulli" (rewards in [0, 1]) or "gaussian"');
   return Object.freeze({
     minShare: num('min_share', Math.min(0.05, 0.5 / variants), (n) => n >= 0 && n * variants <= 1, `a share with min_share * ${variants} variants <= 1`),
@@ -228,16 +216,16 @@ function parseSalt(v: unknown, model: string): string {
 export function parseRoute(body: unknown, model: string): RouteSpec {
   checkName(model, 'model name');
   const o = objectWith(body, 'route', ROUTE_FIELDS);
-  const variants = parseVariants(field(o, 'variants'));
-  const assignment = field(o, 'assignment');
+  const variants = parseVariants(own(o, 'variants'));
+  const assignment = own(o, 'assignment');
   if (assignment !== 'hash' && assignment !== 'random' && assignment !== 'bandit') throw invalid('assignment must be "hash" (sticky per unit id), "random" (per request) or "bandit" (Thompson sampling on the variants\' rewards)');
   if (assignment !== 'hash' && variants[0]!.ranges) throw invalid('variants[0].ranges need assignment "hash": ranges place unit ids\' hash buckets');
-  const rawBandit = field(o, 'bandit');
+  const rawBandit = own(o, 'bandit');
   if (rawBandit !== undefined && assignment !== 'bandit') throw invalid('bandit settings need assignment "bandit"');
   const bandit = assignment === 'bandit' ? parseBandit(rawBandit, variants.length) : undefined;
-  const salt = parseSalt(field(o, 'salt'), model);
-  const shadows = parseShadows(field(o, 'shadows'));
-  const rawLog = field(o, 'log_features');
+  const salt = parseSalt(own(o, 'salt'), model);
+  const shadows = parseShadows(own(o, 'shadows'));
+  const rawLog = own(o, 'log_features');
   const logFeatures = rawLog === undefined ? false : rawLog;
   if (typeof logFeatures !== 'boolean') throw invalid('log_features must be true or false');
   return Object.freeze({

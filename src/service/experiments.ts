@@ -10,6 +10,7 @@
 import { SluiceError } from '../errors.js';
 import type { Db } from '../registry/db.js';
 import { isValidUnitId } from '../learn/event-id.js';
+import { objectWith, own } from '../strict-json.js';
 import { rebalanceRoute, type RouteSpec } from '../routing/route.js';
 import { analysis } from '../control/experiments/loop.js';
 import { experimentJson, parseExperiment } from '../control/experiments/spec.js';
@@ -42,18 +43,13 @@ function invalid(message: string): SluiceError {
   return new SluiceError('EXPERIMENT_INVALID', message);
 }
 
-function bodyObject(body: unknown): Record<string, unknown> {
-  if (body === undefined) return {};
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('the request body must be a JSON object');
-  return body as Record<string, unknown>;
-}
-
-function fieldsOnly(o: Record<string, unknown>, known: string[]): void {
-  for (const k of Object.keys(o)) if (!known.includes(k)) throw invalid(`unknown field ${JSON.stringify(k.slice(0, 64))} (known: ${known.join(', ')})`);
+/** A request body with only `known` fields (absent: empty). */
+function bodyWith(body: unknown, known: string[]): Record<string, unknown> {
+  return body === undefined ? {} : objectWith(body, 'the request body', known, invalid);
 }
 
 function optionalText(o: Record<string, unknown>, k: string): string | undefined {
-  const v = Object.hasOwn(o, k) ? o[k] : undefined;
+  const v = own(o, k);
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || v === '' || v.length > 4096) throw invalid(`${k} must be a non-empty string of at most 4096 characters`);
   return v;
@@ -114,16 +110,14 @@ export function experimentsService(db: Db, engine: RouteEngine): ExperimentsServ
     },
     experimentResults: async (name) => (await (await analysis()).look(db, await getExperiment(db, name))).results,
     async stopExperiment(name, body, actor) {
-      const o = bodyObject(body);
-      fieldsOnly(o, ['reason']);
+      const o = bodyWith(body, ['reason']);
       const reason = optionalText(o, 'reason') ?? 'stopped by hand';
       const { record, route } = await stopExperiment(db, name, { action: 'manual', reason }, actor);
       if (route?.changed) await clearHere(record.spec.model);
       return recordJson(record);
     },
     async promoteExperiment(name, body, actor) {
-      const o = bodyObject(body);
-      fieldsOnly(o, ['variant', 'reason']);
+      const o = bodyWith(body, ['variant', 'reason']);
       const e = await getExperiment(db, name);
       const l = await (await analysis()).look(db, e);
       const asked = optionalText(o, 'variant');
@@ -137,16 +131,15 @@ export function experimentsService(db: Db, engine: RouteEngine): ExperimentsServ
       return promotionJson(p);
     },
     async experimentWeights(name, body, actor) {
-      const o = bodyObject(body);
-      fieldsOnly(o, ['weights', 'reason']);
-      const w = Object.hasOwn(o, 'weights') ? o.weights : undefined;
+      const o = bodyWith(body, ['weights', 'reason']);
+      const w = own(o, 'weights');
       if (typeof w !== 'object' || w === null || Array.isArray(w)) throw invalid('weights must be an object of variant name -> weight > 0, naming every variant');
       const e = await getExperiment(db, name);
       if (e.spec.route.assignment === 'bandit') throw invalid('a bandit experiment\'s weights are the bandit\'s: they cannot be set');
       const given = w as Record<string, unknown>;
       for (const k of Object.keys(given)) if (!e.spec.variants.some((v) => v.name === k)) throw invalid(`weights names ${JSON.stringify(k.slice(0, 64))}, not a variant of ${name}`);
       const weights = e.spec.variants.map((v) => {
-        const x = Object.hasOwn(given, v.name) ? given[v.name] : undefined;
+        const x = own(given, v.name);
         if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) throw invalid(`weights.${v.name} must be a number > 0 (every variant keeps a share)`);
         return x;
       });
@@ -162,9 +155,8 @@ export function experimentsService(db: Db, engine: RouteEngine): ExperimentsServ
       return { experiment: name, route_generation: change.generation, changed: change.changed, audit_id: change.auditId, weights: Object.fromEntries(e.spec.variants.map((v, i) => [v.name, change.route?.variants[i]?.weight ?? weights[i]])) };
     },
     async experimentCovariates(name, body) {
-      const o = bodyObject(body);
-      fieldsOnly(o, ['covariates']);
-      const c = Object.hasOwn(o, 'covariates') ? o.covariates : undefined;
+      const o = bodyWith(body, ['covariates']);
+      const c = own(o, 'covariates');
       if (!Array.isArray(c) || c.length === 0 || c.length > MAX_COVARIATES) throw invalid(`covariates must be a list of 1 to ${MAX_COVARIATES} {"unit_id", "value"}`);
       const values: Array<[string, number]> = c.map((item, i) => {
         if (typeof item !== 'object' || item === null || Array.isArray(item)) throw invalid(`covariates[${i}] must be {"unit_id", "value"}`);

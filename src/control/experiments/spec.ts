@@ -36,6 +36,7 @@
 import { SluiceError } from '../../errors.js';
 import { checkName, invalidName, isValidName } from '../../names.js';
 import { parseRoute, type RouteSpec } from '../../routing/route.js';
+import { objectWith as strictObject, own } from '../../strict-json.js';
 
 export const METRIC_KINDS = ['mean', 'sum', 'rate', 'error_rate', 'latency'] as const;
 export type MetricKind = (typeof METRIC_KINDS)[number];
@@ -83,20 +84,8 @@ function invalid(message: string): SluiceError {
   return new SluiceError('EXPERIMENT_INVALID', message);
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function own(o: Record<string, unknown>, k: string): unknown {
-  return Object.hasOwn(o, k) ? o[k] : undefined;
-}
-
 function objectWith(v: unknown, what: string, known: string[]): Record<string, unknown> {
-  if (!isObject(v)) throw invalid(`${what} must be a JSON object`);
-  for (const k of Object.keys(v)) {
-    if (!known.includes(k)) throw invalid(`${what} has an unknown field ${JSON.stringify(k.slice(0, 64))} (known: ${known.join(', ')})`);
-  }
-  return v;
+  return strictObject(v, what, known, invalid);
 }
 
 function numberIn(v: unknown, what: string, dflt: number, ok: (n: number) => boolean, rule: string): number {

@@ -1,0 +1,88 @@
+/**
+ * The canary judge (issue #15): is a canary healthy compared with the stable version over the
+ * same window? Like Kayenta's, each check pairs a threshold with a statistical test, so that a
+ * small sample neither fails nor passes a step by chance:
+ *   - errors: unhealthy when the canary's error rate exceeds the stable one's by more than
+ *     `maxErrorIncrease` AND an exact one-sided binomial test says the canary's rate is above
+ *     that tolerated rate (stable + maxErrorIncrease; p < alpha). The stable version carries
+ *     nearly all the traffic, so its rate is taken as known; exact, because a canary's first
+ *     seconds at 1% are a few dozen requests, where a z-test would fail one error in five;
+ *   - latency: unhealthy when the canary's p99 exceeds `maxP99Ratio` x the stable p99 AND a
+ *     one-sided Mann-Whitney test on the two latency histograms says the canary's latencies
+ *     tend to be larger (p < alpha).
+ * A check passes only with at least `minRequests` requests of each version in the window; below
+ * that it is inconclusive (the step waits). The verdict is unhealthy if any check fails, healthy
+ * if every check passes, inconclusive otherwise. Pure: the controller supplies the windows.
+ */
+import { mannWhitney, type Bins } from '../../analyze/mann-whitney.js';
+import binomialCdf from '@stdlib/stats-base-dists-binomial-cdf';
+
+export interface VersionWindow {
+  requests: number;
+  errors: number;
+  /** Latencies (ms) of the window's answers as (value, count) bins, e.g. an HDR histogram's. */
+  latency: Bins;
+  /** The window's p99 latency (ms), null without answers. */
+  p99: number | null;
+}
+
+export interface CanaryChecks {
+  /** Largest tolerated canary error rate minus stable error rate (absolute, e.g. 0.01). */
+  maxErrorIncrease: number;
+  /** Largest tolerated canary p99 / stable p99. */
+  maxP99Ratio: number;
+  alpha: number;
+  /** Requests of each version in the window before a check can pass. */
+  minRequests: number;
+}
+
+export const DEFAULT_CHECKS: Readonly<CanaryChecks> = Object.freeze({ maxErrorIncrease: 0.01, maxP99Ratio: 1.5, alpha: 0.05, minRequests: 100 });
+
+export type CheckState = 'passed' | 'failed' | 'inconclusive';
+
+export interface CheckResult {
+  name: 'errors' | 'latency';
+  state: CheckState;
+  detail: string;
+}
+
+export interface Verdict {
+  verdict: 'healthy' | 'unhealthy' | 'inconclusive';
+  checks: CheckResult[];
+  /** One line: the failed checks' details, or why it is inconclusive. */
+  reason: string;
+}
+
+function fmt(x: number | null, digits = 3): string {
+  return x === null ? '-' : Number(x.toPrecision(digits)).toString();
+}
+
+function errorCheck(stable: VersionWindow, canary: VersionWindow, c: CanaryChecks): CheckResult {
+  const rs = stable.requests > 0 ? stable.errors / stable.requests : 0;
+  const rc = canary.requests > 0 ? canary.errors / canary.requests : 0;
+  const tolerated = Math.min(1, rs + c.maxErrorIncrease);
+  // P(X >= errors) for X ~ Binomial(canary requests, tolerated rate).
+  const p = canary.errors === 0 ? 1 : 1 - binomialCdf(canary.errors - 1, canary.requests, tolerated);
+  const detail = `error rate canary ${fmt(rc)} vs stable ${fmt(rs)} (n ${canary.requests} / ${stable.requests}, p ${fmt(p)} that it is within ${fmt(tolerated)})`;
+  if (rc - rs > c.maxErrorIncrease && p < c.alpha) return { name: 'errors', state: 'failed', detail };
+  if (Math.min(stable.requests, canary.requests) < c.minRequests) return { name: 'errors', state: 'inconclusive', detail: `${detail}: fewer than ${c.minRequests} requests` };
+  return { name: 'errors', state: 'passed', detail };
+}
+
+function latencyCheck(stable: VersionWindow, canary: VersionWindow, c: CanaryChecks): CheckResult {
+  const ratio = stable.p99 !== null && canary.p99 !== null && stable.p99 > 0 ? canary.p99 / stable.p99 : null;
+  const mw = mannWhitney(canary.latency, stable.latency, 'greater');
+  const detail = `p99 canary ${fmt(canary.p99)} ms vs stable ${fmt(stable.p99)} ms (ratio ${fmt(ratio)}, Mann-Whitney one-sided p ${fmt(mw.p)})`;
+  if (ratio !== null && ratio > c.maxP99Ratio && mw.p !== null && mw.p < c.alpha) return { name: 'latency', state: 'failed', detail };
+  if (Math.min(stable.requests, canary.requests) < c.minRequests || ratio === null) return { name: 'latency', state: 'inconclusive', detail: `${detail}: fewer than ${c.minRequests} requests` };
+  return { name: 'latency', state: 'passed', detail };
+}
+
+export function judge(stable: VersionWindow, canary: VersionWindow, checks: CanaryChecks = DEFAULT_CHECKS): Verdict {
+  const results = [errorCheck(stable, canary, checks), latencyCheck(stable, canary, checks)];
+  const failed = results.filter((r) => r.state === 'failed');
+  if (failed.length > 0) return { verdict: 'unhealthy', checks: results, reason: failed.map((f) => `${f.name}: ${f.detail}`).join('; ') };
+  const waiting = results.filter((r) => r.state === 'inconclusive');
+  if (waiting.length > 0) return { verdict: 'inconclusive', checks: results, reason: waiting.map((w) => `${w.name}: ${w.detail}`).join('; ') };
+  return { verdict: 'healthy', checks: results, reason: 'every check passed' };
+}

@@ -1,0 +1,52 @@
+/**
+ * The canary judge on windows built from seeded samples: a canary failing 20% of requests or 5x
+ * slower is unhealthy; a healthy one passes; small samples are inconclusive, never a verdict.
+ */
+import { describe, expect, it } from 'vitest';
+import { judge, type VersionWindow } from '../../src/control/deployments/judge.js';
+import { mulberry32 } from '../../src/random.js';
+
+function window(n: number, errorRate: number, medianMs: number, seed: number): VersionWindow {
+  const random = mulberry32(seed);
+  const bins = new Map<number, number>();
+  let errors = 0;
+  const values: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (random() < errorRate) errors++;
+    // Log-normal latency, rounded to 0.01 ms (histogram-like ties).
+    const u1 = random() || 1e-12;
+    const u2 = random();
+    const z = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+    const v = Math.round(medianMs * Math.exp(0.3 * z) * 100) / 100;
+    values.push(v);
+    bins.set(v, (bins.get(v) ?? 0) + 1);
+  }
+  values.sort((a, b) => a - b);
+  return { requests: n, errors, latency: [...bins].sort((a, b) => a[0] - b[0]), p99: n > 0 ? values[Math.ceil(0.99 * n) - 1]! : null };
+}
+
+describe('canary judge', () => {
+  const stable = window(2000, 0.002, 2, 1);
+  it('fails a canary that fails 20% of its requests, on errors', () => {
+    const v = judge(stable, window(200, 0.2, 2, 2));
+    expect(v.verdict).toBe('unhealthy');
+    expect(v.checks.find((c) => c.name === 'errors')!.state).toBe('failed');
+    expect(v.reason).toMatch(/^errors: error rate canary/);
+  });
+  it('fails a canary 5x slower, on latency', () => {
+    const v = judge(stable, window(200, 0.002, 10, 3));
+    expect(v.verdict).toBe('unhealthy');
+    expect(v.checks.find((c) => c.name === 'latency')!.state).toBe('failed');
+  });
+  it('passes a healthy canary over many seeds (no false failure at alpha 0.05 thresholds)', () => {
+    let failures = 0;
+    for (let seed = 10; seed < 110; seed++) if (judge(window(2000, 0.002, 2, seed * 7), window(300, 0.002, 2, seed * 7 + 1)).verdict !== 'healthy') failures++;
+    // Both conditions (threshold and significance) must hold to fail: a healthy canary passes.
+    expect(failures).toBe(0);
+  });
+  it('is inconclusive below the minimum requests, and never fails on a handful of errors', () => {
+    expect(judge(stable, window(20, 0.002, 2, 4)).verdict).toBe('inconclusive');
+    // 1 error in 5 requests: 20%, but not significant.
+    expect(judge(stable, { requests: 5, errors: 1, latency: [[2, 5]], p99: 2 }).verdict).toBe('inconclusive');
+  });
+});
