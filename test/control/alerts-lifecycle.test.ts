@@ -16,7 +16,7 @@ import { parseSilence } from '../../src/control/alerts/silences.js';
 import type { Signals } from '../../src/control/alerts/signals.js';
 import { alertEvents, createRule, createSilence, expireSilence, listAlerts } from '../../src/control/alerts/store.js';
 import { WebhookChannel } from '../../src/control/alerts/webhook.js';
-import { describeEachDb, type TestDb } from '../helpers/services.js';
+import { describeEachDb, eventually, type TestDb } from '../helpers/services.js';
 
 interface Received {
   text: string;
@@ -249,6 +249,21 @@ describeEachDb('alert lifecycle', (backend) => {
     await loopFor(c).tick(at(0));
     await c.idle();
     expect(c.stats).toMatchObject({ attempts: 3, retries: 2, delivered: 0, failed: 1 });
+  });
+
+  it('evaluates on its own every interval once started, and stops when closed', async () => {
+    await rule({ name: 'timed', source: 'test.timed', operator: '>', threshold: 0 });
+    const c = channel(hook.url);
+    const loop = new AlertLoop({ db: t.db, signals, channels: [c], intervalMs: 20 });
+    values.set('test.timed', 1);
+    loop.start();
+    await eventually(() => (hook.received('timed').length > 0 ? true : undefined), 10_000, 'the firing notice');
+    await loop.close();
+    values.set('test.timed', 0);
+    await new Promise((r) => setTimeout(r, 100)); // several intervals: a loop still running would resolve it
+    expect((await listAlerts(t.db, 'firing')).map((a) => a.rule)).toEqual(['timed']);
+    await c.idle();
+    expect(hook.received('timed').map((b) => b.status)).toEqual(['firing']);
   });
 
   it('skips the round while another replica holds the alerts lock (PostgreSQL)', async () => {
