@@ -5,7 +5,8 @@
  * again, resolved; a pending alert that clears says nothing; silences hold notices back (and a
  * firing notice goes out once a silence ends while the alert still fires); retries after the
  * receiver answers 500, none after a 404, backoff on a refused connection; evaluation does not
- * wait for the receiver; another replica holding the lock skips the round.
+ * wait for the receiver; a full webhook queue drops its oldest waiting notice; another replica
+ * holding the lock skips the round.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +16,7 @@ import { parseRule, type Labels } from '../../src/control/alerts/rules.js';
 import { parseSilence } from '../../src/control/alerts/silences.js';
 import type { Signals } from '../../src/control/alerts/signals.js';
 import { alertEvents, createRule, createSilence, expireSilence, listAlerts } from '../../src/control/alerts/store.js';
+import type { Notice } from '../../src/control/alerts/notice.js';
 import { WebhookChannel } from '../../src/control/alerts/webhook.js';
 import { describeEachDb, eventually, type TestDb } from '../helpers/services.js';
 
@@ -249,6 +251,20 @@ describeEachDb('alert lifecycle', (backend) => {
     await loopFor(c).tick(at(0));
     await c.idle();
     expect(c.stats).toMatchObject({ attempts: 3, retries: 2, delivered: 0, failed: 1 });
+  });
+
+  it('bounds each webhook queue: a full one drops its oldest waiting notice, never the one in flight', async () => {
+    const c = channel(hook.url, { queueLimit: 2 });
+    const notice = (rule: string): Notice => ({
+      status: 'firing', rule, labels: {}, severity: 'info', summary: 's', source: 'x', operator: '>', threshold: 0, value: 1,
+      activeSince: null, firedAt: null, resolvedAt: null, at: new Date(),
+    });
+    const release = hook.holdAnswers();
+    for (const r of ['q1', 'q2', 'q3', 'q4']) c.send(notice(r));
+    release();
+    await c.idle();
+    expect(['q1', 'q2', 'q3', 'q4'].map((r) => hook.received(r).length)).toEqual([1, 0, 1, 1]);
+    expect(c.stats).toMatchObject({ delivered: 3, dropped: 1 });
   });
 
   it('evaluates on its own every interval once started, and stops when closed', async () => {

@@ -35,6 +35,7 @@ interface Target {
   url: string;
   /** 1-based position in the configured list: what logs call it. */
   index: number;
+  /** Notices waiting (not the one in flight). */
   queue: string[];
   busy: boolean;
 }
@@ -108,9 +109,12 @@ export class WebhookChannel implements NoticeChannel {
   private pump(t: Target): void {
     t.busy = true;
     const p = (async () => {
-      while (!this.closed && t.queue.length > 0) {
-        if (!(await this.deliver(t, t.queue[0]!))) break; // closed while waiting: close() counts it
-        t.queue.shift();
+      // The notice in flight leaves the queue first: a full queue drops only waiting ones.
+      for (let body = t.queue.shift(); body !== undefined; body = this.closed ? undefined : t.queue.shift()) {
+        if (!(await this.deliver(t, body))) {
+          t.queue.unshift(body); // closed while waiting to retry: close() counts it
+          break;
+        }
       }
     })().catch((e: unknown) => log.error('alerts: webhook delivery failed', { webhook: t.index, ...errorFields(e) }))
       .finally(() => {
