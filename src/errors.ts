@@ -83,6 +83,10 @@ export const catalogue = {
   EXPERIMENT_EXISTS: { http: 409, grpc: Grpc.ALREADY_EXISTS, retryable: false, doc: 'An experiment with this name exists already (names are never reused: its results stay readable).' },
   EXPERIMENT_RUNNING: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'The model already has a running experiment (one per model: it owns the model\'s route): stop it first.' },
   EXPERIMENT_STOPPED: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'The experiment is stopped: its weights cannot change, and it was promoted already or has no winner to promote without naming a variant.' },
+  // Alerts (/v1/admin/alerts; src/control/alerts).
+  ALERT_INVALID: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'An alert rule or silence is malformed (name, source, labels, operator, threshold, for_ms, severity, summary, matchers, ends_at, comment), or a ?state= filter is unknown; the message names the field.' },
+  ALERT_NOT_FOUND: { http: 404, grpc: Grpc.NOT_FOUND, retryable: false, doc: 'No silence has this id.' },
+  ALERT_RULE_EXISTS: { http: 409, grpc: Grpc.ALREADY_EXISTS, retryable: false, doc: 'An alert rule with this name exists already (built-in rule names are taken too).' },
   // Learned state (src/learn): between replicas, never sent to clients.
   DELTAS_PRUNED: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'A learner replica fell so far behind that deltas it needs were pruned after checkpoints included them; it restores the latest checkpoint.' },
   CONFIG_INVALID: { http: 500, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'A configuration value is invalid (reported at start-up).' },

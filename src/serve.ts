@@ -23,6 +23,10 @@ import { adminService } from './service/admin.js';
 import { Engine } from './service/engine.js';
 import { LearnedSync } from './learn/learned-sync.js';
 import { ExperimentLoop } from './control/experiments/loop.js';
+import { AlertLoop } from './control/alerts/loop.js';
+import { logChannel } from './control/alerts/notice.js';
+import { noSignals } from './control/alerts/signals.js';
+import { WebhookChannel } from './control/alerts/webhook.js';
 import { defaultJudge } from './learn/learners.js';
 import { sameRoute } from './routing/route.js';
 
@@ -174,6 +178,11 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
     },
   });
   experiments.start();
+  // Alerts: one replica at a time evaluates the rules; notices go to the log and the webhooks.
+  // No source is wired yet (noSignals): every rule reads "no value" and stays quiet.
+  const webhooks = new WebhookChannel(config.alertWebhooks);
+  const alerts = new AlertLoop({ db: services.db, signals: noSignals, channels: [logChannel, webhooks], intervalMs: config.alertIntervalMs });
+  alerts.start();
   // Routes in force before this replica says it serves (the watcher reports them too, but in
   // its own time): a unit must get its variant from the first request after a restart.
   try {
@@ -203,6 +212,8 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
       // Every thread stops accepting at the same moment, then drains.
       await Promise.all([http.close(config.drainTimeoutMs), grpc.close(config.drainTimeoutMs), threads?.close(config.drainTimeoutMs)]);
       await experiments.close();
+      await alerts.close();
+      await webhooks.close();
       // The engine's learners save their last checkpoints while the database is still open.
       await engine.close();
       sync.close();

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `sluice` command: serve, predict, loadtest, models, route, shadow, policies, experiments. Errors print one line and exit non-zero.
+ * The `sluice` command: serve, predict, loadtest, models, route, shadow, policies, experiments, alerts. Errors print one line and exit non-zero.
  */
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
@@ -8,6 +8,7 @@ import type { Config } from '../config/index.js';
 import { toSluiceError } from '../errors.js';
 import { checkName } from '../names.js';
 import { serveUntilSignalled, version } from '../serve.js';
+import { addAlertCommands } from './alerts.js';
 import { addExperimentCommands } from './experiments.js';
 import { addModelCommands } from './models.js';
 import { addPolicyCommands } from './policies.js';
@@ -84,6 +85,7 @@ addRouteCommands(program);
 addShadowCommands(program);
 addPolicyCommands(program);
 addExperimentCommands(program);
+addAlertCommands(program);
 
 program.command('loadtest')
   .description('open-loop load test of any Open Inference Protocol server (see loadtest/README.md)')

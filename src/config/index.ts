@@ -124,6 +124,12 @@ export interface Config {
   checkpointIntervalMs: number;
   /** How often running experiments are analysed (and may stop or promote) (ms). */
   experimentIntervalMs: number;
+
+  // Alerts (src/control/alerts)
+  /** How often alert rules are evaluated (ms; one replica at a time). */
+  alertIntervalMs: number;
+  /** Webhook URLs every alert notice is POSTed to (Slack-compatible JSON). Secret: they often carry a token. */
+  alertWebhooks: string[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -179,6 +185,20 @@ const url = (raw: string, name: string): string => {
     throw invalid(name, 'must be a URL');
   }
   return raw;
+};
+
+const urlList = (raw: string, name: string): string[] => {
+  const urls = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const u of urls) {
+    let parsed: URL;
+    try {
+      parsed = new URL(u);
+    } catch {
+      throw invalid(name, 'must be a comma-separated list of http(s) URLs');
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw invalid(name, 'must be a comma-separated list of http(s) URLs');
+  }
+  return urls;
 };
 
 const modelList = (raw: string, name: string): Config['startupModels'] => {
@@ -243,6 +263,8 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   learnerSyncMs: { env: 'SLUICE_LEARNER_SYNC_MS', doc: 'how often online learners exchange state deltas with other replicas (ms)', default: () => 1_000, parse: int(10, 3_600_000) },
   checkpointIntervalMs: { env: 'SLUICE_CHECKPOINT_INTERVAL_MS', doc: 'how often learned state is checkpointed to the artifact store (ms; also at unload and shutdown)', default: () => 60_000, parse: int(100, 86_400_000) },
   experimentIntervalMs: { env: 'SLUICE_EXPERIMENT_INTERVAL_MS', doc: 'how often running experiments are analysed, and may stop for a winner, futility or harm (ms)', default: () => 5_000, parse: int(50, 3_600_000) },
+  alertIntervalMs: { env: 'SLUICE_ALERT_INTERVAL_MS', doc: 'how often alert rules are evaluated (ms; one replica at a time)', default: () => 10_000, parse: int(50, 3_600_000) },
+  alertWebhooks: { env: 'SLUICE_ALERT_WEBHOOKS', doc: 'comma-separated webhook URLs alert notices are POSTed to (Slack-compatible JSON)', secret: true, default: () => [], parse: urlList },
 };
 
 /** Reads the configuration: overrides (other than undefined) win over the environment, which wins over defaults. */

@@ -4,7 +4,8 @@
  * API keys; a model's route through src/routing/control.ts, which loads every version a route
  * names before the route is stored, after which it is put in force here at once (the registry
  * watcher brings it to the other replicas, and would bring it here too a moment later);
- * experiments (src/service/experiments.ts), which own their model's route while they run.
+ * experiments (src/service/experiments.ts), which own their model's route while they run;
+ * alerts, their rules and silences (src/service/alerts.ts).
  *
  * Its arguments are the API's values, checked here and below (names, stages, routes, owners),
  * so that every transport gets the same answers; its results are plain data the transports
@@ -21,6 +22,7 @@ import { registryRouteControl, type RouteControl } from '../routing/control.js';
 import { parseRoute, parseRouteOwner, type RouteSpec } from '../routing/route.js';
 import type { PublishedRoute } from '../routing/plane-route.js';
 import type { PolicySource } from './evaluate.js';
+import { ALERT_OPERATIONS, alertsService, type AlertsService } from './alerts.js';
 import { EXPERIMENT_OPERATIONS, experimentsService, type ExperimentsService } from './experiments.js';
 
 /** A registration as the API gives it: the header's fields and the artifact's bytes. */
@@ -51,7 +53,7 @@ export interface RouteRequest {
   force?: boolean;
 }
 
-export interface AdminService extends ExperimentsService {
+export interface AdminService extends ExperimentsService, AlertsService {
   listModels(): Promise<ModelSummary[]>;
   showModel(model: string): Promise<ModelDetail>;
   /** A model's versions in registration order, optionally of one stage. */
@@ -81,7 +83,7 @@ export interface AdminService extends ExperimentsService {
 /** Every operation, for forwarding from another thread; the check below fails to compile when one is missing. */
 export const ADMIN_OPERATIONS = [
   'listModels', 'showModel', 'versions', 'getVersion', 'register', 'promote', 'rollback', 'audit',
-  'getRoute', 'setRoute', 'clearRoute', 'listKeys', 'createKey', 'evaluate', ...EXPERIMENT_OPERATIONS,
+  'getRoute', 'setRoute', 'clearRoute', 'listKeys', 'createKey', 'evaluate', ...EXPERIMENT_OPERATIONS, ...ALERT_OPERATIONS,
 ] as const satisfies ReadonlyArray<keyof AdminService>;
 const everyOperationListed: Exclude<keyof AdminService, (typeof ADMIN_OPERATIONS)[number]> extends never ? true : never = true;
 void everyOperationListed;
@@ -159,6 +161,7 @@ export function adminService({ registry, keys, engine }: AdminDepsOf): AdminServ
     // server which never evaluates need not hold (test/integration/footprint.test.ts).
     evaluate: async (model, body) => (await import('./evaluate.js')).evaluateRequest(registry.db, engine, model, body),
     ...experimentsService(registry.db, engine),
+    ...alertsService(registry.db),
   };
 }
 

@@ -24,4 +24,22 @@ describe('configuration', () => {
   ])('refuses %s=%s with CONFIG_INVALID naming the variable', (key, value) => {
     expect(() => loadConfig({}, { [key]: value })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining(key) }));
   });
+
+  it('reads alert webhooks as a comma list of http(s) URLs, never echoing a bad one (they carry tokens)', () => {
+    const c = loadConfig({}, { SLUICE_ALERT_WEBHOOKS: ' https://hooks.example/T1/secret , http://127.0.0.1:9/x,', SLUICE_ALERT_INTERVAL_MS: '250' });
+    expect(c.alertWebhooks).toEqual(['https://hooks.example/T1/secret', 'http://127.0.0.1:9/x']);
+    expect(c.alertIntervalMs).toBe(250);
+    expect(loadConfig({}, {}).alertWebhooks).toEqual([]);
+    for (const bad of ['ftp://x/token123', 'not a url token123']) {
+      let message = '';
+      try {
+        loadConfig({}, { SLUICE_ALERT_WEBHOOKS: bad });
+      } catch (e) {
+        expect((e as { code: string }).code).toBe('CONFIG_INVALID');
+        message = (e as Error).message;
+      }
+      expect(message).toMatch(/^SLUICE_ALERT_WEBHOOKS: /);
+      expect(message).not.toContain('token123');
+    }
+  });
 });

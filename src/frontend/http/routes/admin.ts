@@ -1,8 +1,8 @@
 /**
  * The admin API: list, show and register model versions (with upload),
  * promote, roll back, read, set and clear a model's traffic route, run experiments (create,
- * list, show, results, stop, promote, weights, covariates), read the audit log, and
- * manage API keys. Every endpoint needs an API key with the admin scope (401 without one, 403
+ * list, show, results, stop, promote, weights, covariates), list alerts and manage their rules
+ * and silences, read the audit log, and manage API keys. Every endpoint needs an API key with the admin scope (401 without one, 403
  * with another scope); the key's name is what the audit log records.
  *
  * Registering uploads the artifact in the body after a JSON header, like the binary tensor
@@ -196,6 +196,13 @@ export function adminRoutes(ctx: HttpContext, deps: AdminDeps): Array<[Method, s
     ['post', '/v1/admin/experiments/:name/promote', route(ctx, 1, small, (r) => admin.promoteExperiment(r.params[0]!, anyJson(ctx, r.body), r.actor), EXPERIMENT)],
     ['put', '/v1/admin/experiments/:name/weights', route(ctx, 1, small, (r) => admin.experimentWeights(r.params[0]!, anyJson(ctx, r.body), r.actor), EXPERIMENT)],
     ['post', '/v1/admin/experiments/:name/covariates', route(ctx, 1, 16 << 20, (r) => admin.experimentCovariates(r.params[0]!, anyJson(ctx, r.body)), EXPERIMENT)],
+    // Alerts: bodies go whole to the service (their faults are ALERT_INVALID).
+    ['get', '/v1/admin/alerts', route(ctx, 0, 0, (r) => admin.listAlerts(r.query.get('state') ?? undefined))],
+    ['get', '/v1/admin/alerts/rules', route(ctx, 0, 0, () => admin.listAlertRules())],
+    ['post', '/v1/admin/alerts/rules', route(ctx, 0, small, (r) => admin.createAlertRule(anyJson(ctx, r.body), r.actor))],
+    ['get', '/v1/admin/alerts/silences', route(ctx, 0, 0, (r) => admin.listSilences(r.query.get('state') ?? undefined))],
+    ['post', '/v1/admin/alerts/silences', route(ctx, 0, small, (r) => admin.createSilence(anyJson(ctx, r.body), r.actor))],
+    ['del', '/v1/admin/alerts/silences/:id', route(ctx, 1, small, (r) => admin.deleteSilence(r.params[0]!, r.actor), ['silence id'])],
     ['get', '/v1/admin/keys', route(ctx, 0, 0, () => admin.listKeys())],
     ['post', '/v1/admin/keys', route(ctx, 0, small, async (r) => {
       const b = json(ctx, r.body);
