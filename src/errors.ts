@@ -83,6 +83,10 @@ export const catalogue = {
   EXPERIMENT_EXISTS: { http: 409, grpc: Grpc.ALREADY_EXISTS, retryable: false, doc: 'An experiment with this name exists already (names are never reused: its results stay readable).' },
   EXPERIMENT_RUNNING: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'The model already has a running experiment (one per model: it owns the model\'s route): stop it first.' },
   EXPERIMENT_STOPPED: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'The experiment is stopped: its weights cannot change, and it was promoted already or has no winner to promote without naming a variant.' },
+  DEPLOYMENT_INVALID: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'A deployment definition is malformed (model, kind, candidate, stable, steps, checks, windows, rule, or a setting of another kind); the message names the field.' },
+  DEPLOYMENT_NOT_FOUND: { http: 404, grpc: Grpc.NOT_FOUND, retryable: false, doc: 'No deployment has this id.' },
+  DEPLOYMENT_ACTIVE: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'The model already has a deployment in progress (one per model: it owns the model\'s route): finish or abort it first.' },
+  DEPLOYMENT_FINISHED: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'The deployment is over (promoted, rolled back or aborted), or not in the state the action needs (resume a paused one, pause a running one).' },
   // Alerts (/v1/admin/alerts; src/control/alerts).
   ALERT_INVALID: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'An alert rule or silence is malformed (name, source, labels, operator, threshold, for_ms, severity, summary, matchers, ends_at, comment), or a ?state= filter is unknown; the message names the field.' },
   ALERT_NOT_FOUND: { http: 404, grpc: Grpc.NOT_FOUND, retryable: false, doc: 'No silence has this id.' },

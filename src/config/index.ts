@@ -124,6 +124,8 @@ export interface Config {
   checkpointIntervalMs: number;
   /** How often running experiments are analysed (and may stop or promote) (ms). */
   experimentIntervalMs: number;
+  /** How often deployments in progress are judged (and may step, roll back or promote) (ms). */
+  deploymentIntervalMs: number;
 
   // Alerts (src/control/alerts)
   /** How often alert rules are evaluated (ms; one replica at a time). */
@@ -263,6 +265,7 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   learnerSyncMs: { env: 'SLUICE_LEARNER_SYNC_MS', doc: 'how often online learners exchange state deltas with other replicas (ms)', default: () => 1_000, parse: int(10, 3_600_000) },
   checkpointIntervalMs: { env: 'SLUICE_CHECKPOINT_INTERVAL_MS', doc: 'how often learned state is checkpointed to the artifact store (ms; also at unload and shutdown)', default: () => 60_000, parse: int(100, 86_400_000) },
   experimentIntervalMs: { env: 'SLUICE_EXPERIMENT_INTERVAL_MS', doc: 'how often running experiments are analysed, and may stop for a winner, futility or harm (ms)', default: () => 5_000, parse: int(50, 3_600_000) },
+  deploymentIntervalMs: { env: 'SLUICE_DEPLOYMENT_INTERVAL_MS', doc: 'how often deployments in progress are judged, and may step, roll back or promote (ms)', default: () => 1_000, parse: int(50, 3_600_000) },
   alertIntervalMs: { env: 'SLUICE_ALERT_INTERVAL_MS', doc: 'how often alert rules are evaluated (ms; one replica at a time)', default: () => 10_000, parse: int(50, 3_600_000) },
   alertWebhooks: { env: 'SLUICE_ALERT_WEBHOOKS', doc: 'comma-separated webhook URLs alert notices are POSTed to (Slack-compatible JSON)', secret: true, default: () => [], parse: urlList },
 };

@@ -23,6 +23,7 @@ import { parseRoute, parseRouteOwner, type RouteSpec } from '../routing/route.js
 import type { PublishedRoute } from '../routing/plane-route.js';
 import type { PolicySource } from './evaluate.js';
 import { ALERT_OPERATIONS, alertsService, type AlertsService } from './alerts.js';
+import { DEPLOYMENT_OPERATIONS, deploymentsService, type DeploymentEngine, type DeploymentsService } from './deployments.js';
 import { EXPERIMENT_OPERATIONS, experimentsService, type ExperimentsService } from './experiments.js';
 
 /** A registration as the API gives it: the header's fields and the artifact's bytes. */
@@ -53,7 +54,7 @@ export interface RouteRequest {
   force?: boolean;
 }
 
-export interface AdminService extends ExperimentsService, AlertsService {
+export interface AdminService extends ExperimentsService, DeploymentsService, AlertsService {
   listModels(): Promise<ModelSummary[]>;
   showModel(model: string): Promise<ModelDetail>;
   /** A model's versions in registration order, optionally of one stage. */
@@ -83,7 +84,7 @@ export interface AdminService extends ExperimentsService, AlertsService {
 /** Every operation, for forwarding from another thread; the check below fails to compile when one is missing. */
 export const ADMIN_OPERATIONS = [
   'listModels', 'showModel', 'versions', 'getVersion', 'register', 'promote', 'rollback', 'audit',
-  'getRoute', 'setRoute', 'clearRoute', 'listKeys', 'createKey', 'evaluate', ...EXPERIMENT_OPERATIONS, ...ALERT_OPERATIONS,
+  'getRoute', 'setRoute', 'clearRoute', 'listKeys', 'createKey', 'evaluate', ...EXPERIMENT_OPERATIONS, ...DEPLOYMENT_OPERATIONS, ...ALERT_OPERATIONS,
 ] as const satisfies ReadonlyArray<keyof AdminService>;
 const everyOperationListed: Exclude<keyof AdminService, (typeof ADMIN_OPERATIONS)[number]> extends never ? true : never = true;
 void everyOperationListed;
@@ -100,7 +101,7 @@ export interface RouteEngine {
 export interface AdminDepsOf {
   registry: Registry;
   keys: ApiKeys;
-  engine: RouteEngine & PolicySource;
+  engine: RouteEngine & PolicySource & DeploymentEngine;
 }
 
 function text(v: unknown, what: string): string | undefined {
@@ -161,6 +162,7 @@ export function adminService({ registry, keys, engine }: AdminDepsOf): AdminServ
     // server which never evaluates need not hold (test/integration/footprint.test.ts).
     evaluate: async (model, body) => (await import('./evaluate.js')).evaluateRequest(registry.db, engine, model, body),
     ...experimentsService(registry.db, engine),
+    ...deploymentsService(registry.db, engine),
     ...alertsService(registry.db),
   };
 }

@@ -5,7 +5,7 @@
  * can be mixed with good ones.
  *
  * parameters: { op: "sum" | "echo", delay_us?, sleep_us?, error_on?, crash_on?, nan_on?, fail_while_exists?,
- *               hang_while_exists?, hang_ms? }
+ *               hang_while_exists?, hang_ms?, fail_every? }
  *  - sum: output [-1, 1] = sum of each row; echo: output = input.
  *  - delay_us: busy-waits this long per batch (simulates compute; blocks its thread).
  *  - sleep_us: blocks its thread this long per batch without using CPU (simulates a model
@@ -16,6 +16,8 @@
  *    and removes the file to make the model fail and recover, on every worker thread at once.
  *  - hang_while_exists: a file path; while it exists every batch blocks its thread for hang_ms
  *    (default 2000) before answering (Atomics.wait: the thread sleeps, no CPU is burnt).
+ *  - fail_every: every n-th batch on a thread throws (n = 5: a version failing 20% of its
+ *    single-row requests, for canary tests).
  */
 import { existsSync } from 'node:fs';
 import { SluiceError } from '../../errors.js';
@@ -44,6 +46,8 @@ export function loadFixture(m: Manifest, opts: LoadOptions): Runtime {
   const failWhile = typeof p.fail_while_exists === 'string' ? p.fail_while_exists : undefined;
   const hangWhile = typeof p.hang_while_exists === 'string' ? p.hang_while_exists : undefined;
   const hangMs = num(p.hang_ms) ?? 2000;
+  const failEvery = num(p.fail_every);
+  let batches = 0;
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   const inp = m.signature.inputs[0];
   if (m.signature.inputs.length !== 1 || !inp || inp.datatype !== 'FP32') {
@@ -65,6 +69,7 @@ export function loadFixture(m: Manifest, opts: LoadOptions): Runtime {
         throw new Error(`fixture error at /internal/path/secret-${errorOn}`);
       }
       if (failWhile !== undefined && existsSync(failWhile)) throw new Error('fixture failing while its switch file exists');
+      if (failEvery !== undefined && ++batches % failEvery === 0) throw new Error(`fixture failing every ${failEvery}th batch`);
       if (hangWhile !== undefined && existsSync(hangWhile)) Atomics.wait(sleeper, 0, 0, hangMs);
       if (delayUs > 0) {
         const until = performance.now() + delayUs / 1000;

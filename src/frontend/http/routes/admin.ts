@@ -1,7 +1,8 @@
 /**
  * The admin API: list, show and register model versions (with upload),
  * promote, roll back, read, set and clear a model's traffic route, run experiments (create,
- * list, show, results, stop, promote, weights, covariates), list alerts and manage their rules
+ * list, show, results, stop, promote, weights, covariates) and deployments (create, list, show,
+ * pause, resume, abort, promote), list alerts and manage their rules
  * and silences, read the audit log, and manage API keys. Every endpoint needs an API key with the admin scope (401 without one, 403
  * with another scope); the key's name is what the audit log records.
  *
@@ -78,6 +79,7 @@ function json(ctx: HttpContext, body: Uint8Array): Record<string, unknown> {
 }
 
 const EXPERIMENT = ['experiment name'];
+const DEPLOYMENT = ['deployment id'];
 
 /** A body parsed as JSON of any shape (empty: undefined), for the service to judge. */
 function anyJson(ctx: HttpContext, body: Uint8Array): unknown {
@@ -196,6 +198,15 @@ export function adminRoutes(ctx: HttpContext, deps: AdminDeps): Array<[Method, s
     ['post', '/v1/admin/experiments/:name/promote', route(ctx, 1, small, (r) => admin.promoteExperiment(r.params[0]!, anyJson(ctx, r.body), r.actor), EXPERIMENT)],
     ['put', '/v1/admin/experiments/:name/weights', route(ctx, 1, small, (r) => admin.experimentWeights(r.params[0]!, anyJson(ctx, r.body), r.actor), EXPERIMENT)],
     ['post', '/v1/admin/experiments/:name/covariates', route(ctx, 1, 16 << 20, (r) => admin.experimentCovariates(r.params[0]!, anyJson(ctx, r.body)), EXPERIMENT)],
+    // Deployments: bodies go whole to the service (their faults are DEPLOYMENT_INVALID).
+    ['post', '/v1/admin/deployments', route(ctx, 0, small, (r) => admin.createDeployment(anyJson(ctx, r.body), r.actor))],
+    ['get', '/v1/admin/deployments', route(ctx, 0, 0, (r) => admin.listDeployments(r.query.get('state') ?? undefined))],
+    ['get', '/v1/admin/deployments/:id', route(ctx, 1, 0, (r) => admin.showDeployment(r.params[0]!), DEPLOYMENT)],
+    ...(['pause', 'resume', 'abort', 'promote'] as const).map((op): [Method, string, Handler] => ['post', `/v1/admin/deployments/:id/${op}`, route(ctx, 1, small, (r) => {
+      const body = anyJson(ctx, r.body);
+      const id = r.params[0]!;
+      return op === 'pause' ? admin.pauseDeployment(id, body, r.actor) : op === 'resume' ? admin.resumeDeployment(id, body, r.actor) : op === 'abort' ? admin.abortDeployment(id, body, r.actor) : admin.promoteDeployment(id, body, r.actor);
+    }, DEPLOYMENT)]),
     // Alerts: bodies go whole to the service (their faults are ALERT_INVALID).
     ['get', '/v1/admin/alerts', route(ctx, 0, 0, (r) => admin.listAlerts(r.query.get('state') ?? undefined))],
     ['get', '/v1/admin/alerts/rules', route(ctx, 0, 0, () => admin.listAlertRules())],

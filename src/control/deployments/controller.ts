@@ -1,0 +1,86 @@
+/**
+ * What a deployment does next, from one look (pure; loop.ts supplies the figures and applies it):
+ *
+ * canary     the judge compares the candidate with the stable version over the window since the
+ *            step began (at most window_s): unhealthy -> roll back at once, whatever the step's
+ *            age; healthy, the step at least step_min_s old and the candidate at least
+ *            step_min_requests requests into it -> the next step, or at the last (100%) promote
+ *            (auto_promote; otherwise it waits for `promote`); else wait.
+ * blue-green the candidate has all traffic from the start; the judge compares it over the window
+ *            with the stable version's figures from before the switch (the baseline): unhealthy
+ *            -> switch back (roll back) in one step; after bake_s without a failed check ->
+ *            promote. An inconclusive bake (too little traffic) does not hold up the promotion:
+ *            nothing failed.
+ * shadow     after duration_s, the shadow report decides: compared >= min_compared, agreement >=
+ *            min_agreement, the shadow's error rate <= max_error_rate and p99 <= max_p99_ratio x
+ *            the caller's -> promote; otherwise discard (rolled back, traffic never moved).
+ */
+import { judge, type Verdict, type VersionWindow } from './judge.js';
+import type { DeploymentRecord, Transition } from './store.js';
+
+export const CONTROLLER = 'sluice-deployments';
+
+/** One shadow version's figures from the engine's shadow report. */
+export interface ShadowFigures {
+  mirrored: number;
+  errors: number;
+  compared: number;
+  agreeing: number;
+  shadowP99: number | null;
+  callerP99: number | null;
+}
+
+export interface LookFigures {
+  /** The stable version over the window (blue-green: the baseline from before the switch). */
+  stable?: VersionWindow;
+  candidate?: VersionWindow;
+  shadow?: ShadowFigures;
+}
+
+export type Next = { transition: Transition; verdict: unknown } | { transition: null; verdict: unknown };
+
+function t(action: Transition['action'], to: Transition['to'], reason: string, verdict: unknown, step?: number): Next {
+  return { transition: { action, to, reason, actor: CONTROLLER, verdict, ...(step !== undefined ? { step } : {}) }, verdict };
+}
+
+function verdictJson(v: Verdict): Record<string, unknown> {
+  return { verdict: v.verdict, reason: v.reason, checks: v.checks };
+}
+
+export function next(d: DeploymentRecord, now: number, f: LookFigures): Next {
+  if (d.status !== 'running') return { transition: null, verdict: null };
+  const age = (now - d.stepStartedAt.getTime()) / 1000;
+  const s = d.spec;
+  if (s.kind === 'shadow') return nextShadow(d, age, f.shadow);
+  if (!f.stable || !f.candidate) return { transition: null, verdict: { verdict: 'inconclusive', reason: 'no figures yet' } };
+  const v = judge(f.stable, f.candidate, s.checks);
+  const verdict = verdictJson(v);
+  if (v.verdict === 'unhealthy') return t('rollback', 'rolled_back', v.reason, verdict);
+  if (s.kind === 'blue-green') {
+    if (age < s.bakeS) return { transition: null, verdict };
+    return s.autoPromote ? t('promote', 'promoted', `baked ${s.bakeS} s without a failed check`, verdict) : { transition: null, verdict: { ...verdict, waiting: 'promote' } };
+  }
+  if (v.verdict !== 'healthy') return { transition: null, verdict };
+  if (age < s.stepMinS) return { transition: null, verdict: { ...verdict, waiting: `step ${d.step} is ${Math.floor(age)} of ${s.stepMinS} s old` } };
+  if (f.candidate.requests < s.stepMinRequests) return { transition: null, verdict: { ...verdict, waiting: `${f.candidate.requests} of ${s.stepMinRequests} candidate requests in step ${d.step}` } };
+  const last = d.step >= s.steps.length - 1;
+  if (!last) return t('advance', 'running', `healthy at ${s.steps[d.step]! * 100}%: to ${s.steps[d.step + 1]! * 100}%`, verdict, d.step + 1);
+  return s.autoPromote ? t('promote', 'promoted', 'healthy at 100%', verdict) : { transition: null, verdict: { ...verdict, waiting: 'promote' } };
+}
+
+function nextShadow(d: DeploymentRecord, age: number, f: ShadowFigures | undefined): Next {
+  const r = d.spec.rule;
+  if (!f) return { transition: null, verdict: { verdict: 'inconclusive', reason: 'no shadow figures yet' } };
+  const agreement = f.compared > 0 ? f.agreeing / f.compared : null;
+  const errorRate = f.mirrored > 0 ? f.errors / f.mirrored : null;
+  const ratio = f.shadowP99 !== null && f.callerP99 !== null && f.callerP99 > 0 ? f.shadowP99 / f.callerP99 : null;
+  const verdict = { compared: f.compared, agreement, error_rate: errorRate, p99_ratio: ratio };
+  if (age < d.spec.durationS) return { transition: null, verdict };
+  const faults: string[] = [];
+  if (f.compared < r.minCompared) faults.push(`${f.compared} of ${r.minCompared} answers compared`);
+  if (agreement !== null && agreement < r.minAgreement) faults.push(`agreement ${agreement.toFixed(4)} < ${r.minAgreement}`);
+  if (errorRate !== null && errorRate > r.maxErrorRate) faults.push(`error rate ${errorRate.toFixed(4)} > ${r.maxErrorRate}`);
+  if (ratio !== null && ratio > r.maxP99Ratio) faults.push(`p99 ratio ${ratio.toFixed(2)} > ${r.maxP99Ratio}`);
+  if (faults.length > 0) return t('rollback', 'rolled_back', `discarded: ${faults.join('; ')}`, verdict);
+  return d.spec.autoPromote ? t('promote', 'promoted', `shadowed ${d.spec.durationS} s: agreement, errors and latency within the rule`, verdict) : { transition: null, verdict: { ...verdict, waiting: 'promote' } };
+}
