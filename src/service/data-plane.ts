@@ -24,6 +24,7 @@ import type { DispatchMode, Manifest, TensorSpec } from '../model/manifest.js';
 import { checkInputs, selectOutputs } from '../model/signature.js';
 import type { Tensor } from '../model/tensor.js';
 import { Metrics, type VersionMetrics } from '../metrics/version-metrics.js';
+import type { WindowSnapshot } from '../metrics/windows.js';
 import { Batcher } from '../dispatch/batcher.js';
 import { TableView } from '../dispatch/model-table.js';
 import { slotLayout } from '../dispatch/slot-layout.js';
@@ -502,6 +503,14 @@ export class DataPlane {
     return s;
   }
 
+  /**
+   * This thread's window of a version over [fromMs, toMs] (src/metrics/windows.ts), undefined
+   * when this thread never made metrics for it. The control plane sums every thread's.
+   */
+  windowSnapshot(model: string, version: string, fromMs: number, toMs: number): WindowSnapshot | undefined {
+    return this.metrics.find(model, version)?.window?.snapshot(fromMs, toMs);
+  }
+
   /** This thread's shadow figures for a model (the control plane merges every thread's). */
   shadowSnapshots(model: string): ShadowSnapshot[] {
     return [...this.shadowStats.values()].filter((s) => s.model === model).map((s) => s.snapshot());
@@ -541,7 +550,7 @@ export class DataPlane {
 
   private failure(v: LoadedVersion, e: unknown, t0: number): SluiceError {
     const err = this.runError(v, e);
-    v.metrics.observeFailure(performance.now() - t0);
+    v.metrics.observeFailure(performance.now() - t0, err.code);
     return err;
   }
 
