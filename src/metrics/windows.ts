@@ -58,7 +58,7 @@ class Bucket {
  * clone copies it between threads, and `mergeWindowSnapshots` sums several exactly.
  */
 export interface WindowSnapshot {
-  /** Start of the earliest bucket included (<= the asked start: whole buckets only), and the end asked. */
+  /** The asked start aligned down on its bucket's start (whole buckets only), and the end asked. */
   fromMs: number;
   toMs: number;
   /** Requests answered or failed, and the failed ones. */
@@ -128,24 +128,30 @@ export class VersionWindow {
   }
 
   /**
-   * Every bucket that overlaps [fromMs, toMs] summed (an empty snapshot when none does). A
-   * bucket from an earlier lap of the ring holds its own time, so an old one is never taken
-   * for a recent one.
+   * Every bucket that overlaps [fromMs, toMs] and the ring still holds, summed (an empty
+   * snapshot when none does). A bucket from an earlier lap of the ring holds its own time, so
+   * an old one is never taken for a recent one.
    */
   snapshot(fromMs: number, toMs: number): WindowSnapshot {
+    const start = windowStart(fromMs, toMs, this.bucketMs, this.buckets);
     const parts: WindowSnapshot[] = [];
     for (const b of this.ring ?? []) {
-      if (b.start < 0 || b.start > toMs || b.start + this.bucketMs <= fromMs) continue;
+      if (b.start < start || b.start > toMs) continue;
       const errorsByCode: Record<string, number> = {};
       for (let i = 0; i < b.errors.length; i++) if (b.errors[i]! > 0) errorsByCode[CODES[i]!] = b.errors[i]!;
       parts.push({ fromMs: b.start, toMs, requests: b.requests, errors: b.failures, errorsByCode, latency: snapshotHistogram(b.latency!) });
     }
-    return mergeWindowSnapshots(parts, alignDown(fromMs, this.bucketMs), toMs);
+    return mergeWindowSnapshots(parts, start, toMs);
   }
 }
 
-export function alignDown(ms: number, bucketMs: number): number {
-  return Math.floor(ms / bucketMs) * bucketMs;
+/**
+ * Where a window over [fromMs, toMs] really starts: the start of the bucket holding fromMs,
+ * but no earlier than the oldest bucket the ring still holds when toMs's bucket is current.
+ */
+export function windowStart(fromMs: number, toMs: number, bucketMs = WINDOW_BUCKET_MS, buckets = WINDOW_BUCKETS): number {
+  const align = (ms: number) => Math.floor(ms / bucketMs) * bucketMs;
+  return Math.max(align(fromMs), align(toMs) - (buckets - 1) * bucketMs);
 }
 
 /** An empty latency snapshot of the shared precision. */
@@ -154,15 +160,14 @@ function emptyLatency(): HistogramSnapshot {
 }
 
 /**
- * Several snapshots summed: counts and codes add, histograms add count to count at each index
- * (every percentile of the sum is that of one histogram holding every request). `fromMs` is the
- * earliest part's start (or `emptyFrom` when there is none).
+ * Several snapshots of the window [fromMs, toMs] (fromMs aligned on a bucket start) summed:
+ * counts and codes add, histograms add count to count at each index (every percentile of the
+ * sum is that of one histogram holding every request).
  */
-export function mergeWindowSnapshots(parts: WindowSnapshot[], emptyFrom: number, toMs: number): WindowSnapshot {
-  const out: WindowSnapshot = { fromMs: emptyFrom, toMs, requests: 0, errors: 0, errorsByCode: {}, latency: emptyLatency() };
+export function mergeWindowSnapshots(parts: WindowSnapshot[], fromMs: number, toMs: number): WindowSnapshot {
+  const out: WindowSnapshot = { fromMs, toMs, requests: 0, errors: 0, errorsByCode: {}, latency: emptyLatency() };
   if (parts.length === 0) return out;
   const h = fastRecordable(latencyHistogram());
-  out.fromMs = Math.min(...parts.map((p) => p.fromMs));
   for (const p of parts) {
     out.requests += p.requests;
     out.errors += p.errors;

@@ -19,7 +19,7 @@ import { errorFields, log } from '../log.js';
 import type { DispatchMode, Manifest } from '../model/manifest.js';
 import type { Metrics } from '../metrics/version-metrics.js';
 import { mergeSnapshots, snapshotMetrics, type MetricsSnapshot } from '../metrics/snapshot.js';
-import { mergeWindowSnapshots, windowStats, WINDOW_BUCKET_MS, WINDOW_BUCKETS, alignDown, type WindowSnapshot, type WindowStats } from '../metrics/windows.js';
+import { mergeWindowSnapshots, windowStats, WINDOW_BUCKET_MS, WINDOW_BUCKETS, windowStart, type WindowSnapshot, type WindowStats } from '../metrics/windows.js';
 import { Arena } from '../dispatch/arena.js';
 import { ModelTable } from '../dispatch/model-table.js';
 import { DEFAULT_DISPATCH } from '../dispatch/policy.js';
@@ -322,7 +322,7 @@ export class Engine extends PlaneService {
       if (!this.models.has(model)) throw modelNotFound(model);
       throw new SluiceError('VERSION_NOT_FOUND', `model ${model} has not served version ${version}`);
     }
-    return mergeWindowSnapshots(parts, alignDown(fromMs, WINDOW_BUCKET_MS), toMs);
+    return mergeWindowSnapshots(parts, windowStart(fromMs, toMs), toMs);
   }
 
   /** `windowSnapshot` summarised: counts, errors by code, latency percentiles and mean in ms. */
