@@ -62,23 +62,26 @@ export class VersionMetrics {
     this.window = opts.windowed === false ? undefined : new VersionWindow();
   }
 
-  observeSuccess(latencyMs: number, rows: number): void {
+  /**
+   * A successful request, answered at wall-clock `nowMs`: the data plane passes the time from
+   * the clock reading that ended its latency (wallClock in data-plane.ts), so the window and
+   * lastInference cost no clock reading of their own.
+   */
+  observeSuccess(latencyMs: number, rows: number, nowMs = Date.now()): void {
     this.success++;
     this.rows += rows;
     this.successNs += nanos(latencyMs);
     const us = latencyUs(latencyMs);
     this.latency.recordValue(us);
-    // One clock reading serves both: the window needs wall-clock time, as lastInference does.
-    const now = Date.now();
-    this.lastInference = now;
-    this.window?.recordSuccess(us, now);
+    this.lastInference = nowMs;
+    this.window?.recordSuccess(us, nowMs);
   }
 
-  /** A failed request; `code` is the SluiceError code its client got. */
-  observeFailure(latencyMs: number, code: string): void {
+  /** A failed request at `nowMs`; `code` is the SluiceError code its client got. */
+  observeFailure(latencyMs: number, code: string, nowMs = Date.now()): void {
     this.failure++;
     this.failureNs += nanos(latencyMs);
-    this.window?.recordFailure(code, Date.now());
+    this.window?.recordFailure(code, nowMs);
   }
 
   /** One execution of `rows` rows, for `requests` requests, that took `computeMs`. */

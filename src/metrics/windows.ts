@@ -20,8 +20,9 @@
  * a window without traffic keeps stale buckets, which queries tell apart by their start time.
  * A clock that steps back records into the current bucket.
  */
+import * as hdr from 'hdr-histogram-js';
 import { catalogue, SluiceError } from '../errors.js';
-import { fastRecordable, recordFast } from './fast-record.js';
+import { fastRecordable } from './fast-record.js';
 import { addHistogramSnapshot, snapshotHistogram, type HistogramSnapshot } from './histogram-snapshot.js';
 import { latencyHistogram } from './latency-histogram.js';
 
@@ -33,7 +34,24 @@ const CODES: readonly string[] = [...Object.keys(catalogue), 'OTHER'];
 const CODE_INDEX = new Map(CODES.map((c, i) => [c, i]));
 const OTHER = CODES.length - 1;
 
-type Counted = ReturnType<typeof fastRecordable>;
+/**
+ * A bucket's latency is a bare counts array laid out as a latency histogram's (the same index
+ * for the same value, computed with integer operations as fast-record.ts does), its count, min
+ * and max kept beside it: recording is a few integer operations and calls no histogram method.
+ * A snapshot of it is what snapshotHistogram would give of a histogram that recorded the same
+ * values (test/unit/windows.test.ts compares them).
+ */
+const LAYOUT = fastRecordable(latencyHistogram());
+const HALF = LAYOUT.subBucketHalfCountMagnitude;
+const UNIT = LAYOUT.unitMagnitude;
+const HALF_COUNT = LAYOUT.subBucketHalfCount;
+const LENGTH = LAYOUT.countsArrayLength;
+
+/** The counts index of a whole value from 1 to 2^31 - 1 (hdr's countsArrayIndex, in integers). */
+function indexOf(v: number): number {
+  const bucket = Math.max(31 - Math.clz32(v) - HALF - UNIT, 0);
+  return ((bucket + 1) << HALF) + (v >>> (bucket + UNIT)) - HALF_COUNT;
+}
 
 class Bucket {
   /** Wall-clock ms the bucket starts at (a multiple of the bucket length); -1: never used. */
@@ -41,15 +59,47 @@ class Bucket {
   requests = 0;
   failures = 0;
   readonly errors = new Uint32Array(CODES.length);
-  /** Successful requests' latency in us; built on the slot's first use. */
-  latency: Counted | undefined;
+  /** Successful requests' latency (us) by histogram index; made on the slot's first use. */
+  counts = new Uint32Array(0);
+  /** The successful requests, and their smallest and largest latency (us; 0 when none). */
+  latencies = 0;
+  min = 0;
+  max = 0;
 
   reset(start: number): void {
     this.start = start;
     this.requests = 0;
     this.failures = 0;
     this.errors.fill(0);
-    this.latency?.reset();
+    if (this.counts.length === 0) this.counts = new Uint32Array(LENGTH);
+    else this.counts.fill(0);
+    this.latencies = 0;
+    this.min = 0;
+    this.max = 0;
+  }
+
+  /** A latency of whole us >= 1 (clamped to 2^31 - 1 us, ~36 minutes). */
+  record(us: number): void {
+    const v = us <= 0x7fffffff ? us : 0x7fffffff;
+    const i = indexOf(v);
+    // Past 60 s: the array grows, as an autoResize histogram's would (rare, so allocating).
+    if (i >= this.counts.length) this.grow(i + 1);
+    this.counts[i]!++;
+    if (this.latencies === 0 || v < this.min) this.min = v;
+    if (v > this.max) this.max = v;
+    this.latencies++;
+  }
+
+  private grow(length: number): void {
+    const next = new Uint32Array(length);
+    next.set(this.counts);
+    this.counts = next;
+  }
+
+  latencySnapshot(): HistogramSnapshot {
+    const base = { lowest: LAYOUT.lowestDiscernibleValue, digits: LAYOUT.numberOfSignificantValueDigits };
+    if (this.latencies === 0) return { ...base, counts: new Uint32Array(0), min: 0, max: 0 };
+    return { ...base, counts: this.counts.slice(0, indexOf(this.max) + 1), min: this.min, max: this.max };
   }
 }
 
@@ -101,7 +151,7 @@ export class VersionWindow {
   recordSuccess(us: number, nowMs: number): void {
     const b = nowMs >= this.end ? this.rotate(nowMs) : this.current!;
     b.requests++;
-    recordFast(b.latency!, us);
+    b.record(us);
   }
 
   /** A failed request, with the code its client got, at `nowMs`. */
@@ -118,10 +168,7 @@ export class VersionWindow {
     const index = Math.floor(nowMs / this.bucketMs);
     const start = index * this.bucketMs;
     const b = this.ring[index % this.buckets]!;
-    if (b.start !== start) {
-      b.latency ??= fastRecordable(latencyHistogram());
-      b.reset(start);
-    }
+    if (b.start !== start) b.reset(start);
     this.current = b;
     this.end = start + this.bucketMs;
     return b;
@@ -139,7 +186,7 @@ export class VersionWindow {
       if (b.start < start || b.start > toMs) continue;
       const errorsByCode: Record<string, number> = {};
       for (let i = 0; i < b.errors.length; i++) if (b.errors[i]! > 0) errorsByCode[CODES[i]!] = b.errors[i]!;
-      parts.push({ fromMs: b.start, toMs, requests: b.requests, errors: b.failures, errorsByCode, latency: snapshotHistogram(b.latency!) });
+      parts.push({ fromMs: b.start, toMs, requests: b.requests, errors: b.failures, errorsByCode, latency: b.latencySnapshot() });
     }
     return mergeWindowSnapshots(parts, start, toMs);
   }
@@ -189,7 +236,7 @@ export interface WindowStats {
 }
 
 /** An HDR histogram (us) holding a snapshot's latency, for percentiles or tests over values. */
-export function latencyOf(s: WindowSnapshot): ReturnType<typeof latencyHistogram> {
+export function latencyOf(s: WindowSnapshot): hdr.Histogram {
   const h = latencyHistogram();
   addHistogramSnapshot(h, s.latency);
   return h;

@@ -39,6 +39,17 @@ import { DecisionChunkBuilder, rowMiddle, type DecisionChunk } from '../learn/de
 import { NO_GENERATION } from '../dispatch/model-table.js';
 import { SHADOW_MAX_IN_FLIGHT, ShadowStats, type ShadowSnapshot } from '../routing/shadow.js';
 
+/**
+ * Wall-clock ms of a performance.now() reading, without reading the clock again: this thread's
+ * time origin plus the reading. Windows (src/metrics/windows.ts) align buckets on wall-clock
+ * time across threads; each thread's origin is its own start, so the threads agree to well
+ * within a bucket (the monotonic clock and the wall clock drift apart by far less).
+ */
+const TIME_ORIGIN = performance.timeOrigin;
+function wallClock(perfNow: number): number {
+  return TIME_ORIGIN + perfNow;
+}
+
 /** Decisions buffered on a thread before they go to the decision log in one message. */
 const DECISION_BATCH = 256;
 const DECISION_FLUSH_MS = 20;
@@ -525,7 +536,7 @@ export class DataPlane {
   }
 
   private answer(v: LoadedVersion, req: InferRequest, outs: BatchTensor[], rows: number, selected: number[] | undefined, t0: number, end: number): InferResponse {
-    v.metrics.observeSuccess(end - t0, rows);
+    v.metrics.observeSuccess(end - t0, rows, wallClock(end));
     return this.response(v, req, outs, selected);
   }
 
@@ -550,7 +561,8 @@ export class DataPlane {
 
   private failure(v: LoadedVersion, e: unknown, t0: number): SluiceError {
     const err = this.runError(v, e);
-    v.metrics.observeFailure(performance.now() - t0, err.code);
+    const end = performance.now();
+    v.metrics.observeFailure(end - t0, err.code, wallClock(end));
     return err;
   }
 

@@ -133,3 +133,22 @@ describe('VersionWindow', () => {
     expect(new VersionMetrics('m', '1', { windowed: false }).window).toBeUndefined();
   });
 });
+
+describe('window buckets as histograms', () => {
+  it('snapshot exactly what an HDR latency histogram recording the same values gives, past 60 s too', () => {
+    const rnd = mulberry32(7);
+    const w = new VersionWindow();
+    const h = new VersionMetrics('m', '1', { windowed: false }).latency;
+    const values = [1, 2, 2047, 2048, 2049, 60_000_000, 61_000_000, 900_000_000];
+    for (let i = 0; i < 5000; i++) values.push(Math.max(1, Math.round(Math.exp(rnd() * 17))));
+    for (const v of values) {
+      w.recordSuccess(v, T0);
+      h.recordValue(v);
+    }
+    const mine = w.snapshot(T0, T0).latency;
+    const theirs = snapshotHistogram(h);
+    expect([mine.min, mine.max, mine.lowest, mine.digits]).toEqual([theirs.min, theirs.max, theirs.lowest, theirs.digits]);
+    expect(Buffer.from(mine.counts.buffer, mine.counts.byteOffset, mine.counts.byteLength).equals(Buffer.from(theirs.counts.buffer, theirs.counts.byteOffset, theirs.counts.byteLength))).toBe(true);
+    expect(latencyOf(w.snapshot(T0, T0)).getValueAtPercentile(99)).toBe(h.getValueAtPercentile(99));
+  });
+});
