@@ -23,6 +23,7 @@ import { adminService } from './service/admin.js';
 import { Engine } from './service/engine.js';
 import { LearnedSync } from './learn/learned-sync.js';
 import { ExperimentLoop } from './control/experiments/loop.js';
+import { PerformanceReporter } from './control/performance.js';
 import { defaultJudge } from './learn/learners.js';
 import { sameRoute } from './routing/route.js';
 
@@ -174,6 +175,14 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
     },
   });
   experiments.start();
+  // Performance snapshots of every served version to the registry (model_performance).
+  const performance = new PerformanceReporter({
+    intervalMs: config.performanceIntervalMs, replica: config.replicaId,
+    metrics: async () => (await engine.wholeMetrics()).metrics,
+    served: () => engine.servedVersions(),
+    record: (model, v, row) => services.registry.recordPerformance(model, v, row),
+  });
+  performance.start();
   // Routes in force before this replica says it serves (the watcher reports them too, but in
   // its own time): a unit must get its variant from the first request after a restart.
   try {
@@ -203,6 +212,7 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
       // Every thread stops accepting at the same moment, then drains.
       await Promise.all([http.close(config.drainTimeoutMs), grpc.close(config.drainTimeoutMs), threads?.close(config.drainTimeoutMs)]);
       await experiments.close();
+      await performance.close();
       // The engine's learners save their last checkpoints while the database is still open.
       await engine.close();
       sync.close();

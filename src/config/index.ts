@@ -124,6 +124,8 @@ export interface Config {
   checkpointIntervalMs: number;
   /** How often running experiments are analysed (and may stop or promote) (ms). */
   experimentIntervalMs: number;
+  /** How often each served version's performance is written to the registry (ms). */
+  performanceIntervalMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -243,6 +245,7 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   learnerSyncMs: { env: 'SLUICE_LEARNER_SYNC_MS', doc: 'how often online learners exchange state deltas with other replicas (ms)', default: () => 1_000, parse: int(10, 3_600_000) },
   checkpointIntervalMs: { env: 'SLUICE_CHECKPOINT_INTERVAL_MS', doc: 'how often learned state is checkpointed to the artifact store (ms; also at unload and shutdown)', default: () => 60_000, parse: int(100, 86_400_000) },
   experimentIntervalMs: { env: 'SLUICE_EXPERIMENT_INTERVAL_MS', doc: 'how often running experiments are analysed, and may stop for a winner, futility or harm (ms)', default: () => 5_000, parse: int(50, 3_600_000) },
+  performanceIntervalMs: { env: 'SLUICE_PERFORMANCE_INTERVAL_MS', doc: 'how often each served, registered version gets a model_performance row in the registry: requests, p50/p95/p99 and error rate over the interval, process CPU and memory (ms)', default: () => 60_000, parse: int(50, 86_400_000) },
 };
 
 /** Reads the configuration: overrides (other than undefined) win over the environment, which wins over defaults. */

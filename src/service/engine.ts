@@ -439,6 +439,11 @@ export class Engine extends PlaneService {
     });
   }
 
+  /** Every live version of every loaded model (what the performance reporter writes rows for). */
+  servedVersions(): Array<{ model: string; version: string }> {
+    return [...this.models].flatMap(([model, st]) => [...st.live.keys()].map((version) => ({ model, version })));
+  }
+
   /** The versions of a model serving by name, and which is the default (for operators and tests). */
   liveVersions(name: string): { versions: string[]; default?: string; route?: PublishedRoute } {
     const st = this.models.get(name);
