@@ -78,7 +78,12 @@ export class PerformanceReporter {
         ? { success: m.success, failure: m.failure, latency: snapshotHistogram(m.latency) }
         : { success: 0, failure: 0, latency: snapshotHistogram(latencyHistogram()) };
       const key = `${model}\0${version}`;
-      const row = { ...intervalFigures(now, this.marks.get(key)), ...process_, extra: { replica: this.o.replica, interval_ms: this.o.intervalMs } };
+      const last = this.marks.get(key);
+      // Lifetime counts only grow; anything else means the metrics were replaced: start over.
+      const before = last && now.success >= last.success && now.failure >= last.failure ? last : undefined;
+      const requests = now.success + now.failure - (before ? before.success + before.failure : 0);
+      const errors = now.failure - (before?.failure ?? 0);
+      const row = { ...intervalFigures(now, before), ...process_, extra: { replica: this.o.replica, interval_ms: this.o.intervalMs, requests, errors } };
       this.marks.set(key, now);
       try {
         await this.o.record(model, version, row);
@@ -102,14 +107,13 @@ export class PerformanceReporter {
 }
 
 /**
- * The requests between two marks of a version: answered (prediction_count), their latency
- * percentiles in ms (absent when none), and failed / all (absent when there were none).
+ * The requests between two marks of a version (`before` undefined: since it started):
+ * answered (prediction_count), their latency percentiles in ms (absent when none), and failed /
+ * all (absent when there were none).
  */
 export function intervalFigures(now: Mark, before: Mark | undefined): Omit<PerformanceInput, 'cpuPercent' | 'memoryBytes' | 'extra'> {
   const success = now.success - (before?.success ?? 0);
   const failure = now.failure - (before?.failure ?? 0);
-  // The lifetime counts only grow; anything else means the metrics were replaced: start over.
-  if (success < 0 || failure < 0) return intervalFigures(now, undefined);
   const h = latencyHistogram();
   addHistogramSnapshot(h, now.latency);
   if (before && before.latency.counts.length > 0) {

@@ -31,10 +31,10 @@ describe('PerformanceReporter', () => {
     await r.tick();
     expect(rows.map(([model, v]) => `${model}@${v}`)).toEqual(['m@1', 'm@1', 'm@1']);
     const [first, second, third] = rows.map((x) => x[2]);
-    expect(first).toMatchObject({ predictionCount: 100, errorRate: 10 / 110, extra: { replica: 'r1', interval_ms: 1000 } });
+    expect(first).toMatchObject({ predictionCount: 100, errorRate: 10 / 110, extra: { replica: 'r1', interval_ms: 1000, requests: 110, errors: 10 } });
     expect(first!.p99Ms).toBeCloseTo(1, 2);
     // The second interval's percentiles are its own 20 ms answers, not mixed with the first's.
-    expect(second).toMatchObject({ predictionCount: 50, errorRate: 0 });
+    expect(second).toMatchObject({ predictionCount: 50, errorRate: 0, extra: { requests: 50, errors: 0 } });
     expect(second!.p50Ms).toBeCloseTo(20, 1);
     expect(second!.p95Ms).toBeCloseTo(20, 1);
     const h = latencyHistogram();
