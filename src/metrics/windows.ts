@@ -5,20 +5,21 @@
  * answered. Controllers ask "error rate and p99 of version v over the last N seconds" from
  * these, never from lifetime totals (DESIGN.md, Windows).
  *
- * Buckets are aligned on multiples of the bucket length in wall-clock time (Date.now()), so the
- * bucket starting at t on one I/O thread covers the same interval as on every other thread, and
- * a window over [from, to] is the same set of buckets everywhere: summing their counts and
+ * Buckets are aligned on multiples of the bucket length in wall-clock time, so the bucket
+ * starting at t on one I/O thread covers the same interval as on every other thread, and a
+ * window over [from, to] is the same set of buckets everywhere: summing their counts and
  * histogram counts (same precision as VersionMetrics.latency: latency-histogram.ts) gives
  * exactly what one thread recording every request would hold.
  *
- * On the request path: the caller passes the time it read already (VersionMetrics reads
- * Date.now() once per answer for lastInference), so recording is a comparison with the current
- * bucket's end, a counter and a recordFast. Crossing into a new bucket takes the ring's slot for
- * it and resets what that slot held a lap ago: nothing is allocated once every slot has been
- * used once (a slot's histogram is built on its first use, so a version without traffic holds
- * none: each is ~64 KiB, 30 of them ~2 MiB per version and thread at full use). No timer:
- * a window without traffic keeps stale buckets, which queries tell apart by their start time.
- * A clock that steps back records into the current bucket.
+ * On the request path the caller passes the time: the data plane derives it from the clock
+ * reading that ended the request's latency (its thread's performance.timeOrigin plus that
+ * reading), so a window reads no clock. Recording is a comparison with the current bucket's
+ * end, two counters and a few integer operations (see Bucket). Crossing into a new bucket takes
+ * the ring's slot for it and resets what that slot held a lap ago: nothing is allocated once
+ * every slot has been used once (a slot's 68 KiB counts array is made on its first use, so a
+ * version without traffic holds none; 30 of them, ~2 MiB, per version and thread at full use).
+ * No timer: a window without traffic keeps stale buckets, which queries tell apart by their
+ * start time. A clock that steps back records into the current bucket.
  */
 import * as hdr from 'hdr-histogram-js';
 import { catalogue, SluiceError } from '../errors.js';
