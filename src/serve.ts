@@ -27,6 +27,7 @@ import { AlertLoop } from './control/alerts/loop.js';
 import { logChannel } from './control/alerts/notice.js';
 import { noSignals } from './control/alerts/signals.js';
 import { WebhookChannel } from './control/alerts/webhook.js';
+import { PerformanceReporter } from './control/performance.js';
 import { defaultJudge } from './learn/learners.js';
 import { sameRoute } from './routing/route.js';
 
@@ -183,6 +184,14 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
   const webhooks = new WebhookChannel(config.alertWebhooks);
   const alerts = new AlertLoop({ db: services.db, signals: noSignals, channels: [logChannel, webhooks], intervalMs: config.alertIntervalMs });
   alerts.start();
+  // Performance snapshots of every served version to the registry (model_performance).
+  const performance = new PerformanceReporter({
+    intervalMs: config.performanceIntervalMs, replica: config.replicaId,
+    metrics: async () => (await engine.wholeMetrics()).metrics,
+    served: () => engine.servedVersions(),
+    record: (model, v, row) => services.registry.recordPerformance(model, v, row),
+  });
+  performance.start();
   // Routes in force before this replica says it serves (the watcher reports them too, but in
   // its own time): a unit must get its variant from the first request after a restart.
   try {
@@ -214,6 +223,7 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
       await experiments.close();
       await alerts.close();
       await webhooks.close();
+      await performance.close();
       // The engine's learners save their last checkpoints while the database is still open.
       await engine.close();
       sync.close();

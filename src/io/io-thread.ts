@@ -55,6 +55,7 @@ control = new Rpc(data.port as MessagePort, {
   discard: (model: string, gen: number) => plane.discard(model, gen),
   markStarted: (models: string[]) => plane.markStarted(models),
   snapshot: () => service.snapshot(),
+  windowSnapshot: (model: string, version: string, fromMs: number, toMs: number) => plane.windowSnapshot(model, version, fromMs, toMs),
   reap: (alive: number[]) => board?.reap(new Set(alive), false),
   listen: async (http: { host: string; port: number }, grpc: { host: string; port: number }) => {
     await doors!.http.listen(http.host, http.port);

@@ -15,6 +15,7 @@ import type { ApiKeys } from '../auth/keys.js';
 import { SluiceError } from '../errors.js';
 import { errorFields, log } from '../log.js';
 import type { MetricsSnapshot } from '../metrics/snapshot.js';
+import type { WindowSnapshot } from '../metrics/windows.js';
 import { reservePort, type PortReservation } from '../net/reuseport.js';
 import { ioThreadEntry } from '../paths.js';
 import type { FeedbackInput } from '../learn/feedback.js';
@@ -115,6 +116,7 @@ export class IoThreads {
       discard: (model, gen) => rpc.call('discard', model, gen),
       markStarted: (models) => rpc.call('markStarted', models),
       snapshot: () => rpc.call<MetricsSnapshot>('snapshot'),
+      windowSnapshot: (model, version, fromMs, toMs) => rpc.call<WindowSnapshot | undefined>('windowSnapshot', model, version, fromMs, toMs),
       reap: (alive) => rpc.notify('reap', alive),
     };
     engine.attach(link);

@@ -2,15 +2,10 @@
  * Latency and count statistics of one model version, in HDR histograms (microseconds; three
  * significant digits from 1 us to 60 s), recorded on the I/O thread.
  */
-import * as hdr from 'hdr-histogram-js';
 import type { BreakerState } from '../service/resilience/circuit-breaker.js';
 import { fastRecordable, recordFast } from './fast-record.js';
-
-function histogram(highest: number): hdr.Histogram {
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: highest, numberOfSignificantValueDigits: 3 });
-}
-
-const MAX_US = 60_000_000;
+import { histogram, LATENCY_MAX_US as MAX_US, latencyUs } from './latency-histogram.js';
+import { VersionWindow } from './windows.js';
 
 /** Milliseconds (fractional, from performance.now) as whole nanoseconds. */
 function nanos(ms: number): number {
@@ -56,19 +51,37 @@ export class VersionMetrics {
   /** Resilience (src/service/resilience), present only for versions with those policies. */
   readonly resilience = new ResilienceCounters();
 
-  constructor(readonly model: string, readonly version: string) {}
+  /**
+   * Recent requests in time buckets (windows.ts), for controllers that must decide from the
+   * last minutes rather than lifetime totals; absent only where nothing records (`windowed:
+   * false`, a benchmark's baseline).
+   */
+  readonly window: VersionWindow | undefined;
 
-  observeSuccess(latencyMs: number, rows: number): void {
+  constructor(readonly model: string, readonly version: string, opts: { windowed?: boolean } = {}) {
+    this.window = opts.windowed === false ? undefined : new VersionWindow();
+  }
+
+  /**
+   * A successful request, answered at wall-clock `nowMs`: the data plane passes the time from
+   * the clock reading that ended its latency (wallClock in data-plane.ts), so the window and
+   * lastInference cost no clock reading of their own.
+   */
+  observeSuccess(latencyMs: number, rows: number, nowMs = Date.now()): void {
     this.success++;
     this.rows += rows;
     this.successNs += nanos(latencyMs);
-    this.latency.recordValue(Math.max(1, Math.round(latencyMs * 1000)));
-    this.lastInference = Date.now();
+    const us = latencyUs(latencyMs);
+    this.latency.recordValue(us);
+    this.lastInference = nowMs;
+    this.window?.recordSuccess(us, nowMs);
   }
 
-  observeFailure(latencyMs: number): void {
+  /** A failed request at `nowMs`; `code` is the SluiceError code its client got. */
+  observeFailure(latencyMs: number, code: string, nowMs = Date.now()): void {
     this.failure++;
     this.failureNs += nanos(latencyMs);
+    this.window?.recordFailure(code, nowMs);
   }
 
   /** One execution of `rows` rows, for `requests` requests, that took `computeMs`. */
@@ -117,7 +130,7 @@ export class RoutedMetrics {
    * it) and ~5 ns instead of recordValue's ~27 (fast-record.ts).
    */
   observe(latencyMs: number): void {
-    recordFast(this.latency, Math.max(1, Math.round(latencyMs * 1000)));
+    recordFast(this.latency, latencyUs(latencyMs));
   }
 }
 

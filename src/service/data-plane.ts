@@ -24,6 +24,7 @@ import type { DispatchMode, Manifest, TensorSpec } from '../model/manifest.js';
 import { checkInputs, selectOutputs } from '../model/signature.js';
 import type { Tensor } from '../model/tensor.js';
 import { Metrics, type VersionMetrics } from '../metrics/version-metrics.js';
+import type { WindowSnapshot } from '../metrics/windows.js';
 import { Batcher } from '../dispatch/batcher.js';
 import { TableView } from '../dispatch/model-table.js';
 import { slotLayout } from '../dispatch/slot-layout.js';
@@ -37,6 +38,17 @@ import { lastEventIdMs, newEventId } from '../learn/event-id.js';
 import { DecisionChunkBuilder, rowMiddle, type DecisionChunk } from '../learn/decision-chunk.js';
 import { NO_GENERATION } from '../dispatch/model-table.js';
 import { SHADOW_MAX_IN_FLIGHT, ShadowStats, type ShadowSnapshot } from '../routing/shadow.js';
+
+/**
+ * Wall-clock ms of a performance.now() reading, without reading the clock again: this thread's
+ * time origin plus the reading. Windows (src/metrics/windows.ts) align buckets on wall-clock
+ * time across threads; each thread's origin is its own start, so the threads agree to well
+ * within a bucket (the monotonic clock and the wall clock drift apart by far less).
+ */
+const TIME_ORIGIN = performance.timeOrigin;
+function wallClock(perfNow: number): number {
+  return TIME_ORIGIN + perfNow;
+}
 
 /** Decisions buffered on a thread before they go to the decision log in one message. */
 const DECISION_BATCH = 256;
@@ -502,6 +514,14 @@ export class DataPlane {
     return s;
   }
 
+  /**
+   * This thread's window of a version over [fromMs, toMs] (src/metrics/windows.ts), undefined
+   * when this thread never made metrics for it. The control plane sums every thread's.
+   */
+  windowSnapshot(model: string, version: string, fromMs: number, toMs: number): WindowSnapshot | undefined {
+    return this.metrics.find(model, version)?.window?.snapshot(fromMs, toMs);
+  }
+
   /** This thread's shadow figures for a model (the control plane merges every thread's). */
   shadowSnapshots(model: string): ShadowSnapshot[] {
     return [...this.shadowStats.values()].filter((s) => s.model === model).map((s) => s.snapshot());
@@ -516,7 +536,7 @@ export class DataPlane {
   }
 
   private answer(v: LoadedVersion, req: InferRequest, outs: BatchTensor[], rows: number, selected: number[] | undefined, t0: number, end: number): InferResponse {
-    v.metrics.observeSuccess(end - t0, rows);
+    v.metrics.observeSuccess(end - t0, rows, wallClock(end));
     return this.response(v, req, outs, selected);
   }
 
@@ -541,7 +561,8 @@ export class DataPlane {
 
   private failure(v: LoadedVersion, e: unknown, t0: number): SluiceError {
     const err = this.runError(v, e);
-    v.metrics.observeFailure(performance.now() - t0);
+    const end = performance.now();
+    v.metrics.observeFailure(end - t0, err.code, wallClock(end));
     return err;
   }
 

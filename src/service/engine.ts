@@ -19,6 +19,7 @@ import { errorFields, log } from '../log.js';
 import type { DispatchMode, Manifest } from '../model/manifest.js';
 import type { Metrics } from '../metrics/version-metrics.js';
 import { mergeSnapshots, snapshotMetrics, type MetricsSnapshot } from '../metrics/snapshot.js';
+import { mergeWindowSnapshots, windowStats, WINDOW_BUCKET_MS, WINDOW_BUCKETS, windowStart, type WindowSnapshot, type WindowStats } from '../metrics/windows.js';
 import { Arena } from '../dispatch/arena.js';
 import { ModelTable } from '../dispatch/model-table.js';
 import { DEFAULT_DISPATCH } from '../dispatch/policy.js';
@@ -86,6 +87,8 @@ export interface PlaneLink {
   discard(model: string, gen: number): Promise<void>;
   markStarted(models: string[]): Promise<void>;
   snapshot(): Promise<MetricsSnapshot>;
+  /** That plane's window of a version over [fromMs, toMs]; undefined when it has no metrics for it. */
+  windowSnapshot(model: string, version: string, fromMs: number, toMs: number): Promise<WindowSnapshot | undefined>;
   /** Pool threads died: fail this plane's batches that they were running. */
   reap(alive: number[]): void;
 }
@@ -157,6 +160,7 @@ export class Engine extends PlaneService {
       discard: async (model, gen) => plane.discard(model, gen),
       markStarted: async (models) => plane.markStarted(models),
       snapshot: async () => snapshotMetrics(plane.metrics, 0, this.mainLines()),
+      windowSnapshot: async (model, version, fromMs, toMs) => plane.windowSnapshot(model, version, fromMs, toMs),
       reap: () => undefined,
     });
   }
@@ -296,6 +300,37 @@ export class Engine extends PlaneService {
   }
 
   /**
+   * A version's requests over the last `seconds` (every 10 s bucket overlapping [toMs - seconds,
+   * toMs], toMs = now unless given) on every I/O thread, summed exactly; `latency` is the
+   * merged HDR snapshot of the successful requests (us), for percentiles or rank tests. Two
+   * versions asked with the same `toMs` are compared over the same buckets. INVALID_ARGUMENT
+   * for a span that is not in (0, 300] s; MODEL_NOT_FOUND / VERSION_NOT_FOUND when no thread has
+   * served that version.
+   */
+  async windowSnapshot(model: string, version: string, seconds: number, opts: { toMs?: number } = {}): Promise<WindowSnapshot> {
+    checkName(model, 'model name');
+    checkName(version, 'version');
+    const retention = WINDOW_BUCKET_MS * WINDOW_BUCKETS;
+    if (typeof seconds !== 'number' || !(seconds > 0) || seconds * 1000 > retention) {
+      throw new SluiceError('INVALID_ARGUMENT', `a window spans more than 0 and at most ${retention / 1000} seconds (got ${String(seconds)})`);
+    }
+    const toMs = opts.toMs ?? Date.now();
+    if (!Number.isFinite(toMs)) throw new SluiceError('INVALID_ARGUMENT', 'a window must end at a finite time');
+    const fromMs = toMs - seconds * 1000;
+    const parts = (await Promise.all(this.links.map((l) => l.windowSnapshot(model, version, fromMs, toMs)))).filter((p) => p !== undefined);
+    if (parts.length === 0) {
+      if (!this.models.has(model)) throw modelNotFound(model);
+      throw new SluiceError('VERSION_NOT_FOUND', `model ${model} has not served version ${version}`);
+    }
+    return mergeWindowSnapshots(parts, windowStart(fromMs, toMs), toMs);
+  }
+
+  /** `windowSnapshot` summarised: counts, errors by code, latency percentiles and mean in ms. */
+  async windowStats(model: string, version: string, seconds: number, opts: { toMs?: number } = {}): Promise<WindowStats> {
+    return windowStats(await this.windowSnapshot(model, version, seconds, opts));
+  }
+
+  /**
    * Every I/O thread's metrics merged (HDR histograms exactly), with the front ends' extra
    * exposition lines summed per series. With one I/O thread: the main thread's own objects.
    */
@@ -402,6 +437,11 @@ export class Engine extends PlaneService {
         await this.loadNow(await this.catalog.open(name, v), false);
       }
     });
+  }
+
+  /** Every live version of every loaded model (what the performance reporter writes rows for). */
+  servedVersions(): Array<{ model: string; version: string }> {
+    return [...this.models].flatMap(([model, st]) => [...st.live.keys()].map((version) => ({ model, version })));
   }
 
   /** The versions of a model serving by name, and which is the default (for operators and tests). */
