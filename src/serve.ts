@@ -23,6 +23,8 @@ import { adminService } from './service/admin.js';
 import { Engine } from './service/engine.js';
 import { LearnedSync } from './learn/learned-sync.js';
 import { ExperimentLoop } from './control/experiments/loop.js';
+import { DeploymentLoop } from './control/deployments/loop.js';
+import { shadowReader, windowReader } from './control/deployments/windows.js';
 import { AlertLoop } from './control/alerts/loop.js';
 import { logChannel } from './control/alerts/notice.js';
 import { noSignals } from './control/alerts/signals.js';
@@ -179,6 +181,17 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
     },
   });
   experiments.start();
+  // Deployments: one replica at a time drives each (canary steps, blue-green bake, shadow rule).
+  const deployments = new DeploymentLoop({
+    db: services.db, intervalMs: config.deploymentIntervalMs,
+    window: windowReader(engine), shadow: shadowReader(engine),
+    routeChanged: async (model, route, generation) => {
+      if (!engine.hasModel(model)) return;
+      if (route) await engine.setRoute(model, route, generation);
+      else if (engine.liveVersions(model).route) await engine.setRoute(model, undefined);
+    },
+  });
+  deployments.start();
   // Alerts: one replica at a time evaluates the rules; notices go to the log and the webhooks.
   // No source is wired yet (noSignals): every rule reads "no value" and stays quiet.
   const webhooks = new WebhookChannel(config.alertWebhooks);
@@ -221,6 +234,7 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
       // Every thread stops accepting at the same moment, then drains.
       await Promise.all([http.close(config.drainTimeoutMs), grpc.close(config.drainTimeoutMs), threads?.close(config.drainTimeoutMs)]);
       await experiments.close();
+      await deployments.close();
       await alerts.close();
       await webhooks.close();
       await performance.close();

@@ -23,7 +23,8 @@ import { parseRoute, parseRouteOwner, type RouteSpec } from '../routing/route.js
 import type { PublishedRoute } from '../routing/plane-route.js';
 import type { PolicySource } from './evaluate.js';
 import { ALERT_OPERATIONS, alertsService, type AlertsService } from './alerts.js';
-import { DEPLOYMENT_OPERATIONS, deploymentsService, type DeploymentEngine, type DeploymentsService } from './deployments.js';
+import { DEPLOYMENT_OPERATIONS, deploymentsService, type DeploymentsService } from './deployments.js';
+import { windowReader, type WindowSource } from '../control/deployments/windows.js';
 import { EXPERIMENT_OPERATIONS, experimentsService, type ExperimentsService } from './experiments.js';
 
 /** A registration as the API gives it: the header's fields and the artifact's bytes. */
@@ -101,7 +102,8 @@ export interface RouteEngine {
 export interface AdminDepsOf {
   registry: Registry;
   keys: ApiKeys;
-  engine: RouteEngine & PolicySource & DeploymentEngine;
+  /** windowSnapshot: a version's recent traffic (blue-green deployments' baseline); absent in tests that need none. */
+  engine: RouteEngine & PolicySource & Partial<WindowSource>;
 }
 
 function text(v: unknown, what: string): string | undefined {
@@ -162,7 +164,7 @@ export function adminService({ registry, keys, engine }: AdminDepsOf): AdminServ
     // server which never evaluates need not hold (test/integration/footprint.test.ts).
     evaluate: async (model, body) => (await import('./evaluate.js')).evaluateRequest(registry.db, engine, model, body),
     ...experimentsService(registry.db, engine),
-    ...deploymentsService(registry.db, engine),
+    ...deploymentsService(registry.db, engine, engine.windowSnapshot ? windowReader(engine as WindowSource) : undefined),
     ...alertsService(registry.db),
   };
 }

@@ -31,10 +31,8 @@ export const DEPLOYMENT_OPERATIONS = [
   'createDeployment', 'listDeployments', 'showDeployment', 'pauseDeployment', 'resumeDeployment', 'abortDeployment', 'promoteDeployment',
 ] as const satisfies ReadonlyArray<keyof DeploymentsService>;
 
-/** What of the engine deployments use beyond routes: the stable version's recent window (blue-green's baseline). */
-export interface DeploymentEngine extends RouteEngine {
-  versionWindow?(model: string, version: string, sinceMs: number): Promise<VersionWindow>;
-}
+/** A version's window of this replica's traffic since a time (src/control/deployments/windows.ts). */
+export type WindowRead = (model: string, version: string, sinceMs: number) => Promise<VersionWindow>;
 
 function invalid(message: string): SluiceError {
   return new SluiceError('DEPLOYMENT_INVALID', message);
@@ -70,7 +68,7 @@ function currentShare(d: DeploymentRecord): number {
   return shareAt(d, d.step);
 }
 
-export function deploymentsService(db: Db, engine: DeploymentEngine): DeploymentsService {
+export function deploymentsService(db: Db, engine: RouteEngine, window?: WindowRead): DeploymentsService {
   const follow = async (model: string, a: Applied) => {
     if (!a.route?.changed) return;
     if (a.route.route) await engine.setRoute(model, a.route.route, a.route.generation);
@@ -86,7 +84,8 @@ export function deploymentsService(db: Db, engine: DeploymentEngine): Deployment
       const spec = parseDeployment(body);
       const versions = [spec.candidate, ...(spec.stable !== undefined ? [spec.stable] : [])];
       await engine.prepareVersions(spec.model, versions);
-      const baseline = engine.versionWindow ? (stable: string) => engine.versionWindow!(spec.model, stable, Date.now() - spec.windowS * 1000) : undefined;
+      // Blue-green compares the candidate with the stable version's figures from before the switch.
+      const baseline = window ? (stable: string) => window(spec.model, stable, Date.now() - spec.windowS * 1000) : undefined;
       const { record, route } = await createDeployment(db, spec, actor, baseline);
       // The stable version serves the rest of a canary's traffic: loaded too (production is already).
       if (!versions.includes(record.stable)) await engine.prepareVersions(spec.model, [record.stable]);
