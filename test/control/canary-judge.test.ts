@@ -22,7 +22,7 @@ function window(n: number, errorRate: number, medianMs: number, seed: number): V
     bins.set(v, (bins.get(v) ?? 0) + 1);
   }
   values.sort((a, b) => a - b);
-  return { requests: n, errors, latency: [...bins].sort((a, b) => a[0] - b[0]), p99: n > 0 ? values[Math.ceil(0.99 * n) - 1]! : null };
+  return { requests: n, errors, latency: [...bins].sort((a, b) => a[0] - b[0]), p50: n > 0 ? values[Math.ceil(0.5 * n) - 1]! : null, p99: n > 0 ? values[Math.ceil(0.99 * n) - 1]! : null };
 }
 
 describe('canary judge', () => {
@@ -47,6 +47,17 @@ describe('canary judge', () => {
   it('is inconclusive below the minimum requests, and never fails on a handful of errors', () => {
     expect(judge(stable, window(20, 0.002, 2, 4)).verdict).toBe('inconclusive');
     // 1 error in 5 requests: 20%, but not significant.
-    expect(judge(stable, { requests: 5, errors: 1, latency: [[2, 5]], p99: 2 }).verdict).toBe('inconclusive');
+    expect(judge(stable, { requests: 5, errors: 1, latency: [[2, 5]], p50: 2, p99: 2 }).verdict).toBe('inconclusive');
+  });
+});
+
+describe('canary judge, shared workers', () => {
+  it('fails a slow canary whose queueing also lengthened the stable tail: the medians tell', () => {
+    // Stable: fast median, but a tail as long as the canary's (requests queued behind it).
+    const stable = { requests: 2000, errors: 0, latency: [[0.5, 1900], [4.5, 100]] as Array<[number, number]>, p50: 0.5, p99: 4.5 };
+    const slow = { requests: 200, errors: 0, latency: [[4.3, 150], [5, 50]] as Array<[number, number]>, p50: 4.3, p99: 5 };
+    const v = judge(stable, slow);
+    expect(v.verdict).toBe('unhealthy');
+    expect(v.reason).toMatch(/p50 ratio 8.6/);
   });
 });

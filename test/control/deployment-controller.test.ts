@@ -22,7 +22,7 @@ function record(body: Record<string, unknown>, step = 0, status: DeploymentRecor
 function win(requests: number, errors: number, ms: number): VersionWindow {
   // Latencies spread evenly around `ms`.
   const latency: Array<[number, number]> = [[ms * 0.8, Math.floor(requests / 3)], [ms, Math.floor(requests / 3)], [ms * 1.2, requests - 2 * Math.floor(requests / 3)]];
-  return { requests, errors, latency, p99: ms * 1.2 };
+  return { requests, errors, latency, p50: ms, p99: ms * 1.2 };
 }
 
 const healthy = { stable: win(5000, 5, 2), candidate: win(500, 0, 2) };

@@ -7,9 +7,11 @@
  *     that tolerated rate (stable + maxErrorIncrease; p < alpha). The stable version carries
  *     nearly all the traffic, so its rate is taken as known; exact, because a canary's first
  *     seconds at 1% are a few dozen requests, where a z-test would fail one error in five;
- *   - latency: unhealthy when the canary's p99 exceeds `maxP99Ratio` x the stable p99 AND a
- *     one-sided Mann-Whitney test on the two latency histograms says the canary's latencies
- *     tend to be larger (p < alpha).
+ *   - latency: unhealthy when the canary's p99 or p50 exceeds `maxP99Ratio` x the stable one's
+ *     AND a one-sided Mann-Whitney test on the two latency histograms says the canary's
+ *     latencies tend to be larger (p < alpha). The median too: a slow canary sharing workers
+ *     with the stable version lengthens the stable version's tail as well (requests queue
+ *     behind its slow ones), which can hide it from a p99 ratio alone, never from the medians.
  * A check passes only with at least `minRequests` requests of each version in the window; below
  * that it is inconclusive (the step waits). The verdict is unhealthy if any check fails, healthy
  * if every check passes, inconclusive otherwise. Pure: the controller supplies the windows.
@@ -22,7 +24,8 @@ export interface VersionWindow {
   errors: number;
   /** Latencies (ms) of the window's answers as (value, count) bins, e.g. an HDR histogram's. */
   latency: Bins;
-  /** The window's p99 latency (ms), null without answers. */
+  /** The window's p50 and p99 latency (ms), null without answers. */
+  p50: number | null;
   p99: number | null;
 }
 
@@ -69,11 +72,17 @@ function errorCheck(stable: VersionWindow, canary: VersionWindow, c: CanaryCheck
   return { name: 'errors', state: 'passed', detail };
 }
 
+function ratioOf(a: number | null, b: number | null): number | null {
+  return a !== null && b !== null && b > 0 ? a / b : null;
+}
+
 function latencyCheck(stable: VersionWindow, canary: VersionWindow, c: CanaryChecks): CheckResult {
-  const ratio = stable.p99 !== null && canary.p99 !== null && stable.p99 > 0 ? canary.p99 / stable.p99 : null;
+  const ratio = ratioOf(canary.p99, stable.p99);
+  const median = ratioOf(canary.p50, stable.p50);
   const mw = mannWhitney(canary.latency, stable.latency, 'greater');
-  const detail = `p99 canary ${fmt(canary.p99)} ms vs stable ${fmt(stable.p99)} ms (ratio ${fmt(ratio)}, Mann-Whitney one-sided p ${fmt(mw.p)})`;
-  if (ratio !== null && ratio > c.maxP99Ratio && mw.p !== null && mw.p < c.alpha) return { name: 'latency', state: 'failed', detail };
+  const detail = `p99 canary ${fmt(canary.p99)} ms vs stable ${fmt(stable.p99)} ms (ratio ${fmt(ratio)}), p50 ratio ${fmt(median)}, Mann-Whitney one-sided p ${fmt(mw.p)}`;
+  const slower = (ratio !== null && ratio > c.maxP99Ratio) || (median !== null && median > c.maxP99Ratio);
+  if (slower && mw.p !== null && mw.p < c.alpha) return { name: 'latency', state: 'failed', detail };
   if (Math.min(stable.requests, canary.requests) < c.minRequests || ratio === null) return { name: 'latency', state: 'inconclusive', detail: `${detail}: fewer than ${c.minRequests} requests` };
   return { name: 'latency', state: 'passed', detail };
 }

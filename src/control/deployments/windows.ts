@@ -17,7 +17,7 @@ export interface ShadowSource {
   shadowReport(model: string): Promise<{ shadows: Array<Record<string, unknown>> }>;
 }
 
-const EMPTY: VersionWindow = Object.freeze({ requests: 0, errors: 0, latency: [], p99: null });
+const EMPTY: VersionWindow = Object.freeze({ requests: 0, errors: 0, latency: [], p50: null, p99: null });
 
 export function versionWindowOf(s: WindowSnapshot): VersionWindow {
   const h = latencyOf(s);
@@ -25,7 +25,8 @@ export function versionWindowOf(s: WindowSnapshot): VersionWindow {
   const j = h as unknown as { valueFromIndex(i: number): number };
   const latency: Array<[number, number]> = [];
   for (let i = 0; i < counts.length; i++) if (counts[i]! > 0) latency.push([j.valueFromIndex(i) / 1000, counts[i]!]);
-  return { requests: s.requests, errors: s.errors, latency, p99: h.totalCount > 0 ? h.getValueAtPercentile(99) / 1000 : null };
+  const at = (q: number) => (h.totalCount > 0 ? h.getValueAtPercentile(q) / 1000 : null);
+  return { requests: s.requests, errors: s.errors, latency, p50: at(50), p99: at(99) };
 }
 
 /** `version`'s window since `sinceMs` (whole 10 s buckets; at most the windows' 5 minutes). */
