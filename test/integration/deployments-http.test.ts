@@ -5,6 +5,9 @@
  * only while the canary had traffic), and a healthy one walks its steps to 100% and becomes
  * production. Also: refusals with stable codes, pause and resume, abort, and the event trail.
  */
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, registerBody, startFull, until, type FullServer } from '../helpers/server.js';
 
@@ -22,8 +25,9 @@ function fixture(version: string, parameters: Record<string, unknown>) {
   }, Buffer.from('{}'));
 }
 
-describe('canary deployments over HTTP', () => {
+describe('deployments over HTTP', () => {
   let s: FullServer;
+  const switchFile = path.join(tmpdir(), `sluice-bg-${process.pid}-${Date.now()}`);
   const call = (method: string, path: string, body?: unknown) => admin(s, s.adminKey, method, path, body);
 
   /** Steady traffic until stopped: answers and failures by model_version (failures by code). */
@@ -56,7 +60,11 @@ describe('canary deployments over HTTP', () => {
 
   beforeAll(async () => {
     s = await startFull({ allowFixtureModels: true, ioThreads: 2, workers: 4, admission: false, deploymentIntervalMs: 100 });
-    const versions: Array<[string, Record<string, unknown>]> = [['1', { sleep_us: 300 }], ['2', { sleep_us: 300, fail_every: 5 }], ['3', { sleep_us: 4000 }], ['4', { sleep_us: 300 }]];
+    const versions: Array<[string, Record<string, unknown>]> = [
+      ['1', { sleep_us: 300 }], ['2', { sleep_us: 300, fail_every: 5 }], ['3', { sleep_us: 4000 }], ['4', { sleep_us: 300 }],
+      // blue-green: healthy, and slow while the test's switch file exists; shadow: agreeing, and failing
+      ['5', { sleep_us: 300 }], ['6', { sleep_us: 300, hang_while_exists: switchFile, hang_ms: 20 }], ['7', { sleep_us: 300 }], ['8', { sleep_us: 300, error_on: 1 }],
+    ];
     for (const [v, p] of versions) {
       const reg = fixture(v, p);
       expect((await admin(s, s.adminKey, 'POST', `/v1/admin/models/${MODEL}/versions`, reg.body, reg.headers)).status, v).toBe(200);
@@ -64,7 +72,10 @@ describe('canary deployments over HTTP', () => {
     expect((await call('POST', `/v1/admin/models/${MODEL}/promote`, { version: '1' })).status).toBe(200);
     await until(async () => (await fetch(`${s.url}/v2/models/${MODEL}/ready`)).status === 200, 20_000);
   }, 60_000);
-  afterAll(async () => s?.close());
+  afterAll(async () => {
+    rmSync(switchFile, { force: true });
+    await s?.close();
+  });
 
   const canary = (candidate: string, extra: Record<string, unknown> = {}) => ({
     model: MODEL, kind: 'canary', candidate, steps: [10, 50, 100], step_min_s: 1, step_min_requests: 30, window_s: 10,
@@ -147,4 +158,59 @@ describe('canary deployments over HTTP', () => {
     const list = (await call('GET', `${DEP}?state=finished`)).json as Array<{ status: string }>;
     expect(list.map((d) => d.status)).toEqual(['rolled_back', 'rolled_back', 'promoted', 'aborted']);
   });
+
+  it('blue-green: a fault during the bake switches back to blue in one step, with no failed request', async () => {
+    const t = traffic();
+    try {
+      await new Promise((r) => setTimeout(r, 1500)); // blue's baseline
+      const id = (await call('POST', DEP, { model: MODEL, kind: 'blue-green', candidate: '6', bake_s: 60, window_s: 10, checks: { min_requests: 30, max_p99_ratio: 2 } })).json.id as number;
+      expect((await call('GET', `${DEP}/${id}`)).json).toMatchObject({ status: 'running', share: 1, stable: '4' });
+      await until(() => (t.answered.get('6') ?? 0) > 50, 10_000);
+      writeFileSync(switchFile, 'slow');
+      await until(async () => (await call('GET', `${DEP}/${id}`)).json.status === 'rolled_back', 30_000);
+      const d = (await call('GET', `${DEP}/${id}`)).json;
+      expect(d.outcome.reason).toMatch(/^latency:/);
+      expect(d.events.map((e: { action: string }) => e.action)).toEqual(['start', 'rollback']);
+      expect((await call('GET', `/v1/admin/models/${MODEL}/route`)).json.route).toBeNull();
+      const blue = t.answered.get('4') ?? 0;
+      await until(() => (t.answered.get('4') ?? 0) > blue + 20, 10_000);
+    } finally {
+      rmSync(switchFile, { force: true });
+      await t.stop();
+    }
+    expect(t.failed.size).toBe(0);
+    expect((await call('GET', `/v1/admin/models/${MODEL}`)).json.productionVersion).toBe('4');
+  }, 60_000);
+
+  it('blue-green: promotes green after a quiet bake', async () => {
+    const t = traffic(3);
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const id = (await call('POST', DEP, { model: MODEL, kind: 'blue-green', candidate: '5', bake_s: 2, window_s: 10, checks: { min_requests: 30 } })).json.id as number;
+      await until(async () => (await call('GET', `${DEP}/${id}`)).json.status !== 'running', 30_000);
+      expect((await call('GET', `${DEP}/${id}`)).json).toMatchObject({ status: 'promoted' });
+    } finally {
+      await t.stop();
+    }
+    expect(t.failed.size).toBe(0);
+    expect((await call('GET', `/v1/admin/models/${MODEL}`)).json.productionVersion).toBe('5');
+  }, 60_000);
+
+  it('shadow: promotes a candidate that agrees; discards one that fails its mirrored requests', async () => {
+    for (const [candidate, status, reason] of [['8', 'rolled_back', /^discarded: .*error rate (0\.99\d+|1\.0000) > 0.01/], ['7', 'promoted', /within the rule/]] as const) {
+      const t = traffic(3);
+      try {
+        const id = (await call('POST', DEP, { model: MODEL, kind: 'shadow', candidate, fraction: 1, duration_s: 2, rule: { min_compared: 20 } })).json.id as number;
+        expect((await call('GET', `/v1/admin/models/${MODEL}/route`)).json.route).toMatchObject({ shadows: [{ version: candidate, fraction: 1 }] });
+        await until(async () => (await call('GET', `${DEP}/${id}`)).json.status === status, 30_000);
+        expect((await call('GET', `${DEP}/${id}`)).json.outcome.reason).toMatch(reason);
+      } finally {
+        await t.stop();
+      }
+      // The caller never sees the shadow: no failure, all answers from the stable version.
+      expect(t.failed.size).toBe(0);
+      expect([...t.answered.keys()].every((v) => v === '5' || (status === 'promoted' && v === '7'))).toBe(true);
+    }
+    expect((await call('GET', `/v1/admin/models/${MODEL}`)).json.productionVersion).toBe('7');
+  }, 60_000);
 });
