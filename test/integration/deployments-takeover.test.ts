@@ -1,0 +1,97 @@
+/**
+ * A deployment outlives the replica driving it: two servers on one PostgreSQL and one S3 bucket;
+ * the first starts a canary and stops (as a restart or a crash would end it) in the middle of a
+ * step; the second, which never saw the deployment start, carries it on from the step in the
+ * database to its promotion. Needs PostgreSQL and S3 (skipped with the reason otherwise).
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Config } from '../../src/config/index.js';
+import { serve, type Running } from '../../src/serve.js';
+import { admin, registerBody, until } from '../helpers/server.js';
+import { createPgDatabase, createTestBucket, describeWith, postgresService, s3Service, tempDir } from '../helpers/services.js';
+
+const MODEL = 'takeover-m';
+
+function fixture(version: string) {
+  return registerBody({
+    version,
+    manifest: {
+      name: MODEL, kind: 'fixture', max_batch_size: 8, dispatch: 'pool',
+      signature: { inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 4] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 1] }] },
+      payload: { file: 'fixture.json' }, parameters: { op: 'sum', sleep_us: 200 },
+    },
+  }, Buffer.from('{}'));
+}
+
+describeWith(s3Service, 'deployment takeover (S3)', () => describeWith(postgresService, 'deployment takeover (PostgreSQL)', () => {
+  const adminKey = `sk_test_admin_${randomBytes(24).toString('hex')}`;
+  const cleanups: Array<() => Promise<void>> = [];
+  let shared: Partial<Config>;
+
+  beforeAll(async () => {
+    const db = await createPgDatabase();
+    const b = await createTestBucket();
+    cleanups.push(db.drop, b.cleanup);
+    shared = { databaseUrl: db.url, s3Bucket: b.bucket, s3Endpoint: b.endpoint, s3Region: b.region, s3AccessKeyId: b.accessKeyId, s3SecretAccessKey: b.secretAccessKey, s3ForcePathStyle: true };
+  });
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  async function start(): Promise<{ r: Running; url: string }> {
+    const dir = await tempDir('sluice-takeover-');
+    cleanups.push(dir.cleanup);
+    const r = await serve({ ...shared, dataDir: dir.dir, httpPort: 0, grpcPort: 0, workers: 2, adminKey, allowFixtureModels: true, admission: false, reconcileMs: 500, deploymentIntervalMs: 100 });
+    return { r, url: `http://127.0.0.1:${r.httpPort}` };
+  }
+
+  function load(url: string) {
+    let stop = false;
+    let failed = 0;
+    const versions = new Set<string>();
+    const loops = Array.from({ length: 4 }, async () => {
+      while (!stop) {
+        const res = await fetch(`${url}/v2/models/${MODEL}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }] }) });
+        const j = (await res.json()) as { model_version?: string };
+        if (res.status === 200) versions.add(j.model_version!);
+        else failed++;
+      }
+    });
+    return { versions, get failed() { return failed; }, stop: async () => { stop = true; await Promise.all(loops); } };
+  }
+
+  it('a second replica carries a canary on from the step the first left it in', async () => {
+    const a = await start();
+    for (const v of ['1', '2']) {
+      const reg = fixture(v);
+      expect((await admin({ url: a.url }, adminKey, 'POST', `/v1/admin/models/${MODEL}/versions`, reg.body, reg.headers)).status).toBe(200);
+    }
+    expect((await admin({ url: a.url }, adminKey, 'POST', `/v1/admin/models/${MODEL}/promote`, { version: '1' })).status).toBe(200);
+    await until(async () => (await fetch(`${a.url}/v2/models/${MODEL}/ready`)).status === 200, 20_000);
+    const la = load(a.url);
+    const created = await admin({ url: a.url }, adminKey, 'POST', '/v1/admin/deployments', {
+      model: MODEL, kind: 'canary', candidate: '2', steps: [20, 60, 100], step_min_s: 1, step_min_requests: 20, window_s: 10, checks: { min_requests: 20 },
+    });
+    expect(created.status).toBe(200);
+    const id = created.json.id as number;
+    // Replica A drives it to its second step, then goes away mid-step.
+    await until(async () => (await admin({ url: a.url }, adminKey, 'GET', `/v1/admin/deployments/${id}`)).json.step >= 1, 30_000);
+    await la.stop();
+    await a.r.stop();
+    const b = await start();
+    await until(async () => (await fetch(`${b.url}/v2/models/${MODEL}/ready`)).status === 200, 20_000);
+    const lb = load(b.url);
+    try {
+      await until(async () => (await admin({ url: b.url }, adminKey, 'GET', `/v1/admin/deployments/${id}`)).json.status === 'promoted', 45_000);
+    } finally {
+      await lb.stop();
+    }
+    const d = (await admin({ url: b.url }, adminKey, 'GET', `/v1/admin/deployments/${id}`)).json;
+    expect(d.events.map((e: { action: string }) => e.action)).toEqual(['start', 'advance', 'advance', 'promote']);
+    expect((await admin({ url: b.url }, adminKey, 'GET', `/v1/admin/models/${MODEL}`)).json.productionVersion).toBe('2');
+    expect(la.failed + lb.failed).toBe(0);
+    expect(lb.versions.has('2')).toBe(true);
+    await b.r.stop();
+  }, 120_000);
+}));
