@@ -27,7 +27,7 @@ import { DeploymentLoop } from './control/deployments/loop.js';
 import { shadowReader, windowReader } from './control/deployments/windows.js';
 import { AlertLoop } from './control/alerts/loop.js';
 import { logChannel } from './control/alerts/notice.js';
-import { noSignals } from './control/alerts/signals.js';
+import { serverSignals } from './control/alerts/server-signals.js';
 import { WebhookChannel } from './control/alerts/webhook.js';
 import { PerformanceReporter } from './control/performance.js';
 import { defaultJudge } from './learn/learners.js';
@@ -192,10 +192,16 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
     },
   });
   deployments.start();
-  // Alerts: one replica at a time evaluates the rules; notices go to the log and the webhooks.
-  // No source is wired yet (noSignals): every rule reads "no value" and stays quiet.
+  // Alerts: one replica at a time evaluates the rules (sources: this replica's windows and
+  // feedback log); notices go to the log and the webhooks.
   const webhooks = new WebhookChannel(config.alertWebhooks);
-  const alerts = new AlertLoop({ db: services.db, signals: noSignals, channels: [logChannel, webhooks], intervalMs: config.alertIntervalMs });
+  const signals = serverSignals({
+    windowStats: (model, version, seconds) => engine.windowStats(model, version, seconds),
+    servedVersions: () => engine.servedVersions(),
+    feedbackLogBytes: () => feedback.stats.localLogBytes,
+    sloMs: config.latencySloMs,
+  });
+  const alerts = new AlertLoop({ db: services.db, signals, channels: [logChannel, webhooks], intervalMs: config.alertIntervalMs });
   alerts.start();
   // Performance snapshots of every served version to the registry (model_performance).
   const performance = new PerformanceReporter({

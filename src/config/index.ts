@@ -134,6 +134,8 @@ export interface Config {
   alertWebhooks: string[];
   /** How often each served version's performance is written to the registry (ms). */
   performanceIntervalMs: number;
+  /** The p99 latency objective (ms) the built-in alert `p99-above-slo` compares with. */
+  latencySloMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -271,6 +273,7 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   alertIntervalMs: { env: 'SLUICE_ALERT_INTERVAL_MS', doc: 'how often alert rules are evaluated (ms; one replica at a time)', default: () => 10_000, parse: int(50, 3_600_000) },
   alertWebhooks: { env: 'SLUICE_ALERT_WEBHOOKS', doc: 'comma-separated webhook URLs alert notices are POSTed to (Slack-compatible JSON)', secret: true, default: () => [], parse: urlList },
   performanceIntervalMs: { env: 'SLUICE_PERFORMANCE_INTERVAL_MS', doc: 'how often each served, registered version gets a model_performance row in the registry: requests, p50/p95/p99 and error rate over the interval, process CPU and memory (ms)', default: () => 60_000, parse: int(50, 86_400_000) },
+  latencySloMs: { env: 'SLUICE_LATENCY_SLO_MS', doc: 'the p99 latency objective (ms) the built-in alert p99-above-slo compares each version with', default: () => 10, parse: int(1, 600_000) },
 };
 
 /** Reads the configuration: overrides (other than undefined) win over the environment, which wins over defaults. */
