@@ -28,6 +28,7 @@ import { shadowReader, windowReader } from './control/deployments/windows.js';
 import { AlertLoop } from './control/alerts/loop.js';
 import { logChannel } from './control/alerts/notice.js';
 import { serverSignals } from './control/alerts/server-signals.js';
+import { Retraining } from './control/retraining/retraining.js';
 import { WebhookChannel } from './control/alerts/webhook.js';
 import { PerformanceReporter } from './control/performance.js';
 import { defaultJudge } from './learn/learners.js';
@@ -116,7 +117,10 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
   const engine = Engine.create(config, new RegistryCatalog(services.registry), { judge: defaultJudge, restore: sync.restore, started: sync.started, retired: sync.retired });
   engine.attachLearning({ decisions, feedback });
   // What every thread's admin API calls (the registry, keys, and routes put in force here).
-  const admin = adminService({ registry: services.registry, keys: services.keys, engine });
+  // Retraining requests: recorded, and POSTed to the trainer's webhooks (alerts and schedules trigger them too).
+  const retrainHooks = new WebhookChannel(config.retrainWebhooks);
+  const retraining = new Retraining({ db: services.db, webhook: retrainHooks, cooldownMs: config.retrainCooldownMs, intervalMs: config.retrainIntervalMs });
+  const admin = adminService({ registry: services.registry, keys: services.keys, engine, retraining });
   let threads: IoThreads | undefined;
   let ports: Awaited<ReturnType<typeof reserveServerPorts>> | undefined;
   let http: HttpServer;
@@ -201,8 +205,9 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
     feedbackLogBytes: () => feedback.stats.localLogBytes,
     sloMs: config.latencySloMs,
   });
-  const alerts = new AlertLoop({ db: services.db, signals, channels: [logChannel, webhooks], intervalMs: config.alertIntervalMs });
+  const alerts = new AlertLoop({ db: services.db, signals, channels: [logChannel, webhooks, retraining.alertChannel], intervalMs: config.alertIntervalMs });
   alerts.start();
+  retraining.start();
   // Performance snapshots of every served version to the registry (model_performance).
   const performance = new PerformanceReporter({
     intervalMs: config.performanceIntervalMs, replica: config.replicaId,
@@ -243,6 +248,8 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
       await deployments.close();
       await alerts.close();
       await webhooks.close();
+      await retraining.close();
+      await retrainHooks.close();
       await performance.close();
       // The engine's learners save their last checkpoints while the database is still open.
       await engine.close();

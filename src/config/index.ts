@@ -136,6 +136,12 @@ export interface Config {
   performanceIntervalMs: number;
   /** The p99 latency objective (ms) the built-in alert `p99-above-slo` compares with. */
   latencySloMs: number;
+  /** Webhooks retraining requests are POSTed to (a trainer's intake). Secret: they may carry a token. */
+  retrainWebhooks: string[];
+  /** An automatic retraining trigger does not repeat for a model within this (ms). */
+  retrainCooldownMs: number;
+  /** How often retraining schedules are checked (ms). */
+  retrainIntervalMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -274,6 +280,9 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   alertWebhooks: { env: 'SLUICE_ALERT_WEBHOOKS', doc: 'comma-separated webhook URLs alert notices are POSTed to (Slack-compatible JSON)', secret: true, default: () => [], parse: urlList },
   performanceIntervalMs: { env: 'SLUICE_PERFORMANCE_INTERVAL_MS', doc: 'how often each served, registered version gets a model_performance row in the registry: requests, p50/p95/p99 and error rate over the interval, process CPU and memory (ms)', default: () => 60_000, parse: int(50, 86_400_000) },
   latencySloMs: { env: 'SLUICE_LATENCY_SLO_MS', doc: 'the p99 latency objective (ms) the built-in alert p99-above-slo compares each version with', default: () => 10, parse: int(1, 600_000) },
+  retrainWebhooks: { env: 'SLUICE_RETRAIN_WEBHOOKS', doc: 'comma-separated webhook URLs retraining requests are POSTed to (JSON)', secret: true, default: () => [], parse: urlList },
+  retrainCooldownMs: { env: 'SLUICE_RETRAIN_COOLDOWN_MS', doc: 'an automatic retraining trigger (performance, drift, schedule) does not repeat for a model within this (ms)', default: () => 3_600_000, parse: int(0, 366 * 86_400_000) },
+  retrainIntervalMs: { env: 'SLUICE_RETRAIN_INTERVAL_MS', doc: 'how often retraining schedules are checked (ms)', default: () => 60_000, parse: int(50, 86_400_000) },
 };
 
 /** Reads the configuration: overrides (other than undefined) win over the environment, which wins over defaults. */

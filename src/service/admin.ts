@@ -26,6 +26,8 @@ import { ALERT_OPERATIONS, alertsService, type AlertsService } from './alerts.js
 import { DEPLOYMENT_OPERATIONS, deploymentsService, type DeploymentsService } from './deployments.js';
 import { windowReader, type WindowSource } from '../control/deployments/windows.js';
 import { EXPERIMENT_OPERATIONS, experimentsService, type ExperimentsService } from './experiments.js';
+import { RETRAINING_OPERATIONS, retrainingService, type RetrainingService } from './retraining.js';
+import type { Retraining } from '../control/retraining/retraining.js';
 
 /** A registration as the API gives it: the header's fields and the artifact's bytes. */
 export interface RegisterRequest {
@@ -55,7 +57,7 @@ export interface RouteRequest {
   force?: boolean;
 }
 
-export interface AdminService extends ExperimentsService, DeploymentsService, AlertsService {
+export interface AdminService extends ExperimentsService, DeploymentsService, AlertsService, RetrainingService {
   listModels(): Promise<ModelSummary[]>;
   showModel(model: string): Promise<ModelDetail>;
   /** A model's versions in registration order, optionally of one stage. */
@@ -85,7 +87,7 @@ export interface AdminService extends ExperimentsService, DeploymentsService, Al
 /** Every operation, for forwarding from another thread; the check below fails to compile when one is missing. */
 export const ADMIN_OPERATIONS = [
   'listModels', 'showModel', 'versions', 'getVersion', 'register', 'promote', 'rollback', 'audit',
-  'getRoute', 'setRoute', 'clearRoute', 'listKeys', 'createKey', 'evaluate', ...EXPERIMENT_OPERATIONS, ...DEPLOYMENT_OPERATIONS, ...ALERT_OPERATIONS,
+  'getRoute', 'setRoute', 'clearRoute', 'listKeys', 'createKey', 'evaluate', ...EXPERIMENT_OPERATIONS, ...DEPLOYMENT_OPERATIONS, ...ALERT_OPERATIONS, ...RETRAINING_OPERATIONS,
 ] as const satisfies ReadonlyArray<keyof AdminService>;
 const everyOperationListed: Exclude<keyof AdminService, (typeof ADMIN_OPERATIONS)[number]> extends never ? true : never = true;
 void everyOperationListed;
@@ -104,6 +106,8 @@ export interface AdminDepsOf {
   keys: ApiKeys;
   /** windowSnapshot: a version's recent traffic (blue-green deployments' baseline); absent in tests that need none. */
   engine: RouteEngine & PolicySource & Partial<WindowSource>;
+  /** Retraining requests (absent: the retraining operations answer INTERNAL). */
+  retraining?: Retraining;
 }
 
 function text(v: unknown, what: string): string | undefined {
@@ -137,7 +141,7 @@ function engineRouteControl(registry: Registry, engine: RouteEngine): RouteContr
 }
 
 /** The admin service of this process (main thread). */
-export function adminService({ registry, keys, engine }: AdminDepsOf): AdminService {
+export function adminService({ registry, keys, engine, retraining }: AdminDepsOf): AdminService {
   const routes = engineRouteControl(registry, engine);
   const change = (req: RouteRequest) => ({ actor: req.actor, reason: req.reason, owner: parseRouteOwner(req.owner), force: flag(req.force, 'force') });
   return {
@@ -166,6 +170,7 @@ export function adminService({ registry, keys, engine }: AdminDepsOf): AdminServ
     ...experimentsService(registry.db, engine),
     ...deploymentsService(registry.db, engine, engine.windowSnapshot ? windowReader(engine as WindowSource) : undefined),
     ...alertsService(registry.db),
+    ...retrainingService(registry.db, retraining),
   };
 }
 

@@ -59,8 +59,13 @@ export class WebhookChannel implements NoticeChannel {
   }
 
   send(n: Notice): void {
+    this.postJson(webhookBody(n));
+  }
+
+  /** Queues any JSON body to every webhook, with the same retries (retraining requests use it). */
+  postJson(json: Record<string, unknown>): void {
     if (this.closed || this.targets.length === 0) return;
-    const body = JSON.stringify(webhookBody(n));
+    const body = JSON.stringify(json);
     for (const t of this.targets) {
       if (t.queue.length >= this.o.queueLimit) {
         t.queue.shift();

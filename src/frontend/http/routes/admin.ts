@@ -214,6 +214,15 @@ export function adminRoutes(ctx: HttpContext, deps: AdminDeps): Array<[Method, s
     ['get', '/v1/admin/alerts/silences', route(ctx, 0, 0, (r) => admin.listSilences(r.query.get('state') ?? undefined))],
     ['post', '/v1/admin/alerts/silences', route(ctx, 0, small, (r) => admin.createSilence(anyJson(ctx, r.body), r.actor))],
     ['del', '/v1/admin/alerts/silences/:id', route(ctx, 1, small, (r) => admin.deleteSilence(r.params[0]!, r.actor), ['silence id'])],
+    // Retraining requests: the body goes whole to the service.
+    ['post', '/v1/admin/models/:model/retrain', route(ctx, 1, small, (r) => admin.requestRetraining(r.params[0]!, anyJson(ctx, r.body), r.actor))],
+    ['put', '/v1/admin/models/:model/retrain/schedule', route(ctx, 1, small, (r) => admin.setRetrainingSchedule(r.params[0]!, anyJson(ctx, r.body), r.actor))],
+    ['del', '/v1/admin/models/:model/retrain/schedule', route(ctx, 1, small, (r) => admin.clearRetrainingSchedule(r.params[0]!))],
+    ['get', '/v1/admin/retraining', route(ctx, 0, 0, (r) => {
+      const model = r.query.get('model') ?? undefined;
+      if (model !== undefined) checkName(model, 'model name');
+      return admin.listRetraining(model);
+    })],
     ['get', '/v1/admin/keys', route(ctx, 0, 0, () => admin.listKeys())],
     ['post', '/v1/admin/keys', route(ctx, 0, small, async (r) => {
       const b = json(ctx, r.body);
