@@ -118,7 +118,7 @@ function lastLine(d: DeploymentJson): string {
 export function deploymentListLines(list: DeploymentJson[], now = Date.now()): string[] {
   if (list.length === 0) return ['no deployments'];
   const rows = list.map((d) => [String(d.id), d.model, d.kind, `${d.candidate} over ${d.stable}`, d.status, position(d), age(d.created_at, now), lastLine(d)]);
-  return alignedLines([['id', 'model', 'kind', 'candidate', 'status', 'step/share', 'age', 'last'], ...rows], 5);
+  return alignedLines([['id', 'model', 'kind', 'candidate', 'status', 'step/share', 'age', 'last'], ...rows], 8); // text, and short figures read fine left-aligned
 }
 
 /** The settings of a deployment's kind, one line. */
@@ -154,7 +154,7 @@ export function deploymentLines(d: DeploymentJson & { events?: DeploymentEventJs
   lines.push('', events.length ? 'events:' : 'events: none');
   if (events.length) {
     const rows = events.map((e) => [e.at, e.action, `${e.fromStatus} -> ${e.toStatus}`, percent(e.share), e.actor, e.reason]);
-    lines.push(...alignedLines([['time', 'action', 'from -> to', 'share', 'actor', 'reason'], ...rows], 3).map((l) => `  ${l}`));
+    lines.push(...alignedLines([['time', 'action', 'from -> to', 'share', 'actor', 'reason'], ...rows], 6).map((l) => `  ${l}`));
   }
   return lines;
 }
