@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `sluice` command: serve, predict, loadtest, models, route, shadow, policies, experiments, alerts. Errors print one line and exit non-zero.
+ * The `sluice` command: serve, predict, loadtest, models, route, shadow, policies, experiments, alerts, deploy. Errors print one line and exit non-zero.
  */
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
@@ -9,6 +9,7 @@ import { toSluiceError } from '../errors.js';
 import { checkName } from '../names.js';
 import { serveUntilSignalled, version } from '../serve.js';
 import { addAlertCommands } from './alerts.js';
+import { addDeployCommands } from './deploy.js';
 import { addExperimentCommands } from './experiments.js';
 import { addModelCommands } from './models.js';
 import { addPolicyCommands } from './policies.js';
@@ -86,6 +87,7 @@ addShadowCommands(program);
 addPolicyCommands(program);
 addExperimentCommands(program);
 addAlertCommands(program);
+addDeployCommands(program);
 
 program.command('loadtest')
   .description('open-loop load test of any Open Inference Protocol server (see loadtest/README.md)')
