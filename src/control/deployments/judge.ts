@@ -13,7 +13,8 @@
  *     with the stable version lengthens the stable version's tail as well (requests queue
  *     behind its slow ones), which can hide it from a p99 ratio alone, never from the medians.
  * A check passes only with at least `minRequests` requests of each version in the window; below
- * that it is inconclusive (the step waits). The verdict is unhealthy if any check fails, healthy
+ * that it is inconclusive (the step waits). Latency also fails only with `minRequests` candidate
+ * answers (errors fail as soon as the exact test is sure: a failing canary must stop at once). The verdict is unhealthy if any check fails, healthy
  * if every check passes, inconclusive otherwise. Pure: the controller supplies the windows.
  */
 import { mannWhitney, type Bins } from '../../analyze/mann-whitney.js';
@@ -82,7 +83,10 @@ function latencyCheck(stable: VersionWindow, canary: VersionWindow, c: CanaryChe
   const mw = mannWhitney(canary.latency, stable.latency, 'greater');
   const detail = `p99 canary ${fmt(canary.p99)} ms vs stable ${fmt(stable.p99)} ms (ratio ${fmt(ratio)}), p50 ratio ${fmt(median)}, Mann-Whitney one-sided p ${fmt(mw.p)}`;
   const slower = (ratio !== null && ratio > c.maxP99Ratio) || (median !== null && median > c.maxP99Ratio);
-  if (slower && mw.p !== null && mw.p < c.alpha) return { name: 'latency', state: 'failed', detail };
+  // Unlike errors, latency fails only on `minRequests` candidate answers: a version's first
+  // answers after loading are slow (cold code paths), and a handful of them would pass the rank
+  // test and fail a healthy canary.
+  if (slower && mw.p !== null && mw.p < c.alpha && canary.requests >= c.minRequests) return { name: 'latency', state: 'failed', detail };
   if (Math.min(stable.requests, canary.requests) < c.minRequests || ratio === null) return { name: 'latency', state: 'inconclusive', detail: `${detail}: fewer than ${c.minRequests} requests` };
   return { name: 'latency', state: 'passed', detail };
 }
