@@ -73,7 +73,8 @@ export class VersionMetrics {
     this.successNs += nanos(latencyMs);
     const us = latencyUs(latencyMs);
     this.latency.recordValue(us);
-    this.lastInference = nowMs;
+    // Whole ms, as Triton's statistics give it (uint64 on gRPC): nowMs has a fraction.
+    this.lastInference = Math.floor(nowMs);
     this.window?.recordSuccess(us, nowMs);
   }
 

@@ -62,7 +62,9 @@ describe('deployment controller', () => {
     expect(next(d, T0 + 30_000, { shadow: good }).transition).toBeNull();
     expect(next(d, T0 + 61_000, { shadow: good }).transition).toMatchObject({ action: 'promote' });
     expect(next(d, T0 + 61_000, { shadow: { ...good, agreeing: 480 } }).transition).toMatchObject({ action: 'rollback', reason: expect.stringMatching(/^discarded: agreement 0.9600/) });
-    expect(next(d, T0 + 61_000, { shadow: { ...good, compared: 50, agreeing: 50 } }).transition).toMatchObject({ action: 'rollback', reason: expect.stringMatching(/50 of 100 answers compared/) });
+    // Too little evidence is no verdict: it keeps running; a shadow failing everything is judged on what was mirrored.
+    expect(next(d, T0 + 61_000, { shadow: { ...good, compared: 50, agreeing: 50 } })).toMatchObject({ transition: null, verdict: { waiting: '50 of 100 answers compared' } });
+    expect(next(d, T0 + 61_000, { shadow: { ...good, errors: 500, compared: 0, agreeing: 0 } }).transition).toMatchObject({ action: 'rollback', reason: 'discarded: error rate 1.0000 > 0.01' });
   });
 
   it('refuses bad definitions with DEPLOYMENT_INVALID naming the field', () => {

@@ -11,9 +11,10 @@
  *            -> switch back (roll back) in one step; after bake_s without a failed check ->
  *            promote. An inconclusive bake (too little traffic) does not hold up the promotion:
  *            nothing failed.
- * shadow     after duration_s, the shadow report decides: compared >= min_compared, agreement >=
- *            min_agreement, the shadow's error rate <= max_error_rate and p99 <= max_p99_ratio x
- *            the caller's -> promote; otherwise discard (rolled back, traffic never moved).
+ * shadow     after duration_s, the shadow report decides once min_compared answers were compared
+ *            (or mirrored, for errors): agreement >= min_agreement, the shadow's error rate <=
+ *            max_error_rate and p99 <= max_p99_ratio x the caller's -> promote; otherwise discard
+ *            (rolled back, traffic never moved). Short of evidence it keeps running.
  */
 import { judge, type Verdict, type VersionWindow } from './judge.js';
 import type { DeploymentRecord, Transition } from './store.js';
@@ -76,11 +77,15 @@ function nextShadow(d: DeploymentRecord, age: number, f: ShadowFigures | undefin
   const ratio = f.shadowP99 !== null && f.callerP99 !== null && f.callerP99 > 0 ? f.shadowP99 / f.callerP99 : null;
   const verdict = { compared: f.compared, agreement, error_rate: errorRate, p99_ratio: ratio };
   if (age < d.spec.durationS) return { transition: null, verdict };
+  // Judged only on enough evidence: min_compared answers compared (agreement, latency), or
+  // mirrored (errors: a shadow that fails every request compares none). Short of it, the
+  // shadow keeps running (too little traffic is no verdict; the operator may abort).
+  const compared = f.compared >= r.minCompared;
   const faults: string[] = [];
-  if (f.compared < r.minCompared) faults.push(`${f.compared} of ${r.minCompared} answers compared`);
-  if (agreement !== null && agreement < r.minAgreement) faults.push(`agreement ${agreement.toFixed(4)} < ${r.minAgreement}`);
-  if (errorRate !== null && errorRate > r.maxErrorRate) faults.push(`error rate ${errorRate.toFixed(4)} > ${r.maxErrorRate}`);
-  if (ratio !== null && ratio > r.maxP99Ratio) faults.push(`p99 ratio ${ratio.toFixed(2)} > ${r.maxP99Ratio}`);
+  if (compared && agreement !== null && agreement < r.minAgreement) faults.push(`agreement ${agreement.toFixed(4)} < ${r.minAgreement}`);
+  if (f.mirrored >= r.minCompared && errorRate !== null && errorRate > r.maxErrorRate) faults.push(`error rate ${errorRate.toFixed(4)} > ${r.maxErrorRate}`);
+  if (compared && ratio !== null && ratio > r.maxP99Ratio) faults.push(`p99 ratio ${ratio.toFixed(2)} > ${r.maxP99Ratio}`);
   if (faults.length > 0) return t('rollback', 'rolled_back', `discarded: ${faults.join('; ')}`, verdict);
+  if (!compared) return { transition: null, verdict: { ...verdict, waiting: `${f.compared} of ${r.minCompared} answers compared` } };
   return d.spec.autoPromote ? t('promote', 'promoted', `shadowed ${d.spec.durationS} s: agreement, errors and latency within the rule`, verdict) : { transition: null, verdict: { ...verdict, waiting: 'promote' } };
 }

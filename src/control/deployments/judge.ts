@@ -19,6 +19,7 @@
  */
 import { mannWhitney, type Bins } from '../../analyze/mann-whitney.js';
 import binomialCdf from '@stdlib/stats-base-dists-binomial-cdf';
+import { DEFAULT_CHECKS, type CanaryChecks } from './checks.js';
 
 export interface VersionWindow {
   requests: number;
@@ -29,18 +30,6 @@ export interface VersionWindow {
   p50: number | null;
   p99: number | null;
 }
-
-export interface CanaryChecks {
-  /** Largest tolerated canary error rate minus stable error rate (absolute, e.g. 0.01). */
-  maxErrorIncrease: number;
-  /** Largest tolerated canary p99 / stable p99. */
-  maxP99Ratio: number;
-  alpha: number;
-  /** Requests of each version in the window before a check can pass. */
-  minRequests: number;
-}
-
-export const DEFAULT_CHECKS: Readonly<CanaryChecks> = Object.freeze({ maxErrorIncrease: 0.01, maxP99Ratio: 1.5, alpha: 0.05, minRequests: 100 });
 
 export type CheckState = 'passed' | 'failed' | 'inconclusive';
 

@@ -13,9 +13,15 @@
 import { errorFields, log } from '../../log.js';
 import type { Db } from '../../registry/db.js';
 import type { RouteSpec } from '../../routing/route.js';
-import { next, type LookFigures, type ShadowFigures } from './controller.js';
+import type { LookFigures, ShadowFigures } from './controller.js';
 import type { VersionWindow } from './judge.js';
 import { applyIn, getDeployment, listDeployments, saveVerdict, type DeploymentRecord } from './store.js';
+
+/**
+ * The judge's statistics (@stdlib distributions) load on the first look, not at start: a server
+ * that never deploys does not hold them (test/integration/footprint.test.ts).
+ */
+const controller = () => import('./controller.js');
 
 /** Arbitrary constant naming "deployment control" among advisory locks (two-key form: this, deployment id). */
 export const DEPLOYMENT_LOCK = 0x51_1c_e0_15;
@@ -92,7 +98,7 @@ export class DeploymentLoop {
       const d = await getDeployment(tx, seen.id, true);
       // Another replica moved it on since this one read it: its figures are for another step.
       if (d.status !== 'running' || d.step !== seen.step || d.stepStartedAt.getTime() !== seen.stepStartedAt.getTime()) return { action: 'skipped' as const };
-      const n = next(d, now, figures);
+      const n = (await controller()).next(d, now, figures);
       if (!n.transition) {
         await saveVerdict(tx, d.id, n.verdict);
         return { action: 'wait' as const };

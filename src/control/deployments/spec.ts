@@ -17,7 +17,7 @@
 import { SluiceError } from '../../errors.js';
 import { invalidName, isValidName } from '../../names.js';
 import { objectWith as strictObject, own } from '../../strict-json.js';
-import { DEFAULT_CHECKS, type CanaryChecks } from './judge.js';
+import { DEFAULT_CHECKS, type CanaryChecks } from './checks.js';
 
 export const DEPLOYMENT_KINDS = ['canary', 'blue-green', 'shadow'] as const;
 export type DeploymentKind = (typeof DEPLOYMENT_KINDS)[number];
