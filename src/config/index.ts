@@ -134,6 +134,14 @@ export interface Config {
   alertWebhooks: string[];
   /** How often each served version's performance is written to the registry (ms). */
   performanceIntervalMs: number;
+
+  // Drift monitoring (src/analyze/drift-sampler.ts, drift-monitor.ts)
+  /** Share of requests whose rows and predictions are sampled for drift, per version (0 = off). */
+  driftSampleRate: number;
+  /** Sampled rows of a version that form its reference (the first ones it answers). */
+  driftReferenceRows: number;
+  /** Length of a drift window: the recent sample compared with the reference restarts this often (ms). */
+  driftWindowMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -154,6 +162,12 @@ function invalid(name: string, what: string): SluiceError {
 const int = (min: number, max: number) => (raw: string, name: string): number => {
   const n = Number(raw);
   if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) throw invalid(name, `must be an integer in [${min}, ${max}], got "${raw}"`);
+  return n;
+};
+
+const ratio = (raw: string, name: string): number => {
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw invalid(name, `must be a number in [0, 1], got "${raw}"`);
   return n;
 };
 
@@ -271,6 +285,9 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   alertIntervalMs: { env: 'SLUICE_ALERT_INTERVAL_MS', doc: 'how often alert rules are evaluated (ms; one replica at a time)', default: () => 10_000, parse: int(50, 3_600_000) },
   alertWebhooks: { env: 'SLUICE_ALERT_WEBHOOKS', doc: 'comma-separated webhook URLs alert notices are POSTed to (Slack-compatible JSON)', secret: true, default: () => [], parse: urlList },
   performanceIntervalMs: { env: 'SLUICE_PERFORMANCE_INTERVAL_MS', doc: 'how often each served, registered version gets a model_performance row in the registry: requests, p50/p95/p99 and error rate over the interval, process CPU and memory (ms)', default: () => 60_000, parse: int(50, 86_400_000) },
+  driftSampleRate: { env: 'SLUICE_DRIFT_SAMPLE_RATE', doc: 'share of each version\'s requests whose input rows and predictions are sampled for drift and data-quality monitoring (0 = off)', default: () => 0.01, parse: ratio },
+  driftReferenceRows: { env: 'SLUICE_DRIFT_REFERENCE_ROWS', doc: 'sampled rows of a version that form its drift reference (its first ones); also the size of the recent sample compared with it', default: () => 1_000, parse: int(50, 100_000) },
+  driftWindowMs: { env: 'SLUICE_DRIFT_WINDOW_MS', doc: 'how often the recent drift sample of a version restarts (ms)', default: () => 60_000, parse: int(100, 86_400_000) },
 };
 
 /** Reads the configuration: overrides (other than undefined) win over the environment, which wins over defaults. */
