@@ -44,6 +44,13 @@ export const DRIFT_KS_ALPHA = 0.001;
 export const DRIFT_MIN_WINDOW_ROWS = 200;
 /** How often the engine collects the I/O threads' samples (ms). */
 export const DRIFT_COLLECT_MS = 1_000;
+/**
+ * How old an evaluation /metrics and driftDetected may use (ms). An evaluation of a version of
+ * 100 features takes ~15 ms of the main thread (sorting for KS, mostly), and every reader of
+ * whole-server metrics (experiments, performance rows) builds the exposition lines: re-evaluating
+ * for each would add up. The drift API always evaluates what was collected.
+ */
+export const DRIFT_STALE_MS = 5_000;
 
 export interface DriftMonitorOptions {
   referenceRows: number;
@@ -285,11 +292,12 @@ class VersionDrift {
     return this.current;
   }
 
-  report(now: number): VersionDriftReport {
+  /** The figures now, or an evaluation up to `maxAgeMs` old. */
+  report(now: number, maxAgeMs = 0): VersionDriftReport {
     if (this.series) this.windowAt(now);
     const c = this.cached;
-    // Detections age out of "the last window" with time alone: the cache holds for a second.
-    if (c && c.changes === this.changes && now - c.at < 1_000) return c.report;
+    // Detections age out of "the last window" with time alone: unchanged, it holds for a second.
+    if (c && (now - c.at < maxAgeMs || (c.changes === this.changes && now - c.at < 1_000))) return c.report;
     const report = this.evaluate(now);
     this.cached = { changes: this.changes, at: now, report };
     return report;
@@ -372,9 +380,12 @@ export class DriftMonitor implements DriftSignal {
     return { model, versions };
   }
 
-  /** The canary judge's and the alerts' question: is this version drifting now? False when unknown. */
+  /**
+   * The canary judge's and the alerts' question: is this version drifting now (as of an
+   * evaluation at most DRIFT_STALE_MS old)? False when unknown.
+   */
   driftDetected(model: string, version: string): boolean {
-    return this.models.get(model)?.get(version)?.report(this.opts.now()).drifted ?? false;
+    return this.models.get(model)?.get(version)?.report(this.opts.now(), DRIFT_STALE_MS).drifted ?? false;
   }
 
   /** Prometheus lines: PSI per feature and prediction, and the drifted flag, per version. */
@@ -384,7 +395,7 @@ export class DriftMonitor implements DriftSignal {
     const detected: string[] = [];
     for (const [model, versions] of this.models) {
       for (const [version, v] of versions) {
-        const r = v.report(now);
+        const r = v.report(now, DRIFT_STALE_MS);
         const labels = `model=${JSON.stringify(model)},version=${JSON.stringify(version)}`;
         detected.push(`sluice_drift_detected{${labels}} ${r.drifted ? 1 : 0}`);
         for (const f of r.features) if (f.psi !== null) psi.push(`sluice_drift_psi{${labels},feature="${f.index}"} ${f.psi}`);

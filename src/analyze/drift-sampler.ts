@@ -20,9 +20,9 @@ import type { Tensor } from '../model/tensor.js';
 export const DRIFT_ROWS_PER_REQUEST = 8;
 /** Features kept per row (a wider input keeps its first ones). */
 export const DRIFT_MAX_FEATURES = 512;
-/** Sampled requests, and rows, one version's buffer holds between two collections. */
+/** Sampled requests, and rows (~400 KB of a 100-feature version), one version's buffer holds on a thread between two collections. */
 export const DRIFT_BUFFER_REQUESTS = 2048;
-export const DRIFT_BUFFER_ROWS = 2048;
+export const DRIFT_BUFFER_ROWS = 1024;
 
 /** One version's samples from one thread since the last collection (structured-clonable). */
 export interface DriftBatch {
@@ -82,6 +82,9 @@ function gap(rate: number): number {
 export class DriftSampler {
   private countdown: number;
   private readonly buffers = new Map<string, VersionBuffer>();
+  /** The last answer's version and buffer: consecutive samples mostly go to the same version. */
+  private lastManifest: Manifest | undefined;
+  private lastBuffer: VersionBuffer | undefined;
 
   constructor(readonly rate: number) {
     this.countdown = gap(rate);
@@ -106,7 +109,12 @@ export class DriftSampler {
    * input is looked up by name), `first` the first output's values.
    */
   answer(manifest: Manifest, inputs: readonly Tensor[], rows: number, first: ArrayLike<number | bigint> | undefined): void {
-    const b = this.bufferOf(manifest.name, manifest.version);
+    let b = this.lastBuffer;
+    if (manifest !== this.lastManifest || b === undefined) {
+      // A joined key and a Map lookup cost ~0.2 us: paid only when the version changes.
+      b = this.lastBuffer = this.bufferOf(manifest.name, manifest.version);
+      this.lastManifest = manifest;
+    }
     if (b.requests >= DRIFT_BUFFER_REQUESTS) {
       b.dropped++;
       return;
@@ -120,7 +128,7 @@ export class DriftSampler {
     const name = manifest.signature.inputs[0]?.name;
     const input = inputs.find((t) => t.name === name) ?? inputs[0];
     if (!input || rows < 1) return;
-    const data = input.data as ArrayLike<number | bigint>;
+    const data = input.data;
     const perRow = data.length / rows;
     if (!Number.isInteger(perRow) || perRow < 1) return;
     // A version's row width is fixed by its signature; the first sample decides it here.
@@ -132,9 +140,12 @@ export class DriftSampler {
     // A signature with a free width may send narrower rows later: those are not comparable.
     if (perRow < f) return;
     const take = Math.min(rows, DRIFT_ROWS_PER_REQUEST, DRIFT_BUFFER_ROWS - b.rows);
+    const wide = data instanceof BigInt64Array || data instanceof BigUint64Array;
     for (let r = 0; r < take; r++) {
       const at = (b.rows + r) * f;
-      for (let j = 0; j < f; j++) b.x[at + j] = Number(data[r * perRow + j]);
+      // A typed array of numbers converts to float32 in one native copy; 64-bit integers one by one.
+      if (!wide) b.x.set((data as Float32Array).subarray(r * perRow, r * perRow + f), at);
+      else for (let j = 0; j < f; j++) b.x[at + j] = Number(data[r * perRow + j]);
       b.rowPredictions[b.rows + r] = outPerRow >= 1 ? Number(first![r * outPerRow]) : NaN;
     }
     b.rows += take;

@@ -87,8 +87,10 @@ describe('drift monitoring (two I/O threads, every request sampled)', () => {
     expect(Number(line!.split(' ')[1])).toBeGreaterThanOrEqual(0.25);
   }, 30_000);
 
-  it('is an admin endpoint, and an unknown model is MODEL_NOT_FOUND', async () => {
+  it('needs the admin scope, and an unknown model is MODEL_NOT_FOUND', async () => {
     expect((await admin(s, undefined, 'GET', '/v1/admin/models/demo-logistic/drift')).status).toBe(401);
+    const predictKey = (await admin(s, s.adminKey, 'POST', '/v1/admin/keys', { name: 'svc', scopes: ['predict'] })).json.secret as string;
+    expect(await admin(s, predictKey, 'GET', '/v1/admin/models/demo-logistic/drift')).toMatchObject({ status: 403, json: { code: 'PERMISSION_DENIED' } });
     const missing = await admin(s, s.adminKey, 'GET', '/v1/admin/models/nope/drift');
     expect(missing.status).toBe(404);
     expect(missing.json.code).toBe('MODEL_NOT_FOUND');
