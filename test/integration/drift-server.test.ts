@@ -6,6 +6,7 @@
  * up by 1 and the drift API and /metrics must name it, and it alone among the features.
  */
 import { Pool } from 'undici';
+import parsePrometheus from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, startFull, type FullServer } from '../helpers/server.js';
 import { mulberry32 } from '../helpers/random.js';
@@ -85,6 +86,11 @@ describe('drift monitoring (two I/O threads, every request sampled)', () => {
     expect(text).toContain(`sluice_drift_detected{model="demo-logistic",version="${version}"} 1`);
     const line = text.split('\n').find((l) => l.startsWith(`sluice_drift_psi{model="demo-logistic",version="${version}",feature="${SHIFTED}"} `));
     expect(Number(line!.split(' ')[1])).toBeGreaterThanOrEqual(0.25);
+    // The whole exposition still parses, with both families as gauges.
+    const families = parsePrometheus(text) as Array<{ name: string; type: string; metrics: unknown[] }>;
+    const gauges = families.filter((f) => f.name.startsWith('sluice_drift_'));
+    expect(gauges.map((f) => [f.name, f.type])).toEqual([['sluice_drift_psi', 'GAUGE'], ['sluice_drift_detected', 'GAUGE']]);
+    expect(gauges[0]!.metrics).toHaveLength(101);
   }, 30_000);
 
   it('needs the admin scope, and an unknown model is MODEL_NOT_FOUND', async () => {
