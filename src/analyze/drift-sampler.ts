@@ -109,6 +109,14 @@ export class DriftSampler {
    * input is looked up by name), `first` the first output's values.
    */
   answer(manifest: Manifest, inputs: readonly Tensor[], rows: number, first: ArrayLike<number | bigint> | undefined): void {
+    try {
+      this.record(manifest, inputs, rows, first);
+    } catch {
+      // Sampling never fails a request: a tensor it cannot read (BYTES, say) is not sampled.
+    }
+  }
+
+  private record(manifest: Manifest, inputs: readonly Tensor[], rows: number, first: ArrayLike<number | bigint> | undefined): void {
     let b = this.lastBuffer;
     if (manifest !== this.lastManifest || b === undefined) {
       // A joined key and a Map lookup cost ~0.2 us: paid only when the version changes.
@@ -140,12 +148,12 @@ export class DriftSampler {
     // A signature with a free width may send narrower rows later: those are not comparable.
     if (perRow < f) return;
     const take = Math.min(rows, DRIFT_ROWS_PER_REQUEST, DRIFT_BUFFER_ROWS - b.rows);
-    const wide = data instanceof BigInt64Array || data instanceof BigUint64Array;
+    const native = ArrayBuffer.isView(data) && !(data instanceof BigInt64Array || data instanceof BigUint64Array);
     for (let r = 0; r < take; r++) {
       const at = (b.rows + r) * f;
       // A typed array of numbers converts to float32 in one native copy; 64-bit integers one by one.
-      if (!wide) b.x.set((data as Float32Array).subarray(r * perRow, r * perRow + f), at);
-      else for (let j = 0; j < f; j++) b.x[at + j] = Number(data[r * perRow + j]);
+      if (native) b.x.set((data as Float32Array).subarray(r * perRow, r * perRow + f), at);
+      else for (let j = 0; j < f; j++) b.x[at + j] = Number((data as ArrayLike<number | bigint>)[r * perRow + j]);
       b.rowPredictions[b.rows + r] = outPerRow >= 1 ? Number(first![r * outPerRow]) : NaN;
     }
     b.rows += take;

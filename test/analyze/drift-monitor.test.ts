@@ -204,6 +204,16 @@ describe('DriftSampler', () => {
     expect(Math.abs(n - 20_000)).toBeLessThan(6 * 134);
   });
 
+  it('converts 64-bit integer inputs, and skips (never throws on) values it cannot read', () => {
+    const s = new DriftSampler(1);
+    s.answer(manifest, [{ name: 'features', datatype: 'INT64', shape: [1, 3], data: BigInt64Array.of(1n, -2n, 3n) }], 1, Float32Array.of(0.5));
+    const unreadable = [{ name: 'features', datatype: 'BYTES', shape: [1, 3], data: [Symbol('a'), Symbol('b'), Symbol('c')] }] as unknown as Parameters<DriftSampler['answer']>[1];
+    expect(() => s.answer(manifest, unreadable, 1, Float32Array.of(0.5))).not.toThrow();
+    const [b] = s.take();
+    expect(b!.rows).toBe(1);
+    expect(Array.from(b!.x)).toEqual([1, -2, 3]);
+  });
+
   it('keeps a bounded buffer and counts what it drops', () => {
     const s = new DriftSampler(1);
     for (let i = 0; i < DRIFT_BUFFER_REQUESTS + 5; i++) s.answer(manifest, input(1), 1, Float32Array.of(1));
