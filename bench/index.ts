@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare threads overload metrics-merge routing routing-pick feedback bandits learn experiments windows rollout]`: runs the selected
+ * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare threads overload metrics-merge routing routing-pick feedback bandits learn experiments windows rollout drift]`: runs the selected
  * benchmarks (all by default) and prints their figures. Each one that computes answers checks
  * them (against demo-logistic's formula, or the native kernels against JavaScript) before it
  * times anything; swap also checks every answer during the swaps, and predict the timed run's
@@ -25,6 +25,7 @@ import { runLearn } from './learn.js';
 import { runExperiments } from './experiments.js';
 import { runRollout } from './rollout.js';
 import { runWindows } from './windows.js';
+import { runDrift } from './drift.js';
 
 const all: Record<string, () => unknown> = {
   kernels: runKernels,
@@ -47,6 +48,7 @@ const all: Record<string, () => unknown> = {
   experiments: runExperiments,
   windows: runWindows,
   rollout: runRollout,
+  drift: runDrift,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -204,6 +204,7 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
     servedVersions: () => engine.servedVersions(),
     feedbackLogBytes: () => feedback.stats.localLogBytes,
     sloMs: config.latencySloMs,
+    driftDetected: (model, version) => engine.drift.driftDetected(model, version),
   });
   const alerts = new AlertLoop({ db: services.db, signals, channels: [logChannel, webhooks, retraining.alertChannel], intervalMs: config.alertIntervalMs });
   alerts.start();

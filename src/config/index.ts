@@ -142,6 +142,14 @@ export interface Config {
   retrainCooldownMs: number;
   /** How often retraining schedules are checked (ms). */
   retrainIntervalMs: number;
+
+  // Drift monitoring (src/analyze/drift-sampler.ts, drift-monitor.ts)
+  /** Share of requests whose rows and predictions are sampled for drift, per version (0 = off). */
+  driftSampleRate: number;
+  /** Sampled rows of a version that form its reference (the first ones it answers). */
+  driftReferenceRows: number;
+  /** Length of a drift window: the recent sample compared with the reference restarts this often (ms). */
+  driftWindowMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -162,6 +170,12 @@ function invalid(name: string, what: string): SluiceError {
 const int = (min: number, max: number) => (raw: string, name: string): number => {
   const n = Number(raw);
   if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) throw invalid(name, `must be an integer in [${min}, ${max}], got "${raw}"`);
+  return n;
+};
+
+const ratio = (raw: string, name: string): number => {
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw invalid(name, `must be a number in [0, 1], got "${raw}"`);
   return n;
 };
 
@@ -283,6 +297,9 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   retrainWebhooks: { env: 'SLUICE_RETRAIN_WEBHOOKS', doc: 'comma-separated webhook URLs retraining requests are POSTed to (JSON)', secret: true, default: () => [], parse: urlList },
   retrainCooldownMs: { env: 'SLUICE_RETRAIN_COOLDOWN_MS', doc: 'an automatic retraining trigger (performance, drift, schedule) does not repeat for a model within this (ms)', default: () => 3_600_000, parse: int(0, 366 * 86_400_000) },
   retrainIntervalMs: { env: 'SLUICE_RETRAIN_INTERVAL_MS', doc: 'how often retraining schedules are checked (ms)', default: () => 60_000, parse: int(50, 86_400_000) },
+  driftSampleRate: { env: 'SLUICE_DRIFT_SAMPLE_RATE', doc: 'share of each version\'s requests whose input rows and predictions are sampled for drift and data-quality monitoring (0 = off)', default: () => 0.01, parse: ratio },
+  driftReferenceRows: { env: 'SLUICE_DRIFT_REFERENCE_ROWS', doc: 'sampled rows of a version that form its drift reference (its first ones); also the size of the recent sample compared with it', default: () => 1_000, parse: int(50, 100_000) },
+  driftWindowMs: { env: 'SLUICE_DRIFT_WINDOW_MS', doc: 'how often the recent drift sample of a version restarts (ms)', default: () => 60_000, parse: int(100, 86_400_000) },
 };
 
 /** Reads the configuration: overrides (other than undefined) win over the environment, which wins over defaults. */

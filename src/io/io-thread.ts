@@ -56,6 +56,7 @@ control = new Rpc(data.port as MessagePort, {
   markStarted: (models: string[]) => plane.markStarted(models),
   snapshot: () => service.snapshot(),
   windowSnapshot: (model: string, version: string, fromMs: number, toMs: number) => plane.windowSnapshot(model, version, fromMs, toMs),
+  driftSamples: () => plane.takeDriftSamples(),
   reap: (alive: number[]) => board?.reap(new Set(alive), false),
   listen: async (http: { host: string; port: number }, grpc: { host: string; port: number }) => {
     await doors!.http.listen(http.host, http.port);

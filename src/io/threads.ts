@@ -16,6 +16,7 @@ import { SluiceError } from '../errors.js';
 import { errorFields, log } from '../log.js';
 import type { MetricsSnapshot } from '../metrics/snapshot.js';
 import type { WindowSnapshot } from '../metrics/windows.js';
+import type { DriftBatch } from '../analyze/drift-sampler.js';
 import { reservePort, type PortReservation } from '../net/reuseport.js';
 import { ioThreadEntry } from '../paths.js';
 import type { FeedbackInput } from '../learn/feedback.js';
@@ -117,6 +118,7 @@ export class IoThreads {
       markStarted: (models) => rpc.call('markStarted', models),
       snapshot: () => rpc.call<MetricsSnapshot>('snapshot'),
       windowSnapshot: (model, version, fromMs, toMs) => rpc.call<WindowSnapshot | undefined>('windowSnapshot', model, version, fromMs, toMs),
+      driftSamples: () => rpc.call<DriftBatch[]>('driftSamples'),
       reap: (alive) => rpc.notify('reap', alive),
     };
     engine.attach(link);

@@ -5,7 +5,8 @@
  * names before the route is stored, after which it is put in force here at once (the registry
  * watcher brings it to the other replicas, and would bring it here too a moment later);
  * experiments (src/service/experiments.ts), which own their model's route while they run;
- * alerts, their rules and silences (src/service/alerts.ts).
+ * alerts, their rules and silences (src/service/alerts.ts); a model's drift figures, from the
+ * engine's drift monitor (src/analyze/drift-monitor.ts).
  *
  * Its arguments are the API's values, checked here and below (names, stages, routes, owners),
  * so that every transport gets the same answers; its results are plain data the transports
@@ -25,6 +26,7 @@ import type { PolicySource } from './evaluate.js';
 import { ALERT_OPERATIONS, alertsService, type AlertsService } from './alerts.js';
 import { DEPLOYMENT_OPERATIONS, deploymentsService, type DeploymentsService } from './deployments.js';
 import { windowReader, type WindowSource } from '../control/deployments/windows.js';
+import type { ModelDriftReport } from '../analyze/drift-monitor.js';
 import { EXPERIMENT_OPERATIONS, experimentsService, type ExperimentsService } from './experiments.js';
 import { RETRAINING_OPERATIONS, retrainingService, type RetrainingService } from './retraining.js';
 import type { Retraining } from '../control/retraining/retraining.js';
@@ -82,15 +84,22 @@ export interface AdminService extends ExperimentsService, DeploymentsService, Al
   createKey(name: string, scopes: unknown, actor: string): Promise<CreatedKey>;
   /** Off-policy evaluation of a candidate policy on a bandit's logged decisions (src/service/evaluate.ts). */
   evaluate(model: string, body: unknown): Promise<object>;
+  /** Drift and data quality of the model's sampled versions on this replica (src/analyze/drift-monitor.ts). */
+  modelDrift(model: string): Promise<ModelDriftReport>;
 }
 
 /** Every operation, for forwarding from another thread; the check below fails to compile when one is missing. */
 export const ADMIN_OPERATIONS = [
   'listModels', 'showModel', 'versions', 'getVersion', 'register', 'promote', 'rollback', 'audit',
-  'getRoute', 'setRoute', 'clearRoute', 'listKeys', 'createKey', 'evaluate', ...EXPERIMENT_OPERATIONS, ...DEPLOYMENT_OPERATIONS, ...ALERT_OPERATIONS, ...RETRAINING_OPERATIONS,
+  'getRoute', 'setRoute', 'clearRoute', 'listKeys', 'createKey', 'evaluate', 'modelDrift', ...EXPERIMENT_OPERATIONS, ...DEPLOYMENT_OPERATIONS, ...ALERT_OPERATIONS, ...RETRAINING_OPERATIONS,
 ] as const satisfies ReadonlyArray<keyof AdminService>;
 const everyOperationListed: Exclude<keyof AdminService, (typeof ADMIN_OPERATIONS)[number]> extends never ? true : never = true;
 void everyOperationListed;
+
+/** The engine's drift figures (src/service/engine.ts driftReport). */
+export interface DriftSource {
+  driftReport(model: string): Promise<ModelDriftReport>;
+}
 
 /** What of the engine the admin service uses: loading a route's versions and putting routes in force. */
 export interface RouteEngine {
@@ -104,8 +113,11 @@ export interface RouteEngine {
 export interface AdminDepsOf {
   registry: Registry;
   keys: ApiKeys;
-  /** windowSnapshot: a version's recent traffic (blue-green deployments' baseline); absent in tests that need none. */
-  engine: RouteEngine & PolicySource & Partial<WindowSource>;
+  /**
+   * windowSnapshot: a version's recent traffic (blue-green deployments' baseline); driftReport:
+   * the drift monitor's figures; absent in tests that need neither.
+   */
+  engine: RouteEngine & PolicySource & Partial<WindowSource> & Partial<DriftSource>;
   /** Retraining requests (absent: the retraining operations answer INTERNAL). */
   retraining?: Retraining;
 }
@@ -167,6 +179,10 @@ export function adminService({ registry, keys, engine, retraining }: AdminDepsOf
     // Loaded on first use: the statistics library it brings costs ~10 MB of memory that a
     // server which never evaluates need not hold (test/integration/footprint.test.ts).
     evaluate: async (model, body) => (await import('./evaluate.js')).evaluateRequest(registry.db, engine, model, body),
+    modelDrift: async (model) => {
+      if (!engine.driftReport) throw new SluiceError('INTERNAL', 'this server has no drift monitor');
+      return engine.driftReport(model);
+    },
     ...experimentsService(registry.db, engine),
     ...deploymentsService(registry.db, engine, engine.windowSnapshot ? windowReader(engine as WindowSource) : undefined),
     ...alertsService(registry.db),

@@ -38,6 +38,7 @@ import { lastEventIdMs, newEventId } from '../learn/event-id.js';
 import { DecisionChunkBuilder, rowMiddle, type DecisionChunk } from '../learn/decision-chunk.js';
 import { NO_GENERATION } from '../dispatch/model-table.js';
 import { SHADOW_MAX_IN_FLIGHT, ShadowStats, type ShadowSnapshot } from '../routing/shadow.js';
+import { DriftSampler, type DriftBatch } from '../analyze/drift-sampler.js';
 
 /**
  * Wall-clock ms of a performance.now() reading, without reading the clock again: this thread's
@@ -217,6 +218,8 @@ export class DataPlane {
   private decisionTimer: NodeJS.Timeout | undefined;
   private readonly shadowStats = new Map<string, ShadowStats>();
   private shadowInFlight = 0;
+  /** Samples of answered and failed requests for drift monitoring; absent at rate 0. */
+  private readonly drift: DriftSampler | undefined;
   /** Routed answers of routes no longer in force, by model, variant and version (for /metrics). */
   private readonly variantTotals = new Map<string, VariantTotal>();
   private readonly models = new Map<string, ModelEntry>();
@@ -233,6 +236,7 @@ export class DataPlane {
     this.dispatcher = opts.dispatcher;
     this.onReleased = opts.onReleased;
     this.onDecisions = opts.onDecisions;
+    this.drift = config.driftSampleRate > 0 ? new DriftSampler(config.driftSampleRate) : undefined;
     this.admission = new Admission({
       enabled: config.admission,
       thread: opts.thread,
@@ -522,6 +526,11 @@ export class DataPlane {
     return this.metrics.find(model, version)?.window?.snapshot(fromMs, toMs);
   }
 
+  /** This thread's drift samples since the last call (the control plane's DriftMonitor takes them). */
+  takeDriftSamples(): DriftBatch[] {
+    return this.drift?.take() ?? [];
+  }
+
   /** This thread's shadow figures for a model (the control plane merges every thread's). */
   shadowSnapshots(model: string): ShadowSnapshot[] {
     return [...this.shadowStats.values()].filter((s) => s.model === model).map((s) => s.snapshot());
@@ -537,6 +546,7 @@ export class DataPlane {
 
   private answer(v: LoadedVersion, req: InferRequest, outs: BatchTensor[], rows: number, selected: number[] | undefined, t0: number, end: number): InferResponse {
     v.metrics.observeSuccess(end - t0, rows, wallClock(end));
+    if (this.drift !== undefined && this.drift.draw()) this.drift.answer(v.manifest, req.inputs, rows, outs[0]?.data as ArrayLike<number | bigint> | undefined);
     return this.response(v, req, outs, selected);
   }
 
@@ -563,6 +573,7 @@ export class DataPlane {
     const err = this.runError(v, e);
     const end = performance.now();
     v.metrics.observeFailure(end - t0, err.code, wallClock(end));
+    if (this.drift !== undefined && this.drift.draw()) this.drift.failure(v.manifest.name, v.manifest.version);
     return err;
   }
 

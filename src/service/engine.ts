@@ -45,6 +45,8 @@ import { banditCandidate, checkCandidate } from '../learn/bandit/candidate.js';
 import type { CandidatePolicy } from '../learn/ope.js';
 import { RouteBandits } from '../routing/route-bandit.js';
 import { defaultJudge, Learners, type LearnersOptions } from '../learn/learners.js';
+import type { DriftBatch } from '../analyze/drift-sampler.js';
+import { DRIFT_COLLECT_MS, DriftMonitor, type ModelDriftReport } from '../analyze/drift-monitor.js';
 
 /** Arena slots per pooled version and plane: two per worker keeps each worker busy while one batch returns. */
 const SLOTS_PER_WORKER = 2;
@@ -89,6 +91,8 @@ export interface PlaneLink {
   snapshot(): Promise<MetricsSnapshot>;
   /** That plane's window of a version over [fromMs, toMs]; undefined when it has no metrics for it. */
   windowSnapshot(model: string, version: string, fromMs: number, toMs: number): Promise<WindowSnapshot | undefined>;
+  /** That plane's drift samples since the last call (each plane hands each sample over once). */
+  driftSamples(): Promise<DriftBatch[]>;
   /** Pool threads died: fail this plane's batches that they were running. */
   reap(alive: number[]): void;
 }
@@ -128,6 +132,14 @@ export class Engine extends PlaneService {
   readonly learners: Learners;
   /** The weights of bandit routes, learned from their variants' rewards. */
   readonly routeBandits = new RouteBandits();
+  /**
+   * Drift and data quality per version (src/analyze/drift-monitor.ts), fed with every plane's
+   * samples every DRIFT_COLLECT_MS; `drift.driftDetected(model, version)` is what the canary
+   * judge and the alert signals ask.
+   */
+  readonly drift: DriftMonitor;
+  private driftTimer: NodeJS.Timeout | undefined;
+  private driftCollecting: Promise<void> | undefined;
 
   private constructor(config: Readonly<Config>, catalog: ModelCatalog | undefined, table: ModelTable, arena: Arena | undefined, pool: WorkerPool | undefined, learnersOptions?: LearnersOptions) {
     super(new DataPlane({
@@ -143,6 +155,11 @@ export class Engine extends PlaneService {
     this.arena = arena;
     this.pool = pool;
     this.learners = new Learners(learnersOptions ?? { judge: defaultJudge });
+    this.drift = new DriftMonitor({ referenceRows: config.driftReferenceRows, windowMs: config.driftWindowMs });
+    if (config.driftSampleRate > 0) {
+      this.driftTimer = setInterval(() => void this.collectDrift(), DRIFT_COLLECT_MS);
+      this.driftTimer.unref();
+    }
     this.catalog = catalog ?? new DirectoryRepository(config.modelRepository);
     this.pool?.onWorkersLost((alive) => {
       for (const l of this.links) if (l.thread !== 0) l.reap(alive);
@@ -161,6 +178,7 @@ export class Engine extends PlaneService {
       markStarted: async (models) => plane.markStarted(models),
       snapshot: async () => snapshotMetrics(plane.metrics, 0, this.mainLines()),
       windowSnapshot: async (model, version, fromMs, toMs) => plane.windowSnapshot(model, version, fromMs, toMs),
+      driftSamples: async () => plane.takeDriftSamples(),
       reap: () => undefined,
     });
   }
@@ -325,6 +343,37 @@ export class Engine extends PlaneService {
     return mergeWindowSnapshots(parts, windowStart(fromMs, toMs), toMs);
   }
 
+  /**
+   * Takes every plane's drift samples into the monitor (one collection at a time: a caller
+   * arriving during one waits for it). A plane that cannot answer (a thread ending) is skipped.
+   */
+  collectDrift(): Promise<void> {
+    this.driftCollecting ??= (async () => {
+      try {
+        const parts = await Promise.all(this.links.map((l) => l.driftSamples().catch((e: unknown) => {
+          log.warn('engine: drift samples not collected', { thread: l.thread, ...errorFields(e) });
+          return [] as DriftBatch[];
+        })));
+        for (const batches of parts) for (const b of batches) this.drift.ingest(b);
+      } finally {
+        this.driftCollecting = undefined;
+      }
+    })();
+    return this.driftCollecting;
+  }
+
+  /**
+   * Drift and data quality of every sampled version of `model`, after collecting the latest
+   * samples. MODEL_NOT_FOUND for a model neither loaded nor ever sampled; a loaded model
+   * with no samples yet (or sampling off) has an empty list of versions.
+   */
+  async driftReport(model: string): Promise<ModelDriftReport> {
+    checkName(model, 'model name');
+    await this.collectDrift();
+    if (!this.models.has(model) && !this.drift.has(model)) throw modelNotFound(model);
+    return this.drift.report(model);
+  }
+
   /** `windowSnapshot` summarised: counts, errors by code, latency percentiles and mean in ms. */
   async windowStats(model: string, version: string, seconds: number, opts: { toMs?: number } = {}): Promise<WindowStats> {
     return windowStats(await this.windowSnapshot(model, version, seconds, opts));
@@ -345,7 +394,7 @@ export class Engine extends PlaneService {
    */
   private mainLines(): string[] {
     const learning = this.learning ? [...this.learning.decisions.metricLines(), ...this.learning.feedback.metricLines()] : [];
-    return [...this.extraLines(), ...this.plane.threadLines(), ...learning, ...this.learners.metricLines()];
+    return [...this.extraLines(), ...this.plane.threadLines(), ...learning, ...this.learners.metricLines(), ...this.drift.metricLines()];
   }
 
   /** Models in the repository and loaded ones, with their state (OIP repository index). */
@@ -694,6 +743,7 @@ export class Engine extends PlaneService {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    clearInterval(this.driftTimer);
     await this.plane.close();
     await this.learners.close();
     this.routeBandits.close();

@@ -2,8 +2,8 @@
  * The server's alert sources (builtin.ts names them): per model version, the error rate and the
  * p99 latency over the SLO from this replica's windows (src/metrics/windows.ts, the last
  * SIGNAL_WINDOW_S seconds, merged over I/O threads); the growth of the local feedback log since
- * the previous reading. `drift_detected` and `learner_unstable` read undefined until their
- * monitors are wired (an undefined source never fires).
+ * the previous reading; `drift_detected` from the drift monitor (src/analyze/drift-monitor.ts).
+ * `learner_unstable` reads undefined until its monitor is wired (an undefined source never fires).
  *
  * Version sources expand to every version this replica serves, so a built-in rule without a
  * model label becomes one alert per model version.

@@ -2,7 +2,7 @@
  * The admin API: list, show and register model versions (with upload),
  * promote, roll back, read, set and clear a model's traffic route, run experiments (create,
  * list, show, results, stop, promote, weights, covariates) and deployments (create, list, show,
- * pause, resume, abort, promote), list alerts and manage their rules
+ * pause, resume, abort, promote), read a model's drift and data quality, list alerts and manage their rules
  * and silences, read the audit log, and manage API keys. Every endpoint needs an API key with the admin scope (401 without one, 403
  * with another scope); the key's name is what the audit log records.
  *
@@ -181,6 +181,8 @@ export function adminRoutes(ctx: HttpContext, deps: AdminDeps): Array<[Method, s
     ['post', '/v1/admin/models/:model/evaluate', route(ctx, 1, small, (r) => admin.evaluate(r.params[0]!, r.body.byteLength === 0 ? {} : parseJsonBody(r.body, ctx.opts.maxJsonDepth)))],
     // Shadow figures come from the engine (every I/O thread's, merged), not the registry.
     ['get', '/v1/admin/models/:model/shadow', route(ctx, 1, 0, (r) => ctx.engine.shadowReport(r.params[0]!))],
+    // Drift and data quality per sampled version (this replica's samples).
+    ['get', '/v1/admin/models/:model/drift', route(ctx, 1, 0, (r) => admin.modelDrift(r.params[0]!))],
     ['get', '/v1/admin/audit', route(ctx, 0, 0, (r) => {
       const limit = r.query.get('limit');
       const before = r.query.get('before');
