@@ -13,7 +13,7 @@
  * Only versions registered in the registry get a row (the table's foreign key): a version the
  * registry does not know (MODEL_NOT_FOUND / VERSION_NOT_FOUND) is skipped, quietly.
  */
-import { errorFields, log } from '../log.js';
+import { Periodic } from './periodic.js';
 import { addHistogramSnapshot, snapshotHistogram, type HistogramSnapshot } from '../metrics/histogram-snapshot.js';
 import { latencyHistogram } from '../metrics/latency-histogram.js';
 import type { Metrics } from '../metrics/version-metrics.js';
@@ -41,30 +41,21 @@ export interface Mark {
 const SKIPPED = new Set(['MODEL_NOT_FOUND', 'VERSION_NOT_FOUND']);
 
 export class PerformanceReporter {
+  private readonly periodic: Periodic;
   private readonly marks = new Map<string, Mark>();
   private cpu = process.cpuUsage();
   private cpuAt = performance.now();
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> = Promise.resolve();
-  private closed = false;
 
-  constructor(private readonly o: PerformanceReporterOptions) {}
+  constructor(private readonly o: PerformanceReporterOptions) {
+    this.periodic = new Periodic(o.intervalMs, () => this.tick(), 'performance: snapshot not written (next interval tries again)');
+  }
 
   start(): void {
-    const next = () => {
-      if (this.closed) return;
-      this.timer = setTimeout(() => {
-        this.running = this.tick().catch((e) => log.warn('performance: snapshot not written (next interval tries again)', errorFields(e))).finally(next);
-      }, this.o.intervalMs);
-      this.timer.unref?.();
-    };
-    next();
+    this.periodic.start();
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.periodic.close();
   }
 
   /** Writes one row per served, registered version; returns the rows written. */

@@ -41,6 +41,10 @@ describe('learned state across a restart', () => {
       before = await ask(url1);
     }
     expect(before.parameters.state).toBeGreaterThan(0);
+    // All 40 events learned (they may come in more than one mini-batch): the state to compare.
+    const learned = async () => /sluice_learner_events_total\{model="demo-bandit",version="1"\} 40/.test(await (await fetch(`${url1}/metrics`)).text());
+    while (!(await learned()) && Date.now() < deadline + 5000) await new Promise((r) => setTimeout(r, 50));
+    before = await ask(url1);
     await first.stop();
 
     const second = await start();

@@ -9,6 +9,7 @@
  * Deduplication is the alerts table itself: one row per rule and label set, and a firing alert
  * that keeps firing sends nothing more.
  */
+import { Periodic } from '../periodic.js';
 import { errorFields, log } from '../../log.js';
 import type { Db, Queryable } from '../../registry/db.js';
 import type { Notice, NoticeChannel } from './notice.js';
@@ -39,27 +40,18 @@ export interface RoundResult {
 }
 
 export class AlertLoop {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> = Promise.resolve();
-  private closed = false;
+  private readonly periodic: Periodic;
 
-  constructor(private readonly o: AlertLoopOptions) {}
+  constructor(private readonly o: AlertLoopOptions) {
+    this.periodic = new Periodic(o.intervalMs, () => this.tick(), 'alerts: evaluation failed (retried next interval)');
+  }
 
   start(): void {
-    const next = () => {
-      if (this.closed) return;
-      this.timer = setTimeout(() => {
-        this.running = this.tick().catch((e) => log.warn('alerts: evaluation failed (retried next interval)', errorFields(e))).finally(next);
-      }, this.o.intervalMs);
-      this.timer.unref?.();
-    };
-    next();
+    this.periodic.start();
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.periodic.close();
   }
 
   /** One round at `now` (tests pass their own clock). */

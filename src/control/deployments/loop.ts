@@ -10,6 +10,7 @@
  * replica sees a share of the model's traffic, the same mix as the whole; with several replicas
  * the judge works on fewer requests per look, never on different traffic.
  */
+import { Periodic } from '../periodic.js';
 import { errorFields, log } from '../../log.js';
 import type { Db } from '../../registry/db.js';
 import type { RouteSpec } from '../../routing/route.js';
@@ -43,27 +44,18 @@ export interface TickOutcome {
 }
 
 export class DeploymentLoop {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> = Promise.resolve();
-  private closed = false;
+  private readonly periodic: Periodic;
 
-  constructor(private readonly o: DeploymentLoopOptions) {}
+  constructor(private readonly o: DeploymentLoopOptions) {
+    this.periodic = new Periodic(o.intervalMs, () => this.tick(), 'deployments: a look failed (retried next interval)');
+  }
 
   start(): void {
-    const again = () => {
-      if (this.closed) return;
-      this.timer = setTimeout(() => {
-        this.running = this.tick().catch((e) => log.warn('deployments: a look failed (retried next interval)', errorFields(e))).finally(again);
-      }, this.o.intervalMs);
-      this.timer.unref?.();
-    };
-    again();
+    this.periodic.start();
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.periodic.close();
   }
 
   async tick(now = Date.now()): Promise<TickOutcome[]> {

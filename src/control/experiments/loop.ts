@@ -11,6 +11,7 @@
  * Holding the lock only inside the transaction means a replica that dies mid-look releases it
  * with its connection, and no replica is "the leader" for longer than one look.
  */
+import { Periodic } from '../periodic.js';
 import { errorFields, log } from '../../log.js';
 import type { Db } from '../../registry/db.js';
 import type { Metrics } from '../../metrics/version-metrics.js';
@@ -47,30 +48,20 @@ export interface LookOutcome {
 }
 
 export class ExperimentLoop {
+  private readonly periodic: Periodic;
   private readonly reporter: ServingReporter;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> = Promise.resolve();
-  private closed = false;
 
   constructor(private readonly o: ExperimentLoopOptions) {
+    this.periodic = new Periodic(o.intervalMs, () => this.tick(), 'experiments: a look failed (retried next interval)');
     this.reporter = new ServingReporter(o.replica);
   }
 
   start(): void {
-    const next = () => {
-      if (this.closed) return;
-      this.timer = setTimeout(() => {
-        this.running = this.tick().catch((e) => log.warn('experiments: a look failed (retried next interval)', errorFields(e))).finally(next);
-      }, this.o.intervalMs);
-      this.timer.unref?.();
-    };
-    next();
+    this.periodic.start();
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.periodic.close();
   }
 
   /** One round: report, then look at every running experiment this replica gets the lock of. */

@@ -10,6 +10,7 @@
  *     notice channel, so it follows the alert rules, their for-durations and silences.
  * Automatic triggers do not repeat for a model within SLUICE_RETRAIN_COOLDOWN_MS.
  */
+import { Periodic } from '../periodic.js';
 import { errorFields, log } from '../../log.js';
 import type { Db } from '../../registry/db.js';
 import type { Notice, NoticeChannel } from '../alerts/notice.js';
@@ -29,13 +30,13 @@ export interface RetrainingOptions {
 }
 
 export class Retraining {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> = Promise.resolve();
-  private closed = false;
+  private readonly periodic: Periodic;
   /** Alert-triggered requests in flight (tests and shutdown wait for them). */
   private readonly pending = new Set<Promise<unknown>>();
 
-  constructor(private readonly o: RetrainingOptions) {}
+  constructor(private readonly o: RetrainingOptions) {
+    this.periodic = new Periodic(o.intervalMs, () => this.tick(), 'retraining: schedules not checked (retried next interval)');
+  }
 
   /** Records `r` and sends it; undefined when the cooldown held an automatic one back. */
   async request(r: NewRequest): Promise<RetrainingRequest | undefined> {
@@ -78,20 +79,11 @@ export class Retraining {
   }
 
   start(): void {
-    const again = () => {
-      if (this.closed) return;
-      this.timer = setTimeout(() => {
-        this.running = this.tick().catch((e) => log.warn('retraining: schedules not checked (retried next interval)', errorFields(e))).finally(again);
-      }, this.o.intervalMs);
-      this.timer.unref?.();
-    };
-    again();
+    this.periodic.start();
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.periodic.close();
     await this.settled();
   }
 }
