@@ -1,13 +1,16 @@
 /**
- * A deployment outlives the replica driving it: two servers on one PostgreSQL and one S3 bucket;
- * the first starts a canary and stops (as a restart or a crash would end it) in the middle of a
- * step; the second, which never saw the deployment start, carries it on from the step in the
- * database to its promotion. Needs PostgreSQL and S3 (skipped with the reason otherwise).
+ * A deployment outlives the replica driving it: servers on one PostgreSQL and one S3 bucket.
+ * (1) the first (in this process) starts a canary and stops in the middle of a step, as a restart
+ * ends it; the second, which never saw the deployment start, carries it on from the step in the
+ * database to its promotion. (2) Two server PROCESSES: the one driving a canary is SIGKILLed
+ * mid-step (its advisory lock goes with its connections), and the other takes over and promotes.
+ * Needs PostgreSQL and S3 (skipped with the reason otherwise).
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Config } from '../../src/config/index.js';
 import { serve, type Running } from '../../src/serve.js';
+import { startSluiceProcess } from '../../loadtest/sluice-process.js';
 import { admin, registerBody, until } from '../helpers/server.js';
 import { createPgDatabase, createTestBucket, describeWith, postgresService, s3Service, tempDir } from '../helpers/services.js';
 
@@ -83,10 +86,11 @@ describeWith(s3Service, 'deployment takeover (S3)', () => describeWith(postgresS
     await until(async () => (await fetch(`${b.url}/v2/models/${MODEL}/ready`)).status === 200, 20_000);
     const lb = load(b.url);
     try {
-      await until(async () => (await admin({ url: b.url }, adminKey, 'GET', `/v1/admin/deployments/${id}`)).json.status === 'promoted', 45_000);
+      await until(async () => (await admin({ url: b.url }, adminKey, 'GET', `/v1/admin/deployments/${id}`)).json.status !== 'running', 45_000);
     } finally {
       await lb.stop();
     }
+    expect((await admin({ url: b.url }, adminKey, 'GET', `/v1/admin/deployments/${id}`)).json).toMatchObject({ status: 'promoted' });
     const d = (await admin({ url: b.url }, adminKey, 'GET', `/v1/admin/deployments/${id}`)).json;
     expect(d.events.map((e: { action: string }) => e.action)).toEqual(['start', 'advance', 'advance', 'promote']);
     expect((await admin({ url: b.url }, adminKey, 'GET', `/v1/admin/models/${MODEL}`)).json.productionVersion).toBe('2');
@@ -94,4 +98,45 @@ describeWith(s3Service, 'deployment takeover (S3)', () => describeWith(postgresS
     expect(lb.versions.has('2')).toBe(true);
     await b.r.stop();
   }, 120_000);
+
+  it('a replica process takes a canary over when the one driving it is SIGKILLed', async () => {
+    const env = (dir: string): Record<string, string> => ({
+      SLUICE_DATA_DIR: dir, SLUICE_DATABASE_URL: shared.databaseUrl!, SLUICE_S3_BUCKET: shared.s3Bucket!, SLUICE_S3_ENDPOINT: shared.s3Endpoint!,
+      SLUICE_S3_REGION: shared.s3Region!, SLUICE_S3_ACCESS_KEY_ID: shared.s3AccessKeyId!, SLUICE_S3_SECRET_ACCESS_KEY: shared.s3SecretAccessKey!,
+      SLUICE_S3_FORCE_PATH_STYLE: 'true', SLUICE_ADMIN_KEY: adminKey, SLUICE_ALLOW_FIXTURE_MODELS: 'true', SLUICE_ADMISSION: 'false',
+      SLUICE_DEPLOYMENT_INTERVAL_MS: '100', SLUICE_REGISTRY_RECONCILE_MS: '500', SLUICE_WORKERS: '2',
+    });
+    const dirs = await Promise.all([tempDir('sluice-kill-a-'), tempDir('sluice-kill-b-')]);
+    for (const d of dirs) cleanups.push(d.cleanup);
+    const [a, b] = await Promise.all(dirs.map((d) => startSluiceProcess({ env: env(d.dir) })));
+    cleanups.push(async () => {
+      b!.child.kill('SIGKILL');
+      await b!.exited;
+    });
+    // Version 3 (the production is 2 after the test above) as the candidate.
+    const reg = fixture('3');
+    expect((await admin({ url: a!.http }, adminKey, 'POST', `/v1/admin/models/${MODEL}/versions`, reg.body, reg.headers)).status).toBe(200);
+    await until(async () => (await fetch(`${b!.http}/v2/models/${MODEL}/ready`)).status === 200, 20_000);
+    // Traffic to both replicas; a long first step that only A has had time to judge.
+    const la = load(a!.http);
+    const lb = load(b!.http);
+    const created = await admin({ url: a!.http }, adminKey, 'POST', '/v1/admin/deployments', {
+      model: MODEL, kind: 'canary', candidate: '3', steps: [20, 60, 100], step_min_s: 2, step_min_requests: 20, window_s: 10, checks: { min_requests: 20 },
+    });
+    expect(created.status).toBe(200);
+    const id = created.json.id as number;
+    await until(async () => (await admin({ url: b!.http }, adminKey, 'GET', `/v1/admin/deployments/${id}`)).json.step >= 1, 30_000);
+    a!.child.kill('SIGKILL');
+    expect(await a!.exited).toBeNull(); // killed by the signal, not exited
+    await la.stop().catch(() => undefined);
+    try {
+      await until(async () => (await admin({ url: b!.http }, adminKey, 'GET', `/v1/admin/deployments/${id}`)).json.status === 'promoted', 60_000);
+    } finally {
+      await lb.stop();
+    }
+    const d = (await admin({ url: b!.http }, adminKey, 'GET', `/v1/admin/deployments/${id}`)).json;
+    expect(d.events.map((e: { action: string }) => e.action)).toEqual(['start', 'advance', 'advance', 'promote']);
+    expect((await admin({ url: b!.http }, adminKey, 'GET', `/v1/admin/models/${MODEL}`)).json.productionVersion).toBe('3');
+    expect(lb.failed).toBe(0);
+  }, 150_000);
 }));
