@@ -26,6 +26,7 @@ import { ExperimentLoop } from './control/experiments/loop.js';
 import { DeploymentLoop } from './control/deployments/loop.js';
 import { shadowReader, windowReader } from './control/deployments/windows.js';
 import { AlertLoop } from './control/alerts/loop.js';
+import { registryFollower } from './control/follow-registry.js';
 import { logChannel } from './control/alerts/notice.js';
 import { serverSignals } from './control/alerts/server-signals.js';
 import { Retraining } from './control/retraining/retraining.js';
@@ -162,37 +163,34 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
   // Promotions and rollbacks made anywhere reach this replica: LISTEN/NOTIFY plus a periodic
   // reconcile. Each goes through the atomic hot swap, on every I/O thread.
   const serving = (name: string) => config.startupModels === 'all' || (Array.isArray(config.startupModels) && config.startupModels.includes(name));
-  services.watcher.onChange(async (model, v) => {
-    if (!serving(model)) return;
-    if (engine.isDefault(model, v)) return;
-    await engine.loadVersion(await services.registry.openVersion(model, v));
-  });
+  const follower = registryFollower(services.db, services.registry, engine, serving);
+  services.watcher.onChange((model, v) => follower.followProduction(model, v));
   // Routes set anywhere (this replica's admin API included) are put in force here: the versions
   // they name are loaded first; a failure is offered again by the next reconcile.
   services.watcher.onRouteChange(async (model, route, generation) => {
     if (!serving(model)) return;
     const current = engine.hasModel(model) ? engine.liveVersions(model).route : undefined;
     if (route === undefined ? current === undefined : current !== undefined && current.registryGen === generation && sameRoute(current, route)) return;
-    await engine.setRoute(model, route, route === undefined ? undefined : generation);
+    if (route === undefined) await follower.clearRoute(model);
+    else await engine.setRoute(model, route, generation);
   });
   await services.watcher.start();
   // Experiments: every replica reports its serving figures; one at a time analyses each one.
   const experiments = new ExperimentLoop({
     db: services.db, intervalMs: config.experimentIntervalMs, replica: `${config.replicaId}:${process.pid}:${Date.now()}`,
     metrics: async () => (await engine.wholeMetrics()).metrics,
-    routeCleared: async (model) => {
-      if (engine.hasModel(model) && engine.liveVersions(model).route) await engine.setRoute(model, undefined);
-    },
+    routeCleared: (model) => follower.clearRoute(model),
   });
   experiments.start();
   // Deployments: one replica at a time drives each (canary steps, blue-green bake, shadow rule).
   const deployments = new DeploymentLoop({
     db: services.db, intervalMs: config.deploymentIntervalMs,
     window: windowReader(engine), shadow: shadowReader(engine),
+    predictions: (model, version, sinceMs) => engine.predictionsSince(model, version, sinceMs),
     routeChanged: async (model, route, generation) => {
       if (!engine.hasModel(model)) return;
       if (route) await engine.setRoute(model, route, generation);
-      else if (engine.liveVersions(model).route) await engine.setRoute(model, undefined);
+      else await follower.clearRoute(model);
     },
   });
   deployments.start();

@@ -23,3 +23,11 @@ export function objectWith(v: unknown, what: string, known: readonly string[], i
   }
   return v;
 }
+
+/** The free-text field `key` (a reason, a name): absent, or a non-empty string of at most 4096 characters. */
+export function optionalText(o: Record<string, unknown>, key: string, invalid: (message: string) => SluiceError): string | undefined {
+  const v = own(o, key);
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '' || v.length > 4096) throw invalid(`${key} must be a non-empty string of at most 4096 characters`);
+  return v;
+}

@@ -23,6 +23,10 @@
  * windowed metrics (src/metrics/windows.ts) count every request already; here it is one more
  * change detector on the same footing as the prediction stream.
  *
+ * Recent predictions: each version also keeps its last RECENT_PREDICTIONS sampled predictions with
+ * the time they were collected, so that the canary judge can compare two versions' predictions
+ * over the same window (predictionsSince; src/control/deployments/judge.ts, the drift check).
+ *
  * `drifted` (per version): some feature's or the prediction's PSI >= 0.25, or its KS p-value <
  * 0.001 / m with m = features + 1 (Bonferroni over the m series tested, so a version of 100
  * stationary features still raises a false alarm with probability <= 0.001 per look), or an
@@ -42,6 +46,8 @@ export const DRIFT_PSI_THRESHOLD = PSI_LEVELS.significant;
 export const DRIFT_KS_ALPHA = 0.001;
 /** Rows a window needs before its PSI and KS are judged (see the header). */
 export const DRIFT_MIN_WINDOW_ROWS = 200;
+/** Sampled predictions each version keeps for predictionsSince (the canary judge's drift check). */
+export const RECENT_PREDICTIONS = 1_000;
 /** How often the engine collects the I/O threads' samples (ms). */
 export const DRIFT_COLLECT_MS = 1_000;
 /**
@@ -112,7 +118,7 @@ export interface ModelDriftReport {
   versions: VersionDriftReport[];
 }
 
-/** What the canary judge and the alert signals ask. */
+/** What the alert signals ask (the canary judge compares predictions: predictionsSince). */
 export interface DriftSignal {
   driftDetected(model: string, version: string): boolean;
 }
@@ -182,6 +188,36 @@ function detector(prediction: StreamDetectors, errors: StreamDetectors, which: '
   return { detections: p.detections + e.detections, last_at: Number.isFinite(last) ? last : null, prediction: p, errors: e };
 }
 
+/** The last `capacity` values with their times (ms), oldest overwritten first. */
+class RecentValues {
+  private readonly values: Float64Array;
+  private readonly times: Float64Array;
+  private next = 0;
+  private size = 0;
+
+  constructor(readonly capacity: number) {
+    this.values = new Float64Array(capacity);
+    this.times = new Float64Array(capacity);
+  }
+
+  add(x: number, at: number): void {
+    this.values[this.next] = x;
+    this.times[this.next] = at;
+    this.next = (this.next + 1) % this.capacity;
+    if (this.size < this.capacity) this.size++;
+  }
+
+  /** The values added at or after `sinceMs`, oldest first. */
+  since(sinceMs: number): Float64Array {
+    const out: number[] = [];
+    for (let k = this.size; k >= 1; k--) {
+      const i = (this.next - k + this.capacity) % this.capacity;
+      if (this.times[i]! >= sinceMs) out.push(this.values[i]!);
+    }
+    return Float64Array.from(out);
+  }
+}
+
 /** Drift state of one version. */
 class VersionDrift {
   /** Features per row: the first sampled rows' width (-1 until a sample with rows came). */
@@ -194,6 +230,7 @@ class VersionDrift {
   private previous: Window | undefined;
   private readonly predictions = new StreamDetectors();
   private readonly errors = new StreamDetectors();
+  readonly recent = new RecentValues(RECENT_PREDICTIONS);
   private sampled = 0;
   private failures = 0;
   private dropped = 0;
@@ -217,7 +254,10 @@ class VersionDrift {
       }
       this.errors.add(0, now);
       const p = b.predictions[i]!;
-      if (Number.isFinite(p)) this.predictions.add(p, now);
+      if (Number.isFinite(p)) {
+        this.predictions.add(p, now);
+        this.recent.add(p, now);
+      }
     }
     if (b.rows === 0) return;
     if (this.features < 0) {
@@ -380,8 +420,13 @@ export class DriftMonitor implements DriftSignal {
     return { model, versions };
   }
 
+  /** `version`'s sampled predictions collected at or after `sinceMs` (at most RECENT_PREDICTIONS, the latest). */
+  predictionsSince(model: string, version: string, sinceMs: number): Float64Array {
+    return this.models.get(model)?.get(version)?.recent.since(sinceMs) ?? new Float64Array(0);
+  }
+
   /**
-   * The canary judge's and the alerts' question: is this version drifting now (as of an
+   * The alerts' question: is this version drifting now (as of an
    * evaluation at most DRIFT_STALE_MS old)? False when unknown.
    */
   driftDetected(model: string, version: string): boolean {

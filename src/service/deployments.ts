@@ -8,7 +8,7 @@
  */
 import { SluiceError } from '../errors.js';
 import type { Db } from '../registry/db.js';
-import { objectWith, own } from '../strict-json.js';
+import { objectWith, optionalText } from '../strict-json.js';
 import type { VersionWindow } from '../control/deployments/judge.js';
 import { deploymentJson, parseDeployment } from '../control/deployments/spec.js';
 import {
@@ -46,10 +46,7 @@ function idOf(v: string): number {
 
 function reasonOf(body: unknown, dflt: string): string {
   const o = body === undefined ? {} : objectWith(body, 'the request body', ['reason'], invalid);
-  const r = own(o, 'reason');
-  if (r === undefined) return dflt;
-  if (typeof r !== 'string' || r === '' || r.length > 4096) throw invalid('reason must be a non-empty string of at most 4096 characters');
-  return r;
+  return optionalText(o, 'reason', invalid) ?? dflt;
 }
 
 export function deploymentRecordJson(d: DeploymentRecord): Record<string, unknown> {

@@ -134,8 +134,8 @@ export class Engine extends PlaneService {
   readonly routeBandits = new RouteBandits();
   /**
    * Drift and data quality per version (src/analyze/drift-monitor.ts), fed with every plane's
-   * samples every DRIFT_COLLECT_MS; `drift.driftDetected(model, version)` is what the canary
-   * judge and the alert signals ask.
+   * samples every DRIFT_COLLECT_MS; `drift.driftDetected(model, version)` is what the alert
+   * signals ask, `predictionsSince` what the canary judge's drift check compares.
    */
   readonly drift: DriftMonitor;
   private driftTimer: NodeJS.Timeout | undefined;
@@ -372,6 +372,12 @@ export class Engine extends PlaneService {
     await this.collectDrift();
     if (!this.models.has(model) && !this.drift.has(model)) throw modelNotFound(model);
     return this.drift.report(model);
+  }
+
+  /** `version`'s sampled predictions since `sinceMs`, after collecting the latest samples. */
+  async predictionsSince(model: string, version: string, sinceMs: number): Promise<Float64Array> {
+    await this.collectDrift();
+    return this.drift.predictionsSince(model, version, sinceMs);
   }
 
   /** `windowSnapshot` summarised: counts, errors by code, latency percentiles and mean in ms. */

@@ -10,7 +10,7 @@
 import { SluiceError } from '../errors.js';
 import type { Db } from '../registry/db.js';
 import { isValidUnitId } from '../learn/event-id.js';
-import { objectWith, own } from '../strict-json.js';
+import { objectWith, optionalText, own } from '../strict-json.js';
 import { rebalanceRoute, type RouteSpec } from '../routing/route.js';
 import { analysis } from '../control/experiments/loop.js';
 import { experimentJson, parseExperiment } from '../control/experiments/spec.js';
@@ -46,13 +46,6 @@ function invalid(message: string): SluiceError {
 /** A request body with only `known` fields (absent: empty). */
 function bodyWith(body: unknown, known: string[]): Record<string, unknown> {
   return body === undefined ? {} : objectWith(body, 'the request body', known, invalid);
-}
-
-function optionalText(o: Record<string, unknown>, k: string): string | undefined {
-  const v = own(o, k);
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || v === '' || v.length > 4096) throw invalid(`${k} must be a non-empty string of at most 4096 characters`);
-  return v;
 }
 
 function recordJson(e: ExperimentRecord): Record<string, unknown> {
@@ -111,7 +104,7 @@ export function experimentsService(db: Db, engine: RouteEngine): ExperimentsServ
     experimentResults: async (name) => (await (await analysis()).look(db, await getExperiment(db, name))).results,
     async stopExperiment(name, body, actor) {
       const o = bodyWith(body, ['reason']);
-      const reason = optionalText(o, 'reason') ?? 'stopped by hand';
+      const reason = optionalText(o, 'reason', invalid) ?? 'stopped by hand';
       const { record, route } = await stopExperiment(db, name, { action: 'manual', reason }, actor);
       if (route?.changed) await clearHere(record.spec.model);
       return recordJson(record);
@@ -120,11 +113,11 @@ export function experimentsService(db: Db, engine: RouteEngine): ExperimentsServ
       const o = bodyWith(body, ['variant', 'reason']);
       const e = await getExperiment(db, name);
       const l = await (await analysis()).look(db, e);
-      const asked = optionalText(o, 'variant');
+      const asked = optionalText(o, 'variant', invalid);
       // Without a variant: the winner the experiment stopped for, or the one this look finds.
       const variant = asked ?? (e.outcome?.action === 'winner' ? e.outcome.variant : undefined) ?? (l.decision.action === 'winner' ? l.decision.variant : undefined);
       if (variant === undefined) throw new SluiceError('EXPERIMENT_STOPPED', `experiment ${name} has no winner (${l.decision.reason}): name the variant to promote`);
-      const reason = optionalText(o, 'reason');
+      const reason = optionalText(o, 'reason', invalid);
       const outcome = { action: 'manual' as const, variant, reason: reason ?? `${variant} promoted by hand` };
       const p = await promoteExperiment(db, name, variant, l.results, actor, outcome);
       if (p.route?.changed) await clearHere(p.record.spec.model);
@@ -150,7 +143,7 @@ export function experimentsService(db: Db, engine: RouteEngine): ExperimentsServ
           if (err instanceof SluiceError && err.code === 'ROUTE_INVALID') throw invalid(err.message);
           throw err;
         }
-      }, actor, optionalText(o, 'reason'));
+      }, actor, optionalText(o, 'reason', invalid));
       if (change.route) await engine.setRoute(e.spec.model, change.route, change.generation);
       return { experiment: name, route_generation: change.generation, changed: change.changed, audit_id: change.auditId, weights: Object.fromEntries(e.spec.variants.map((v, i) => [v.name, change.route?.variants[i]?.weight ?? weights[i]])) };
     },

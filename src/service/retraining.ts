@@ -6,7 +6,7 @@
 import { SluiceError } from '../errors.js';
 import { checkName } from '../names.js';
 import type { Db } from '../registry/db.js';
-import { objectWith, own } from '../strict-json.js';
+import { objectWith, optionalText, own } from '../strict-json.js';
 import { clearSchedule, listRequests, requestJson, setSchedule } from '../control/retraining/store.js';
 import type { Retraining } from '../control/retraining/retraining.js';
 
@@ -23,13 +23,6 @@ function invalid(message: string): SluiceError {
   return new SluiceError('INVALID_ARGUMENT', message);
 }
 
-function text(o: Record<string, unknown>, k: string): string | undefined {
-  const v = own(o, k);
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || v === '' || v.length > 4096) throw invalid(`${k} must be a non-empty string of at most 4096 characters`);
-  return v;
-}
-
 export function retrainingService(db: Db, retraining: Retraining | undefined): RetrainingService {
   const need = (): Retraining => {
     if (!retraining) throw new SluiceError('INTERNAL', 'retraining is not set up on this server');
@@ -38,9 +31,9 @@ export function retrainingService(db: Db, retraining: Retraining | undefined): R
   return {
     async requestRetraining(model, body, actor) {
       const o = body === undefined ? {} : objectWith(body, 'the request body', ['reason', 'version'], invalid);
-      const version = text(o, 'version');
+      const version = optionalText(o, 'version', invalid);
       if (version !== undefined) checkName(version, 'version');
-      const r = await need().request({ model, ...(version !== undefined ? { version } : {}), trigger: 'manual', reason: text(o, 'reason') ?? 'asked by hand', actor });
+      const r = await need().request({ model, ...(version !== undefined ? { version } : {}), trigger: 'manual', reason: optionalText(o, 'reason', invalid) ?? 'asked by hand', actor });
       return requestJson(r!);
     },
     listRetraining: async (model) => (await listRequests(db, model)).map(requestJson),

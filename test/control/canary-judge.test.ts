@@ -61,3 +61,36 @@ describe('canary judge, shared workers', () => {
     expect(v.reason).toMatch(/p50 ratio 8.6/);
   });
 });
+
+describe('canary judge, prediction drift', () => {
+  const normals = (n: number, mean: number, seed: number) => {
+    const random = mulberry32(seed);
+    return Float64Array.from({ length: n }, () => mean + Math.sqrt(-2 * Math.log(random() || 1e-12)) * Math.cos(2 * Math.PI * random()));
+  };
+  const stable = { ...window(2000, 0.002, 2, 1), predictions: normals(600, 0, 1) };
+  it('fails a canary whose predictions moved (mean +1 SD), on drift alone', () => {
+    const v = judge(stable, { ...window(300, 0.002, 2, 2), predictions: normals(150, 1, 2) });
+    expect(v.verdict).toBe('unhealthy');
+    expect(v.checks.map((c) => [c.name, c.state])).toEqual([['errors', 'passed'], ['latency', 'passed'], ['drift', 'failed']]);
+    expect(v.reason).toMatch(/^drift: predictions canary vs stable: KS distance 0\.\d+ .* > 0\.2$/);
+  });
+  it('passes canaries predicting like the stable version over many seeds', () => {
+    let failures = 0;
+    for (let seed = 10; seed < 110; seed++) {
+      const v = judge({ ...stable, predictions: normals(600, 0, seed * 3) }, { ...window(300, 0.002, 2, seed * 3 + 1), predictions: normals(150, 0, seed * 3 + 2) });
+      if (v.verdict !== 'healthy') failures++;
+    }
+    expect(failures).toBe(0);
+  });
+  it('a significant but small shift stays within the distance threshold', () => {
+    // 0.15 SD with 1,000 each: KS p well below 0.05, distance ~0.06 < 0.2.
+    const v = judge({ ...stable, predictions: normals(1000, 0, 5) }, { ...window(300, 0.002, 2, 6), predictions: normals(1000, 0.15, 7) });
+    expect(v.checks.find((c) => c.name === 'drift')!.state).toBe('passed');
+  });
+  it('with too few sampled predictions the drift check does not judge, and does not hold the step', () => {
+    const v = judge(stable, { ...window(300, 0.002, 2, 8), predictions: normals(10, 3, 9) });
+    expect(v.checks.find((c) => c.name === 'drift')).toMatchObject({ state: 'inconclusive', detail: expect.stringMatching(/fewer than 50: not judged/) });
+    expect(v.verdict).toBe('healthy');
+    expect(judge(stable, window(300, 0.002, 2, 8)).verdict).toBe('healthy'); // no predictions at all (sampling off)
+  });
+});

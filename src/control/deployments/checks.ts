@@ -10,7 +10,14 @@ export interface CanaryChecks {
   alpha: number;
   /** Requests of each version in the window before a check can pass. */
   minRequests: number;
+  /**
+   * Largest tolerated Kolmogorov-Smirnov distance between the canary's and the stable version's
+   * sampled predictions over the window (the prediction drift check).
+   */
+  maxPredictionKs: number;
+  /** Sampled predictions of each version before the drift check judges (SLUICE_DRIFT_SAMPLE_RATE sets how many come). */
+  minPredictions: number;
 }
 
-export const DEFAULT_CHECKS: Readonly<CanaryChecks> = Object.freeze({ maxErrorIncrease: 0.01, maxP99Ratio: 1.5, alpha: 0.05, minRequests: 100 });
+export const DEFAULT_CHECKS: Readonly<CanaryChecks> = Object.freeze({ maxErrorIncrease: 0.01, maxP99Ratio: 1.5, alpha: 0.05, minRequests: 100, maxPredictionKs: 0.2, minPredictions: 50 });
 

@@ -12,11 +12,20 @@
  *     latencies tend to be larger (p < alpha). The median too: a slow canary sharing workers
  *     with the stable version lengthens the stable version's tail as well (requests queue
  *     behind its slow ones), which can hide it from a p99 ratio alone, never from the medians.
+ *   - prediction drift: unhealthy when the Kolmogorov-Smirnov distance between the canary's and
+ *     the stable version's sampled predictions (each request's mean first output, as the drift
+ *     monitor samples them: SLUICE_DRIFT_SAMPLE_RATE) exceeds `maxPredictionKs` AND the two-sample
+ *     KS test rejects equal distributions (p < alpha). Both versions answer the same mix of
+ *     traffic in the same window (a unit hash splits it), so a healthy canary's predictions are
+ *     distributed as the stable one's. It judges only with `minPredictions` samples of each; short
+ *     of them it is inconclusive WITHOUT holding the step (how many come depends on the sampling
+ *     rate, which may be 0: the drift check can stop a canary, never stall one).
  * A check passes only with at least `minRequests` requests of each version in the window; below
  * that it is inconclusive (the step waits). Latency also fails only with `minRequests` candidate
  * answers (errors fail as soon as the exact test is sure: a failing canary must stop at once). The verdict is unhealthy if any check fails, healthy
  * if every check passes, inconclusive otherwise. Pure: the controller supplies the windows.
  */
+import { ksTwoSample } from '../../analyze/ks.js';
 import { mannWhitney, type Bins } from '../../analyze/mann-whitney.js';
 import binomialCdf from '@stdlib/stats-base-dists-binomial-cdf';
 import { DEFAULT_CHECKS, type CanaryChecks } from './checks.js';
@@ -29,12 +38,14 @@ export interface VersionWindow {
   /** The window's p50 and p99 latency (ms), null without answers. */
   p50: number | null;
   p99: number | null;
+  /** Sampled predictions in the window (absent: none known, e.g. a blue-green baseline). */
+  predictions?: ArrayLike<number>;
 }
 
 export type CheckState = 'passed' | 'failed' | 'inconclusive';
 
 export interface CheckResult {
-  name: 'errors' | 'latency';
+  name: 'errors' | 'latency' | 'drift';
   state: CheckState;
   detail: string;
 }
@@ -80,11 +91,24 @@ function latencyCheck(stable: VersionWindow, canary: VersionWindow, c: CanaryChe
   return { name: 'latency', state: 'passed', detail };
 }
 
+function driftCheck(stable: VersionWindow, canary: VersionWindow, c: CanaryChecks): CheckResult {
+  const ns = stable.predictions?.length ?? 0;
+  const nc = canary.predictions?.length ?? 0;
+  if (Math.min(ns, nc) < c.minPredictions) {
+    return { name: 'drift', state: 'inconclusive', detail: `${nc} / ${ns} sampled predictions, fewer than ${c.minPredictions}: not judged` };
+  }
+  const ks = ksTwoSample(canary.predictions!, stable.predictions!);
+  const detail = `predictions canary vs stable: KS distance ${fmt(ks.statistic)} (p ${fmt(ks.p)}, n ${nc} / ${ns})`;
+  if (ks.statistic > c.maxPredictionKs && ks.p < c.alpha) return { name: 'drift', state: 'failed', detail: `${detail} > ${c.maxPredictionKs}` };
+  return { name: 'drift', state: 'passed', detail };
+}
+
 export function judge(stable: VersionWindow, canary: VersionWindow, checks: CanaryChecks = DEFAULT_CHECKS): Verdict {
-  const results = [errorCheck(stable, canary, checks), latencyCheck(stable, canary, checks)];
+  const results = [errorCheck(stable, canary, checks), latencyCheck(stable, canary, checks), driftCheck(stable, canary, checks)];
   const failed = results.filter((r) => r.state === 'failed');
   if (failed.length > 0) return { verdict: 'unhealthy', checks: results, reason: failed.map((f) => `${f.name}: ${f.detail}`).join('; ') };
-  const waiting = results.filter((r) => r.state === 'inconclusive');
+  // An unjudged drift check does not hold a step (see the header).
+  const waiting = results.filter((r) => r.state === 'inconclusive' && r.name !== 'drift');
   if (waiting.length > 0) return { verdict: 'inconclusive', checks: results, reason: waiting.map((w) => `${w.name}: ${w.detail}`).join('; ') };
   return { verdict: 'healthy', checks: results, reason: 'every check passed' };
 }

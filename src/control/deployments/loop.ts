@@ -32,6 +32,8 @@ export interface DeploymentLoopOptions {
   intervalMs: number;
   /** This replica's figures of `version` since `sinceMs` (ms since the epoch). */
   window: (model: string, version: string, sinceMs: number) => Promise<VersionWindow>;
+  /** This replica's sampled predictions of `version` since `sinceMs` (the judge's drift check; absent: not judged). */
+  predictions?: (model: string, version: string, sinceMs: number) => Promise<ArrayLike<number>>;
   /** This replica's shadow figures of `version` (the engine's shadow report). */
   shadow: (model: string, version: string) => Promise<ShadowFigures | undefined>;
   /** Puts the model's route in force here at once (undefined: cleared); others follow the registry. */
@@ -75,9 +77,11 @@ export class DeploymentLoop {
     const model = d.spec.model;
     if (d.spec.kind === 'shadow') return { shadow: await this.o.shadow(model, d.candidate) };
     const since = Math.max(d.stepStartedAt.getTime(), now - d.spec.windowS * 1000);
-    const candidate = await this.o.window(model, d.candidate, since);
-    // Blue-green: the stable version has no traffic after the switch; its baseline stands in.
-    const stable = d.spec.kind === 'blue-green' ? d.baseline ?? undefined : await this.o.window(model, d.stable, since);
+    const predictions = async (version: string) => (this.o.predictions ? { predictions: await this.o.predictions(model, version, since) } : {});
+    const candidate = { ...(await this.o.window(model, d.candidate, since)), ...(await predictions(d.candidate)) };
+    // Blue-green: the stable version has no traffic after the switch; its baseline stands in
+    // (without predictions: the drift check does not judge a blue-green bake).
+    const stable = d.spec.kind === 'blue-green' ? d.baseline ?? undefined : { ...(await this.o.window(model, d.stable, since)), ...(await predictions(d.stable)) };
     return { candidate, ...(stable ? { stable } : {}) };
   }
 

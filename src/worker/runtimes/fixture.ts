@@ -5,8 +5,9 @@
  * can be mixed with good ones.
  *
  * parameters: { op: "sum" | "echo", delay_us?, sleep_us?, error_on?, crash_on?, nan_on?, fail_while_exists?,
- *               hang_while_exists?, hang_ms?, fail_every? }
- *  - sum: output [-1, 1] = sum of each row; echo: output = input.
+ *               hang_while_exists?, hang_ms?, fail_every?, offset? }
+ *  - sum: output [-1, 1] = sum of each row (+ offset: a version that predicts differently, for
+ *    the canary drift check); echo: output = input.
  *  - delay_us: busy-waits this long per batch (simulates compute; blocks its thread).
  *  - sleep_us: blocks its thread this long per batch without using CPU (simulates a model
  *    waiting on something: slow without starving the other threads of a small machine).
@@ -47,6 +48,7 @@ export function loadFixture(m: Manifest, opts: LoadOptions): Runtime {
   const hangWhile = typeof p.hang_while_exists === 'string' ? p.hang_while_exists : undefined;
   const hangMs = num(p.hang_ms) ?? 2000;
   const failEvery = num(p.fail_every);
+  const offset = num(p.offset) ?? 0;
   let batches = 0;
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   const inp = m.signature.inputs[0];
@@ -85,7 +87,7 @@ export function loadFixture(m: Manifest, opts: LoadOptions): Runtime {
       }
       const out = (into?.[0] as Float32Array | undefined) ?? new Float32Array(rows);
       for (let r = 0; r < rows; r++) {
-        let s = 0;
+        let s = offset;
         for (let c = 0; c < cols; c++) s += x[r * cols + c]!;
         out[r] = poison ? NaN : s;
       }
