@@ -203,6 +203,7 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
     feedbackLogBytes: () => feedback.stats.localLogBytes,
     sloMs: config.latencySloMs,
     driftDetected: (model, version) => engine.drift.driftDetected(model, version),
+    learnerUnstable: (model, version, windowMs) => engine.learners.unstable(model, version, windowMs),
   });
   const alerts = new AlertLoop({ db: services.db, signals, channels: [logChannel, webhooks, retraining.alertChannel], intervalMs: config.alertIntervalMs });
   alerts.start();

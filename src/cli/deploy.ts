@@ -32,6 +32,8 @@ export interface CreateOptions {
   maxP99Ratio?: string;
   alpha?: string;
   minRequests?: string;
+  maxPredictionKs?: string;
+  minPredictions?: string;
   steps?: string;
   stepMinS?: string;
   stepMinRequests?: string;
@@ -97,6 +99,8 @@ export function deploymentBody(kind: CreateKind, model: string, candidate: strin
   put(checks, 'max_p99_ratio', '--max-p99-ratio', o.maxP99Ratio);
   put(checks, 'alpha', '--alpha', o.alpha);
   put(checks, 'min_requests', '--min-requests', o.minRequests);
+  put(checks, 'max_prediction_ks', '--max-prediction-ks', o.maxPredictionKs);
+  put(checks, 'min_predictions', '--min-predictions', o.minPredictions);
   if (Object.keys(checks).length) body.checks = checks;
   if (kind === 'canary') {
     if (o.steps !== undefined) body.steps = parseSteps(o.steps);
@@ -137,7 +141,9 @@ function checkOptions(c: Command): Command {
     .option('--max-error-increase <rate>', 'largest tolerated candidate error rate minus stable\'s (default 0.01)')
     .option('--max-p99-ratio <ratio>', 'largest tolerated candidate p99 (and p50) over stable\'s (default 1.5)')
     .option('--alpha <a>', 'significance level of the error and latency tests (default 0.05)')
-    .option('--min-requests <n>', 'requests of each version in the window before a check can pass (default 100)');
+    .option('--min-requests <n>', 'requests of each version in the window before a check can pass (default 100)')
+    .option('--max-prediction-ks <d>', 'largest tolerated KS distance between candidate and stable sampled predictions (default 0.2)')
+    .option('--min-predictions <n>', 'sampled predictions of each version before the drift check judges (default 50)');
 }
 
 export function addDeployCommands(program: Command): void {

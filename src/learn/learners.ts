@@ -96,6 +96,16 @@ export class Learners {
     return this.byKey.get(key(model, version))?.learner;
   }
 
+  /**
+   * The `learner_unstable` alert source: whether the version's learner had an update rejected by
+   * the stability checks within the last `windowMs` (undefined: the version learns nothing here).
+   */
+  unstable(model: string, version: string, windowMs: number, now = Date.now()): boolean | undefined {
+    const l = this.get(model, version);
+    if (!l) return undefined;
+    return l.counters.lastRejectedAt !== null && now - l.counters.lastRejectedAt <= windowMs;
+  }
+
   all(): OnlineLearner[] {
     return [...this.byKey.values()].map((e) => e.learner);
   }

@@ -17,6 +17,8 @@ export interface LearnerCounters {
   rejected: Map<string, number>;
   /** Feedback for this version that could not be used (no context of the right size, no arm). */
   unusable: number;
+  /** When the stability checks last rejected an update (ms since the epoch; null: never). */
+  lastRejectedAt: number | null;
 }
 
 /** A learner's whole state at a point (for checkpoints): its values as doubles, and counters. */
@@ -54,7 +56,7 @@ export interface OnlineLearner {
 export abstract class QueuedLearner implements OnlineLearner {
   abstract readonly additive: boolean;
   abstract readonly cell: StateCell;
-  readonly counters: LearnerCounters = { updates: 0, events: 0, rejected: new Map(), unusable: 0 };
+  readonly counters: LearnerCounters = { updates: 0, events: 0, rejected: new Map(), unusable: 0, lastRejectedAt: null };
   onPublished: (() => void) | undefined;
   private queue: JoinedFeedback[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -124,6 +126,7 @@ export abstract class QueuedLearner implements OnlineLearner {
   /** Counts a rejected update's events by reason, logs it (rate-limited); returns 0 applied. */
   protected reject(n: number, reason: string, detail: string): number {
     this.counters.rejected.set(reason, (this.counters.rejected.get(reason) ?? 0) + n);
+    this.counters.lastRejectedAt = Date.now();
     if (this.warn.ready()) log.warn('learner: update rejected, serving stays on the last good state', { model: this.name, version: this.version, reason, detail, events: n });
     return 0;
   }

@@ -32,10 +32,10 @@ describe('the deploy commands\' own input', () => {
     expect(deploymentBody('canary', 'm', '2', { autoPromote: true })).toEqual({ model: 'm', kind: 'canary', candidate: '2' });
     expect(deploymentBody('canary', 'm', '2', {
       stable: '1', autoPromote: false, steps: '10,100', stepMinS: '5', stepMinRequests: '20', windowS: '10',
-      maxErrorIncrease: '0.02', maxP99Ratio: '2', alpha: '0.01', minRequests: '30',
+      maxErrorIncrease: '0.02', maxP99Ratio: '2', alpha: '0.01', minRequests: '30', maxPredictionKs: '0.3', minPredictions: '40',
     })).toEqual({
       model: 'm', kind: 'canary', candidate: '2', stable: '1', auto_promote: false, steps: [10, 100], step_min_s: 5, step_min_requests: 20,
-      window_s: 10, checks: { max_error_increase: 0.02, max_p99_ratio: 2, alpha: 0.01, min_requests: 30 },
+      window_s: 10, checks: { max_error_increase: 0.02, max_p99_ratio: 2, alpha: 0.01, min_requests: 30, max_prediction_ks: 0.3, min_predictions: 40 },
     });
     expect(deploymentBody('blue-green', 'm', '2', { bakeS: '90', alpha: '0.1' })).toEqual({ model: 'm', kind: 'blue-green', candidate: '2', bake_s: 90, checks: { alpha: 0.1 } });
     expect(deploymentBody('shadow', 'm', '2', { fraction: '0.5', durationS: '30', minAgreement: '0.9', maxP99Ratio: '3', maxErrorRate: '0', minCompared: '10' })).toEqual({

@@ -127,3 +127,33 @@ describe('online-logistic learner', () => {
     expect(learner.counters.rejected.get('invalid_input')).toBe(4);
   });
 });
+
+describe('learner_unstable (the alert source)', () => {
+  it('reads 1 for the window after a rejected update, 0 for a stable learner, no value for a version that learns nothing', async () => {
+    const { Learners } = await import('../../src/learn/learners.js');
+    const { serverSignals } = await import('../../src/control/alerts/server-signals.js');
+    const m = banditManifest('linucb', K, D, { learning: { batch_size: 16, interval_ms: 60_000 }, seed: 1 });
+    const learners = new Learners({ judge: defaultJudge });
+    const learner = await learners.acquire(m, new Uint8Array(0));
+    try {
+      const signals = serverSignals({
+        windowStats: () => Promise.reject(new Error('unused')), servedVersions: () => [], feedbackLogBytes: () => 0, sloMs: 10,
+        learnerUnstable: (model, version, windowMs) => learners.unstable(model, version, windowMs),
+      });
+      const read = (version: string) => signals.read('learner_unstable', { model: m.name, version });
+      const mine = (f: JoinedFeedback): JoinedFeedback => ({ ...f, decision: { ...f.decision, model: m.name, version: m.version } });
+      const u = mulberry32(3);
+      for (const f of goodBatch(u, 0, 16)) learners.offer(mine(f));
+      expect(learner.flush()).toBe(16);
+      expect(await read(m.version)).toBe(0);
+      expect(await read('other')).toBeUndefined();
+      for (let i = 0; i < 16; i++) learners.offer(mine(event(100 + i, [NaN, 0, 0, 0], i % K, 0.5)));
+      expect(learner.flush()).toBe(0);
+      expect(await read(m.version)).toBe(1);
+      // A minute later (the signal's window) without another rejection it is stable again.
+      expect(learners.unstable(m.name, m.version, 60_000, Date.now() + 61_000)).toBe(false);
+    } finally {
+      learners.release(learner);
+    }
+  });
+});

@@ -3,7 +3,9 @@
  * p99 latency over the SLO from this replica's windows (src/metrics/windows.ts, the last
  * SIGNAL_WINDOW_S seconds, merged over I/O threads); the growth of the local feedback log since
  * the previous reading; `drift_detected` from the drift monitor (src/analyze/drift-monitor.ts).
- * `learner_unstable` reads undefined until its monitor is wired (an undefined source never fires).
+ * `learner_unstable` from the online learners (src/learn/learners.ts): 1 while a version's learner
+ * had an update rejected by its stability checks in the last SIGNAL_WINDOW_S (undefined, which
+ * never fires, for a version that learns nothing).
  *
  * Version sources expand to every version this replica serves, so a built-in rule without a
  * model label becomes one alert per model version.
@@ -25,6 +27,8 @@ export interface SignalSources {
   sloMs: number;
   /** Optional monitors (undefined: no figure). */
   driftDetected?(model: string, version: string): boolean | undefined;
+  /** Whether the version's online learner had an update rejected within the last `windowMs`. */
+  learnerUnstable?(model: string, version: string, windowMs: number): boolean | undefined;
 }
 
 export function serverSignals(src: SignalSources): Signals {
@@ -54,6 +58,10 @@ export function serverSignals(src: SignalSources): Signals {
         case 'drift_detected': {
           const d = labels.model && labels.version ? src.driftDetected?.(labels.model, labels.version) : undefined;
           return d === undefined ? undefined : d ? 1 : 0;
+        }
+        case 'learner_unstable': {
+          const u = labels.model && labels.version ? src.learnerUnstable?.(labels.model, labels.version, SIGNAL_WINDOW_S * 1000) : undefined;
+          return u === undefined ? undefined : u ? 1 : 0;
         }
         case 'feedback_log_bytes_growth': {
           const bytes = src.feedbackLogBytes();
