@@ -1,7 +1,7 @@
 /** What the main thread gives an I/O thread at its start (workerData), and what it may forward. */
 import type { MessagePort } from 'node:worker_threads';
 import type { Config } from '../config/index.js';
-import type { SharedMemory } from '../service/data-plane.js';
+import type { SharedMemory } from '../service/plane-types.js';
 import { ADMIN_OPERATIONS } from '../service/admin.js';
 
 export interface IoThreadData {

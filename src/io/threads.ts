@@ -22,7 +22,7 @@ import { ioThreadEntry } from '../paths.js';
 import type { FeedbackInput } from '../learn/feedback.js';
 import type { Engine, LoadOptions, PlaneLink } from '../service/engine.js';
 import type { DecisionChunk } from '../learn/decision-chunk.js';
-import type { VersionSpec } from '../service/data-plane.js';
+import type { VersionSpec } from '../service/plane-types.js';
 import type { AdminService } from '../service/admin.js';
 import { ADMIN_METHODS, type AdminTarget, type IoThreadData } from './protocol.js';
 import { Rpc } from './rpc.js';

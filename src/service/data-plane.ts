@@ -32,12 +32,14 @@ import { loadRuntime, validateRuntime, type BatchTensor, type Runtime, type Shar
 import { Admission } from './admission.js';
 import type { InferRequest, InferResponse, ModelConfig, ModelMetadata, VersionStats } from './types.js';
 import { invalidName, isValidName } from '../names.js';
+import { modelNotFound, PLATFORM, type ActivateOptions, type DataPlaneOptions, type Dispatcher, type VersionSpec } from './plane-types.js';
 import { guardedInfer, VersionGuard, type GuardHost } from './resilience/guard.js';
 import { PlaneRoute, type PublishedRoute } from '../routing/plane-route.js';
 import { lastEventIdMs, newEventId } from '../learn/event-id.js';
 import { DecisionChunkBuilder, rowMiddle, type DecisionChunk } from '../learn/decision-chunk.js';
 import { NO_GENERATION } from '../dispatch/model-table.js';
-import { SHADOW_MAX_IN_FLIGHT, ShadowStats, type ShadowSnapshot } from '../routing/shadow.js';
+import type { ShadowSnapshot } from '../routing/shadow.js';
+import { ShadowMirror } from './shadow-mirror.js';
 import { DriftSampler, type DriftBatch } from '../analyze/drift-sampler.js';
 
 /**
@@ -54,65 +56,6 @@ function wallClock(perfNow: number): number {
 /** Decisions buffered on a thread before they go to the decision log in one message. */
 const DECISION_BATCH = 256;
 const DECISION_FLUSH_MS = 20;
-
-/**
- * A lookup miss: NAME_INVALID when the name breaks the naming rule (src/names.ts), so every
- * transport answers a bad name the same way; checked only on a miss, never on the hot path.
- */
-export function modelNotFound(name: unknown): SluiceError {
-  return isValidName(name) ? new SluiceError('MODEL_NOT_FOUND', `model ${String(name)} is not loaded`) : invalidName('model name');
-}
-
-export const PLATFORM: Record<Manifest['kind'], string> = {
-  linear: 'sluice_linear',
-  logistic: 'sluice_logistic',
-  onnx: 'onnxruntime_onnx',
-  fixture: 'sluice_fixture',
-  linucb: 'sluice_linucb',
-  thompson: 'sluice_thompson',
-  'epsilon-greedy': 'sluice_epsilon_greedy',
-  'online-logistic': 'sluice_online_logistic',
-};
-
-/** How a data plane reaches the pool: the producer side of the dispatch board, in this thread. */
-export interface Dispatcher {
-  /** Makes `slot` dispatchable through board entry `entry`. */
-  attach(slot: number, entry: number): void;
-  detach(slot: number): void;
-  run(slot: number): Promise<void>;
-  waitSync(slot: number, us: number): boolean;
-}
-
-/** The memory every I/O thread shares with the control plane (structured-clonable: it goes in workerData). */
-export interface SharedMemory {
-  /** The model table (default-version and route generations per model). */
-  table: SharedArrayBuffer;
-  /** Pooled batches, in place (absent without a pool). */
-  arena?: SharedArrayBuffer;
-  /** The dispatch board (absent without a pool). */
-  board?: { buffer: SharedArrayBuffer; entries: number; spinUs: number };
-}
-
-/** What the control plane publishes about a version (structured-clonable: it crosses threads). */
-export interface VersionSpec {
-  gen: number;
-  /** The model's slot in the shared model table. */
-  tableSlot: number;
-  manifest: Manifest;
-  dispatch: DispatchMode;
-  /** Inline versions: the payload the runtime is built from (shared memory, read only). */
-  payload?: Uint8Array;
-  /**
-   * Inline versions whose runtime another thread already built and shares (native linear
-   * weights): build on it instead of parsing the payload, so the weights exist once.
-   */
-  shared?: SharedRuntime;
-  /** Pooled versions: this thread's arena slots and their board entries. */
-  slots?: number[];
-  entries?: number[];
-  /** Kinds learned online: the state cell the control plane's learner publishes to. */
-  learned?: SharedArrayBuffer;
-}
 
 interface LoadedVersion {
   gen: number;
@@ -148,34 +91,6 @@ interface ModelEntry {
    * fallback policy is `previous_version`, so that it can answer at once when the new one fails.
    */
   standby?: LoadedVersion;
-}
-
-export interface DataPlaneOptions {
-  config: Readonly<Config>;
-  /** The shared model table's buffer. */
-  table: SharedArrayBuffer;
-  /** The shared arena (absent without a pool). */
-  arena?: SharedArrayBuffer;
-  /** This thread's way to the pool (absent without a pool). */
-  dispatcher?: Dispatcher;
-  /** Which I/O thread this is (0 = the main thread). */
-  thread: number;
-  /** A retired version's last request on this thread ended; its local copy is freed. */
-  onReleased: (gen: number) => void;
-  /**
-   * Where this thread's routing decisions go, in chunks of at most DECISION_BATCH (the control
-   * plane's decision log, whose bounded buffer drops what it cannot hold).
-   */
-  onDecisions?: (chunk: DecisionChunk) => void;
-}
-
-export interface ActivateOptions {
-  /** Unversioned requests now reach it (default true). */
-  asDefault?: boolean;
-  /** The default generation it replaced (for the standby of a `previous_version` fallback). */
-  previousDefault?: number;
-  /** Generations the control plane no longer keeps live. */
-  retire?: number[];
 }
 
 /** Routed answers and failures of one variant (for /metrics). */
@@ -216,8 +131,12 @@ export class DataPlane {
   private readonly onDecisions: ((chunk: DecisionChunk) => void) | undefined;
   private readonly decisions = new DecisionChunkBuilder();
   private decisionTimer: NodeJS.Timeout | undefined;
-  private readonly shadowStats = new Map<string, ShadowStats>();
-  private shadowInFlight = 0;
+  private readonly shadows = new ShadowMirror<LoadedVersion>({
+    version: (model, version) => this.models.get(model)?.versions.get(version),
+    accepting: () => this.admission.shedder.accept >= 1,
+    closing: () => this.closing,
+    run: (v, ordered, rows) => this.run(v, ordered, rows, Infinity, 0),
+  });
   /** Samples of answered and failed requests for drift monitoring; absent at rate 0. */
   private readonly drift: DriftSampler | undefined;
   /** Routed answers of routes no longer in force, by model, variant and version (for /metrics). */
@@ -397,7 +316,7 @@ export class DataPlane {
    */
   private routedAnswer(res: InferResponse, r: Routed, req: InferRequest, rows: number, t0: number, end: number): InferResponse {
     r.route.latency[r.index]!.observe(end - t0);
-    if (r.route.spec.shadows.length > 0) this.mirror(r, req, res, rows, performance.now() - t0);
+    if (r.route.spec.shadows.length > 0) this.shadows.mirror(r.route, req, res, rows, performance.now() - t0);
     // A learned version's rows are the decisions, logged already (learnedAnswer).
     if (res.decision !== undefined) {
       r.route.answered[r.index]!++;
@@ -462,63 +381,6 @@ export class DataPlane {
   }
 
   /**
-   * Runs the request on the route's shadows that pick it, after the caller's answer is sent
-   * (setImmediate: the answer is written synchronously before it runs). Dropped, first of all
-   * work, while admission is shedding or too many shadows run on this thread.
-   */
-  private mirror(r: Routed, req: InferRequest, res: InferResponse, rows: number, callerMs: number): void {
-    const shadows = r.route.spec.shadows;
-    const m = this.models.get(req.model);
-    for (let i = 0; i < shadows.length; i++) {
-      if (!r.route.assigner.shadowPick(i)) continue;
-      const version = shadows[i]!.version;
-      const stats = this.shadowStatsOf(req.model, version);
-      const v = m?.versions.get(version);
-      if (!v || v.retired || this.admission.shedder.accept < 1 || this.shadowInFlight >= SHADOW_MAX_IN_FLIGHT) {
-        stats.dropped++;
-        continue;
-      }
-      stats.mirrored++;
-      this.shadowInFlight++;
-      // Copies: the request's and the answer's buffers are reused once the answer is sent.
-      const inputs = req.inputs.map((t) => ({ ...t, data: t.data.slice() as typeof t.data }));
-      const first = res.outputs[0];
-      const callerOut = first ? { ...first, data: first.data.slice() as typeof first.data } : undefined;
-      setImmediate(() => {
-        const t = performance.now();
-        const done = (outs: BatchTensor[] | undefined) => {
-          this.shadowInFlight--;
-          if (outs === undefined) {
-            stats.errors++;
-            return;
-          }
-          const o = outs[0];
-          stats.record(callerOut, o ? { name: '', datatype: v.manifest.signature.outputs[0]!.datatype, shape: o.shape, data: o.data } : undefined, callerMs, performance.now() - t);
-        };
-        try {
-          if (v.retired || this.closing) return done(undefined);
-          const { ordered } = checkInputs(v.manifest, inputs);
-          const out = this.run(v, ordered, rows, Infinity, 0);
-          if (out instanceof Promise) out.then(done, () => done(undefined));
-          else done(out.outs);
-        } catch {
-          done(undefined);
-        }
-      });
-    }
-  }
-
-  private shadowStatsOf(model: string, version: string): ShadowStats {
-    const key = `${model}\0${version}`;
-    let s = this.shadowStats.get(key);
-    if (!s) {
-      s = new ShadowStats(model, version);
-      this.shadowStats.set(key, s);
-    }
-    return s;
-  }
-
-  /**
    * This thread's window of a version over [fromMs, toMs] (src/metrics/windows.ts), undefined
    * when this thread never made metrics for it. The control plane sums every thread's.
    */
@@ -533,7 +395,7 @@ export class DataPlane {
 
   /** This thread's shadow figures for a model (the control plane merges every thread's). */
   shadowSnapshots(model: string): ShadowSnapshot[] {
-    return [...this.shadowStats.values()].filter((s) => s.model === model).map((s) => s.snapshot());
+    return this.shadows.snapshots(model);
   }
 
   /** Hands this thread's buffered decisions to the log (one message from another thread). */
@@ -706,10 +568,7 @@ export class DataPlane {
       '# HELP sluice_routed_errors_total Requests a route sent to a variant that failed, by model, variant and the variant\'s version.',
       '# TYPE sluice_routed_errors_total counter',
       ...[...variants.values()].map((t) => `sluice_routed_errors_total{model=${JSON.stringify(t.model)},variant=${JSON.stringify(t.variant)},version=${JSON.stringify(t.version)}} ${t.failed}`),
-      '# HELP sluice_shadow_requests_total Requests mirrored to shadow versions, by outcome (mirrored, dropped, errors, agreeing).',
-      '# TYPE sluice_shadow_requests_total counter',
-      ...[...this.shadowStats.values()].flatMap((t) => (['mirrored', 'dropped', 'errors', 'agreeing'] as const).map((k) =>
-        `sluice_shadow_requests_total{model=${JSON.stringify(t.model)},version=${JSON.stringify(t.version)},outcome="${k}"} ${t[k]}`)),
+      ...this.shadows.metricLines(),
     ];
   }
 
