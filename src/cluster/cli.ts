@@ -31,9 +31,10 @@ function describe(c: Cluster): string {
   return [
     `sluice cluster: ${c.replicas.length} replicas behind HAProxy, sharing PostgreSQL and S3`,
     ...rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`),
-    `try:  curl -s ${c.http}/v2/models/demo-logistic/infer -H 'content-type: application/json' \\`,
-    `        -d '{"inputs":[{"name":"features","datatype":"FP32","shape":[1,100],"data":[${Array(100).fill('0.1').join(',')}]}]}'`,
-    '       (each answer comes from the next replica; admin calls take  -H "authorization: Bearer <admin key>")',
+    `try:  curl -s ${c.http}/v2/models/demo-logistic   (each request goes to the next replica)`,
+    `      npm run loadtest -- --url ${c.http} --model demo-logistic --rate 500 --duration 10`,
+    `      npm run loadtest -- --url ${c.grpc} --protocol grpc --model demo-logistic --rate 500 --duration 10`,
+    '      admin calls (any replica, or the balancer) take  -H "authorization: Bearer <admin key>"',
     'Ctrl-C stops everything (and removes the files).',
   ].join('\n');
 }

@@ -1,15 +1,20 @@
 /**
  * `npm run cluster`, as its code starts it (startCluster: PostgreSQL and moto from scripts/ci,
- * three replica processes, HAProxy on free ports): (a) a promotion and a route set on replica r1
- * reach r2 and r3 within 1 s, seen in what they serve; (b) traffic through the balancer, HTTP
+ * three replica processes, HAProxy on free ports): (a) a promotion, a route and an experiment's
+ * decision made on replica r1 reach r2 and r3 within 1 s, seen in what they serve; (b) traffic through the balancer, HTTP
  * and gRPC, loses nothing while a replica drains (SIGTERM), and nothing once HAProxy has marked a
- * SIGKILLed replica down. Prints the measured times and failure counts.
+ * SIGKILLed replica down. Prints the measured times and failure counts. And the command itself:
+ * it prints where everything is and, on SIGTERM, leaves no process listening and no files.
  * Needs HAProxy, the PostgreSQL binaries and moto (scripts/ci/services.sh provides the last two).
  */
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startCluster, type Cluster, type Replica } from '../../src/cluster/cluster.js';
 import { HAPROXY_BIN } from '../../src/cluster/haproxy.js';
+import { projectRoot } from '../../src/paths.js';
 import { call, fp32Request, inferenceClient, type InferenceClient } from '../helpers/grpc.js';
 import { demoBody } from '../helpers/http.js';
 import { admin, logisticVersion, registerBody } from '../helpers/server.js';
@@ -112,7 +117,7 @@ describeWith(clusterNeeds, 'npm run cluster: three replicas behind HAProxy', () 
     await c?.stop();
   }, 60_000);
 
-  it('a promotion and a route set on r1 reach r2 and r3 within 1 s', async () => {
+  it('a promotion, a route and an experiment decision made on r1 reach r2 and r3 within 1 s', async () => {
     for (const v of ['2', '3']) {
       const lv = logisticVersion(Number(v));
       const { body, headers } = registerBody({ manifest: lv.manifest, version: v }, lv.payload);
@@ -132,11 +137,28 @@ describeWith(clusterNeeds, 'npm run cluster: three replicas behind HAProxy', () 
     expect(put.status, JSON.stringify(put.json)).toBe(200);
     const routed = await Promise.all([r2, r3].map((r) => timeUntil(t1, r, (s) => s.variant === 'control' || s.variant === 'treatment')));
 
-    console.log(`cluster propagation (from the admin call on r1 to the change served by the replica): promotion r2 ${promoted[0]!.toFixed(0)} ms, r3 ${promoted[1]!.toFixed(0)} ms; route r2 ${routed[0]!.toFixed(0)} ms, r3 ${routed[1]!.toFixed(0)} ms`);
-    for (const ms of [...promoted, ...routed]) expect(ms).toBeLessThan(1000);
     // The same unit gets the same variant on every replica (one route, one hash).
     const seen = await Promise.all(c.replicas.map((r) => served(r.http, 'unit-42')));
     expect(new Set(seen.map((s) => `${s.variant}@${s.version}`)).size).toBe(1);
+
+    // An experiment decided on r1: stopped by hand and its treatment promoted; r2 and r3 then
+    // serve version 3 as production, with no experiment route left.
+    expect((await admin({ url: r1.http }, c.adminKey, 'DELETE', `/v1/admin/models/${MODEL}/route`)).status).toBe(200);
+    const exp = await admin({ url: r1.http }, c.adminKey, 'POST', '/v1/admin/experiments', {
+      name: 'cluster-ab', model: MODEL, variants: [{ name: 'control', version: '2', weight: 0.5 }, { name: 'treatment', version: '3', weight: 0.5 }],
+      primary: { name: 'reward', kind: 'mean' }, min_units: 100_000, auto_promote: false,
+    });
+    expect(exp.status, JSON.stringify(exp.json)).toBe(200);
+    for (const r of [r2, r3]) expect(await timeUntil(performance.now(), r, (s) => s.variant !== undefined)).toBeLessThan(5_000);
+    const t2 = performance.now();
+    expect((await admin({ url: r1.http }, c.adminKey, 'POST', '/v1/admin/experiments/cluster-ab/stop', { reason: 'cluster test' })).status).toBe(200);
+    const decided = await admin({ url: r1.http }, c.adminKey, 'POST', '/v1/admin/experiments/cluster-ab/promote', { variant: 'treatment' });
+    expect(decided.status, JSON.stringify(decided.json)).toBe(200);
+    const promotedByExperiment = await Promise.all([r2, r3].map((r) => timeUntil(t2, r, (s) => s.version === '3' && s.variant === undefined)));
+
+    const ms = (xs: number[]) => `r2 ${xs[0]!.toFixed(0)} ms, r3 ${xs[1]!.toFixed(0)} ms`;
+    console.log(`cluster propagation (from the admin call on r1 to the change served by the replica): promotion ${ms(promoted)}; route ${ms(routed)}; experiment stopped and promoted ${ms(promotedByExperiment)}`);
+    for (const t of [...promoted, ...routed, ...promotedByExperiment]) expect(t).toBeLessThan(1000);
   });
 
   it('traffic through the balancer loses nothing while a replica drains, and nothing after a killed one is marked down', async () => {
@@ -178,4 +200,56 @@ describeWith(clusterNeeds, 'npm run cluster: three replicas behind HAProxy', () 
       grpcClient.close();
     }
   }, 60_000);
+});
+
+/** Resolves with the error code of a connection attempt to 127.0.0.1:port ('connected' if it was taken). */
+function connectTo(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve('connected');
+    });
+    sock.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? String(e)));
+  });
+}
+
+describeWith(clusterNeeds, 'npm run cluster: the command', () => {
+  it('prints the balancer, replicas and services, and on SIGTERM stops all of them and removes its files', async () => {
+    const child = spawn(process.execPath, [path.join(projectRoot, 'dist/src/cluster/cli.js'), '--replicas', '2', '--http-port', '0', '--grpc-port', '0', '--stats-port', '0'], {
+      env: { ...process.env, SLUICE_PG_BIN: process.env.SLUICE_TEST_PG_BIN }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      const deadline = Date.now() + 240_000;
+      while (!out.includes('Ctrl-C stops everything')) {
+        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the cluster did not start: ${out}`);
+        await sleep(100);
+      }
+      const field = (label: string) => new RegExp(`^  ${label}\\s+(\\S+)`, 'm').exec(out)?.[1];
+      const balancer = field('HTTP \\(balancer\\)')!;
+      expect((await fetch(`${balancer}/v2/health/ready`)).status).toBe(200);
+      expect(field('dashboard')).toBe(`${balancer}/dashboard`);
+      expect(field('admin key')).toMatch(/^sk_cluster_[0-9a-f]{48}$/);
+      const ports = [
+        ...[...out.matchAll(/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1])),
+      ];
+      const files = field('files')!;
+      expect(existsSync(files)).toBe(true);
+      // Balancer HTTP, gRPC and stats; each replica's HTTP and gRPC; PostgreSQL; S3.
+      expect(new Set(ports).size).toBe(3 + 2 * 2 + 2);
+      for (const p of ports) expect(await connectTo(p), `port ${p}`).toBe('connected');
+
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(out).toContain('cluster stopped');
+      for (const p of ports) expect(await connectTo(p), `port ${p} after the stop`).toBe('ECONNREFUSED');
+      expect(existsSync(files)).toBe(false);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 300_000);
 });
