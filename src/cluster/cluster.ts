@@ -104,6 +104,15 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Whether 127.0.0.1:port can be bound now: checked before anything starts, to fail in a second rather than after the replicas. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
 /** Waits for a process's exit, SIGKILLing it after `ms`. */
 async function exitWithin(r: Replica, ms: number): Promise<void> {
   const timer = setTimeout(() => r.child.kill('SIGKILL'), ms);
@@ -115,6 +124,9 @@ const running = (c: ChildProcess): boolean => c.exitCode === null && c.signalCod
 
 export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   checkClusterOptions(o);
+  for (const [name, port] of [['--http-port', o.httpPort], ['--grpc-port', o.grpcPort], ['--stats-port', o.statsPort]] as const) {
+    if (port !== 0 && !(await portFree(port))) throw new SluiceError('CONFIG_INVALID', `${name} ${port}: the port is in use on 127.0.0.1`);
+  }
   const progress = o.onProgress ?? (() => undefined);
   const undo: Array<() => Promise<void>> = [];
   const unwind = async (): Promise<void> => {

@@ -118,6 +118,10 @@ export async function startHaproxy(dir: string, spec: HaproxySpec, bin = HAPROXY
   const child = spawn(bin, ['-db', '-f', cfg], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.pipe(log, { end: false });
   child.stderr!.pipe(log, { end: false });
+  // Kept for the error when it fails to start (the cluster then removes its directory, log included).
+  let startErr = '';
+  const keep = (d: Buffer) => (startErr = (startErr + d.toString()).slice(-2000));
+  child.stderr!.on('data', keep);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
     log.end();
     resolve(code);
@@ -126,9 +130,10 @@ export async function startHaproxy(dir: string, spec: HaproxySpec, bin = HAPROXY
   // Up when the stats socket answers; it exits at once on a bind error.
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`haproxy exited ${child.exitCode ?? child.signalCode} at start (see ${path.join(dir, 'haproxy.log')})`);
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`haproxy exited ${child.exitCode ?? child.signalCode} at start: ${startErr.trim()}`);
     try {
       await serverStates();
+      child.stderr!.off('data', keep);
       break;
     } catch (e) {
       if (Date.now() > deadline) {

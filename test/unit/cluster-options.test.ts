@@ -1,6 +1,7 @@
-/** `npm run cluster`'s options: bad ones stop it before anything starts, with CONFIG_INVALID. */
+/** `npm run cluster`'s options: bad ones (and a busy port) stop it before anything starts, with CONFIG_INVALID. */
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { checkClusterOptions, MAX_REPLICAS } from '../../src/cluster/cluster.js';
+import { checkClusterOptions, MAX_REPLICAS, startCluster } from '../../src/cluster/cluster.js';
 
 const good = { replicas: 3, httpPort: 8080, grpcPort: 8081, statsPort: 8404 };
 
@@ -21,5 +22,15 @@ describe('cluster options', () => {
     [{ grpcPort: 8080 }, /must differ/],
   ])('refuses %o', (bad, message) => {
     expect(() => checkClusterOptions({ ...good, ...bad })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringMatching(message) }));
+  });
+  it('refuses a balancer port already in use before starting anything', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as net.AddressInfo).port;
+    try {
+      await expect(startCluster({ replicas: 1, httpPort: 0, grpcPort: port, statsPort: 0 })).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: `--grpc-port ${port}: the port is in use on 127.0.0.1` });
+    } finally {
+      busy.close();
+    }
   });
 });
