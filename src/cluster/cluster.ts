@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ import path from 'node:path';
 import { startSluiceProcess } from '../../loadtest/sluice-process.js';
 import { SluiceError } from '../errors.js';
 import { GRPC_BACKEND, HAPROXY_BIN, HTTP_BACKEND, startHaproxy, type Haproxy } from './haproxy.js';
-import { startServices, type ClusterServices } from './services.js';
+import { defaultMotoVenv, startServices, type ClusterServices } from './services.js';
 
 export const MAX_REPLICAS = 16;
 
@@ -141,8 +141,11 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   let stopping = false;
   try {
     await chmod(dir, 0o755); // as root, postgres.sh runs PostgreSQL as the postgres user, which must reach its directory
-    progress('starting PostgreSQL and S3 (moto) with scripts/ci ...');
-    const services: ClusterServices = await startServices(path.join(dir, 'services'), { pgBin: o.pgBin, motoVenv: o.motoVenv });
+    const motoVenv = o.motoVenv ?? defaultMotoVenv();
+    progress(existsSync(path.join(motoVenv, 'bin', 'moto_server'))
+      ? 'starting PostgreSQL and S3 (moto) with scripts/ci ...'
+      : `starting PostgreSQL and S3 (moto) with scripts/ci; this first run installs moto into ${motoVenv} (a minute or two) ...`);
+    const services: ClusterServices = await startServices(path.join(dir, 'services'), { pgBin: o.pgBin, motoVenv });
     undo.push(() => services.stop());
     step();
 
