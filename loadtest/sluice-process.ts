@@ -20,6 +20,11 @@ export interface SluiceProcessOptions {
   env?: Record<string, string>;
   /** Every complete log line (JSON) the server writes on stderr, before and after "serving". */
   onLog?: (line: string) => void;
+  /**
+   * Its own process group: a Ctrl-C in the launcher's terminal does not reach it, so the
+   * launcher stops it in its own order (the cluster: balancer first, then replicas).
+   */
+  detached?: boolean;
 }
 
 export interface SluiceProcess {
@@ -42,6 +47,7 @@ export function startSluiceProcess(o: SluiceProcessOptions = {}): Promise<Sluice
   const child = spawn(process.execPath, [path.join(projectRoot, 'dist/src/main.js')], {
     env: { ...process.env, SLUICE_LOG_LEVEL: 'info', SLUICE_HTTP_PORT: '0', SLUICE_GRPC_PORT: '0', SLUICE_DRAIN_GRACE_MS: '0', ...(freshDataDir ? { SLUICE_DATA_DIR: freshDataDir } : {}), ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
+    detached: o.detached ?? false,
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
     if (freshDataDir) rmSync(freshDataDir, { recursive: true, force: true });
