@@ -39,7 +39,7 @@ echo "== image check: git archive HEAD -> $work/src"
 mkdir "$work/src"
 git -C "$root" archive --format=tar HEAD | tar -x -C "$work/src"
 if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -d "$root/native/target" ]; then export CARGO_TARGET_DIR="$root/native/target"; fi
-echo "CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-(the copy's own native/target)}"
+echo "CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-unset: the copy builds in its native/target}"
 
 start=$SECONDS
 "$work/src/scripts/image/build.sh" "$work/app"
