@@ -51,6 +51,27 @@ npm run build:ts
 echo "== build.sh: production dependencies only"
 npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
+echo "== build.sh: other platforms' prebuilt binaries removed"
+# onnxruntime-node and uWebSockets.js ship binaries for every OS, CPU and Node ABI (~330 MB of
+# the ~520 MB). The image runs on the same platform and Node version it is built on (one
+# NODE_VERSION for both stages); check.sh's inferences load both remaining binaries.
+node --input-type=module -e '
+  import { readdirSync, rmSync } from "node:fs";
+  const { platform, arch } = process;
+  const ort = "node_modules/onnxruntime-node/bin/napi-v6";
+  for (const os of readdirSync(ort)) {
+    if (os !== platform) { rmSync(`${ort}/${os}`, { recursive: true }); continue; }
+    for (const a of readdirSync(`${ort}/${os}`)) if (a !== arch) rmSync(`${ort}/${os}/${a}`, { recursive: true });
+  }
+  const uws = "node_modules/uWebSockets.js/binaries";
+  const keep = `uws_${platform}_${arch}_${process.versions.modules}.node`;
+  if (!readdirSync(uws).includes(keep) || !readdirSync(`${ort}/${platform}`).includes(arch)) {
+    console.error(`build.sh: no uWebSockets.js or onnxruntime-node binary for ${platform}/${arch}, Node ABI ${process.versions.modules}`);
+    process.exit(1);
+  }
+  for (const f of readdirSync(uws)) if (f !== keep) rmSync(`${uws}/${f}`);
+'
+
 echo "== build.sh: runtime tree in $out"
 cp -a package.json package-lock.json node_modules proto models "$out/"
 mkdir -p "$out/dist" "$out/native" "$out/scripts/image"

@@ -76,6 +76,8 @@ for _ in $(seq 1 240); do
 done
 [ -n "$ready" ] || fail "not ready within 60 s"
 echo "ready"
+# uWebSockets.js falls back to a slow JavaScript server when its binary does not load.
+! grep -q "Falling back to a NodeJS implementation" "$work/server.log" || fail "uWebSockets.js is not using its native binary"
 
 (cd "$app" && "${as_image_user[@]}" "${image_env[@]}" "$node_bin" scripts/image/healthcheck.mjs) || fail "the HEALTHCHECK command exited $?"
 echo "healthcheck: exit 0"
