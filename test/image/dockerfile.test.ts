@@ -65,7 +65,11 @@ function execForm(args: string): string[] {
 }
 
 const dockerfile = parseDockerfile(readFileSync(path.join(projectRoot, 'Dockerfile'), 'utf8'));
-const runtime = dockerfile.stages[dockerfile.stages.length - 1];
+const runtime = (() => {
+  const last = dockerfile.stages[dockerfile.stages.length - 1];
+  if (!last) throw new Error('Dockerfile: no FROM');
+  return last;
+})();
 const build = dockerfile.stages.find((s) => s.name === 'build');
 const all = (stage: Stage, op: string) => stage.body.filter((i) => i.op === op);
 const one = (stage: Stage, op: string) => {
