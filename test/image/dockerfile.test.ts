@@ -55,7 +55,7 @@ function parseDockerfile(text: string): { globalArgs: Map<string, string>; stage
 
 /** `K=V K2="V 2"` pairs of an ENV instruction. */
 function envPairs(args: string): Array<[string, string]> {
-  return [...args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("([^"]*)"|\S*)/g)].map((m) => [m[1], m[3] ?? m[2]]);
+  return [...args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("([^"]*)"|\S*)/g)].map((m) => [m[1] ?? '', m[3] ?? m[2] ?? '']);
 }
 
 /** The JSON array of an exec-form instruction (HEALTHCHECK's options before CMD skipped). */
@@ -72,10 +72,11 @@ const runtime = (() => {
 })();
 const build = dockerfile.stages.find((s) => s.name === 'build');
 const all = (stage: Stage, op: string) => stage.body.filter((i) => i.op === op);
-const one = (stage: Stage, op: string) => {
+/** The stage's one `op` instruction (fails the test when there are none or several). */
+const one = (stage: Stage, op: string): Instruction => {
   const found = all(stage, op);
   expect(found, `${op} in the runtime stage`).toHaveLength(1);
-  return found[0];
+  return found[0]!;
 };
 const runtimeEnv = new Map(all(runtime, 'ENV').flatMap((i) => envPairs(i.args)));
 const schemaEnvNames = new Set(Object.values(schema).map((f) => f.env));
