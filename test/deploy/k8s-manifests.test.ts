@@ -23,20 +23,23 @@ type Obj = Record<string, any>;
 
 function docs(file: string): Obj[] {
   const parsed = parseAllDocuments(readFileSync(path.join(dir, file), 'utf8'));
-  for (const d of parsed) if (d.errors.length) throw new Error(`${file}: ${d.errors[0].message}`);
+  for (const d of parsed) if (d.errors.length) throw new Error(`${file}: ${d.errors[0]?.message}`);
   return parsed.map((d) => d.toJS() as Obj).filter((o) => o !== null);
 }
 
-const kustomization = docs('kustomization.yaml')[0];
+/** The one element of `xs` (an error naming `what` when there are none or several). */
+function single<T>(xs: T[], what: string): T {
+  const [x] = xs;
+  if (xs.length !== 1 || x === undefined) throw new Error(`expected one ${what}, found ${xs.length}`);
+  return x;
+}
+
+const kustomization = single(docs('kustomization.yaml'), 'document in kustomization.yaml');
 const resources: string[] = kustomization.resources ?? [];
 const objects = resources.flatMap((f) => docs(f));
 const secretExamples = readdirSync(dir).filter((f) => f.endsWith('.example.yaml')).flatMap((f) => docs(f));
 
-function only(kind: string): Obj {
-  const found = objects.filter((o) => o.kind === kind);
-  expect(found, `one ${kind} in the kustomization's resources`).toHaveLength(1);
-  return found[0];
-}
+const only = (kind: string): Obj => single(objects.filter((o) => o.kind === kind), `${kind} in the kustomization's resources`);
 
 /** Whether a label selector (matchLabels) selects these labels. */
 function selects(selector: Record<string, string> | undefined, labels: Record<string, string>): boolean {
@@ -46,11 +49,7 @@ function selects(selector: Record<string, string> | undefined, labels: Record<st
 
 const deployment = () => only('Deployment');
 const podSpec = () => deployment().spec.template.spec;
-const container = () => {
-  const cs = podSpec().containers as Obj[];
-  expect(cs).toHaveLength(1);
-  return cs[0];
-};
+const container = (): Obj => single(podSpec().containers as Obj[], 'container in the pod');
 const schemaFields = Object.values(schema) as Array<{ env: string; secret?: boolean }>;
 const schemaEnvNames = new Set(schemaFields.map((f) => f.env));
 const secretEnvNames = new Set(schemaFields.filter((f) => f.secret).map((f) => f.env));

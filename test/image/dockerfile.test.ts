@@ -36,18 +36,17 @@ function parseDockerfile(text: string): { globalArgs: Map<string, string>; stage
   for (const line of joined.split('\n')) {
     const m = /^\s*([A-Za-z]+)\s+(.*)$/.exec(line);
     if (!m) continue;
-    const op = m[1].toUpperCase();
-    const args = m[2].trim().replace(/\s+/g, ' ');
+    const op = (m[1] ?? '').toUpperCase();
+    const args = (m[2] ?? '').trim().replace(/\s+/g, ' ');
+    const current = stages[stages.length - 1];
     if (op === 'FROM') {
-      const [from, as, name] = args.split(' ');
+      const [from = '', as, name] = args.split(' ');
       stages.push({ from, name: as?.toUpperCase() === 'AS' ? name : undefined, body: [] });
-    } else if (stages.length === 0) {
-      if (op === 'ARG') {
-        const [k, v = ''] = args.split('=');
-        globalArgs.set(k, v);
-      }
-    } else {
-      stages[stages.length - 1].body.push({ op, args });
+    } else if (current) {
+      current.body.push({ op, args });
+    } else if (op === 'ARG') {
+      const [k = '', v = ''] = args.split('=');
+      globalArgs.set(k, v);
     }
   }
   return { globalArgs, stages };
