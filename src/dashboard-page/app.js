@@ -82,8 +82,10 @@ function chartHost(parent, id) {
   return keyed(parent, `chart:${id}`, () => el('div', { class: 'chart', 'data-chart': id }));
 }
 
+/** Three charts to a row on a wide screen, one on a narrow one. */
 function widthOf(host) {
-  return Math.max(280, Math.min(560, host.parentElement?.clientWidth || 480));
+  const row = host.parentElement?.clientWidth || 900;
+  return Math.max(300, Math.min(560, Math.floor((row - 32) / 3)));
 }
 
 /** A time series chart: x in seconds, one line per series ({label, values, dash?}). */

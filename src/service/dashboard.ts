@@ -75,13 +75,43 @@ function pushCapped<T>(xs: T[], x: T): void {
 
 type Row = Record<string, unknown>;
 
+type MetricJson = { kind: string; variants: Array<{ n: number; mean: number | null; sd?: number | null; ci?: unknown }> };
+
+/**
+ * Experiment results with each variant's own confidence interval added to each metric (what
+ * the page draws as intervals beside the means): Student t for means, Wilson for rates, none for
+ * latency (its results carry no spread). The statistics load here on first use, as the analysis
+ * does: a server without experiments never holds them.
+ */
+async function withVariantIntervals(results: Row | null): Promise<Row | null> {
+  if (!results || !Array.isArray(results.metrics)) return results;
+  const { meanInterval, wilsonInterval } = await import('../analyze/variant-interval.js');
+  const alpha = typeof results.alpha === 'number' ? results.alpha : 0.05;
+  const metrics = (results.metrics as MetricJson[]).map((m) => ({
+    ...m,
+    variants: m.variants.map((v) => {
+      let ci = null;
+      if (v.mean !== null && v.n > 0) {
+        if (m.kind === 'mean' || m.kind === 'sum') ci = typeof v.sd === 'number' ? meanInterval({ n: v.n, mean: v.mean, variance: v.sd * v.sd }, alpha) : null;
+        else if (m.kind === 'rate' || m.kind === 'error_rate') ci = wilsonInterval({ n: v.n, successes: Math.round(v.mean * v.n) }, alpha);
+      }
+      return { ...v, ci };
+    }),
+  }));
+  return { ...results, metrics };
+}
+
 export function dashboardService(o: DashboardOptions): DashboardService {
   const now = o.now ?? Date.now;
   const versionSeries = new Map<string, Series<Exclude<keyof Point, 't'>>>();
   /** Per experiment: time, then per `metric/treatment` the fixed-horizon and always-valid p-values. */
   const looks = new Map<string, { t: number[]; p: Record<string, Array<number | null>>; seq_p: Record<string, Array<number | null>> }>();
   /** A stopped experiment's last results do not change: read once. */
-  const stoppedResults = new Map<string, unknown>();
+  const stoppedResults = new Map<string, Row | null>();
+  /** Finished deployments with their events, by id (they change no more). */
+  const finished = new Map<number, Row>();
+  /** The admin API's answer for each model's route in force, by the engine's generation of it. */
+  const routes = new Map<string, { gen: number; answer: Row }>();
   let last: { at: number; json: string } | undefined;
   let building: Promise<string> | undefined;
 
@@ -141,7 +171,7 @@ export function dashboardService(o: DashboardOptions): DashboardService {
 
   async function modelPanel(model: string, versions: string[], t: number): Promise<Row> {
     const live = o.engine.liveVersions(model);
-    const route = await section(`route ${model}`, null, () => o.admin.getRoute(model) as Promise<Row>);
+    const route = await section(`route ${model}`, null, () => routeOf(model, live.route));
     const spec = route?.route as { variants: Array<{ name: string; version: string; weight: number }>; assignment: string } | null | undefined;
     const bandit = spec?.assignment === 'bandit' ? o.engine.routeBandits.weights(model) : undefined;
     const shares = spec
@@ -161,17 +191,43 @@ export function dashboardService(o: DashboardOptions): DashboardService {
     };
   }
 
+  /**
+   * The route in force here as the admin API shows it (owner, generation, who set it): read
+   * from the registry only when the route in force changes, not on every build.
+   */
+  async function routeOf(model: string, inForce: PublishedRoute | undefined): Promise<Row> {
+    if (!inForce) {
+      routes.delete(model);
+      return { model, route: null };
+    }
+    const have = routes.get(model);
+    if (have && have.gen === inForce.gen) return have.answer;
+    const answer = (await o.admin.getRoute(model)) as Row;
+    // Cached only when it is the one in force (a change may be on its way here).
+    if (answer.generation === inForce.registryGen) routes.set(model, { gen: inForce.gen, answer });
+    return answer;
+  }
+
   async function deployments(): Promise<Row[]> {
     const all = (await o.admin.listDeployments()) as Array<Row & { id: number; status: string }>;
     all.sort((a, b) => b.id - a.id);
     const active = all.filter((d) => d.status === 'running' || d.status === 'paused');
     const shown = [...active, ...all.filter((d) => !active.includes(d)).slice(0, RECENT_FINISHED)];
-    return Promise.all(shown.map((d) => o.admin.showDeployment(String(d.id)) as Promise<Row>));
+    return Promise.all(shown.map(async (d) => {
+      // A finished deployment changes no more: its events are read once.
+      const done = finished.get(d.id);
+      if (done) return done;
+      const full = (await o.admin.showDeployment(String(d.id))) as Row & { status: string };
+      if (full.status !== 'running' && full.status !== 'paused') finished.set(d.id, full);
+      return full;
+    }));
   }
 
+  /** Adds a look of the analysis loop (once: `t` is when it looked) to the experiment's history. */
   function recordLook(name: string, t: number, results: Row): Row {
     let h = looks.get(name);
     if (!h) looks.set(name, (h = { t: [], p: {}, seq_p: {} }));
+    if (h.t.length > 0 && h.t[h.t.length - 1]! >= t / 1000) return h;
     const n = h.t.length;
     pushCapped(h.t, t / 1000);
     const metrics = (results.metrics ?? []) as Array<{ name: string; treatments: Array<{ variant: string; p: number | null; seq_p: number | null }> }>;
@@ -196,14 +252,18 @@ export function dashboardService(o: DashboardOptions): DashboardService {
     const out: Row[] = [];
     for (const e of running) {
       out.push(await section<Row>(`experiment ${e.name}`, { ...e, results: null, looks: null }, async () => {
-        // A fresh look (read-only), as GET /v1/admin/experiments/{name}/results answers it.
-        const results = (await o.admin.experimentResults(e.name)) as Row;
-        return { ...e, results, looks: recordLook(e.name, t, results) };
+        // The analysis loop's last look (GET /v1/admin/experiments/{name}'s last_results), on
+        // which it decides: one row to read, and each look a point of the p-values over time.
+        // Before its first look, a fresh one (GET .../results).
+        const shown = (await o.admin.showExperiment(e.name)) as Row & { last_results: Row | null; analyzed_at: string | null };
+        const results = shown.last_results ?? ((await o.admin.experimentResults(e.name)) as Row);
+        const at = shown.analyzed_at ? Date.parse(shown.analyzed_at) : t;
+        return { ...e, analyzed_at: shown.analyzed_at, results: await withVariantIntervals(results), looks: shown.last_results ? recordLook(e.name, at, results) : looks.get(e.name) ?? null };
       }));
     }
     for (const e of stopped) {
       out.push(await section<Row>(`experiment ${e.name}`, { ...e, results: null, looks: null }, async () => {
-        if (!stoppedResults.has(e.name)) stoppedResults.set(e.name, ((await o.admin.showExperiment(e.name)) as Row).last_results ?? null);
+        if (!stoppedResults.has(e.name)) stoppedResults.set(e.name, await withVariantIntervals((((await o.admin.showExperiment(e.name)) as Row).last_results ?? null) as Row | null));
         return { ...e, results: stoppedResults.get(e.name), looks: looks.get(e.name) ?? null };
       }));
     }
@@ -227,15 +287,21 @@ export function dashboardService(o: DashboardOptions): DashboardService {
     // Series of versions no longer served are dropped.
     const served = new Set([...byModel].flatMap(([m, vs]) => vs.map((v) => `${m}\u0000${v}`)));
     for (const k of versionSeries.keys()) if (!served.has(k)) versionSeries.delete(k);
-    const models = await Promise.all([...byModel].sort(([a], [b]) => a.localeCompare(b)).map(([m, vs]) => modelPanel(m, vs.sort(), t)));
+    // Sections side by side: most of a build is waiting for the database.
+    const [models, deps, exps, alertLists] = await Promise.all([
+      Promise.all([...byModel].sort(([a], [b]) => a.localeCompare(b)).map(([m, vs]) => modelPanel(m, vs.sort(), t))),
+      section('deployments', [], deployments),
+      section('experiments', [], () => experiments(t)),
+      section('alerts', { firing: [], recent: [] }, alerts),
+    ]);
     const snapshot = {
       at: t,
       interval_ms: o.intervalMs,
       window_s: DASHBOARD_WINDOW_S,
       models,
-      deployments: await section('deployments', [], deployments),
-      experiments: await section('experiments', [], () => experiments(t)),
-      alerts: await section('alerts', { firing: [], recent: [] }, alerts),
+      deployments: deps,
+      experiments: exps,
+      alerts: alertLists,
       problems: [...problems],
     };
     return JSON.stringify(snapshot);
