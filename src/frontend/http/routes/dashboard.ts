@@ -67,7 +67,7 @@ function sendAsset(ctx: HttpContext, res: HttpResponse, a: Asset): void {
 }
 
 /** One connected page: its response stays open, written to by the feed. */
-class SseViewer implements Viewer {
+export class SseViewer implements Viewer {
   private open = true;
   /** uWS holds part of an earlier write: drop snapshots until it drains. */
   private blocked = false;
@@ -75,7 +75,7 @@ class SseViewer implements Viewer {
   dropped = 0;
   leave: () => void = () => undefined;
 
-  constructor(private readonly res: HttpResponse) {}
+  constructor(private readonly res: Pick<HttpResponse, 'cork' | 'write' | 'end' | 'onWritable'>) {}
 
   snapshot(json: string): void {
     if (this.blocked) {
