@@ -4,7 +4,7 @@
  * a canary deployment running: the page asks for the key, loads with no console error (its CSP
  * forbids inline script, so a violation would be one), shows the admin API's numbers (route
  * shares, the deployment's status, step and share, the experiment's units and means, alerts
- * firing), and shows a deployment pause and a route change within 2 s. The screenshot is saved
+ * firing) and the bandit's learned feedback, and shows a deployment pause and a route change within 2 s. The screenshot is saved
  * to test-artifacts/dashboard.png (and to docs/dashboard.png, the README's, with
  * SLUICE_UPDATE_SCREENSHOT=1).
  */
@@ -19,6 +19,7 @@ import { admin, logisticVersion, registerBody, startFull, until, type FullServer
 
 const CHROMIUM = '/usr/bin/chromium';
 const MODEL = 'canary-m';
+const BANDIT_EVENTS = 60;
 
 function fixture(version: string) {
   return registerBody({
@@ -79,6 +80,14 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless chromium', () => {
       const r = (await call('GET', '/v1/admin/experiments/ab/results')).json;
       return r.variants.reduce((a: number, v: { with_feedback: number }) => a + v.with_feedback, 0) === 80;
     }, 20_000);
+    // demo-bandit's arms: 60 decisions with feedback (one arm pays more).
+    const banditEvents: Array<{ event_id: string; reward: number }> = [];
+    for (let i = 0; i < BANDIT_EVENTS; i++) {
+      const r = await call('POST', '/v2/models/demo-bandit/infer', { inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 100], data: Array.from({ length: 100 }, () => random()) }] });
+      expect(r.status).toBe(200);
+      banditEvents.push({ event_id: r.json.parameters.event_id, reward: r.json.parameters.action === 2 ? 1 : random() < 0.3 ? 1 : 0 });
+    }
+    expect((await call('POST', '/v1/feedback', { events: banditEvents })).status).toBe(200);
     const created = await call('POST', '/v1/admin/deployments', {
       model: MODEL, kind: 'canary', candidate: '2', steps: [10, 50, 100], step_min_s: 3600, step_min_requests: 30, window_s: 10,
       checks: { min_requests: 30, max_p99_ratio: 50, max_error_increase: 0.5 },
@@ -150,6 +159,12 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless chromium', () => {
     expect(await num('alerts-firing-count')).toBe(firing.length);
     // Live figures from the windows: the canary model's traffic shows.
     await until(async () => (await num(`rate-${MODEL}-1`)) > 0 && (await num(`p99-${MODEL}-1`)) > 0);
+    // demo-bandit learned every event: the arms' feedback adds up to them.
+    await until(async () => {
+      let sum = 0;
+      for (let arm = 0; arm < 5; arm++) sum += await num(`arm-feedback-demo-bandit-1-${arm}`);
+      return sum === BANDIT_EVENTS;
+    });
     // Charts were drawn (uPlot canvases), the experiment's intervals among them.
     expect(await page.locator('.chart canvas').count()).toBeGreaterThanOrEqual(6);
     expect(await page.locator('[data-chart="ab:reward:means"] canvas').count()).toBe(1);
