@@ -19,6 +19,7 @@ import type { PublishedRoute } from '../routing/plane-route.js';
 import type { OnlineLearner } from '../learn/online-learner.js';
 import { BanditLearner } from '../learn/bandit-learner.js';
 import type { AdminService } from './admin.js';
+import { DRIFT_STALE_MS, type ModelDriftReport } from '../analyze/drift-monitor.js';
 
 /** The window each version's live figures are read over (s): the current 10 s bucket and the one before it. */
 export const DASHBOARD_WINDOW_S = 10;
@@ -36,6 +37,8 @@ export interface DashboardEngine {
   windowStats(model: string, version: string, seconds: number): Promise<WindowStats>;
   readonly routeBandits: { weights(model: string): { weights: number[]; rewards: number[]; rewardSums: number[] } | undefined };
   readonly learners: { get(model: string, version: string): OnlineLearner | undefined };
+  /** The drift monitor, which the engine feeds with every thread's samples each second. */
+  readonly drift: { report(model: string, maxAgeMs?: number): ModelDriftReport };
 }
 
 /** What the I/O threads ask the control plane for (forwarded by message from other threads). */
@@ -46,7 +49,7 @@ export interface DashboardService {
 
 export const DASHBOARD_OPERATIONS = ['snapshot'] as const satisfies ReadonlyArray<keyof DashboardService>;
 
-type Admin = Pick<AdminService, 'getRoute' | 'listDeployments' | 'showDeployment' | 'listExperiments' | 'experimentResults' | 'showExperiment' | 'modelDrift' | 'listAlerts'>;
+type Admin = Pick<AdminService, 'getRoute' | 'listDeployments' | 'showDeployment' | 'listExperiments' | 'experimentResults' | 'showExperiment' | 'listAlerts'>;
 
 export interface DashboardOptions {
   admin: Admin;
@@ -187,7 +190,9 @@ export function dashboardService(o: DashboardOptions): DashboardService {
       route,
       shares,
       versions: await Promise.all(versions.map((v) => section(`window ${model}@${v}`, { version: v, now: null, series: null, bandit: null }, () => versionPanel(model, v, t)))),
-      drift: await section(`drift ${model}`, null, () => o.admin.modelDrift(model)),
+      // As evaluated up to DRIFT_STALE_MS ago (the alerts' staleness too): evaluating every
+      // feature's PSI and KS each second would cost serving (bench/dashboard.ts).
+      drift: await section(`drift ${model}`, null, async () => o.engine.drift.report(model, DRIFT_STALE_MS)),
     };
   }
 

@@ -30,6 +30,7 @@ function setup() {
     },
     routeBandits: { weights: () => undefined },
     learners: { get: () => undefined },
+    drift: { report: (model) => ({ model, versions: [] }) },
   };
   const admin = {
     getRoute: async (model: string) => {
@@ -47,7 +48,6 @@ function setup() {
       },
     }),
     experimentResults: async () => ({}),
-    modelDrift: async (model: string) => ({ model, versions: [] }),
     listAlerts: async () => {
       if (alertsFail) throw new SluiceError('REGISTRY_UNAVAILABLE', 'database away');
       return [
