@@ -89,6 +89,7 @@ function widthOf(host) {
 }
 
 /** A time series chart: x in seconds, one line per series ({label, values, dash?}). */
+/** `range`: the y axis's [min, max] or uPlot's range function; by default from 0 (or below) to the data's maximum. */
 function lineChart(parent, id, title, t, series, { yLabel = '', range } = {}) {
   const host = chartHost(parent, id);
   const sig = series.map((s) => s.label).join('|');
@@ -101,7 +102,7 @@ function lineChart(parent, id, title, t, series, { yLabel = '', range } = {}) {
   dropChart(id);
   const plot = new window.uPlot({
     title, width: widthOf(host), height: 180,
-    scales: { x: { time: true }, y: range ? { range } : { auto: true } },
+    scales: { x: { time: true }, y: { range: range ?? ((u, min, max) => [Math.min(0, min ?? 0), Math.max(max ?? 1, 1e-3) * 1.1]) } },
     axes: [{}, { label: yLabel, size: 56 }],
     series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: PALETTE[i % PALETTE.length], width: 1.5, dash: s.dash, spanGaps: false }))],
   }, data, host);
@@ -220,7 +221,7 @@ function renderModel(card, m) {
     const t = withSeries.reduce((a, v) => (v.series.t.length > a.length ? v.series.t : a), []);
     const aligned = (v, k) => [...Array(t.length - v.series.t.length).fill(null), ...v.series[k]];
     lineChart(row, `${id}:rate`, 'requests / s', t, withSeries.map((v) => ({ label: `v${v.version}`, values: aligned(v, 'rate') })));
-    lineChart(row, `${id}:errors`, 'error rate', t, withSeries.map((v) => ({ label: `v${v.version}`, values: aligned(v, 'error_rate') })), { range: [0, 1] });
+    lineChart(row, `${id}:errors`, 'error rate', t, withSeries.map((v) => ({ label: `v${v.version}`, values: aligned(v, 'error_rate') })), { range: (u, min, max) => [0, Math.max(max ?? 0, 0.01) * 1.1] });
     lineChart(row, `${id}:latency`, 'latency (ms)', t, withSeries.flatMap((v) => [
       { label: `v${v.version} p50`, values: aligned(v, 'p50'), dash: [2, 3] },
       { label: `v${v.version} p95`, values: aligned(v, 'p95'), dash: [6, 3] },
@@ -247,7 +248,7 @@ function bar(share, content) {
 function driftBlock(m) {
   const d = m.drift;
   if (!d || d.versions.length === 0) return el('p', { class: 'muted' }, 'Drift: no samples yet.');
-  return el('div', {}, ...d.versions.map((v) => {
+  return el('div', {}, ...[...d.versions].sort((a, b) => a.version.localeCompare(b.version, 'en', { numeric: true })).map((v) => {
     const top = [...v.features].sort((a, b) => (b.psi ?? -1) - (a.psi ?? -1)).slice(0, 8);
     return el('div', {},
       el('h4', {}, `v${v.version} drift: `, el('span', { testid: `drift-${m.model}-${v.version}`, value: v.drifted, class: v.drifted ? 'bad' : 'ok' }, v.drifted ? 'drifted' : v.state === 'monitoring' ? 'no drift' : 'collecting reference'),

@@ -47,8 +47,10 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless chromium', () => {
   beforeAll(async () => {
     s = await startFull({
       ioThreads: 2, workers: 2, allowFixtureModels: true, admission: false,
-      deploymentIntervalMs: 200, experimentIntervalMs: 200, dashboardIntervalMs: 500,
+      deploymentIntervalMs: 200, experimentIntervalMs: 200, alertIntervalMs: 200, dashboardIntervalMs: 500,
     });
+    // An alert rule that fires for every served version at once (its error rate is >= 0).
+    expect((await call('POST', '/v1/admin/alerts/rules', { name: 'always', source: 'error_rate', operator: '>=', threshold: 0, severity: 'info', summary: 'fires for the dashboard test' })).status).toBe(200);
     // A canary: stable v1, candidate v2 at its first step (10%) for the test's length.
     for (const v of ['1', '2']) {
       const reg = fixture(v);
@@ -155,8 +157,11 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless chromium', () => {
     const reward = (r.metrics as Array<{ name: string; variants: Array<{ name: string; mean: number }>; treatments: Array<{ variant: string; diff: number }> }>).find((m) => m.name === 'reward')!;
     for (const v of reward.variants) expect(await num(`mean-ab-reward-${v.name}`), v.name).toBe(v.mean);
     for (const t of reward.treatments) expect(await num(`diff-ab-reward-${t.variant}`), t.variant).toBe(t.diff);
-    const firing = (await call('GET', '/v1/admin/alerts?state=firing')).json as unknown[];
-    expect(await num('alerts-firing-count')).toBe(firing.length);
+    // Alerts firing: as many as the API lists (once the served versions have all been evaluated).
+    await until(async () => {
+      const firing = (await call('GET', '/v1/admin/alerts?state=firing')).json as unknown[];
+      return firing.length > 0 && (await num('alerts-firing-count')) === firing.length;
+    });
     // Live figures from the windows: the canary model's traffic shows.
     await until(async () => (await num(`rate-${MODEL}-1`)) > 0 && (await num(`p99-${MODEL}-1`)) > 0);
     // demo-bandit learned every event: the arms' feedback adds up to them.

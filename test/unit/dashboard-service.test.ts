@@ -16,6 +16,7 @@ function setup() {
   let analyzedAt = '2026-12-02T10:00:00.000Z';
   let routeGen = 7;
   let alertsFail = false;
+  let banditRoute = false;
   const stats = (requests: number): WindowStats => ({
     requests, errors: 1, errorsByCode: { MODEL_ERROR: 1 }, fromMs: clock - 20_000, toMs: clock,
     latency: { p50: 1, p95: 2, p99: 3, mean: 1.2, count: requests - 1 },
@@ -28,14 +29,14 @@ function setup() {
       if (v === '2') throw new SluiceError('VERSION_NOT_FOUND', 'not served yet');
       return stats(41);
     },
-    routeBandits: { weights: () => undefined },
+    routeBandits: { weights: () => (banditRoute ? { weights: [0.2, 0.8], rewards: [5, 9], rewardSums: [1, 7] } : undefined) },
     learners: { get: () => undefined },
     drift: { report: (model) => ({ model, versions: [] }) },
   };
   const admin = {
     getRoute: async (model: string) => {
       count('getRoute');
-      return { model, owner: 'manual', generation: routeGen, route: { assignment: 'hash', variants: [{ name: 'a', version: '1', weight: 0.25 }, { name: 'b', version: '2', weight: 0.75 }] } };
+      return { model, owner: 'manual', generation: routeGen, route: { assignment: banditRoute ? 'bandit' : 'hash', variants: [{ name: 'a', version: '1', weight: 0.25 }, { name: 'b', version: '2', weight: 0.75 }] } };
     },
     listDeployments: async () => [],
     showDeployment: async () => ({}),
@@ -63,6 +64,7 @@ function setup() {
     newLook: (iso: string) => (analyzedAt = iso),
     newRoute: () => routeGen++,
     failAlerts: (f: boolean) => (alertsFail = f),
+    bandit: () => (banditRoute = true),
     snap: async () => JSON.parse(await service.snapshot()),
   };
 }
@@ -125,6 +127,15 @@ describe('dashboard snapshot', () => {
     t.tick(1000);
     expect((await t.snap()).models[0].route.generation).toBe(8);
     expect(t.calls.getRoute).toBe(2);
+  });
+
+  it("shows a bandit route's learned weights as its shares, with each variant's rewards", async () => {
+    const t = setup();
+    t.bandit();
+    expect((await t.snap()).models[0].shares).toEqual([
+      { variant: 'a', version: '1', share: 0.2, rewards: 5, reward_sum: 1 },
+      { variant: 'b', version: '2', share: 0.8, rewards: 9, reward_sum: 7 },
+    ]);
   });
 
   it('reports a failing section and still shows the others', async () => {
