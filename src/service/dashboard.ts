@@ -218,6 +218,8 @@ export function dashboardService(o: DashboardOptions): DashboardService {
     all.sort((a, b) => b.id - a.id);
     const active = all.filter((d) => d.status === 'running' || d.status === 'paused');
     const shown = [...active, ...all.filter((d) => !active.includes(d)).slice(0, RECENT_FINISHED)];
+    // What is no longer shown is no longer kept.
+    for (const id of finished.keys()) if (!shown.some((d) => d.id === id)) finished.delete(id);
     return Promise.all(shown.map(async (d) => {
       // A finished deployment changes no more: its events are read once.
       const done = finished.get(d.id);
@@ -254,6 +256,9 @@ export function dashboardService(o: DashboardOptions): DashboardService {
     all.sort((a, b) => b.started_at.localeCompare(a.started_at));
     const running = all.filter((e) => e.status === 'running');
     const stopped = all.filter((e) => e.status !== 'running').slice(0, RECENT_FINISHED);
+    // What is no longer shown is no longer kept.
+    const shown = new Set([...running, ...stopped].map((e) => e.name));
+    for (const m of [looks, stoppedResults]) for (const name of m.keys()) if (!shown.has(name)) m.delete(name);
     const out: Row[] = [];
     for (const e of running) {
       out.push(await section<Row>(`experiment ${e.name}`, { ...e, results: null, looks: null }, async () => {
@@ -292,9 +297,11 @@ export function dashboardService(o: DashboardOptions): DashboardService {
     // Series of versions no longer served are dropped.
     const served = new Set([...byModel].flatMap(([m, vs]) => vs.map((v) => `${m}\u0000${v}`)));
     for (const k of versionSeries.keys()) if (!served.has(k)) versionSeries.delete(k);
+    for (const m of routes.keys()) if (!byModel.has(m)) routes.delete(m);
     // Sections side by side: most of a build is waiting for the database.
     const [models, deps, exps, alertLists] = await Promise.all([
-      Promise.all([...byModel].sort(([a], [b]) => a.localeCompare(b)).map(([m, vs]) => modelPanel(m, vs.sort(), t))),
+      // A model unloaded meanwhile is reported, not the whole snapshot lost.
+      Promise.all([...byModel].sort(([a], [b]) => a.localeCompare(b)).map(([m, vs]) => section<Row>(`model ${m}`, { model: m, default_version: null, route: null, shares: [], versions: [], drift: null }, () => modelPanel(m, vs.sort(), t)))),
       section('deployments', [], deployments),
       section('experiments', [], () => experiments(t)),
       section('alerts', { firing: [], recent: [] }, alerts),
