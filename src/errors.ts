@@ -91,6 +91,8 @@ export const catalogue = {
   ALERT_INVALID: { http: 400, grpc: Grpc.INVALID_ARGUMENT, retryable: false, doc: 'An alert rule or silence is malformed (name, source, labels, operator, threshold, for_ms, severity, summary, matchers, ends_at, comment), or a ?state= filter is unknown; the message names the field.' },
   ALERT_NOT_FOUND: { http: 404, grpc: Grpc.NOT_FOUND, retryable: false, doc: 'No silence has this id.' },
   ALERT_RULE_EXISTS: { http: 409, grpc: Grpc.ALREADY_EXISTS, retryable: false, doc: 'An alert rule with this name exists already (built-in rule names are taken too).' },
+  // The dashboard (GET /dashboard; src/service/dashboard.ts).
+  DASHBOARD_FULL: { http: 503, grpc: Grpc.RESOURCE_EXHAUSTED, retryable: true, doc: 'The dashboard already has SLUICE_DASHBOARD_MAX_VIEWERS live streams open on this server; close one or retry later.' },
   // Learned state (src/learn): between replicas, never sent to clients.
   DELTAS_PRUNED: { http: 409, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'A learner replica fell so far behind that deltas it needs were pruned after checkpoints included them; it restores the latest checkpoint.' },
   CONFIG_INVALID: { http: 500, grpc: Grpc.FAILED_PRECONDITION, retryable: false, doc: 'A configuration value is invalid (reported at start-up).' },

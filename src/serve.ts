@@ -20,6 +20,7 @@ import { importDirectory } from './registry/import.js';
 import { openRegistry, type RegistryServices } from './registry/open.js';
 import type { Registry } from './registry/registry.js';
 import { adminService } from './service/admin.js';
+import { dashboardService } from './service/dashboard.js';
 import { Engine } from './service/engine.js';
 import { LearnedSync } from './learn/learned-sync.js';
 import { ExperimentLoop } from './control/experiments/loop.js';
@@ -122,6 +123,8 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
   const retrainHooks = new WebhookChannel(config.retrainWebhooks);
   const retraining = new Retraining({ db: services.db, webhook: retrainHooks, cooldownMs: config.retrainCooldownMs, intervalMs: config.retrainIntervalMs });
   const admin = adminService({ registry: services.registry, keys: services.keys, engine, retraining });
+  // The dashboard's snapshot, built here for every I/O thread's viewers; their count is shared.
+  const dashboard = { service: dashboardService({ admin, engine, intervalMs: config.dashboardIntervalMs }), slots: new SharedArrayBuffer(4) };
   let threads: IoThreads | undefined;
   let ports: Awaited<ReturnType<typeof reserveServerPorts>> | undefined;
   let http: HttpServer;
@@ -133,11 +136,12 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
     if (config.ioThreads > 1) {
       threads = await IoThreads.start(engine, {
         workers: config.ioThreads - 1, serverVersion: version, admin, keys: services.keys,
+        dashboard: dashboard.service, dashboardSlots: dashboard.slots,
         onThreadFailed: (id, e) => onThreadFailed?.(id, e),
       });
     }
     await engine.loadStartupModels();
-    ({ http, grpc } = frontDoors(engine, { serverVersion: version, admin, keys: services.keys }));
+    ({ http, grpc } = frontDoors(engine, { serverVersion: version, admin, keys: services.keys, dashboard }));
     if (threads) {
       // Every thread's app and gRPC socket join one group per port: hold the ports (port 0
       // becomes a concrete one) until all listen.

@@ -413,10 +413,14 @@ export class DriftMonitor implements DriftSignal {
     return this.models.has(model);
   }
 
-  /** Every sampled version of `model` (none yet: an empty list). */
-  report(model: string): ModelDriftReport {
+  /**
+   * Every sampled version of `model` (none yet: an empty list), evaluated now or, with
+   * `maxAgeMs`, as evaluated up to that long ago (the dashboard's reading every second would
+   * otherwise evaluate every feature again each time samples arrived).
+   */
+  report(model: string, maxAgeMs = 0): ModelDriftReport {
     const now = this.opts.now();
-    const versions = [...(this.models.get(model)?.values() ?? [])].map((v) => v.report(now));
+    const versions = [...(this.models.get(model)?.values() ?? [])].map((v) => v.report(now, maxAgeMs));
     return { model, versions };
   }
 

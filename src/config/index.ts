@@ -143,6 +143,12 @@ export interface Config {
   /** How often retraining schedules are checked (ms). */
   retrainIntervalMs: number;
 
+  // The dashboard (GET /dashboard; src/service/dashboard.ts)
+  /** How often the dashboard's snapshot is rebuilt and sent while someone watches (ms). */
+  dashboardIntervalMs: number;
+  /** Live dashboard streams open at once on the whole server (every I/O thread). */
+  dashboardMaxViewers: number;
+
   // Drift monitoring (src/analyze/drift-sampler.ts, drift-monitor.ts)
   /** Share of requests whose rows and predictions are sampled for drift, per version (0 = off). */
   driftSampleRate: number;
@@ -294,6 +300,8 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   alertWebhooks: { env: 'SLUICE_ALERT_WEBHOOKS', doc: 'comma-separated webhook URLs alert notices are POSTed to (Slack-compatible JSON)', secret: true, default: () => [], parse: urlList },
   performanceIntervalMs: { env: 'SLUICE_PERFORMANCE_INTERVAL_MS', doc: 'how often each served, registered version gets a model_performance row in the registry: requests, p50/p95/p99 and error rate over the interval, process CPU and memory (ms)', default: () => 60_000, parse: int(50, 86_400_000) },
   latencySloMs: { env: 'SLUICE_LATENCY_SLO_MS', doc: 'the p99 latency objective (ms) the built-in alert p99-above-slo compares each version with', default: () => 10, parse: int(1, 600_000) },
+  dashboardIntervalMs: { env: 'SLUICE_DASHBOARD_INTERVAL_MS', doc: 'how often the dashboard snapshot is rebuilt and streamed while at least one viewer is connected (ms; nothing is computed while none is)', default: () => 1_000, parse: int(100, 60_000) },
+  dashboardMaxViewers: { env: 'SLUICE_DASHBOARD_MAX_VIEWERS', doc: 'live dashboard streams open at once on the whole server; one more is refused with DASHBOARD_FULL', default: () => 16, parse: int(1, 1_000) },
   retrainWebhooks: { env: 'SLUICE_RETRAIN_WEBHOOKS', doc: 'comma-separated webhook URLs retraining requests are POSTed to (JSON)', secret: true, default: () => [], parse: urlList },
   retrainCooldownMs: { env: 'SLUICE_RETRAIN_COOLDOWN_MS', doc: 'an automatic retraining trigger (performance, drift, schedule) does not repeat for a model within this (ms)', default: () => 3_600_000, parse: int(0, 366 * 86_400_000) },
   retrainIntervalMs: { env: 'SLUICE_RETRAIN_INTERVAL_MS', doc: 'how often retraining schedules are checked (ms)', default: () => 60_000, parse: int(50, 86_400_000) },

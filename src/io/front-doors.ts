@@ -13,6 +13,8 @@ import type { Authorize } from '../frontend/http/context.js';
 import { HttpServer } from '../frontend/http/server.js';
 import type { AdminService } from '../service/admin.js';
 import type { Service } from '../service/service.js';
+import { DashboardFeed, ViewerSlots } from '../service/dashboard-feed.js';
+import type { DashboardService } from '../service/dashboard.js';
 
 /** The access check: keys from the registry, needs from the config. */
 export function authorizer(keys: Pick<ApiKeys, 'verify'>, config: Readonly<Config>, host: string): Authorize {
@@ -40,15 +42,23 @@ export interface FrontDoorOptions {
   admin: AdminService;
   /** The key check of every front end. */
   keys: Pick<ApiKeys, 'verify'>;
+  /**
+   * The dashboard's snapshot (the control plane's; forwarded on another thread) and the viewer
+   * count every thread shares (no dashboard without them).
+   */
+  dashboard?: { service: DashboardService; slots: SharedArrayBuffer };
 }
 
 export function frontDoors(service: Service, opts: FrontDoorOptions): FrontDoors {
   const config = service.config;
+  const d = opts.dashboard;
+  const dashboard = d && new DashboardFeed(() => d.service.snapshot(), new ViewerSlots(d.slots, config.dashboardMaxViewers), config.dashboardIntervalMs);
   return {
     http: new HttpServer(service, {
       serverVersion: opts.serverVersion,
       authorize: authorizer(opts.keys, config, config.httpHost),
       admin: { admin: opts.admin, maxUploadBytes: config.maxUploadBytes },
+      dashboard,
     }),
     grpc: new GrpcServer(service, { serverVersion: opts.serverVersion, authorize: authorizer(opts.keys, config, config.grpcHost) }),
   };

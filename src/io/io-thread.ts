@@ -6,6 +6,7 @@
  */
 import { workerData, type MessagePort } from 'node:worker_threads';
 import type { ApiKeys } from '../auth/keys.js';
+import type { DashboardService } from '../service/dashboard.js';
 import type { Config } from '../config/index.js';
 import { SluiceError } from '../errors.js';
 import { BoardClient } from '../dispatch/board-client.js';
@@ -86,5 +87,6 @@ doors = frontDoors(service, {
   serverVersion: data.serverVersion,
   admin: forwardedAdmin((operation, args) => control.call('admin', operation, args)),
   keys: forwarded<Pick<ApiKeys, 'verify'>>('keys'),
+  dashboard: { service: forwarded<DashboardService>('dashboard'), slots: data.dashboardSlots },
 });
 control.notify('hello');

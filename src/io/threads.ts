@@ -24,6 +24,7 @@ import type { Engine, LoadOptions, PlaneLink } from '../service/engine.js';
 import type { DecisionChunk } from '../learn/decision-chunk.js';
 import type { VersionSpec } from '../service/plane-types.js';
 import type { AdminService } from '../service/admin.js';
+import type { DashboardService } from '../service/dashboard.js';
 import { ADMIN_METHODS, type AdminTarget, type IoThreadData } from './protocol.js';
 import { Rpc } from './rpc.js';
 
@@ -34,6 +35,9 @@ export interface IoThreadsOptions {
   /** The admin service and key check behind every thread's front ends (calls are forwarded here). */
   admin: AdminService;
   keys: Pick<ApiKeys, 'verify'>;
+  /** The dashboard's snapshot (asked by every thread's viewers) and their shared viewer count. */
+  dashboard: DashboardService;
+  dashboardSlots: SharedArrayBuffer;
   /** A thread failed (an uncaught error ended it): the process is no longer whole. */
   onThreadFailed?: (thread: number, e: unknown) => void;
 }
@@ -70,6 +74,7 @@ export class IoThreads {
       poolThreads: engine.poolThreads,
       shared: engine.shared,
       port: port2,
+      dashboardSlots: opts.dashboardSlots,
     };
     const worker = new Worker(ioThreadEntry, { workerData: data, transferList: [port2], name: `sluice-io-${id}` });
     let hello!: () => void;
@@ -91,6 +96,7 @@ export class IoThreads {
       feedback: (items: FeedbackInput[]) => engine.feedback(items),
       admin: (method: string, args: unknown[]) => forward('admin', method, args),
       keys: (method: string, args: unknown[]) => forward('keys', method, args),
+      dashboard: (method: string, args: unknown[]) => forward('dashboard', method, args),
     }, 'control');
     const exited = new Promise<void>((resolve) => {
       worker.once('exit', (code) => {

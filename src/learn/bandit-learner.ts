@@ -14,7 +14,7 @@
 import { SluiceError } from '../errors.js';
 import type { Manifest } from '../model/manifest.js';
 import { isLinear, parseBanditConfig, type BanditConfig } from './bandit/config.js';
-import { layoutOf } from './bandit/layout.js';
+import { armCounts, layoutOf } from './bandit/layout.js';
 import { applyBatch, batchFit, batchProblem, rebuildInverse, stateFinite, type BanditBatch } from './bandit/update.js';
 import type { JoinedFeedback } from './feedback.js';
 import { StateCell } from './state-cell.js';
@@ -39,6 +39,11 @@ export class BanditLearner extends QueuedLearner {
   /** Batches applied since the last publication (to redo them over it if one goes bad). */
   private sincePublished: BanditBatch[] = [];
   private readonly batch: BanditBatch;
+  /**
+   * Rewards learned per arm, summed, since this learner started (this process's applied
+   * feedback: the linear families' state holds sum r x, not sum r, so it is tallied here).
+   */
+  private readonly rewardSums: Float64Array;
 
   constructor(manifest: Manifest, private readonly judge: UpdateJudge, start: LearnedSnapshot) {
     const config = parseBanditConfig(manifest);
@@ -53,11 +58,22 @@ export class BanditLearner extends QueuedLearner {
     this.cell.publish(this.work, start.updates, start.events);
     const n = config.learning.batchSize;
     this.batch = { n: 0, arms: new Uint32Array(n), x: new Float32Array(n * config.dims), rewards: new Float64Array(n) };
+    this.rewardSums = new Float64Array(config.arms);
   }
 
   protected usable(f: JoinedFeedback): boolean {
     const d = f.decision;
     return d.action !== undefined && d.features !== undefined && d.features.length === this.config.dims;
+  }
+
+  /**
+   * Per arm: feedback events in the published state (every replica's, merged, and restored
+   * from checkpoints) and the rewards this learner applied since it started, summed.
+   */
+  arms(): { feedback: number[]; rewardSums: number[] } {
+    const counts = new Float64Array(this.config.arms);
+    armCounts(this.config, this.cell.read().data, counts);
+    return { feedback: [...counts], rewardSums: [...this.rewardSums] };
   }
 
   /** The state as last published (what serving sees). */
@@ -87,6 +103,7 @@ export class BanditLearner extends QueuedLearner {
       return this.reject(b.n, 'non_finite', 'the update left a non-finite value in the state');
     }
     this.sincePublished.push(copyBatch(b, d));
+    for (let i = 0; i < b.n; i++) this.rewardSums[b.arms[i]!]! += b.rewards[i]!;
     this.counters.updates++;
     this.counters.events += b.n;
     if (isLinear(this.config) && this.counters.updates % RESYNC_EVERY === 0) rebuildInverse(this.config, this.work);

@@ -97,11 +97,15 @@ export class RouteBandits {
     s.sumsq += f.reward * f.reward;
   };
 
-  /** The weights in force for `model`'s bandit route (for the admin API and tests). */
-  weights(model: string): { gen: number; weights: number[]; rewards: number[]; refused: number } | undefined {
+  /**
+   * The weights in force for `model`'s bandit route (for the admin API, the dashboard and
+   * tests): `rewards` counts each variant's rewards, `rewardSums` adds them up (this replica's
+   * feedback since the variant's evidence began).
+   */
+  weights(model: string): { gen: number; weights: number[]; rewards: number[]; rewardSums: number[]; refused: number } | undefined {
     const l = this.live.get(model);
     if (!l) return undefined;
-    return { gen: l.gen, weights: [...l.cell.read().data], rewards: l.stats.map((s) => s.n), refused: l.refused };
+    return { gen: l.gen, weights: [...l.cell.read().data], rewards: l.stats.map((s) => s.n), rewardSums: l.stats.map((s) => s.sum), refused: l.refused };
   }
 
   /** Recomputes and publishes `model`'s weights now (the interval does it every update_ms). */

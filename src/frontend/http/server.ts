@@ -19,6 +19,8 @@ import { feedbackRoute } from './routes/feedback.js';
 import * as v2 from './routes/v2.js';
 import { adminRoutes, type AdminDeps, type Method } from './routes/admin.js';
 import { attachStream } from '../stream/websocket.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import type { DashboardFeed } from '../../service/dashboard-feed.js';
 
 type Handler = (res: HttpResponse, req: HttpRequest) => void;
 
@@ -29,6 +31,8 @@ export interface HttpServerOptions extends Partial<HttpOptions> {
   serverVersion?: string;
   /** The registry behind the admin API (no admin routes without it). */
   admin?: AdminDeps;
+  /** This I/O thread's dashboard feed (no dashboard without it). */
+  dashboard?: DashboardFeed;
 }
 
 export class HttpServer {
@@ -36,6 +40,7 @@ export class HttpServer {
   private readonly app: TemplatedApp;
   private listenSocket: us_listen_socket | undefined;
   private readonly exporter: PrometheusExporter;
+  private readonly dashboard: DashboardFeed | undefined;
 
   constructor(engine: Service, opts: HttpServerOptions = {}) {
     this.ctx = new HttpContext(engine, {
@@ -49,6 +54,7 @@ export class HttpServer {
     this.exporter = new PrometheusExporter(() => engine.wholeMetrics());
     this.app = uWS.App();
     attachStream(this.app, this.ctx, engine.config.streamMaxInFlight);
+    this.dashboard = opts.dashboard;
     this.routes(opts.serverVersion ?? '0.0.0', opts.admin);
   }
 
@@ -76,6 +82,7 @@ export class HttpServer {
       ['post', '/v1/feedback', feedbackRoute(c)],
       ['get', '/metrics', this.metricsRoute()],
       ...(admin ? adminRoutes(c, admin) : []),
+      ...(this.dashboard ? dashboardRoutes(c, this.dashboard) : []),
     ];
     const methods = new Map<string, Method[]>();
     for (const [method, pattern, handler] of table) {
@@ -161,6 +168,8 @@ export class HttpServer {
   async close(timeoutMs = 10_000): Promise<void> {
     this.ctx.unready = true;
     this.ctx.draining = true;
+    // Dashboard streams never end by themselves: end them, or a drain would wait for them.
+    this.dashboard?.close();
     if (this.listenSocket) {
       uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = undefined;
