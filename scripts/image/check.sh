@@ -5,7 +5,8 @@
 #   - a clean environment with the image's settings (SLUICE_DATA_DIR in the temp dir);
 #   - the tree read-only (chmod -R a-w; as root the server also runs as uid 10001 like the
 #     image, since root ignores file modes), TMPDIR read-only too, cwd the tree (WORKDIR /app);
-#   - ready on /v2/health/ready; the image's HEALTHCHECK command exits 0; one inference each on
+#   - ready on /v2/health/ready; the image's HEALTHCHECK command exits 0; the dashboard's page and
+#     assets are served; one inference each on
 #     demo-logistic (native addon, answer checked) and demo-onnx (onnxruntime-node's binary);
 #   - SIGTERM: exit code 0 within drain grace + drain timeout (+ a margin for closing).
 # CARGO_TARGET_DIR defaults to the checkout's native/target when present: the crates.io
@@ -98,6 +99,14 @@ infer demo-onnx | node -e '
   const p = r.outputs[0].data[0];
   if (!(p > 0 && p < 1) || r.outputs[0].shape.join() !== "1,1") { console.error("demo-onnx:", JSON.stringify(r)); process.exit(1); }
   console.log(`demo-onnx: ${p}`);' || fail "demo-onnx answered wrong"
+
+# The dashboard's page and assets are read from the tree at run time (src/dashboard-page/, uPlot
+# from node_modules): a copy list that misses one shows here, not in a cluster.
+for asset in /dashboard /dashboard/assets/app.js /dashboard/assets/style.css /dashboard/assets/uplot.js /dashboard/assets/uplot.css; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$base$asset")
+  [ "$code" = 200 ] || fail "GET $asset answered $code"
+done
+echo "dashboard: page and assets 200"
 
 echo "== image check: SIGTERM"
 limit_ms=$((GRACE_MS + DRAIN_MS + CLOSE_MARGIN_MS))
