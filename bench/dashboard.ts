@@ -30,7 +30,7 @@ import { runOpenLoop } from '../loadtest/open-loop.js';
 import { summarise } from '../loadtest/report.js';
 import { buildTarget } from '../loadtest/target.js';
 import { check, median, table } from './util.js';
-import { demoAnswer, features } from './engine-util.js';
+import { checkDemoLogisticOverHttp } from './engine-util.js';
 
 const VIEWERS = 4;
 const INTERVAL_MS = 1000;
@@ -72,15 +72,6 @@ async function viewer(url: string, key: string): Promise<{ snapshots: () => numb
   return { snapshots: () => n, last: () => last, close: () => abort.abort() };
 }
 
-async function checkAnswer(url: string): Promise<void> {
-  const x = features(1, 23).data as Float32Array;
-  const res = await fetch(`${url}/v2/models/demo-logistic/infer`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 100], data: Array.from(x) }] }),
-  });
-  const got = ((await res.json()) as { outputs: Array<{ data: number[] }> }).outputs[0]!.data[0]!;
-  check(Math.abs(got - demoAnswer(x)) < 1e-6, `${url} answered ${got}, expected ${demoAnswer(x)}`);
-}
 
 export async function runDashboard(opts: { quick?: boolean } = {}): Promise<Record<string, number>> {
   const quick = opts.quick ?? process.argv.includes('--quick');
@@ -98,7 +89,7 @@ export async function runDashboard(opts: { quick?: boolean } = {}): Promise<Reco
   const total = { open: { ticks: 0, answered: 0 }, closed: { ticks: 0, answered: 0 } };
   let received = 0;
   try {
-    await checkAnswer(server.http);
+    await checkDemoLogisticOverHttp(server.http);
     const page = await fetch(`${server.http}/dashboard`);
     check(page.status === 200 && (await page.text()).includes('/dashboard/assets/app.js'), 'the dashboard page is served');
     const target = await buildTarget({ url: server.http, model: 'demo-logistic', batch: 1, binary: false });

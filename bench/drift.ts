@@ -27,7 +27,7 @@ import type { InferRequest, InferResponse } from '../src/service/types.js';
 import { check, compare, median, table, timeNs } from './util.js';
 import { DriftSampler } from '../src/analyze/drift-sampler.js';
 import type { Manifest } from '../src/model/manifest.js';
-import { demoAnswer, features } from './engine-util.js';
+import { checkDemoLogisticOverHttp, demoAnswer, features } from './engine-util.js';
 
 const DEFAULT_RATE = '0.01';
 
@@ -89,15 +89,6 @@ function samplerCosts(): { drawNs: number; answerNs: number; perRequestNs: numbe
   return { drawNs, answerNs, perRequestNs: drawNs + Number(DEFAULT_RATE) * answerNs };
 }
 
-async function checkAnswer(url: string): Promise<void> {
-  const x = features(1, 23).data as Float32Array;
-  const res = await fetch(`${url}/v2/models/demo-logistic/infer`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 100], data: Array.from(x) }] }),
-  });
-  const got = ((await res.json()) as { outputs: Array<{ data: number[] }> }).outputs[0]!.data[0]!;
-  check(Math.abs(got - demoAnswer(x)) < 1e-6, `${url} answered ${got}, expected ${demoAnswer(x)}`);
-}
 
 async function sampledBy(url: string, key: string): Promise<number> {
   const res = await fetch(`${url}/v1/admin/models/demo-logistic/drift`, { headers: { authorization: `Bearer ${key}` } });
@@ -131,7 +122,7 @@ export async function runDrift(opts: { quick?: boolean } = {}): Promise<Record<s
   let answeredOn = 0;
   const ratios: number[] = [];
   try {
-    for (const s of Object.values(servers)) await checkAnswer(s.http);
+    for (const s of Object.values(servers)) await checkDemoLogisticOverHttp(s.http);
     const targets = { on: await buildTarget({ url: servers.on.http, model: 'demo-logistic', batch: 1, binary: false }), off: await buildTarget({ url: servers.off.http, model: 'demo-logistic', batch: 1, binary: false }) };
     // Warm-up, not recorded: both servers compile their hot paths under the same load first.
     for (const who of ['on', 'off'] as const) await runOpenLoop(targets[who], { rate, durationS: quick ? 2 : 4, connections: 16 });

@@ -6,6 +6,7 @@ import { bundledModels } from '../src/paths.js';
 import type { Tensor } from '../src/model/tensor.js';
 import type { Engine } from '../src/service/engine.js';
 import type { InferRequest } from '../src/service/types.js';
+import { check } from './util.js';
 
 export const FEATURES = 100;
 export const W = Array.from({ length: FEATURES }, (_, i) => ((i % 7) - 3) / 10);
@@ -75,4 +76,15 @@ export async function closedLoop(engine: Engine, reqs: InferRequest[], concurren
   };
   await Promise.all(Array.from({ length: concurrency }, lane));
   return { requests, predictions, seconds: (performance.now() - t0) / 1000, failures };
+}
+
+/** Asserts that the server at `url` answers demo-logistic's formula over HTTP (a bench checks this before timing). */
+export async function checkDemoLogisticOverHttp(url: string): Promise<void> {
+  const x = features(1, 23).data as Float32Array;
+  const res = await fetch(`${url}/v2/models/demo-logistic/infer`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 100], data: Array.from(x) }] }),
+  });
+  const got = ((await res.json()) as { outputs: Array<{ data: number[] }> }).outputs[0]!.data[0]!;
+  check(Math.abs(got - demoAnswer(x)) < 1e-6, `${url} answered ${got}, expected ${demoAnswer(x)}`);
 }
