@@ -12,5 +12,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo_ apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-chromium --version 2>/dev/null | head -1
-haproxy -v | head -1
+# `sed -n 1p` reads all of its input: `head -1` closes the pipe early, the writer dies of SIGPIPE and,
+# under pipefail, the script exits 141 (what failed stop 21's CI run).
+chromium --version 2>/dev/null | sed -n 1p
+haproxy -v | sed -n 1p
