@@ -50,7 +50,11 @@ describe('bandit routes and off-policy evaluation over HTTP', () => {
     expect(treated.length / late.length).toBeGreaterThan(0.7);
     // Past burn-in the weights are 0.05 + 0.9 P(best): the treatment's is near 0.95.
     expect(Math.max(...treated.map((a) => a.propensity))).toBeGreaterThan(0.8);
-    expect(Math.min(...late.filter((a) => a.variant === 'control').map((a) => a.propensity), 1)).toBeLessThan(0.2);
+    // The control's weight, read from every late answer (two variants: the weights sum to 1). At
+    // ~0.05 the control may get none of the 75 late requests (~2% of runs), so its own answers
+    // alone cannot be required.
+    const controlWeights = late.map((a) => (a.variant === 'control' ? a.propensity : 1 - a.propensity));
+    expect(Math.min(...controlWeights)).toBeLessThan(0.2);
     await admin(s, s.adminKey, 'DELETE', '/v1/admin/models/demo-logistic/route', {});
   });
 
