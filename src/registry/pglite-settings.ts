@@ -17,11 +17,14 @@
  *   compiler), then recompiles hot functions with TurboFan in background threads; TurboFan's
  *   compile-time memory stays in those threads' malloc arenas afterwards (~35 MB here).
  *   Liftoff alone keeps that out, and on a small machine the background recompiles would
- *   compete with serving for CPU. The price is the decision log's write rate: PGlite inserts
- *   ~30,000 decision rows/s with Liftoff against ~75,000-100,000 with tiering up, which took
- *   idle resident memory to 254-312 MB (measured 2026-12-02, over the 250 MB bound).
- *   It is a process-wide V8 flag: it applies to WebAssembly compiled after it is set, and
- *   Sluice compiles no other WebAssembly.
+ *   compete with serving for CPU. It is a process-wide V8 flag: it applies to WebAssembly
+ *   compiled after it is set, and Sluice compiles no other WebAssembly. Measured 2026-12-03
+ *   (a note of 2026-12-02 here had it costing 60-70% of the decision log's write rate, from
+ *   a different measurement; this one is same-run, interleaved): without this call the
+ *   server read 16-55 MB more 2 s after traffic and ~20 MB more after 20 s idle, while
+ *   `npm run bench -- feedback` wrote decision rows as fast with it as without (69.7k/s
+ *   against 64.1k/s, same run); `node --liftoff-only` on the command line wrote 44.5k/s,
+ *   so the flag set here at run time does not hold every function on Liftoff.
  */
 import v8 from 'node:v8';
 import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
