@@ -1,7 +1,12 @@
 /**
  * Decisions as an I/O thread hands them to the decision log: a chunk of rows already encoded as
- * the JSON the log's INSERT reads (decision-log.ts), with the few facts the log needs without
- * reading them: how many, their time range, and counts per (model, variant, version).
+ * the INSERT's parameters read them (decision-log.ts): the JSON of every field but the context,
+ * and the contexts (input features) as the elements of a PostgreSQL binary `bytea[]`, so that
+ * the database copies their bytes instead of parsing text (base64 inside the JSON cost PGlite
+ * ~7 of ~22 us per 100-feature row; `npm run bench -- feedback`, 100-feature decisions/s:
+ * 1.28x on PGlite, 1.4x on PostgreSQL, 2026-12-03). With them, the
+ * few facts the log needs without reading them: how many, their time range, and counts per
+ * (model, variant, version).
  *
  * Why not an array of Decision objects: at tens of thousands of routed requests a second, each
  * decision as an object was built on the I/O thread, structured-cloned field by field into the
@@ -11,11 +16,17 @@
  * decision is read back from its row only when feedback arrives before its batch is committed
  * (`findRow`, narrowed by time: event ids are UUIDv7s that carry it).
  */
-import { contextBase64, contextOf, type Decision } from './decision.js';
+import { contextOf, type Decision } from './decision.js';
 
 export interface DecisionChunk {
   /** JSON objects, comma-separated without brackets, one per decision (keys: see encodeRow). */
   rows: string;
+  /**
+   * One element per row, in order, as PostgreSQL's binary array format writes them: a 32-bit
+   * big-endian length and the features' float32 bytes (little-endian), or length -1 for none.
+   * A buffer of its own (a view into a larger one would be copied whole between threads).
+   */
+  contexts: Uint8Array;
   /** How many decisions. */
   n: number;
   /** The earliest and latest decision time (ms since the epoch). */
@@ -43,6 +54,7 @@ export class DecisionChunkBuilder {
   private maxMs = -Infinity;
   /** Counts keyed by the variant's row middle (the same string object per variant). */
   private byVariant = new Map<string, [string, string, string, number]>();
+  private contexts = new ContextWriter();
 
   get n(): number {
     return this.count;
@@ -53,8 +65,9 @@ export class DecisionChunkBuilder {
    * UUIDv7 (hex and dashes: nothing to escape); `at` its time.
    */
   add(eventId: string, at: number, middle: string, model: string, variant: string, version: string, unitId: string | undefined, propensity: number, features: Float32Array | undefined, action?: number): void {
-    const row = rowText('"' + eventId + '"', at, middle, propensity, unitId, features, action);
+    const row = rowText('"' + eventId + '"', at, middle, propensity, unitId, action);
     this.rows = this.count === 0 ? row : this.rows + ',' + row;
+    this.contexts.add(features);
     this.count++;
     if (at < this.minMs) this.minMs = at;
     if (at > this.maxMs) this.maxMs = at;
@@ -66,7 +79,7 @@ export class DecisionChunkBuilder {
   /** The chunk so far (undefined when empty), and a fresh start. */
   take(): DecisionChunk | undefined {
     if (this.count === 0) return undefined;
-    const chunk: DecisionChunk = { rows: this.rows, n: this.count, minMs: this.minMs, maxMs: this.maxMs, counts: [...this.byVariant.values()] };
+    const chunk: DecisionChunk = { rows: this.rows, contexts: this.contexts.take(), n: this.count, minMs: this.minMs, maxMs: this.maxMs, counts: [...this.byVariant.values()] };
     this.rows = '';
     this.count = 0;
     this.minMs = Infinity;
@@ -76,26 +89,99 @@ export class DecisionChunkBuilder {
   }
 }
 
+/** Appends contexts as binary array elements to a buffer that grows by doubling. */
+class ContextWriter {
+  private buf = Buffer.allocUnsafe(1024);
+  private end = 0;
+
+  add(features: Float32Array | number[] | undefined): void {
+    if (features === undefined) {
+      this.room(4);
+      this.end = this.buf.writeInt32BE(-1, this.end);
+      return;
+    }
+    const f = features instanceof Float32Array ? features : Float32Array.from(features);
+    this.room(4 + f.byteLength);
+    this.end = this.buf.writeInt32BE(f.byteLength, this.end);
+    this.buf.set(new Uint8Array(f.buffer, f.byteOffset, f.byteLength), this.end);
+    this.end += f.byteLength;
+  }
+
+  /** The elements so far, in a buffer of their own, and a fresh start. */
+  take(): Uint8Array {
+    const out = new Uint8Array(this.buf.subarray(0, this.end));
+    this.end = 0;
+    return out;
+  }
+
+  private room(n: number): void {
+    if (this.end + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.end + n));
+    this.buf.copy(bigger, 0, 0, this.end);
+    this.buf = bigger;
+  }
+}
+
+/** The contexts of `chunks`, in order, as one PostgreSQL binary `bytea[]` value. */
+export function contextsArray(chunks: readonly DecisionChunk[]): Buffer {
+  let n = 0;
+  let bytes = 0;
+  for (const c of chunks) {
+    n += c.n;
+    bytes += c.contexts.byteLength;
+  }
+  // Header: dimensions, has-nulls flag (array_recv finds NULLs from the lengths itself), element
+  // type (bytea, oid 17), then the one dimension's length and lower bound.
+  const out = Buffer.allocUnsafe(20 + bytes);
+  let at = out.writeInt32BE(1, 0);
+  at = out.writeInt32BE(1, at);
+  at = out.writeInt32BE(17, at);
+  at = out.writeInt32BE(n, at);
+  at = out.writeInt32BE(1, at);
+  for (const c of chunks) {
+    out.set(c.contexts, at);
+    at += c.contexts.byteLength;
+  }
+  return out;
+}
+
+/** The context elements of a chunk, one per row (undefined where a row has none). */
+function contextsOf(chunk: DecisionChunk): Array<Float32Array | undefined> {
+  const out: Array<Float32Array | undefined> = [];
+  const view = Buffer.from(chunk.contexts.buffer, chunk.contexts.byteOffset, chunk.contexts.byteLength);
+  for (let at = 0; at < view.length;) {
+    const len = view.readInt32BE(at);
+    at += 4;
+    if (len < 0) {
+      out.push(undefined);
+      continue;
+    }
+    out.push(contextOf(view.subarray(at, at + len)));
+    at += len;
+  }
+  return out;
+}
+
 /**
- * A row: `quotedEventId` is the id as a JSON string (a UUIDv7 needs only the quotes), the
- * features literal needs none (digits, signs, NaN, Infinity, commas and braces).
+ * A row: `quotedEventId` is the id as a JSON string (a UUIDv7 needs only the quotes).
  */
-function rowText(quotedEventId: string, at: number, middle: string, propensity: number, unitId: string | undefined, features: Float32Array | number[] | undefined, action: number | undefined): string {
+function rowText(quotedEventId: string, at: number, middle: string, propensity: number, unitId: string | undefined, action: number | undefined): string {
   let row = '{"e":' + quotedEventId + ',"a":' + at + middle + ',"p":' + propensity;
   if (action !== undefined) row += ',"k":' + action;
   if (unitId !== undefined) row += ',"u":' + JSON.stringify(unitId);
-  if (features !== undefined) row += ',"c":"' + contextBase64(features) + '"';
   return row + '}';
 }
 
 /** One decision as a row (the same form the builder writes; its id may be any client's text). */
 export function encodeRow(d: Decision): string {
-  return rowText(JSON.stringify(d.eventId), d.at, rowMiddle(d.model, d.variant, d.version, d.routeGen), d.propensity, d.unitId, d.features, d.action);
+  return rowText(JSON.stringify(d.eventId), d.at, rowMiddle(d.model, d.variant, d.version, d.routeGen), d.propensity, d.unitId, d.action);
 }
 
 /** A chunk of one decision. */
 export function chunkOf(d: Decision): DecisionChunk {
-  return { rows: encodeRow(d), n: 1, minMs: d.at, maxMs: d.at, counts: [[d.model, d.variant, d.version, 1]], single: d.eventId };
+  const contexts = new ContextWriter();
+  contexts.add(d.features);
+  return { rows: encodeRow(d), contexts: contexts.take(), n: 1, minMs: d.at, maxMs: d.at, counts: [[d.model, d.variant, d.version, 1]], single: d.eventId };
 }
 
 interface RowJson {
@@ -107,21 +193,21 @@ interface RowJson {
   g: number;
   p: number;
   u?: string;
-  c?: string;
   k?: number;
 }
 
-function fromRow(r: RowJson): Decision {
+function fromRow(r: RowJson, features: Float32Array | undefined): Decision {
   const d: Decision = { eventId: r.e, at: r.a, model: r.m, variant: r.v, version: r.ver, propensity: r.p, routeGen: r.g };
   if (r.u !== undefined) d.unitId = r.u;
   if (r.k !== undefined) d.action = r.k;
-  if (r.c !== undefined) d.features = contextOf(Buffer.from(r.c, 'base64'));
+  if (features !== undefined) d.features = features;
   return d;
 }
 
 /** Every decision of a chunk (for listeners that want objects; the log itself never needs them). */
 export function decisionsOf(chunk: DecisionChunk): Decision[] {
-  return (JSON.parse('[' + chunk.rows + ']') as RowJson[]).map(fromRow);
+  const contexts = contextsOf(chunk);
+  return (JSON.parse('[' + chunk.rows + ']') as RowJson[]).map((r, i) => fromRow(r, contexts[i]));
 }
 
 /**
@@ -132,6 +218,9 @@ export function decisionsOf(chunk: DecisionChunk): Decision[] {
 export function findRow(chunk: DecisionChunk, eventId: string): Decision | undefined {
   const start = chunk.rows.indexOf('{"e":"' + eventId + '"');
   if (start < 0) return undefined;
+  // Its index: the rows before it (their separators cannot occur inside a row, as above).
+  let index = 0;
+  for (let at = chunk.rows.indexOf('},{"e":'); at >= 0 && at < start; at = chunk.rows.indexOf('},{"e":', at + 1)) index++;
   const next = chunk.rows.indexOf('},{"e":', start);
-  return fromRow(JSON.parse(chunk.rows.slice(start, next < 0 ? undefined : next + 1)) as RowJson);
+  return fromRow(JSON.parse(chunk.rows.slice(start, next < 0 ? undefined : next + 1)) as RowJson, contextsOf(chunk)[index]);
 }

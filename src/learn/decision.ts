@@ -38,18 +38,13 @@ export function decisionProblem(d: Decision): string | undefined {
   return undefined;
 }
 
-/**
- * Features as the `context` column stores them (migration 006): their float32 bytes,
- * little-endian, base64-encoded for the JSON a batch INSERT reads (`decode(c, 'base64')`).
- * Exact, NaN and infinities included. The `real[]` column `features` of migration 003 took a
- * text literal PostgreSQL parsed number by number: ~180 us of the embedded database's time per
- * row of 100 features against ~25 us for these bytes (2026-12-02), and 3.8 us of I/O thread
- * time to print against 0.5 us.
+/*
+ * Features are stored in the `context` column (migration 006) as their float32 bytes,
+ * little-endian: exact, NaN and infinities included. The `real[]` column `features` of
+ * migration 003 took a text literal PostgreSQL parsed number by number: ~180 us of the embedded
+ * database's time per row of 100 features against ~25 us for these bytes as base64 text
+ * (2026-12-02), ~15 us as a binary bytea[] parameter (2026-12-03; src/learn/decision-chunk.ts).
  */
-export function contextBase64(f: Float32Array | number[]): string {
-  const x = f instanceof Float32Array ? f : Float32Array.from(f);
-  return Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64');
-}
 
 /** Features from a row: the `context` bytes (float32, little-endian), else the older `features` real[]. */
 export function contextOf(context: Uint8Array | null | undefined, features?: ArrayLike<number | string> | null): Float32Array | undefined {

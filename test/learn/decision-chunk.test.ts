@@ -5,7 +5,7 @@
  * it is written, on PGlite and PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DecisionChunkBuilder, decisionsOf, encodeRow, findRow, rowMiddle } from '../../src/learn/decision-chunk.js';
+import { chunkOf, DecisionChunkBuilder, decisionsOf, encodeRow, findRow, rowMiddle } from '../../src/learn/decision-chunk.js';
 import { DecisionLog } from '../../src/learn/decision-log.js';
 import { eventIdTime, lastEventIdMs, newEventId } from '../../src/learn/event-id.js';
 import { DECISION_COLUMNS, rowToDecision, type Decision, type DecisionRow } from '../../src/learn/decision.js';
@@ -43,7 +43,8 @@ describe('decision chunks', () => {
     for (const d of ds) expect(findRow(chunk, d.eventId)).toEqual(d);
     expect(findRow(chunk, newEventId())).toBeUndefined();
     // encodeRow (one decision offered on its own) writes the same form.
-    for (const d of ds) expect(decisionsOf({ rows: encodeRow(d), n: 1, minMs: d.at, maxMs: d.at, counts: [] })).toEqual([d]);
+    for (const d of ds) expect(decisionsOf(chunkOf(d))).toEqual([d]);
+    expect(encodeRow(ds[0]!)).toBe(chunkOf(ds[0]!).rows);
   });
 
   it('counts per variant and spans the decisions\' times; a builder starts afresh after take', () => {
@@ -96,6 +97,27 @@ describeEachDb('decision log with chunks', (backend) => {
     const back = await t.db.query<DecisionRow & Record<string, unknown>>(`SELECT ${DECISION_COLUMNS} FROM decisions WHERE event_id = $1`, [ds[7]!.eventId]);
     expect([...rowToDecision(back[0]!).features!]).toEqual([7, Math.fround(7 / 3)]);
     expect(dl.stats.logged).toBe(50);
+    await dl.close();
+  });
+
+  it('stores each row\'s context with its own row, across chunks mixing rows with and without one', async () => {
+    const dl = new DecisionLog(t.db, { capacity: 1000, batchSize: 1000, flushMs: 60_000 });
+    const features = (i: number): Float32Array | undefined =>
+      i % 4 === 0 ? undefined : i % 4 === 1 ? new Float32Array([i, NaN, -Infinity, 1e-45]) : i % 4 === 2 ? new Float32Array(0) : new Float32Array(Array.from({ length: 100 }, (_, k) => i * 1000 + k));
+    const ds = Array.from({ length: 41 }, (_, i) => decisionNow({ unitId: `mix${i}`, features: features(i) }));
+    // Three chunks of odd sizes and one decision offered on its own, written as one batch.
+    for (const part of [ds.slice(0, 7), ds.slice(7, 8), ds.slice(8, 40)]) expect(dl.offerChunk(build(part).take()!)).toBe(true);
+    expect(dl.offer(ds[40]!)).toBe(true);
+    await dl.flush();
+    const rows = await t.db.query<DecisionRow & Record<string, unknown>>(`SELECT ${DECISION_COLUMNS} FROM decisions WHERE event_id = ANY($1::text[])`, [ds.map((d) => d.eventId)]);
+    expect(rows.length).toBe(41);
+    const byId = new Map(rows.map((r) => [rowToDecision(r).eventId, rowToDecision(r)]));
+    for (const d of ds) {
+      const got = byId.get(d.eventId)!;
+      expect(got.unitId).toBe(d.unitId);
+      if (d.features === undefined) expect(got.features).toBeUndefined();
+      else expect([...got.features!]).toEqual([...d.features]);
+    }
     await dl.close();
   });
 

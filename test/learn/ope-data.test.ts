@@ -7,12 +7,17 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { SluiceError } from '../../src/errors.js';
-import { contextBase64 } from '../../src/learn/decision.js';
 import { newEventId } from '../../src/learn/event-id.js';
 import { evaluatePolicy, uniformPolicy } from '../../src/learn/ope.js';
 import { loadLoggedEvents } from '../../src/learn/ope-data.js';
 import { projectRoot } from '../../src/paths.js';
 import { describeEachDb, type TestDb } from '../helpers/services.js';
+
+/** Features as the `context` column stores them: float32 bytes, little-endian. */
+function contextBytes(f: number[] | Float32Array): Buffer {
+  const x = Float32Array.from(f);
+  return Buffer.from(x.buffer, x.byteOffset, x.byteLength);
+}
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -45,8 +50,8 @@ describeEachDb('loadLoggedEvents', (backend) => {
     if (e.decision) {
       await t.db.query(
         `INSERT INTO decisions (event_id, at, model, variant, version, propensity, route_gen, context, action)
-         VALUES ($1, to_timestamp($2::float8 / 1000), $3, 'a', $4, $5, 1, decode($6::text, 'base64'), $7)`,
-        [id, e.at, e.model, e.version, e.propensity, e.features ? contextBase64(e.features) : null, e.action],
+         VALUES ($1, to_timestamp($2::float8 / 1000), $3, 'a', $4, $5, 1, $6::bytea, $7)`,
+        [id, e.at, e.model, e.version, e.propensity, e.features ? contextBytes(e.features) : null, e.action],
       );
     }
     await t.db.query(
