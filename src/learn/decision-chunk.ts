@@ -62,7 +62,8 @@ export class DecisionChunkBuilder {
 
   /**
    * Appends a decision. `middle` is rowMiddle(model, variant, version, routeGen); `eventId` a
-   * UUIDv7 (hex and dashes: nothing to escape); `at` its time.
+   * UUIDv7 (hex and dashes: nothing to escape); `at` its time. The features' bytes are copied
+   * before it returns: they may be a view into a request's buffer that is reused afterwards.
    */
   add(eventId: string, at: number, middle: string, model: string, variant: string, version: string, unitId: string | undefined, propensity: number, features: Float32Array | undefined, action?: number): void {
     const row = rowText('"' + eventId + '"', at, middle, propensity, unitId, action);

@@ -361,8 +361,8 @@ export class DataPlane {
       const id = newEventId();
       ids[i] = id;
       if (this.onDecisions !== undefined) {
-        // A copy of the row: the request's tensor may be a pooled buffer reused after the answer.
-        this.decisions.add(id, lastEventIdMs(), middle, req.model, variant, v.manifest.version, req.unitId, props ? props[i]! : 1, x.slice(i * d, (i + 1) * d), actions?.[i]);
+        // A view of the row, no copy: the builder copies its bytes before returning.
+        this.decisions.add(id, lastEventIdMs(), middle, req.model, variant, v.manifest.version, req.unitId, props ? props[i]! : 1, x.subarray(i * d, (i + 1) * d), actions?.[i]);
       }
     }
     res.decision = { eventId: ids[0]!, variant, propensity: props ? props[0]! : 1 };

@@ -47,6 +47,15 @@ describe('decision chunks', () => {
     expect(encodeRow(ds[0]!)).toBe(chunkOf(ds[0]!).rows);
   });
 
+  it('copies features at once: a view into a buffer reused afterwards keeps the values it had', () => {
+    const buffer = new Float32Array([1, 2, 3, 4, 5, 6]);
+    const b = new DecisionChunkBuilder();
+    const ds = [decisionNow(), decisionNow()];
+    ds.forEach((d, i) => b.add(d.eventId, d.at, rowMiddle('m', 'a', '1', 7), 'm', 'a', '1', undefined, 0.9, buffer.subarray(i * 3, i * 3 + 3)));
+    buffer.fill(-1);
+    expect(decisionsOf(b.take()!).map((d) => [...d.features!])).toEqual([[1, 2, 3], [4, 5, 6]]);
+  });
+
   it('counts per variant and spans the decisions\' times; a builder starts afresh after take', () => {
     const b = build([decisionNow({ at: 1000 }), decisionNow({ variant: 'b', version: '2', at: 900 }), decisionNow({ at: 1100 })]);
     expect(b.n).toBe(3);
