@@ -33,14 +33,11 @@ const logger = pino(
   process.stderr,
 );
 
-type Data = Record<string, unknown>;
+/** Sluice's argument order (message, then data) onto pino's (data, then message). */
+const at = (level: 'debug' | 'info' | 'warn' | 'error') => (msg: string, data?: Record<string, unknown>): void =>
+  data === undefined ? logger[level](msg) : logger[level](data, msg);
 
-export const log = {
-  debug: (msg: string, data?: Data) => (data === undefined ? logger.debug(msg) : logger.debug(data, msg)),
-  info: (msg: string, data?: Data) => (data === undefined ? logger.info(msg) : logger.info(data, msg)),
-  warn: (msg: string, data?: Data) => (data === undefined ? logger.warn(msg) : logger.warn(data, msg)),
-  error: (msg: string, data?: Data) => (data === undefined ? logger.error(msg) : logger.error(data, msg)),
-};
+export const log = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 
 /** The parts of an error worth logging (message and code; stack only at debug). */
 export function errorFields(e: unknown): Record<string, unknown> {

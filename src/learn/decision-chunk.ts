@@ -146,6 +146,15 @@ export function contextsArray(chunks: readonly DecisionChunk[]): Buffer {
   return out;
 }
 
+/** The context of row `index` of a chunk (undefined when it has none), decoding no other row's. */
+function contextAt(chunk: DecisionChunk, index: number): Float32Array | undefined {
+  const view = Buffer.from(chunk.contexts.buffer, chunk.contexts.byteOffset, chunk.contexts.byteLength);
+  let at = 0;
+  for (let i = 0; i < index; i++) at += 4 + Math.max(view.readInt32BE(at), 0);
+  const len = view.readInt32BE(at);
+  return len < 0 ? undefined : contextOf(view.subarray(at + 4, at + 4 + len));
+}
+
 /** The context elements of a chunk, one per row (undefined where a row has none). */
 function contextsOf(chunk: DecisionChunk): Array<Float32Array | undefined> {
   const out: Array<Float32Array | undefined> = [];
@@ -223,5 +232,5 @@ export function findRow(chunk: DecisionChunk, eventId: string): Decision | undef
   let index = 0;
   for (let at = chunk.rows.indexOf('},{"e":'); at >= 0 && at < start; at = chunk.rows.indexOf('},{"e":', at + 1)) index++;
   const next = chunk.rows.indexOf('},{"e":', start);
-  return fromRow(JSON.parse(chunk.rows.slice(start, next < 0 ? undefined : next + 1)) as RowJson, contextsOf(chunk)[index]);
+  return fromRow(JSON.parse(chunk.rows.slice(start, next < 0 ? undefined : next + 1)) as RowJson, contextAt(chunk, index));
 }

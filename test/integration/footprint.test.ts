@@ -43,6 +43,16 @@ const features = JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32',
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The highest of five VmRSS samples over a second. */
+async function peakRssMb(pid: number): Promise<number> {
+  let peak = 0;
+  for (let i = 0; i < 5; i++) {
+    peak = Math.max(peak, vmRssMb(pid));
+    await sleep(200);
+  }
+  return peak;
+}
+
 /**
  * Starts the server on `dataDir`, serves both demo models, and returns its VmRSS just after the
  * traffic and once idle (each the highest of five samples over a second, 2 s and IDLE_MS after
@@ -64,18 +74,9 @@ async function idleRssMb(dataDir: string): Promise<{ afterTraffic: number; idle:
     }
     const quietFrom = Date.now();
     await sleep(2000);
-    let afterTraffic = 0;
-    for (let i = 0; i < 5; i++) {
-      afterTraffic = Math.max(afterTraffic, vmRssMb(child.pid!));
-      await sleep(200);
-    }
+    const afterTraffic = await peakRssMb(child.pid!);
     await sleep(IDLE_MS - (Date.now() - quietFrom));
-    let idle = 0;
-    for (let i = 0; i < 5; i++) {
-      idle = Math.max(idle, vmRssMb(child.pid!));
-      await sleep(200);
-    }
-    return { afterTraffic, idle };
+    return { afterTraffic, idle: await peakRssMb(child.pid!) };
   } finally {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
