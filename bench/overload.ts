@@ -13,7 +13,9 @@
  *  3. the same 2x load against a second server with admission control off (SLUICE_ADMISSION=0):
  *     what the shedding is worth.
  * Answers are checked against demo-logistic's formula before anything is timed.
- * `npm run bench -- overload [--quick] [--only=logistic|busy]`.
+ * 4. with --also=ENV=V[,ENV=V], the same overload against a third server started with those
+ *    settings (say SLUICE_ADMISSION_BUSY_TARGET=1): an A/B at the same capacity, in one run.
+ * `npm run bench -- overload [--quick] [--only=logistic|busy] [--also=ENV=V,...]`.
  */
 import * as hdr from 'hdr-histogram-js';
 import { findMax, type LoadOptions } from '../loadtest/cli.js';
@@ -138,6 +140,7 @@ export async function runOverload(opts: { quick?: boolean } = {}): Promise<Recor
 }
 
 async function runScenario(sc: Scenario, quick: boolean): Promise<Record<string, number>> {
+  const also = alsoEnv();
   const overloadS = quick ? 5 : 10;
   const afterS = 5;
   const connections = 16;
@@ -173,19 +176,9 @@ async function runScenario(sc: Scenario, quick: boolean): Promise<Record<string,
     console.log(`At half capacity ("normal"):\n${describe(atNormal)}\n  worst ${WINDOW_MS} ms window p99: ${normalWindowMax.toFixed(2)} ms`);
 
     // 2. 2x capacity, then the normal load, on the same connections.
-    const run = await runOpenLoop(target, {
-      rate: 2 * capacity, durationS: overloadS, connections, windowMs: WINDOW_MS,
-      phases: [{ rate: 2 * capacity, durationS: overloadS }, { rate: normal, durationS: afterS }],
-    });
-    const overloadWindows = run.windows!.filter((w) => w.startS < overloadS);
-    const overload = summariseWindows(run, overloadS);
-    const recovery = recoveryS(run.windows!, overloadS, Math.max(normalWindowMax, atNormal.okLatencyMs.p99 * 2));
-    console.log(`\n2x capacity (${Math.round(2 * capacity)} req/s) for ${overloadS} s, then ${Math.round(normal)} req/s for ${afterS} s, admission control on:\n${describe(summarise([run]))}`);
-    console.log(`  timeline (${WINDOW_MS} ms windows by send time; successful/s, refused/s, successful p99 ms):`);
-    const perS = 1000 / WINDOW_MS;
-    const rows = run.windows!.slice(0, -1).map((w) => `${w.startS.toFixed(2)}s ${Math.round(w.ok * perS)}/${Math.round(w.refused * perS)}/${windowP99(w).toFixed(1)}`);
-    for (let i = 0; i < rows.length; i += 6) console.log(`    ${rows.slice(i, i + 6).join('  ')}`);
-    console.log(`  during the overload: ${overload.ok} successful (${(overload.ok / overloadS).toFixed(0)}/s), ${overload.refused} refused, ${overload.errors} errors; ${overloadWindows.length} windows`);
+    const normalMs = Math.max(normalWindowMax, atNormal.okLatencyMs.p99 * 2);
+    const phase = (t: typeof target, label: string) => overloadPhase(t, label, { capacity, normal, overloadS, afterS, connections, normalMs });
+    const { run, overload, recovery } = await phase(target, 'admission control on');
 
     // 3. The same overload with admission control off.
     const off = summarise([await runOpenLoop(targetOff, { rate: 2 * capacity, durationS: overloadS, connections })]);
@@ -210,11 +203,65 @@ async function runScenario(sc: Scenario, quick: boolean): Promise<Record<string,
     console.log(`  back to normal (every ${WINDOW_MS} ms window's p99 within the baseline's, no refusals) ${Number.isFinite(recovery) ? `${recovery.toFixed(2)} s` : 'never'} after the overload stopped (<= 2 s): ${verdict(recovery <= 2)}`);
     console.log(`  without admission control: goodput ${(figures.offGoodputRatio * 100).toFixed(0)}% of capacity, p50 ${off.okLatencyMs.p50.toFixed(1)} ms, p99 ${off.okLatencyMs.p99.toFixed(1)} ms`);
     if (atCapacity.saturated || off.saturated || summarise([run]).saturated) console.log('  note: the load generator was saturated in at least one run (see above)');
+
+    // 4. --also=ENV=V[,ENV=V]: the same overload against a protected server with other settings
+    //    (an A/B at the same capacity, right after the first; its acceptance lines alone).
+    if (also) {
+      const variant = await startSluiceProcess({ env: { ...sc.env, SLUICE_ADMISSION: '1', ...also } });
+      try {
+        await sc.check(variant.http);
+        const targetVariant = await buildTarget({ ...base, url: variant.http });
+        await runOpenLoop(targetVariant, { rate: 3_000, durationS: quick ? 2 : 4, connections });
+        const label = Object.entries(also).map(([k, v]) => `${k}=${v}`).join(' ');
+        const v = await phase(targetVariant, `admission control on, ${label}`);
+        const ratio = v.overload.okP99 / atCapacity.latencyMs.p99;
+        console.log(`\nVariant ${label} (same capacity ${Math.round(capacity)} req/s and p99 at capacity ${atCapacity.latencyMs.p99.toFixed(2)} ms):`);
+        console.log(`  goodput at 2x: ${(v.overload.ok / overloadS).toFixed(0)}/s = ${((v.overload.ok / overloadS / capacity) * 100).toFixed(0)}% of capacity (>= 90%): ${verdict(v.overload.ok / overloadS / capacity >= 0.9)}`);
+        console.log(`  accepted p99 at 2x: ${v.overload.okP99.toFixed(2)} ms = ${ratio.toFixed(2)}x (< 2x): ${verdict(ratio < 2)}`);
+        console.log(`  refusals' p99: ${v.overload.refusedP99.toFixed(2)} ms (< 5 ms): ${verdict(v.overload.refusedP99 < 5 && v.overload.refused > 0)}`);
+        console.log(`  back to normal ${Number.isFinite(v.recovery) ? `${v.recovery.toFixed(2)} s` : 'never'} after the overload stopped (<= 2 s): ${verdict(v.recovery <= 2)}`);
+      } finally {
+        variant.child.kill('SIGTERM');
+      }
+    }
   } finally {
     sluice.child.kill('SIGTERM');
     unprotected.child.kill('SIGTERM');
   }
   return figures;
+}
+
+/** Environment overrides of `--also=ENV=V[,ENV=V]`, or undefined. */
+function alsoEnv(): Record<string, string> | undefined {
+  const raw = process.argv.find((a) => a.startsWith('--also='))?.slice('--also='.length);
+  if (!raw) return undefined;
+  const env: Record<string, string> = {};
+  for (const kv of raw.split(',')) {
+    const i = kv.indexOf('=');
+    check(i > 0, `--also: expected ENV=VALUE, got "${kv}"`);
+    env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return env;
+}
+
+interface PhaseOptions { capacity: number; normal: number; overloadS: number; afterS: number; connections: number; normalMs: number }
+
+/** 2x capacity for overloadS, then the normal load for afterS on the same connections: printed, and its figures. */
+async function overloadPhase(target: Awaited<ReturnType<typeof buildTarget>>, label: string, o: PhaseOptions) {
+  const run = await runOpenLoop(target, {
+    rate: 2 * o.capacity, durationS: o.overloadS, connections: o.connections, windowMs: WINDOW_MS,
+    phases: [{ rate: 2 * o.capacity, durationS: o.overloadS }, { rate: o.normal, durationS: o.afterS }],
+  });
+  const overloadWindows = run.windows!.filter((w) => w.startS < o.overloadS);
+  const overload = summariseWindows(run, o.overloadS);
+  const recovery = recoveryS(run.windows!, o.overloadS, o.normalMs);
+  console.log(`\n2x capacity (${Math.round(2 * o.capacity)} req/s) for ${o.overloadS} s, then ${Math.round(o.normal)} req/s for ${o.afterS} s, ${label}:\n${describe(summarise([run]))}`);
+  console.log(`  timeline (${WINDOW_MS} ms windows by send time; successful/s, refused/s, successful p99 ms):`);
+  const perS = 1000 / WINDOW_MS;
+  const rows = run.windows!.slice(0, -1).map((w) => `${w.startS.toFixed(2)}s ${Math.round(w.ok * perS)}/${Math.round(w.refused * perS)}/${windowP99(w).toFixed(1)}`);
+  for (let i = 0; i < rows.length; i += 6) console.log(`    ${rows.slice(i, i + 6).join('  ')}`);
+  console.log(`  during the overload: ${overload.ok} successful (${(overload.ok / o.overloadS).toFixed(0)}/s), ${overload.refused} refused, ${overload.errors} errors; ${overloadWindows.length} windows`);
+  return { run, overload, recovery };
 }
 
 /** Counts and percentiles of the requests sent during the overload phase only. */

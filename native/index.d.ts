@@ -44,6 +44,12 @@ export declare class Rng {
  */
 export declare function closeReusePort(fd: number): void
 
+/**
+ * CPU time the calling thread has used, in milliseconds (CLOCK_THREAD_CPUTIME_ID); -1 where
+ * that clock is unavailable.
+ */
+export declare function currentThreadCpuMs(): number
+
 /** Dot product of two Float32Arrays of equal length (SIMD when available). */
 export declare function dot(a: Float32Array, b: Float32Array): number
 

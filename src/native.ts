@@ -349,6 +349,14 @@ export function lowerCurrentThreadPriority(nice: number): boolean {
   return binding.lowerCurrentThreadPriority(nice);
 }
 
+/**
+ * CPU time (ms) the calling thread has used (native/src/thread_clock.rs); -1 where the clock is
+ * unavailable.
+ */
+export function currentThreadCpuMs(): number {
+  return binding.currentThreadCpuMs();
+}
+
 /** A TCP socket made by listenReusePort/reserveReusePort: its descriptor and bound port. */
 export type ReusePortSocket = Binding.ReusePortSocket;
 

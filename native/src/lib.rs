@@ -14,6 +14,7 @@ mod json_numbers;
 mod kernels;
 mod linear_registry;
 mod reuseport;
+mod thread_clock;
 mod thread_priority;
 
 use bandit::{linucb, rng::Xoshiro256, sampling, thompson};

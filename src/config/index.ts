@@ -59,6 +59,8 @@ export interface Config {
   admission: boolean;
   /** Event-loop lag held above this for a whole interval (50 ms) means overloaded. */
   admissionLagTargetMs: number;
+  /** One event-loop turn that has run this long (ms) refuses the rest of the requests it reads. */
+  admissionTurnBudgetMs: number;
   /** Batcher queueing delay held above this for an interval shrinks the in-flight limit. */
   admissionQueueTargetMs: number;
   /** Bounds of the adaptive limit on inference requests in flight (all transports). */
@@ -265,6 +267,7 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   streamMaxInFlight: { env: 'SLUICE_STREAM_MAX_IN_FLIGHT', doc: 'requests in flight per stream', default: () => 64, parse: int(1, 65536) },
   admission: { env: 'SLUICE_ADMISSION', doc: 'refuse inference requests with OVERLOADED when overloaded', default: () => true, parse: bool },
   admissionLagTargetMs: { env: 'SLUICE_ADMISSION_LAG_TARGET_MS', doc: 'event-loop lag (ms) that, held for an interval, sheds load', default: () => 3, parse: int(1, 10_000) },
+  admissionTurnBudgetMs: { env: 'SLUICE_ADMISSION_TURN_BUDGET_MS', doc: 'how long (ms) one event-loop turn may run before it refuses the rest of the requests it reads', default: () => 2, parse: int(1, 10_000) },
   admissionQueueTargetMs: { env: 'SLUICE_ADMISSION_QUEUE_TARGET_MS', doc: 'batcher queueing delay (ms) that, held for an interval, shrinks the in-flight limit', default: () => 5, parse: int(1, 60_000) },
   admissionMinInFlight: { env: 'SLUICE_ADMISSION_MIN_IN_FLIGHT', doc: 'lowest adaptive in-flight limit', default: () => 8, parse: int(1, 1_000_000) },
   admissionMaxInFlight: { env: 'SLUICE_ADMISSION_MAX_IN_FLIGHT', doc: 'highest adaptive in-flight limit (inference requests, all transports)', default: () => 4096, parse: int(1, 1_000_000) },

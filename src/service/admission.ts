@@ -3,7 +3,7 @@
  * its body is read or decoded, so that a refusal costs almost nothing and the accepted requests
  * keep their latency when more arrives than the server can answer.
  *
- * Two signals, because the queue that grows under overload is in two places:
+ * Three signals, for the two places where the queue grows under overload (1 and 3 watch the same one):
  *
  * 1. The event loop and the kernel. Models that run inline answer synchronously, so nothing
  *    queues inside the engine: under open-loop overload the requests wait unread in socket
@@ -20,6 +20,22 @@
  *    about sqrt(limit) per interval while the delay is low and the limit is in use (the
  *    gradient/Vegas family of Netflix's concurrency-limits, on a delay rather than an RTT
  *    ratio, so fast and slow models can share one limit).
+ * 3. The turn in progress. The lag probe sees a queue only once an interval (50 ms) has passed,
+ *    by which time every client has felt it. Within one turn of the event loop, though, the
+ *    requests taken later were waiting (in socket buffers) at least as long as the turn has run
+ *    so far. Once LONG_TURNS turns in a row have run past the budget
+ *    (SLUICE_ADMISSION_TURN_BUDGET_MS) while working (a turn long in wall time but not in the
+ *    thread's CPU time was stalled, not overfed), and for an interval after the last such
+ *    streak, a turn
+ *    that runs past it refuses the rest of what it reads. That bounds a turn, and so every
+ *    request's wait, to about the budget plus the refusals' own cost, from the third turn of an
+ *    overload on. It applies only while the thread takes at least
+ *    MIN_REQUESTS per interval (counting the current one), for the same reason as the lag
+ *    signal: at low rates a long turn is one slow request or a busy machine, and the few
+ *    requests behind it are better answered late than refused. (Tried and dropped: also capping
+ *    the share of time a thread spends on admitted work, to leave CPU to the generator on a
+ *    shared machine; in three A/B runs of `npm run bench -- overload` it made the accepted p99
+ *    2-4x worse, not better.)
  *
  * Per-connection bounds are the transports' own: an HTTP/1.1 connection has one request in
  * flight (uWebSockets.js refuses asynchronous pipelining), a gRPC connection at most
@@ -28,6 +44,7 @@
  * Health, metrics and admin requests never pass through here.
  */
 import { SluiceError } from '../errors.js';
+import { currentThreadCpuMs } from '../native.js';
 
 export interface AdmissionOptions {
   enabled: boolean;
@@ -35,6 +52,8 @@ export interface AdmissionOptions {
   thread?: number;
   /** Event-loop lag (ms) above which, held for a whole interval, the loop counts as overloaded. */
   lagTargetMs: number;
+  /** How long (ms) one event-loop turn may run before it refuses the rest of the requests it reads. */
+  turnBudgetMs: number;
   /** Batcher queueing delay (ms) above which, held for a whole interval, the in-flight limit shrinks. */
   queueTargetMs: number;
   /** Bounds of the adaptive in-flight limit. */
@@ -57,6 +76,13 @@ const MIN_ACCEPT = 0.05;
  * storm, refused on a loaded 2-vCPU machine).
  */
 const MIN_REQUESTS = 50;
+/**
+ * Turns in a row that must have run past the budget (in wall time, and half of it in the
+ * thread's CPU time) before the budget holds. One is a burst, or a thread catching up after a
+ * stall (seen refusing at half capacity with one); under overload every turn runs long. (Three
+ * made the hold's start later and the accepted p99 no better.)
+ */
+const LONG_TURNS = 2;
 /** Additive increase of the accepted fraction per calm interval (0.5 -> 1 in ten intervals). */
 const ACCEPT_STEP = 0.05;
 
@@ -143,7 +169,7 @@ export class DelayLimit {
   }
 }
 
-export type RefusalReason = 'event_loop' | 'in_flight';
+export type RefusalReason = 'event_loop' | 'turn_budget' | 'in_flight';
 
 export class Admission {
   readonly shedder: LagShedder;
@@ -151,13 +177,45 @@ export class Admission {
   /** Requests admitted and not yet finished (every transport). */
   inFlight = 0;
   admitted = 0;
-  readonly refused: Record<RefusalReason, number> = { event_loop: 0, in_flight: 0 };
+  readonly refused: Record<RefusalReason, number> = { event_loop: 0, turn_budget: 0, in_flight: 0 };
   /** The one refusal error (thrown often under overload: built once, no stack capture each time). */
   readonly overloaded: SluiceError;
   private credit = 0;
   private timer: NodeJS.Timeout | undefined;
   private intervalStart = 0;
   private decidedBefore = 0;
+  /** Requests decided so far (the interval's count is this minus `decidedBefore`). */
+  private decided = 0;
+  /** Whether the last finished interval had MIN_REQUESTS or more. */
+  private busyInterval = false;
+  /** When the first request of the turn in progress was decided; `inTurn` false between turns. */
+  private turnStart = 0;
+  private inTurn = false;
+  /** How many turns in a row (that took requests) ran past the budget, up to the one before this. */
+  private longTurns = 0;
+  /**
+   * Until when (performance.now()) turns are held to the budget: an interval past the last
+   * streak of LONG_TURNS long turns. Not just while the streak lasts: under shedding one turn
+   * that happens to end within the budget would otherwise let the next LONG_TURNS turns take
+   * the whole backlog (seen: accepted p99 20-26 ms against 5-6 ms with the hold).
+   */
+  private shedUntil = 0;
+  /** The thread's CPU time (ms) when the turn in progress began; -1 if not read (low rate, no clock). */
+  private turnCpuStart = -1;
+  private readonly turnEnded = (): void => {
+    const now = performance.now();
+    const budget = this.o.turnBudgetMs;
+    this.inTurn = false;
+    let long = now - this.turnStart > budget;
+    // Long in wall time but not in CPU time: the thread was descheduled or the machine stalled,
+    // and what queued meanwhile is gone a turn later. Only work counts towards a streak.
+    if (long && this.turnCpuStart >= 0) long = currentThreadCpuMs() - this.turnCpuStart > budget / 2;
+    if (long) {
+      if (++this.longTurns >= LONG_TURNS) this.shedUntil = now + INTERVAL_MS;
+    } else {
+      this.longTurns = 0;
+    }
+  };
 
   constructor(readonly o: AdmissionOptions) {
     this.shedder = new LagShedder(o.lagTargetMs);
@@ -179,9 +237,10 @@ export class Admission {
       // interval of ten late probes would last seconds while the queue grows unchecked.
       if (now - this.intervalStart >= INTERVAL_MS) {
         this.intervalStart = now;
-        const decided = this.admitted + this.refused.event_loop + this.refused.in_flight;
-        this.shedder.endInterval(decided - this.decidedBefore);
-        this.decidedBefore = decided;
+        const decided = this.decided - this.decidedBefore;
+        this.shedder.endInterval(decided);
+        this.busyInterval = decided >= MIN_REQUESTS;
+        this.decidedBefore = this.decided;
         this.limiter.endInterval();
       }
       this.timer = setTimeout(probe, PROBE_MS);
@@ -203,6 +262,11 @@ export class Admission {
    */
   admit(): boolean {
     if (this.o.enabled) {
+      this.decided++;
+      if (this.overTurnBudget()) {
+        this.refused.turn_budget++;
+        return false;
+      }
       if (this.inFlight >= this.limiter.limit) {
         this.refused.in_flight++;
         return false;
@@ -219,6 +283,24 @@ export class Admission {
     this.inFlight++;
     this.admitted++;
     return true;
+  }
+
+  /**
+   * Whether the turn in progress has run past its budget (see 3. above). The turn ends at the
+   * loop's next check phase: one setImmediate per turn that takes requests, not per request.
+   */
+  private overTurnBudget(): boolean {
+    const now = performance.now();
+    const busy = this.busyInterval || this.decided - this.decidedBefore >= MIN_REQUESTS;
+    if (!this.inTurn) {
+      this.inTurn = true;
+      this.turnStart = now;
+      // Read only at rates where the rule can apply: a quiet thread pays nothing for it.
+      this.turnCpuStart = busy ? currentThreadCpuMs() : -1;
+      setImmediate(this.turnEnded);
+      return false;
+    }
+    return busy && now < this.shedUntil && now - this.turnStart > this.o.turnBudgetMs;
   }
 
   release(): void {
@@ -238,6 +320,7 @@ export class Admission {
       '# TYPE sluice_admission_requests_total counter',
       `sluice_admission_requests_total{decision="admitted",reason=""} ${this.admitted}`,
       `sluice_admission_requests_total{decision="refused",reason="event_loop"} ${this.refused.event_loop}`,
+      `sluice_admission_requests_total{decision="refused",reason="turn_budget"} ${this.refused.turn_budget}`,
       `sluice_admission_requests_total{decision="refused",reason="in_flight"} ${this.refused.in_flight}`,
       '# HELP sluice_admission_in_flight Requests admitted and not yet answered.',
       '# TYPE sluice_admission_in_flight gauge',

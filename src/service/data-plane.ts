@@ -160,6 +160,7 @@ export class DataPlane {
       enabled: config.admission,
       thread: opts.thread,
       lagTargetMs: config.admissionLagTargetMs,
+      turnBudgetMs: config.admissionTurnBudgetMs,
       queueTargetMs: config.admissionQueueTargetMs,
       minInFlight: Math.min(config.admissionMinInFlight, config.admissionMaxInFlight),
       maxInFlight: config.admissionMaxInFlight,

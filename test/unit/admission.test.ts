@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { Admission, DelayLimit, LagShedder } from '../../src/service/admission.js';
 
-const opts = { enabled: true, lagTargetMs: 3, queueTargetMs: 5, minInFlight: 4, maxInFlight: 256, retryAfterS: 1 };
+const opts = { enabled: true, lagTargetMs: 3, turnBudgetMs: 2, queueTargetMs: 5, minInFlight: 4, maxInFlight: 256, retryAfterS: 1 };
 
 /** Feeds one control interval of identical samples, then closes it. */
 function interval(l: DelayLimit, delayMs: number, inFlight: number): void {
@@ -146,6 +146,102 @@ describe('Admission', () => {
     expect(text).toContain('sluice_admission_in_flight 1');
     expect(text).toContain('sluice_admission_in_flight_limit{thread="0"} 256');
     expect(text).toContain('sluice_admission_accept_ratio{thread="0"} 1');
+  });
+
+  describe('turn budget', () => {
+    const nextTurn = () => new Promise((r) => setImmediate(r));
+    /** One turn of the loop: `n` requests, each admitted one computing for `workMs`. */
+    function turn(a: Admission, n: number, workMs: number): boolean[] {
+      return Array.from({ length: n }, () => {
+        const ok = a.admit();
+        if (ok) {
+          const until = performance.now() + workMs;
+          while (performance.now() < until) { /* the request's work */ }
+          a.release();
+        }
+        return ok;
+      });
+    }
+
+    it('refuses the rest of a turn that runs past its budget once turns have run long in a row', async () => {
+      const a = new Admission({ ...opts, turnBudgetMs: 1 });
+      // Two long turns (60 requests of 0.1 ms: 6 ms each) are let through: a burst, or a
+      // stalled thread catching up, not a queue.
+      for (let t = 0; t < 2; t++) {
+        expect(turn(a, 60, 0.1).every(Boolean)).toBe(true);
+        await nextTurn();
+      }
+      // The third refuses what comes after its first millisecond (about 10 requests of work).
+      const third = turn(a, 60, 0.1);
+      const admitted = third.filter(Boolean).length;
+      expect(third[0]).toBe(true);
+      expect(admitted).toBeGreaterThanOrEqual(1);
+      expect(admitted).toBeLessThanOrEqual(12);
+      expect(third.slice(admitted).some(Boolean)).toBe(false); // refused from the budget on
+      expect(a.refused.turn_budget).toBe(60 - admitted);
+      expect(a.inFlight).toBe(0);
+      const refusedBefore = a.refused.turn_budget;
+      await nextTurn();
+      // One turn within the budget does not end the hold: the next long one is cut again.
+      expect(turn(a, 2, 0)).toEqual([true, true]);
+      await nextTurn();
+      const fifth = turn(a, 60, 0.1);
+      expect(fifth.filter(Boolean).length).toBeLessThanOrEqual(12);
+      await nextTurn();
+      // An interval (50 ms) after the last streak of long turns, a long one is let through again.
+      await sleep(60);
+      expect(turn(a, 60, 0.1).every(Boolean)).toBe(true);
+      const refused = refusedBefore + fifth.filter((ok) => !ok).length;
+      expect(a.refused.turn_budget).toBe(refused);
+      expect(a.metricLines().join('\n')).toContain(`sluice_admission_requests_total{decision="refused",reason="turn_budget"} ${refused}`);
+    });
+
+    it('does not count turns that were long because the thread was stalled, not working', async () => {
+      const stall = new Int32Array(new SharedArrayBuffer(4));
+      /** A turn of 60 requests that waits 6 ms without working (a descheduled thread, a VM stall). */
+      const stalled = (a: Admission) => Array.from({ length: 60 }, (_, i) => {
+        if (i === 1) Atomics.wait(stall, 0, 0, 6);
+        const ok = a.admit();
+        if (ok) a.release();
+        return ok;
+      });
+      // Compile the path first: a turn that compiles code on this thread works (seen: 0.5 ms).
+      const warm = new Admission({ ...opts, turnBudgetMs: 1 });
+      for (let t = 0; t < 3; t++) {
+        stalled(warm);
+        await nextTurn();
+      }
+      // Long in wall time only: such turns never start the hold, however many in a row.
+      const a = new Admission({ ...opts, turnBudgetMs: 1 });
+      for (let t = 0; t < 4; t++) {
+        expect(stalled(a).every(Boolean)).toBe(true);
+        await nextTurn();
+      }
+      expect(a.refused.turn_budget).toBe(0);
+      // Working turns still do (the third one is cut).
+      turn(a, 60, 0.1);
+      await nextTurn();
+      turn(a, 60, 0.1);
+      await nextTurn();
+      expect(turn(a, 60, 0.1).some((ok) => !ok)).toBe(true);
+    });
+
+    it('never refuses by turn at low rates (under 50 requests per interval)', async () => {
+      const a = new Admission({ ...opts, turnBudgetMs: 1 });
+      for (let t = 0; t < 4; t++) {
+        expect(turn(a, 12, 0.3).every(Boolean)).toBe(true); // 3.6 ms turns, 48 requests in all
+        await nextTurn();
+      }
+      expect(a.refused.turn_budget).toBe(0);
+    });
+
+    it('is off when admission control is', async () => {
+      const a = new Admission({ ...opts, enabled: false, turnBudgetMs: 1 });
+      for (let t = 0; t < 4; t++) {
+        expect(turn(a, 30, 0.1).every(Boolean)).toBe(true);
+        await nextTurn();
+      }
+    });
   });
 
   it('sheds when its own event loop is blocked by requests, within a few late probes', async () => {
