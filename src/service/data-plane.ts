@@ -35,8 +35,7 @@ import { invalidName, isValidName } from '../names.js';
 import { modelNotFound, PLATFORM, type ActivateOptions, type DataPlaneOptions, type Dispatcher, type VersionSpec } from './plane-types.js';
 import { guardedInfer, VersionGuard, type GuardHost } from './resilience/guard.js';
 import { PlaneRoute, type PublishedRoute } from '../routing/plane-route.js';
-import { lastEventIdMs, newEventId } from '../learn/event-id.js';
-import { DecisionChunkBuilder, rowMiddle, type DecisionChunk } from '../learn/decision-chunk.js';
+import { DecisionRecorder, type LearnedVersion, type RoutePick } from './decision-recorder.js';
 import { NO_GENERATION } from '../dispatch/model-table.js';
 import type { ShadowSnapshot } from '../routing/shadow.js';
 import { ShadowMirror } from './shadow-mirror.js';
@@ -53,10 +52,6 @@ function wallClock(perfNow: number): number {
   return TIME_ORIGIN + perfNow;
 }
 
-/** Decisions buffered on a thread before they go to the decision log in one message. */
-const DECISION_BATCH = 256;
-const DECISION_FLUSH_MS = 20;
-
 interface LoadedVersion {
   gen: number;
   manifest: Manifest;
@@ -71,8 +66,8 @@ interface LoadedVersion {
   metrics: VersionMetrics;
   /** Fallback, circuit breaker, prediction cache: absent when the manifest has none of them. */
   guard?: VersionGuard;
-  /** A deciding version's (bandit's) decision-row middle when no route chose it (rowMiddle). */
-  unroutedMiddle?: string;
+  /** A learned version as the decision recorder sees it (made at its first answer). */
+  learned?: LearnedVersion;
 }
 
 interface ModelEntry {
@@ -102,14 +97,9 @@ interface VariantTotal {
   failed: number;
 }
 
-/** A request the route in force sent to one of its variants. */
-interface Routed {
-  route: PlaneRoute;
+/** A request the route in force sent to one of its variants, and that variant's version. */
+interface Routed extends RoutePick {
   v: LoadedVersion;
-  variant: string;
-  index: number;
-  propensity: number;
-  features?: Float32Array;
 }
 
 export class DataPlane {
@@ -128,9 +118,7 @@ export class DataPlane {
   private readonly arena: SharedArrayBuffer | undefined;
   private readonly dispatcher: Dispatcher | undefined;
   private readonly onReleased: (gen: number) => void;
-  private readonly onDecisions: ((chunk: DecisionChunk) => void) | undefined;
-  private readonly decisions = new DecisionChunkBuilder();
-  private decisionTimer: NodeJS.Timeout | undefined;
+  private readonly decisions: DecisionRecorder;
   private readonly shadows = new ShadowMirror<LoadedVersion>({
     version: (model, version) => this.models.get(model)?.versions.get(version),
     accepting: () => this.admission.shedder.accept >= 1,
@@ -154,7 +142,7 @@ export class DataPlane {
     this.arena = opts.arena;
     this.dispatcher = opts.dispatcher;
     this.onReleased = opts.onReleased;
-    this.onDecisions = opts.onDecisions;
+    this.decisions = new DecisionRecorder(opts.onDecisions);
     this.drift = config.driftSampleRate > 0 ? new DriftSampler(config.driftSampleRate) : undefined;
     this.admission = new Admission({
       enabled: config.admission,
@@ -313,72 +301,22 @@ export class DataPlane {
   /**
    * A routed answer: its latency (the version's own, from the same clock readings where there
    * are any) goes to its variant's histogram on this thread; it carries its decision, and the
-   * decision goes to the log.
+   * decision goes to the log (a learned version's rows are the decisions, logged already).
    */
   private routedAnswer(res: InferResponse, r: Routed, req: InferRequest, rows: number, t0: number, end: number): InferResponse {
     r.route.latency[r.index]!.observe(end - t0);
     if (r.route.spec.shadows.length > 0) this.shadows.mirror(r.route, req, res, rows, performance.now() - t0);
-    // A learned version's rows are the decisions, logged already (learnedAnswer).
-    if (res.decision !== undefined) {
-      r.route.answered[r.index]!++;
-      return res;
-    }
-    const eventId = newEventId();
-    res.decision = { eventId, variant: r.variant, propensity: r.propensity };
     r.route.answered[r.index]!++;
-    if (this.onDecisions === undefined) return res;
-    // The row's model/variant/version/generation part, encoded once per variant (a fallback
-    // answer from another version gets its own).
-    const route = r.route;
-    const middle = res.version === route.spec.variants[r.index]!.version
-      ? (route.rowMiddles[r.index] ??= rowMiddle(req.model, r.variant, res.version, route.decisionGen))
-      : rowMiddle(req.model, r.variant, res.version, route.decisionGen);
-    this.decisions.add(eventId, lastEventIdMs(), middle, req.model, r.variant, res.version, req.unitId, r.propensity, r.features);
-    this.decisionAdded();
+    if (res.decision === undefined) this.decisions.routed(res, r, req.model, req.unitId);
     return res;
   }
 
-  /**
-   * The answer of a version whose state is learned online: it says which state computed it, and
-   * a bandit's rows are decisions, one per row, logged with their contexts so that feedback
-   * trains it. Behind a route, the decision carries the route's variant too; its propensity is
-   * the arm's, given the version (what off-policy evaluation of the bandit needs), and the
-   * route's share of that version is the variant's weight in route generation `routeGen`.
-   */
+  /** The answer of a version whose state is learned online: it says which state computed it, and logs its decisions. */
   private learnedAnswer(res: InferResponse, v: LoadedVersion, req: InferRequest, ordered: Tensor[], outs: BatchTensor[], rows: number, r: Routed | undefined): void {
     const info = v.runtime!.learned!;
     res.state = info.lastState;
-    const arm = info.decides === 'arm';
-    const actions = arm ? outs[0]!.data as Int32Array : undefined;
-    const props = arm ? outs[1]!.data as Float32Array : undefined;
-    const x = ordered[0]!.data as Float32Array;
-    const d = x.length / rows;
-    const variant = r ? r.variant : '';
-    const middle = r
-      ? (r.route.rowMiddles[r.index] ??= rowMiddle(req.model, r.variant, v.manifest.version, r.route.decisionGen))
-      : (v.unroutedMiddle ??= rowMiddle(req.model, '', v.manifest.version, 0));
-    const ids: string[] = new Array<string>(rows);
-    for (let i = 0; i < rows; i++) {
-      const id = newEventId();
-      ids[i] = id;
-      if (this.onDecisions !== undefined) {
-        // A view of the row, no copy: the builder copies its bytes before returning.
-        this.decisions.add(id, lastEventIdMs(), middle, req.model, variant, v.manifest.version, req.unitId, props ? props[i]! : 1, x.subarray(i * d, (i + 1) * d), actions?.[i]);
-      }
-    }
-    res.decision = { eventId: ids[0]!, variant, propensity: props ? props[0]! : 1 };
-    if (actions) res.decision.action = actions[0]!;
-    if (rows > 1) res.decision.eventIds = ids;
-    if (this.onDecisions !== undefined) this.decisionAdded();
-  }
-
-  /** Hands the chunk over when it is full, else makes sure it goes within DECISION_FLUSH_MS. */
-  private decisionAdded(): void {
-    if (this.decisions.n >= DECISION_BATCH) this.flushDecisions();
-    else if (this.decisionTimer === undefined) {
-      this.decisionTimer = setTimeout(() => this.flushDecisions(), DECISION_FLUSH_MS);
-      this.decisionTimer.unref();
-    }
+    v.learned ??= { version: v.manifest.version, decides: info.decides };
+    this.decisions.learned(res, v.learned, req.model, req.unitId, ordered[0]!.data as Float32Array, outs, rows, r);
   }
 
   /**
@@ -397,14 +335,6 @@ export class DataPlane {
   /** This thread's shadow figures for a model (the control plane merges every thread's). */
   shadowSnapshots(model: string): ShadowSnapshot[] {
     return this.shadows.snapshots(model);
-  }
-
-  /** Hands this thread's buffered decisions to the log (one message from another thread). */
-  flushDecisions(): void {
-    if (this.decisionTimer !== undefined) clearTimeout(this.decisionTimer);
-    this.decisionTimer = undefined;
-    const chunk = this.decisions.take();
-    if (chunk) this.onDecisions?.(chunk);
   }
 
   private answer(v: LoadedVersion, req: InferRequest, outs: BatchTensor[], rows: number, selected: number[] | undefined, t0: number, end: number): InferResponse {
@@ -776,6 +706,9 @@ export class DataPlane {
     const all = [...this.models.values()].flatMap((m) => [...m.byGen.values()]);
     const err = new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
     for (const v of all) v.batcher?.drainWith(err);
+    // The last answers' decisions, without waiting for the flush timer (unref'd: it would not
+    // hold a stopping thread).
+    this.decisions.flush();
   }
 
   /** After the pool stopped: disposes what is left. */
