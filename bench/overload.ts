@@ -14,7 +14,7 @@
  *     what the shedding is worth.
  * Answers are checked against demo-logistic's formula before anything is timed.
  * 4. with --also=ENV=V[,ENV=V], the same overload against a third server started with those
- *    settings (say SLUICE_ADMISSION_BUSY_TARGET=1): an A/B at the same capacity, in one run.
+ *    settings (say SLUICE_ADMISSION_TURN_BUDGET_MS=10000): an A/B at the same capacity, in one run.
  * `npm run bench -- overload [--quick] [--only=logistic|busy] [--also=ENV=V,...]`.
  */
 import * as hdr from 'hdr-histogram-js';
@@ -195,12 +195,8 @@ async function runScenario(sc: Scenario, quick: boolean): Promise<Record<string,
     figures.offGoodputRatio = off.goodput / capacity;
     figures.offP50Ms = off.okLatencyMs.p50;
     figures.offP99Ms = off.okLatencyMs.p99;
-    const verdict = (ok: boolean) => (ok ? 'holds' : 'FAILS');
     console.log(`\nOverload acceptance (figures from this run; capacity ${Math.round(capacity)} req/s, its p99 ${atCapacity.latencyMs.p99.toFixed(2)} ms):`);
-    console.log(`  goodput at 2x: ${figures.goodput.toFixed(0)}/s = ${(figures.goodputRatio * 100).toFixed(0)}% of capacity (>= 90%): ${verdict(figures.goodputRatio >= 0.9)}`);
-    console.log(`  accepted p99 at 2x: ${overload.okP99.toFixed(2)} ms = ${figures.acceptedP99Ratio.toFixed(2)}x the p99 at capacity (< 2x): ${verdict(figures.acceptedP99Ratio < 2)}`);
-    console.log(`  refusals' p99: ${overload.refusedP99.toFixed(2)} ms (< 5 ms): ${verdict(overload.refusedP99 < 5 && overload.refused > 0)}${overload.refused === 0 ? ' (no refusals)' : ''}`);
-    console.log(`  back to normal (every ${WINDOW_MS} ms window's p99 within the baseline's, no refusals) ${Number.isFinite(recovery) ? `${recovery.toFixed(2)} s` : 'never'} after the overload stopped (<= 2 s): ${verdict(recovery <= 2)}`);
+    printAcceptance({ overload, recovery }, capacity, atCapacity.latencyMs.p99, overloadS);
     console.log(`  without admission control: goodput ${(figures.offGoodputRatio * 100).toFixed(0)}% of capacity, p50 ${off.okLatencyMs.p50.toFixed(1)} ms, p99 ${off.okLatencyMs.p99.toFixed(1)} ms`);
     if (atCapacity.saturated || off.saturated || summarise([run]).saturated) console.log('  note: the load generator was saturated in at least one run (see above)');
 
@@ -214,12 +210,8 @@ async function runScenario(sc: Scenario, quick: boolean): Promise<Record<string,
         await runOpenLoop(targetVariant, { rate: 3_000, durationS: quick ? 2 : 4, connections });
         const label = Object.entries(also).map(([k, v]) => `${k}=${v}`).join(' ');
         const v = await phase(targetVariant, `admission control on, ${label}`);
-        const ratio = v.overload.okP99 / atCapacity.latencyMs.p99;
         console.log(`\nVariant ${label} (same capacity ${Math.round(capacity)} req/s and p99 at capacity ${atCapacity.latencyMs.p99.toFixed(2)} ms):`);
-        console.log(`  goodput at 2x: ${(v.overload.ok / overloadS).toFixed(0)}/s = ${((v.overload.ok / overloadS / capacity) * 100).toFixed(0)}% of capacity (>= 90%): ${verdict(v.overload.ok / overloadS / capacity >= 0.9)}`);
-        console.log(`  accepted p99 at 2x: ${v.overload.okP99.toFixed(2)} ms = ${ratio.toFixed(2)}x (< 2x): ${verdict(ratio < 2)}`);
-        console.log(`  refusals' p99: ${v.overload.refusedP99.toFixed(2)} ms (< 5 ms): ${verdict(v.overload.refusedP99 < 5 && v.overload.refused > 0)}`);
-        console.log(`  back to normal ${Number.isFinite(v.recovery) ? `${v.recovery.toFixed(2)} s` : 'never'} after the overload stopped (<= 2 s): ${verdict(v.recovery <= 2)}`);
+        printAcceptance(v, capacity, atCapacity.latencyMs.p99, overloadS);
       } finally {
         variant.child.kill('SIGTERM');
       }
@@ -242,6 +234,18 @@ function alsoEnv(): Record<string, string> | undefined {
     env[kv.slice(0, i)] = kv.slice(i + 1);
   }
   return env;
+}
+
+/** The issue's acceptance lines for one overload phase, against the run's capacity and its p99. */
+function printAcceptance(p: Pick<Awaited<ReturnType<typeof overloadPhase>>, 'overload' | 'recovery'>, capacity: number, capacityP99Ms: number, overloadS: number): void {
+  const verdict = (ok: boolean) => (ok ? 'holds' : 'FAILS');
+  const { overload, recovery } = p;
+  const goodput = overload.ok / overloadS;
+  const ratio = overload.okP99 / capacityP99Ms;
+  console.log(`  goodput at 2x: ${goodput.toFixed(0)}/s = ${((goodput / capacity) * 100).toFixed(0)}% of capacity (>= 90%): ${verdict(goodput / capacity >= 0.9)}`);
+  console.log(`  accepted p99 at 2x: ${overload.okP99.toFixed(2)} ms = ${ratio.toFixed(2)}x the p99 at capacity (< 2x): ${verdict(ratio < 2)}`);
+  console.log(`  refusals' p99: ${overload.refusedP99.toFixed(2)} ms (< 5 ms): ${verdict(overload.refusedP99 < 5 && overload.refused > 0)}${overload.refused === 0 ? ' (no refusals)' : ''}`);
+  console.log(`  back to normal (every ${WINDOW_MS} ms window's p99 within the baseline's, no refusals) ${Number.isFinite(recovery) ? `${recovery.toFixed(2)} s` : 'never'} after the overload stopped (<= 2 s): ${verdict(recovery <= 2)}`);
 }
 
 interface PhaseOptions { capacity: number; normal: number; overloadS: number; afterS: number; connections: number; normalMs: number }

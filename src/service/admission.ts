@@ -26,13 +26,12 @@
  *    so far. Once LONG_TURNS turns in a row have run past the budget
  *    (SLUICE_ADMISSION_TURN_BUDGET_MS) while working (a turn long in wall time but not in the
  *    thread's CPU time was stalled, not overfed), and for an interval after the last such
- *    streak, a turn
- *    that runs past it refuses the rest of what it reads. That bounds a turn, and so every
- *    request's wait, to about the budget plus the refusals' own cost, from the third turn of an
- *    overload on. It applies only while the thread takes at least
- *    MIN_REQUESTS per interval (counting the current one), for the same reason as the lag
- *    signal: at low rates a long turn is one slow request or a busy machine, and the few
- *    requests behind it are better answered late than refused. (Tried and dropped: also capping
+ *    streak, a turn that runs past it refuses the rest of what it reads. That bounds a turn, and
+ *    so every request's wait, to about the budget plus the refusals' own cost, from the third
+ *    turn of an overload on. It applies only while the thread takes at least MIN_REQUESTS per
+ *    interval (counting the current one), for the same reason as the lag signal: at low rates a
+ *    long turn is one slow request or a busy machine, and the few requests behind it are better
+ *    answered late than refused. (Tried and dropped: also capping
  *    the share of time a thread spends on admitted work, to leave CPU to the generator on a
  *    shared machine; in three A/B runs of `npm run bench -- overload` it made the accepted p99
  *    2-4x worse, not better.)

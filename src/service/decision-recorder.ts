@@ -8,6 +8,7 @@
 import { lastEventIdMs, newEventId } from '../learn/event-id.js';
 import { DecisionChunkBuilder, rowMiddle, type DecisionChunk } from '../learn/decision-chunk.js';
 import type { BatchTensor } from '../worker/runtimes/index.js';
+import type { LearnedInfo } from '../worker/runtimes/types.js';
 import type { PlaneRoute } from '../routing/plane-route.js';
 import type { InferResponse } from './types.js';
 
@@ -28,8 +29,8 @@ export interface RoutePick {
 /** A learned version as the recorder sees it. */
 export interface LearnedVersion {
   version: string;
-  /** 'arm': its outputs are the picked arms and their propensities; 'row': a score per row. */
-  decides: 'arm' | 'row';
+  /** What its rows are (the runtime's LearnedInfo.decides): 'arm' outputs arms and propensities. */
+  decides: LearnedInfo['decides'];
   /** Its decision-row middle when no route chose it, cached on the version (rowMiddle). */
   unroutedMiddle?: string;
 }
