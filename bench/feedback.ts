@@ -10,7 +10,9 @@
  *   - decisions logged per second (offered as fast as possible, until all are committed), with
  *     features off and with 100 float32 features;
  *   - feedback events per second durably acknowledged (each answer after its batch's commit),
- *     32 concurrent clients each sending batches of 100, straight into the intake (no HTTP);
+ *     32 concurrent clients each sending batches of 100, straight into the intake (no HTTP):
+ *     with every decision looked up in the database, then with the decisions still in the
+ *     memory of the log that wrote them (the same process, soon after: DecisionLog.find);
  *   - the same with the database switched off (each answer after its batch's fdatasync to the
  *     local log), then how fast the log is replayed once it is back (checked like the rest).
  */
@@ -19,16 +21,16 @@ import path from 'node:path';
 import { DecisionLog } from '../src/learn/decision-log.js';
 import { DecisionChunkBuilder, rowMiddle } from '../src/learn/decision-chunk.js';
 import type { Decision } from '../src/learn/decision.js';
-import { newEventId } from '../src/learn/event-id.js';
+import { lastEventIdMs, newEventId } from '../src/learn/event-id.js';
 import { FeedbackIntake, type FeedbackInput } from '../src/learn/feedback.js';
 import { unavailable, type Db } from '../src/registry/db.js';
 import { pglite, postgres, type Backend } from './backends.js';
 import { check, table } from './util.js';
 
+/** Decisions as the data plane makes them: each at the time its UUIDv7 carries. */
 function decisions(n: number, features: number): Decision[] {
-  const now = Date.now();
   return Array.from({ length: n }, (_, i) => ({
-    eventId: newEventId(), at: now, model: 'bench', variant: i % 10 === 0 ? 'b' : 'a', version: i % 10 === 0 ? '2' : '1',
+    eventId: newEventId(), at: lastEventIdMs(), model: 'bench', variant: i % 10 === 0 ? 'b' : 'a', version: i % 10 === 0 ? '2' : '1',
     unitId: `unit-${i}`, propensity: i % 10 === 0 ? 0.1 : 0.9, routeGen: 1,
     ...(features > 0 ? { features: Float32Array.from({ length: features }, (_, k) => (i + k) / 7) } : {}),
   }));
@@ -39,7 +41,7 @@ function decisions(n: number, features: number): Decision[] {
  * encoded in the timed part, as on the request path), and waits until all are committed:
  * decisions per second.
  */
-async function logDecisions(db: Db, ds: Decision[]): Promise<number> {
+async function logDecisions(db: Db, ds: Decision[], keep?: (log: DecisionLog) => void): Promise<number> {
   const log = new DecisionLog(db, { capacity: ds.length, batchSize: 500, flushMs: 20 });
   const t0 = performance.now();
   const b = new DecisionChunkBuilder();
@@ -56,7 +58,8 @@ async function logDecisions(db: Db, ds: Decision[]): Promise<number> {
     await new Promise((r) => setTimeout(r, 2));
   }
   const s = (performance.now() - t0) / 1000;
-  await log.close();
+  if (keep) keep(log);
+  else await log.close();
   return ds.length / s;
 }
 
@@ -86,9 +89,12 @@ function switchable(db: Db): { db: Db; down: (d: boolean) => void } {
  * batch twice when `repeats`); checks every acknowledged event is stored exactly once. Returns
  * events acknowledged per second (first sends only).
  */
-async function sendFeedback(b: Backend, ids: string[], clients: number, batch: number, repeats: boolean, outage = false): Promise<{ perSec: number; replayPerSec?: number }> {
+async function sendFeedback(b: Backend, ids: string[], clients: number, batch: number, repeats: boolean, outage = false, written?: DecisionLog): Promise<{ perSec: number; replayPerSec?: number }> {
   const sw = switchable(b.db);
-  const decisionLog = new DecisionLog(sw.db, { capacity: 10, batchSize: 10, flushMs: 10 });
+  // Without `written`, a log that never saw these decisions: each is looked up in the database
+  // (feedback reaching another replica, or after a restart). With it, the log that wrote them
+  // keeps them in memory (DecisionLog.find).
+  const decisionLog = written ?? new DecisionLog(sw.db, { capacity: 10, batchSize: 10, flushMs: 10 });
   const intake = new FeedbackIntake({ db: sw.db, dataDir: path.join(b.dataDir, `fb-${randomBytes(4).toString('hex')}`), decisions: decisionLog, joinWindowMs: 86_400_000, batchSize: 1000, flushMs: 2, probeMinMs: 10, probeMaxMs: 20 });
   await intake.start();
   sw.down(outage);
@@ -160,10 +166,14 @@ export async function runFeedback(opts: { quick?: boolean } = {}): Promise<void>
       const perSecFeatures = await logDecisions(b.db, withFeatures);
       const online = await sendFeedback(b, plain.map((d) => d.eventId).slice(0, n / 2), 32, 100, false);
       const outage = await sendFeedback(b, plain.map((d) => d.eventId).slice(n / 2), 32, 100, false, true);
-      rows.push([b.name, Math.round(perSecPlain), Math.round(perSecFeatures), Math.round(online.perSec), Math.round(outage.perSec), Math.round(outage.replayPerSec!), n / 2]);
+      let log: DecisionLog | undefined;
+      const fresh = decisions(n / 2, 0);
+      await logDecisions(b.db, fresh, (l) => (log = l));
+      const inMemory = await sendFeedback(b, fresh.map((d) => d.eventId), 32, 100, false, false, log);
+      rows.push([b.name, Math.round(perSecPlain), Math.round(perSecFeatures), Math.round(online.perSec), Math.round(inMemory.perSec), Math.round(outage.perSec), Math.round(outage.replayPerSec!), n / 2]);
     } finally {
       await b.close();
     }
   }
-  table('Decisions and feedback (src/learn), group commit', ['database', 'decisions/s', 'decisions/s (100 features)', 'feedback/s (batches of 100, committed)', 'feedback/s (database away: local log, fsynced)', 'replay/s', 'events per feedback run'], rows);
+  table('Decisions and feedback (src/learn), group commit', ['database', 'decisions/s', 'decisions/s (100 features)', 'feedback/s (batches of 100, committed; decisions read from the database)', 'feedback/s (same, decisions in the writing log\'s memory)', 'feedback/s (database away: local log, fsynced)', 'replay/s', 'events per feedback run'], rows);
 }

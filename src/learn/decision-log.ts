@@ -1,11 +1,11 @@
 /**
  * The decision log: every routed answer's decision goes into a bounded in-memory buffer
  * (`offerChunk`, a thread's chunk of them, or `offer`, one; on the request path's hand-off:
- * never blocks, never throws) and is group-committed to the `decisions` table, one multi-row
- * INSERT per batch (batchSize decisions or a little more: chunks are not split, or whatever has
- * waited flushMs), ON CONFLICT (event_id) DO NOTHING so that a retried batch stores nothing
- * twice. Chunks arrive with their rows already encoded (decision-chunk.ts); the log only joins
- * them.
+ * never blocks, never throws) and is group-committed, one multi-row INSERT per batch (batchSize
+ * decisions or a little more: chunks are not split, or whatever has waited flushMs), idempotent
+ * so that a retried batch stores nothing twice. A thread's chunk arrives with its rows already
+ * encoded (decision-chunk.ts) and is stored as it is, one row of `decision_chunks` per chunk;
+ * decisions offered one by one become rows of `decisions` (migration 012).
  *
  * Decisions may be lost, predictions never: when the buffer is full (the database is away, or
  * slower than the traffic) decisions are dropped, counted, and a log line says so at most once
@@ -17,7 +17,7 @@ import { isStorageFull } from '../errors.js';
 import { errorFields, log } from '../log.js';
 import { isUnavailable, type Db } from '../registry/db.js';
 import { decisionProblem, type Decision } from './decision.js';
-import { chunkOf, contextsArray, findRow, type DecisionChunk } from './decision-chunk.js';
+import { bytesArray, chunkOf, contextsArray, findRow, type DecisionChunk } from './decision-chunk.js';
 import { eventIdTime } from './event-id.js';
 import { Backoff, family, RateLimited } from './metric-lines.js';
 
@@ -28,6 +28,13 @@ export interface DecisionLogOptions {
   batchSize: number;
   /** Longest a buffered decision waits before its batch is written. */
   flushMs: number;
+  /**
+   * Bytes of written decisions (their chunks' rows, contexts and directories) kept in memory for
+   * feedback to join without reading the database (default 8 MB; 0 keeps none). Most feedback
+   * follows its decision within seconds, and a decision in `decision_chunks` costs a lookup
+   * several times a primary key's (migration 012; `npm run bench -- feedback`).
+   */
+  recentBytes?: number;
   /** Retry backoff bounds while the database is unreachable (default 100 ms .. 5 s). */
   retryMinMs?: number;
   retryMaxMs?: number;
@@ -50,6 +57,9 @@ export class DecisionLog {
   /** The batch being written. */
   private inFlight: DecisionChunk[] = [];
   private inFlightN = 0;
+  /** Thread chunks written, oldest first, up to opts.recentBytes (see `find`). */
+  private recent: DecisionChunk[] = [];
+  private recentBytes = 0;
   /**
    * Decisions offered one by one (`offer`), by event id, until written: their ids may be any
    * client's text, which `pending` cannot find by time as it finds a thread's UUIDv7s.
@@ -116,18 +126,44 @@ export class DecisionLog {
   pending(eventId: string): Decision | undefined {
     const single = this.singles.get(eventId);
     if (single) return single;
-    // A thread's decisions carry UUIDv7 ids whose time is the row's `a`: only chunks whose
-    // range holds that time can have it.
+    return this.search([this.inFlight, this.queue], eventId);
+  }
+
+  /**
+   * A decision by event id from memory: buffered, being written, or among the last `recent`
+   * written by a thread (undefined: ask the database, which has every written one).
+   */
+  find(eventId: string): Decision | undefined {
+    return this.pending(eventId) ?? this.search([this.recent], eventId);
+  }
+
+  /** A thread's decisions carry UUIDv7 ids within their chunk's span: only those chunks are read. */
+  private search(lists: DecisionChunk[][], eventId: string): Decision | undefined {
     const t = eventIdTime(eventId);
     if (t === undefined) return undefined;
-    for (const list of [this.inFlight, this.queue]) {
-      for (const c of list) {
+    for (const list of lists) {
+      for (let i = list.length - 1; i >= 0; i--) {
+        const c = list[i]!;
         if (t < c.minMs || t > c.maxMs) continue;
         const d = findRow(c, eventId);
         if (d) return d;
       }
     }
     return undefined;
+  }
+
+  /** Keeps written thread chunks for `find`, dropping the oldest beyond opts.recentBytes. */
+  private remember(batch: DecisionChunk[]): void {
+    const limit = this.opts.recentBytes ?? 8 << 20;
+    if (limit <= 0) return;
+    for (const c of batch) {
+      if (c.single !== undefined) continue;
+      this.recent.push(c);
+      this.recentBytes += chunkBytes(c);
+    }
+    let drop = 0;
+    while (this.recentBytes > limit && drop < this.recent.length) this.recentBytes -= chunkBytes(this.recent[drop++]!);
+    if (drop > 0) this.recent.splice(0, drop);
   }
 
   /** Writes everything buffered now (tests, benchmarks); resolves when the buffer is empty or a write failed. */
@@ -265,6 +301,7 @@ export class DecisionLog {
       this.counts.logged += n;
       for (const c of batch) for (const [model, variant, version, k] of c.counts) this.variant(model, variant, version).logged += k;
       this.forgetSingles(batch);
+      this.remember(batch);
       this.backoff.reset();
       return true;
     } catch (e) {
@@ -293,13 +330,47 @@ export class DecisionLog {
   }
 
   /**
-   * One INSERT for the batch: its rows as one JSON text parameter (jsonb_to_recordset), the
-   * same on both drivers and cheaper to send and plan than 9 parameters per row (bench
-   * feedback on PostgreSQL: 25.6k -> 56.6k decisions/s), zipped (ROWS FROM) with their
-   * contexts as one binary bytea[] parameter (both drivers send a Buffer as binary), which the
-   * database copies instead of parsing. The rows come encoded (chunks).
+   * The batch's thread chunks as one row each in `decision_chunks` (migration 012 says why),
+   * and its single decisions (`offer`: any client's id) as rows of `decisions`. Each INSERT is
+   * idempotent (ON CONFLICT DO NOTHING on the chunk's key, on the event id), so a batch retried
+   * after a lost commit stores nothing twice, and the two need no transaction.
    */
   private async insert(batch: DecisionChunk[]): Promise<void> {
+    const singles = batch.filter((c) => c.single !== undefined);
+    const chunks = singles.length === 0 ? batch : batch.filter((c) => c.single === undefined);
+    if (chunks.length > 0) await this.insertChunks(chunks);
+    if (singles.length > 0) await this.insertRows(singles);
+  }
+
+  /**
+   * One INSERT for the chunks: their keys and spans as one JSON text parameter, their rows'
+   * text (ASCII bytes), contexts and directories each as one binary bytea[] parameter, zipped
+   * (ROWS FROM). Binary because the embedded database's driver sends a text or a bytea
+   * parameter several times slower per byte than a binary array (a 100 KB bytea: 20-30 ms
+   * against 2.8 ms as a one-element bytea[], 2026-12-03), and the rows are most of the bytes.
+   */
+  private async insertChunks(chunks: DecisionChunk[]): Promise<void> {
+    const meta = chunks.map((c) => `{"k":${JSON.stringify(c.key)},"lo":${c.minMs},"hi":${c.maxMs},"n":${c.n}}`);
+    const rows = chunks.map((c) => Buffer.from(c.rows, 'latin1'));
+    const contexts = chunks.map((c) => c.contexts);
+    await this.db.query(
+      `INSERT INTO decision_chunks (key, span, n, rows, contexts, dir)
+       SELECT k, int8range(lo, hi, '[]'), n, r, c, di
+         FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS (k text, lo int8, hi int8, n integer),
+                         unnest($2::bytea[]), unnest($3::bytea[]), unnest($4::bytea[])) AS x(k, lo, hi, n, r, c, di)
+       ON CONFLICT (key) DO NOTHING`,
+      ['[' + meta.join(',') + ']', bytesArray(rows), bytesArray(contexts), bytesArray(chunks.map((c) => c.dir))],
+    );
+  }
+
+  /**
+   * Single decisions: their rows as one JSON text parameter (jsonb_to_recordset), the same on
+   * both drivers and cheaper to send and plan than 9 parameters per row (bench feedback on
+   * PostgreSQL: 25.6k -> 56.6k decisions/s), zipped (ROWS FROM) with their contexts as one
+   * binary bytea[] parameter (both drivers send a Buffer as binary), which the database copies
+   * instead of parsing.
+   */
+  private async insertRows(batch: DecisionChunk[]): Promise<void> {
     const json = '[' + batch.map((c) => c.rows).join(',') + ']';
     await this.db.query(
       `INSERT INTO decisions (event_id, at, model, variant, version, unit_id, propensity, route_gen, context, action)
@@ -310,6 +381,10 @@ export class DecisionLog {
       [json, contextsArray(batch)],
     );
   }
+}
+
+function chunkBytes(c: DecisionChunk): number {
+  return c.rows.length + c.contexts.byteLength + c.dir.byteLength;
 }
 
 function sleep(ms: number): Promise<void> {

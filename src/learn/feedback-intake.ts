@@ -36,6 +36,7 @@ import path from 'node:path';
 import { isStorageFull, SluiceError } from '../errors.js';
 import { errorFields, log } from '../log.js';
 import { isUnavailable, type Db } from '../registry/db.js';
+import type { Decision } from './decision.js';
 import type { DecisionLog } from './decision-log.js';
 import { eventIdTime, isValidEventId, isValidUnitId } from './event-id.js';
 import { errorOutcome, type FeedbackInput, type FeedbackOutcome, type JoinedFeedback } from './feedback.js';
@@ -324,9 +325,14 @@ export class FeedbackIntake {
   // ---- database mode --------------------------------------------------------------------------
 
   private async toDatabase(todo: Waiting[], outcomes: Map<Waiting, FeedbackOutcome | 'deferred'>): Promise<void> {
-    const withFeatures = this.subscribers.size > 0;
+    // Decisions still in memory (buffered, or written lately) need no lookup in the chunks.
+    const known = new Map<string, Decision>();
+    for (const w of todo) {
+      const d = this.o.decisions.find(w.item.eventId);
+      if (d) known.set(w.item.eventId, d);
+    }
     const stored = await this.o.db.transaction(async (tx) => {
-      const found = await lookUp(tx, todo.map((w) => w.item.eventId), withFeatures);
+      const found = await lookUp(tx, todo.map((w) => w.item.eventId), known);
       const rows: Row[] = [];
       const local = new Map<Waiting, FeedbackOutcome | 'deferred'>();
       for (const w of todo) {
@@ -337,7 +343,7 @@ export class FeedbackIntake {
           continue;
         }
         // The database's answer first: `pending` (decisions not yet committed) searches buffers.
-        const decision = (r ? rowDecision(r, id) : undefined) ?? this.o.decisions.pending(id);
+        const decision = known.get(id) ?? (r ? rowDecision(r, id) : undefined) ?? this.o.decisions.pending(id);
         if (!decision) {
           const t = eventIdTime(id);
           const young = t !== undefined && Date.now() - t < this.o.notFoundGraceMs && !this.closing;
@@ -472,16 +478,20 @@ export class FeedbackIntake {
 
   private async replaySegment(seg: Segment): Promise<void> {
     const { records } = await readSegment(seg);
-    const withFeatures = this.subscribers.size > 0;
     for (let i = 0; i < records.length; i += REPLAY_BATCH) {
       // Shutting down: the rest of this segment is replayed (again, harmlessly) at the next start.
       if (this.closing) return;
       const chunk = records.slice(i, i + REPLAY_BATCH);
+      const known = new Map<string, Decision>();
+      for (const r of chunk) {
+        const d = this.o.decisions.find(r.e);
+        if (d) known.set(r.e, d);
+      }
       const stored = await this.o.db.transaction(async (tx) => {
-        const found = await lookUp(tx, chunk.map((r) => r.e), withFeatures);
+        const found = await lookUp(tx, chunk.map((r) => r.e), known);
         const rows: Row[] = chunk.map((r) => {
           const f = found.get(r.e);
-          const decision = (f ? rowDecision(f, r.e) : undefined) ?? this.o.decisions.pending(r.e) ?? loggedDecision(r);
+          const decision = known.get(r.e) ?? (f ? rowDecision(f, r.e) : undefined) ?? this.o.decisions.pending(r.e) ?? loggedDecision(r);
           return { eventId: r.e, reward: r.r, unitId: r.u, at: r.a, receivedAt: r.t, decision, viaLocalLog: true };
         });
         const inserted = await insertRows(tx, rows);

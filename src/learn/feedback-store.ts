@@ -3,10 +3,12 @@
  * decisions for a whole batch, and one multi-row INSERT ... ON CONFLICT DO NOTHING.
  */
 import type { Queryable } from '../registry/db.js';
+import { featuresArray } from './decision-chunk.js';
 import { contextOf, type Decision } from './decision.js';
+import { eventIdTime } from './event-id.js';
 import type { LogRecord } from './local-log.js';
 
-/** What the join needs of a decision row (features only when someone subscribes). */
+/** What the join needs of a decision row. */
 export interface JoinRow {
   id: string;
   seen: boolean;
@@ -35,21 +37,68 @@ export interface Row {
 }
 
 /**
- * For each id: whether feedback is stored for it already, and its decision if logged. The ids
- * go in as one JSON text parameter (the same on both drivers, whatever the batch size).
+ * For each id: whether feedback is stored for it already, and its decision if logged, with its
+ * context. The ids go in as one JSON text parameter (the same on both drivers, whatever the
+ * batch size), each with the time its UUIDv7 carries: a decision offered on its own is a row of
+ * `decisions` (by primary key); a thread's is in the `decision_chunks` row whose span holds that
+ * time, found in its directory, and its row is read and parsed alone (migration 012). Ids in
+ * `known` (decisions the caller has from memory) are not searched for in the chunks.
  */
-export async function lookUp(tx: Queryable, ids: string[], withFeatures: boolean): Promise<Map<string, JoinRow>> {
+export async function lookUp(tx: Queryable, ids: string[], known?: ReadonlyMap<string, unknown>): Promise<Map<string, JoinRow>> {
+  if (known !== undefined && ids.every((id) => known.has(id))) return seenOnly(tx, ids);
   const rows = await tx.query<JoinRow & Record<string, unknown>>(
-    `SELECT i.id, f.event_id IS NOT NULL AS seen, d.event_id AS d_event_id,
-            round(extract(epoch FROM d.at) * 1000)::float8 AS d_at_ms, d.model, d.variant, d.version,
-            d.unit_id AS d_unit_id, d.propensity, d.route_gen::float8 AS route_gen, d.action${withFeatures ? ', d.features, d.context' : ''}
-       FROM jsonb_array_elements_text($1::text::jsonb) AS i(id)
+    `SELECT i.id, f.event_id IS NOT NULL AS seen,
+            coalesce(d.event_id, x.e) AS d_event_id,
+            coalesce(round(extract(epoch FROM d.at) * 1000)::float8, x.a) AS d_at_ms,
+            coalesce(d.model, x.m) AS model, coalesce(d.variant, x.v) AS variant, coalesce(d.version, x.ver) AS version,
+            CASE WHEN d.event_id IS NOT NULL THEN d.unit_id ELSE x.u END AS d_unit_id,
+            coalesce(d.propensity, x.p) AS propensity, coalesce(d.route_gen, x.g)::float8 AS route_gen,
+            CASE WHEN d.event_id IS NOT NULL THEN d.action ELSE x.k END AS action,
+            d.features, CASE WHEN d.event_id IS NOT NULL THEN d.context ELSE x.context END AS context
+       FROM jsonb_to_recordset($1::text::jsonb) AS i(id text, t int8)
        LEFT JOIN feedback_events f ON f.event_id = i.id
-       LEFT JOIN decisions d ON d.event_id = i.id`,
-    [JSON.stringify(ids)],
+       LEFT JOIN decisions d ON d.event_id = i.id
+       LEFT JOIN LATERAL (
+         -- The chunk whose directory holds the id (20 bytes per row: the id's 16, then the
+         -- row's offset; a match off that grid would need 16 bytes of two neighbouring ids to
+         -- equal this one), and its row: from its offset to the next row's, less the comma, or
+         -- to the end. A substring of an uncompressed out-of-line value reads only the part it
+         -- returns. OFFSET 0 and LIMIT keep each step from being inlined, and so evaluated
+         -- again, where it is used.
+         SELECT r.e, r.a, r.m, r.v, r.ver, r.u, r.p, r.g, r.k,
+                CASE WHEN r.o IS NULL THEN NULL ELSE substring(h.contexts FROM r.o + 1 FOR r.l) END AS context
+           FROM (SELECT c.rows, c.contexts, c.dir, c.n, (t.pos - 1) / 20 AS k
+                   FROM decision_chunks c,
+                        LATERAL (SELECT position(decode(replace(i.id, '-', ''), 'hex') IN c.dir) AS pos OFFSET 0) t
+                  WHERE i.t IS NOT NULL AND d.event_id IS NULL AND c.span @> i.t AND t.pos > 0 AND (t.pos - 1) % 20 = 0
+                  LIMIT 1) h,
+                LATERAL (SELECT (get_byte(h.dir, h.k * 20 + 16) << 24) | (get_byte(h.dir, h.k * 20 + 17) << 16)
+                                | (get_byte(h.dir, h.k * 20 + 18) << 8) | get_byte(h.dir, h.k * 20 + 19) AS at,
+                                CASE WHEN h.k = h.n - 1 THEN octet_length(h.rows)
+                                     ELSE ((get_byte(h.dir, h.k * 20 + 36) << 24) | (get_byte(h.dir, h.k * 20 + 37) << 16)
+                                           | (get_byte(h.dir, h.k * 20 + 38) << 8) | get_byte(h.dir, h.k * 20 + 39)) - 1 END AS stop
+                          OFFSET 0) q,
+                jsonb_to_record(convert_from(substring(h.rows FROM q.at + 1 FOR q.stop - q.at), 'UTF8')::jsonb)
+                  AS r(e text, a float8, m text, v text, ver text, u text, p float8, g bigint, k integer, o integer, l integer)) x ON true`,
+    [JSON.stringify(ids.map((id) => ({ id, t: known?.has(id) ? null : eventIdTime(id) ?? null })))],
   );
   const out = new Map<string, JoinRow>();
   for (const r of rows) out.set(r.id, r);
+  return out;
+}
+
+/** Whether feedback is stored for each id already, when every decision is known (a smaller statement to plan and run). */
+async function seenOnly(tx: Queryable, ids: string[]): Promise<Map<string, JoinRow>> {
+  const rows = await tx.query<{ id: string; seen: boolean }>(
+    `SELECT i.id, f.event_id IS NOT NULL AS seen
+       FROM jsonb_array_elements_text($1::text::jsonb) AS i(id)
+       LEFT JOIN feedback_events f ON f.event_id = i.id`,
+    [JSON.stringify(ids)],
+  );
+  const out = new Map<string, JoinRow>();
+  for (const r of rows) {
+    out.set(r.id, { id: r.id, seen: r.seen, d_event_id: null, d_at_ms: null, model: null, variant: null, version: null, d_unit_id: null, propensity: null, route_gen: null, action: null });
+  }
   return out;
 }
 
@@ -81,7 +130,9 @@ export function loggedDecision(r: LogRecord): Decision | undefined {
  * The rows go in as one JSON text parameter expanded by jsonb_to_recordset: the same on both
  * drivers, and far cheaper to send and plan than 14 parameters per row (bench feedback on
  * PostgreSQL: 10.7k -> 34.2k events/s). Numbers survive exactly (JSON doubles are shortest
- * round-trip, and PostgreSQL rounds the decimal back to the same double).
+ * round-trip, and PostgreSQL rounds the decimal back to the same double). The decisions'
+ * contexts go beside them as one binary bytea[] (kept with the feedback: off-policy evaluation
+ * reads them from there).
  */
 export async function insertRows(tx: Queryable, rows: Row[]): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
@@ -93,12 +144,13 @@ export async function insertRows(tx: Queryable, rows: Row[]): Promise<Set<string
     };
   }));
   const inserted = await tx.query<{ event_id: string }>(
-    `INSERT INTO feedback_events (event_id, reward, unit_id, at, received_at, joined, decided_at, model, variant, version, propensity, route_gen, via_local_log, action, decision_unit_id)
-     SELECT e, r, u, to_timestamp(a / 1000), to_timestamp(t / 1000), j, to_timestamp(da / 1000), m, v, ver, p, g, l, k, du
-       FROM jsonb_to_recordset($1::text::jsonb)
-         AS x(e text, r float8, u text, a float8, t float8, j boolean, l boolean, da float8, m text, v text, ver text, p float8, g bigint, k integer, du text)
+    `INSERT INTO feedback_events (event_id, reward, unit_id, at, received_at, joined, decided_at, model, variant, version, propensity, route_gen, via_local_log, action, decision_unit_id, context)
+     SELECT e, r, u, to_timestamp(a / 1000), to_timestamp(t / 1000), j, to_timestamp(da / 1000), m, v, ver, p, g, l, k, du, c
+       FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb)
+         AS (e text, r float8, u text, a float8, t float8, j boolean, l boolean, da float8, m text, v text, ver text, p float8, g bigint, k integer, du text),
+                       unnest($2::bytea[])) AS x(e, r, u, a, t, j, l, da, m, v, ver, p, g, k, du, c)
      ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
-    [json],
+    [json, featuresArray(rows.map((r) => r.decision?.features))],
   );
   return new Set(inserted.map((r) => r.event_id));
 }

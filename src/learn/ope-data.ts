@@ -51,10 +51,12 @@ export async function loadLoggedEvents(db: Queryable, model: string, opts: LoadO
   checkName(model, 'model name');
   checkOptions(opts);
   // Newest first so LIMIT keeps the most recent; the time range is the decisions' (decided_at).
+  // Feedback keeps its decision's context (migration 012); feedback stored otherwise (rows
+  // inserted by hand, or before the older real[] `features`) takes its decision's.
   const rows = await db.query<EventRow & Record<string, unknown>>(
-    `SELECT f.action, f.propensity, f.reward, d.features, d.context
+    `SELECT f.action, f.propensity, f.reward, d.features, coalesce(f.context, d.context) AS context
        FROM feedback_events f
-       LEFT JOIN decisions d ON d.event_id = f.event_id
+       LEFT JOIN decisions d ON f.context IS NULL AND d.event_id = f.event_id
       WHERE f.model = $1 AND f.joined AND f.action IS NOT NULL
         AND ($2::text IS NULL OR f.version = $2::text)
         AND ($3::float8 IS NULL OR f.decided_at >= to_timestamp($3::float8 / 1000))

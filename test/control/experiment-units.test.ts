@@ -1,5 +1,6 @@
 /**
- * The triggers of migration 008 that keep `experiment_units`: decisions and joined feedback
+ * The triggers of migrations 008 and 012 that keep `experiment_units`: decisions (rows, or a
+ * thread's chunk) and joined feedback
  * under an active experiment's route generation add to their unit, once per stored row, in the
  * statement that stores them; everything else leaves the table alone.
  */
@@ -7,6 +8,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeEachDb, type TestDb } from '../helpers/services.js';
 import { insertRows } from '../../src/learn/feedback-store.js';
 import type { Decision } from '../../src/learn/decision.js';
+import { DecisionChunkBuilder, rowMiddle } from '../../src/learn/decision-chunk.js';
+import { DecisionLog } from '../../src/learn/decision-log.js';
+import { lastEventIdMs, newEventId } from '../../src/learn/event-id.js';
 
 describeEachDb('experiment_units triggers', (backend) => {
   let t: TestDb;
@@ -101,5 +105,27 @@ describeEachDb('experiment_units triggers', (backend) => {
     await decide([['e10', 'a', 'u10', 1, 5000]]);
     expect((await units()).find((u) => u.unit === 'u10')).toBeUndefined();
   });
-});
 
+  it('decisions stored as a thread\'s chunk (migration 012) expose their units as rows do', async () => {
+    await t.db.query(`INSERT INTO experiment_periods (model, route_gen, experiment_id, weights, per_event) VALUES ('m', 3, 1, '[0.5, 0.5]', false)`);
+    const b = new DecisionChunkBuilder();
+    const add = (variant: string, unit: string | undefined, model = 'm', gen = 3) => {
+      const id = newEventId();
+      b.add(id, lastEventIdMs(), rowMiddle(model, variant, '1', gen), model, variant, '1', unit, 0.5, undefined);
+    };
+    add('a', 'c1');
+    add('a', 'c1');
+    add('b', 'c2');
+    add('a', 'c2'); // crossed
+    add('a', undefined); // no unit: not exposed
+    add('a', 'c3', 'other'); // another model
+    add('a', 'c4', 'm', 99); // a generation no experiment runs
+    const log = new DecisionLog(t.db, { capacity: 100, batchSize: 100, flushMs: 60_000 });
+    expect(log.offerChunk(b.take()!)).toBe(true);
+    await log.close();
+    expect((await units()).filter((u) => u.unit.startsWith('c'))).toEqual([
+      { unit: 'c1', variant: 'a', route_gen: '3', crossed: false, events: 0, reward_sum: 0, converted: false },
+      { unit: 'c2', variant: 'b', route_gen: '3', crossed: true, events: 0, reward_sum: 0, converted: false },
+    ]);
+  });
+});

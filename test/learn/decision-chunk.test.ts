@@ -5,8 +5,9 @@
  * it is written, on PGlite and PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chunkOf, DecisionChunkBuilder, decisionsOf, encodeRow, findRow, rowMiddle } from '../../src/learn/decision-chunk.js';
+import { chunkOf, DecisionChunkBuilder, decisionsOf, findRow, rowMiddle } from '../../src/learn/decision-chunk.js';
 import { DecisionLog } from '../../src/learn/decision-log.js';
+import { lookUp, rowDecision } from '../../src/learn/feedback-store.js';
 import { eventIdTime, lastEventIdMs, newEventId } from '../../src/learn/event-id.js';
 import { DECISION_COLUMNS, rowToDecision, type Decision, type DecisionRow } from '../../src/learn/decision.js';
 import { describeEachDb, eventually, type TestDb } from '../helpers/services.js';
@@ -42,9 +43,9 @@ describe('decision chunks', () => {
     expect(back).toEqual(ds);
     for (const d of ds) expect(findRow(chunk, d.eventId)).toEqual(d);
     expect(findRow(chunk, newEventId())).toBeUndefined();
-    // encodeRow (one decision offered on its own) writes the same form.
+    // chunkOf (one decision offered on its own) writes the same form.
     for (const d of ds) expect(decisionsOf(chunkOf(d))).toEqual([d]);
-    expect(encodeRow(ds[0]!)).toBe(chunkOf(ds[0]!).rows);
+    for (const d of ds) expect(chunkOf(d).rows).toBe(build([d]).take()!.rows);
   });
 
   it('copies features at once: a view into a buffer reused afterwards keeps the values it had', () => {
@@ -60,8 +61,9 @@ describe('decision chunks', () => {
     const b = build([decisionNow({ at: 1000 }), decisionNow({ variant: 'b', version: '2', at: 900 }), decisionNow({ at: 1100 })]);
     expect(b.n).toBe(3);
     const c = b.take()!;
+    // The span covers the rows' times and the times their ids carry (now, here).
     expect(c.minMs).toBe(900);
-    expect(c.maxMs).toBe(1100);
+    expect(c.maxMs).toBe(lastEventIdMs());
     expect(c.counts.sort()).toEqual([['m', 'a', '1', 2], ['m', 'b', '2', 1]]);
     expect(b.n).toBe(0);
     expect(b.take()).toBeUndefined();
@@ -99,11 +101,16 @@ describeEachDb('decision log with chunks', (backend) => {
     expect(dl.pending(newEventId())).toBeUndefined();
     await dl.flush();
     expect(dl.pending(ds[25]!.eventId)).toBeUndefined();
+    // Written, and still in memory for feedback (DecisionLog.find), without a lookup.
+    expect(dl.find(ds[25]!.eventId)).toEqual(ds[25]);
     const rows = await t.db.query<{ n: number; feats: number }>(
-      'SELECT count(*)::int AS n, count(context)::int AS feats FROM decisions WHERE event_id = ANY($1::text[]) AND octet_length(context) = 8', [ds.map((d) => d.eventId)]);
+      'SELECT count(*)::int AS n, count(context)::int AS feats FROM all_decisions WHERE event_id = ANY($1::text[]) AND octet_length(context) = 8', [ds.map((d) => d.eventId)]);
     expect(rows[0]).toEqual({ n: 30, feats: 30 });
+    // Stored as the two chunks they came in (one row each), the repeat once (its key).
+    const chunks = await t.db.query<{ n: number }>('SELECT n FROM decision_chunks WHERE key = ANY($1::text[]) ORDER BY n', [[ds[0]!.eventId, ds[20]!.eventId]]);
+    expect(chunks.map((c) => c.n)).toEqual([10, 20]);
     // The context reads back exactly (float32 bytes, migration 006).
-    const back = await t.db.query<DecisionRow & Record<string, unknown>>(`SELECT ${DECISION_COLUMNS} FROM decisions WHERE event_id = $1`, [ds[7]!.eventId]);
+    const back = await t.db.query<DecisionRow & Record<string, unknown>>(`SELECT ${DECISION_COLUMNS} FROM all_decisions WHERE event_id = $1`, [ds[7]!.eventId]);
     expect([...rowToDecision(back[0]!).features!]).toEqual([7, Math.fround(7 / 3)]);
     expect(dl.stats.logged).toBe(50);
     await dl.close();
@@ -113,21 +120,56 @@ describeEachDb('decision log with chunks', (backend) => {
     const dl = new DecisionLog(t.db, { capacity: 1000, batchSize: 1000, flushMs: 60_000 });
     const features = (i: number): Float32Array | undefined =>
       i % 4 === 0 ? undefined : i % 4 === 1 ? new Float32Array([i, NaN, -Infinity, 1e-45]) : i % 4 === 2 ? new Float32Array(0) : new Float32Array(Array.from({ length: 100 }, (_, k) => i * 1000 + k));
-    const ds = Array.from({ length: 41 }, (_, i) => decisionNow({ unitId: `mix${i}`, features: features(i) }));
+    // Unit ids beyond ASCII, with quotes and a row separator inside, are escaped so that row offsets stay byte offsets.
+    const unit = (i: number) => (i % 5 === 0 ? `émoji 🙂 "q" },{"e":"x ${i}` : `mix${i}`);
+    const ds = Array.from({ length: 41 }, (_, i) => decisionNow({ unitId: unit(i), features: features(i) }));
     // Three chunks of odd sizes and one decision offered on its own, written as one batch.
     for (const part of [ds.slice(0, 7), ds.slice(7, 8), ds.slice(8, 40)]) expect(dl.offerChunk(build(part).take()!)).toBe(true);
     expect(dl.offer(ds[40]!)).toBe(true);
     await dl.flush();
-    const rows = await t.db.query<DecisionRow & Record<string, unknown>>(`SELECT ${DECISION_COLUMNS} FROM decisions WHERE event_id = ANY($1::text[])`, [ds.map((d) => d.eventId)]);
+    const rows = await t.db.query<DecisionRow & Record<string, unknown>>(`SELECT ${DECISION_COLUMNS} FROM all_decisions WHERE event_id = ANY($1::text[])`, [ds.map((d) => d.eventId)]);
     expect(rows.length).toBe(41);
     const byId = new Map(rows.map((r) => [rowToDecision(r).eventId, rowToDecision(r)]));
-    for (const d of ds) {
-      const got = byId.get(d.eventId)!;
-      expect(got.unitId).toBe(d.unitId);
-      if (d.features === undefined) expect(got.features).toBeUndefined();
-      else expect([...got.features!]).toEqual([...d.features]);
-    }
+    const same = (got: Decision | undefined, d: Decision) => {
+      expect(got).toBeDefined();
+      expect(got!.unitId).toBe(d.unitId);
+      expect(got!.at).toBe(d.at);
+      if (d.features === undefined) expect(got!.features).toBeUndefined();
+      else expect([...got!.features!]).toEqual([...d.features]);
+    };
+    for (const d of ds) same(byId.get(d.eventId), d);
+    // Feedback's lookup finds each one by id (a chunk's first, middle and last rows, the chunk of
+    // one, the single decision), with its context read alone from the chunk's bytes.
+    const found = await t.db.transaction((tx) => lookUp(tx, [...ds.map((d) => d.eventId), newEventId(), 'client-id-never-logged']));
+    for (const d of ds) same(rowDecision(found.get(d.eventId)!, d.eventId), d);
+    expect(found.get(ds[3]!.eventId)!.propensity).toBe(0.9);
+    expect(rowDecision(found.get(ds[3]!.eventId)!, ds[3]!.eventId)).toMatchObject({ model: 'm', variant: 'a', version: '1', routeGen: 7 });
+    expect(found.size).toBe(43);
+    for (const [id, r] of found) if (!ds.some((d) => d.eventId === id)) expect(r.d_event_id).toBeNull();
     await dl.close();
+  });
+
+  it('keeps written chunks for find up to recentBytes, oldest out first', async () => {
+    const a = Array.from({ length: 5 }, () => decisionNow());
+    const b = Array.from({ length: 5 }, () => decisionNow());
+    const ca = build(a).take()!;
+    const cb = build(b).take()!;
+    // Room for one of the two chunks (the same size: same fields, ids of one length).
+    const dl = new DecisionLog(t.db, { capacity: 1000, batchSize: 1000, flushMs: 60_000, recentBytes: ca.rows.length + ca.contexts.byteLength + ca.dir.byteLength });
+    dl.offerChunk(ca);
+    await dl.flush();
+    expect(dl.find(a[2]!.eventId)).toEqual(a[2]);
+    dl.offerChunk(cb);
+    await dl.flush();
+    expect(dl.find(a[2]!.eventId)).toBeUndefined();
+    expect(dl.find(b[4]!.eventId)).toEqual(b[4]);
+    await dl.close();
+    const none = new DecisionLog(t.db, { capacity: 1000, batchSize: 1000, flushMs: 60_000, recentBytes: 0 });
+    const c = [decisionNow()];
+    none.offerChunk(build(c).take()!);
+    await none.flush();
+    expect(none.find(c[0]!.eventId)).toBeUndefined();
+    await none.close();
   });
 
   it('drops a whole chunk (counted per variant) when it does not fit', async () => {

@@ -44,7 +44,7 @@ describeEachDb('decision log', (backend) => {
   });
 
   const read = async (ids: string[]) => {
-    const rows = await t.db.query<DecisionRow & Record<string, unknown>>(`SELECT ${DECISION_COLUMNS} FROM decisions WHERE event_id IN (SELECT jsonb_array_elements_text($1::text::jsonb))`, [JSON.stringify(ids)]);
+    const rows = await t.db.query<DecisionRow & Record<string, unknown>>(`SELECT ${DECISION_COLUMNS} FROM all_decisions WHERE event_id IN (SELECT jsonb_array_elements_text($1::text::jsonb))`, [JSON.stringify(ids)]);
     return rows.map(rowToDecision);
   };
 
