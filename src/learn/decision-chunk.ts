@@ -1,20 +1,20 @@
 /**
- * Decisions as an I/O thread hands them to the decision log: a chunk of rows already encoded as
- * the INSERT's parameters read them (decision-log.ts): the JSON of every field but the context,
- * and the contexts (input features) as the elements of a PostgreSQL binary `bytea[]`, so that
- * the database copies their bytes instead of parsing text (base64 inside the JSON cost PGlite
- * ~7 of ~22 us per 100-feature row; `npm run bench -- feedback`, 100-feature decisions/s:
- * 1.28x on PGlite, 1.4x on PostgreSQL, 2026-12-03). With them, the
- * few facts the log needs without reading them: how many, their time range, and counts per
- * (model, variant, version).
+ * Decisions as an I/O thread hands them to the decision log, encoded as the database stores
+ * them (one `decision_chunks` row per chunk, migration 012): the rows' JSON (every field but the
+ * context; ASCII, so string offsets are byte offsets), the contexts (input features: per row a
+ * 32-bit big-endian length, then the float32 bytes, which the database copies instead of
+ * parsing text) and a directory of 20 bytes per row (the UUIDv7's 16 bytes and the row's
+ * offset) by which a lookup finds one row without reading the others. With them, the few facts
+ * the log needs without reading them: how many, their time span, and counts per (model,
+ * variant, version).
  *
  * Why not an array of Decision objects: at tens of thousands of routed requests a second, each
  * decision as an object was built on the I/O thread, structured-cloned field by field into the
  * main thread, checked, indexed in a Map and turned into JSON there: ~2-3 µs of I/O-thread CPU
  * per request (`npm run bench -- routing`). A chunk is one string built by concatenation on the
- * request path and copied once; the log only joins chunks into the INSERT's parameter. A
- * decision is read back from its row only when feedback arrives before its batch is committed
- * (`findRow`, narrowed by time: event ids are UUIDv7s that carry it).
+ * request path and copied once. A decision is read back from its chunk only when feedback
+ * arrives for it while the log still holds the chunk (`findRow`, narrowed by time: event ids
+ * are UUIDv7s that carry it).
  */
 import { contextOf, type Decision } from './decision.js';
 
