@@ -17,6 +17,7 @@
  * are UUIDv7s that carry it).
  */
 import { contextOf, type Decision } from './decision.js';
+import { uuidHex, uuidMs } from './event-id.js';
 
 export interface DecisionChunk {
   /** JSON objects, comma-separated without brackets, one per decision (keys: see encodeRow). */
@@ -101,7 +102,7 @@ export class DecisionChunkBuilder {
     this.count++;
     // The span covers the decision's time and the time its id carries (the same when `at` is
     // lastEventIdMs(), as on the request path): lookups search chunks by the id's time.
-    const idMs = parseInt(eventId.slice(0, 8), 16) * 65536 + parseInt(eventId.slice(9, 13), 16);
+    const idMs = uuidMs(eventId);
     if (at < this.minMs) this.minMs = at;
     if (at > this.maxMs) this.maxMs = at;
     if (idMs < this.minMs) this.minMs = idMs;
@@ -136,8 +137,7 @@ class DirWriter {
       this.buf.copy(bigger, 0, 0, this.end);
       this.buf = bigger;
     }
-    const hex = eventId.length === 36 ? eventId.slice(0, 8) + eventId.slice(9, 13) + eventId.slice(14, 18) + eventId.slice(19, 23) + eventId.slice(24) : '';
-    if (this.buf.write(hex, this.end, 16, 'hex') !== 16) this.buf.fill(0, this.end, this.end + 16);
+    if (this.buf.write(uuidHex(eventId), this.end, 16, 'hex') !== 16) this.buf.fill(0, this.end, this.end + 16);
     this.buf.writeUInt32BE(rowAt, this.end + 16);
     this.end += 20;
   }
@@ -199,38 +199,53 @@ export function featuresArray(rows: ReadonlyArray<Float32Array | number[] | unde
   return byteaArray(rows.length, [w.take()]);
 }
 
-/** Values (or NULLs) as one PostgreSQL binary `bytea[]` value. */
-export function bytesArray(items: ReadonlyArray<Uint8Array | undefined>): Buffer {
+/**
+ * Values as one PostgreSQL binary `bytea[]` value, each written once after its length; a string
+ * as its Latin-1 bytes (a chunk's rows, which are ASCII: one byte per character).
+ */
+export function bytesArray(items: ReadonlyArray<Uint8Array | string>): Buffer {
   let bytes = 0;
-  for (const b of items) bytes += 4 + (b?.byteLength ?? 0);
-  const out = Buffer.allocUnsafe(bytes);
-  let at = 0;
+  for (const b of items) bytes += 4 + (typeof b === 'string' ? b.length : b.byteLength);
+  const out = Buffer.allocUnsafe(HEADER + bytes);
+  let at = writeHeader(out, items.length);
   for (const b of items) {
-    at = out.writeInt32BE(b === undefined ? -1 : b.byteLength, at);
-    if (b === undefined) continue;
-    out.set(b, at);
-    at += b.byteLength;
+    if (typeof b === 'string') {
+      at = out.writeInt32BE(b.length, at);
+      at += out.write(b, at, 'latin1');
+    } else {
+      at = out.writeInt32BE(b.byteLength, at);
+      out.set(b, at);
+      at += b.byteLength;
+    }
   }
-  return byteaArray(items.length, [out]);
+  return out;
 }
 
 /** A one-dimensional binary `bytea[]` of `n` elements already written (length-prefixed) in `parts`. */
 function byteaArray(n: number, parts: readonly Uint8Array[]): Buffer {
   let bytes = 0;
   for (const p of parts) bytes += p.byteLength;
-  // Header: dimensions, has-nulls flag (array_recv finds NULLs from the lengths itself), element
-  // type (bytea, oid 17), then the one dimension's length and lower bound.
-  const out = Buffer.allocUnsafe(20 + bytes);
-  let at = out.writeInt32BE(1, 0);
-  at = out.writeInt32BE(1, at);
-  at = out.writeInt32BE(17, at);
-  at = out.writeInt32BE(n, at);
-  at = out.writeInt32BE(1, at);
+  const out = Buffer.allocUnsafe(HEADER + bytes);
+  let at = writeHeader(out, n);
   for (const p of parts) {
     out.set(p, at);
     at += p.byteLength;
   }
   return out;
+}
+
+const HEADER = 20;
+
+/**
+ * Header: dimensions, has-nulls flag (array_recv finds NULLs from the lengths itself), element
+ * type (bytea, oid 17), then the one dimension's length and lower bound. Returns its end.
+ */
+function writeHeader(out: Buffer, n: number): number {
+  let at = out.writeInt32BE(1, 0);
+  at = out.writeInt32BE(1, at);
+  at = out.writeInt32BE(17, at);
+  at = out.writeInt32BE(n, at);
+  return out.writeInt32BE(1, at);
 }
 
 /**
@@ -304,7 +319,6 @@ export function findRow(chunk: DecisionChunk, eventId: string): Decision | undef
 
 /** A UUIDv7's 16 bytes, as the directory holds them (undefined for an id of another form). */
 function idBytes(eventId: string): Buffer | undefined {
-  if (eventId.length !== 36) return undefined;
-  const b = Buffer.from(eventId.slice(0, 8) + eventId.slice(9, 13) + eventId.slice(14, 18) + eventId.slice(19, 23) + eventId.slice(24), 'hex');
+  const b = Buffer.from(uuidHex(eventId), 'hex');
   return b.length === 16 ? b : undefined;
 }

@@ -52,7 +52,17 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 /** The decision time (ms since the epoch) a UUIDv7 carries; undefined for any other id. */
 export function eventIdTime(id: string): number | undefined {
   if (id.length !== 36 || !V7.test(id)) return undefined;
-  return parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+  return uuidMs(id);
+}
+
+/** The 48-bit time of an id known to be a UUIDv7 (no check: for the request path's own ids). */
+export function uuidMs(id: string): number {
+  return parseInt(id.slice(0, 8), 16) * 65536 + parseInt(id.slice(9, 13), 16);
+}
+
+/** A UUID's 32 hex digits without its dashes ('' for a string of another length). */
+export function uuidHex(id: string): string {
+  return id.length === 36 ? id.slice(0, 8) + id.slice(9, 13) + id.slice(14, 18) + id.slice(19, 23) + id.slice(24) : '';
 }
 
 /** Whether `id` may be an event id (Sluice's or a client's). */

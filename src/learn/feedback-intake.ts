@@ -313,6 +313,16 @@ export class FeedbackIntake {
     this.deferredItems.set(t, w);
   }
 
+  /** Decisions still in memory (buffered, or written lately), which need no lookup in the chunks. */
+  private inMemory(ids: readonly string[]): Map<string, Decision> {
+    const known = new Map<string, Decision>();
+    for (const id of ids) {
+      const d = this.o.decisions.find(id);
+      if (d) known.set(id, d);
+    }
+    return known;
+  }
+
   private tooLate(w: Waiting, decidedAt: number): boolean {
     return (w.item.at ?? w.receivedAt) - decidedAt > this.o.joinWindowMs;
   }
@@ -325,12 +335,7 @@ export class FeedbackIntake {
   // ---- database mode --------------------------------------------------------------------------
 
   private async toDatabase(todo: Waiting[], outcomes: Map<Waiting, FeedbackOutcome | 'deferred'>): Promise<void> {
-    // Decisions still in memory (buffered, or written lately) need no lookup in the chunks.
-    const known = new Map<string, Decision>();
-    for (const w of todo) {
-      const d = this.o.decisions.find(w.item.eventId);
-      if (d) known.set(w.item.eventId, d);
-    }
+    const known = this.inMemory(todo.map((w) => w.item.eventId));
     const stored = await this.o.db.transaction(async (tx) => {
       const found = await lookUp(tx, todo.map((w) => w.item.eventId), known);
       const rows: Row[] = [];
@@ -482,11 +487,7 @@ export class FeedbackIntake {
       // Shutting down: the rest of this segment is replayed (again, harmlessly) at the next start.
       if (this.closing) return;
       const chunk = records.slice(i, i + REPLAY_BATCH);
-      const known = new Map<string, Decision>();
-      for (const r of chunk) {
-        const d = this.o.decisions.find(r.e);
-        if (d) known.set(r.e, d);
-      }
+      const known = this.inMemory(chunk.map((r) => r.e));
       const stored = await this.o.db.transaction(async (tx) => {
         const found = await lookUp(tx, chunk.map((r) => r.e), known);
         const rows: Row[] = chunk.map((r) => {

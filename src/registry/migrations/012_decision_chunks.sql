@@ -56,22 +56,24 @@ CREATE VIEW all_decisions AS
 ALTER TABLE feedback_events ADD COLUMN context bytea;
 UPDATE feedback_events f SET context = d.context FROM decisions d WHERE d.event_id = f.event_id AND d.context IS NOT NULL;
 
--- Chunks under an active experiment's route expose their units, as decisions' rows do
--- (migration 008's experiment_units_from_decisions, the same statement over the chunks' rows).
-CREATE FUNCTION experiment_units_from_decision_chunks() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Decisions under an active experiment's route expose their units: migration 008's statement,
+-- now a function of the decisions (as arrays, zipped) that both triggers call, the one on
+-- `decisions` rows (008's, replaced here) and the one on chunks. Ties in time go by event id (a
+-- thread's ids are in the order it decided).
+CREATE FUNCTION experiment_units_expose(p_event_ids text[], p_ats timestamptz[], p_models text[],
+                                        p_variants text[], p_unit_ids text[], p_route_gens bigint[]) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM experiment_periods WHERE active) THEN RETURN NULL; END IF;
   WITH d AS (
-    SELECT r.e AS event_id, to_timestamp(r.a / 1000) AS at, r.m AS model, r.v AS variant, r.u AS unit_id, r.g AS route_gen
-      FROM added c, jsonb_to_recordset(('[' || convert_from(c.rows, 'UTF8') || ']')::jsonb) AS r(e text, a float8, m text, v text, u text, g bigint)),
+    SELECT * FROM unnest(p_event_ids, p_ats, p_models, p_variants, p_unit_ids, p_route_gens)
+                    AS d(event_id, at, model, variant, unit_id, route_gen)),
   up AS (
     INSERT INTO experiment_units AS u (experiment_id, unit, variant, route_gen, first_at, crossed)
     SELECT p.experiment_id, CASE WHEN p.per_event THEN d.event_id ELSE d.unit_id END,
-           -- ties in time go by event id: a thread's ids are in the order it decided
            (array_agg(d.variant ORDER BY d.at, d.event_id))[1], (array_agg(d.route_gen ORDER BY d.at, d.event_id))[1],
            min(d.at), count(DISTINCT d.variant) > 1
       FROM d JOIN experiment_periods p ON p.active AND p.model = d.model AND p.route_gen = d.route_gen
      WHERE (p.per_event OR (d.unit_id IS NOT NULL AND d.unit_id <> ''))
+       -- most decisions are of units already seen in the same variant: nothing to change
        AND NOT EXISTS (SELECT 1 FROM experiment_units k WHERE k.experiment_id = p.experiment_id
                           AND k.unit = CASE WHEN p.per_event THEN d.event_id ELSE d.unit_id END
                           AND (k.crossed OR k.variant = d.variant))
@@ -87,6 +89,23 @@ BEGIN
     FROM up GROUP BY 1, 2, 3
   ON CONFLICT (experiment_id, variant, route_gen) DO UPDATE
     SET units = s.units + EXCLUDED.units, crossed = s.crossed + EXCLUDED.crossed;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION experiment_units_from_decisions() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM experiment_periods WHERE active) THEN RETURN NULL; END IF;
+  PERFORM experiment_units_expose(array_agg(event_id), array_agg(at), array_agg(model), array_agg(variant), array_agg(unit_id), array_agg(route_gen))
+     FROM added;
+  RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION experiment_units_from_decision_chunks() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM experiment_periods WHERE active) THEN RETURN NULL; END IF;
+  PERFORM experiment_units_expose(array_agg(r.e), array_agg(to_timestamp(r.a / 1000)), array_agg(r.m), array_agg(r.v), array_agg(r.u), array_agg(r.g))
+     FROM added c, jsonb_to_recordset(('[' || convert_from(c.rows, 'UTF8') || ']')::jsonb) AS r(e text, a float8, m text, v text, u text, g bigint);
   RETURN NULL;
 END
 $$;
