@@ -21,25 +21,25 @@ import path from 'node:path';
 import { DecisionLog } from '../src/learn/decision-log.js';
 import { DecisionChunkBuilder, rowMiddle } from '../src/learn/decision-chunk.js';
 import type { Decision } from '../src/learn/decision.js';
-import { lastEventIdMs, newEventId } from '../src/learn/event-id.js';
+import { lastEventIdMs } from '../src/learn/event-id.js';
 import { FeedbackIntake, type FeedbackInput } from '../src/learn/feedback.js';
 import { unavailable, type Db } from '../src/registry/db.js';
 import { pglite, postgres, type Backend } from './backends.js';
 import { check, table } from './util.js';
 
-/** Decisions as the data plane makes them: each at the time its UUIDv7 carries. */
+/** Decisions to log (logDecisions gives each its event id and time, as the data plane does). */
 function decisions(n: number, features: number): Decision[] {
   return Array.from({ length: n }, (_, i) => ({
-    eventId: newEventId(), at: lastEventIdMs(), model: 'bench', variant: i % 10 === 0 ? 'b' : 'a', version: i % 10 === 0 ? '2' : '1',
+    eventId: '', at: 0, model: 'bench', variant: i % 10 === 0 ? 'b' : 'a', version: i % 10 === 0 ? '2' : '1',
     unitId: `unit-${i}`, propensity: i % 10 === 0 ? 0.1 : 0.9, routeGen: 1,
     ...(features > 0 ? { features: Float32Array.from({ length: features }, (_, k) => (i + k) / 7) } : {}),
   }));
 }
 
 /**
- * Offers every decision at once, in chunks of 256 as I/O threads hand them over (the rows are
- * encoded in the timed part, as on the request path), and waits until all are committed:
- * decisions per second.
+ * Offers every decision at once, in chunks of 256 as I/O threads hand them over (ids made and
+ * rows encoded in the timed part, as on the request path: each decision gets its chunk's event
+ * id, at the time the id carries), and waits until all are committed: decisions per second.
  */
 async function logDecisions(db: Db, ds: Decision[], keep?: (log: DecisionLog) => void): Promise<number> {
   const log = new DecisionLog(db, { capacity: ds.length, batchSize: 500, flushMs: 20 });
@@ -49,6 +49,8 @@ async function logDecisions(db: Db, ds: Decision[], keep?: (log: DecisionLog) =>
   for (const d of ds) {
     let middle = middles.get(d.variant);
     if (middle === undefined) middles.set(d.variant, (middle = rowMiddle(d.model, d.variant, d.version, d.routeGen)));
+    d.eventId = b.nextId();
+    d.at = lastEventIdMs();
     b.add(d.eventId, d.at, middle, d.model, d.variant, d.version, d.unitId, d.propensity, d.features as Float32Array | undefined);
     if (b.n === 256) check(log.offerChunk(b.take()!), 'a chunk was dropped below capacity');
   }

@@ -18,7 +18,7 @@ import { errorFields, log } from '../log.js';
 import { isUnavailable, type Db } from '../registry/db.js';
 import { decisionProblem, type Decision } from './decision.js';
 import { bytesArray, chunkOf, contextsArray, findRow, type DecisionChunk } from './decision-chunk.js';
-import { eventIdTime } from './event-id.js';
+import { chunkPlace, eventIdTime } from './event-id.js';
 import { Backoff, family, RateLimited } from './metric-lines.js';
 
 export interface DecisionLogOptions {
@@ -137,14 +137,18 @@ export class DecisionLog {
     return this.pending(eventId) ?? this.search([this.recent], eventId);
   }
 
-  /** A thread's decisions carry UUIDv7 ids within their chunk's span: only those chunks are read. */
+  /**
+   * A thread's decisions carry UUIDv7 ids within their chunk's span, and the chunk's tag when it
+   * has one: only the chunks both admit are read.
+   */
   private search(lists: DecisionChunk[][], eventId: string): Decision | undefined {
     const t = eventIdTime(eventId);
     if (t === undefined) return undefined;
+    const tag = chunkPlace(eventId)!.tag;
     for (const list of lists) {
       for (let i = list.length - 1; i >= 0; i--) {
         const c = list[i]!;
-        if (t < c.minMs || t > c.maxMs) continue;
+        if (t < c.minMs || t > c.maxMs || (c.tag !== undefined && c.tag !== tag)) continue;
         const d = findRow(c, eventId);
         if (d) return d;
       }
@@ -350,12 +354,12 @@ export class DecisionLog {
    * against 2.8 ms as a one-element bytea[], 2026-12-03), and the rows are most of the bytes.
    */
   private async insertChunks(chunks: DecisionChunk[]): Promise<void> {
-    const meta = chunks.map((c) => `{"k":${JSON.stringify(c.key)},"lo":${c.minMs},"hi":${c.maxMs},"n":${c.n}}`);
+    const meta = chunks.map((c) => `{"k":${JSON.stringify(c.key)},"lo":${c.minMs},"hi":${c.maxMs},"n":${c.n},"t":${c.tag ?? null}}`);
     await this.db.query(
-      `INSERT INTO decision_chunks (key, span, n, rows, contexts, dir)
-       SELECT k, int8range(lo, hi, '[]'), n, r, c, di
-         FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS (k text, lo int8, hi int8, n integer),
-                         unnest($2::bytea[]), unnest($3::bytea[]), unnest($4::bytea[])) AS x(k, lo, hi, n, r, c, di)
+      `INSERT INTO decision_chunks (key, span, n, tag, rows, contexts, dir)
+       SELECT k, int8range(lo, hi, '[]'), n, t, r, c, di
+         FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS (k text, lo int8, hi int8, n integer, t integer),
+                         unnest($2::bytea[]), unnest($3::bytea[]), unnest($4::bytea[])) AS x(k, lo, hi, n, t, r, c, di)
        ON CONFLICT (key) DO NOTHING`,
       ['[' + meta.join(',') + ']', bytesArray(chunks.map((c) => c.rows)), bytesArray(chunks.map((c) => c.contexts)), bytesArray(chunks.map((c) => c.dir))],
     );

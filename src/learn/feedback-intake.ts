@@ -35,7 +35,7 @@
 import path from 'node:path';
 import { isStorageFull, SluiceError } from '../errors.js';
 import { errorFields, log } from '../log.js';
-import { isUnavailable, type Db } from '../registry/db.js';
+import { isUnavailable, retryConflicts, type Db } from '../registry/db.js';
 import type { Decision } from './decision.js';
 import type { DecisionLog } from './decision-log.js';
 import { eventIdTime, isValidEventId, isValidUnitId } from './event-id.js';
@@ -54,6 +54,11 @@ export interface FeedbackIntakeOptions {
   batchSize: number;
   /** Longest an event waits for its batch to start. */
   flushMs: number;
+  /**
+   * Batches in flight at once (default 2): while one commits, the next is looked up, so the
+   * database's work and this thread's overlap (each its own transaction; see runBatch).
+   */
+  concurrency?: number;
   /** How long an unknown UUIDv7 id younger than this is looked up again (default 2 s). */
   notFoundGraceMs?: number;
   /** Probe backoff while the database is unreachable (default 100 ms .. 2 s). */
@@ -96,7 +101,10 @@ export class FeedbackIntake {
   private readonly log: LocalLog;
   private queue: Waiting[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  /** The batch loops running (at most opts.concurrency). */
+  private readonly loops = new Set<Promise<void>>();
+  /** Local-log batches, one after another (see toLocalLog). */
+  private localChain: Promise<unknown> = Promise.resolve();
   /** Events not found yet but young enough to look up again, waiting for their retry. */
   private readonly deferred = new Set<NodeJS.Timeout>();
   private readonly deferredItems = new Map<NodeJS.Timeout, Waiting>();
@@ -112,7 +120,7 @@ export class FeedbackIntake {
   private readonly warnLog = new RateLimited(10_000);
 
   constructor(opts: FeedbackIntakeOptions) {
-    this.o = { notFoundGraceMs: 2_000, probeMinMs: 100, probeMaxMs: 2_000, maxSegmentBytes: 64 * 1024 * 1024, ...opts };
+    this.o = { concurrency: 2, notFoundGraceMs: 2_000, probeMinMs: 100, probeMaxMs: 2_000, maxSegmentBytes: 64 * 1024 * 1024, ...opts };
     this.log = new LocalLog(path.join(opts.dataDir, 'feedback'), this.o.maxSegmentBytes);
   }
 
@@ -182,7 +190,7 @@ export class FeedbackIntake {
     this.deferredItems.clear();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    while (this.running) await this.running;
+    while (this.loops.size > 0) await Promise.all(this.loops);
     while (this.queue.length > 0) await this.runBatch();
     await this.replaying;
     await this.log.close();
@@ -221,7 +229,11 @@ export class FeedbackIntake {
   }
 
   private kick(): void {
-    if (this.running) return; // the loop takes what queued when the batch in flight commits
+    if (this.loops.size > 0) {
+      // A running loop takes what queued when its batch commits; a full batch may start another.
+      if (this.queue.length >= this.o.batchSize) this.startLoop();
+      return;
+    }
     if (this.queue.length >= this.o.batchSize) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = undefined;
@@ -235,17 +247,24 @@ export class FeedbackIntake {
   }
 
   private startLoop(): void {
-    if (this.running) return;
-    this.running = (async () => {
+    if (this.loops.size >= this.o.concurrency || this.queue.length === 0) return;
+    const loop: Promise<void> = (async () => {
       while (this.queue.length > 0) await this.runBatch();
     })().finally(() => {
-      this.running = undefined;
+      this.loops.delete(loop);
       // Events submitted after the last batch was taken, while this loop was ending.
       if (this.queue.length > 0 && !this.closing) this.kick();
     });
+    this.loops.add(loop);
   }
 
-  /** One batch, never throwing: every event in it is answered. */
+  /**
+   * One batch, never throwing: every event in it is answered. Batches may run side by side
+   * (opts.concurrency), each in its own transaction: an event in two of them at once is
+   * inserted by one, and the other's INSERT waits for that commit and stores nothing (a
+   * duplicate; insertRows locks ids in sorted order, so two batches never wait on each other
+   * in a cycle). Local-log batches run one at a time (toLocalLog).
+   */
   private async runBatch(): Promise<void> {
     const batch = this.queue.splice(0, this.o.batchSize);
     // Repeats inside the batch follow their first copy.
@@ -336,7 +355,7 @@ export class FeedbackIntake {
 
   private async toDatabase(todo: Waiting[], outcomes: Map<Waiting, FeedbackOutcome | 'deferred'>): Promise<void> {
     const known = this.inMemory(todo.map((w) => w.item.eventId));
-    const stored = await this.o.db.transaction(async (tx) => {
+    const stored = await retryConflicts(() => this.o.db.transaction(async (tx) => {
       const found = await lookUp(tx, todo.map((w) => w.item.eventId), known);
       const rows: Row[] = [];
       const local = new Map<Waiting, FeedbackOutcome | 'deferred'>();
@@ -367,7 +386,7 @@ export class FeedbackIntake {
         local.set(w, { event_id: w.item.eventId, status: inserted.has(w.item.eventId) ? 'accepted' : 'duplicate' });
       }
       return { local, rows: rows.filter((r) => inserted.has(r.eventId)) };
-    });
+    }));
     // Committed: only now are the answers final.
     for (const [w, o] of stored.local) outcomes.set(w, o);
     this.emit(stored.rows);
@@ -398,11 +417,25 @@ export class FeedbackIntake {
     this.startReplayer();
   }
 
-  private async toLocalLog(todo: Waiting[], outcomes: Map<Waiting, FeedbackOutcome | 'deferred'>): Promise<void> {
+  /**
+   * Appends the batch to the local log, after any other batch's append (each sees the ids the
+   * one before it stored: a repeat in a batch running beside it is a duplicate, as in one batch).
+   */
+  private toLocalLog(todo: Waiting[], outcomes: Map<Waiting, FeedbackOutcome | 'deferred'>): Promise<void> {
+    const run = this.localChain.then(() => this.appendLocal(todo, outcomes));
+    this.localChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async appendLocal(todo: Waiting[], outcomes: Map<Waiting, FeedbackOutcome | 'deferred'>): Promise<void> {
     const records: LogRecord[] = [];
     const accepted: Waiting[] = [];
     for (const w of todo) {
       const id = w.item.eventId;
+      if (this.inLog.has(id)) {
+        outcomes.set(w, { event_id: id, status: 'duplicate' });
+        continue;
+      }
       const d = this.o.decisions.pending(id);
       const decidedAt = d?.at ?? eventIdTime(id);
       if (decidedAt !== undefined && this.tooLate(w, decidedAt)) {
@@ -488,7 +521,7 @@ export class FeedbackIntake {
       if (this.closing) return;
       const chunk = records.slice(i, i + REPLAY_BATCH);
       const known = this.inMemory(chunk.map((r) => r.e));
-      const stored = await this.o.db.transaction(async (tx) => {
+      const stored = await retryConflicts(() => this.o.db.transaction(async (tx) => {
         const found = await lookUp(tx, chunk.map((r) => r.e), known);
         const rows: Row[] = chunk.map((r) => {
           const f = found.get(r.e);
@@ -497,7 +530,7 @@ export class FeedbackIntake {
         });
         const inserted = await insertRows(tx, rows);
         return rows.filter((r) => inserted.has(r.eventId));
-      });
+      }));
       this.counts.replayed += chunk.length;
       this.counts.replayDuplicates += chunk.length - stored.length;
       this.counts.unjoined += stored.filter((r) => !r.decision).length;

@@ -5,7 +5,7 @@
 import type { Queryable } from '../registry/db.js';
 import { featuresArray } from './decision-chunk.js';
 import { contextOf, type Decision } from './decision.js';
-import { eventIdTime } from './event-id.js';
+import { chunkPlace, uuidMs } from './event-id.js';
 import type { LogRecord } from './local-log.js';
 
 /** What the join needs of a decision row. */
@@ -39,10 +39,11 @@ export interface Row {
 /**
  * For each id: whether feedback is stored for it already, and its decision if logged, with its
  * context. The ids go in as one JSON text parameter (the same on both drivers, whatever the
- * batch size), each with the time its UUIDv7 carries: a decision offered on its own is a row of
- * `decisions` (by primary key); a thread's is in the `decision_chunks` row whose span holds that
- * time, found in its directory, and its row is read and parsed alone (migration 012). Ids in
- * `known` (decisions the caller has from memory) are not searched for in the chunks.
+ * batch size), each with what its UUIDv7 carries (time, chunk tag and row): a decision offered
+ * on its own is a row of `decisions` (by primary key); a thread's is in a `decision_chunks`
+ * row, found by its tag (migration 013) or, untagged, by its span and directory (012), and its
+ * row is read and parsed alone. Ids in `known` (decisions the caller has from memory) are not
+ * searched for in the chunks.
  */
 export async function lookUp(tx: Queryable, ids: string[], known?: ReadonlyMap<string, unknown>): Promise<Map<string, JoinRow>> {
   if (known !== undefined && ids.every((id) => known.has(id))) return seenOnly(tx, ids);
@@ -55,23 +56,36 @@ export async function lookUp(tx: Queryable, ids: string[], known?: ReadonlyMap<s
             coalesce(d.propensity, x.p) AS propensity, coalesce(d.route_gen, x.g)::float8 AS route_gen,
             CASE WHEN d.event_id IS NOT NULL THEN d.action ELSE x.k END AS action,
             d.features, CASE WHEN d.event_id IS NOT NULL THEN d.context ELSE x.context END AS context
-       FROM jsonb_to_recordset($1::text::jsonb) AS i(id text, t int8)
+       FROM jsonb_to_recordset($1::text::jsonb) AS i(id text, t int8, g integer, k integer)
        LEFT JOIN feedback_events f ON f.event_id = i.id
        LEFT JOIN decisions d ON d.event_id = i.id
        LEFT JOIN LATERAL (
-         -- The chunk whose directory holds the id (20 bytes per row: the id's 16, then the
-         -- row's offset; a match off that grid would need 16 bytes of two neighbouring ids to
-         -- equal this one), and its row: from its offset to the next row's, less the comma, or
-         -- to the end. A substring of an uncompressed out-of-line value reads only the part it
-         -- returns. OFFSET 0 and LIMIT keep each step from being inlined, and so evaluated
-         -- again, where it is used.
+         -- The chunk that holds the id, and the id's row k there. A tagged chunk: the one with
+         -- the tag the id carries whose directory (20 bytes per row: the id's 16, then the row's
+         -- offset) has the id at row k, the index it carries (migration 013). An untagged one:
+         -- one whose span holds the id's time and whose directory has the id, found by a byte
+         -- search (a match off the 20-byte grid would need 16 bytes of two neighbouring ids to
+         -- equal this one); searched only when no tagged chunk has it (LIMIT over UNION ALL).
+         -- Then the row: from its offset to the next row's, less the comma, or to the end. A
+         -- substring of an uncompressed out-of-line value reads only the part it returns.
+         -- OFFSET 0 and LIMIT keep each step from being inlined, and so evaluated again, where
+         -- it is used.
          SELECT r.e, r.a, r.m, r.v, r.ver, r.u, r.p, r.g, r.k,
                 CASE WHEN r.o IS NULL THEN NULL ELSE substring(h.contexts FROM r.o + 1 FOR r.l) END AS context
-           FROM (SELECT c.rows, c.contexts, c.dir, c.n, (t.pos - 1) / 20 AS k
-                   FROM decision_chunks c,
-                        LATERAL (SELECT position(decode(replace(i.id, '-', ''), 'hex') IN c.dir) AS pos OFFSET 0) t
-                  WHERE i.t IS NOT NULL AND d.event_id IS NULL AND c.span @> i.t AND t.pos > 0 AND (t.pos - 1) % 20 = 0
-                  LIMIT 1) h,
+           FROM (SELECT * FROM (
+                   (SELECT c.rows, c.contexts, c.dir, c.n, i.k AS k
+                      FROM decision_chunks c
+                     WHERE i.g IS NOT NULL AND d.event_id IS NULL AND c.tag = i.g AND c.n > i.k
+                       AND substring(c.dir FROM i.k * 20 + 1 FOR 16) = decode(replace(i.id, '-', ''), 'hex')
+                     LIMIT 1)
+                   UNION ALL
+                   (SELECT c.rows, c.contexts, c.dir, c.n, (t.pos - 1) / 20 AS k
+                      FROM decision_chunks c,
+                           LATERAL (SELECT position(decode(replace(i.id, '-', ''), 'hex') IN c.dir) AS pos OFFSET 0) t
+                     WHERE i.t IS NOT NULL AND d.event_id IS NULL AND c.tag IS NULL AND c.span @> i.t
+                       AND t.pos > 0 AND (t.pos - 1) % 20 = 0
+                     LIMIT 1)) u
+                 LIMIT 1) h,
                 LATERAL (SELECT (get_byte(h.dir, h.k * 20 + 16) << 24) | (get_byte(h.dir, h.k * 20 + 17) << 16)
                                 | (get_byte(h.dir, h.k * 20 + 18) << 8) | get_byte(h.dir, h.k * 20 + 19) AS at,
                                 CASE WHEN h.k = h.n - 1 THEN octet_length(h.rows)
@@ -80,7 +94,10 @@ export async function lookUp(tx: Queryable, ids: string[], known?: ReadonlyMap<s
                           OFFSET 0) q,
                 jsonb_to_record(convert_from(substring(h.rows FROM q.at + 1 FOR q.stop - q.at), 'UTF8')::jsonb)
                   AS r(e text, a float8, m text, v text, ver text, u text, p float8, g bigint, k integer, o integer, l integer)) x ON true`,
-    [JSON.stringify(ids.map((id) => ({ id, t: known?.has(id) ? null : eventIdTime(id) ?? null })))],
+    [JSON.stringify(ids.map((id) => {
+      const place = known?.has(id) ? undefined : chunkPlace(id);
+      return place === undefined ? { id } : { id, t: uuidMs(id), g: place.tag, k: place.index };
+    }))],
   );
   const out = new Map<string, JoinRow>();
   for (const r of rows) out.set(r.id, r);
@@ -126,7 +143,8 @@ export function loggedDecision(r: LogRecord): Decision | undefined {
 }
 
 /**
- * One multi-row INSERT; returns the ids actually inserted (the others were stored already).
+ * One multi-row INSERT; returns the ids actually inserted (the others were stored already, or
+ * by a transaction beside this one that committed first: the INSERT waits for it).
  * The rows go in as one JSON text parameter expanded by jsonb_to_recordset: the same on both
  * drivers, and far cheaper to send and plan than 14 parameters per row (bench feedback on
  * PostgreSQL: 10.7k -> 34.2k events/s). Numbers survive exactly (JSON doubles are shortest
@@ -134,8 +152,12 @@ export function loggedDecision(r: LogRecord): Decision | undefined {
  * contexts go beside them as one binary bytea[] (kept with the feedback: off-policy evaluation
  * reads them from there).
  */
-export async function insertRows(tx: Queryable, rows: Row[]): Promise<Set<string>> {
-  if (rows.length === 0) return new Set();
+export async function insertRows(tx: Queryable, unsorted: Row[]): Promise<Set<string>> {
+  if (unsorted.length === 0) return new Set();
+  // In event id order: the order the INSERT takes the ids' locks in, so that batches inserting
+  // some of the same ids side by side (FeedbackIntake's concurrent batches, replicas) wait for
+  // one another in turn and never in a cycle.
+  const rows = [...unsorted].sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
   const json = JSON.stringify(rows.map((r) => {
     const d = r.decision;
     return {

@@ -120,3 +120,23 @@ export function unavailable(cause: unknown): SluiceError {
 export function mapDbError(e: unknown): unknown {
   return isUnavailable(e) && !(e instanceof SluiceError) ? unavailable(e) : e;
 }
+
+/** SQLSTATEs of a transaction the server aborted for what ran beside it: deadlock, serialization failure. */
+const CONFLICT_SQLSTATE = new Set(['40P01', '40001']);
+
+/**
+ * Runs `fn` (a whole transaction) again when the server aborted it for a deadlock or a
+ * serialization failure, up to `attempts` runs in all: transactions that update shared rows
+ * (experiment sums) beside other transactions, of this process or another replica, can be
+ * chosen as a deadlock's victim, and running them again is the remedy PostgreSQL documents.
+ */
+export async function retryConflicts<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      const state = sqlState(e);
+      if (i >= attempts || state === undefined || !CONFLICT_SQLSTATE.has(state)) throw e;
+    }
+  }
+}

@@ -47,9 +47,12 @@ export class DecisionRecorder {
    * (a fallback answer from another version gets its own).
    */
   routed(res: InferResponse, r: RoutePick, model: string, unitId: string | undefined): void {
-    const eventId = newEventId();
+    if (this.sink === undefined) {
+      res.decision = { eventId: newEventId(), variant: r.variant, propensity: r.propensity };
+      return;
+    }
+    const eventId = this.chunk.nextId();
     res.decision = { eventId, variant: r.variant, propensity: r.propensity };
-    if (this.sink === undefined) return;
     const route = r.route;
     const middle = res.version === route.spec.variants[r.index]!.version
       ? (route.rowMiddles[r.index] ??= rowMiddle(model, r.variant, res.version, route.decisionGen))
@@ -76,7 +79,7 @@ export class DecisionRecorder {
       : (v.unroutedMiddle ??= rowMiddle(model, '', v.version, 0));
     const ids: string[] = new Array<string>(rows);
     for (let i = 0; i < rows; i++) {
-      const id = newEventId();
+      const id = this.sink !== undefined ? this.chunk.nextId() : newEventId();
       ids[i] = id;
       if (this.sink !== undefined) {
         // A view of the row, no copy: the builder copies its bytes before returning.

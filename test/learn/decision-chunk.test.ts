@@ -4,11 +4,11 @@
  * counts and time range are right; the decision log finds a chunk's decision by event id until
  * it is written, on PGlite and PostgreSQL.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { chunkOf, DecisionChunkBuilder, decisionsOf, findRow, rowMiddle } from '../../src/learn/decision-chunk.js';
 import { DecisionLog } from '../../src/learn/decision-log.js';
 import { lookUp, rowDecision } from '../../src/learn/feedback-store.js';
-import { eventIdTime, lastEventIdMs, newEventId } from '../../src/learn/event-id.js';
+import { chunkPlace, eventIdTime, lastEventIdMs, newEventId } from '../../src/learn/event-id.js';
 import { DECISION_COLUMNS, rowToDecision, type Decision, type DecisionRow } from '../../src/learn/decision.js';
 import { describeEachDb, eventually, type TestDb } from '../helpers/services.js';
 
@@ -19,6 +19,17 @@ function build(ds: Decision[]) {
     const key = `${d.variant}/${d.version}`;
     if (!middles.has(key)) middles.set(key, rowMiddle(d.model, d.variant, d.version, d.routeGen));
     b.add(d.eventId, d.at, middles.get(key)!, d.model, d.variant, d.version, d.unitId, d.propensity, d.features as Float32Array | undefined);
+  }
+  return b;
+}
+
+/** A chunk as an I/O thread builds it: each decision gets the builder's next id (tagged), at its time. */
+function buildTagged(ds: Decision[]) {
+  const b = new DecisionChunkBuilder();
+  for (const d of ds) {
+    d.eventId = b.nextId();
+    d.at = lastEventIdMs();
+    b.add(d.eventId, d.at, rowMiddle(d.model, d.variant, d.version, d.routeGen), d.model, d.variant, d.version, d.unitId, d.propensity, d.features as Float32Array | undefined);
   }
   return b;
 }
@@ -67,6 +78,40 @@ describe('decision chunks', () => {
     expect(c.counts.sort()).toEqual([['m', 'a', '1', 2], ['m', 'b', '2', 1]]);
     expect(b.n).toBe(0);
     expect(b.take()).toBeUndefined();
+  });
+
+  it('tags: a builder\'s ids carry its chunk\'s tag and their row, and findRow goes straight to it', () => {
+    const ds = Array.from({ length: 300 }, (_, i) => decisionNow({ unitId: `u${i}` }));
+    const c = buildTagged(ds).take()!;
+    expect(c.tag).toBeGreaterThanOrEqual(0);
+    expect(c.tag).toBeLessThan(2 ** 24);
+    ds.forEach((d, i) => {
+      expect(chunkPlace(d.eventId)).toEqual({ tag: c.tag, index: i });
+      expect(eventIdTime(d.eventId)).toBe(d.at);
+      if (i > 0) expect(d.eventId > ds[i - 1]!.eventId).toBe(true);
+    });
+    for (const i of [0, 1, 150, 299]) expect(findRow(c, ds[i]!.eventId)).toEqual(ds[i]);
+    // The chunk's tag and a row it has, but not that row's id; a row beyond it; another tag.
+    expect(findRow(c, newEventId(c.tag!, 5))).toBeUndefined();
+    expect(findRow(c, newEventId(c.tag!, 300))).toBeUndefined();
+    expect(findRow(c, newEventId((c.tag! + 1) % 2 ** 24, 5))).toBeUndefined();
+    expect(chunkPlace('client-id')).toBeUndefined();
+    // Each chunk draws its own tag.
+    const tags = new Set(Array.from({ length: 50 }, () => buildTagged([decisionNow()]).take()!.tag));
+    expect(tags.size).toBeGreaterThan(1);
+  });
+
+  it('tags: a row added with an id the builder did not make leaves its chunk untagged, still found', () => {
+    const b = new DecisionChunkBuilder();
+    const ds = [decisionNow(), decisionNow(), decisionNow()];
+    ds[0]!.eventId = b.nextId();
+    ds[0]!.at = lastEventIdMs();
+    for (const d of ds) b.add(d.eventId, d.at, rowMiddle('m', 'a', '1', 7), 'm', 'a', '1', undefined, 0.9, undefined);
+    const c = b.take()!;
+    expect(c.tag).toBeUndefined();
+    for (const d of ds) expect(findRow(c, d.eventId)).toEqual(d);
+    // The next chunk starts tagged again.
+    expect(buildTagged([decisionNow()]).take()!.tag).toBeDefined();
   });
 
   it('event ids stay time-ordered and carry the time lastEventIdMs reports', () => {
@@ -147,6 +192,45 @@ describeEachDb('decision log with chunks', (backend) => {
     expect(found.size).toBe(43);
     for (const [id, r] of found) if (!ds.some((d) => d.eventId === id)) expect(r.d_event_id).toBeNull();
     await dl.close();
+  });
+
+  describe('tagged chunks', () => {
+    afterEach(() => vi.restoreAllMocks());
+
+    it('lookUp and find reach each row by its tag, beside untagged chunks and chunks sharing a tag', async () => {
+      const dl = new DecisionLog(t.db, { capacity: 10_000, batchSize: 10_000, flushMs: 60_000 });
+      const features = (i: number) => (i % 3 === 0 ? new Float32Array([i, -i, 0.5]) : undefined);
+      const tagged = Array.from({ length: 600 }, (_, i) => decisionNow({ unitId: `t${i}`, features: features(i) }));
+      const chunks = [buildTagged(tagged.slice(0, 256)).take()!, buildTagged(tagged.slice(256, 512)).take()!];
+      // Two chunks drawing the same tag (random, 24 bits: it happens): each id is confirmed
+      // against its own chunk's directory.
+      vi.spyOn(Math, 'random').mockReturnValue(0.5);
+      const same = [buildTagged(tagged.slice(512, 550)).take()!, buildTagged(tagged.slice(550)).take()!];
+      vi.restoreAllMocks();
+      expect(same[0]!.tag).toBe(same[1]!.tag);
+      const untagged = Array.from({ length: 20 }, (_, i) => decisionNow({ unitId: `n${i}`, features: features(i) }));
+      for (const c of [...chunks, ...same, build(untagged).take()!]) expect(dl.offerChunk(c)).toBe(true);
+      await dl.flush();
+      const stored = await t.db.query<{ tagged: number; untagged: number }>(
+        'SELECT count(tag)::int AS tagged, count(*) FILTER (WHERE tag IS NULL)::int AS untagged FROM decision_chunks WHERE key = ANY($1::text[])',
+        [[tagged[0]!.eventId, tagged[256]!.eventId, tagged[512]!.eventId, tagged[550]!.eventId, untagged[0]!.eventId]]);
+      expect(stored[0]).toEqual({ tagged: 4, untagged: 1 });
+      const all = [...tagged, ...untagged];
+      const c0 = chunks[0]!.tag!;
+      const strays = [newEventId(c0, 7), newEventId(c0, 400), newEventId(same[0]!.tag!, 45)];
+      const found = await t.db.transaction((tx) => lookUp(tx, [...all.map((d) => d.eventId), ...strays]));
+      for (const d of all) {
+        const got = rowDecision(found.get(d.eventId)!, d.eventId);
+        expect(got).toMatchObject({ eventId: d.eventId, at: d.at, unitId: d.unitId, propensity: 0.9, routeGen: 7 });
+        if (d.features) expect([...got!.features!]).toEqual([...d.features]);
+        else expect(got!.features).toBeUndefined();
+      }
+      for (const id of strays) expect(found.get(id)!.d_event_id).toBeNull();
+      // From memory, the same.
+      for (const d of [tagged[0]!, tagged[300]!, tagged[549]!, tagged[599]!, untagged[19]!]) expect(dl.find(d.eventId)).toEqual(d);
+      for (const id of strays) expect(dl.find(id)).toBeUndefined();
+      await dl.close();
+    });
   });
 
   it('keeps written chunks for find up to recentBytes, oldest out first', async () => {

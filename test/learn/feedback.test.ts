@@ -152,6 +152,60 @@ describeEachDb('feedback intake', (backend) => {
     expect(await stored(ds.map((d) => d.eventId))).toHaveLength(20);
   });
 
+  /** The database, counting transactions in flight at once (the most seen in `most`). */
+  function overlapping(db: Db): { db: Db; most: number } {
+    const o = { db: undefined as unknown as Db, most: 0 };
+    let now = 0;
+    o.db = {
+      kind: db.kind,
+      query: (sql, params) => db.query(sql, params),
+      exec: (sql) => db.exec(sql),
+      async transaction(fn) {
+        o.most = Math.max(o.most, ++now);
+        try {
+          return await db.transaction(fn);
+        } finally {
+          now--;
+        }
+      },
+      listen: (c, h) => db.listen(c, h),
+      close: () => db.close(),
+    };
+    return o;
+  }
+
+  it('runs two batches at once: an event in both is stored by one and a duplicate in the other', async () => {
+    const o = overlapping(t.db);
+    const { intake, decisions } = await setup(o.db, { batchSize: 10, concurrency: 2 });
+    const ds = await logged(decisions, 200);
+    // Queued as [ids 0-9], [ids 0-9 again], [ids 10-19], [10-19 again], ...: a batch and its
+    // repeat are taken by the two loops side by side.
+    const calls: Array<Promise<FeedbackOutcome[]>> = [];
+    for (let i = 0; i < 200; i += 10) for (let k = 0; k < 2; k++) for (const d of ds.slice(i, i + 10)) calls.push(intake.submit([{ eventId: d.eventId, reward: k }]));
+    const outs = (await Promise.all(calls)).flat();
+    expect(o.most).toBe(2);
+    for (const d of ds) {
+      expect(outs.filter((x) => x.event_id === d.eventId).map(status).sort()).toEqual(['accepted', 'duplicate']);
+    }
+    expect(await stored(ds.map((d) => d.eventId))).toHaveLength(200);
+    expect(intake.stats).toMatchObject({ accepted: 200, duplicate: 200 });
+  });
+
+  it('runs local-log batches one after another: an event in two batches at once is accepted once', async () => {
+    const s = switchable(t.db);
+    const { intake } = await setup(s.db, { batchSize: 10, concurrency: 2 });
+    s.down();
+    const ids = Array.from({ length: 100 }, (_, i) => `local-pair-${i}-${newEventId()}`);
+    const calls: Array<Promise<FeedbackOutcome[]>> = [];
+    for (let i = 0; i < 100; i += 10) for (let k = 0; k < 2; k++) for (const id of ids.slice(i, i + 10)) calls.push(intake.submit([{ eventId: id, reward: k }]));
+    const outs = (await Promise.all(calls)).flat();
+    for (const id of ids) expect(outs.filter((x) => x.event_id === id).map(status).sort()).toEqual(['accepted', 'duplicate']);
+    s.up();
+    await eventually(() => (intake.stats.localMode || intake.stats.replayPending > 0 ? undefined : true), 10_000, 'replayed');
+    expect(await stored(ids)).toHaveLength(100);
+    expect(intake.stats.replayDuplicates).toBe(0);
+  });
+
   it('refuses with EVENT_NOT_FOUND, FEEDBACK_TOO_LATE and FEEDBACK_INVALID, storing nothing', async () => {
     const { intake, decisions } = await setup(t.db, { notFoundGraceMs: 0 });
     const [old] = await logged(decisions, 1, { at: Date.now() - 2 * DAY });
