@@ -14,12 +14,18 @@
  *     scan the units, the design the sums replace).
  * Also timed, interleaved: decisions logged per second into a model with no experiment, and
  * into the experiment's model, for new units and for units already exposed (the triggers'
- * cost on the decision path).
+ * cost on the decision path). These go the way the data plane's decisions go: built in chunks
+ * of 256 by DecisionChunkBuilder and written by DecisionLog as `decision_chunks` rows, whose
+ * trigger exposes the units (migration 012); the bulk load above uses `decisions` rows, whose
+ * trigger makes the same units, because generate_series makes a million of them in seconds.
  */
 import { look } from '../src/control/experiments/analysis.js';
 import { parseExperiment, experimentJson } from '../src/control/experiments/spec.js';
 import { getExperiment } from '../src/control/experiments/store.js';
 import type { Db } from '../src/registry/db.js';
+import { DecisionChunkBuilder, rowMiddle } from '../src/learn/decision-chunk.js';
+import { DecisionLog } from '../src/learn/decision-log.js';
+import { lastEventIdMs } from '../src/learn/event-id.js';
 import { pglite, postgres, type Backend } from './backends.js';
 import { check, median, table } from './util.js';
 
@@ -42,16 +48,35 @@ async function setUp(db: Db): Promise<number> {
   return id;
 }
 
-/** Decisions for units [from, to) of `model` (unit ids `unit` + g, event ids tagged `tag`): variant by parity. */
-function logDecisions(db: Db, model: string, from: number, to: number, unit = 'u', tag = ''): Promise<unknown> {
+/** Decisions for units [from, to) of `model` (unit ids `unit` + g) as `decisions` rows (the bulk load): variant by parity. */
+function logDecisions(db: Db, model: string, from: number, to: number, unit = 'u'): Promise<unknown> {
   return db.query(
     `INSERT INTO decisions (event_id, at, model, variant, version, unit_id, propensity, route_gen)
-     SELECT $1 || '-' || $5 || $4 || g, now(), $1, CASE WHEN g % 2 = 0 THEN 'control' ELSE 'treatment' END,
+     SELECT $1 || '-' || $4 || g, now(), $1, CASE WHEN g % 2 = 0 THEN 'control' ELSE 'treatment' END,
             CASE WHEN g % 2 = 0 THEN '1' ELSE '2' END, $4 || g, 0.5, 1
        FROM generate_series($2::int, $3::int - 1) g
      ON CONFLICT (event_id) DO NOTHING`,
-    [model, from, to, unit, tag],
+    [model, from, to, unit],
   );
+}
+
+/**
+ * Decisions for units [from, to) of `model` as the server logs them: chunks of 256 from a
+ * thread's builder, one INSERT for all of them (DecisionLog, batch size CHUNK), committed.
+ */
+async function logChunks(db: Db, model: string, from: number, to: number, unit: string): Promise<void> {
+  const log = new DecisionLog(db, { capacity: to - from, batchSize: CHUNK, flushMs: 60_000, recentBytes: 0 });
+  const middles = [rowMiddle(model, 'control', '1', 1), rowMiddle(model, 'treatment', '2', 1)];
+  const b = new DecisionChunkBuilder();
+  for (let g = from; g < to; g++) {
+    const v = g % 2;
+    b.add(b.nextId(), lastEventIdMs(), middles[v]!, model, v === 0 ? 'control' : 'treatment', v === 0 ? '1' : '2', unit + g, 0.5, undefined);
+    if (b.n === 256) check(log.offerChunk(b.take()!), 'a chunk was dropped below capacity');
+  }
+  if (b.n > 0) check(log.offerChunk(b.take()!), 'a chunk was dropped below capacity');
+  await log.flush();
+  check(log.stats.logged === to - from && log.stats.failedBatches === 0, `decisions written: ${log.stats.logged} of ${to - from}`);
+  await log.close();
 }
 
 /** Feedback for 60% of units [from, to): reward ~ 0.3 + 0.02 * treatment + noise, deterministic. */
@@ -130,10 +155,14 @@ async function run(b: Backend, units: number): Promise<Array<Array<string | numb
   const without: number[] = [];
   for (let round = 0; round < 5; round++) {
     const base = units + round * CHUNK;
-    withExp.push(await timed(() => logDecisions(b.db, 'bench-exp', base, base + CHUNK, 'x')));
-    repeat.push(await timed(() => logDecisions(b.db, 'bench-exp', round * CHUNK, (round + 1) * CHUNK, 'u', `r${round}-`)));
-    without.push(await timed(() => logDecisions(b.db, 'bench-none', base, base + CHUNK, 'x')));
+    withExp.push(await timed(() => logChunks(b.db, 'bench-exp', base, base + CHUNK, 'x')));
+    repeat.push(await timed(() => logChunks(b.db, 'bench-exp', round * CHUNK, (round + 1) * CHUNK, 'u')));
+    without.push(await timed(() => logChunks(b.db, 'bench-none', base, base + CHUNK, 'x')));
   }
+  // The decisions above reached the experiment: each new unit once, the repeats none.
+  const after = await look(b.db, e);
+  const counted = (after.results.variants as Array<{ units: number }>).reduce((a, v) => a + v.units, 0);
+  check(counted === units + 5 * CHUNK, `after the timed decisions the look counts ${units + 5 * CHUNK} units (got ${counted})`);
   const look50 = median(lookMs);
   const scan50 = median(scanMs);
   return [[

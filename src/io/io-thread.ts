@@ -33,7 +33,8 @@ const plane = new DataPlane({
   dispatcher: board,
   thread: data.thread,
   onReleased: (gen) => control.notify('released', gen),
-  onDecisions: (chunk) => control.notify('decisions', chunk),
+  // The chunk's buffers are its own (DecisionChunkBuilder.take): moved, not copied.
+  onDecisions: (chunk) => control.notifyMoving([chunk.rows.buffer, chunk.dir.buffer, chunk.contexts.buffer] as ArrayBuffer[], 'decisions', chunk),
 });
 
 /** A stand-in whose listed methods run on the main thread (the registry and keys live there). */

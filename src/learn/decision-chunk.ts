@@ -11,20 +11,25 @@
  * Why not an array of Decision objects: at tens of thousands of routed requests a second, each
  * decision as an object was built on the I/O thread, structured-cloned field by field into the
  * main thread, checked, indexed in a Map and turned into JSON there: ~2-3 µs of I/O-thread CPU
- * per request (`npm run bench -- routing`). A chunk is one string built by concatenation on the
- * request path and copied once. A decision is read back from its chunk only when feedback
+ * per request (`npm run bench -- routing`). A chunk's rows are written into one growing buffer
+ * on the request path and moved to the control plane without a copy. A decision is read back
+ * from its chunk only when feedback
  * arrives for it while the log still holds the chunk (`findRow`, narrowed by time: event ids
  * are UUIDv7s that carry it).
  */
 import { contextOf, type Decision } from './decision.js';
-import { chunkPlace, newEventId, uuidHex, uuidMs } from './event-id.js';
+import { chunkPlace, lastEventIdBytes, lastEventIdMs, newEventId, uuidHex, uuidMs } from './event-id.js';
 
 /** Rows a tagged chunk can hold: the index is 16 bits (after it, ids are plain: the chunk is untagged). */
 const MAX_TAGGED_ROWS = 65_536;
 
 export interface DecisionChunk {
-  /** JSON objects, comma-separated without brackets, one per decision (keys: see encodeRow). */
-  rows: string;
+  /**
+   * JSON objects, comma-separated without brackets, one per decision (keys: see rowText), as
+   * ASCII bytes in a buffer of their own: handed to the control plane by transfer, not copied
+   * (a 33 KB string cost ~110-170 µs to post, a transferred buffer ~nothing, 2026-12-03).
+   */
+  rows: Uint8Array;
   /**
    * One element per row, in order, as PostgreSQL's binary array format writes them: a 32-bit
    * big-endian length and the features' float32 bytes (little-endian), or length -1 for none.
@@ -65,19 +70,22 @@ export function rowMiddle(model: string, variant: string, version: string, route
 
 const NON_ASCII = /[^\x00-\x7f]/;
 const NON_ASCII_G = /[^\x00-\x7f]/g;
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 /**
  * A string as JSON with every character beyond ASCII escaped (\uXXXX, surrogate pairs as two):
  * the rows stay ASCII, so a row's offset in the string is its offset in the stored bytes.
  */
 function jsonAscii(s: string): string {
+  // Most ids need nothing escaped: printable ASCII without quotes or backslashes.
+  if (PLAIN.test(s)) return '"' + s + '"';
   const json = JSON.stringify(s);
   return NON_ASCII.test(json) ? json.replace(NON_ASCII_G, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')) : json;
 }
 
 /** Builds one thread's chunk, decision by decision, allocating little more than the string. */
 export class DecisionChunkBuilder {
-  private rows = '';
+  private rows = new RowsWriter();
   private count = 0;
   private minMs = Infinity;
   private maxMs = -Infinity;
@@ -113,22 +121,17 @@ export class DecisionChunkBuilder {
    * before it returns: they may be a view into a request's buffer that is reused afterwards.
    */
   add(eventId: string, at: number, middle: string, model: string, variant: string, version: string, unitId: string | undefined, propensity: number, features: Float32Array | undefined, action?: number): void {
-    if (eventId !== this.issued) this.tagged = false;
+    // The id nextId() made last still has its bytes at hand (no hex to parse for the directory).
+    const bytes = eventId === this.issued ? lastEventIdBytes() : undefined;
+    if (bytes === undefined) this.tagged = false;
     this.issued = undefined;
     const where = this.contexts.add(features);
-    const row = rowText('"' + eventId + '"', at, middle, propensity, unitId, action, where, features);
-    if (this.count === 0) {
-      this.key = eventId;
-      this.dir.add(eventId, 0);
-      this.rows = row;
-    } else {
-      this.dir.add(eventId, this.rows.length + 1);
-      this.rows = this.rows + ',' + row;
-    }
+    if (this.count === 0) this.key = eventId;
+    this.dir.add(eventId, this.rows.add(rowText('"' + eventId + '"', at, middle, propensity, unitId, action, where, features)), bytes);
     this.count++;
     // The span covers the decision's time and the time its id carries (the same when `at` is
     // lastEventIdMs(), as on the request path): lookups search chunks by the id's time.
-    const idMs = uuidMs(eventId);
+    const idMs = bytes !== undefined ? lastEventIdMs() : uuidMs(eventId);
     if (at < this.minMs) this.minMs = at;
     if (at > this.maxMs) this.maxMs = at;
     if (idMs < this.minMs) this.minMs = idMs;
@@ -141,12 +144,11 @@ export class DecisionChunkBuilder {
   /** The chunk so far (undefined when empty), and a fresh start. */
   take(): DecisionChunk | undefined {
     if (this.count === 0) return undefined;
-    const chunk: DecisionChunk = { rows: this.rows, contexts: this.contexts.take(), dir: this.dir.take(), n: this.count, minMs: this.minMs, maxMs: this.maxMs, counts: [...this.byVariant.values()], key: this.key };
+    const chunk: DecisionChunk = { rows: this.rows.take(), contexts: this.contexts.take(), dir: this.dir.take(), n: this.count, minMs: this.minMs, maxMs: this.maxMs, counts: [...this.byVariant.values()], key: this.key };
     if (this.tagged && this.tag >= 0) chunk.tag = this.tag;
     this.tag = -1;
     this.tagged = true;
     this.issued = undefined;
-    this.rows = '';
     this.count = 0;
     this.minMs = Infinity;
     this.maxMs = -Infinity;
@@ -155,19 +157,67 @@ export class DecisionChunkBuilder {
   }
 }
 
+/**
+ * The rows (DecisionChunk.rows): ASCII rows, comma-separated, written into a buffer that grows
+ * by doubling, row by row. Concatenating them as one string instead and writing it out once
+ * per chunk cost more: V8 keeps the concatenation as a rope of every row's parts and flattens
+ * it on the write (I/O-thread CPU profiles of the routed phase of `npm run bench -- routing`'s
+ * load, single runs, 2026-12-03: 84 ms of latin1 writes, against 54-68 ms row by row).
+ */
+class RowsWriter {
+  private buf = Buffer.allocUnsafe(64 * 1024);
+  private end = 0;
+
+  /** Appends a row (after a comma, unless it is the first); returns its byte offset. */
+  add(row: string): number {
+    if (this.end + row.length + 1 > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.end + row.length + 1));
+      this.buf.copy(bigger, 0, 0, this.end);
+      this.buf = bigger;
+    }
+    if (this.end > 0) this.buf[this.end++] = 0x2c; // ','
+    const at = this.end;
+    this.end += this.buf.write(row, at, 'latin1');
+    return at;
+  }
+
+  /** The rows so far, in a buffer of their own (transferable), and a fresh start. */
+  take(): Uint8Array {
+    const out = new Uint8Array(this.buf.subarray(0, this.end));
+    this.end = 0;
+    return out;
+  }
+}
+
+/** An ASCII string's bytes, in a buffer of their own. */
+function asciiBytes(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  Buffer.from(out.buffer).write(s, 0, 'latin1');
+  return out;
+}
+
+/** Bytes [start, end) of `b` as text (the rows are ASCII: one character per byte). */
+export function latin1(b: Uint8Array, start = 0, end = b.byteLength): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1', start, end);
+}
+
 /** The rows' directory (DecisionChunk.dir), 20 bytes per row. */
 class DirWriter {
   private buf = Buffer.allocUnsafe(20 * 256);
   private end = 0;
 
-  /** A UUIDv7's 16 bytes (an id of another form: zeros, which no lookup searches for) and the row's offset. */
-  add(eventId: string, rowAt: number): void {
+  /**
+   * A UUIDv7's 16 bytes (`bytes` when the caller has them, else parsed from the id; an id of
+   * another form: zeros, which no lookup searches for) and the row's offset.
+   */
+  add(eventId: string, rowAt: number, bytes?: Uint8Array): void {
     if (this.end + 20 > this.buf.length) {
       const bigger = Buffer.allocUnsafe(this.buf.length * 2);
       this.buf.copy(bigger, 0, 0, this.end);
       this.buf = bigger;
     }
-    if (this.buf.write(uuidHex(eventId), this.end, 16, 'hex') !== 16) this.buf.fill(0, this.end, this.end + 16);
+    if (bytes !== undefined) this.buf.set(bytes, this.end);
+    else if (this.buf.write(uuidHex(eventId), this.end, 16, 'hex') !== 16) this.buf.fill(0, this.end, this.end + 16);
     this.buf.writeUInt32BE(rowAt, this.end + 16);
     this.end += 20;
   }
@@ -229,24 +279,16 @@ export function featuresArray(rows: ReadonlyArray<Float32Array | number[] | unde
   return byteaArray(rows.length, [w.take()]);
 }
 
-/**
- * Values as one PostgreSQL binary `bytea[]` value, each written once after its length; a string
- * as its Latin-1 bytes (a chunk's rows, which are ASCII: one byte per character).
- */
-export function bytesArray(items: ReadonlyArray<Uint8Array | string>): Buffer {
+/** Values as one PostgreSQL binary `bytea[]` value, each written once after its length. */
+export function bytesArray(items: readonly Uint8Array[]): Buffer {
   let bytes = 0;
-  for (const b of items) bytes += 4 + (typeof b === 'string' ? b.length : b.byteLength);
+  for (const b of items) bytes += 4 + b.byteLength;
   const out = Buffer.allocUnsafe(HEADER + bytes);
   let at = writeHeader(out, items.length);
   for (const b of items) {
-    if (typeof b === 'string') {
-      at = out.writeInt32BE(b.length, at);
-      at += out.write(b, at, 'latin1');
-    } else {
-      at = out.writeInt32BE(b.byteLength, at);
-      out.set(b, at);
-      at += b.byteLength;
-    }
+    at = out.writeInt32BE(b.byteLength, at);
+    out.set(b, at);
+    at += b.byteLength;
   }
   return out;
 }
@@ -295,7 +337,7 @@ function rowText(quotedEventId: string, at: number, middle: string, propensity: 
 export function chunkOf(d: Decision): DecisionChunk {
   const contexts = new ContextWriter();
   const where = contexts.add(d.features);
-  const rows = rowText(jsonAscii(d.eventId), d.at, rowMiddle(d.model, d.variant, d.version, d.routeGen), d.propensity, d.unitId, d.action, where, d.features);
+  const rows = asciiBytes(rowText(jsonAscii(d.eventId), d.at, rowMiddle(d.model, d.variant, d.version, d.routeGen), d.propensity, d.unitId, d.action, where, d.features));
   const dir = new DirWriter();
   dir.add(d.eventId, 0);
   return { rows, contexts: contexts.take(), dir: dir.take(), n: 1, minMs: d.at, maxMs: d.at, counts: [[d.model, d.variant, d.version, 1]], key: d.eventId, single: d.eventId };
@@ -326,7 +368,7 @@ function fromRow(r: RowJson, chunk: DecisionChunk): Decision {
 
 /** Every decision of a chunk (for listeners that want objects; the log itself never needs them). */
 export function decisionsOf(chunk: DecisionChunk): Decision[] {
-  return (JSON.parse('[' + chunk.rows + ']') as RowJson[]).map((r) => fromRow(r, chunk));
+  return (JSON.parse('[' + latin1(chunk.rows) + ']') as RowJson[]).map((r) => fromRow(r, chunk));
 }
 
 /**
@@ -352,8 +394,8 @@ export function findRow(chunk: DecisionChunk, eventId: string): Decision | undef
     if (at < 0) return undefined;
   }
   const start = dir.readUInt32BE(at + 16);
-  const end = at + 20 < dir.length ? dir.readUInt32BE(at + 36) - 1 : chunk.rows.length;
-  return fromRow(JSON.parse(chunk.rows.slice(start, end)) as RowJson, chunk);
+  const end = at + 20 < dir.length ? dir.readUInt32BE(at + 36) - 1 : chunk.rows.byteLength;
+  return fromRow(JSON.parse(latin1(chunk.rows, start, end)) as RowJson, chunk);
 }
 
 /** A UUIDv7's 16 bytes, as the directory holds them (undefined for an id of another form). */

@@ -18,6 +18,9 @@ const pool = new Uint8Array(16 * 1024);
 let poolAt = pool.length;
 /** The monotonic clock and counter of RFC 9562's method 1, kept as `uuid`'s own v7 keeps them. */
 const clock = { msecs: -Infinity, seq: 0 };
+/** The bytes of the id newEventId made last (written in place: no allocation per id). */
+const lastBytes = new Uint8Array(16);
+const HEX = Array.from({ length: 256 }, (_, i) => (i + 0x100).toString(16).slice(1));
 
 /**
  * A new UUIDv7, monotonic within this thread (a counter within one millisecond, as the `uuid`
@@ -50,7 +53,16 @@ export function newEventId(tag = -1, index = 0): string {
     clock.seq = (clock.seq + 1) | 0;
     if (clock.seq === 0) clock.msecs++;
   }
-  return uuidv7({ msecs: clock.msecs, seq: clock.seq, random });
+  uuidv7({ msecs: clock.msecs, seq: clock.seq, random }, lastBytes);
+  const b = lastBytes;
+  // The text by table, as `uuid` writes it but without its lower-casing pass (the table is lower case).
+  return HEX[b[0]!]! + HEX[b[1]!]! + HEX[b[2]!]! + HEX[b[3]!]! + '-' + HEX[b[4]!]! + HEX[b[5]!]! + '-' + HEX[b[6]!]! + HEX[b[7]!]! + '-' +
+    HEX[b[8]!]! + HEX[b[9]!]! + '-' + HEX[b[10]!]! + HEX[b[11]!]! + HEX[b[12]!]! + HEX[b[13]!]! + HEX[b[14]!]! + HEX[b[15]!]!;
+}
+
+/** The 16 bytes of the id newEventId returned last: a view, valid until its next call. */
+export function lastEventIdBytes(): Uint8Array {
+  return lastBytes;
 }
 
 /** The time (ms since the epoch) the last id from newEventId carries. */

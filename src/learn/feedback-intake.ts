@@ -1,9 +1,10 @@
 /**
  * Feedback intake: durable before acknowledged, applied once per event id.
  *
- * Database mode (normal). Submitted events are group-committed: they queue, and one batch at a
- * time (batchSize events, or what arrived within flushMs, or what queued while the previous
- * batch committed) is one transaction: a SELECT that finds, for every id at once, an earlier
+ * Database mode (normal). Submitted events are group-committed: they queue, and each batch
+ * (batchSize events, or what arrived within flushMs, or what queued while the batch before
+ * committed; up to `concurrency` batches at once) is one transaction: a SELECT that finds, for
+ * every id at once, an earlier
  * feedback row and the decision (decisions still buffered in this process come from
  * DecisionLog.pending instead), then one multi-row INSERT ... ON CONFLICT (event_id) DO NOTHING
  * RETURNING event_id. Each answer waits for its batch's commit. Refusals: EVENT_NOT_FOUND

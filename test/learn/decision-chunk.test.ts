@@ -5,10 +5,11 @@
  * it is written, on PGlite and PostgreSQL.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { chunkOf, DecisionChunkBuilder, decisionsOf, findRow, rowMiddle } from '../../src/learn/decision-chunk.js';
+import { MessageChannel } from 'node:worker_threads';
+import { chunkOf, DecisionChunkBuilder, decisionsOf, findRow, rowMiddle, type DecisionChunk } from '../../src/learn/decision-chunk.js';
 import { DecisionLog } from '../../src/learn/decision-log.js';
 import { lookUp, rowDecision } from '../../src/learn/feedback-store.js';
-import { chunkPlace, eventIdTime, lastEventIdMs, newEventId } from '../../src/learn/event-id.js';
+import { chunkPlace, eventIdTime, lastEventIdBytes, lastEventIdMs, newEventId } from '../../src/learn/event-id.js';
 import { DECISION_COLUMNS, rowToDecision, type Decision, type DecisionRow } from '../../src/learn/decision.js';
 import { describeEachDb, eventually, type TestDb } from '../helpers/services.js';
 
@@ -44,19 +45,35 @@ describe('decision chunks', () => {
     const ds = [
       decisionNow({ unitId: 'quote " backslash \\ brace },{"e":"x' }),
       decisionNow({ unitId: 'émoji 🙂', variant: 'b', version: '2.0.0', propensity: 0.1 }),
+      decisionNow({ unitId: 'plain-id_123 [x] {y} ~' }),
+      decisionNow({ unitId: 'tab\there, del \x7f, nul \u0000, lone surrogate \ud800' }),
       decisionNow({ features: new Float32Array([0.1, -3.5, NaN, Infinity, -Infinity, 1e-45]) }),
       decisionNow({ features: new Float32Array(0) }),
       decisionNow(),
     ];
     const chunk = build(ds).take()!;
-    expect(chunk.n).toBe(5);
+    expect(chunk.n).toBe(7);
     const back = decisionsOf(chunk);
     expect(back).toEqual(ds);
     for (const d of ds) expect(findRow(chunk, d.eventId)).toEqual(d);
     expect(findRow(chunk, newEventId())).toBeUndefined();
     // chunkOf (one decision offered on its own) writes the same form.
     for (const d of ds) expect(decisionsOf(chunkOf(d))).toEqual([d]);
-    for (const d of ds) expect(chunkOf(d).rows).toBe(build([d]).take()!.rows);
+    for (const d of ds) expect(chunkOf(d).rows).toEqual(build([d]).take()!.rows);
+  });
+
+  it('moves between threads: its buffers transfer (no copy) and read back the same on the other side', async () => {
+    const ds = Array.from({ length: 300 }, (_, i) => decisionNow({ unitId: `u${i} "é"`, features: i % 2 ? new Float32Array([i, -i]) : undefined }));
+    const chunk = buildTagged(ds).take()!;
+    const { port1, port2 } = new MessageChannel();
+    const got = new Promise<DecisionChunk>((resolve) => port2.once('message', resolve));
+    port1.postMessage(chunk, [chunk.rows.buffer, chunk.dir.buffer, chunk.contexts.buffer] as ArrayBuffer[]);
+    const moved = await got;
+    port1.close();
+    // Moved: the sender's views are detached, the receiver's hold the bytes.
+    expect(chunk.rows.byteLength).toBe(0);
+    expect(decisionsOf(moved)).toEqual(ds);
+    for (const i of [0, 151, 299]) expect(findRow(moved, ds[i]!.eventId)).toEqual(ds[i]);
   });
 
   it('copies features at once: a view into a buffer reused afterwards keeps the values it had', () => {
@@ -119,6 +136,7 @@ describe('decision chunks', () => {
     for (let i = 0; i < 5000; i++) {
       const id = newEventId();
       expect(eventIdTime(id)).toBe(lastEventIdMs());
+      expect(Buffer.from(lastEventIdBytes()).toString('hex')).toBe(id.replaceAll('-', ''));
       expect(id > prev).toBe(true);
       prev = id;
     }
