@@ -15,7 +15,7 @@
  */
 import { isStorageFull } from '../errors.js';
 import { errorFields, log } from '../log.js';
-import { isUnavailable, type Db } from '../registry/db.js';
+import { isConflict, isUnavailable, retryConflicts, type Db } from '../registry/db.js';
 import { decisionProblem, type Decision } from './decision.js';
 import { bytesArray, chunkOf, contextsArray, findRow, latin1, type DecisionChunk } from './decision-chunk.js';
 import { chunkPlace, eventIdTime } from './event-id.js';
@@ -301,7 +301,9 @@ export class DecisionLog {
     this.inFlight = batch;
     this.inFlightN = n;
     try {
-      await this.insert(batch);
+      // Run again when aborted for a deadlock: the chunks' trigger updates experiment units
+      // beside other replicas' writes and feedback (each INSERT is idempotent).
+      await retryConflicts(() => this.insert(batch));
       this.counts.logged += n;
       for (const c of batch) for (const [model, variant, version, k] of c.counts) this.variant(model, variant, version).logged += k;
       this.forgetSingles(batch);
@@ -310,10 +312,10 @@ export class DecisionLog {
       return true;
     } catch (e) {
       this.counts.failedBatches++;
-      if (isUnavailable(e) || isStorageFull(e)) {
+      if (isUnavailable(e) || isStorageFull(e) || isConflict(e)) {
         this.queue = batch.concat(this.queue);
         this.queuedN += n;
-        if (this.failLog.ready()) log.warn('decisions: database unreachable, buffering', { pending: this.queuedN, ...errorFields(e) });
+        if (this.failLog.ready()) log.warn('decisions: database unreachable (or deadlocked), buffering', { pending: this.queuedN, ...errorFields(e) });
         return false;
       }
       // A batch the database refuses for another reason would be refused forever: drop it.

@@ -135,8 +135,13 @@ export async function retryConflicts<T>(fn: () => Promise<T>, attempts = 5): Pro
     try {
       return await fn();
     } catch (e) {
-      const state = sqlState(e);
-      if (i >= attempts || state === undefined || !CONFLICT_SQLSTATE.has(state)) throw e;
+      if (i >= attempts || !isConflict(e)) throw e;
     }
   }
+}
+
+/** Whether the server aborted the statement for a deadlock or a serialization failure (transient). */
+export function isConflict(e: unknown): boolean {
+  const state = sqlState(e);
+  return state !== undefined && CONFLICT_SQLSTATE.has(state);
 }

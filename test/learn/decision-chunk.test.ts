@@ -11,6 +11,7 @@ import { DecisionLog } from '../../src/learn/decision-log.js';
 import { lookUp, rowDecision } from '../../src/learn/feedback-store.js';
 import { chunkPlace, eventIdTime, lastEventIdBytes, lastEventIdMs, newEventId } from '../../src/learn/event-id.js';
 import { DECISION_COLUMNS, rowToDecision, type Decision, type DecisionRow } from '../../src/learn/decision.js';
+import type { Db } from '../../src/registry/db.js';
 import { describeEachDb, eventually, type TestDb } from '../helpers/services.js';
 
 function build(ds: Decision[]) {
@@ -272,6 +273,44 @@ describeEachDb('decision log with chunks', (backend) => {
     await none.flush();
     expect(none.find(c[0]!.eventId)).toBeUndefined();
     await none.close();
+  });
+
+  it('writes a batch again when the database aborts it for a deadlock, dropping nothing', async () => {
+    // The real database behind a fault: the first chunk INSERT fails as a deadlock victim does
+    // (SQLSTATE 40P01, as the experiment triggers can make it beside another replica's writes).
+    let inserts = 0;
+    let conflicts = Number.POSITIVE_INFINITY;
+    const db: Db = {
+      kind: t.db.kind,
+      query: async (sql, params) => {
+        if (sql.includes('INSERT INTO decision_chunks') && ++inserts <= conflicts) {
+          throw Object.assign(new Error('deadlock detected'), { code: '40P01', severity: 'ERROR' });
+        }
+        return t.db.query(sql, params);
+      },
+      exec: (sql) => t.db.exec(sql),
+      transaction: (fn) => t.db.transaction(fn),
+      listen: (c, h) => t.db.listen(c, h),
+      close: async () => undefined,
+    };
+    conflicts = 1;
+    const dl = new DecisionLog(db, { capacity: 1000, batchSize: 1000, flushMs: 60_000 });
+    const ds = Array.from({ length: 10 }, () => decisionNow());
+    expect(dl.offerChunk(buildTagged(ds).take()!)).toBe(true);
+    await dl.flush();
+    expect(inserts).toBe(2);
+    expect(dl.stats).toMatchObject({ logged: 10, dropped: 0 });
+    const stored = await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM all_decisions WHERE event_id = ANY($1::text[])', [ds.map((d) => d.eventId)]);
+    expect(stored[0]!.n).toBe(10);
+    // Still aborted after every try: kept for later (as while the database is away), not dropped.
+    inserts = 0;
+    conflicts = 5;
+    const more = Array.from({ length: 4 }, () => decisionNow());
+    dl.offerChunk(buildTagged(more).take()!);
+    await dl.flush();
+    expect(dl.stats).toMatchObject({ logged: 10, dropped: 0, pending: 4 });
+    await dl.close();
+    expect(dl.stats).toMatchObject({ logged: 14, dropped: 0 });
   });
 
   it('drops a whole chunk (counted per variant) when it does not fit', async () => {
