@@ -158,34 +158,52 @@ export class DecisionChunkBuilder {
 }
 
 /**
+ * A buffer written at its end, growing by doubling; `take` hands out what was written, in a
+ * buffer of its own (a view into a larger one would be copied whole between threads, or moved
+ * away with it), and starts afresh in the same buffer.
+ */
+class GrowingBuffer {
+  protected buf: Buffer;
+  protected end = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  take(): Uint8Array {
+    const out = new Uint8Array(this.buf.subarray(0, this.end));
+    this.end = 0;
+    return out;
+  }
+
+  /** Makes room for `n` more bytes. */
+  protected room(n: number): void {
+    if (this.end + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.end + n));
+    this.buf.copy(bigger, 0, 0, this.end);
+    this.buf = bigger;
+  }
+}
+
+/**
  * The rows (DecisionChunk.rows): ASCII rows, comma-separated, written into a buffer that grows
  * by doubling, row by row. Concatenating them as one string instead and writing it out once
  * per chunk cost more: V8 keeps the concatenation as a rope of every row's parts and flattens
  * it on the write (I/O-thread CPU profiles of the routed phase of `npm run bench -- routing`'s
  * load, single runs, 2026-12-03: 84 ms of latin1 writes, against 54-68 ms row by row).
  */
-class RowsWriter {
-  private buf = Buffer.allocUnsafe(64 * 1024);
-  private end = 0;
+class RowsWriter extends GrowingBuffer {
+  constructor() {
+    super(64 * 1024);
+  }
 
   /** Appends a row (after a comma, unless it is the first); returns its byte offset. */
   add(row: string): number {
-    if (this.end + row.length + 1 > this.buf.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.end + row.length + 1));
-      this.buf.copy(bigger, 0, 0, this.end);
-      this.buf = bigger;
-    }
+    this.room(row.length + 1);
     if (this.end > 0) this.buf[this.end++] = 0x2c; // ','
     const at = this.end;
     this.end += this.buf.write(row, at, 'latin1');
     return at;
-  }
-
-  /** The rows so far, in a buffer of their own (transferable), and a fresh start. */
-  take(): Uint8Array {
-    const out = new Uint8Array(this.buf.subarray(0, this.end));
-    this.end = 0;
-    return out;
   }
 }
 
@@ -202,37 +220,29 @@ export function latin1(b: Uint8Array, start = 0, end = b.byteLength): string {
 }
 
 /** The rows' directory (DecisionChunk.dir), 20 bytes per row. */
-class DirWriter {
-  private buf = Buffer.allocUnsafe(20 * 256);
-  private end = 0;
+class DirWriter extends GrowingBuffer {
+  constructor() {
+    super(20 * 256);
+  }
 
   /**
    * A UUIDv7's 16 bytes (`bytes` when the caller has them, else parsed from the id; an id of
    * another form: zeros, which no lookup searches for) and the row's offset.
    */
   add(eventId: string, rowAt: number, bytes?: Uint8Array): void {
-    if (this.end + 20 > this.buf.length) {
-      const bigger = Buffer.allocUnsafe(this.buf.length * 2);
-      this.buf.copy(bigger, 0, 0, this.end);
-      this.buf = bigger;
-    }
+    this.room(20);
     if (bytes !== undefined) this.buf.set(bytes, this.end);
     else if (this.buf.write(uuidHex(eventId), this.end, 16, 'hex') !== 16) this.buf.fill(0, this.end, this.end + 16);
     this.buf.writeUInt32BE(rowAt, this.end + 16);
     this.end += 20;
   }
-
-  take(): Uint8Array {
-    const out = new Uint8Array(this.buf.subarray(0, this.end));
-    this.end = 0;
-    return out;
-  }
 }
 
 /** Appends contexts as binary array elements to a buffer that grows by doubling. */
-class ContextWriter {
-  private buf = Buffer.allocUnsafe(1024);
-  private end = 0;
+class ContextWriter extends GrowingBuffer {
+  constructor() {
+    super(1024);
+  }
 
   /** Appends an element; returns where its bytes start (after its length), -1 for none. */
   add(features: Float32Array | number[] | undefined): number {
@@ -248,20 +258,6 @@ class ContextWriter {
     this.buf.set(new Uint8Array(f.buffer, f.byteOffset, f.byteLength), this.end);
     this.end += f.byteLength;
     return at;
-  }
-
-  /** The elements so far, in a buffer of their own, and a fresh start. */
-  take(): Uint8Array {
-    const out = new Uint8Array(this.buf.subarray(0, this.end));
-    this.end = 0;
-    return out;
-  }
-
-  private room(n: number): void {
-    if (this.end + n <= this.buf.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.end + n));
-    this.buf.copy(bigger, 0, 0, this.end);
-    this.buf = bigger;
   }
 }
 
