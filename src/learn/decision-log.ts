@@ -17,8 +17,9 @@ import { isStorageFull } from '../errors.js';
 import { errorFields, log } from '../log.js';
 import { isConflict, isUnavailable, retryConflicts, type Db } from '../registry/db.js';
 import { decisionProblem, type Decision } from './decision.js';
-import { bytesArray, chunkOf, contextsArray, findRow, latin1, type DecisionChunk } from './decision-chunk.js';
-import { chunkPlace, eventIdTime } from './event-id.js';
+import { bytesArray } from './bytea-array.js';
+import { chunkOf, contextsArray, findRow, latin1, type DecisionChunk } from './decision-chunk.js';
+import { chunkPlace, uuidMs } from './event-id.js';
 import { Backoff, family, RateLimited } from './metric-lines.js';
 
 export interface DecisionLogOptions {
@@ -142,9 +143,10 @@ export class DecisionLog {
    * has one: only the chunks both admit are read.
    */
   private search(lists: DecisionChunk[][], eventId: string): Decision | undefined {
-    const t = eventIdTime(eventId);
-    if (t === undefined) return undefined;
-    const tag = chunkPlace(eventId)!.tag;
+    const place = chunkPlace(eventId);
+    if (place === undefined) return undefined;
+    const t = uuidMs(eventId);
+    const tag = place.tag;
     for (const list of lists) {
       for (let i = list.length - 1; i >= 0; i--) {
         const c = list[i]!;

@@ -47,12 +47,9 @@ export class DecisionRecorder {
    * (a fallback answer from another version gets its own).
    */
   routed(res: InferResponse, r: RoutePick, model: string, unitId: string | undefined): void {
-    if (this.sink === undefined) {
-      res.decision = { eventId: newEventId(), variant: r.variant, propensity: r.propensity };
-      return;
-    }
-    const eventId = this.chunk.nextId();
+    const eventId = this.sink !== undefined ? this.chunk.nextId() : newEventId();
     res.decision = { eventId, variant: r.variant, propensity: r.propensity };
+    if (this.sink === undefined) return;
     const route = r.route;
     const middle = res.version === route.spec.variants[r.index]!.version
       ? (route.rowMiddles[r.index] ??= rowMiddle(model, r.variant, res.version, route.decisionGen))
