@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MessageChannel } from 'node:worker_threads';
-import { chunkOf, DecisionChunkBuilder, decisionsOf, findRow, rowMiddle, type DecisionChunk } from '../../src/learn/decision-chunk.js';
+import { chunkOf, DecisionChunkBuilder, decisionsOf, findRow, latin1, rowMiddle, type DecisionChunk } from '../../src/learn/decision-chunk.js';
 import { DecisionLog } from '../../src/learn/decision-log.js';
 import { lookUp, rowDecision } from '../../src/learn/feedback-store.js';
 import { chunkPlace, eventIdTime, lastEventIdBytes, lastEventIdMs, newEventId } from '../../src/learn/event-id.js';
@@ -117,6 +117,38 @@ describe('decision chunks', () => {
     // Each chunk draws its own tag.
     const tags = new Set(Array.from({ length: 50 }, () => buildTagged([decisionNow()]).take()!.tag));
     expect(tags.size).toBeGreaterThan(1);
+  });
+
+  it('rows of the builder\'s own ids (written byte by byte) are the bytes the text path writes for them', () => {
+    // Odd unit ids (escapes, non-ASCII, the empty string), contexts, arms, propensities of every
+    // form, times across millisecond changes and a chunk grown past its first buffer.
+    const units = [undefined, '', 'plain-1', 'quote " \\ }', 'émoji 🙂', 'nul \u0000 \ud800', 'x'.repeat(3000)];
+    const props = [1, 0.5, 0.1, 1 / 3, 1e-7, 5e-324, 0];
+    const b = new DecisionChunkBuilder();
+    const ds: Decision[] = [];
+    for (let i = 0; i < 600; i++) {
+      const eventId = b.nextId();
+      const d: Decision = { eventId, at: i % 5 === 4 ? lastEventIdMs() + i : lastEventIdMs(), model: i % 2 ? 'm' : 'mödel', variant: `v${i % 3}`, version: '1', propensity: props[i % props.length]!, routeGen: i % 4 };
+      if (units[i % units.length] !== undefined) d.unitId = units[i % units.length];
+      if (i % 6 === 1) d.features = new Float32Array([i, -i, 0.5]);
+      if (i % 8 === 3) d.action = i % 16;
+      b.add(eventId, d.at, rowMiddle(d.model, d.variant, d.version, d.routeGen), d.model, d.variant, d.version, d.unitId, d.propensity, d.features as Float32Array | undefined, d.action);
+      ds.push(d);
+    }
+    const c = b.take()!;
+    expect(c.tag).toBeDefined();
+    // chunkOf writes a decision's row with rowText; its context offset is 4 (its only element's).
+    const rows = latin1(c.rows);
+    const expected: string[] = [];
+    let contextAt = 0;
+    for (const d of ds) {
+      const one = latin1(chunkOf(d).rows);
+      const len = d.features ? d.features.length * 4 : 0;
+      expected.push(d.features ? one.replace(',"o":4,', `,"o":${contextAt + 4},`) : one);
+      contextAt += 4 + len;
+    }
+    expect(rows).toBe(expected.join(','));
+    expect(decisionsOf(c)).toEqual(ds);
   });
 
   it('tags: a row added with an id the builder did not make leaves its chunk untagged, still found', () => {
