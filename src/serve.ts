@@ -100,7 +100,7 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
   const decisions = new DecisionLog(services.db, { capacity: config.decisionsBuffer, batchSize: config.decisionsBatchSize, flushMs: config.decisionsFlushMs });
   const feedback = new FeedbackIntake({
     db: services.db, dataDir: config.dataDir, decisions, joinWindowMs: config.feedbackJoinWindowMs,
-    batchSize: config.feedbackBatchSize, flushMs: config.feedbackFlushMs,
+    batchSize: config.feedbackBatchSize, flushMs: config.feedbackFlushMs, concurrency: config.feedbackConcurrency,
   });
   const closeLearning = async (): Promise<void> => {
     await feedback.close();

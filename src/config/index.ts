@@ -116,6 +116,8 @@ export interface Config {
   feedbackBatchSize: number;
   /** Longest a feedback event waits for its batch to start. */
   feedbackFlushMs: number;
+  /** Feedback batches in flight at once (each its own transaction). */
+  feedbackConcurrency: number;
   /** Events per POST /v1/feedback body at most (FEEDBACK_BATCH_TOO_LARGE beyond). */
   feedbackMaxBatch: number;
   /** This replica's name among the processes sharing a database (learned-state deltas). */
@@ -293,6 +295,7 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   feedbackJoinWindowMs: { env: 'SLUICE_FEEDBACK_JOIN_WINDOW_MS', doc: 'feedback later than this after its decision is refused (ms; default 7 days)', default: () => 7 * 24 * 3_600_000, parse: int(1, 366 * 24 * 3_600_000) },
   feedbackBatchSize: { env: 'SLUICE_FEEDBACK_BATCH_SIZE', doc: 'feedback events per database transaction at most', default: () => 1_000, parse: int(1, 4_000) },
   feedbackFlushMs: { env: 'SLUICE_FEEDBACK_FLUSH_MS', doc: 'longest a feedback event waits for its batch to start (ms)', default: () => 2, parse: int(0, 10_000) },
+  feedbackConcurrency: { env: 'SLUICE_FEEDBACK_CONCURRENCY', doc: 'feedback batches in flight at once, each its own transaction (one is looked up while another commits)', default: () => 2, parse: int(1, 16) },
   feedbackMaxBatch: { env: 'SLUICE_FEEDBACK_MAX_BATCH', doc: 'events per POST /v1/feedback body at most', default: () => 1_000, parse: int(1, 100_000) },
   replicaId: { env: 'SLUICE_REPLICA_ID', doc: 'this replica\'s name among those sharing the database (default: host name and process id)', default: () => `${hostname()}-${process.pid}`, parse: replicaName },
   learnerSyncMs: { env: 'SLUICE_LEARNER_SYNC_MS', doc: 'how often online learners exchange state deltas with other replicas (ms)', default: () => 1_000, parse: int(10, 3_600_000) },

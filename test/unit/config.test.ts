@@ -8,6 +8,8 @@ describe('configuration', () => {
     expect(c.startupModels).toEqual(['a', 'b']);
     expect(c.allowFixtureModels).toBe(true);
     expect(c.arenaMb).toBe(64);
+    expect(c.feedbackConcurrency).toBe(2);
+    expect(loadConfig({}, { SLUICE_FEEDBACK_CONCURRENCY: '1' }).feedbackConcurrency).toBe(1);
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -21,6 +23,7 @@ describe('configuration', () => {
     ['SLUICE_ARENA_MB', '0'],
     ['SLUICE_ALLOW_FIXTURE_MODELS', 'maybe'],
     ['SLUICE_MODELS', 'a,../b'],
+    ['SLUICE_FEEDBACK_CONCURRENCY', '0'],
   ])('refuses %s=%s with CONFIG_INVALID naming the variable', (key, value) => {
     expect(() => loadConfig({}, { [key]: value })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining(key) }));
   });
