@@ -12,23 +12,10 @@
  * `duplicate`. A decision made moments ago may still be in another I/O thread's buffer: an id
  * whose UUIDv7 time is younger than notFoundGraceMs is looked up again until then.
  *
- * Local mode (database unreachable). The first batch that finds the database unreachable, and
- * every batch after it, is appended to the local log (local-log.ts) and fsynced (one write
- * and one fdatasync per batch) before it is acknowledged. The decision cannot be looked up, so:
- *   - a decision still in this process's buffer is checked (and its join fields logged);
- *   - otherwise a UUIDv7 id carries its decision time: FEEDBACK_TOO_LATE is checked with it;
- *   - a client-made id cannot be checked at all: it is accepted, and kept unjoined at replay if
- *     no decision turns up (counted as unjoined); EVENT_NOT_FOUND is never answered here.
- * Repeats of events in the local log are `duplicate` (their ids are held in memory, rebuilt
- * from the files at start); a repeat of an event stored before the outage is accepted again
- * and applied once at replay (the unique event id skips it, counted as a replay duplicate).
- * ENOSPC on the log is FEEDBACK_STORAGE_FULL (503), never an acknowledgement.
- *
- * Recovery. A replayer probes the database with backoff; once it answers, new batches go to the
- * database again (checking the in-memory ids, so a repeat is still `duplicate`), the current
- * segment is sealed, and sealed segments are replayed in order through the same INSERT ... ON
- * CONFLICT DO NOTHING, each deleted only after all of its records are committed. A crash
- * anywhere replays a segment again at the next start, without duplicates.
+ * Local mode and recovery (feedback-local.ts, a FeedbackLocal this intake owns). The first batch
+ * that finds the database unreachable, and every batch after it, is appended to a local fsynced
+ * log instead, until a replayer finds the database again and replays the log into it. Events
+ * in the local log not yet replayed are checked first in either mode: a repeat is `duplicate`.
  *
  * Subscribers are offered each event when its row is committed (database mode or replay),
  * joined to its decision, exactly once per stored row.
@@ -41,9 +28,9 @@ import type { Decision } from './decision.js';
 import type { DecisionLog } from './decision-log.js';
 import { eventIdTime, isValidEventId, isValidUnitId } from './event-id.js';
 import { errorOutcome, type FeedbackInput, type FeedbackOutcome, type JoinedFeedback } from './feedback.js';
-import { insertRows, loggedDecision, lookUp, rowDecision, type Row } from './feedback-store.js';
-import { LocalLog, readSegment, type LogRecord, type Segment } from './local-log.js';
-import { Backoff, family, RateLimited } from './metric-lines.js';
+import { FeedbackLocal, type Pending } from './feedback-local.js';
+import { insertRows, lookUp, rowDecision, type Row } from './feedback-store.js';
+import { family, RateLimited } from './metric-lines.js';
 
 export interface FeedbackIntakeOptions {
   db: Db;
@@ -89,73 +76,62 @@ export interface FeedbackStats {
   localMode: boolean;
 }
 
-interface Waiting {
-  item: FeedbackInput;
-  receivedAt: number;
+interface Waiting extends Pending {
   resolve: (o: FeedbackOutcome) => void;
 }
 
-const REPLAY_BATCH = 1000;
-
 export class FeedbackIntake {
   private readonly o: Required<Omit<FeedbackIntakeOptions, 'db' | 'decisions'>> & Pick<FeedbackIntakeOptions, 'db' | 'decisions'>;
-  private readonly log: LocalLog;
+  /** Local mode and recovery (feedback-local.ts). */
+  private readonly local: FeedbackLocal;
   private queue: Waiting[] = [];
   private timer: NodeJS.Timeout | undefined;
   /** The batch loops running (at most opts.concurrency). */
   private readonly loops = new Set<Promise<void>>();
-  /** Local-log batches, one after another (see toLocalLog). */
-  private localChain: Promise<unknown> = Promise.resolve();
   /** Events not found yet but young enough to look up again, waiting for their retry. */
   private readonly deferred = new Set<NodeJS.Timeout>();
   private readonly deferredItems = new Map<NodeJS.Timeout, Waiting>();
   private readonly subscribers = new Set<(f: JoinedFeedback) => void>();
-  /** Event ids in the local log, not yet replayed. */
-  private readonly inLog = new Set<string>();
-  private mode: 'db' | 'local' = 'db';
-  private replaying: Promise<void> | undefined;
   private closing = false;
   private started = false;
-  private readonly counts = { accepted: 0, duplicate: 0, replayed: 0, replayDuplicates: 0, unjoined: 0, corruptRecords: 0 };
+  private readonly counts = { accepted: 0, duplicate: 0 };
   private readonly refused = new Map<string, number>();
   private readonly warnLog = new RateLimited(10_000);
 
   constructor(opts: FeedbackIntakeOptions) {
     this.o = { concurrency: 2, notFoundGraceMs: 2_000, probeMinMs: 100, probeMaxMs: 2_000, maxSegmentBytes: 64 * 1024 * 1024, ...opts };
-    this.log = new LocalLog(path.join(opts.dataDir, 'feedback'), this.o.maxSegmentBytes);
+    this.local = new FeedbackLocal({
+      db: opts.db,
+      decisions: opts.decisions,
+      dir: path.join(opts.dataDir, 'feedback'),
+      maxSegmentBytes: this.o.maxSegmentBytes,
+      probeMinMs: this.o.probeMinMs,
+      probeMaxMs: this.o.probeMaxMs,
+      warnLog: this.warnLog,
+      closing: () => this.closing,
+      inMemory: (ids) => this.inMemory(ids),
+      late: (w, decidedAt) => (this.tooLate(w, decidedAt) ? this.lateError(w, decidedAt) : undefined),
+      emit: (rows) => this.emit(rows),
+    });
   }
 
   get stats(): FeedbackStats {
     return {
       ...this.counts,
+      ...this.local.counts,
       refused: Object.fromEntries(this.refused),
-      localLogBytes: this.log.bytes,
-      replayPending: this.inLog.size,
-      localMode: this.mode === 'local',
+      localLogBytes: this.local.bytes,
+      replayPending: this.local.pending,
+      localMode: this.local.isLocal,
     };
   }
 
   /** Opens (creating) the local log and replays what an earlier run left in it, if the database answers. */
   async start(): Promise<void> {
-    await this.log.open();
-    for (const seg of this.log.sealed()) {
-      const { records, corrupt } = await readSegment(seg);
-      this.counts.corruptRecords += corrupt;
-      for (const r of records) this.inLog.add(r.e);
-    }
+    await this.local.open();
+    // Taking events while the log is replayed: their ids in it are known already.
     this.started = true;
-    if (!this.log.hasSegments) return;
-    log.info('feedback: replaying the local log left by an earlier run', { events: this.inLog.size, bytes: this.log.bytes });
-    try {
-      await this.replaySealed();
-    } catch (e) {
-      // Never a reason not to serve: the replayer keeps trying in the background.
-      if (isUnavailable(e) || isStorageFull(e)) this.goLocal(e);
-      else {
-        log.error('feedback: replaying the local log failed; retrying in the background', errorFields(e));
-        this.startReplayer();
-      }
-    }
+    await this.local.replayLeftOver();
   }
 
   subscribe(fn: (f: JoinedFeedback) => void): () => void {
@@ -193,8 +169,7 @@ export class FeedbackIntake {
     this.timer = undefined;
     while (this.loops.size > 0) await Promise.all(this.loops);
     while (this.queue.length > 0) await this.runBatch();
-    await this.replaying;
-    await this.log.close();
+    await this.local.close();
   }
 
   metricLines(): string[] {
@@ -264,7 +239,7 @@ export class FeedbackIntake {
    * (opts.concurrency), each in its own transaction: an event in two of them at once is
    * inserted by one, and the other's INSERT waits for that commit and stores nothing (a
    * duplicate; insertRows locks ids in sorted order, so two batches never wait on each other
-   * in a cycle). Local-log batches run one at a time (toLocalLog).
+   * in a cycle). Local-log batches run one at a time (FeedbackLocal.toLocalLog).
    */
   private async runBatch(): Promise<void> {
     const batch = this.queue.splice(0, this.o.batchSize);
@@ -279,21 +254,21 @@ export class FeedbackIntake {
     const outcomes = new Map<Waiting, FeedbackOutcome | 'deferred'>();
     const todo: Waiting[] = [];
     for (const w of first.values()) {
-      if (this.inLog.has(w.item.eventId)) outcomes.set(w, { event_id: w.item.eventId, status: 'duplicate' });
+      if (this.local.has(w.item.eventId)) outcomes.set(w, { event_id: w.item.eventId, status: 'duplicate' });
       else todo.push(w);
     }
     if (todo.length > 0) {
       try {
-        if (this.mode === 'db') {
+        if (!this.local.isLocal) {
           try {
             await this.toDatabase(todo, outcomes);
           } catch (e) {
             if (!isUnavailable(e) && !isStorageFull(e)) throw e;
-            this.goLocal(e);
-            await this.toLocalLog(todo, outcomes);
+            this.local.goLocal(e);
+            await this.local.toLocalLog(todo, outcomes);
           }
         } else {
-          await this.toLocalLog(todo, outcomes);
+          await this.local.toLocalLog(todo, outcomes);
         }
       } catch (e) {
         log.error('feedback: batch failed', { events: todo.length, ...errorFields(e) });
@@ -343,11 +318,11 @@ export class FeedbackIntake {
     return known;
   }
 
-  private tooLate(w: Waiting, decidedAt: number): boolean {
+  private tooLate(w: Pending, decidedAt: number): boolean {
     return (w.item.at ?? w.receivedAt) - decidedAt > this.o.joinWindowMs;
   }
 
-  private lateError(w: Waiting, decidedAt: number): FeedbackOutcome {
+  private lateError(w: Pending, decidedAt: number): FeedbackOutcome {
     const hours = ((w.item.at ?? w.receivedAt) - decidedAt) / 3_600_000;
     return errorOutcome(w.item.eventId, new SluiceError('FEEDBACK_TOO_LATE', `feedback ${hours.toFixed(1)} h after its decision; the join window is ${(this.o.joinWindowMs / 3_600_000).toFixed(1)} h`));
   }
@@ -406,143 +381,5 @@ export class FeedbackIntake {
         }
       }
     }
-  }
-
-  // ---- local mode -----------------------------------------------------------------------------
-
-  private goLocal(cause: unknown): void {
-    if (this.mode !== 'local') {
-      this.mode = 'local';
-      log.warn('feedback: database unreachable; writing feedback to the local log', { dir: this.log.dir, ...errorFields(cause) });
-    }
-    this.startReplayer();
-  }
-
-  /**
-   * Appends the batch to the local log, after any other batch's append (each sees the ids the
-   * one before it stored: a repeat in a batch running beside it is a duplicate, as in one batch).
-   */
-  private toLocalLog(todo: Waiting[], outcomes: Map<Waiting, FeedbackOutcome | 'deferred'>): Promise<void> {
-    const run = this.localChain.then(() => this.appendLocal(todo, outcomes));
-    this.localChain = run.catch(() => undefined);
-    return run;
-  }
-
-  private async appendLocal(todo: Waiting[], outcomes: Map<Waiting, FeedbackOutcome | 'deferred'>): Promise<void> {
-    const records: LogRecord[] = [];
-    const accepted: Waiting[] = [];
-    for (const w of todo) {
-      const id = w.item.eventId;
-      if (this.inLog.has(id)) {
-        outcomes.set(w, { event_id: id, status: 'duplicate' });
-        continue;
-      }
-      const d = this.o.decisions.pending(id);
-      const decidedAt = d?.at ?? eventIdTime(id);
-      if (decidedAt !== undefined && this.tooLate(w, decidedAt)) {
-        outcomes.set(w, this.lateError(w, decidedAt));
-        continue;
-      }
-      const r: LogRecord = { e: id, r: w.item.reward, a: w.item.at ?? w.receivedAt, t: w.receivedAt };
-      if (w.item.unitId !== undefined) r.u = w.item.unitId;
-      if (d) r.d = { at: d.at, model: d.model, variant: d.variant, version: d.version, propensity: d.propensity, routeGen: d.routeGen, ...(d.unitId !== undefined ? { unitId: d.unitId } : {}), ...(d.action !== undefined ? { action: d.action } : {}) };
-      records.push(r);
-      accepted.push(w);
-    }
-    if (records.length === 0) return;
-    try {
-      await this.log.append(records);
-    } catch (e) {
-      const full = isStorageFull(e);
-      if (this.warnLog.ready()) log.error('feedback: the local log cannot be written', { dir: this.log.dir, ...errorFields(e) });
-      const err = full
-        ? new SluiceError('FEEDBACK_STORAGE_FULL', 'the database is unreachable and the disk under the local feedback log is full; not stored, try again later')
-        : new SluiceError('REGISTRY_UNAVAILABLE', 'the database is unreachable and the local feedback log cannot be written; not stored, try again later');
-      for (const w of accepted) outcomes.set(w, errorOutcome(w.item.eventId, err));
-      return;
-    }
-    for (const w of accepted) {
-      this.inLog.add(w.item.eventId);
-      outcomes.set(w, { event_id: w.item.eventId, status: 'accepted' });
-    }
-  }
-
-  // ---- recovery -------------------------------------------------------------------------------
-
-  private startReplayer(): void {
-    if (this.replaying || this.closing) return;
-    this.replaying = this.replayLoop().finally(() => {
-      this.replaying = undefined;
-      // Gone local again (or a segment appeared) while the loop was ending: start over.
-      if (!this.closing && (this.mode === 'local' || this.log.hasSegments)) this.startReplayer();
-    });
-  }
-
-  private async replayLoop(): Promise<void> {
-    const backoff = new Backoff(this.o.probeMinMs, this.o.probeMaxMs);
-    while (!this.closing) {
-      if (this.mode === 'local') {
-        try {
-          await this.o.db.query('SELECT 1');
-        } catch {
-          await this.sleep(backoff.next());
-          continue;
-        }
-        this.mode = 'db';
-        log.info('feedback: database reachable again; replaying the local log', { events: this.inLog.size, bytes: this.log.bytes });
-      }
-      try {
-        await this.replaySealed();
-        backoff.reset();
-      } catch (e) {
-        if (this.warnLog.ready()) log.warn('feedback: replay failed; will retry', errorFields(e));
-        await this.sleep(backoff.next());
-        continue;
-      }
-      if (this.mode === 'db' && !this.log.hasSegments) {
-        log.info('feedback: local log replayed', { replayed: this.counts.replayed, duplicates: this.counts.replayDuplicates, unjoined: this.counts.unjoined });
-        return;
-      }
-    }
-  }
-
-  /** Seals the segment being written and replays every sealed one, oldest first; throws when the database fails. */
-  private async replaySealed(): Promise<void> {
-    await this.log.seal();
-    for (const seg of this.log.sealed()) {
-      if (this.closing) return;
-      await this.replaySegment(seg);
-    }
-  }
-
-  private async replaySegment(seg: Segment): Promise<void> {
-    const { records } = await readSegment(seg);
-    for (let i = 0; i < records.length; i += REPLAY_BATCH) {
-      // Shutting down: the rest of this segment is replayed (again, harmlessly) at the next start.
-      if (this.closing) return;
-      const chunk = records.slice(i, i + REPLAY_BATCH);
-      const known = this.inMemory(chunk.map((r) => r.e));
-      const stored = await retryConflicts(() => this.o.db.transaction(async (tx) => {
-        const found = await lookUp(tx, chunk.map((r) => r.e), known);
-        const rows: Row[] = chunk.map((r) => {
-          const f = found.get(r.e);
-          const decision = known.get(r.e) ?? (f ? rowDecision(f, r.e) : undefined) ?? this.o.decisions.pending(r.e) ?? loggedDecision(r);
-          return { eventId: r.e, reward: r.r, unitId: r.u, at: r.a, receivedAt: r.t, decision, viaLocalLog: true };
-        });
-        const inserted = await insertRows(tx, rows);
-        return rows.filter((r) => inserted.has(r.eventId));
-      }));
-      this.counts.replayed += chunk.length;
-      this.counts.replayDuplicates += chunk.length - stored.length;
-      this.counts.unjoined += stored.filter((r) => !r.decision).length;
-      for (const r of chunk) this.inLog.delete(r.e);
-      this.emit(stored);
-    }
-    // Every record is committed: only now may the file go.
-    await this.log.remove(seg);
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((r) => setTimeout(r, ms).unref?.());
   }
 }

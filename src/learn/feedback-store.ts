@@ -1,6 +1,7 @@
 /**
- * The SQL of the feedback intake (feedback-intake.ts): one lookup of earlier feedback and
- * decisions for a whole batch, and one multi-row INSERT ... ON CONFLICT DO NOTHING.
+ * The SQL of the feedback intake (feedback-intake.ts; its replay, feedback-local.ts): one lookup
+ * of earlier feedback and decisions for a whole batch, and one multi-row INSERT ... ON CONFLICT
+ * DO NOTHING.
  */
 import type { Queryable } from '../registry/db.js';
 import { featuresArray } from './decision-chunk.js';
