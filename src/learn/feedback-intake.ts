@@ -334,12 +334,13 @@ export class FeedbackIntake {
     const stored = await retryConflicts(() => this.o.db.transaction(async (tx) => {
       const found = await lookUp(tx, todo.map((w) => w.item.eventId), known);
       const rows: Row[] = [];
-      const local = new Map<Waiting, FeedbackOutcome | 'deferred'>();
+      // This attempt's answers (a retried transaction starts them afresh).
+      const answers = new Map<Waiting, FeedbackOutcome | 'deferred'>();
       for (const w of todo) {
         const id = w.item.eventId;
         const r = found.get(id);
         if (r?.seen) {
-          local.set(w, { event_id: id, status: 'duplicate' });
+          answers.set(w, { event_id: id, status: 'duplicate' });
           continue;
         }
         // The database's answer first: `pending` (decisions not yet committed) searches buffers.
@@ -347,24 +348,24 @@ export class FeedbackIntake {
         if (!decision) {
           const t = eventIdTime(id);
           const young = t !== undefined && Date.now() - t < this.o.notFoundGraceMs && !this.closing;
-          local.set(w, young ? 'deferred' : errorOutcome(id, new SluiceError('EVENT_NOT_FOUND', 'no decision was logged with this event_id')));
+          answers.set(w, young ? 'deferred' : errorOutcome(id, new SluiceError('EVENT_NOT_FOUND', 'no decision was logged with this event_id')));
           continue;
         }
         if (this.tooLate(w, decision.at)) {
-          local.set(w, this.lateError(w, decision.at));
+          answers.set(w, this.lateError(w, decision.at));
           continue;
         }
         rows.push({ eventId: id, reward: w.item.reward, unitId: w.item.unitId, at: w.item.at ?? w.receivedAt, receivedAt: w.receivedAt, decision, viaLocalLog: false });
       }
       const inserted = await insertRows(tx, rows);
       for (const w of todo) {
-        if (local.has(w)) continue;
-        local.set(w, { event_id: w.item.eventId, status: inserted.has(w.item.eventId) ? 'accepted' : 'duplicate' });
+        if (answers.has(w)) continue;
+        answers.set(w, { event_id: w.item.eventId, status: inserted.has(w.item.eventId) ? 'accepted' : 'duplicate' });
       }
-      return { local, rows: rows.filter((r) => inserted.has(r.eventId)) };
+      return { answers, rows: rows.filter((r) => inserted.has(r.eventId)) };
     }));
     // Committed: only now are the answers final.
-    for (const [w, o] of stored.local) outcomes.set(w, o);
+    for (const [w, o] of stored.answers) outcomes.set(w, o);
     this.emit(stored.rows);
   }
 
