@@ -154,7 +154,8 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
       grpcPort = await grpc.listen(config.grpcHost, config.grpcPort);
     }
   } catch (e) {
-    await threads?.close(0);
+    await threads?.drain(0);
+    await threads?.close();
     await engine.close();
     sync.close();
     await closeLearning();
@@ -247,7 +248,11 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
       }
       log.info('sluice: draining', { inFlight: http.ctx.inFlight + grpc.inFlight });
       // Every thread stops accepting at the same moment, then drains.
-      await Promise.all([http.close(config.drainTimeoutMs), grpc.close(config.drainTimeoutMs), threads?.close(config.drainTimeoutMs)]);
+      await Promise.all([http.close(config.drainTimeoutMs), grpc.close(config.drainTimeoutMs), threads?.drain(config.drainTimeoutMs)]);
+      // Every thread has drained: the connections left (idle keep-alive ones) close now, and
+      // the I/O threads end.
+      http.closeConnections();
+      await threads?.close();
       await experiments.close();
       await deployments.close();
       await alerts.close();

@@ -69,9 +69,13 @@ control = new Rpc(data.port as MessagePort, {
     doors!.http.unready();
     doors!.grpc.unready();
   },
-  /** Stops accepting (with every other thread), finishes in-flight requests, then ends. */
-  close: async (timeoutMs: number) => {
+  /** Stops accepting (with every other thread) and finishes in-flight requests. */
+  drain: async (timeoutMs: number) => {
     await Promise.all([doors!.http.close(timeoutMs), doors!.grpc.close(timeoutMs)]);
+  },
+  /** After every thread drained: closes the connections left (idle ones), then ends. */
+  close: async () => {
+    doors!.http.closeConnections();
     await plane.close();
     board?.close(new SluiceError('SHUTTING_DOWN', 'engine is shutting down'));
     await plane.dispose();

@@ -145,10 +145,18 @@ export class IoThreads {
     for (const t of this.threads) void t.rpc.call('unready').catch(() => undefined);
   }
 
-  /** Drains every thread (stops accepting, finishes in-flight requests) and waits for them to end. */
-  async close(timeoutMs: number): Promise<void> {
+  /** Drains every thread: stops accepting, finishes in-flight requests (up to `timeoutMs`). */
+  async drain(timeoutMs: number): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.rpc.call('drain', timeoutMs).catch((e: unknown) => log.warn('io: thread drain failed', { thread: t.id, ...errorFields(e) }))));
+  }
+
+  /**
+   * Ends every thread, drained or not (`drain` first, and the main thread's own, for a drain):
+   * the connections left are closed, and each thread's plane; waits for the threads to exit.
+   */
+  async close(): Promise<void> {
     await Promise.all(this.threads.map(async (t) => {
-      await t.rpc.call('close', timeoutMs).catch((e: unknown) => log.warn('io: thread close failed', { thread: t.id, ...errorFields(e) }));
+      await t.rpc.call('close').catch((e: unknown) => log.warn('io: thread close failed', { thread: t.id, ...errorFields(e) }));
       await t.exited;
     }));
   }

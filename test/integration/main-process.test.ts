@@ -24,6 +24,19 @@ function accepts(url: string): Promise<boolean> {
   });
 }
 
+/** A connection that answers one request, then stays open and idle; `closed` settles when the server closes it. */
+async function idleKeepAlive(url: string): Promise<{ closed: Promise<void> }> {
+  const s = net.connect(Number(new URL(url).port), '127.0.0.1');
+  await new Promise<void>((resolve, reject) => s.once('connect', () => resolve()).once('error', reject));
+  const closed = new Promise<void>((resolve) => s.once('close', () => resolve()));
+  s.on('error', () => undefined);
+  s.write('GET /v2/health/live HTTP/1.1\r\nHost: sluice\r\n\r\n');
+  const head = await new Promise<string>((resolve) => s.once('data', (d: Buffer) => resolve(d.toString('latin1'))));
+  if (!head.startsWith('HTTP/1.1 200')) throw new Error(`idle connection's request: ${head.slice(0, 80)}`);
+  s.on('data', () => undefined);
+  return { closed };
+}
+
 /** A fixture request on a connection of its own (a new connection, as a load balancer would open). */
 function inferOnNewConnection(url: string, model: string): Promise<{ status: number; body: any }> {
   const agent = new Agent({ connections: 1 });
@@ -122,6 +135,13 @@ describe('npm start (dist/src/main.js)', () => {
     try {
       expect((await fetch(`${url}/v2/health/ready`, { dispatcher: probe })).status).toBe(200);
       expect(await grpcHealth()).toBe('SERVING');
+      // Keep-alive connections that go idle before the signal: the server closes them once the
+      // drain is done, instead of holding the exit until their idle timeout (~10 s). Sixteen, so
+      // that the kernel puts some on each I/O thread (an I/O thread's exit is awaited; the main
+      // thread's sockets end with the process).
+      const idle = await Promise.all(Array.from({ length: 16 }, () => idleKeepAlive(url)));
+      let idleClosedAt = 0;
+      for (const c of idle) void c.closed.then(() => (idleClosedAt = Math.max(idleClosedAt, Date.now())));
       const inFlightAtSignal = inferOnNewConnection(url, 'slow');
       await sleep(100);
       const signalledAt = Date.now();
@@ -152,6 +172,12 @@ describe('npm start (dist/src/main.js)', () => {
       expect(slowerAnswer.head).toMatch(/\r\nconnection: close(\r\n|$)/i);
       expect(await exited).toBe(0);
       expect(exitedAt).toBeGreaterThanOrEqual(slowerDoneAt);
+      // Closed once the grace period is over and its thread has drained (the other I/O thread
+      // may still be finishing `slower`), not held until its idle timeout (10 s after its
+      // request, ~6.5 s after `slower` ends): the exit follows the drain.
+      await Promise.all(idle.map((c) => c.closed));
+      expect(idleClosedAt - signalledAt).toBeGreaterThanOrEqual(graceMs);
+      expect(exitedAt - slowerDoneAt).toBeLessThan(4_000);
     } finally {
       health.close();
       await probe.close();

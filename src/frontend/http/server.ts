@@ -177,5 +177,19 @@ export class HttpServer {
     const until = Date.now() + timeoutMs;
     while (this.ctx.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
   }
+
+  /**
+   * After every thread's close(): closes the connections still open, idle keep-alive ones (and
+   * any request that outlived the drain's timeout). Left open, they would hold this I/O thread,
+   * and so the process's exit, until uWebSockets.js's idle timeout, ~10 s after their last
+   * request (SIGTERM with idle connections open took 11.6 s to exit with the default 5 s grace,
+   * 2026-12-03). Not in close() itself: a thread that has drained would cut a client's kept
+   * connection while another thread still answers, and the drain answers on it until then (503
+   * to readiness probes). (App.close() is in the uWebSockets.js pinned here, 20.30, though not
+   * in its typings.)
+   */
+  closeConnections(): void {
+    (this.app as unknown as { close(): void }).close();
+  }
 }
 
