@@ -15,7 +15,7 @@ export interface DeploymentSpecJson {
   candidate: string;
   stable?: string;
   window_s: number;
-  checks: { max_error_increase: number; max_p99_ratio: number; alpha: number; min_requests: number };
+  checks: { max_error_increase: number; max_p99_ratio: number; alpha: number; min_requests: number; confirm_s?: number };
   auto_promote: boolean;
   steps?: number[];
   step_min_s?: number;
@@ -124,7 +124,7 @@ export function deploymentListLines(list: DeploymentJson[], now = Date.now()): s
 /** The settings of a deployment's kind, one line. */
 function settingsLine(s: DeploymentSpecJson): string {
   const c = s.checks;
-  const checks = `checks: error rate increase <= ${c.max_error_increase}, p99 ratio <= ${c.max_p99_ratio}, alpha ${c.alpha}, at least ${c.min_requests} requests each`;
+  const checks = `checks: error rate increase <= ${c.max_error_increase}, p99 ratio <= ${c.max_p99_ratio}, alpha ${c.alpha}, at least ${c.min_requests} requests each${c.confirm_s !== undefined ? `, latency and drift failures held ${c.confirm_s} s` : ''}`;
   const promote = s.auto_promote ? 'promotes by itself' : 'waits for promote';
   switch (s.kind) {
     case 'canary':

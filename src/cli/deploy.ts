@@ -34,6 +34,7 @@ export interface CreateOptions {
   minRequests?: string;
   maxPredictionKs?: string;
   minPredictions?: string;
+  confirmS?: string;
   steps?: string;
   stepMinS?: string;
   stepMinRequests?: string;
@@ -101,6 +102,7 @@ export function deploymentBody(kind: CreateKind, model: string, candidate: strin
   put(checks, 'min_requests', '--min-requests', o.minRequests);
   put(checks, 'max_prediction_ks', '--max-prediction-ks', o.maxPredictionKs);
   put(checks, 'min_predictions', '--min-predictions', o.minPredictions);
+  put(checks, 'confirm_s', '--confirm-s', o.confirmS);
   if (Object.keys(checks).length) body.checks = checks;
   if (kind === 'canary') {
     if (o.steps !== undefined) body.steps = parseSteps(o.steps);
@@ -143,7 +145,8 @@ function checkOptions(c: Command): Command {
     .option('--alpha <a>', 'significance level of the error and latency tests (default 0.05)')
     .option('--min-requests <n>', 'requests of each version in the window before a check can pass (default 100)')
     .option('--max-prediction-ks <d>', 'largest tolerated KS distance between candidate and stable sampled predictions (default 0.2)')
-    .option('--min-predictions <n>', 'sampled predictions of each version before the drift check judges (default 50)');
+    .option('--min-predictions <n>', 'sampled predictions of each version before the drift check judges (default 50)')
+    .option('--confirm-s <s>', 'seconds a latency or drift failure must hold before it rolls back; errors never wait (default 3)');
 }
 
 export function addDeployCommands(program: Command): void {

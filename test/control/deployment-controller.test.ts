@@ -1,6 +1,7 @@
 /**
  * The deployment controller's decisions (pure): canary steps advance only when healthy, old
- * enough and with enough candidate requests, roll back at once when unhealthy, promote at 100%;
+ * enough and with enough candidate requests, roll back when unhealthy (on errors at once, on
+ * latency or drift once the failure has held for confirm_s), promote at 100%;
  * blue-green bakes then promotes, or switches back on a failed check; shadow decides by its rule
  * after its duration.
  */
@@ -39,10 +40,32 @@ describe('deployment controller', () => {
     expect(next(manual, T0 + 40_000, healthy)).toMatchObject({ transition: null, verdict: { waiting: 'promote' } });
   });
 
-  it('canary: rolls back at once on errors or latency, whatever the step age', () => {
+  it('canary: rolls back at once on errors (and on latency with confirm_s 0), whatever the step age', () => {
     const d = record({ kind: 'canary', step_min_s: 300 });
     expect(next(d, T0 + 1_000, { stable: win(5000, 5, 2), candidate: win(100, 20, 2) }).transition).toMatchObject({ action: 'rollback', to: 'rolled_back', reason: expect.stringMatching(/^errors:/) });
-    expect(next(d, T0 + 1_000, { stable: win(5000, 5, 2), candidate: win(100, 0, 10) }).transition).toMatchObject({ action: 'rollback', reason: expect.stringMatching(/^latency:/) });
+    const atOnce = record({ kind: 'canary', checks: { confirm_s: 0 } });
+    const latency = next(atOnce, T0 + 1_000, { stable: win(5000, 5, 2), candidate: win(100, 0, 10) }).transition;
+    expect(latency).toMatchObject({ action: 'rollback', reason: expect.stringMatching(/^latency:/) });
+    expect(latency!.reason).not.toMatch(/failing for/);
+  });
+
+  it('canary: rolls back on latency once the failure has held for confirm_s, the step waiting meanwhile', () => {
+    const d = record({ kind: 'canary', step_min_s: 1, step_min_requests: 10, checks: { confirm_s: 3 } });
+    const slow = { stable: win(5000, 5, 2), candidate: win(100, 0, 10) };
+    const first = next(d, T0 + 1_000, slow);
+    expect(first).toMatchObject({ transition: null, verdict: { verdict: 'unhealthy', suspect: { since: new Date(T0 + 1_000).toISOString() }, waiting: 'latency failing for 0.0 of 3 s before a rollback' } });
+    d.lastVerdict = first.verdict as Record<string, unknown>;
+    expect(next(d, T0 + 3_500, slow)).toMatchObject({ transition: null, verdict: { suspect: { since: new Date(T0 + 1_000).toISOString() }, waiting: expect.stringMatching(/^latency failing for 2\.5 of 3 s/) } });
+    expect(next(d, T0 + 4_000, slow).transition).toMatchObject({ action: 'rollback', reason: expect.stringMatching(/^latency: .*\(failing for 3\.0 s\)$/) });
+    // A healthy look in between ends the suspicion: the step moves on, and a later failure starts a new clock.
+    const healthyLook = next(d, T0 + 3_500, healthy);
+    expect(healthyLook.transition).toMatchObject({ action: 'advance' });
+    d.lastVerdict = { verdict: 'healthy' };
+    expect(next(d, T0 + 4_000, slow).transition).toBeNull();
+    // A suspicion from another step (another window) does not count.
+    d.lastVerdict = first.verdict as Record<string, unknown>;
+    d.stepStartedAt = new Date(T0 + 2_000);
+    expect(next(d, T0 + 4_500, slow)).toMatchObject({ transition: null, verdict: { suspect: { since: new Date(T0 + 4_500).toISOString() } } });
   });
 
   it('does nothing for a paused deployment', () => {
@@ -75,6 +98,8 @@ describe('deployment controller', () => {
       [{ kind: 'canary', bake_s: 5 }, /bake_s is a blue-green setting/],
       [{ kind: 'shadow', fraction: 2 }, /fraction must be/],
       [{ kind: 'canary', checks: { alpha: 0.9 } }, /checks.alpha/],
+      [{ kind: 'canary', checks: { confirm_s: -1 } }, /checks.confirm_s must be seconds in \[0, 3600\]/],
+      [{ kind: 'blue-green', checks: { confirm_s: '3' } }, /checks.confirm_s/],
       [{ kind: 'canary', stable: '2' }, /different versions/],
       [{ kind: 'canary', extra: 1 }, /unknown field "extra"/],
     ];

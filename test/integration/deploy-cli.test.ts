@@ -32,10 +32,10 @@ describe('the deploy commands\' own input', () => {
     expect(deploymentBody('canary', 'm', '2', { autoPromote: true })).toEqual({ model: 'm', kind: 'canary', candidate: '2' });
     expect(deploymentBody('canary', 'm', '2', {
       stable: '1', autoPromote: false, steps: '10,100', stepMinS: '5', stepMinRequests: '20', windowS: '10',
-      maxErrorIncrease: '0.02', maxP99Ratio: '2', alpha: '0.01', minRequests: '30', maxPredictionKs: '0.3', minPredictions: '40',
+      maxErrorIncrease: '0.02', maxP99Ratio: '2', alpha: '0.01', minRequests: '30', maxPredictionKs: '0.3', minPredictions: '40', confirmS: '2',
     })).toEqual({
       model: 'm', kind: 'canary', candidate: '2', stable: '1', auto_promote: false, steps: [10, 100], step_min_s: 5, step_min_requests: 20,
-      window_s: 10, checks: { max_error_increase: 0.02, max_p99_ratio: 2, alpha: 0.01, min_requests: 30, max_prediction_ks: 0.3, min_predictions: 40 },
+      window_s: 10, checks: { max_error_increase: 0.02, max_p99_ratio: 2, alpha: 0.01, min_requests: 30, max_prediction_ks: 0.3, min_predictions: 40, confirm_s: 2 },
     });
     expect(deploymentBody('blue-green', 'm', '2', { bakeS: '90', alpha: '0.1' })).toEqual({ model: 'm', kind: 'blue-green', candidate: '2', bake_s: 90, checks: { alpha: 0.1 } });
     expect(deploymentBody('shadow', 'm', '2', { fraction: '0.5', durationS: '30', minAgreement: '0.9', maxP99Ratio: '3', maxErrorRate: '0', minCompared: '10' })).toEqual({
@@ -138,7 +138,7 @@ describe('sluice deploy (against a whole server)', () => {
     const shown = (await run(['status', id])).split('\n');
     expect(shown[0]).toBe(`deployment ${id}: canary of ${MODEL} 2 over 1: running, step 1 of 3 (10% to the candidate)`);
     expect(shown[1]).toMatch(/^started \S+ by admin \(\d+s ago\)$/);
-    expect(shown[2]).toBe('settings: steps 10%, 50%, 100%, each at least 3600 s and 100 candidate requests; window 10 s; checks: error rate increase <= 0.01, p99 ratio <= 1.5, alpha 0.05, at least 100 requests each; promotes by itself');
+    expect(shown[2]).toBe('settings: steps 10%, 50%, 100%, each at least 3600 s and 100 candidate requests; window 10 s; checks: error rate increase <= 0.01, p99 ratio <= 1.5, alpha 0.05, at least 100 requests each, latency and drift failures held 3 s; promotes by itself');
     expect(shown[3]).toMatch(/^last verdict: /);
     const events = shown.indexOf('events:');
     expect(cells(shown[events + 1]!)).toEqual(['time', 'action', 'from -> to', 'share', 'actor', 'reason']);

@@ -29,6 +29,18 @@ describe('deployments over HTTP', () => {
   let s: FullServer;
   const switchFile = path.join(tmpdir(), `sluice-bg-${process.pid}-${Date.now()}`);
   const call = (method: string, path: string, body?: unknown) => admin(s, s.adminKey, method, path, body);
+  /**
+   * The deployment once it has finished (any status but running or paused): a test then checks
+   * its status with the outcome beside it, so a wrong ending says why it ended.
+   */
+  async function finished(id: number, ms: number) {
+    let d: { status: string; outcome?: any; [k: string]: any } = { status: 'running' };
+    await until(async () => {
+      d = (await call('GET', `${DEP}/${id}`)).json;
+      return d.status !== 'running' && d.status !== 'paused';
+    }, ms);
+    return d;
+  }
 
   /** Steady traffic until stopped: answers and failures by model_version (failures by code). */
   function traffic(concurrency = 6) {
@@ -107,8 +119,8 @@ describe('deployments over HTTP', () => {
         expect(created).toMatchObject({ status: 200, json: { status: 'running', step: 0, share: 0.1, stable: '1', candidate } });
         expect(await call('POST', DEP, canary('4'))).toMatchObject({ status: 409, json: { code: 'DEPLOYMENT_ACTIVE' } });
         const id = created.json.id as number;
-        await until(async () => (await call('GET', `${DEP}/${id}`)).json.status === 'rolled_back', 30_000);
-        const d = (await call('GET', `${DEP}/${id}`)).json;
+        const d = await finished(id, 30_000);
+        expect(d.status, JSON.stringify(d.outcome)).toBe('rolled_back');
         expect(d.outcome.reason).toMatch(check);
         expect(d.step).toBe(0); // never left 10%
         expect(d.events.map((e: { action: string }) => e.action)).toEqual(['start', 'rollback']);
@@ -139,8 +151,8 @@ describe('deployments over HTTP', () => {
       expect((await call('GET', `${DEP}/${id}`)).json).toMatchObject({ status: 'paused', step: 0 });
       expect(await call('POST', `${DEP}/${id}/pause`, {})).toMatchObject({ status: 409, json: { code: 'DEPLOYMENT_FINISHED' } });
       expect(await call('POST', `${DEP}/${id}/resume`, {})).toMatchObject({ status: 200, json: { status: 'running' } });
-      await until(async () => (await call('GET', `${DEP}/${id}`)).json.status === 'promoted', 45_000);
-      const d = (await call('GET', `${DEP}/${id}`)).json;
+      const d = await finished(id, 45_000);
+      expect(d.status, JSON.stringify(d.outcome)).toBe('promoted');
       expect(d.events.map((e: { action: string; share: number }) => [e.action, e.share])).toEqual([
         ['start', 0.1], ['pause', 0.1], ['resume', 0.1], ['advance', 0.5], ['advance', 1], ['promote', 1],
       ]);
@@ -173,8 +185,8 @@ describe('deployments over HTTP', () => {
       expect((await call('GET', `${DEP}/${id}`)).json).toMatchObject({ status: 'running', share: 1, stable: '4' });
       await until(() => (t.answered.get('6') ?? 0) > 50, 10_000);
       writeFileSync(switchFile, 'slow');
-      await until(async () => (await call('GET', `${DEP}/${id}`)).json.status === 'rolled_back', 30_000);
-      const d = (await call('GET', `${DEP}/${id}`)).json;
+      const d = await finished(id, 30_000);
+      expect(d.status, JSON.stringify(d.outcome)).toBe('rolled_back');
       expect(d.outcome.reason).toMatch(/^latency:/);
       expect(d.events.map((e: { action: string }) => e.action)).toEqual(['start', 'rollback']);
       expect((await call('GET', `/v1/admin/models/${MODEL}/route`)).json.route).toBeNull();
@@ -198,8 +210,8 @@ describe('deployments over HTTP', () => {
       const id = (await call('POST', DEP, { model: MODEL, kind: 'blue-green', candidate: '5', bake_s: 2, window_s: 10, checks: { min_requests: 30, max_p99_ratio: 20 } })).json.id as number;
       await until(() => (t.answered.get('5') ?? 0) > 50, 10_000);
       const blue = t.answered.get('4') ?? 0;
-      await until(async () => (await call('GET', `${DEP}/${id}`)).json.status !== 'running', 30_000);
-      expect((await call('GET', `${DEP}/${id}`)).json).toMatchObject({ status: 'promoted' });
+      const d = await finished(id, 30_000);
+      expect(d.status, JSON.stringify(d.outcome)).toBe('promoted');
       // The promotion clears the route only once green is the default: blue never answers again,
       // not even between the two changes.
       await new Promise((r) => setTimeout(r, 1000));
@@ -219,8 +231,7 @@ describe('deployments over HTTP', () => {
         // the p99 ratio is this test's noise, not its subject (the rule's agreement and errors are).
         const id = (await call('POST', DEP, { model: MODEL, kind: 'shadow', candidate, fraction: 1, duration_s: 2, rule: { min_compared: 20, max_p99_ratio: 100 } })).json.id as number;
         expect((await call('GET', `/v1/admin/models/${MODEL}/route`)).json.route).toMatchObject({ shadows: [{ version: candidate, fraction: 1 }] });
-        await until(async () => (await call('GET', `${DEP}/${id}`)).json.status !== 'running', 30_000);
-        const d = (await call('GET', `${DEP}/${id}`)).json;
+        const d = await finished(id, 30_000);
         expect(d.status, JSON.stringify(d.outcome)).toBe(status);
         expect(d.outcome.reason).toMatch(reason);
       } finally {

@@ -17,7 +17,14 @@ export interface CanaryChecks {
   maxPredictionKs: number;
   /** Sampled predictions of each version before the drift check judges (SLUICE_DRIFT_SAMPLE_RATE sets how many come). */
   minPredictions: number;
+  /**
+   * Seconds a latency or drift failure must hold, look after look, before it rolls back (0: at
+   * once). The judge looks again every interval at a window that grows, each look a test at
+   * alpha: a healthy candidate would fail one of a rollout's dozens of looks far more often than
+   * alpha, while a real fault persists as the evidence grows (controller.ts). Errors never wait.
+   */
+  confirmS: number;
 }
 
-export const DEFAULT_CHECKS: Readonly<CanaryChecks> = Object.freeze({ maxErrorIncrease: 0.01, maxP99Ratio: 1.5, alpha: 0.05, minRequests: 100, maxPredictionKs: 0.2, minPredictions: 50 });
+export const DEFAULT_CHECKS: Readonly<CanaryChecks> = Object.freeze({ maxErrorIncrease: 0.01, maxP99Ratio: 1.5, alpha: 0.05, minRequests: 100, maxPredictionKs: 0.2, minPredictions: 50, confirmS: 3 });
 

@@ -5,7 +5,7 @@
  *    "stable"?: "1",                        (default: the production version)
  *    "window_s"?: 30,                       (the judge's window, canary and blue-green bake)
  *    "checks"?: {"max_error_increase": 0.01, "max_p99_ratio": 1.5, "alpha": 0.05, "min_requests": 100,
- *                "max_prediction_ks": 0.2, "min_predictions": 50},
+ *                "max_prediction_ks": 0.2, "min_predictions": 50, "confirm_s": 3},
  *    "auto_promote"?: true,
  *    canary:     "steps"?: [1, 5, 25, 50, 100] (percent of traffic), "step_min_s"?: 30,
  *                "step_min_requests"?: 100 (candidate requests per step before it may advance)
@@ -57,7 +57,7 @@ const KIND_FIELDS: Record<DeploymentKind, string[]> = {
   'blue-green': ['bake_s'],
   shadow: ['fraction', 'duration_s', 'rule'],
 };
-const CHECK_FIELDS = ['max_error_increase', 'max_p99_ratio', 'alpha', 'min_requests', 'max_prediction_ks', 'min_predictions'];
+const CHECK_FIELDS = ['max_error_increase', 'max_p99_ratio', 'alpha', 'min_requests', 'max_prediction_ks', 'min_predictions', 'confirm_s'];
 const RULE_FIELDS = ['min_agreement', 'max_p99_ratio', 'max_error_rate', 'min_compared'];
 export const DEFAULT_STEPS = [0.01, 0.05, 0.25, 0.5, 1];
 export const DEFAULT_RULE: Readonly<ShadowRule> = Object.freeze({ minAgreement: 0.99, maxP99Ratio: 1.5, maxErrorRate: 0.01, minCompared: 100 });
@@ -105,6 +105,7 @@ function parseChecks(v: unknown): CanaryChecks {
     minRequests: num(o, 'min_requests', 'checks.min_requests', d.minRequests, (n) => Number.isInteger(n) && n >= 1 && n <= 1e9, 'an integer in [1, 1e9]'),
     maxPredictionKs: num(o, 'max_prediction_ks', 'checks.max_prediction_ks', d.maxPredictionKs, (n) => n > 0 && n <= 1, 'a distance in (0, 1]'),
     minPredictions: num(o, 'min_predictions', 'checks.min_predictions', d.minPredictions, (n) => Number.isInteger(n) && n >= 10 && n <= 1e6, 'an integer in [10, 1e6]'),
+    confirmS: num(o, 'confirm_s', 'checks.confirm_s', d.confirmS, (n) => n >= 0 && n <= 3600, 'seconds in [0, 3600]'),
   });
 }
 
@@ -160,7 +161,7 @@ export function deploymentJson(s: DeploymentSpec): Record<string, unknown> {
   const c = s.checks;
   const common = {
     model: s.model, kind: s.kind, candidate: s.candidate, ...(s.stable !== undefined ? { stable: s.stable } : {}),
-    window_s: s.windowS, checks: { max_error_increase: c.maxErrorIncrease, max_p99_ratio: c.maxP99Ratio, alpha: c.alpha, min_requests: c.minRequests, max_prediction_ks: c.maxPredictionKs, min_predictions: c.minPredictions },
+    window_s: s.windowS, checks: { max_error_increase: c.maxErrorIncrease, max_p99_ratio: c.maxP99Ratio, alpha: c.alpha, min_requests: c.minRequests, max_prediction_ks: c.maxPredictionKs, min_predictions: c.minPredictions, confirm_s: c.confirmS },
     auto_promote: s.autoPromote,
   };
   switch (s.kind) {
