@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare threads overload metrics-merge routing routing-pick feedback bandits learn experiments windows rollout drift dashboard]`: runs the selected
+ * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare threads overload metrics-merge routing routing-pick feedback bandits learn experiments windows rollout drift dashboard startup]`: runs the selected
  * benchmarks (all by default) and prints their figures. Each one that computes answers checks
  * them (against demo-logistic's formula, or the native kernels against JavaScript) before it
  * times anything; swap also checks every answer during the swaps, and predict the timed run's
@@ -27,6 +27,7 @@ import { runRollout } from './rollout.js';
 import { runWindows } from './windows.js';
 import { runDrift } from './drift.js';
 import { runDashboard } from './dashboard.js';
+import { runStartup } from './startup.js';
 
 const all: Record<string, () => unknown> = {
   kernels: runKernels,
@@ -51,6 +52,7 @@ const all: Record<string, () => unknown> = {
   rollout: runRollout,
   drift: runDrift,
   dashboard: runDashboard,
+  startup: runStartup,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -232,6 +232,7 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
     log.warn('sluice: routes not read at start (the watcher will catch up)', errorFields(e));
   }
   const models = (await engine.repositoryIndex()).filter((m) => m.state === 'READY').map((m) => `${m.name}@${m.version}`);
+  await services.db.yieldToServing?.();
   log.info('sluice: serving', { url: `http://${config.httpHost}:${httpPort}`, grpc: `${config.grpcHost}:${grpcPort}`, ioThreads: config.ioThreads, models, registry: config.databaseUrl ? 'postgresql' : 'pglite' });
   return {
     config, engine, decisions, feedback, registry: services, http, grpc, httpPort, grpcPort,

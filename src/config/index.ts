@@ -75,9 +75,10 @@ export interface Config {
   /** PostgreSQL connection string; embedded PGlite under dataDir when unset. */
   databaseUrl: string | undefined;
   /**
-   * Nice value of the embedded database's thread (0 = as the I/O threads; up to 19): under
-   * saturation it then yields CPU to serving, and decisions it cannot write in time are dropped
-   * (counted) rather than predictions slowed. It gets all the CPU serving leaves idle.
+   * Nice value of the embedded database's thread once start-up is over (0 = as the I/O
+   * threads; up to 19): under saturation it then yields CPU to serving, and decisions it cannot
+   * write in time are dropped (counted) rather than predictions slowed. It gets all the CPU
+   * serving leaves idle. Start-up runs at the process's own priority (pglite-thread.ts).
    */
   embeddedDbNice: number;
   /** S3 bucket for artifacts; a local directory under dataDir when unset. */
@@ -276,7 +277,7 @@ export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   admissionRetryAfterS: { env: 'SLUICE_ADMISSION_RETRY_AFTER_S', doc: 'Retry-After seconds sent with OVERLOADED', default: () => 1, parse: int(0, 3600) },
   dataDir: { env: 'SLUICE_DATA_DIR', doc: 'embedded state directory', default: () => path.join(projectRoot, 'data'), parse: dir },
   databaseUrl: { env: 'SLUICE_DATABASE_URL', doc: 'PostgreSQL URL (embedded PGlite when unset)', secret: true, default: () => undefined, parse: optional(url) },
-  embeddedDbNice: { env: 'SLUICE_EMBEDDED_DB_NICE', doc: 'nice value (0-19) of the embedded database thread: yields CPU to serving under saturation', default: () => 19, parse: int(0, 19) },
+  embeddedDbNice: { env: 'SLUICE_EMBEDDED_DB_NICE', doc: 'nice value (0-19) of the embedded database thread once serving (start-up runs at the process\'s own): yields CPU to serving under saturation', default: () => 10, parse: int(0, 19) },
   s3Bucket: { env: 'SLUICE_S3_BUCKET', doc: 'S3 bucket for artifacts (local directory when unset)', default: () => undefined, parse: optional(text) },
   s3Prefix: { env: 'SLUICE_S3_PREFIX', doc: 'key prefix inside the bucket', default: () => '', parse: text },
   s3Endpoint: { env: 'SLUICE_S3_ENDPOINT', doc: 'S3-compatible endpoint URL', default: () => undefined, parse: optional(url) },

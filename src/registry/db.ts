@@ -40,6 +40,8 @@ export interface Db extends Queryable {
    * `onListening` once it gets through. Returns the function that stops listening.
    */
   listen(channel: string, handlers: ListenHandlers): Promise<() => Promise<void>>;
+  /** Start-up is over and serving comes first (the embedded database lowers its thread's priority). */
+  yieldToServing?(): Promise<void>;
   close(): Promise<void>;
 }
 

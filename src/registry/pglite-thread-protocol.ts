@@ -14,6 +14,7 @@ export type Request =
   | { id: number; op: 'end'; tx: number; commit: boolean }
   | { id: number; op: 'listen'; channel: string }
   | { id: number; op: 'unlisten'; listen: number }
+  | { id: number; op: 'nice'; nice: number }
   | { id: number; op: 'close' };
 
 export type Reply =

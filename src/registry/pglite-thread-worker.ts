@@ -16,10 +16,7 @@ import { PgliteDb } from './pglite-db.js';
 import { toWire, type Reply, type Request } from './pglite-thread-protocol.js';
 
 const port = parentPort!;
-const { dir, nice } = workerData as { dir: string | undefined; nice: number };
-// Serving first: under saturation this thread gets little CPU (decisions are dropped, counted,
-// and feedback acknowledgements wait); otherwise all the CPU serving leaves idle.
-if (nice > 0 && !lowerCurrentThreadPriority(nice)) log.warn('registry: cannot lower the embedded database thread\'s priority', { nice });
+const { dir } = workerData as { dir: string | undefined };
 
 interface OpenTx {
   tx: Queryable;
@@ -107,6 +104,12 @@ async function handle(m: Request): Promise<unknown> {
       await stop?.();
       return undefined;
     }
+    case 'nice':
+      // Serving first (PgliteThreadDb.yieldToServing): under saturation this thread then gets
+      // little CPU (decisions are dropped, counted, and feedback acknowledgements wait);
+      // otherwise all the CPU serving leaves idle.
+      if (!lowerCurrentThreadPriority(m.nice)) log.warn('registry: cannot lower the embedded database thread\'s priority', { nice: m.nice });
+      return undefined;
     case 'close':
       await db.close();
       return undefined;

@@ -37,7 +37,7 @@ export class PgliteThreadDb implements Db {
   private dead: Error | undefined;
   private closing: Promise<void> | undefined;
 
-  private constructor(private readonly worker: Worker) {
+  private constructor(private readonly worker: Worker, private readonly nice: number) {
     worker.on('message', (m: Reply) => this.onMessage(m));
     worker.on('error', (e) => this.fail(e));
     worker.on('exit', (code) => this.fail(new Error(`the embedded database thread exited (${code})`)));
@@ -46,13 +46,14 @@ export class PgliteThreadDb implements Db {
 
   /**
    * Opens (creating if needed) the database in `dir` in a new thread; in memory when `dir` is
-   * undefined. `nice` (0..19) lowers the thread's CPU priority (config embeddedDbNice).
+   * undefined. `nice` (0..19, config embeddedDbNice) is the thread's CPU priority once
+   * yieldToServing is called; until then it runs as the rest of the process.
    */
   static async open(dir: string | undefined, opts: { nice?: number } = {}): Promise<PgliteThreadDb> {
     // A small young generation: the thread's JavaScript is PGlite's glue and short-lived result
     // rows; V8's default semi-spaces cost ~10 MB more resident (footprint test) and 1 MB wrote
     // decisions no slower (`npm run bench -- feedback`).
-    const worker = new Worker(pgliteThreadEntry, { workerData: { dir, nice: opts.nice ?? 0 }, stdout: false, stderr: false, resourceLimits: { maxYoungGenerationSizeMb: 1 } });
+    const worker = new Worker(pgliteThreadEntry, { workerData: { dir }, stdout: false, stderr: false, resourceLimits: { maxYoungGenerationSizeMb: 1 } });
     await new Promise<void>((resolve, reject) => {
       const onMessage = (m: Reply): void => {
         worker.off('message', onMessage);
@@ -68,7 +69,18 @@ export class PgliteThreadDb implements Db {
       await worker.terminate();
       throw e;
     });
-    return new PgliteThreadDb(worker);
+    return new PgliteThreadDb(worker, opts.nice ?? 0);
+  }
+
+  /**
+   * Start-up is over: the thread takes its nice value from now on. Not before: the nice value
+   * is weighed against every thread on the machine, not only this process's, and start-up is
+   * mostly this thread's work (initdb, migrations, the registry reads that load each model).
+   * At nice 19 from the first moment, beside two busy processes on two cores, a first `npm start`
+   * took ~4 minutes to serve instead of 8-10 s (`npm run bench -- startup`).
+   */
+  async yieldToServing(): Promise<void> {
+    if (this.nice > 0) await this.call({ op: 'nice', nice: this.nice });
   }
 
   query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
