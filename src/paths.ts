@@ -35,3 +35,6 @@ export const bundledModels = path.join(projectRoot, 'models');
 
 /** The compiled I/O thread entry (src/io/io-thread.ts). */
 export const ioThreadEntry = path.join(projectRoot, 'dist', 'src', 'io', 'io-thread.js');
+
+/** The cluster's watchdog process (src/cluster/watchdog.ts). */
+export const clusterWatchdogEntry = path.join(projectRoot, 'dist', 'src', 'cluster', 'watchdog.js');

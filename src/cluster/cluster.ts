@@ -8,14 +8,15 @@
  * separate machines. Everything lives in one temp directory, removed by stop().
  */
 import { randomBytes } from 'node:crypto';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startSluiceProcess } from '../../loadtest/sluice-process.js';
 import { SluiceError } from '../errors.js';
+import { clusterWatchdogEntry } from '../paths.js';
 import { GRPC_BACKEND, HAPROXY_BIN, HTTP_BACKEND, startHaproxy, type Haproxy } from './haproxy.js';
 import { defaultMotoVenv, startServices, type ClusterServices } from './services.js';
 
@@ -138,6 +139,16 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   };
   const dir = await mkdtemp(path.join(tmpdir(), 'sluice-cluster-'));
   undo.push(() => rm(dir, { recursive: true, force: true }));
+  // Stops everything below if this process dies without unwinding (src/cluster/watchdog.ts).
+  const pidsFile = path.join(dir, 'pids');
+  const watchdog = spawn(process.execPath, [clusterWatchdogEntry, dir, pidsFile], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+  watchdog.unref();
+  (watchdog.stdin as unknown as { unref?: () => void }).unref?.();
+  undo.push(async () => {
+    watchdog.kill('SIGTERM');
+  });
+  /** Lists a process group for the watchdog to kill. */
+  const watch = (pid: number | undefined) => (pid ? appendFile(pidsFile, `${pid}\n`) : Promise.resolve());
   let stopping = false;
   try {
     await chmod(dir, 0o755); // as root, postgres.sh runs PostgreSQL as the postgres user, which must reach its directory
@@ -166,6 +177,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
         log.end();
         throw e;
       });
+      await watch(p.child.pid);
       const r: Replica = { id, http: p.http, grpc: p.grpc, child: p.child, exited: p.exited, logFile };
       void p.exited.then((code) => {
         log.end();
@@ -202,6 +214,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
       replicas: replicas.map((r) => ({ name: r.id, httpPort: Number(new URL(r.http).port), grpcPort: Number(r.grpc.split(':').pop()) })),
     }, o.haproxyBin ?? HAPROXY_BIN);
     undo.push(() => haproxy.stop());
+    await watch(haproxy.child.pid);
     const replicaState = async (id: string) => {
       const s = await haproxy.serverStates();
       return { http: s.get(`${HTTP_BACKEND}/${id}`), grpc: s.get(`${GRPC_BACKEND}/${id}`) };

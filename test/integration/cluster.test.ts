@@ -4,11 +4,12 @@
  * decision made on replica r1 reach r2 and r3 within 1 s, seen in what they serve; (b) traffic through the balancer, HTTP
  * and gRPC, loses nothing while a replica drains (SIGTERM), and nothing once HAProxy has marked a
  * SIGKILLed replica down. Prints the measured times and failure counts. And the command itself:
- * it prints where everything is and, on SIGTERM, leaves no process listening and no files.
+ * it prints where everything is and, on SIGTERM or SIGKILL (its watchdog), leaves no process
+ * listening and no files.
  * Needs HAProxy, the PostgreSQL binaries and moto (scripts/ci/services.sh provides the last two).
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -216,42 +217,76 @@ function connectTo(port: number): Promise<string> {
   });
 }
 
+/** `npm run cluster` as a child process, once it has printed where everything is. */
+async function startCommand(replicas: number) {
+  const child = spawn(process.execPath, [path.join(projectRoot, 'dist/src/cluster/cli.js'), '--replicas', String(replicas), '--http-port', '0', '--grpc-port', '0', '--stats-port', '0'], {
+    env: { ...process.env, SLUICE_PG_BIN: process.env.SLUICE_TEST_PG_BIN }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const deadline = Date.now() + 240_000;
+  while (!out.includes('Ctrl-C stops everything')) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the cluster did not start: ${out}`);
+    }
+    await sleep(100);
+  }
+  const field = (label: string) => new RegExp(`^  ${label}\\s+(\\S+)`, 'm').exec(out)?.[1];
+  // Balancer HTTP, gRPC and stats; each replica's HTTP and gRPC; PostgreSQL; S3.
+  const ports = [...new Set([...out.matchAll(/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1])))];
+  return { child, exited, output: () => out, field, ports, files: field('files')! };
+}
+
 describeWith(clusterNeeds, 'npm run cluster: the command', () => {
   it('prints the balancer, replicas and services, and on SIGTERM stops all of them and removes its files', async () => {
-    const child = spawn(process.execPath, [path.join(projectRoot, 'dist/src/cluster/cli.js'), '--replicas', '2', '--http-port', '0', '--grpc-port', '0', '--stats-port', '0'], {
-      env: { ...process.env, SLUICE_PG_BIN: process.env.SLUICE_TEST_PG_BIN }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const c = await startCommand(2);
     try {
-      const deadline = Date.now() + 240_000;
-      while (!out.includes('Ctrl-C stops everything')) {
-        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the cluster did not start: ${out}`);
-        await sleep(100);
-      }
-      const field = (label: string) => new RegExp(`^  ${label}\\s+(\\S+)`, 'm').exec(out)?.[1];
-      const balancer = field('HTTP \\(balancer\\)')!;
+      const balancer = c.field('HTTP \\(balancer\\)')!;
       expect((await fetch(`${balancer}/v2/health/ready`)).status).toBe(200);
-      expect(field('dashboard')).toBe(`${balancer}/dashboard`);
-      expect(field('admin key')).toMatch(/^sk_cluster_[0-9a-f]{48}$/);
-      const ports = [
-        ...[...out.matchAll(/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1])),
-      ];
-      const files = field('files')!;
-      expect(existsSync(files)).toBe(true);
-      // Balancer HTTP, gRPC and stats; each replica's HTTP and gRPC; PostgreSQL; S3.
-      expect(new Set(ports).size).toBe(3 + 2 * 2 + 2);
-      for (const p of ports) expect(await connectTo(p), `port ${p}`).toBe('connected');
+      expect(c.field('dashboard')).toBe(`${balancer}/dashboard`);
+      expect(c.field('admin key')).toMatch(/^sk_cluster_[0-9a-f]{48}$/);
+      expect(existsSync(c.files)).toBe(true);
+      expect(c.ports.length).toBe(3 + 2 * 2 + 2);
+      for (const p of c.ports) expect(await connectTo(p), `port ${p}`).toBe('connected');
 
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
-      expect(out).toContain('cluster stopped');
-      for (const p of ports) expect(await connectTo(p), `port ${p} after the stop`).toBe('ECONNREFUSED');
-      expect(existsSync(files)).toBe(false);
+      c.child.kill('SIGTERM');
+      expect(await c.exited).toBe(0);
+      expect(c.output()).toContain('cluster stopped');
+      for (const p of c.ports) expect(await connectTo(p), `port ${p} after the stop`).toBe('ECONNREFUSED');
+      expect(existsSync(c.files)).toBe(false);
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      if (c.child.exitCode === null) c.child.kill('SIGKILL');
+    }
+  }, 300_000);
+
+  it('SIGKILLed, it leaves nothing behind either: its watchdog stops the replicas, HAProxy, PostgreSQL and S3 and removes its files', async () => {
+    const c = await startCommand(1);
+    const pids = readFileSync(path.join(c.files, 'pids'), 'utf8').trim().split('\n').map(Number);
+    expect(pids).toHaveLength(2); // the replica and HAProxy
+    expect(c.ports.length).toBe(3 + 2 + 2);
+    c.child.kill('SIGKILL');
+    await c.exited;
+    const deadline = Date.now() + 60_000;
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (;;) {
+      const left = [
+        ...pids.filter(alive).map((p) => `process ${p}`),
+        ...(await Promise.all(c.ports.map(async (p) => ((await connectTo(p)) === 'ECONNREFUSED' ? [] : [`port ${p}`])))).flat(),
+        ...(existsSync(c.files) ? [c.files] : []),
+      ];
+      if (left.length === 0) break;
+      if (Date.now() > deadline) throw new Error(`still there 60 s after the launcher was killed: ${left.join(', ')}`);
+      await sleep(200);
     }
   }, 300_000);
 });
