@@ -151,6 +151,8 @@ describe.skipIf(missing)(`dashboard in headless chromium${missing ? ` (skipped: 
     expect(await value('deployment-1-status')).toBe(d.status);
     expect(await num('deployment-1-step')).toBe(d.step);
     expect(await num('deployment-1-share')).toBe(d.share);
+    // What the step waits for (its hour), once the judge has enough requests to call it healthy.
+    expect(await value('deployment-1-waiting')).toMatch(/^step 0 is \d+ of 3600 s old$/);
     // The experiment's figures as the analysis loop's last look has them (no more units or
     // feedback arrive: they hold still).
     const r = (await call('GET', '/v1/admin/experiments/ab')).json.last_results;
