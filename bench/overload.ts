@@ -28,7 +28,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { demoAnswer } from './engine-util.js';
-import { check } from './util.js';
+import { alsoEnv, check } from './util.js';
 
 const WINDOW_MS = 250;
 
@@ -221,19 +221,6 @@ async function runScenario(sc: Scenario, quick: boolean): Promise<Record<string,
     unprotected.child.kill('SIGTERM');
   }
   return figures;
-}
-
-/** Environment overrides of `--also=ENV=V[,ENV=V]`, or undefined. */
-function alsoEnv(): Record<string, string> | undefined {
-  const raw = process.argv.find((a) => a.startsWith('--also='))?.slice('--also='.length);
-  if (!raw) return undefined;
-  const env: Record<string, string> = {};
-  for (const kv of raw.split(',')) {
-    const i = kv.indexOf('=');
-    check(i > 0, `--also: expected ENV=VALUE, got "${kv}"`);
-    env[kv.slice(0, i)] = kv.slice(i + 1);
-  }
-  return env;
 }
 
 /** The issue's acceptance lines for one overload phase, against the run's capacity and its p99. */

@@ -12,20 +12,15 @@
  * The embedded database's thread used to take SLUICE_EMBEDDED_DB_NICE (19) from its first
  * moment: beside two spinning processes on two cores a first start then took ~4 minutes,
  * because start-up is mostly that thread's work (src/registry/pglite-thread.ts yieldToServing).
- * `SLUICE_BENCH_STARTUP_ENV="SLUICE_EMBEDDED_DB_NICE=0"` passes settings to the servers started.
+ * `npm run bench -- startup --also=SLUICE_EMBEDDED_DB_NICE=19[,ENV=V]` starts the servers with those settings.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { startSluiceProcess } from '../loadtest/sluice-process.js';
 import { checkDemoLogisticOverHttp } from './engine-util.js';
-import { check, median, table } from './util.js';
+import { alsoEnv, check, median, table } from './util.js';
 
 const BUSY = 2;
-
-function extraEnv(): Record<string, string> {
-  const spec = process.env.SLUICE_BENCH_STARTUP_ENV ?? '';
-  return Object.fromEntries(spec.split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-}
 
 async function registryReadMs(url: string, key: string): Promise<number> {
   const took: number[] = [];
@@ -44,7 +39,7 @@ async function startOnce(busy: number): Promise<{ startMs: number; readMs: numbe
   const spinners: ChildProcess[] = Array.from({ length: busy }, () => spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
   const key = `sk_bench_${randomBytes(16).toString('hex')}`;
   try {
-    const s = await startSluiceProcess({ env: { SLUICE_ADMIN_KEY: key, ...extraEnv() } });
+    const s = await startSluiceProcess({ env: { SLUICE_ADMIN_KEY: key, ...alsoEnv() } });
     try {
       await checkDemoLogisticOverHttp(s.http);
       return { startMs: s.startMs, readMs: await registryReadMs(s.http, key) };

@@ -1,4 +1,4 @@
-/** Small benchmark toolkit: correctness checks, interleaved timing, and aligned tables. */
+/** Small benchmark toolkit: correctness checks, interleaved timing, aligned tables, and `--also` server settings. */
 
 export function check(cond: boolean, what: string): void {
   if (!cond) {
@@ -73,4 +73,17 @@ export function fmt(n: number): string {
   if (Math.abs(n) >= 100) return n.toFixed(0);
   if (Math.abs(n) >= 10) return n.toFixed(1);
   return n.toFixed(2);
+}
+
+/** Environment overrides of `--also=ENV=V[,ENV=V]`, or undefined. */
+export function alsoEnv(): Record<string, string> | undefined {
+  const raw = process.argv.find((a) => a.startsWith('--also='))?.slice('--also='.length);
+  if (!raw) return undefined;
+  const env: Record<string, string> = {};
+  for (const kv of raw.split(',')) {
+    const i = kv.indexOf('=');
+    check(i > 0, `--also: expected ENV=VALUE, got "${kv}"`);
+    env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return env;
 }
