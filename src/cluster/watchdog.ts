@@ -5,11 +5,11 @@
  * launcher, which stops them in order), and PostgreSQL and moto are daemons: none of them
  * would notice the launcher's death, and they kept their ports, processes and files for good.
  *
- * `node watchdog.js <cluster dir> <pids file>`, in a process group of its own (a signal to the launcher's
- * group, a closed terminal, does not end it), its stdin a pipe from the launcher: the pipe
- * closes when the launcher's process ends, however it ends. Then it kills the process groups listed in
- * the pids file (one pid per line, written as each starts), stops PostgreSQL and moto with the
- * scripts that started them, and removes the directory. A launcher that stops the cluster itself
+ * `node watchdog.js <cluster dir> <pids file>`, in a process group of its own (a signal to the
+ * launcher's group, a closed terminal, does not end it), its stdin a pipe from the launcher:
+ * the pipe closes when the launcher's process ends, however it ends. Then it kills the process
+ * groups listed in the pids file (one pid per line, written as each starts), stops PostgreSQL
+ * and moto with the scripts that started them, and removes the directory. A launcher that stops the cluster itself
  * ends the watchdog first (SIGTERM), and nothing is done twice.
  */
 import { execFileSync } from 'node:child_process';

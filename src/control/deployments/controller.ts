@@ -3,15 +3,16 @@
  *
  * canary     the judge compares the candidate with the stable version over the window since the
  *            step began (at most window_s): unhealthy -> roll back, whatever the step's age (on
- *            errors at once; on latency or drift once the failure has held for checks.confirm_s,
- *            the step waiting meanwhile: see confirmed()); healthy, the step at least step_min_s old and the candidate at least
- *            step_min_requests requests into it -> the next step, or at the last (100%) promote
- *            (auto_promote; otherwise it waits for `promote`); else wait.
+ *            errors at once; on latency or drift once the failure has held for
+ *            checks.confirm_s, the step waiting meanwhile: see confirmed()); healthy, the step
+ *            at least step_min_s old and the candidate at least step_min_requests requests into
+ *            it -> the next step, or at the last (100%) promote (auto_promote; otherwise it
+ *            waits for `promote`); else wait.
  * blue-green the candidate has all traffic from the start; the judge compares it over the window
  *            with the stable version's figures from before the switch (the baseline): unhealthy
- *            (confirmed as for a canary) -> switch back (roll back) in one step; after bake_s without a failed check ->
- *            promote. An inconclusive bake (too little traffic) does not hold up the promotion:
- *            nothing failed.
+ *            (confirmed as for a canary) -> switch back (roll back) in one step; after bake_s
+ *            without a failed check -> promote. An inconclusive bake (too little traffic) does
+ *            not hold up the promotion: nothing failed.
  * shadow     after duration_s, the shadow report decides once min_compared answers were compared
  *            (or mirrored, for errors): agreement >= min_agreement, the shadow's error rate <=
  *            max_error_rate and p99 <= max_p99_ratio x the caller's -> promote; otherwise discard
@@ -71,9 +72,10 @@ function failingSince(d: DeploymentRecord, now: number): number {
  * Whether an unhealthy verdict rolls back now. Errors do at once: each is a failed request, and
  * the exact test cannot fail a candidate that fails no more often than the stable version.
  * Latency and drift must hold for checks.confirm_s: every look is a test at alpha over a window
- * that grows, and a healthy candidate fails one look of a step's many in about one rollout in fifteen
- * (simulated: test/control/deployment-repeated-looks.test.ts, 10 of 150 at 100 ms looks), whereas a real fault persists as the evidence
- * grows while a chance excursion fades. Meanwhile the step waits, neither advancing nor promoting.
+ * that grows, and a healthy candidate fails one look of a step's many in about one rollout in
+ * fifteen (simulated: test/control/deployment-repeated-looks.test.ts, 10 of 150 at 100 ms
+ * looks), whereas a real fault persists as the evidence grows while a chance excursion fades.
+ * Meanwhile the step waits, neither advancing nor promoting.
  */
 function confirmed(d: DeploymentRecord, now: number, v: Verdict, verdict: Record<string, unknown>): Next {
   const failed = v.checks.filter((c) => c.state === 'failed');
