@@ -77,7 +77,7 @@ export class PgliteThreadDb implements Db {
    * is weighed against every thread on the machine, not only this process's, and start-up is
    * mostly this thread's work (initdb, migrations, the registry reads that load each model).
    * At nice 19 from the first moment, beside two busy processes on two cores, a first `npm start`
-   * took ~4 minutes to serve instead of 8-10 s (`npm run bench -- startup`).
+   * took 3.5-4 minutes to serve instead of 7-10 s (`npm run bench -- startup`).
    */
   async yieldToServing(): Promise<void> {
     if (this.nice > 0) await this.call({ op: 'nice', nice: this.nice });
