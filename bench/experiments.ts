@@ -70,7 +70,7 @@ async function logChunks(db: Db, model: string, from: number, to: number, unit: 
   const b = new DecisionChunkBuilder();
   for (let g = from; g < to; g++) {
     const v = g % 2;
-    b.add(b.nextId(), lastEventIdMs(), middles[v]!, model, v === 0 ? 'control' : 'treatment', v === 0 ? '1' : '2', unit + g, 0.5, undefined);
+    b.add(b.nextId(), lastEventIdMs(), middles[v]!, model, v === 0 ? 'control' : 'treatment', v === 0 ? '1' : '2', 1, unit + g, 0.5, undefined);
     if (b.n === 256) check(log.offerChunk(b.take()!), 'a chunk was dropped below capacity');
   }
   if (b.n > 0) check(log.offerChunk(b.take()!), 'a chunk was dropped below capacity');

@@ -51,7 +51,7 @@ async function logDecisions(db: Db, ds: Decision[], keep?: (log: DecisionLog) =>
     if (middle === undefined) middles.set(d.variant, (middle = rowMiddle(d.model, d.variant, d.version, d.routeGen)));
     d.eventId = b.nextId();
     d.at = lastEventIdMs();
-    b.add(d.eventId, d.at, middle, d.model, d.variant, d.version, d.unitId, d.propensity, d.features as Float32Array | undefined);
+    b.add(d.eventId, d.at, middle, d.model, d.variant, d.version, d.routeGen, d.unitId, d.propensity, d.features as Float32Array | undefined);
     if (b.n === 256) check(log.offerChunk(b.take()!), 'a chunk was dropped below capacity');
   }
   if (b.n > 0) check(log.offerChunk(b.take()!), 'a chunk was dropped below capacity');

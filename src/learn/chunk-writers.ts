@@ -1,6 +1,6 @@
 /**
  * The byte writers a decision chunk is built with (src/learn/decision-chunk.ts): its rows (ASCII
- * JSON, written byte by byte on the request path for the thread's own ids), its directory and
+ * JSON, written byte by byte on the request path for the thread's own decisions), its directory and
  * its contexts, each a buffer that grows by doubling and is handed out whole; and jsonAscii,
  * the string encoding that keeps rows ASCII.
  */
@@ -64,12 +64,6 @@ export class RowsWriter extends GrowingBuffer {
   /** The last propensity written by addOwn and its text (a routed variant's is the same each time). */
   private p = NaN;
   private pText = '';
-  /** The last time written by addOwn, in decimal. */
-  private at = -1;
-  private readonly atDigits = new Uint8Array(16);
-  private atLength = 0;
-  /** Row middles (rowMiddle) as bytes, with the propensity's key after them. */
-  private readonly middles = new Map<string, Uint8Array>();
 
   /** Appends a row (after a comma, unless it is the first); returns its byte offset. */
   add(row: string): number {
@@ -81,46 +75,27 @@ export class RowsWriter extends GrowingBuffer {
   }
 
   /**
-   * Appends the row rowText (decision-chunk.ts) would make for a UUIDv7 given by its 16 bytes and an integer time
-   * `at` >= 0, byte by byte: no string is built for it, where building the row as a string and
-   * writing it out was ~1 µs per routed request (rope, number formatting, latin1 write; the
-   * recorder's cost in I/O-thread CPU profiles of `npm run bench -- routing`, 2026-12-03).
-   * Same bytes as add(rowText(...)): test/learn/decision-chunk.test.ts compares them.
+   * Appends the short row (decision-chunk.ts ownRowText) of a decision whose event id is in the
+   * chunk's directory and whose time is the one its id carries: the variant's index in the
+   * chunk's `variants` and what differs per decision, byte by byte, with no string built for
+   * it (building the row as a string and writing it out was ~1 µs per routed request: rope,
+   * number formatting, latin1 write; I/O-thread CPU profiles of `npm run bench -- routing`,
+   * 2026-12-03). Same bytes as add(ownRowText(...)): test/learn/decision-chunk.test.ts compares them.
    */
-  addOwn(id: Uint8Array, at: number, middle: string, propensity: number, unitId: string | undefined, action: number | undefined, contextAt: number, features: ArrayLike<number> | undefined): number {
+  addOwn(variant: number, propensity: number, unitId: string | undefined, action: number | undefined, contextAt: number, features: ArrayLike<number> | undefined): number {
     if (propensity !== this.p || this.pText === '') {
       this.p = propensity;
       this.pText = String(propensity);
     }
-    // At most: the fixed parts (~140 bytes, 16 digits per integer) and a unit id escaped to
+    // At most: the fixed parts (~80 bytes, 16 digits per integer) and a unit id escaped to
     // \uXXXX per character.
-    this.room(192 + middle.length + this.pText.length + (unitId === undefined ? 0 : 6 * unitId.length));
+    this.room(128 + this.pText.length + (unitId === undefined ? 0 : 6 * unitId.length));
     const b = this.buf;
     let i = this.end;
     if (i > 0) b[i++] = 0x2c; // ','
     const start = i;
-    i = ascii(b, i, '{"e":"');
-    for (let k = 0; k < 16; k++) {
-      if (k === 4 || k === 6 || k === 8 || k === 10) b[i++] = 0x2d; // '-'
-      const x = id[k]!;
-      b[i++] = HEX_DIGIT[x >>> 4]!;
-      b[i++] = HEX_DIGIT[x & 15]!;
-    }
-    i = ascii(b, i, '","a":');
-    if (at !== this.at) {
-      // The time's digits once per millisecond (a chain of 25 divisions per row otherwise).
-      this.at = at;
-      this.atLength = digits(this.atDigits, 0, at);
-    }
-    for (let k = 0; k < this.atLength; k++) b[i++] = this.atDigits[k]!;
-    let m = this.middles.get(middle);
-    if (m === undefined) {
-      if (this.middles.size >= 256) this.middles.clear(); // routes come and go: keep the live ones
-      this.middles.set(middle, (m = Buffer.from(middle + ',"p":', 'latin1')));
-    }
-    b.set(m, i);
-    i += m.length;
-    i = ascii(b, i, this.pText);
+    i = digits(b, ascii(b, i, '{"x":'), variant);
+    i = ascii(b, ascii(b, i, ',"p":'), this.pText);
     if (action !== undefined) i = ascii(b, ascii(b, i, ',"k":'), String(action));
     if (unitId !== undefined) {
       i = ascii(b, i, ',"u":');
@@ -141,8 +116,6 @@ export class RowsWriter extends GrowingBuffer {
     return start;
   }
 }
-
-const HEX_DIGIT = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 
 /** Writes an ASCII string's characters at `i`; returns the end. */
 function ascii(b: Uint8Array, i: number, s: string): number {

@@ -1,12 +1,20 @@
 /**
  * Decisions as an I/O thread hands them to the decision log, encoded as the database stores
- * them (one `decision_chunks` row per chunk, migration 012): the rows' JSON (every field but the
- * context; ASCII, so string offsets are byte offsets), the contexts (input features: per row a
- * 32-bit big-endian length, then the float32 bytes, which the database copies instead of
- * parsing text) and a directory of 20 bytes per row (the UUIDv7's 16 bytes and the row's
- * offset) by which a lookup finds one row without reading the others. With them, the few facts
- * the log needs without reading them: how many, their time span, and counts per (model,
- * variant, version).
+ * them (one `decision_chunks` row per chunk, migrations 012 and 014): the rows' JSON (ASCII, so
+ * string offsets are byte offsets), the contexts (input features: per row a 32-bit big-endian
+ * length, then the float32 bytes, which the database copies instead of parsing text), a
+ * directory of 20 bytes per row (the UUIDv7's 16 bytes and the row's offset) by which a lookup
+ * finds one row without reading the others, and the chunk's variants (model, variant, version,
+ * route generation). With them, the few facts the log needs without reading them: how many,
+ * their time span, and counts per (model, variant, version).
+ *
+ * A row of the thread's own making (its event id made by the builder, its time the one the id
+ * carries: every row on the request path) holds only what differs per decision: the index of
+ * its variant in `variants`, propensity, unit id, action and where its context is. Its event id
+ * is in the directory and its time in the id. Other rows are written whole (rowText). Full rows
+ * for every decision were ~145 bytes where a short one is ~35, and the embedded database's cost
+ * per decision written grows with its bytes (~3.3 µs against ~1.6 µs of CPU per decision in
+ * chunks of 256, 2026-12-04; migration 014 has the measurement).
  *
  * Why not an array of Decision objects: at tens of thousands of routed requests a second, each
  * decision as an object was built on the I/O thread, structured-cloned field by field into the
@@ -20,7 +28,7 @@
 import { contextOf, type Decision } from './decision.js';
 import { byteaArray } from './bytea-array.js';
 import { asciiBytes, ContextWriter, DirWriter, jsonAscii, RowsWriter } from './chunk-writers.js';
-import { chunkPlace, lastEventIdBytes, lastEventIdMs, newEventId, uuidHex, uuidMs } from './event-id.js';
+import { chunkPlace, lastEventIdBytes, lastEventIdMs, newEventId, uuidHex, uuidMs, uuidText } from './event-id.js';
 
 /** Rows a tagged chunk can hold: the index is 16 bits (after it, ids are plain: the chunk is untagged). */
 const MAX_TAGGED_ROWS = 65_536;
@@ -45,6 +53,8 @@ export interface DecisionChunk {
   maxMs: number;
   /** Decisions per model, variant and version: [model, variant, version, count]. */
   counts: Array<[string, string, string, number]>;
+  /** The variants short rows name by index ("x"): [model, variant, version, route generation]. */
+  variants: Array<[string, string, string, number]>;
   /**
    * The rows' directory: per row its event id's 16 bytes (a UUIDv7's hex) and the byte offset of
    * its row in `rows` (32-bit big-endian; the rows are ASCII), so that the database finds one
@@ -63,8 +73,9 @@ export interface DecisionChunk {
 }
 
 /**
- * The part of a row that is the same for every decision of one route variant: model, variant,
- * version and route generation, JSON-encoded once (PlaneRoute keeps one per variant).
+ * The part of a whole row that is the same for every decision of one route variant: model,
+ * variant, version and route generation, JSON-encoded once (PlaneRoute keeps one per variant).
+ * The builder also knows a variant by it (the same string object each time).
  */
 export function rowMiddle(model: string, variant: string, version: string, routeGen: number): string {
   return `,"m":${jsonAscii(model)},"v":${jsonAscii(variant)},"ver":${jsonAscii(version)},"g":${routeGen}`;
@@ -76,8 +87,9 @@ export class DecisionChunkBuilder {
   private count = 0;
   private minMs = Infinity;
   private maxMs = -Infinity;
-  /** Counts keyed by the variant's row middle (the same string object per variant). */
-  private byVariant = new Map<string, [string, string, string, number]>();
+  /** Per variant, keyed by its row middle (the same string object per variant): its index and counts. */
+  private byVariant = new Map<string, { index: number; counts: [string, string, string, number] }>();
+  private variants: Array<[string, string, string, number]> = [];
   private contexts = new ContextWriter();
   private dir = new DirWriter();
   private key = '';
@@ -107,17 +119,24 @@ export class DecisionChunkBuilder {
    * UUIDv7 (hex and dashes: nothing to escape); `at` its time. The features' bytes are copied
    * before it returns: they may be a view into a request's buffer that is reused afterwards.
    */
-  add(eventId: string, at: number, middle: string, model: string, variant: string, version: string, unitId: string | undefined, propensity: number, features: Float32Array | undefined, action?: number): void {
+  add(eventId: string, at: number, middle: string, model: string, variant: string, version: string, routeGen: number, unitId: string | undefined, propensity: number, features: Float32Array | undefined, action?: number): void {
     // The id nextId() made last still has its bytes at hand (no hex to parse for the directory).
     const bytes = eventId === this.issued ? lastEventIdBytes() : undefined;
     if (bytes === undefined) this.tagged = false;
     this.issued = undefined;
+    let v = this.byVariant.get(middle);
+    if (v === undefined) {
+      v = { index: this.variants.length, counts: [model, variant, version, 0] };
+      this.byVariant.set(middle, v);
+      this.variants.push([model, variant, version, routeGen]);
+    }
+    v.counts[3]++;
     const where = this.contexts.add(features);
     if (this.count === 0) this.key = eventId;
-    // An id of this thread's making (its bytes at hand) and an integer time: the row is written
-    // straight into the buffer (writeOwnRow). Otherwise as text: the same bytes, slower.
-    const rowAt = bytes !== undefined && Number.isSafeInteger(at) && at >= 0
-      ? this.rows.addOwn(bytes, at, middle, propensity, unitId, action, where, features)
+    // An id of this thread's making at the time it carries: a short row, its id in the
+    // directory (the bytes at hand), written straight into the buffer. Otherwise the whole row.
+    const rowAt = bytes !== undefined && at === lastEventIdMs()
+      ? this.rows.addOwn(v.index, propensity, unitId, action, where, features)
       : this.rows.add(rowText('"' + eventId + '"', at, middle, propensity, unitId, action, where, features));
     this.dir.add(eventId, rowAt, bytes);
     this.count++;
@@ -128,15 +147,13 @@ export class DecisionChunkBuilder {
     if (at > this.maxMs) this.maxMs = at;
     if (idMs < this.minMs) this.minMs = idMs;
     if (idMs > this.maxMs) this.maxMs = idMs;
-    const c = this.byVariant.get(middle);
-    if (c) c[3]++;
-    else this.byVariant.set(middle, [model, variant, version, 1]);
   }
 
   /** The chunk so far (undefined when empty), and a fresh start. */
   take(): DecisionChunk | undefined {
     if (this.count === 0) return undefined;
-    const chunk: DecisionChunk = { rows: this.rows.take(), contexts: this.contexts.take(), dir: this.dir.take(), n: this.count, minMs: this.minMs, maxMs: this.maxMs, counts: [...this.byVariant.values()], key: this.key };
+    const counts = [...this.byVariant.values()].map((v) => v.counts);
+    const chunk: DecisionChunk = { rows: this.rows.take(), contexts: this.contexts.take(), dir: this.dir.take(), n: this.count, minMs: this.minMs, maxMs: this.maxMs, counts, variants: this.variants, key: this.key };
     if (this.tagged && this.tag >= 0) chunk.tag = this.tag;
     this.tag = -1;
     this.tagged = true;
@@ -145,6 +162,7 @@ export class DecisionChunkBuilder {
     this.minMs = Infinity;
     this.maxMs = -Infinity;
     this.byVariant = new Map();
+    this.variants = [];
     return chunk;
   }
 }
@@ -169,12 +187,24 @@ export function featuresArray(rows: ReadonlyArray<Float32Array | number[] | unde
 }
 
 /**
- * A row: `quotedEventId` is the id as a JSON string (a UUIDv7 needs only the quotes). With a
- * context, `o` and `l` say where its bytes are in the chunk's contexts (the database reads one
+ * A whole row: `quotedEventId` is the id as a JSON string (a UUIDv7 needs only the quotes). With
+ * a context, `o` and `l` say where its bytes are in the chunk's contexts (the database reads one
  * row's context with substring(); migration 012).
  */
 function rowText(quotedEventId: string, at: number, middle: string, propensity: number, unitId: string | undefined, action: number | undefined, contextAt: number, features: ArrayLike<number> | undefined): string {
   let row = '{"e":' + quotedEventId + ',"a":' + at + middle + ',"p":' + propensity;
+  if (action !== undefined) row += ',"k":' + action;
+  if (unitId !== undefined) row += ',"u":' + jsonAscii(unitId);
+  if (contextAt >= 0) row += ',"o":' + contextAt + ',"l":' + features!.length * 4;
+  return row + '}';
+}
+
+/**
+ * A short row (RowsWriter.addOwn writes the same bytes): `variant` is the index of the row's
+ * variant in its chunk's `variants`; its event id and time are its directory entry's.
+ */
+export function ownRowText(variant: number, propensity: number, unitId: string | undefined, action: number | undefined, contextAt: number, features: ArrayLike<number> | undefined): string {
+  let row = '{"x":' + variant + ',"p":' + propensity;
   if (action !== undefined) row += ',"k":' + action;
   if (unitId !== undefined) row += ',"u":' + jsonAscii(unitId);
   if (contextAt >= 0) row += ',"o":' + contextAt + ',"l":' + features!.length * 4;
@@ -188,16 +218,18 @@ export function chunkOf(d: Decision): DecisionChunk {
   const rows = asciiBytes(rowText(jsonAscii(d.eventId), d.at, rowMiddle(d.model, d.variant, d.version, d.routeGen), d.propensity, d.unitId, d.action, where, d.features));
   const dir = new DirWriter();
   dir.add(d.eventId, 0);
-  return { rows, contexts: contexts.take(), dir: dir.take(), n: 1, minMs: d.at, maxMs: d.at, counts: [[d.model, d.variant, d.version, 1]], key: d.eventId, single: d.eventId };
+  return { rows, contexts: contexts.take(), dir: dir.take(), n: 1, minMs: d.at, maxMs: d.at, counts: [[d.model, d.variant, d.version, 1]], variants: [], key: d.eventId, single: d.eventId };
 }
 
+/** A row as stored: a whole one has e, a, m, v, ver and g; a short one x instead. */
 interface RowJson {
-  e: string;
-  a: number;
-  m: string;
-  v: string;
-  ver: string;
-  g: number;
+  e?: string;
+  a?: number;
+  m?: string;
+  v?: string;
+  ver?: string;
+  g?: number;
+  x?: number;
   p: number;
   u?: string;
   k?: number;
@@ -206,8 +238,16 @@ interface RowJson {
   l?: number;
 }
 
-function fromRow(r: RowJson, chunk: DecisionChunk): Decision {
-  const d: Decision = { eventId: r.e, at: r.a, model: r.m, variant: r.v, version: r.ver, propensity: r.p, routeGen: r.g };
+/** Row `index` of `chunk`, parsed as `r`. */
+function fromRow(r: RowJson, chunk: DecisionChunk, index: number): Decision {
+  let d: Decision;
+  if (r.x === undefined) {
+    d = { eventId: r.e!, at: r.a!, model: r.m!, variant: r.v!, version: r.ver!, propensity: r.p, routeGen: r.g! };
+  } else {
+    const [model, variant, version, routeGen] = chunk.variants[r.x]!;
+    const eventId = uuidText(chunk.dir, index * 20);
+    d = { eventId, at: uuidMs(eventId), model, variant, version, propensity: r.p, routeGen };
+  }
   if (r.u !== undefined) d.unitId = r.u;
   if (r.k !== undefined) d.action = r.k;
   if (r.o !== undefined) d.features = contextOf(chunk.contexts.subarray(r.o, r.o + r.l!));
@@ -216,7 +256,7 @@ function fromRow(r: RowJson, chunk: DecisionChunk): Decision {
 
 /** Every decision of a chunk (for listeners that want objects; the log itself never needs them). */
 export function decisionsOf(chunk: DecisionChunk): Decision[] {
-  return (JSON.parse('[' + latin1(chunk.rows) + ']') as RowJson[]).map((r) => fromRow(r, chunk));
+  return (JSON.parse('[' + latin1(chunk.rows) + ']') as RowJson[]).map((r, i) => fromRow(r, chunk, i));
 }
 
 /**
@@ -243,7 +283,7 @@ export function findRow(chunk: DecisionChunk, eventId: string): Decision | undef
   }
   const start = dir.readUInt32BE(at + 16);
   const end = at + 20 < dir.length ? dir.readUInt32BE(at + 36) - 1 : chunk.rows.byteLength;
-  return fromRow(JSON.parse(latin1(chunk.rows, start, end)) as RowJson, chunk);
+  return fromRow(JSON.parse(latin1(chunk.rows, start, end)) as RowJson, chunk, at / 20);
 }
 
 /** A UUIDv7's 16 bytes, as the directory holds them (undefined for an id of another form). */

@@ -351,19 +351,19 @@ export class DecisionLog {
   }
 
   /**
-   * One INSERT for the chunks: their keys and spans as one JSON text parameter, their rows'
+   * One INSERT for the chunks: their keys, spans and variants as one JSON text parameter, their rows'
    * bytes (ASCII), contexts and directories each as one binary bytea[] parameter, zipped
    * (ROWS FROM). Binary because the embedded database's driver sends a text or a bytea
    * parameter several times slower per byte than a binary array (a 100 KB bytea: 20-30 ms
    * against 2.8 ms as a one-element bytea[], 2026-12-03), and the rows are most of the bytes.
    */
   private async insertChunks(chunks: DecisionChunk[]): Promise<void> {
-    const meta = chunks.map((c) => `{"k":${JSON.stringify(c.key)},"lo":${c.minMs},"hi":${c.maxMs},"n":${c.n},"t":${c.tag ?? null}}`);
+    const meta = chunks.map((c) => `{"k":${JSON.stringify(c.key)},"lo":${c.minMs},"hi":${c.maxMs},"n":${c.n},"t":${c.tag ?? null},"va":${JSON.stringify(c.variants)}}`);
     await this.db.query(
-      `INSERT INTO decision_chunks (key, span, n, tag, rows, contexts, dir)
-       SELECT k, int8range(lo, hi, '[]'), n, t, r, c, di
-         FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS (k text, lo int8, hi int8, n integer, t integer),
-                         unnest($2::bytea[]), unnest($3::bytea[]), unnest($4::bytea[])) AS x(k, lo, hi, n, t, r, c, di)
+      `INSERT INTO decision_chunks (key, span, n, tag, variants, rows, contexts, dir)
+       SELECT k, int8range(lo, hi, '[]'), n, t, va, r, c, di
+         FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS (k text, lo int8, hi int8, n integer, t integer, va jsonb),
+                         unnest($2::bytea[]), unnest($3::bytea[]), unnest($4::bytea[])) AS x(k, lo, hi, n, t, va, r, c, di)
        ON CONFLICT (key) DO NOTHING`,
       ['[' + meta.join(',') + ']', bytesArray(chunks.map((c) => c.rows)), bytesArray(chunks.map((c) => c.contexts)), bytesArray(chunks.map((c) => c.dir))],
     );

@@ -54,10 +54,17 @@ export function newEventId(tag = -1, index = 0): string {
     if (clock.seq === 0) clock.msecs++;
   }
   uuidv7({ msecs: clock.msecs, seq: clock.seq, random }, lastBytes);
-  const b = lastBytes;
-  // The text by table, as `uuid` writes it but without its lower-casing pass (the table is lower case).
-  return HEX[b[0]!]! + HEX[b[1]!]! + HEX[b[2]!]! + HEX[b[3]!]! + '-' + HEX[b[4]!]! + HEX[b[5]!]! + '-' + HEX[b[6]!]! + HEX[b[7]!]! + '-' +
-    HEX[b[8]!]! + HEX[b[9]!]! + '-' + HEX[b[10]!]! + HEX[b[11]!]! + HEX[b[12]!]! + HEX[b[13]!]! + HEX[b[14]!]! + HEX[b[15]!]!;
+  return uuidText(lastBytes);
+}
+
+/**
+ * A UUID's text from its 16 bytes at `at`, by table: as `uuid` writes it but without its
+ * lower-casing pass (the table is lower case).
+ */
+export function uuidText(b: Uint8Array, at = 0): string {
+  return HEX[b[at]!]! + HEX[b[at + 1]!]! + HEX[b[at + 2]!]! + HEX[b[at + 3]!]! + '-' + HEX[b[at + 4]!]! + HEX[b[at + 5]!]! + '-' +
+    HEX[b[at + 6]!]! + HEX[b[at + 7]!]! + '-' + HEX[b[at + 8]!]! + HEX[b[at + 9]!]! + '-' +
+    HEX[b[at + 10]!]! + HEX[b[at + 11]!]! + HEX[b[at + 12]!]! + HEX[b[at + 13]!]! + HEX[b[at + 14]!]! + HEX[b[at + 15]!]!;
 }
 
 /** The 16 bytes of the id newEventId returned last: a view, valid until its next call. */

@@ -68,19 +68,23 @@ export async function lookUp(tx: Queryable, ids: string[], known?: ReadonlyMap<s
          -- search (a match off the 20-byte grid would need 16 bytes of two neighbouring ids to
          -- equal this one); searched only when no tagged chunk has it (LIMIT over UNION ALL).
          -- Then the row: from its offset to the next row's, less the comma, or to the end. A
-         -- substring of an uncompressed out-of-line value reads only the part it returns.
-         -- OFFSET 0 and LIMIT keep each step from being inlined, and so evaluated again, where
-         -- it is used.
-         SELECT r.e, r.a, r.m, r.v, r.ver, r.u, r.p, r.g, r.k,
+         -- substring of an uncompressed out-of-line value reads only the part it returns. A
+         -- short row (migration 014) names its variant in the chunk's variants, and its id and
+         -- time are the id's (its directory entry is the id, case aside). OFFSET 0 and LIMIT
+         -- keep each step from being inlined, and so evaluated again, where it is used.
+         SELECT coalesce(r.e, lower(i.id)) AS e, coalesce(r.a, i.t::float8) AS a,
+                coalesce(r.m, h.variants -> r.x ->> 0) AS m, coalesce(r.v, h.variants -> r.x ->> 1) AS v,
+                coalesce(r.ver, h.variants -> r.x ->> 2) AS ver, r.u, r.p,
+                coalesce(r.g, (h.variants -> r.x ->> 3)::bigint) AS g, r.k,
                 CASE WHEN r.o IS NULL THEN NULL ELSE substring(h.contexts FROM r.o + 1 FOR r.l) END AS context
            FROM (SELECT * FROM (
-                   (SELECT c.rows, c.contexts, c.dir, c.n, i.k AS k
+                   (SELECT c.rows, c.contexts, c.dir, c.n, c.variants, i.k AS k
                       FROM decision_chunks c
                      WHERE i.g IS NOT NULL AND d.event_id IS NULL AND c.tag = i.g AND c.n > i.k
                        AND substring(c.dir FROM i.k * 20 + 1 FOR 16) = decode(replace(i.id, '-', ''), 'hex')
                      LIMIT 1)
                    UNION ALL
-                   (SELECT c.rows, c.contexts, c.dir, c.n, (t.pos - 1) / 20 AS k
+                   (SELECT c.rows, c.contexts, c.dir, c.n, c.variants, (t.pos - 1) / 20 AS k
                       FROM decision_chunks c,
                            LATERAL (SELECT position(decode(replace(i.id, '-', ''), 'hex') IN c.dir) AS pos OFFSET 0) t
                      WHERE i.t IS NOT NULL AND d.event_id IS NULL AND c.tag IS NULL AND c.span @> i.t
@@ -94,7 +98,7 @@ export async function lookUp(tx: Queryable, ids: string[], known?: ReadonlyMap<s
                                            | (get_byte(h.dir, h.k * 20 + 38) << 8) | get_byte(h.dir, h.k * 20 + 39)) - 1 END AS stop
                           OFFSET 0) q,
                 jsonb_to_record(convert_from(substring(h.rows FROM q.at + 1 FOR q.stop - q.at), 'UTF8')::jsonb)
-                  AS r(e text, a float8, m text, v text, ver text, u text, p float8, g bigint, k integer, o integer, l integer)) x ON true`,
+                  AS r(e text, a float8, m text, v text, ver text, u text, p float8, g bigint, k integer, o integer, l integer, x integer)) x ON true`,
     [JSON.stringify(ids.map((id) => {
       const place = known?.has(id) ? undefined : chunkPlace(id);
       return place === undefined ? { id } : { id, t: uuidMs(id), g: place.tag, k: place.index };

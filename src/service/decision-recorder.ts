@@ -43,8 +43,8 @@ export class DecisionRecorder {
 
   /**
    * A routed answer's decision (a learned version's rows are logged by `learned`): in the answer,
-   * and to the log. The row's model/variant/version/generation part is encoded once per variant
-   * (a fallback answer from another version gets its own).
+   * and to the log. The variant's key (its row middle) is made once per variant (a fallback
+   * answer from another version gets its own).
    */
   routed(res: InferResponse, r: RoutePick, model: string, unitId: string | undefined): void {
     const eventId = this.sink !== undefined ? this.chunk.nextId() : newEventId();
@@ -54,7 +54,7 @@ export class DecisionRecorder {
     const middle = res.version === route.spec.variants[r.index]!.version
       ? (route.rowMiddles[r.index] ??= rowMiddle(model, r.variant, res.version, route.decisionGen))
       : rowMiddle(model, r.variant, res.version, route.decisionGen);
-    this.chunk.add(eventId, lastEventIdMs(), middle, model, r.variant, res.version, unitId, r.propensity, r.features);
+    this.chunk.add(eventId, lastEventIdMs(), middle, model, r.variant, res.version, route.decisionGen, unitId, r.propensity, r.features);
     this.added();
   }
 
@@ -80,7 +80,7 @@ export class DecisionRecorder {
       ids[i] = id;
       if (this.sink !== undefined) {
         // A view of the row, no copy: the builder copies its bytes before returning.
-        this.chunk.add(id, lastEventIdMs(), middle, model, variant, v.version, unitId, props ? props[i]! : 1, x.subarray(i * d, (i + 1) * d), actions?.[i]);
+        this.chunk.add(id, lastEventIdMs(), middle, model, variant, v.version, r ? r.route.decisionGen : 0, unitId, props ? props[i]! : 1, x.subarray(i * d, (i + 1) * d), actions?.[i]);
       }
     }
     res.decision = { eventId: ids[0]!, variant, propensity: props ? props[0]! : 1 };

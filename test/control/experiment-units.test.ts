@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeEachDb, type TestDb } from '../helpers/services.js';
 import { insertRows } from '../../src/learn/feedback-store.js';
 import type { Decision } from '../../src/learn/decision.js';
-import { DecisionChunkBuilder, rowMiddle } from '../../src/learn/decision-chunk.js';
+import { DecisionChunkBuilder, latin1, rowMiddle } from '../../src/learn/decision-chunk.js';
 import { DecisionLog } from '../../src/learn/decision-log.js';
 import { lastEventIdMs, newEventId } from '../../src/learn/event-id.js';
 
@@ -106,26 +106,31 @@ describeEachDb('experiment_units triggers', (backend) => {
     expect((await units()).find((u) => u.unit === 'u10')).toBeUndefined();
   });
 
-  it('decisions stored as a thread\'s chunk (migration 012) expose their units as rows do', async () => {
-    await t.db.query(`INSERT INTO experiment_periods (model, route_gen, experiment_id, weights, per_event) VALUES ('m', 3, 1, '[0.5, 0.5]', false)`);
+  it.each([
+    ['whole rows (ids made elsewhere, migration 012)', 'c', 3, false],
+    ['short rows (the builder\'s own ids, migration 014)', 's', 4, true],
+  ])('decisions stored as a thread\'s chunk of %s expose their units as rows do', async (_, p, gen, own) => {
+    await t.db.query(`INSERT INTO experiment_periods (model, route_gen, experiment_id, weights, per_event) VALUES ('m', $1, 1, '[0.5, 0.5]', false)`, [gen]);
     const b = new DecisionChunkBuilder();
-    const add = (variant: string, unit: string | undefined, model = 'm', gen = 3) => {
-      const id = newEventId();
-      b.add(id, lastEventIdMs(), rowMiddle(model, variant, '1', gen), model, variant, '1', unit, 0.5, undefined);
+    const add = (variant: string, unit: string | undefined, model = 'm', g = gen) => {
+      const id = own ? b.nextId() : newEventId();
+      b.add(id, lastEventIdMs(), rowMiddle(model, variant, '1', g), model, variant, '1', g, unit, 0.5, undefined);
     };
-    add('a', 'c1');
-    add('a', 'c1');
-    add('b', 'c2');
-    add('a', 'c2'); // crossed
+    add('a', `${p}1`);
+    add('a', `${p}1`);
+    add('b', `${p}2`);
+    add('a', `${p}2`); // crossed
     add('a', undefined); // no unit: not exposed
-    add('a', 'c3', 'other'); // another model
-    add('a', 'c4', 'm', 99); // a generation no experiment runs
+    add('a', `${p}3`, 'other'); // another model
+    add('a', `${p}4`, 'm', 99); // a generation no experiment runs
+    const chunk = b.take()!;
+    expect(latin1(chunk.rows).includes('"x":')).toBe(own);
     const log = new DecisionLog(t.db, { capacity: 100, batchSize: 100, flushMs: 60_000 });
-    expect(log.offerChunk(b.take()!)).toBe(true);
+    expect(log.offerChunk(chunk)).toBe(true);
     await log.close();
-    expect((await units()).filter((u) => u.unit.startsWith('c'))).toEqual([
-      { unit: 'c1', variant: 'a', route_gen: '3', crossed: false, events: 0, reward_sum: 0, converted: false },
-      { unit: 'c2', variant: 'b', route_gen: '3', crossed: true, events: 0, reward_sum: 0, converted: false },
+    expect((await units()).filter((u) => u.unit.startsWith(p))).toEqual([
+      { unit: `${p}1`, variant: 'a', route_gen: String(gen), crossed: false, events: 0, reward_sum: 0, converted: false },
+      { unit: `${p}2`, variant: 'b', route_gen: String(gen), crossed: true, events: 0, reward_sum: 0, converted: false },
     ]);
   });
 });

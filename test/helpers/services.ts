@@ -128,6 +128,18 @@ const pgliteBackend: DbBackend = {
   },
 };
 
+/** A database with no migrations applied, on the backend's kind of server (migration tests). */
+export async function openBareDb(backend: DbBackend): Promise<{ db: Db; cleanup: () => Promise<void> }> {
+  if (backend.name === 'pglite') {
+    const tmp = await tempDir('sluice-pglite-bare-');
+    const db = await PgliteThreadDb.open(path.join(tmp.dir, 'registry'));
+    return { db, cleanup: async () => { await db.close(); await tmp.cleanup(); } };
+  }
+  const database = await createPgDatabase();
+  const db = new PgDb(database.url);
+  return { db, cleanup: async () => { await db.close(); await database.drop(); } };
+}
+
 export const postgresBackend: DbBackend = {
   name: 'postgres',
   service: postgresService,

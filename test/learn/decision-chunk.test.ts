@@ -6,13 +6,14 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MessageChannel } from 'node:worker_threads';
-import { chunkOf, DecisionChunkBuilder, decisionsOf, findRow, latin1, rowMiddle, type DecisionChunk } from '../../src/learn/decision-chunk.js';
+import { chunkOf, DecisionChunkBuilder, decisionsOf, findRow, latin1, ownRowText, rowMiddle, type DecisionChunk } from '../../src/learn/decision-chunk.js';
 import { DecisionLog } from '../../src/learn/decision-log.js';
 import { lookUp, rowDecision } from '../../src/learn/feedback-store.js';
 import { chunkPlace, eventIdTime, lastEventIdBytes, lastEventIdMs, newEventId } from '../../src/learn/event-id.js';
 import { DECISION_COLUMNS, rowToDecision, type Decision, type DecisionRow } from '../../src/learn/decision.js';
 import type { Db } from '../../src/registry/db.js';
-import { describeEachDb, eventually, type TestDb } from '../helpers/services.js';
+import { loadMigrations, migrate } from '../../src/registry/migrate.js';
+import { describeEachDb, eventually, openBareDb, type TestDb } from '../helpers/services.js';
 
 function build(ds: Decision[]) {
   const b = new DecisionChunkBuilder();
@@ -20,7 +21,7 @@ function build(ds: Decision[]) {
   for (const d of ds) {
     const key = `${d.variant}/${d.version}`;
     if (!middles.has(key)) middles.set(key, rowMiddle(d.model, d.variant, d.version, d.routeGen));
-    b.add(d.eventId, d.at, middles.get(key)!, d.model, d.variant, d.version, d.unitId, d.propensity, d.features as Float32Array | undefined);
+    b.add(d.eventId, d.at, middles.get(key)!, d.model, d.variant, d.version, d.routeGen, d.unitId, d.propensity, d.features as Float32Array | undefined);
   }
   return b;
 }
@@ -31,7 +32,7 @@ function buildTagged(ds: Decision[]) {
   for (const d of ds) {
     d.eventId = b.nextId();
     d.at = lastEventIdMs();
-    b.add(d.eventId, d.at, rowMiddle(d.model, d.variant, d.version, d.routeGen), d.model, d.variant, d.version, d.unitId, d.propensity, d.features as Float32Array | undefined);
+    b.add(d.eventId, d.at, rowMiddle(d.model, d.variant, d.version, d.routeGen), d.model, d.variant, d.version, d.routeGen, d.unitId, d.propensity, d.features as Float32Array | undefined);
   }
   return b;
 }
@@ -81,7 +82,7 @@ describe('decision chunks', () => {
     const buffer = new Float32Array([1, 2, 3, 4, 5, 6]);
     const b = new DecisionChunkBuilder();
     const ds = [decisionNow(), decisionNow()];
-    ds.forEach((d, i) => b.add(d.eventId, d.at, rowMiddle('m', 'a', '1', 7), 'm', 'a', '1', undefined, 0.9, buffer.subarray(i * 3, i * 3 + 3)));
+    ds.forEach((d, i) => b.add(d.eventId, d.at, rowMiddle('m', 'a', '1', 7), 'm', 'a', '1', 7, undefined, 0.9, buffer.subarray(i * 3, i * 3 + 3)));
     buffer.fill(-1);
     expect(decisionsOf(b.take()!).map((d) => [...d.features!])).toEqual([[1, 2, 3], [4, 5, 6]]);
   });
@@ -119,9 +120,10 @@ describe('decision chunks', () => {
     expect(tags.size).toBeGreaterThan(1);
   });
 
-  it('rows of the builder\'s own ids (written byte by byte) are the bytes the text path writes for them', () => {
+  it('rows of the builder\'s own ids at their ids\' times are short (written byte by byte as ownRowText writes them); others whole', () => {
     // Odd unit ids (escapes, non-ASCII, the empty string), contexts, arms, propensities of every
-    // form, times across millisecond changes and a chunk grown past its first buffer.
+    // form, times across millisecond changes, times other than the id's (whole rows) and a
+    // chunk grown past its first buffer.
     const units = [undefined, '', 'plain-1', 'quote " \\ }', 'émoji 🙂', 'nul \u0000 \ud800', 'x'.repeat(3000)];
     const props = [1, 0.5, 0.1, 1 / 3, 1e-7, 5e-324, 0];
     const b = new DecisionChunkBuilder();
@@ -132,23 +134,37 @@ describe('decision chunks', () => {
       if (units[i % units.length] !== undefined) d.unitId = units[i % units.length];
       if (i % 6 === 1) d.features = new Float32Array([i, -i, 0.5]);
       if (i % 8 === 3) d.action = i % 16;
-      b.add(eventId, d.at, rowMiddle(d.model, d.variant, d.version, d.routeGen), d.model, d.variant, d.version, d.unitId, d.propensity, d.features as Float32Array | undefined, d.action);
+      b.add(eventId, d.at, rowMiddle(d.model, d.variant, d.version, d.routeGen), d.model, d.variant, d.version, d.routeGen, d.unitId, d.propensity, d.features as Float32Array | undefined, d.action);
       ds.push(d);
     }
     const c = b.take()!;
     expect(c.tag).toBeDefined();
-    // chunkOf writes a decision's row with rowText; its context offset is 4 (its only element's).
+    // Variants in the order they first appear; chunkOf writes a decision's whole row with
+    // rowText, its context offset 4 (its only element's).
+    const keys = ds.map((d) => JSON.stringify([d.model, d.variant, d.version, d.routeGen]));
+    const variants = [...new Set(keys)];
+    expect(c.variants.map((v) => JSON.stringify(v))).toEqual(variants);
     const rows = latin1(c.rows);
     const expected: string[] = [];
     let contextAt = 0;
-    for (const d of ds) {
-      const one = latin1(chunkOf(d).rows);
-      const len = d.features ? d.features.length * 4 : 0;
-      expected.push(d.features ? one.replace(',"o":4,', `,"o":${contextAt + 4},`) : one);
-      contextAt += 4 + len;
-    }
+    ds.forEach((d, i) => {
+      const at = d.features ? contextAt + 4 : -1;
+      if (d.at === eventIdTime(d.eventId)) {
+        expected.push(ownRowText(variants.indexOf(keys[i]!), d.propensity, d.unitId, d.action, at, d.features));
+      } else {
+        const one = latin1(chunkOf(d).rows);
+        expected.push(d.features ? one.replace(',"o":4,', `,"o":${at},`) : one);
+      }
+      contextAt += 4 + (d.features ? d.features.length * 4 : 0);
+    });
     expect(rows).toBe(expected.join(','));
+    expect(expected.filter((r) => r.startsWith('{"x":'))).toHaveLength(480);
     expect(decisionsOf(c)).toEqual(ds);
+    for (const i of [0, 4, 299, 599]) expect(findRow(c, ds[i]!.eventId)).toEqual(ds[i]);
+    // A request path's row: ~35 bytes where its whole row was ~145.
+    const one = new DecisionChunkBuilder();
+    one.add(one.nextId(), lastEventIdMs(), rowMiddle('demo-logistic', 'control', '1.0.0', 3), 'demo-logistic', 'control', '1.0.0', 3, 'bench-unit-1', 0.5, undefined);
+    expect(latin1(one.take()!.rows)).toBe('{"x":0,"p":0.5,"u":"bench-unit-1"}');
   });
 
   it('tags: a row added with an id the builder did not make leaves its chunk untagged, still found', () => {
@@ -156,7 +172,7 @@ describe('decision chunks', () => {
     const ds = [decisionNow(), decisionNow(), decisionNow()];
     ds[0]!.eventId = b.nextId();
     ds[0]!.at = lastEventIdMs();
-    for (const d of ds) b.add(d.eventId, d.at, rowMiddle('m', 'a', '1', 7), 'm', 'a', '1', undefined, 0.9, undefined);
+    for (const d of ds) b.add(d.eventId, d.at, rowMiddle('m', 'a', '1', 7), 'm', 'a', '1', 7, undefined, 0.9, undefined);
     const c = b.take()!;
     expect(c.tag).toBeUndefined();
     for (const d of ds) expect(findRow(c, d.eventId)).toEqual(d);
@@ -282,6 +298,35 @@ describeEachDb('decision log with chunks', (backend) => {
       for (const id of strays) expect(dl.find(id)).toBeUndefined();
       await dl.close();
     });
+  });
+
+  it('chunks stored before migration 014 (whole rows, no variants) still read back, beside short rows', async () => {
+    const bare = await openBareDb(backend);
+    try {
+      const all = await loadMigrations();
+      expect(all.find((m) => m.id === 14)?.name).toBe('short_decision_rows');
+      await migrate(bare.db, all.filter((m) => m.id < 14));
+      const old = Array.from({ length: 5 }, (_, i) => decisionNow({ unitId: `old${i}`, features: i % 2 ? new Float32Array([i, -i]) : undefined }));
+      const c = build(old).take()!;
+      // The INSERT of the decision log before migration 014.
+      await bare.db.query(
+        `INSERT INTO decision_chunks (key, span, n, tag, rows, contexts, dir)
+         SELECT $1, int8range($2, $3, '[]'), $4, NULL, $5, $6, $7`,
+        [c.key, c.minMs, c.maxMs, c.n, Buffer.from(c.rows), Buffer.from(c.contexts), Buffer.from(c.dir)]);
+      expect(await migrate(bare.db, all)).toEqual(all.filter((m) => m.id >= 14).map((m) => m.id));
+      const fresh = Array.from({ length: 5 }, (_, i) => decisionNow({ unitId: `new${i}`, variant: 'b', version: '2', routeGen: 8 }));
+      const dl = new DecisionLog(bare.db, { capacity: 100, batchSize: 100, flushMs: 60_000, recentBytes: 0 });
+      expect(dl.offerChunk(buildTagged(fresh).take()!)).toBe(true);
+      await dl.close();
+      const ds = [...old, ...fresh];
+      const rows = await bare.db.query<DecisionRow & Record<string, unknown>>(`SELECT ${DECISION_COLUMNS} FROM all_decisions WHERE event_id = ANY($1::text[])`, [ds.map((d) => d.eventId)]);
+      const byId = new Map(rows.map((r) => [r.event_id, rowToDecision(r)]));
+      for (const d of ds) expect(byId.get(d.eventId)).toEqual(d);
+      const found = await bare.db.transaction((tx) => lookUp(tx, ds.map((d) => d.eventId)));
+      for (const d of ds) expect(rowDecision(found.get(d.eventId)!, d.eventId)).toEqual(d);
+    } finally {
+      await bare.cleanup();
+    }
   });
 
   it('keeps written chunks for find up to recentBytes, oldest out first', async () => {

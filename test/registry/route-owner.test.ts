@@ -8,30 +8,15 @@
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LocalDirectoryStore } from '../../src/artifacts/local.js';
-import type { Db } from '../../src/registry/db.js';
 import { loadMigrations, migrate } from '../../src/registry/migrate.js';
-import { PgliteDb } from '../../src/registry/pglite-db.js';
-import { PgDb } from '../../src/registry/pg-db.js';
 import { Registry } from '../../src/registry/registry.js';
 import type { RouteChangeOptions } from '../../src/registry/types.js';
 import { parseRoute, routeJson, type RouteSpec } from '../../src/routing/route.js';
-import { createPgDatabase, describeEachDb, tempDir, type DbBackend, type TestDb } from '../helpers/services.js';
+import { describeEachDb, openBareDb, type TestDb } from '../helpers/services.js';
 import { registerModel, uniqueName } from './models.js';
 
 function spec(model: string, salt = model): RouteSpec {
   return parseRoute({ variants: [{ name: 'a', version: '1', weight: 0.9 }, { name: 'b', version: '2', weight: 0.1 }], assignment: 'hash', salt }, model);
-}
-
-/** A database with no migrations applied, on the backend's kind of server. */
-async function bareDb(backend: DbBackend): Promise<{ db: Db; cleanup: () => Promise<void> }> {
-  if (backend.name === 'pglite') {
-    const tmp = await tempDir('sluice-pglite-bare-');
-    const db = await PgliteDb.open(path.join(tmp.dir, 'registry'));
-    return { db, cleanup: async () => { await db.close(); await tmp.cleanup(); } };
-  }
-  const database = await createPgDatabase();
-  const db = new PgDb(database.url);
-  return { db, cleanup: async () => { await db.close(); await database.drop(); } };
 }
 
 describeEachDb('route owners in the registry', (backend) => {
@@ -174,7 +159,7 @@ describeEachDb('route owners in the registry', (backend) => {
   });
 
   it('migration 005 makes routes stored before it manual, and their audit rows read as manual', async () => {
-    const bare = await bareDb(backend);
+    const bare = await openBareDb(backend);
     try {
       const all = await loadMigrations();
       const before = all.filter((x) => x.id < 5);
