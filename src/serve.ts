@@ -253,14 +253,18 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
       // Every thread has drained: the connections left (idle keep-alive ones) close now, and
       // the I/O threads end.
       http.closeConnections();
-      await threads?.close();
+      // What reads the threads' figures (the control loops, drift collection) stops before the
+      // threads end: a round reading them afterwards got no value, which an alert round took
+      // for its condition no longer holding (a firing alert resolved, and announced so).
       await experiments.close();
       await deployments.close();
       await alerts.close();
+      await performance.close();
+      await engine.stopBackground();
+      await threads?.close();
       await webhooks.close();
       await retraining.close();
       await retrainHooks.close();
-      await performance.close();
       // The engine's learners save their last checkpoints while the database is still open.
       await engine.close();
       sync.close();

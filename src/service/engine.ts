@@ -746,6 +746,16 @@ export class Engine extends PlaneService {
    * own front ends first, src/io): readiness turns false at once, new requests get
    * SHUTTING_DOWN, accepted ones finish (up to drainTimeoutMs, then they fail), threads stop.
    */
+  /**
+   * Stops the engine's own periodic reads of the I/O threads (drift collection) and waits for
+   * one under way: a server stopping calls it before its threads end.
+   */
+  async stopBackground(): Promise<void> {
+    clearInterval(this.driftTimer);
+    this.driftTimer = undefined;
+    await this.driftCollecting;
+  }
+
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
