@@ -18,6 +18,7 @@ import { errorFields, log } from '../log.js';
 import { isConflict, isUnavailable, retryConflicts, type Db } from '../registry/db.js';
 import { decisionProblem, type Decision } from './decision.js';
 import { bytesArray } from './bytea-array.js';
+import { givenAway } from '../registry/given-away.js';
 import { chunkOf, contextsArray, findRow, latin1, type DecisionChunk } from './decision-chunk.js';
 import { chunkPlace, uuidMs } from './event-id.js';
 import { Backoff, family, RateLimited } from './metric-lines.js';
@@ -365,7 +366,7 @@ export class DecisionLog {
          FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS (k text, lo int8, hi int8, n integer, t integer, va jsonb),
                          unnest($2::bytea[]), unnest($3::bytea[]), unnest($4::bytea[])) AS x(k, lo, hi, n, t, va, r, c, di)
        ON CONFLICT (key) DO NOTHING`,
-      ['[' + meta.join(',') + ']', bytesArray(chunks.map((c) => c.rows)), bytesArray(chunks.map((c) => c.contexts)), bytesArray(chunks.map((c) => c.dir))],
+      ['[' + meta.join(',') + ']', givenAway(bytesArray(chunks.map((c) => c.rows))), givenAway(bytesArray(chunks.map((c) => c.contexts))), givenAway(bytesArray(chunks.map((c) => c.dir)))],
     );
   }
 

@@ -242,12 +242,16 @@ export class DataPlane {
       const deadline = req.deadline ?? Infinity;
       if (deadline !== Infinity && deadline <= performance.now()) throw new SluiceError('DEADLINE_EXCEEDED', 'deadline passed before the request was admitted');
       const version = v;
-      // A learned version logs its rows' contexts itself (learnedAnswer).
-      if (routed?.route.spec.logFeatures && version.runtime?.learned === undefined) routed.features = featuresOf(ordered);
+      // A learned version logs its rows' contexts itself (learnedAnswer). Features are logged
+      // from the request's own tensor when the answer is given before this returns (the
+      // decision's builder copies them at once), else from a copy taken now: by the time a
+      // later answer comes, the request's buffers may serve another request.
+      const logFeatures = routed !== undefined && routed.route.spec.logFeatures && version.runtime?.learned === undefined;
       if (version.guard !== undefined) {
         const res = guardedInfer(this.guardHost, version, req, ordered, rows, selected, deadline, t0);
         const r = routed;
         if (!r) return res;
+        if (logFeatures) r.features = featuresOf(ordered, res instanceof Promise);
         return res instanceof Promise
           ? res.then((a) => this.routedAnswer(a, r, req, rows, t0, performance.now()), (e: unknown) => {
             r.route.failed[r.index]!++;
@@ -257,6 +261,7 @@ export class DataPlane {
       }
       const outs = this.run(version, ordered, rows, deadline, req.blockUs ?? 0);
       const r = routed;
+      if (logFeatures) r!.features = featuresOf(ordered, outs instanceof Promise);
       if (outs instanceof Promise) {
         return outs.then(
           (o) => {
@@ -730,10 +735,14 @@ function addVariantCounts(into: Map<string, VariantTotal>, model: string, r: Pla
   });
 }
 
-/** A copy of a request's first input as float32 (decision logs keep features past the request's buffers). */
-function featuresOf(ordered: Tensor[]): Float32Array | undefined {
+/**
+ * A request's first input as float32 for its decision: its own data (float32 already, and
+ * `copy` false: recorded before the request's buffers can be reused) or a copy.
+ */
+function featuresOf(ordered: Tensor[], copy: boolean): Float32Array | undefined {
   const t = ordered[0];
   if (!t) return undefined;
+  if (t.data instanceof Float32Array) return copy ? t.data.slice() : t.data;
   const d = t.data as ArrayLike<number | bigint>;
   const out = new Float32Array(d.length);
   for (let i = 0; i < d.length; i++) out[i] = Number(d[i]);

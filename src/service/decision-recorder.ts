@@ -22,7 +22,10 @@ export interface RoutePick {
   variant: string;
   index: number;
   propensity: number;
-  /** The request's features, when the route logs them (a copy: the request's buffers are reused). */
+  /**
+   * The request's features, when the route logs them: its own tensor's data when it is recorded
+   * before the request's buffers can be reused (the chunk's builder copies them at once), else a copy.
+   */
   features?: Float32Array;
 }
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, fp32Output, fp32Request, type InferenceClient } from '../helpers/grpc.js';
 import { randomF32 } from '../helpers/random.js';
 import { demoWeights, logistic } from '../helpers/repo.js';
-import { admin, logisticVersion, registerBody, startFull, type FullServer } from '../helpers/server.js';
+import { admin, logisticVersion, registerBody, startFull, until, type FullServer } from '../helpers/server.js';
 import { f32Frame, openStream, packr } from '../helpers/ws.js';
 import { packageDefinition, sluiceDefinition } from '../../src/frontend/grpc/definition.js';
 import type { Decision } from '../../src/learn/decision.js';
@@ -297,6 +297,29 @@ describe('routes over the wire, two I/O threads', () => {
       expect((byId.get('f2') as any).results.map((x: any) => x.status)).toEqual(['duplicate']);
     } finally {
       st.ws.close();
+    }
+  });
+  it('logs each request\'s own features, answered at once (inline) or later (pooled), under concurrent requests', async () => {
+    // An answer given at once logs the request's features in place, one given later (the
+    // pooled model) from a copy taken when it was routed: either way, its own request's.
+    for (const model of ['demo-logistic', 'demo-onnx']) {
+      const production = s.engine.liveVersions(model).default!;
+      const variants = [{ name: 'logged', version: production, weight: 1 }];
+      expect((await admin(s, s.adminKey, 'PUT', `/v1/admin/models/${model}/route`, { variants, assignment: 'random', log_features: true })).status).toBe(200);
+      await until(async () => ((await (await fetch(`${s.url}/v2/models/${model}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body() })).json()) as any).parameters?.variant === 'logged', 10_000);
+      const inputs = Array.from({ length: 64 }, (_, i) => randomF32(100, 1000 + i));
+      const answers = await Promise.all(inputs.map(async (f) => {
+        const r = await fetch(`${s.url}/v2/models/${model}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 100], data: Array.from(f) }] }) });
+        expect(r.status).toBe(200);
+        return ((await r.json()) as any).parameters.event_id as string;
+      }));
+      const byId = new Map<string, Decision>();
+      await until(() => {
+        for (const d of decisions) byId.set(d.eventId, d);
+        return answers.every((id) => byId.has(id));
+      }, 10_000);
+      answers.forEach((id, i) => expect(Array.from(byId.get(id)!.features!), `${model} request ${i}`).toEqual(Array.from(inputs[i]!)));
+      expect((await admin(s, s.adminKey, 'DELETE', `/v1/admin/models/${model}/route`)).status).toBe(200);
     }
   });
 });
