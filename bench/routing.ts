@@ -9,7 +9,10 @@
  *     and propensity; the decisions reach the control plane's sink.
  *  1. Capacity: h2load --h1, 32 connections, every request with a Sluice-Unit-Id header (one
  *     unit: the hash is computed per request), SLUICE_BENCH_ROUNDS rounds (default 3, --quick 2)
- *     of 5 s (--quick 2 s): median of the per-round route/default ratios, target >= 0.9.
+ *     of 5 s (--quick 2 s): median of the per-round route/default ratios, target >= 0.9. Beside
+ *     it, the server's CPU time per request (every thread of this process: I/O threads, the
+ *     embedded database's, V8's helpers; h2load is a child process, not counted), which varies
+ *     far less from run to run than capacity on a shared 2-vCPU machine.
  *  2. p99: the open-loop harness at SLUICE_BENCH_ROUTING_RATE req/s (default 2,000) for 5 s
  *     per phase (no unit id: random assignment), interleaved.
  * The server runs in this process (serve(), embedded registry in a fresh directory, admission
@@ -32,8 +35,11 @@ import { check, median, table } from './util.js';
 const run = promisify(execFile);
 const TARGET = 0.9;
 
+/** h2load's warm-up before its measured seconds (its counts leave it out; CPU time does not). */
+const WARM_UP_S = 1;
+
 async function h2loadUnit(url: string, bodyFile: string, seconds: number): Promise<number> {
-  const { stdout } = await run('h2load', ['-D', String(seconds), '--warm-up-time', '1', '-d', bodyFile, '--h1', '-c', '32', '-m', '1',
+  const { stdout } = await run('h2load', ['-D', String(seconds), '--warm-up-time', String(WARM_UP_S), '-d', bodyFile, '--h1', '-c', '32', '-m', '1',
     '-H', 'content-type: application/json', '-H', 'sluice-unit-id: bench-unit-1', `${url}/v2/models/demo-logistic/infer`], { maxBuffer: 1 << 20 });
   const m = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout);
   check(!!m && m[5] === '0' && m[6] === '0' && Number(m[4]) > 0, `h2load: failures\n${stdout}`);
@@ -104,6 +110,7 @@ export async function runRouting(opts: { quick?: boolean } = {}): Promise<Record
     writeFileSync(bodyFile, jsonBody);
     const rows: Array<Array<string | number>> = [];
     const ratios: number[] = [];
+    const cpuExtra: number[] = [];
     // What became of the routed phases' decisions: written to the database, or dropped (the
     // buffer was full: the database thread yields CPU to serving under saturation).
     let routedLogged = 0;
@@ -111,10 +118,15 @@ export async function runRouting(opts: { quick?: boolean } = {}): Promise<Record
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? ['default', 'route'] : ['route', 'default'];
       const got: Record<string, number> = {};
+      const cpu: Record<string, number> = {};
       for (const phase of order) {
         await s.engine.setRoute('demo-logistic', phase === 'route' ? route : undefined);
         const before = s.decisions.stats;
+        const cpu0 = process.cpuUsage();
         got[phase] = await h2loadUnit(url, bodyFile, seconds);
+        const used = process.cpuUsage(cpu0);
+        // Per request at the measured rate over the whole run, warm-up included.
+        cpu[phase] = (used.user + used.system) / (got[phase]! * (seconds + WARM_UP_S));
         if (phase === 'route') {
           await s.decisions.flush();
           routedLogged += s.decisions.stats.logged - before.logged;
@@ -122,11 +134,12 @@ export async function runRouting(opts: { quick?: boolean } = {}): Promise<Record
         }
       }
       ratios.push(got.route! / got.default!);
-      rows.push([`round ${r + 1} (${order[0]} first)`, Math.round(got.default!), Math.round(got.route!), (got.route! / got.default!).toFixed(3)]);
+      cpuExtra.push(cpu.route! - cpu.default!);
+      rows.push([`round ${r + 1} (${order[0]} first)`, Math.round(got.default!), Math.round(got.route!), (got.route! / got.default!).toFixed(3), cpu.default!.toFixed(1), cpu.route!.toFixed(1)]);
     }
-    table(`HTTP single-row JSON capacity, h2load --h1 32 connections, ${seconds} s per phase`, ['', 'default route req/s', 'two-variant hash route req/s', 'route/default'], rows);
+    table(`HTTP single-row JSON capacity, h2load --h1 32 connections, ${seconds} s per phase`, ['', 'default route req/s', 'two-variant hash route req/s', 'route/default', 'server CPU µs/req default', 'routed'], rows);
     const ratio = median(ratios);
-    console.log(`  route/default, median of rounds: ${ratio.toFixed(3)} (target >= ${TARGET})`);
+    console.log(`  route/default, median of rounds: ${ratio.toFixed(3)} (target >= ${TARGET}); server CPU per routed request above the default's, median: ${median(cpuExtra).toFixed(1)} µs`);
     const where = s.config.databaseUrl === undefined ? `embedded database thread at nice ${s.config.embeddedDbNice}` : 'PostgreSQL';
     console.log(`  routed phases' decisions: ${routedLogged} written, ${routedDropped} dropped (buffer full; ${where})`);
 
@@ -144,7 +157,7 @@ export async function runRouting(opts: { quick?: boolean } = {}): Promise<Record
     table(`Open loop ${rate} req/s, ${seconds} s per phase (load-test harness)`, ['', 'default route', 'two-variant route'],
       [['p99 ms (each run)', p.default!.map((x) => x.p99.toFixed(2)).join(' / '), p.route!.map((x) => x.p99.toFixed(2)).join(' / ')],
         ['achieved req/s', p.default!.map((x) => x.achieved.toFixed(0)).join(' / '), p.route!.map((x) => x.achieved.toFixed(0)).join(' / ')]]);
-    return { routeOverDefault: ratio };
+    return { routeOverDefault: ratio, routedCpuExtraUs: median(cpuExtra) };
   } finally {
     await s.stop();
     rmSync(dir, { recursive: true, force: true });
