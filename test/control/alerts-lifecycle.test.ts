@@ -146,6 +146,30 @@ describeEachDb('alert lifecycle', (backend) => {
     expect((await listAlerts(t.db, 'resolved')).map((a) => a.rule)).toContain('latency-high');
   });
 
+  it('keeps an alert\'s state through a round whose source could not be read (no resolve, no notice)', async () => {
+    await rule({ name: 'unreadable', source: 'test.flaky', operator: '>', threshold: 1, for_ms: 0, severity: 'warning' });
+    const c = channel(hook.url);
+    let failing = false;
+    const flaky: Signals = {
+      read: (source, labels) => {
+        if (failing) throw new Error('I/O thread 1 ended');
+        return signals.read(source, labels);
+      },
+    };
+    const loop = loopFor(c, flaky);
+    values.set('test.flaky', 5);
+    expect((await loop.tick(at(0))).transitions).toEqual([{ rule: 'unreadable', labels: {}, from: 'inactive', to: 'firing' }]);
+    failing = true;
+    for (const ms of [1_000, 2_000]) expect(await loop.tick(at(ms))).toEqual({ skipped: false, transitions: [], notices: [] });
+    expect((await listAlerts(t.db, 'firing')).filter((a) => a.rule === 'unreadable')).toMatchObject([{ value: 5, evaluatedAt: at(0) }]);
+    // Readable again: it moves on what it reads.
+    failing = false;
+    values.set('test.flaky', 0);
+    expect((await loop.tick(at(3_000))).transitions).toEqual([{ rule: 'unreadable', labels: {}, from: 'firing', to: 'resolved' }]);
+    await c.idle();
+    expect(hook.received('unreadable').map((b) => b.status)).toEqual(['firing', 'resolved']);
+  });
+
   it('says nothing about a pending alert that clears, or a source with no value', async () => {
     await rule({ name: 'brief-blip', source: 'test.blip', operator: '>=', threshold: 1, for_ms: 1_000 });
     const c = channel(hook.url);

@@ -19,6 +19,9 @@ import { matches, type Silence } from './silences.js';
 import { INACTIVE, step, type AlertState } from './state.js';
 import { addEvent, alertKey, alertsByKey, allRules, listSilences, saveAlert, type AlertRecord } from './store.js';
 
+/** A source that failed to answer this round (AlertLoop.read). */
+const UNREAD = Symbol('unread');
+
 /** Arbitrary constant naming "alert evaluation" among advisory locks (two-key form: this, 0). */
 export const ALERT_LOCK = 0x51_1c_e0_a1;
 
@@ -105,18 +108,25 @@ export class AlertLoop {
     }
   }
 
-  private async read(rule: AlertRule, labels: Labels): Promise<number | null> {
+  /**
+   * The rule's value for `labels`: a number, null when the source has none (no requests yet: the
+   * condition does not hold), or UNREAD when reading it failed. An alert does not move on a
+   * figure that could not be read: taken as "no value", a failed read resolved a firing alert
+   * and announced it resolved.
+   */
+  private async read(rule: AlertRule, labels: Labels): Promise<number | null | typeof UNREAD> {
     try {
       const v = await this.o.signals.read(rule.source, labels);
       return typeof v === 'number' && !Number.isNaN(v) ? v : null;
     } catch (e) {
-      log.warn('alerts: source not read (no value this round)', { rule: rule.name, source: rule.source, ...errorFields(e) });
-      return null;
+      log.warn('alerts: source not read (the alert keeps its state this round)', { rule: rule.name, source: rule.source, ...errorFields(e) });
+      return UNREAD;
     }
   }
 
   private async evaluateOne(tx: Queryable, rule: AlertRule, labels: Labels, prev: AlertRecord | undefined, silences: Silence[], now: Date, out: RoundResult, gone = false): Promise<void> {
     const value = gone ? null : await this.read(rule, labels);
+    if (value === UNREAD) return;
     const condition = value !== null && holds(value, rule.operator, rule.threshold);
     // An alert never seen whose condition does not hold needs no row.
     if (!prev && !condition) return;
