@@ -20,25 +20,25 @@
 import { SluiceError, toSluiceError } from '../errors.js';
 import { errorFields, log } from '../log.js';
 import type { Config } from '../config/index.js';
-import type { DispatchMode, Manifest, TensorSpec } from '../model/manifest.js';
+import type { DispatchMode, TensorSpec } from '../model/manifest.js';
 import { checkInputs, selectOutputs } from '../model/signature.js';
 import type { Tensor } from '../model/tensor.js';
-import { Metrics, type VersionMetrics } from '../metrics/version-metrics.js';
+import { Metrics } from '../metrics/version-metrics.js';
 import type { WindowSnapshot } from '../metrics/windows.js';
 import { Batcher } from '../dispatch/batcher.js';
 import { TableView } from '../dispatch/model-table.js';
 import { slotLayout } from '../dispatch/slot-layout.js';
-import { loadRuntime, validateRuntime, type BatchTensor, type Runtime, type SharedRuntime } from '../worker/runtimes/index.js';
+import { loadRuntime, validateRuntime, type BatchTensor, type SharedRuntime } from '../worker/runtimes/index.js';
 import { Admission } from './admission.js';
 import type { InferRequest, InferResponse, ModelConfig, ModelMetadata, VersionStats } from './types.js';
 import { invalidName, isValidName } from '../names.js';
-import { modelNotFound, PLATFORM, type ActivateOptions, type DataPlaneOptions, type Dispatcher, type VersionSpec } from './plane-types.js';
+import { modelNotFound, type ActivateOptions, type DataPlaneOptions, type Dispatcher, type VersionSpec } from './plane-types.js';
 import { guardedInfer, VersionGuard, type GuardHost } from './resilience/guard.js';
-import { PlaneRoute, type PublishedRoute } from '../routing/plane-route.js';
-import { DecisionRecorder, type LearnedVersion, type RoutePick } from './decision-recorder.js';
-import { NO_GENERATION } from '../dispatch/model-table.js';
+import type { PublishedRoute } from '../routing/plane-route.js';
 import type { ShadowSnapshot } from '../routing/shadow.js';
-import { ShadowMirror } from './shadow-mirror.js';
+import { featuresOf, PlaneRouting, type Routed } from './plane-routing.js';
+import type { LoadedVersion, ModelEntry } from './plane-versions.js';
+import { configOf, metadataOf, statsOf } from './plane-metadata.js';
 import { DriftSampler, type DriftBatch } from '../analyze/drift-sampler.js';
 
 /**
@@ -50,56 +50,6 @@ import { DriftSampler, type DriftBatch } from '../analyze/drift-sampler.js';
 const TIME_ORIGIN = performance.timeOrigin;
 function wallClock(perfNow: number): number {
   return TIME_ORIGIN + perfNow;
-}
-
-interface LoadedVersion {
-  gen: number;
-  manifest: Manifest;
-  dispatch: DispatchMode;
-  runtime?: Runtime;
-  batcher?: Batcher;
-  slots: number[];
-  /** Requests holding this version (queued, running or computing inline). */
-  refs: number;
-  retired: boolean;
-  freed: boolean;
-  metrics: VersionMetrics;
-  /** Fallback, circuit breaker, prediction cache: absent when the manifest has none of them. */
-  guard?: VersionGuard;
-  /** A learned version as the decision recorder sees it (made at its first answer). */
-  learned?: LearnedVersion;
-}
-
-interface ModelEntry {
-  name: string;
-  slot: number;
-  /** Routes installed on this thread, by generation (the table says which is in force). */
-  routes: Map<number, PlaneRoute>;
-  /** False until the first activation: a model being loaded for the first time is not found. */
-  announced: boolean;
-  /** Live versions (the default one and any others loaded beside it), by version string. */
-  versions: Map<string, LoadedVersion>;
-  /** Every version not yet freed (installed, serving, standby, retired and finishing), by generation. */
-  byGen: Map<number, LoadedVersion>;
-  /**
-   * The version the last swap replaced, kept loaded (not serving) while the active version's
-   * fallback policy is `previous_version`, so that it can answer at once when the new one fails.
-   */
-  standby?: LoadedVersion;
-}
-
-/** Routed answers and failures of one variant (for /metrics). */
-interface VariantTotal {
-  model: string;
-  variant: string;
-  version: string;
-  n: number;
-  failed: number;
-}
-
-/** A request the route in force sent to one of its variants, and that variant's version. */
-interface Routed extends RoutePick {
-  v: LoadedVersion;
 }
 
 export class DataPlane {
@@ -118,17 +68,9 @@ export class DataPlane {
   private readonly arena: SharedArrayBuffer | undefined;
   private readonly dispatcher: Dispatcher | undefined;
   private readonly onReleased: (gen: number) => void;
-  private readonly decisions: DecisionRecorder;
-  private readonly shadows = new ShadowMirror<LoadedVersion>({
-    version: (model, version) => this.models.get(model)?.versions.get(version),
-    accepting: () => this.admission.shedder.accept >= 1,
-    closing: () => this.closing,
-    run: (v, ordered, rows) => this.run(v, ordered, rows, Infinity, 0),
-  });
+  private readonly routing: PlaneRouting;
   /** Samples of answered and failed requests for drift monitoring; absent at rate 0. */
   private readonly drift: DriftSampler | undefined;
-  /** Routed answers of routes no longer in force, by model, variant and version (for /metrics). */
-  private readonly variantTotals = new Map<string, VariantTotal>();
   private readonly models = new Map<string, ModelEntry>();
   private startupModels: readonly string[] = [];
   private started = false;
@@ -142,7 +84,15 @@ export class DataPlane {
     this.arena = opts.arena;
     this.dispatcher = opts.dispatcher;
     this.onReleased = opts.onReleased;
-    this.decisions = new DecisionRecorder(opts.onDecisions);
+    this.routing = new PlaneRouting({
+      models: this.models,
+      table: this.table,
+      metrics: this.metrics,
+      accepting: () => this.admission.shedder.accept >= 1,
+      closing: () => this.closing,
+      run: (v, ordered, rows) => this.run(v, ordered, rows, Infinity, 0),
+      onDecisions: opts.onDecisions,
+    });
     this.drift = config.driftSampleRate > 0 ? new DriftSampler(config.driftSampleRate) : undefined;
     this.admission = new Admission({
       enabled: config.admission,
@@ -235,7 +185,7 @@ export class DataPlane {
     let routed: Routed | undefined;
     try {
       if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
-      routed = req.version === undefined || req.version === '' ? this.route(req) : undefined;
+      routed = req.version === undefined || req.version === '' ? this.routing.pick(req) : undefined;
       v = routed ? routed.v : this.resolve(req.model, req.version);
       const { ordered, rows } = checkInputs(v.manifest, req.inputs);
       const selected = selectOutputs(v.manifest.signature, req.outputs);
@@ -253,11 +203,11 @@ export class DataPlane {
         if (!r) return res;
         if (logFeatures) r.features = featuresOf(ordered, res instanceof Promise);
         return res instanceof Promise
-          ? res.then((a) => this.routedAnswer(a, r, req, rows, t0, performance.now()), (e: unknown) => {
-            r.route.failed[r.index]!++;
+          ? res.then((a) => this.routing.answered(a, r, req, rows, t0, performance.now()), (e: unknown) => {
+            this.routing.failed(r);
             throw e;
           })
-          : this.routedAnswer(res, r, req, rows, t0, performance.now());
+          : this.routing.answered(res, r, req, rows, t0, performance.now());
       }
       const outs = this.run(version, ordered, rows, deadline, req.blockUs ?? 0);
       const r = routed;
@@ -267,61 +217,21 @@ export class DataPlane {
           (o) => {
             const end = performance.now();
             const res = this.answer(version, req, o, rows, selected, t0, end);
-            return r ? this.routedAnswer(res, r, req, rows, t0, end) : res;
+            return r ? this.routing.answered(res, r, req, rows, t0, end) : res;
           },
           (e: unknown) => {
-            if (r) r.route.failed[r.index]!++;
+            if (r) this.routing.failed(r);
             throw this.failure(version, e, t0);
           },
         );
       }
       const res = this.answer(version, req, outs.outs, rows, selected, t0, outs.end);
-      if (version.runtime?.learned !== undefined) this.learnedAnswer(res, version, req, ordered, outs.outs, rows, r);
-      return r ? this.routedAnswer(res, r, req, rows, t0, outs.end) : res;
+      if (version.runtime?.learned !== undefined) this.routing.learnedAnswer(res, version, req, ordered, outs.outs, rows, r);
+      return r ? this.routing.answered(res, r, req, rows, t0, outs.end) : res;
     } catch (e) {
-      if (routed) routed.route.failed[routed.index]!++;
+      if (routed) this.routing.failed(routed);
       throw v ? this.failure(v, e, t0) : toSluiceError(e);
     }
-  }
-
-  /**
-   * The route in force for an unversioned request (one read of the model's route generation),
-   * and the variant it picks; undefined without a route (the default version answers).
-   */
-  private route(req: InferRequest): Routed | undefined {
-    const m = this.models.get(req.model);
-    if (!m || !m.announced) return undefined;
-    const gen = this.table.routeGeneration(m.slot);
-    if (gen === NO_GENERATION) return undefined;
-    const route = m.routes.get(gen);
-    if (route === undefined) return undefined;
-    const { index, propensity } = route.assigner.pick(req.unitId);
-    const variant = route.spec.variants[index]!;
-    const v = m.versions.get(variant.version);
-    // The control plane loads every version a route names before it puts the route in force.
-    if (!v || v.retired) throw new SluiceError('MODEL_NOT_READY', `model ${req.model}: version ${variant.version} of variant ${variant.name} is not loaded`);
-    return { route, v, variant: variant.name, index, propensity };
-  }
-
-  /**
-   * A routed answer: its latency (the version's own, from the same clock readings where there
-   * are any) goes to its variant's histogram on this thread; it carries its decision, and the
-   * decision goes to the log (a learned version's rows are the decisions, logged already).
-   */
-  private routedAnswer(res: InferResponse, r: Routed, req: InferRequest, rows: number, t0: number, end: number): InferResponse {
-    r.route.latency[r.index]!.observe(end - t0);
-    if (r.route.spec.shadows.length > 0) this.shadows.mirror(r.route, req, res, rows, performance.now() - t0);
-    r.route.answered[r.index]!++;
-    if (res.decision === undefined) this.decisions.routed(res, r, req.model, req.unitId);
-    return res;
-  }
-
-  /** The answer of a version whose state is learned online: it says which state computed it, and logs its decisions. */
-  private learnedAnswer(res: InferResponse, v: LoadedVersion, req: InferRequest, ordered: Tensor[], outs: BatchTensor[], rows: number, r: Routed | undefined): void {
-    const info = v.runtime!.learned!;
-    res.state = info.lastState;
-    v.learned ??= { version: v.manifest.version, decides: info.decides };
-    this.decisions.learned(res, v.learned, req.model, req.unitId, ordered[0]!.data as Float32Array, outs, rows, r);
   }
 
   /**
@@ -339,7 +249,7 @@ export class DataPlane {
 
   /** This thread's shadow figures for a model (the control plane merges every thread's). */
   shadowSnapshots(model: string): ShadowSnapshot[] {
-    return this.shadows.snapshots(model);
+    return this.routing.shadowSnapshots(model);
   }
 
   private answer(v: LoadedVersion, req: InferRequest, outs: BatchTensor[], rows: number, selected: number[] | undefined, t0: number, end: number): InferResponse {
@@ -430,14 +340,7 @@ export class DataPlane {
 
   modelMetadata(name: string, version?: string): ModelMetadata {
     const v = this.resolve(name, version);
-    const m = this.models.get(name)!;
-    return {
-      name,
-      versions: [...m.versions.keys()],
-      platform: PLATFORM[v.manifest.kind],
-      inputs: v.manifest.signature.inputs,
-      outputs: v.manifest.signature.outputs,
-    };
+    return metadataOf(this.models.get(name)!, v);
   }
 
   /** The inputs a request to this model (and version) is checked against; cheap, for the hot path. */
@@ -446,35 +349,14 @@ export class DataPlane {
   }
 
   modelConfig(name: string, version?: string): ModelConfig {
-    const v = this.resolve(name, version);
-    const b = v.manifest.batching;
-    return {
-      name,
-      version: v.manifest.version,
-      platform: PLATFORM[v.manifest.kind],
-      kind: v.manifest.kind,
-      maxBatchSize: b.maxBatchSize,
-      maxQueueDelayUs: b.maxQueueDelayUs,
-      maxQueueSize: b.maxQueueSize,
-      dispatch: v.dispatch,
-      inputs: v.manifest.signature.inputs,
-      outputs: v.manifest.signature.outputs,
-    };
+    return configOf(name, this.resolve(name, version));
   }
 
   /** This thread's counters of every serving version of a model (the engine sums the threads'). */
   modelStats(name: string): VersionStats[] {
     const m = this.models.get(name);
     if (!m || !m.announced) throw modelNotFound(name);
-    return [...m.versions.values()].map((v) => ({
-      version: v.manifest.version,
-      success: v.metrics.success,
-      failure: v.metrics.failure,
-      rows: v.metrics.rows,
-      executions: v.metrics.executions,
-      overloaded: v.batcher?.stats.overloaded ?? 0,
-      expired: v.batcher?.stats.expired ?? 0,
-    }));
+    return statsOf(m);
   }
 
   /** Serving models and their active versions. */
@@ -489,22 +371,11 @@ export class DataPlane {
 
   /** This thread's share of the work, for /metrics (summed over threads, kept apart by label). */
   threadLines(): string[] {
-    // Routed answers by model, variant and version: the folded totals of old routes plus the
-    // routes installed now (summed over threads by the merge, like every counter).
-    const variants = new Map<string, VariantTotal>();
-    for (const [k, t] of this.variantTotals) variants.set(k, { ...t });
-    for (const [model, m] of this.models) for (const r of m.routes.values()) addVariantCounts(variants, model, r);
     return [
       '# HELP sluice_io_thread_requests_total Inference requests taken by each I/O thread (0 = the main thread).',
       '# TYPE sluice_io_thread_requests_total counter',
       `sluice_io_thread_requests_total{thread="${this.thread}"} ${this.requests}`,
-      '# HELP sluice_routed_answers_total Answers a route chose, by model, variant and the version that computed them.',
-      '# TYPE sluice_routed_answers_total counter',
-      ...[...variants.values()].map((t) => `sluice_routed_answers_total{model=${JSON.stringify(t.model)},variant=${JSON.stringify(t.variant)},version=${JSON.stringify(t.version)}} ${t.n}`),
-      '# HELP sluice_routed_errors_total Requests a route sent to a variant that failed, by model, variant and the variant\'s version.',
-      '# TYPE sluice_routed_errors_total counter',
-      ...[...variants.values()].map((t) => `sluice_routed_errors_total{model=${JSON.stringify(t.model)},variant=${JSON.stringify(t.variant)},version=${JSON.stringify(t.version)}} ${t.failed}`),
-      ...this.shadows.metricLines(),
+      ...this.routing.metricLines(),
     ];
   }
 
@@ -632,18 +503,13 @@ export class DataPlane {
   installRoute(model: string, route: PublishedRoute): void {
     const m = this.models.get(model);
     if (!m) throw new SluiceError('INTERNAL', `installRoute: ${model} is not loaded on I/O thread ${this.thread}`);
-    m.routes.set(route.gen, new PlaneRoute(route, (v) => this.metrics.routedOf(model, v.name, v.version)));
+    this.routing.install(model, m, route);
   }
 
   /** After the control plane stored route generation `gen` (or none): older routes are dropped. */
   routeStored(model: string, gen: number): void {
     const m = this.models.get(model);
-    if (!m) return;
-    for (const [g, r] of m.routes) {
-      if (g === gen) continue;
-      addVariantCounts(this.variantTotals, model, r);
-      m.routes.delete(g);
-    }
+    if (m) this.routing.stored(model, m, gen);
   }
 
   /** The route in force on this thread (for operators and tests). */
@@ -657,7 +523,7 @@ export class DataPlane {
     const m = this.models.get(model);
     if (!m) return;
     this.models.delete(model);
-    for (const r of m.routes.values()) addVariantCounts(this.variantTotals, model, r);
+    this.routing.unloaded(model, m);
     const all = [...m.byGen.values()];
     m.versions.clear();
     for (const v of all) this.retire(v);
@@ -713,7 +579,7 @@ export class DataPlane {
     for (const v of all) v.batcher?.drainWith(err);
     // The last answers' decisions, without waiting for the flush timer (unref'd: it would not
     // hold a stopping thread).
-    this.decisions.flush();
+    this.routing.flush();
   }
 
   /** After the pool stopped: disposes what is left. */
@@ -722,29 +588,4 @@ export class DataPlane {
     for (const v of all) await v.runtime?.dispose().catch(() => undefined);
     this.models.clear();
   }
-}
-
-/** Adds a route's answered and failed counts, by model, variant and version, into `into`. */
-function addVariantCounts(into: Map<string, VariantTotal>, model: string, r: PlaneRoute): void {
-  r.spec.variants.forEach((v, i) => {
-    const key = `${model}\0${v.name}\0${v.version}`;
-    const t = into.get(key) ?? { model, variant: v.name, version: v.version, n: 0, failed: 0 };
-    t.n += r.answered[i]!;
-    t.failed += r.failed[i]!;
-    into.set(key, t);
-  });
-}
-
-/**
- * A request's first input as float32 for its decision: its own data (float32 already, and
- * `copy` false: recorded before the request's buffers can be reused) or a copy.
- */
-function featuresOf(ordered: Tensor[], copy: boolean): Float32Array | undefined {
-  const t = ordered[0];
-  if (!t) return undefined;
-  if (t.data instanceof Float32Array) return copy ? t.data.slice() : t.data;
-  const d = t.data as ArrayLike<number | bigint>;
-  const out = new Float32Array(d.length);
-  for (let i = 0; i < d.length; i++) out[i] = Number(d[i]);
-  return out;
 }

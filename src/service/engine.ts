@@ -46,7 +46,8 @@ import type { CandidatePolicy } from '../learn/ope.js';
 import { RouteBandits } from '../routing/route-bandit.js';
 import { defaultJudge, Learners, type LearnersOptions } from '../learn/learners.js';
 import type { DriftBatch } from '../analyze/drift-sampler.js';
-import { DRIFT_COLLECT_MS, DriftMonitor, type ModelDriftReport } from '../analyze/drift-monitor.js';
+import type { DriftMonitor, ModelDriftReport } from '../analyze/drift-monitor.js';
+import { DriftCollection } from './drift-collection.js';
 
 /** Arena slots per pooled version and plane: two per worker keeps each worker busy while one batch returns. */
 const SLOTS_PER_WORKER = 2;
@@ -138,8 +139,7 @@ export class Engine extends PlaneService {
    * signals ask, `predictionsSince` what the canary judge's drift check compares.
    */
   readonly drift: DriftMonitor;
-  private driftTimer: NodeJS.Timeout | undefined;
-  private driftCollecting: Promise<void> | undefined;
+  private readonly driftCollection: DriftCollection;
 
   private constructor(config: Readonly<Config>, catalog: ModelCatalog | undefined, table: ModelTable, arena: Arena | undefined, pool: WorkerPool | undefined, learnersOptions?: LearnersOptions) {
     super(new DataPlane({
@@ -155,11 +155,8 @@ export class Engine extends PlaneService {
     this.arena = arena;
     this.pool = pool;
     this.learners = new Learners(learnersOptions ?? { judge: defaultJudge });
-    this.drift = new DriftMonitor({ referenceRows: config.driftReferenceRows, windowMs: config.driftWindowMs });
-    if (config.driftSampleRate > 0) {
-      this.driftTimer = setInterval(() => void this.collectDrift(), DRIFT_COLLECT_MS);
-      this.driftTimer.unref();
-    }
+    this.driftCollection = new DriftCollection(this.links, { referenceRows: config.driftReferenceRows, windowMs: config.driftWindowMs, sampling: config.driftSampleRate > 0 });
+    this.drift = this.driftCollection.monitor;
     this.catalog = catalog ?? new DirectoryRepository(config.modelRepository);
     this.pool?.onWorkersLost((alive) => {
       for (const l of this.links) if (l.thread !== 0) l.reap(alive);
@@ -343,23 +340,9 @@ export class Engine extends PlaneService {
     return mergeWindowSnapshots(parts, windowStart(fromMs, toMs), toMs);
   }
 
-  /**
-   * Takes every plane's drift samples into the monitor (one collection at a time: a caller
-   * arriving during one waits for it). A plane that cannot answer (a thread ending) is skipped.
-   */
+  /** Takes every plane's drift samples into the monitor now (src/service/drift-collection.ts). */
   collectDrift(): Promise<void> {
-    this.driftCollecting ??= (async () => {
-      try {
-        const parts = await Promise.all(this.links.map((l) => l.driftSamples().catch((e: unknown) => {
-          log.warn('engine: drift samples not collected', { thread: l.thread, ...errorFields(e) });
-          return [] as DriftBatch[];
-        })));
-        for (const batches of parts) for (const b of batches) this.drift.ingest(b);
-      } finally {
-        this.driftCollecting = undefined;
-      }
-    })();
-    return this.driftCollecting;
+    return this.driftCollection.collect();
   }
 
   /**
@@ -369,15 +352,14 @@ export class Engine extends PlaneService {
    */
   async driftReport(model: string): Promise<ModelDriftReport> {
     checkName(model, 'model name');
-    await this.collectDrift();
+    await this.driftCollection.collect();
     if (!this.models.has(model) && !this.drift.has(model)) throw modelNotFound(model);
     return this.drift.report(model);
   }
 
   /** `version`'s sampled predictions since `sinceMs`, after collecting the latest samples. */
   async predictionsSince(model: string, version: string, sinceMs: number): Promise<Float64Array> {
-    await this.collectDrift();
-    return this.drift.predictionsSince(model, version, sinceMs);
+    return this.driftCollection.predictionsSince(model, version, sinceMs);
   }
 
   /** `windowSnapshot` summarised: counts, errors by code, latency percentiles and mean in ms. */
@@ -742,24 +724,22 @@ export class Engine extends PlaneService {
   }
 
   /**
+   * Stops the engine's own periodic reads of the I/O threads (drift collection) and waits for
+   * one under way: a server stopping calls it before its threads end.
+   */
+  stopBackground(): Promise<void> {
+    return this.driftCollection.stop();
+  }
+
+  /**
    * Drains and stops the main thread's plane and the pool (I/O threads are drained by their
    * own front ends first, src/io): readiness turns false at once, new requests get
    * SHUTTING_DOWN, accepted ones finish (up to drainTimeoutMs, then they fail), threads stop.
    */
-  /**
-   * Stops the engine's own periodic reads of the I/O threads (drift collection) and waits for
-   * one under way: a server stopping calls it before its threads end.
-   */
-  async stopBackground(): Promise<void> {
-    clearInterval(this.driftTimer);
-    this.driftTimer = undefined;
-    await this.driftCollecting;
-  }
-
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    clearInterval(this.driftTimer);
+    void this.driftCollection.stop();
     await this.plane.close();
     await this.learners.close();
     this.routeBandits.close();
