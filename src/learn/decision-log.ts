@@ -357,10 +357,18 @@ export class DecisionLog {
    * (ROWS FROM). Binary because the embedded database's driver sends a text or a bytea
    * parameter several times slower per byte than a binary array (a 100 KB bytea: 20-30 ms
    * against 2.8 ms as a one-element bytea[], 2026-12-03), and the rows are most of the bytes.
+   * Through `write` where the database has it: no rows come back, and the embedded database
+   * takes the parameters without copying them again (src/registry/pglite-write.ts).
    */
+  /** A statement whose rows are not read: through the database's `write` where it has one. */
+  private async write(sql: string, params: readonly unknown[]): Promise<void> {
+    if (this.db.write) await this.db.write(sql, params);
+    else await this.db.query(sql, params);
+  }
+
   private async insertChunks(chunks: DecisionChunk[]): Promise<void> {
     const meta = chunks.map((c) => `{"k":${JSON.stringify(c.key)},"lo":${c.minMs},"hi":${c.maxMs},"n":${c.n},"t":${c.tag ?? null},"va":${JSON.stringify(c.variants)}}`);
-    await this.db.query(
+    await this.write(
       `INSERT INTO decision_chunks (key, span, n, tag, variants, rows, contexts, dir)
        SELECT k, int8range(lo, hi, '[]'), n, t, va, r, c, di
          FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS (k text, lo int8, hi int8, n integer, t integer, va jsonb),

@@ -30,6 +30,14 @@ export interface ListenHandlers {
 export interface Db extends Queryable {
   readonly kind: 'pglite' | 'postgres';
   /**
+   * One statement whose rows nobody reads, outside any transaction: as `query`, with
+   * parameters limited to strings, numbers, booleans, null and byte arrays (sent in binary, as
+   * both drivers send a Buffer). The embedded database takes it without PGlite's per-parameter
+   * copies (pglite-write.ts); the decision log writes its chunks this way. Optional: a Db
+   * without it is written to with `query`.
+   */
+  write?(sql: string, params: readonly unknown[]): Promise<void>;
+  /**
    * Runs `fn` in one transaction (READ COMMITTED): commits when it resolves, rolls back when it
    * throws. `fn` must do its queries through `tx` only.
    */

@@ -12,6 +12,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { pgliteInitProcess } from '../paths.js';
 import { checkChannel, mapDbError, queryable, QueryableDb, type Db, type ListenHandlers, type Queryable } from './db.js';
 import { lockDirectory } from './dir-lock.js';
+import { pgliteWrite } from './pglite-write.js';
 import { pgliteOptions, useBaselineWasmCompiler } from './pglite-settings.js';
 
 export class PgliteDb extends QueryableDb implements Db {
@@ -47,6 +48,14 @@ export class PgliteDb extends QueryableDb implements Db {
       throw mapDbError(e);
     }
     return new PgliteDb(pg, unlock);
+  }
+
+  async write(sql: string, params: readonly unknown[]): Promise<void> {
+    try {
+      await pgliteWrite(this.pg, sql, params);
+    } catch (e) {
+      throw mapDbError(e);
+    }
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {

@@ -9,6 +9,7 @@ import { SluiceError, type ErrorCode } from '../errors.js';
 
 export type Request =
   | { id: number; op: 'query'; sql: string; params: readonly unknown[]; tx?: number }
+  | { id: number; op: 'write'; sql: string; params: readonly unknown[] }
   | { id: number; op: 'exec'; sql: string; tx?: number }
   | { id: number; op: 'begin' }
   | { id: number; op: 'end'; tx: number; commit: boolean }

@@ -81,6 +81,8 @@ async function handle(m: Request): Promise<unknown> {
   switch (m.op) {
     case 'query':
       return target(m.tx).query(m.sql, m.params);
+    case 'write':
+      return db.write(m.sql, m.params);
     case 'exec':
       return target(m.tx).exec(m.sql);
     case 'begin':

@@ -88,6 +88,10 @@ export class PgliteThreadDb implements Db {
     return this.call({ op: 'query', sql, params }) as Promise<T[]>;
   }
 
+  async write(sql: string, params: readonly unknown[]): Promise<void> {
+    await this.call({ op: 'write', sql, params });
+  }
+
   async exec(sql: string): Promise<void> {
     await this.call({ op: 'exec', sql });
   }
@@ -145,7 +149,7 @@ export class PgliteThreadDb implements Db {
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref();
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ ...op, id } as Request, op.op === 'query' ? transfersOf(op.params) : undefined);
+      this.worker.postMessage({ ...op, id } as Request, op.op === 'query' || op.op === 'write' ? transfersOf(op.params) : undefined);
     });
   }
 
