@@ -16,41 +16,35 @@ import type { ModelCatalog } from './catalog.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { SluiceError } from '../errors.js';
 import { errorFields, log } from '../log.js';
-import type { DispatchMode, Manifest } from '../model/manifest.js';
 import type { Metrics } from '../metrics/version-metrics.js';
 import { mergeSnapshots, snapshotMetrics, type MetricsSnapshot } from '../metrics/snapshot.js';
 import { mergeWindowSnapshots, windowStats, WINDOW_BUCKET_MS, WINDOW_BUCKETS, windowStart, type WindowSnapshot, type WindowStats } from '../metrics/windows.js';
 import { Arena } from '../dispatch/arena.js';
 import { ModelTable } from '../dispatch/model-table.js';
-import { DEFAULT_DISPATCH } from '../dispatch/policy.js';
 import { WorkerPool } from '../dispatch/pool.js';
-import { slotLayout } from '../dispatch/slot-layout.js';
 import { DataPlane } from './data-plane.js';
-import { modelNotFound, type ActivateOptions, type SharedMemory, type VersionSpec } from './plane-types.js';
+import { modelNotFound, type SharedMemory, type VersionSpec } from './plane-types.js';
 import type { RepositoryModel, VersionStats } from './types.js';
 import { checkName } from '../names.js';
 import { PlaneService } from './plane-service.js';
-import { releaseShared } from '../worker/runtimes/index.js';
 import type { PublishedRoute } from '../routing/plane-route.js';
 import type { Decision } from '../learn/decision.js';
 import { decisionsOf, type DecisionChunk } from '../learn/decision-chunk.js';
 import { routeVersions, type RouteSpec } from '../routing/route.js';
 import { NO_GENERATION } from '../dispatch/model-table.js';
-import { shadowReport, type ShadowSnapshot } from '../routing/shadow.js';
+import { shadowReport } from '../routing/shadow.js';
 import type { DecisionLog } from '../learn/decision-log.js';
 import type { FeedbackInput, FeedbackIntake, FeedbackOutcome } from '../learn/feedback.js';
-import type { OnlineLearner } from '../learn/online-learner.js';
-import { isLearnedKind } from '../learn/bandit/config.js';
 import { banditCandidate, checkCandidate } from '../learn/bandit/candidate.js';
 import type { CandidatePolicy } from '../learn/ope.js';
 import { RouteBandits } from '../routing/route-bandit.js';
 import { defaultJudge, Learners, type LearnersOptions } from '../learn/learners.js';
-import type { DriftBatch } from '../analyze/drift-sampler.js';
 import type { DriftMonitor, ModelDriftReport } from '../analyze/drift-monitor.js';
 import { DriftCollection } from './drift-collection.js';
+import type { PlaneLink } from './plane-link.js';
+import { VersionResources } from './version-resources.js';
 
-/** Arena slots per pooled version and plane: two per worker keeps each worker busy while one batch returns. */
-const SLOTS_PER_WORKER = 2;
+export type { PlaneLink } from './plane-link.js';
 
 export interface LoadOptions {
   /** Version to load; the latest in the repository when omitted. */
@@ -73,40 +67,7 @@ interface ModelState {
   route?: PublishedRoute;
 }
 
-/**
- * The control plane's handle on one data plane: the main thread's (called directly) or an I/O
- * thread's (messages over its port, src/io/plane-link.ts). Each call resolves when that plane
- * has done it.
- */
-export interface PlaneLink {
-  readonly thread: number;
-  install(spec: VersionSpec): Promise<void>;
-  activate(model: string, gen: number, opts: ActivateOptions): Promise<void>;
-  retireVersions(model: string, gens: number[]): Promise<void>;
-  installRoute(model: string, route: PublishedRoute): Promise<void>;
-  routeStored(model: string, gen: number): Promise<void>;
-  shadowSnapshots(model: string): Promise<ShadowSnapshot[]>;
-  unload(model: string): Promise<void>;
-  discard(model: string, gen: number): Promise<void>;
-  markStarted(models: string[]): Promise<void>;
-  snapshot(): Promise<MetricsSnapshot>;
-  /** That plane's window of a version over [fromMs, toMs]; undefined when it has no metrics for it. */
-  windowSnapshot(model: string, version: string, fromMs: number, toMs: number): Promise<WindowSnapshot | undefined>;
-  /** That plane's drift samples since the last call (each plane hands each sample over once). */
-  driftSamples(): Promise<DriftBatch[]>;
-  /** Pool threads died: fail this plane's batches that they were running. */
-  reap(alive: number[]): void;
-}
 
-/** The pool-side resources of a version, freed when every plane that installed it released it. */
-interface Held {
-  pooled: boolean;
-  slots: number[];
-  entries: number[];
-  waiting: Set<number>;
-  /** A version learned online: its learner (shared by reloads of the same version). */
-  learner?: OnlineLearner;
-}
 
 export class Engine extends PlaneService {
   /** Where versions come from: the repository directory, or the registry. */
@@ -115,7 +76,8 @@ export class Engine extends PlaneService {
   private readonly arena: Arena | undefined;
   private readonly pool: WorkerPool | undefined;
   private readonly links: PlaneLink[] = [];
-  private readonly held = new Map<number, Held>();
+  /** Versions' dispatch, payload, pool side and learner, acquired before activation (version-resources.ts). */
+  private readonly resources: VersionResources;
   /** Loaded models (activated and not unloaded): live versions, default, route. */
   private readonly models = new Map<string, ModelState>();
   /** Where routing decisions go (the decision log, src/learn, and any other listener). */
@@ -157,11 +119,12 @@ export class Engine extends PlaneService {
     this.learners = new Learners(learnersOptions ?? { judge: defaultJudge });
     this.driftCollection = new DriftCollection(this.links, { referenceRows: config.driftReferenceRows, windowMs: config.driftWindowMs, sampling: config.driftSampleRate > 0 });
     this.drift = this.driftCollection.monitor;
+    const plane = this.plane;
+    this.resources = new VersionResources({ table, arena, pool, learners: this.learners, links: this.links, shareRuntime: (model, gen) => plane.shareRuntime(model, gen) });
     this.catalog = catalog ?? new DirectoryRepository(config.modelRepository);
     this.pool?.onWorkersLost((alive) => {
       for (const l of this.links) if (l.thread !== 0) l.reap(alive);
     });
-    const plane = this.plane;
     this.links.push({
       thread: 0,
       install: (spec) => plane.install(spec),
@@ -239,20 +202,9 @@ export class Engine extends PlaneService {
 
   /** Plane `thread` released version `gen`: its pool-side resources go back once no plane holds it. */
   released(thread: number, gen: number): void {
-    const h = this.held.get(gen);
-    if (!h) return;
-    h.waiting.delete(thread);
-    if (h.waiting.size === 0) this.freePoolSide(gen, h);
+    this.resources.released(thread, gen);
   }
 
-  private freePoolSide(gen: number, h: Held): void {
-    this.held.delete(gen);
-    if (h.learner) this.learners.release(h.learner);
-    if (!h.pooled) return;
-    this.pool!.unload(gen);
-    for (const e of h.entries) this.pool!.freeEntry(e);
-    for (const s of h.slots) this.arena!.release(s);
-  }
 
   async loadStartupModels(): Promise<void> {
     const sel = this.config.startupModels;
@@ -435,7 +387,7 @@ export class Engine extends PlaneService {
     if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
     this.loading.add(name);
     try {
-      const spec = await this.prepare(source);
+      const spec = await this.resources.prepare(source);
       await this.activate(spec, asDefault);
       this.failed.delete(name);
       log.info(asDefault ? 'engine: version active' : 'engine: version live', { model: name, version: spec.manifest.version, dispatch: spec.dispatch, gen: spec.gen });
@@ -489,90 +441,6 @@ export class Engine extends PlaneService {
     return { versions: [...st.live.keys()], default: st.defaultGen === undefined ? undefined : byGen.get(st.defaultGen), route: st.route };
   }
 
-  private dispatchOf(m: Manifest): DispatchMode {
-    const wanted = m.dispatch ?? DEFAULT_DISPATCH[m.kind];
-    if (wanted === 'inline') return 'inline';
-    const layout = slotLayout(m);
-    if (!this.pool || typeof layout === 'string') {
-      // An explicit request for the pool that cannot be met is an error; a default falls back.
-      if (m.dispatch === 'pool') {
-        throw new SluiceError('MANIFEST_INVALID', `${m.name}@${m.version}: dispatch "pool" is impossible: ${this.pool ? layout : 'the engine has no workers (SLUICE_WORKERS=0)'}`);
-      }
-      return 'inline';
-    }
-    return 'pool';
-  }
-
-  /**
-   * Everything before activation: payload, pool load and arena slots (pooled), and every
-   * plane's install (inline runtimes are built, warmed and smoke-tested in each thread).
-   */
-  private async prepare(source: VersionSource): Promise<VersionSpec> {
-    const m = source.manifest;
-    const dispatch = this.dispatchOf(m);
-    const bytes = await source.readPayload();
-    // One copy in shared memory: every I/O thread builds its runtime from the same bytes.
-    const payload = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
-    payload.set(bytes);
-    const gen = this.table.newGeneration();
-    const learner = isLearnedKind(m.kind) ? await this.learners.acquire(m, bytes) : undefined;
-    const base: VersionSpec = { gen, tableSlot: this.table.slotOf(m.name), manifest: m, dispatch, ...(learner ? { learned: learner.cell.buffer } : {}) };
-    const h: Held = { pooled: dispatch === 'pool', slots: [], entries: [], waiting: new Set(), ...(learner ? { learner } : {}) };
-    const specs: VersionSpec[] = [];
-    if (dispatch === 'inline') {
-      for (const _ of this.links) specs.push({ ...base, payload });
-    } else {
-      const layout = slotLayout(m);
-      if (typeof layout === 'string') throw new SluiceError('MANIFEST_INVALID', layout);
-      const nSlots = Math.max(1, this.pool!.threads * SLOTS_PER_WORKER);
-      try {
-        for (const _ of this.links) {
-          const slots: number[] = [];
-          const entries: number[] = [];
-          for (let i = 0; i < nSlots; i++) {
-            const at = this.arena!.alloc(layout.bytes);
-            if (at === undefined) {
-              throw new SluiceError('ARENA_EXHAUSTED', `${m.name}@${m.version}: needs ${nSlots * this.links.length} x ${layout.bytes} bytes of arena (${nSlots} slots for each of ${this.links.length} I/O threads); raise SLUICE_ARENA_MB`);
-            }
-            h.slots.push(at);
-            slots.push(at);
-            const e = this.pool!.allocEntry(at);
-            h.entries.push(e);
-            entries.push(e);
-          }
-          specs.push({ ...base, slots, entries });
-        }
-        await this.pool!.load(gen, m, payload);
-      } catch (e) {
-        this.freePoolSide(gen, h);
-        throw e;
-      }
-    }
-    this.held.set(gen, h);
-    const install = (l: PlaneLink, spec: VersionSpec) => l.install(spec).then(() => {
-      h.waiting.add(l.thread);
-    });
-    // The main thread's plane first: an inline runtime it can share (native linear weights) is
-    // then built on by every other thread instead of being parsed and copied again.
-    const results = await Promise.allSettled([install(this.links[0]!, specs[0]!)]);
-    if (results[0]!.status === 'fulfilled' && this.links.length > 1) {
-      const shared = dispatch === 'inline' ? this.plane.shareRuntime(m.name, gen) : undefined;
-      try {
-        results.push(...await Promise.allSettled(this.links.slice(1).map((l, i) => install(l, shared ? { ...specs[i + 1]!, shared } : specs[i + 1]!))));
-      } finally {
-        if (shared) releaseShared(shared);
-      }
-    }
-    const failure = results.find((r) => r.status === 'rejected');
-    if (failure) {
-      // Planes that installed it drop it (and release it); with none holding it, free now.
-      const installed = this.links.filter((l) => h.waiting.has(l.thread));
-      if (installed.length === 0) this.freePoolSide(gen, h);
-      await Promise.all(installed.map((l) => l.discard(m.name, gen)));
-      throw (failure as PromiseRejectedResult).reason;
-    }
-    return specs[0]!;
-  }
 
   /**
    * Makes an installed version live. As the default, the hot swap: one atomic store, then every
