@@ -51,10 +51,14 @@ export interface DecisionChunk {
   /** The earliest and latest decision time (ms since the epoch), or time a row's UUIDv7 carries. */
   minMs: number;
   maxMs: number;
-  /** Decisions per model, variant and version: [model, variant, version, count]. */
-  counts: Array<[string, string, string, number]>;
-  /** The variants short rows name by index ("x"): [model, variant, version, route generation]. */
+  /**
+   * The variants the chunk's decisions were made under: [model, variant, version, route
+   * generation]. Short rows name theirs by index ("x"); a single decision's chunk (chunkOf) has
+   * its one variant here too, though its row is whole.
+   */
   variants: Array<[string, string, string, number]>;
+  /** How many of the chunk's decisions each entry of `variants` made (same order). */
+  variantCounts: number[];
   /**
    * The rows' directory: per row its event id's 16 bytes (a UUIDv7's hex) and the byte offset of
    * its row in `rows` (32-bit big-endian; the rows are ASCII), so that the database finds one
@@ -87,9 +91,10 @@ export class DecisionChunkBuilder {
   private count = 0;
   private minMs = Infinity;
   private maxMs = -Infinity;
-  /** Per variant, keyed by its row middle (the same string object per variant): its index and counts. */
-  private byVariant = new Map<string, { index: number; counts: [string, string, string, number] }>();
+  /** Per variant, keyed by its row middle (the same string object per variant): its index in `variants`. */
+  private byVariant = new Map<string, number>();
   private variants: Array<[string, string, string, number]> = [];
+  private variantCounts: number[] = [];
   private contexts = new ContextWriter();
   private dir = new DirWriter();
   private key = '';
@@ -126,17 +131,18 @@ export class DecisionChunkBuilder {
     this.issued = undefined;
     let v = this.byVariant.get(middle);
     if (v === undefined) {
-      v = { index: this.variants.length, counts: [model, variant, version, 0] };
+      v = this.variants.length;
       this.byVariant.set(middle, v);
       this.variants.push([model, variant, version, routeGen]);
+      this.variantCounts.push(0);
     }
-    v.counts[3]++;
+    this.variantCounts[v]!++;
     const where = this.contexts.add(features);
     if (this.count === 0) this.key = eventId;
     // An id of this thread's making at the time it carries: a short row, its id in the
     // directory (the bytes at hand), written straight into the buffer. Otherwise the whole row.
     const rowAt = bytes !== undefined && at === lastEventIdMs()
-      ? this.rows.addOwn(v.index, propensity, unitId, action, where, features)
+      ? this.rows.addOwn(v, propensity, unitId, action, where, features)
       : this.rows.add(rowText('"' + eventId + '"', at, middle, propensity, unitId, action, where, features));
     this.dir.add(eventId, rowAt, bytes);
     this.count++;
@@ -152,8 +158,7 @@ export class DecisionChunkBuilder {
   /** The chunk so far (undefined when empty), and a fresh start. */
   take(): DecisionChunk | undefined {
     if (this.count === 0) return undefined;
-    const counts = [...this.byVariant.values()].map((v) => v.counts);
-    const chunk: DecisionChunk = { rows: this.rows.take(), contexts: this.contexts.take(), dir: this.dir.take(), n: this.count, minMs: this.minMs, maxMs: this.maxMs, counts, variants: this.variants, key: this.key };
+    const chunk: DecisionChunk = { rows: this.rows.take(), contexts: this.contexts.take(), dir: this.dir.take(), n: this.count, minMs: this.minMs, maxMs: this.maxMs, variants: this.variants, variantCounts: this.variantCounts, key: this.key };
     if (this.tagged && this.tag >= 0) chunk.tag = this.tag;
     this.tag = -1;
     this.tagged = true;
@@ -163,6 +168,7 @@ export class DecisionChunkBuilder {
     this.maxMs = -Infinity;
     this.byVariant = new Map();
     this.variants = [];
+    this.variantCounts = [];
     return chunk;
   }
 }
@@ -218,7 +224,7 @@ export function chunkOf(d: Decision): DecisionChunk {
   const rows = asciiBytes(rowText(jsonAscii(d.eventId), d.at, rowMiddle(d.model, d.variant, d.version, d.routeGen), d.propensity, d.unitId, d.action, where, d.features));
   const dir = new DirWriter();
   dir.add(d.eventId, 0);
-  return { rows, contexts: contexts.take(), dir: dir.take(), n: 1, minMs: d.at, maxMs: d.at, counts: [[d.model, d.variant, d.version, 1]], variants: [], key: d.eventId, single: d.eventId };
+  return { rows, contexts: contexts.take(), dir: dir.take(), n: 1, minMs: d.at, maxMs: d.at, variants: [[d.model, d.variant, d.version, d.routeGen]], variantCounts: [1], key: d.eventId, single: d.eventId };
 }
 
 /** A row as stored: a whole one has e, a, m, v, ver and g; a short one x instead. */

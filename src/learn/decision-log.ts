@@ -234,7 +234,7 @@ export class DecisionLog {
 
   private countDrop(c: DecisionChunk): void {
     this.counts.dropped += c.n;
-    for (const [model, variant, version, n] of c.counts) this.variant(model, variant, version).dropped += n;
+    c.variants.forEach(([model, variant, version], i) => (this.variant(model, variant, version).dropped += c.variantCounts[i]!));
   }
 
   private variant(model: string, variant: string, version: string): Counts {
@@ -308,7 +308,7 @@ export class DecisionLog {
       // beside other replicas' writes and feedback (each INSERT is idempotent).
       await retryConflicts(() => this.insert(batch));
       this.counts.logged += n;
-      for (const c of batch) for (const [model, variant, version, k] of c.counts) this.variant(model, variant, version).logged += k;
+      for (const c of batch) c.variants.forEach(([model, variant, version], i) => (this.variant(model, variant, version).logged += c.variantCounts[i]!));
       this.forgetSingles(batch);
       this.remember(batch);
       this.backoff.reset();

@@ -94,7 +94,7 @@ describe('decision chunks', () => {
     // The span covers the rows' times and the times their ids carry (now, here).
     expect(c.minMs).toBe(900);
     expect(c.maxMs).toBe(lastEventIdMs());
-    expect(c.counts.sort()).toEqual([['m', 'a', '1', 2], ['m', 'b', '2', 1]]);
+    expect(c.variants.map(([m, v, ver], i) => [m, v, ver, c.variantCounts[i]]).sort()).toEqual([['m', 'a', '1', 2], ['m', 'b', '2', 1]]);
     expect(b.n).toBe(0);
     expect(b.take()).toBeUndefined();
   });
