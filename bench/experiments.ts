@@ -23,7 +23,7 @@ import { look } from '../src/control/experiments/analysis.js';
 import { parseExperiment, experimentJson } from '../src/control/experiments/spec.js';
 import { getExperiment } from '../src/control/experiments/store.js';
 import type { Db } from '../src/registry/db.js';
-import { DecisionChunkBuilder, rowMiddle } from '../src/learn/decision-chunk.js';
+import { DecisionChunkBuilder, chunkVariant } from '../src/learn/decision-chunk.js';
 import { DecisionLog } from '../src/learn/decision-log.js';
 import { lastEventIdMs } from '../src/learn/event-id.js';
 import { pglite, postgres, type Backend } from './backends.js';
@@ -66,11 +66,11 @@ function logDecisions(db: Db, model: string, from: number, to: number, unit = 'u
  */
 async function logChunks(db: Db, model: string, from: number, to: number, unit: string): Promise<void> {
   const log = new DecisionLog(db, { capacity: to - from, batchSize: CHUNK, flushMs: 60_000, recentBytes: 0 });
-  const middles = [rowMiddle(model, 'control', '1', 1), rowMiddle(model, 'treatment', '2', 1)];
+  const variants = [chunkVariant(model, 'control', '1', 1), chunkVariant(model, 'treatment', '2', 1)];
   const b = new DecisionChunkBuilder();
   for (let g = from; g < to; g++) {
     const v = g % 2;
-    b.add(b.nextId(), lastEventIdMs(), middles[v]!, model, v === 0 ? 'control' : 'treatment', v === 0 ? '1' : '2', 1, unit + g, 0.5, undefined);
+    b.add(b.nextId(), lastEventIdMs(), variants[v]!, unit + g, 0.5, undefined);
     if (b.n === 256) check(log.offerChunk(b.take()!), 'a chunk was dropped below capacity');
   }
   if (b.n > 0) check(log.offerChunk(b.take()!), 'a chunk was dropped below capacity');

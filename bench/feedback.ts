@@ -19,7 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { DecisionLog } from '../src/learn/decision-log.js';
-import { DecisionChunkBuilder, rowMiddle } from '../src/learn/decision-chunk.js';
+import { DecisionChunkBuilder, chunkVariant, type ChunkVariant } from '../src/learn/decision-chunk.js';
 import type { Decision } from '../src/learn/decision.js';
 import { lastEventIdMs } from '../src/learn/event-id.js';
 import { FeedbackIntake, type FeedbackInput } from '../src/learn/feedback.js';
@@ -45,13 +45,13 @@ async function logDecisions(db: Db, ds: Decision[], keep?: (log: DecisionLog) =>
   const log = new DecisionLog(db, { capacity: ds.length, batchSize: 500, flushMs: 20 });
   const t0 = performance.now();
   const b = new DecisionChunkBuilder();
-  const middles = new Map<string, string>();
+  const variants = new Map<string, ChunkVariant>();
   for (const d of ds) {
-    let middle = middles.get(d.variant);
-    if (middle === undefined) middles.set(d.variant, (middle = rowMiddle(d.model, d.variant, d.version, d.routeGen)));
+    let cv = variants.get(d.variant);
+    if (cv === undefined) variants.set(d.variant, (cv = chunkVariant(d.model, d.variant, d.version, d.routeGen)));
     d.eventId = b.nextId();
     d.at = lastEventIdMs();
-    b.add(d.eventId, d.at, middle, d.model, d.variant, d.version, d.routeGen, d.unitId, d.propensity, d.features as Float32Array | undefined);
+    b.add(d.eventId, d.at, cv, d.unitId, d.propensity, d.features as Float32Array | undefined);
     if (b.n === 256) check(log.offerChunk(b.take()!), 'a chunk was dropped below capacity');
   }
   if (b.n > 0) check(log.offerChunk(b.take()!), 'a chunk was dropped below capacity');

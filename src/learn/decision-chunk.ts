@@ -77,11 +77,23 @@ export interface DecisionChunk {
 }
 
 /**
- * The part of a whole row that is the same for every decision of one route variant: model,
- * variant, version and route generation, JSON-encoded once (PlaneRoute keeps one per variant).
- * The builder also knows a variant by it (the same string object each time).
+ * What every decision of one route variant shares: model, variant, version and route
+ * generation, and `middle`, the part of a whole row they make, JSON-encoded once. Made once per
+ * variant (PlaneRoute keeps one per variant); the builder knows a variant by its middle.
  */
-export function rowMiddle(model: string, variant: string, version: string, routeGen: number): string {
+export interface ChunkVariant {
+  readonly model: string;
+  readonly variant: string;
+  readonly version: string;
+  readonly routeGen: number;
+  readonly middle: string;
+}
+
+export function chunkVariant(model: string, variant: string, version: string, routeGen: number): ChunkVariant {
+  return { model, variant, version, routeGen, middle: rowMiddle(model, variant, version, routeGen) };
+}
+
+function rowMiddle(model: string, variant: string, version: string, routeGen: number): string {
   return `,"m":${jsonAscii(model)},"v":${jsonAscii(variant)},"ver":${jsonAscii(version)},"g":${routeGen}`;
 }
 
@@ -120,11 +132,12 @@ export class DecisionChunkBuilder {
   }
 
   /**
-   * Appends a decision. `middle` is rowMiddle(model, variant, version, routeGen); `eventId` a
-   * UUIDv7 (hex and dashes: nothing to escape); `at` its time. The features' bytes are copied
-   * before it returns: they may be a view into a request's buffer that is reused afterwards.
+   * Appends a decision made under `cv` (chunkVariant). `eventId` is a UUIDv7 (hex and dashes:
+   * nothing to escape); `at` its time. The features' bytes are copied before it returns: they
+   * may be a view into a request's buffer that is reused afterwards.
    */
-  add(eventId: string, at: number, middle: string, model: string, variant: string, version: string, routeGen: number, unitId: string | undefined, propensity: number, features: Float32Array | undefined, action?: number): void {
+  add(eventId: string, at: number, cv: ChunkVariant, unitId: string | undefined, propensity: number, features: Float32Array | undefined, action?: number): void {
+    const middle = cv.middle;
     // The id nextId() made last still has its bytes at hand (no hex to parse for the directory).
     const bytes = eventId === this.issued ? lastEventIdBytes() : undefined;
     if (bytes === undefined) this.tagged = false;
@@ -133,7 +146,7 @@ export class DecisionChunkBuilder {
     if (v === undefined) {
       v = this.variants.length;
       this.byVariant.set(middle, v);
-      this.variants.push([model, variant, version, routeGen]);
+      this.variants.push([cv.model, cv.variant, cv.version, cv.routeGen]);
       this.variantCounts.push(0);
     }
     this.variantCounts[v]!++;

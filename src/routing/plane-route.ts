@@ -3,6 +3,7 @@
  * generation, structured-clonable: it crosses threads) and the assigner built from it once per
  * thread, so that a request pays one pick and no allocation beyond its decision.
  */
+import type { ChunkVariant } from '../learn/decision-chunk.js';
 import type { RoutedMetrics } from '../metrics/version-metrics.js';
 import { Assigner } from './assign.js';
 import type { RouteSpec, Variant } from './route.js';
@@ -23,8 +24,8 @@ export class PlaneRoute {
   readonly answered: Float64Array;
   /** Requests sent to each variant that failed (bad inputs, model errors, deadlines), on this thread. */
   readonly failed: Float64Array;
-  /** Each variant's part of a decision row, encoded on first use (src/learn/decision-chunk.ts rowMiddle). */
-  readonly rowMiddles: Array<string | undefined>;
+  /** Each variant's key in the decision chunks, its row part encoded on first use (src/learn/decision-chunk.ts chunkVariant). */
+  readonly chunkVariants: Array<ChunkVariant | undefined>;
   /**
    * Each variant's latency recorder on this thread (index as in spec.variants), looked up once
    * here so that a request records into it by index: no key built, no map read, no lock.
@@ -35,7 +36,7 @@ export class PlaneRoute {
     this.assigner = new Assigner(spec, spec.weights);
     this.answered = new Float64Array(spec.variants.length);
     this.failed = new Float64Array(spec.variants.length);
-    this.rowMiddles = new Array<string | undefined>(spec.variants.length);
+    this.chunkVariants = new Array<ChunkVariant | undefined>(spec.variants.length);
     this.latency = spec.variants.map(latencyOf);
   }
 

@@ -6,7 +6,7 @@
  * request. Without a sink (no decision log) answers still carry their decisions.
  */
 import { lastEventIdMs, newEventId } from '../learn/event-id.js';
-import { DecisionChunkBuilder, rowMiddle, type DecisionChunk } from '../learn/decision-chunk.js';
+import { DecisionChunkBuilder, chunkVariant, type ChunkVariant, type DecisionChunk } from '../learn/decision-chunk.js';
 import type { BatchTensor } from '../worker/runtimes/index.js';
 import type { LearnedInfo } from '../worker/runtimes/types.js';
 import type { PlaneRoute } from '../routing/plane-route.js';
@@ -34,8 +34,8 @@ export interface LearnedVersion {
   version: string;
   /** What its rows are (the runtime's LearnedInfo.decides): 'arm' outputs arms and propensities. */
   decides: LearnedInfo['decides'];
-  /** Its decision-row middle when no route chose it, cached on the version (rowMiddle). */
-  unroutedMiddle?: string;
+  /** Its decision chunk key when no route chose it, cached on the version (chunkVariant). */
+  unroutedVariant?: ChunkVariant;
 }
 
 export class DecisionRecorder {
@@ -46,7 +46,7 @@ export class DecisionRecorder {
 
   /**
    * A routed answer's decision (a learned version's rows are logged by `learned`): in the answer,
-   * and to the log. The variant's key (its row middle) is made once per variant (a fallback
+   * and to the log. The variant's chunk key (chunkVariant) is made once per variant (a fallback
    * answer from another version gets its own).
    */
   routed(res: InferResponse, r: RoutePick, model: string, unitId: string | undefined): void {
@@ -54,10 +54,10 @@ export class DecisionRecorder {
     res.decision = { eventId, variant: r.variant, propensity: r.propensity };
     if (this.sink === undefined) return;
     const route = r.route;
-    const middle = res.version === route.spec.variants[r.index]!.version
-      ? (route.rowMiddles[r.index] ??= rowMiddle(model, r.variant, res.version, route.decisionGen))
-      : rowMiddle(model, r.variant, res.version, route.decisionGen);
-    this.chunk.add(eventId, lastEventIdMs(), middle, model, r.variant, res.version, route.decisionGen, unitId, r.propensity, r.features);
+    const cv = res.version === route.spec.variants[r.index]!.version
+      ? (route.chunkVariants[r.index] ??= chunkVariant(model, r.variant, res.version, route.decisionGen))
+      : chunkVariant(model, r.variant, res.version, route.decisionGen);
+    this.chunk.add(eventId, lastEventIdMs(), cv, unitId, r.propensity, r.features);
     this.added();
   }
 
@@ -74,16 +74,16 @@ export class DecisionRecorder {
     const props = arm ? outs[1]!.data as Float32Array : undefined;
     const d = x.length / rows;
     const variant = r ? r.variant : '';
-    const middle = r
-      ? (r.route.rowMiddles[r.index] ??= rowMiddle(model, r.variant, v.version, r.route.decisionGen))
-      : (v.unroutedMiddle ??= rowMiddle(model, '', v.version, 0));
+    const cv = r
+      ? (r.route.chunkVariants[r.index] ??= chunkVariant(model, r.variant, v.version, r.route.decisionGen))
+      : (v.unroutedVariant ??= chunkVariant(model, '', v.version, 0));
     const ids: string[] = new Array<string>(rows);
     for (let i = 0; i < rows; i++) {
       const id = this.sink !== undefined ? this.chunk.nextId() : newEventId();
       ids[i] = id;
       if (this.sink !== undefined) {
         // A view of the row, no copy: the builder copies its bytes before returning.
-        this.chunk.add(id, lastEventIdMs(), middle, model, variant, v.version, r ? r.route.decisionGen : 0, unitId, props ? props[i]! : 1, x.subarray(i * d, (i + 1) * d), actions?.[i]);
+        this.chunk.add(id, lastEventIdMs(), cv, unitId, props ? props[i]! : 1, x.subarray(i * d, (i + 1) * d), actions?.[i]);
       }
     }
     res.decision = { eventId: ids[0]!, variant, propensity: props ? props[0]! : 1 };

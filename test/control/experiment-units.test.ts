@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeEachDb, type TestDb } from '../helpers/services.js';
 import { insertRows } from '../../src/learn/feedback-store.js';
 import type { Decision } from '../../src/learn/decision.js';
-import { DecisionChunkBuilder, latin1, rowMiddle } from '../../src/learn/decision-chunk.js';
+import { DecisionChunkBuilder, latin1, chunkVariant } from '../../src/learn/decision-chunk.js';
 import { DecisionLog } from '../../src/learn/decision-log.js';
 import { lastEventIdMs, newEventId } from '../../src/learn/event-id.js';
 
@@ -114,7 +114,7 @@ describeEachDb('experiment_units triggers', (backend) => {
     const b = new DecisionChunkBuilder();
     const add = (variant: string, unit: string | undefined, model = 'm', g = gen) => {
       const id = own ? b.nextId() : newEventId();
-      b.add(id, lastEventIdMs(), rowMiddle(model, variant, '1', g), model, variant, '1', g, unit, 0.5, undefined);
+      b.add(id, lastEventIdMs(), chunkVariant(model, variant, '1', g), unit, 0.5, undefined);
     };
     add('a', `${p}1`);
     add('a', `${p}1`);

@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MessageChannel } from 'node:worker_threads';
-import { chunkOf, DecisionChunkBuilder, decisionsOf, findRow, latin1, ownRowText, rowMiddle, type DecisionChunk } from '../../src/learn/decision-chunk.js';
+import { chunkOf, DecisionChunkBuilder, decisionsOf, findRow, latin1, ownRowText, chunkVariant, type ChunkVariant, type DecisionChunk } from '../../src/learn/decision-chunk.js';
 import { DecisionLog } from '../../src/learn/decision-log.js';
 import { lookUp, rowDecision } from '../../src/learn/feedback-store.js';
 import { chunkPlace, eventIdTime, lastEventIdBytes, lastEventIdMs, newEventId } from '../../src/learn/event-id.js';
@@ -17,11 +17,11 @@ import { describeEachDb, eventually, openBareDb, type TestDb } from '../helpers/
 
 function build(ds: Decision[]) {
   const b = new DecisionChunkBuilder();
-  const middles = new Map<string, string>();
+  const variants = new Map<string, ChunkVariant>();
   for (const d of ds) {
     const key = `${d.variant}/${d.version}`;
-    if (!middles.has(key)) middles.set(key, rowMiddle(d.model, d.variant, d.version, d.routeGen));
-    b.add(d.eventId, d.at, middles.get(key)!, d.model, d.variant, d.version, d.routeGen, d.unitId, d.propensity, d.features as Float32Array | undefined);
+    if (!variants.has(key)) variants.set(key, chunkVariant(d.model, d.variant, d.version, d.routeGen));
+    b.add(d.eventId, d.at, variants.get(key)!, d.unitId, d.propensity, d.features as Float32Array | undefined);
   }
   return b;
 }
@@ -32,7 +32,7 @@ function buildTagged(ds: Decision[]) {
   for (const d of ds) {
     d.eventId = b.nextId();
     d.at = lastEventIdMs();
-    b.add(d.eventId, d.at, rowMiddle(d.model, d.variant, d.version, d.routeGen), d.model, d.variant, d.version, d.routeGen, d.unitId, d.propensity, d.features as Float32Array | undefined);
+    b.add(d.eventId, d.at, chunkVariant(d.model, d.variant, d.version, d.routeGen), d.unitId, d.propensity, d.features as Float32Array | undefined);
   }
   return b;
 }
@@ -82,7 +82,7 @@ describe('decision chunks', () => {
     const buffer = new Float32Array([1, 2, 3, 4, 5, 6]);
     const b = new DecisionChunkBuilder();
     const ds = [decisionNow(), decisionNow()];
-    ds.forEach((d, i) => b.add(d.eventId, d.at, rowMiddle('m', 'a', '1', 7), 'm', 'a', '1', 7, undefined, 0.9, buffer.subarray(i * 3, i * 3 + 3)));
+    ds.forEach((d, i) => b.add(d.eventId, d.at, chunkVariant('m', 'a', '1', 7), undefined, 0.9, buffer.subarray(i * 3, i * 3 + 3)));
     buffer.fill(-1);
     expect(decisionsOf(b.take()!).map((d) => [...d.features!])).toEqual([[1, 2, 3], [4, 5, 6]]);
   });
@@ -134,7 +134,7 @@ describe('decision chunks', () => {
       if (units[i % units.length] !== undefined) d.unitId = units[i % units.length];
       if (i % 6 === 1) d.features = new Float32Array([i, -i, 0.5]);
       if (i % 8 === 3) d.action = i % 16;
-      b.add(eventId, d.at, rowMiddle(d.model, d.variant, d.version, d.routeGen), d.model, d.variant, d.version, d.routeGen, d.unitId, d.propensity, d.features as Float32Array | undefined, d.action);
+      b.add(eventId, d.at, chunkVariant(d.model, d.variant, d.version, d.routeGen), d.unitId, d.propensity, d.features as Float32Array | undefined, d.action);
       ds.push(d);
     }
     const c = b.take()!;
@@ -163,7 +163,7 @@ describe('decision chunks', () => {
     for (const i of [0, 4, 299, 599]) expect(findRow(c, ds[i]!.eventId)).toEqual(ds[i]);
     // A request path's row: ~35 bytes where its whole row was ~145.
     const one = new DecisionChunkBuilder();
-    one.add(one.nextId(), lastEventIdMs(), rowMiddle('demo-logistic', 'control', '1.0.0', 3), 'demo-logistic', 'control', '1.0.0', 3, 'bench-unit-1', 0.5, undefined);
+    one.add(one.nextId(), lastEventIdMs(), chunkVariant('demo-logistic', 'control', '1.0.0', 3), 'bench-unit-1', 0.5, undefined);
     expect(latin1(one.take()!.rows)).toBe('{"x":0,"p":0.5,"u":"bench-unit-1"}');
   });
 
@@ -172,7 +172,7 @@ describe('decision chunks', () => {
     const ds = [decisionNow(), decisionNow(), decisionNow()];
     ds[0]!.eventId = b.nextId();
     ds[0]!.at = lastEventIdMs();
-    for (const d of ds) b.add(d.eventId, d.at, rowMiddle('m', 'a', '1', 7), 'm', 'a', '1', 7, undefined, 0.9, undefined);
+    for (const d of ds) b.add(d.eventId, d.at, chunkVariant('m', 'a', '1', 7), undefined, 0.9, undefined);
     const c = b.take()!;
     expect(c.tag).toBeUndefined();
     for (const d of ds) expect(findRow(c, d.eventId)).toEqual(d);
