@@ -39,10 +39,13 @@ function decisions(n: number, features: number): Decision[] {
 /**
  * Offers every decision at once, in chunks of 256 as I/O threads hand them over (ids made and
  * rows encoded in the timed part, as on the request path: each decision gets its chunk's event
- * id, at the time the id carries), and waits until all are committed: decisions per second.
+ * id, at the time the id carries), and waits until all are committed: decisions per second,
+ * and this process's CPU time per decision (all its threads: the embedded database's too, not
+ * a PostgreSQL server's).
  */
-async function logDecisions(db: Db, ds: Decision[], keep?: (log: DecisionLog) => void): Promise<number> {
+async function logDecisions(db: Db, ds: Decision[], keep?: (log: DecisionLog) => void): Promise<{ perSec: number; cpuUs: number }> {
   const log = new DecisionLog(db, { capacity: ds.length, batchSize: 500, flushMs: 20 });
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const b = new DecisionChunkBuilder();
   const variants = new Map<string, ChunkVariant>();
@@ -60,9 +63,10 @@ async function logDecisions(db: Db, ds: Decision[], keep?: (log: DecisionLog) =>
     await new Promise((r) => setTimeout(r, 2));
   }
   const s = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   if (keep) keep(log);
   else await log.close();
-  return ds.length / s;
+  return { perSec: ds.length / s, cpuUs: (cpu.user + cpu.system) / ds.length };
 }
 
 /** The database behind a switch: while down, every call fails as an unreachable database does. */
@@ -163,19 +167,19 @@ export async function runFeedback(opts: { quick?: boolean } = {}): Promise<void>
       await sendFeedback(b, smallOut.map((d) => d.eventId), 16, 100, true, true);
       console.log(`feedback (${b.name}): correctness OK (5,000 events, a tenth of the batches sent twice: each stored once, joined; again through the local log and its replay)`);
       const plain = decisions(n, 0);
-      const perSecPlain = await logDecisions(b.db, plain);
+      const logPlain = await logDecisions(b.db, plain);
       const withFeatures = decisions(Math.min(n, 20_000), 100);
-      const perSecFeatures = await logDecisions(b.db, withFeatures);
+      const logFeatures = await logDecisions(b.db, withFeatures);
       const online = await sendFeedback(b, plain.map((d) => d.eventId).slice(0, n / 2), 32, 100, false);
       const outage = await sendFeedback(b, plain.map((d) => d.eventId).slice(n / 2), 32, 100, false, true);
       let log: DecisionLog | undefined;
       const fresh = decisions(n / 2, 0);
       await logDecisions(b.db, fresh, (l) => (log = l));
       const inMemory = await sendFeedback(b, fresh.map((d) => d.eventId), 32, 100, false, false, log);
-      rows.push([b.name, Math.round(perSecPlain), Math.round(perSecFeatures), Math.round(online.perSec), Math.round(inMemory.perSec), Math.round(outage.perSec), Math.round(outage.replayPerSec!), n / 2]);
+      rows.push([b.name, Math.round(logPlain.perSec), Math.round(logFeatures.perSec), logPlain.cpuUs.toFixed(1), logFeatures.cpuUs.toFixed(1), Math.round(online.perSec), Math.round(inMemory.perSec), Math.round(outage.perSec), Math.round(outage.replayPerSec!), n / 2]);
     } finally {
       await b.close();
     }
   }
-  table('Decisions and feedback (src/learn), group commit', ['database', 'decisions/s', 'decisions/s (100 features)', 'feedback/s (batches of 100, committed; decisions read from the database)', 'feedback/s (same, decisions in the writing log\'s memory)', 'feedback/s (database away: local log, fsynced)', 'replay/s', 'events per feedback run'], rows);
+  table('Decisions and feedback (src/learn), group commit', ['database', 'decisions/s', 'decisions/s (100 features)', 'CPU µs/decision (this process)', 'CPU µs/decision (100 features)', 'feedback/s (batches of 100, committed; decisions read from the database)', 'feedback/s (same, decisions in the writing log\'s memory)', 'feedback/s (database away: local log, fsynced)', 'replay/s', 'events per feedback run'], rows);
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare threads overload metrics-merge routing routing-pick feedback bandits learn experiments windows rollout drift dashboard startup]`: runs the selected
+ * `npm run bench [-- kernels dispatch swap handoff http predict grpc streams threads-bare threads overload metrics-merge routing routing-pick feedback bandits bandit-cpu learn experiments windows rollout drift dashboard startup]`: runs the selected
  * benchmarks (all by default) and prints their figures. Each one that computes answers checks
  * them (against demo-logistic's formula, or the native kernels against JavaScript) before it
  * times anything; swap also checks every answer during the swaps, and predict the timed run's
@@ -21,6 +21,7 @@ import { runRouting } from './routing.js';
 import { runThreads } from './threads.js';
 import { runThreadsBare } from './threads-bare.js';
 import { runBandits } from './bandits.js';
+import { runBanditCpu } from './bandit-cpu.js';
 import { runLearn } from './learn.js';
 import { runExperiments } from './experiments.js';
 import { runRollout } from './rollout.js';
@@ -46,6 +47,7 @@ const all: Record<string, () => unknown> = {
   feedback: runFeedback,
   'routing-pick': runRoutingPick,
   bandits: runBandits,
+  'bandit-cpu': runBanditCpu,
   learn: runLearn,
   experiments: runExperiments,
   windows: runWindows,

@@ -1,0 +1,139 @@
+/**
+ * `npm run bench -- bandit-cpu [--quick]`: where a bandit answer's CPU goes, beside issue #13's
+ * HTTP ratio (bench/bandits.ts). One in-process server (two I/O threads, embedded PGlite,
+ * admission off), h2load --h1 with 32 connections at capacity, per phase in interleaved rounds:
+ *   - demo-logistic on its default route;
+ *   - demo-logistic behind a one-variant route that logs its 100 features (every answer also
+ *     writes a decision row with its context, as every bandit answer does);
+ *   - demo-bandit (LinUCB, 5 arms x 100 features).
+ * For each: requests/s, and CPU time per request of every thread of this process that used
+ * any (`/proc/self/task/N/stat`: the main thread, which is I/O thread 0; the other I/O thread;
+ * the embedded database's thread, found by its nice value; V8's helper threads, mostly garbage
+ * collection; h2load is a child process and not counted).
+ * Correctness first: each model's answer to the bench's body is checked (the logistic formula;
+ * the bandit's arm, propensity and event id), and the logged phase's decisions must reach the log.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { serve } from '../src/serve.js';
+import { hasH2load } from './h2load.js';
+import { demoAnswer } from './engine-util.js';
+import { check, median, table } from './util.js';
+
+const run = promisify(execFile);
+const WARM_UP_S = 1;
+
+/** CPU ticks (1/100 s) of each thread of this process, and the nice value it runs at. */
+function threadTicks(): Map<string, { ticks: number; nice: number }> {
+  const out = new Map<string, { ticks: number; nice: number }>();
+  for (const t of readdirSync('/proc/self/task')) {
+    try {
+      // Fields after the command name (which may hold spaces), from field 3 on.
+      const f = readFileSync(`/proc/self/task/${t}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      out.set(t, { ticks: Number(f[11]) + Number(f[12]), nice: Number(f[16]) });
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+export async function runBanditCpu(): Promise<Record<string, number>> {
+  if (!(await hasH2load())) {
+    console.log('h2load not installed (apt-get install nghttp2-client): bandit-cpu skipped');
+    return {};
+  }
+  const quick = process.argv.includes('--quick');
+  const rounds = quick ? 1 : 2;
+  const seconds = quick ? 3 : 5;
+  const dir = mkdtempSync(path.join(tmpdir(), 'sluice-bandit-cpu-'));
+  const adminKey = 'sk_bench_admin_' + 'x'.repeat(32);
+  const s = await serve({ dataDir: path.join(dir, 'data'), httpPort: 0, grpcPort: 0, adminKey, admission: false, startupModels: ['demo-logistic', 'demo-bandit'] });
+  const url = `http://127.0.0.1:${s.httpPort}`;
+  const features = Array.from({ length: 100 }, (_, i) => Math.sin(i));
+  const body = JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 100], data: features }] });
+  const bodyFile = path.join(dir, 'body.json');
+  writeFileSync(bodyFile, body);
+  const route = async (on: boolean): Promise<void> => {
+    const r = await fetch(`${url}/v1/admin/models/demo-logistic/route`, {
+      method: on ? 'PUT' : 'DELETE', headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify(on ? { variants: [{ name: 'all', version: s.engine.liveVersions('demo-logistic').default, weight: 1 }], assignment: 'random', log_features: true } : {}),
+    });
+    check(r.ok, `route ${on ? 'set' : 'clear'}: HTTP ${r.status} ${await r.text()}`);
+  };
+  const infer = async (model: string) => {
+    const res = await fetch(`${url}/v2/models/${model}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    return { ok: res.ok, doc: (await res.json()) as { parameters?: Record<string, unknown>; outputs: Array<{ name: string; data: number[] }> } };
+  };
+  try {
+    // Correctness first.
+    const logistic = await infer('demo-logistic');
+    check(logistic.ok && Math.abs(logistic.doc.outputs[0]!.data[0]! - demoAnswer(Float32Array.from(features))) < 1e-6, `demo-logistic answer ${JSON.stringify(logistic.doc)}`);
+    const bandit = await infer('demo-bandit');
+    const action = bandit.doc.outputs.find((o) => o.name === 'action')?.data[0];
+    check(bandit.ok && action !== undefined && action >= 0 && action < 5 && typeof bandit.doc.parameters?.event_id === 'string' && Number(bandit.doc.parameters?.propensity) > 0, `demo-bandit answer ${JSON.stringify(bandit.doc)}`);
+    await route(true);
+    const logged = await infer('demo-logistic');
+    check(logged.ok && typeof logged.doc.parameters?.event_id === 'string', `routed answer ${JSON.stringify(logged.doc)}`);
+    const before = s.decisions.stats.logged;
+    const until = Date.now() + 5000;
+    while (s.decisions.stats.logged <= before && Date.now() < until) {
+      await infer('demo-logistic');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    check(s.decisions.stats.logged > before, 'the routed phase\'s decisions reach the log');
+    await route(false);
+    console.log('bandit-cpu: answers checked (logistic formula; bandit arm, propensity, event id; routed decisions logged)');
+
+    const phases = ['logistic', 'logged', 'bandit'] as const;
+    const perPhase = new Map<string, { rate: number[]; cpu: Array<Record<string, number>> }>(phases.map((p) => [p, { rate: [], cpu: [] }]));
+    for (let r = 0; r < rounds; r++) {
+      for (const phase of r % 2 === 0 ? phases : [...phases].reverse()) {
+        if (phase === 'logged') await route(true);
+        const t0 = threadTicks();
+        const { stdout } = await run('h2load', ['-D', String(seconds), '--warm-up-time', String(WARM_UP_S), '-d', bodyFile, '--h1', '-c', '32', '-m', '1',
+          '-H', 'content-type: application/json', `${url}/v2/models/${phase === 'bandit' ? 'demo-bandit' : 'demo-logistic'}/infer`], { maxBuffer: 1 << 20 });
+        const t1 = threadTicks();
+        if (phase === 'logged') await route(false);
+        const m = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout);
+        check(!!m && m[5] === '0' && m[6] === '0' && Number(m[4]) > 0, `h2load (${phase}): failures\n${stdout}`);
+        const rate = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(stdout)?.[1]);
+        // CPU per request over the whole run, warm-up included (its requests are not counted).
+        const requests = rate * (seconds + WARM_UP_S);
+        const cpu: Record<string, number> = { 'I/O threads': 0, database: 0, 'other threads': 0 };
+        let busiestOther = '';
+        let busiestTicks = -1;
+        for (const [id, b] of t1) {
+          const d = b.ticks - (t0.get(id)?.ticks ?? 0);
+          if (id !== String(process.pid) && b.nice === 0 && d > busiestTicks) {
+            busiestTicks = d;
+            busiestOther = id;
+          }
+        }
+        for (const [id, b] of t1) {
+          const us = ((b.ticks - (t0.get(id)?.ticks ?? 0)) * 10_000) / requests;
+          // The main thread and the busiest other thread at nice 0 are the two I/O threads.
+          const kind = id === String(process.pid) || id === busiestOther ? 'I/O threads' : b.nice > 0 ? 'database' : 'other threads';
+          cpu[kind] = (cpu[kind] ?? 0) + us;
+        }
+        perPhase.get(phase)!.rate.push(rate);
+        perPhase.get(phase)!.cpu.push(cpu);
+      }
+    }
+    const label = { logistic: 'demo-logistic, default route', logged: 'demo-logistic, route logging 100 features', bandit: 'demo-bandit (LinUCB 5 x 100)' };
+    const cell = (p: string, k: string) => median(perPhase.get(p)!.cpu.map((c) => c[k]!)).toFixed(1);
+    table(`Capacity and CPU µs per request by thread, h2load --h1 32 connections, ${seconds} s per phase, ${rounds} interleaved round(s), medians`,
+      ['phase', 'req/s', 'I/O threads', 'database thread', 'other threads (GC helpers)', 'all'],
+      phases.map((p) => [label[p], Math.round(median(perPhase.get(p)!.rate)), cell(p, 'I/O threads'), cell(p, 'database'), cell(p, 'other threads'),
+        median(perPhase.get(p)!.cpu.map((c) => c['I/O threads']! + c.database! + c['other threads']!)).toFixed(1)]));
+    const ratio = median(perPhase.get('bandit')!.rate) / median(perPhase.get('logistic')!.rate);
+    console.log(`demo-bandit / demo-logistic capacity (closed loop, not issue #13's p99-bounded rate): ${ratio.toFixed(2)}`);
+    return { banditOverLogisticCapacity: ratio };
+  } finally {
+    await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
