@@ -135,6 +135,8 @@ function errorFields(body: Uint8Array): ServerError {
  */
 export async function pgliteWrite(pg: PGlite, sql: string, params: readonly unknown[]): Promise<void> {
   const message = writeMessage(sql, params);
+  // As `query` does first: a closed (or never ready) database refuses instead of running.
+  await pg._checkReady();
   const reply = await pg._runExclusiveTransaction(() => pg.runExclusive(() => pg.execProtocolRaw(message)));
   const e = replyError(reply);
   if (e) throw e;

@@ -91,5 +91,16 @@ for (const [name, open] of [
       // Inside the transaction, the write would have been rolled back with it.
       expect(await db.query('SELECT k FROM w WHERE k IN ($1, $2) ORDER BY k', ['in-tx', 'outside'])).toEqual([{ k: 'outside' }]);
     });
+
+    it('refuses once the database is closed, as query does', async () => {
+      const other = await open();
+      await other.close();
+      const [w, q] = await Promise.all([
+        other.write!('SELECT 1', []).then(() => 'ran', (e: unknown) => e),
+        other.query('SELECT 1').then(() => 'ran', (e: unknown) => e),
+      ]);
+      expect(w).toBeInstanceOf(Error);
+      expect(q).toBeInstanceOf(Error);
+    });
   });
 }
