@@ -17,9 +17,8 @@ import { isStorageFull } from '../errors.js';
 import { errorFields, log } from '../log.js';
 import { isConflict, isUnavailable, retryConflicts, type Db } from '../registry/db.js';
 import { decisionProblem, type Decision } from './decision.js';
-import { bytesArray } from './bytea-array.js';
-import { givenAway } from '../registry/given-away.js';
-import { chunkOf, contextsArray, findRow, latin1, type DecisionChunk } from './decision-chunk.js';
+import { chunkOf, findRow, type DecisionChunk } from './decision-chunk.js';
+import { insertDecisions } from './decision-inserts.js';
 import { chunkPlace, uuidMs } from './event-id.js';
 import { Backoff, family, RateLimited } from './metric-lines.js';
 
@@ -306,7 +305,7 @@ export class DecisionLog {
     try {
       // Run again when aborted for a deadlock: the chunks' trigger updates experiment units
       // beside other replicas' writes and feedback (each INSERT is idempotent).
-      await retryConflicts(() => this.insert(batch));
+      await retryConflicts(() => insertDecisions(this.db, batch));
       this.counts.logged += n;
       for (const c of batch) c.variants.forEach(([model, variant, version], i) => (this.variant(model, variant, version).logged += c.variantCounts[i]!));
       this.forgetSingles(batch);
@@ -336,65 +335,6 @@ export class DecisionLog {
   private forgetSingles(batch: DecisionChunk[]): void {
     if (this.singles.size === 0) return;
     for (const c of batch) if (c.single !== undefined) this.singles.delete(c.single);
-  }
-
-  /**
-   * The batch's thread chunks as one row each in `decision_chunks` (migration 012 says why),
-   * and its single decisions (`offer`: any client's id) as rows of `decisions`. Each INSERT is
-   * idempotent (ON CONFLICT DO NOTHING on the chunk's key, on the event id), so a batch retried
-   * after a lost commit stores nothing twice, and the two need no transaction.
-   */
-  private async insert(batch: DecisionChunk[]): Promise<void> {
-    const singles = batch.filter((c) => c.single !== undefined);
-    const chunks = singles.length === 0 ? batch : batch.filter((c) => c.single === undefined);
-    if (chunks.length > 0) await this.insertChunks(chunks);
-    if (singles.length > 0) await this.insertRows(singles);
-  }
-
-  /**
-   * One INSERT for the chunks: their keys, spans and variants as one JSON text parameter, their rows'
-   * bytes (ASCII), contexts and directories each as one binary bytea[] parameter, zipped
-   * (ROWS FROM). Binary because the embedded database's driver sends a text or a bytea
-   * parameter several times slower per byte than a binary array (a 100 KB bytea: 20-30 ms
-   * against 2.8 ms as a one-element bytea[], 2026-12-03), and the rows are most of the bytes.
-   * Through `write` where the database has it: no rows come back, and the embedded database
-   * takes the parameters without copying them again (src/registry/pglite-write.ts).
-   */
-  /** A statement whose rows are not read: through the database's `write` where it has one. */
-  private async write(sql: string, params: readonly unknown[]): Promise<void> {
-    if (this.db.write) await this.db.write(sql, params);
-    else await this.db.query(sql, params);
-  }
-
-  private async insertChunks(chunks: DecisionChunk[]): Promise<void> {
-    const meta = chunks.map((c) => `{"k":${JSON.stringify(c.key)},"lo":${c.minMs},"hi":${c.maxMs},"n":${c.n},"t":${c.tag ?? null},"va":${JSON.stringify(c.variants)}}`);
-    await this.write(
-      `INSERT INTO decision_chunks (key, span, n, tag, variants, rows, contexts, dir)
-       SELECT k, int8range(lo, hi, '[]'), n, t, va, r, c, di
-         FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS (k text, lo int8, hi int8, n integer, t integer, va jsonb),
-                         unnest($2::bytea[]), unnest($3::bytea[]), unnest($4::bytea[])) AS x(k, lo, hi, n, t, va, r, c, di)
-       ON CONFLICT (key) DO NOTHING`,
-      ['[' + meta.join(',') + ']', givenAway(bytesArray(chunks.map((c) => c.rows))), givenAway(bytesArray(chunks.map((c) => c.contexts))), givenAway(bytesArray(chunks.map((c) => c.dir)))],
-    );
-  }
-
-  /**
-   * Single decisions: their rows as one JSON text parameter (jsonb_to_recordset), the same on
-   * both drivers and cheaper to send and plan than 9 parameters per row (bench feedback on
-   * PostgreSQL: 25.6k -> 56.6k decisions/s), zipped (ROWS FROM) with their contexts as one
-   * binary bytea[] parameter (both drivers send a Buffer as binary), which the database copies
-   * instead of parsing.
-   */
-  private async insertRows(batch: DecisionChunk[]): Promise<void> {
-    const json = '[' + batch.map((c) => latin1(c.rows)).join(',') + ']';
-    await this.db.query(
-      `INSERT INTO decisions (event_id, at, model, variant, version, unit_id, propensity, route_gen, context, action)
-       SELECT e, to_timestamp(a / 1000), m, v, ver, u, p, g, c, k
-         FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS (e text, a float8, m text, v text, ver text, u text, p float8, g bigint, k integer),
-                         unnest($2::bytea[])) AS x(e, a, m, v, ver, u, p, g, k, c)
-       ON CONFLICT (event_id) DO NOTHING`,
-      [json, contextsArray(batch)],
-    );
   }
 }
 

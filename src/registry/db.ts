@@ -79,6 +79,12 @@ export function queryable(driver: Driver): Queryable {
   };
 }
 
+/** A statement whose rows are not read: through the database's `write` where it has one, else `query`. */
+export async function writeOnly(db: Db, sql: string, params: readonly unknown[]): Promise<void> {
+  if (db.write) await db.write(sql, params);
+  else await db.query(sql, params);
+}
+
 /** The statements both implementations run outside a transaction, through one Queryable. */
 export abstract class QueryableDb implements Queryable {
   protected constructor(private readonly q: Queryable) {}
