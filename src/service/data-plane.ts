@@ -503,13 +503,13 @@ export class DataPlane {
   installRoute(model: string, route: PublishedRoute): void {
     const m = this.models.get(model);
     if (!m) throw new SluiceError('INTERNAL', `installRoute: ${model} is not loaded on I/O thread ${this.thread}`);
-    this.routing.install(model, m, route);
+    this.routing.install(m, route);
   }
 
   /** After the control plane stored route generation `gen` (or none): older routes are dropped. */
   routeStored(model: string, gen: number): void {
     const m = this.models.get(model);
-    if (m) this.routing.stored(model, m, gen);
+    if (m) this.routing.stored(m, gen);
   }
 
   /** The route in force on this thread (for operators and tests). */
@@ -523,7 +523,7 @@ export class DataPlane {
     const m = this.models.get(model);
     if (!m) return;
     this.models.delete(model);
-    this.routing.unloaded(model, m);
+    this.routing.unloaded(m);
     const all = [...m.byGen.values()];
     m.versions.clear();
     for (const v of all) this.retire(v);

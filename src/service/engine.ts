@@ -67,8 +67,6 @@ interface ModelState {
   route?: PublishedRoute;
 }
 
-
-
 export class Engine extends PlaneService {
   /** Where versions come from: the repository directory, or the registry. */
   readonly catalog: ModelCatalog;
@@ -204,7 +202,6 @@ export class Engine extends PlaneService {
   released(thread: number, gen: number): void {
     this.resources.released(thread, gen);
   }
-
 
   async loadStartupModels(): Promise<void> {
     const sel = this.config.startupModels;
@@ -440,7 +437,6 @@ export class Engine extends PlaneService {
     const byGen = new Map([...st.live].map(([v, g]) => [g, v]));
     return { versions: [...st.live.keys()], default: st.defaultGen === undefined ? undefined : byGen.get(st.defaultGen), route: st.route };
   }
-
 
   /**
    * Makes an installed version live. As the default, the hot swap: one atomic store, then every

@@ -109,22 +109,22 @@ export class PlaneRouting {
   }
 
   /** Builds this thread's copy of a route; no request reads it until the table names its generation. */
-  install(model: string, m: ModelEntry, route: PublishedRoute): void {
-    m.routes.set(route.gen, new PlaneRoute(route, (v) => this.host.metrics.routedOf(model, v.name, v.version)));
+  install(m: ModelEntry, route: PublishedRoute): void {
+    m.routes.set(route.gen, new PlaneRoute(route, (v) => this.host.metrics.routedOf(m.name, v.name, v.version)));
   }
 
   /** After the control plane stored route generation `gen` (or none): older routes are dropped. */
-  stored(model: string, m: ModelEntry, gen: number): void {
+  stored(m: ModelEntry, gen: number): void {
     for (const [g, r] of m.routes) {
       if (g === gen) continue;
-      addVariantCounts(this.variantTotals, model, r);
+      addVariantCounts(this.variantTotals, m.name, r);
       m.routes.delete(g);
     }
   }
 
   /** A model unloaded from this thread: its routes' counts stay in /metrics. */
-  unloaded(model: string, m: ModelEntry): void {
-    for (const r of m.routes.values()) addVariantCounts(this.variantTotals, model, r);
+  unloaded(m: ModelEntry): void {
+    for (const r of m.routes.values()) addVariantCounts(this.variantTotals, m.name, r);
   }
 
   /** This thread's shadow figures for a model (the control plane merges every thread's). */
