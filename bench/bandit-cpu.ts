@@ -13,18 +13,13 @@
  * Correctness first: each model's answer to the bench's body is checked (the logistic formula;
  * the bandit's arm, propensity and event id), and the logged phase's decisions must reach the log.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { serve } from '../src/serve.js';
-import { hasH2load } from './h2load.js';
+import { H2LOAD_WARM_UP_S, h2loadRate, hasH2load } from './h2load.js';
 import { demoAnswer } from './engine-util.js';
 import { check, median, table } from './util.js';
-
-const run = promisify(execFile);
-const WARM_UP_S = 1;
 
 /** CPU ticks (1/100 s) of each thread of this process, and the nice value it runs at. */
 function threadTicks(): Map<string, { ticks: number; nice: number }> {
@@ -94,15 +89,11 @@ export async function runBanditCpu(): Promise<Record<string, number>> {
       for (const phase of r % 2 === 0 ? phases : [...phases].reverse()) {
         if (phase === 'logged') await route(true);
         const t0 = threadTicks();
-        const { stdout } = await run('h2load', ['-D', String(seconds), '--warm-up-time', String(WARM_UP_S), '-d', bodyFile, '--h1', '-c', '32', '-m', '1',
-          '-H', 'content-type: application/json', `${url}/v2/models/${phase === 'bandit' ? 'demo-bandit' : 'demo-logistic'}/infer`], { maxBuffer: 1 << 20 });
+        const rate = await h2loadRate('http', `127.0.0.1:${s.httpPort}`, bodyFile, seconds, phase, phase === 'bandit' ? 'demo-bandit' : 'demo-logistic');
         const t1 = threadTicks();
         if (phase === 'logged') await route(false);
-        const m = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout);
-        check(!!m && m[5] === '0' && m[6] === '0' && Number(m[4]) > 0, `h2load (${phase}): failures\n${stdout}`);
-        const rate = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(stdout)?.[1]);
         // CPU per request over the whole run, warm-up included (its requests are not counted).
-        const requests = rate * (seconds + WARM_UP_S);
+        const requests = rate * (seconds + H2LOAD_WARM_UP_S);
         const cpu: Record<string, number> = { 'I/O threads': 0, database: 0, 'other threads': 0 };
         let busiestOther = '';
         let busiestTicks = -1;
