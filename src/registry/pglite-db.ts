@@ -13,7 +13,7 @@ import { pgliteInitProcess } from '../paths.js';
 import { checkChannel, mapDbError, queryable, QueryableDb, type Db, type ListenHandlers, type Queryable } from './db.js';
 import { lockDirectory } from './dir-lock.js';
 import { pgliteWrite } from './pglite-write.js';
-import { pgliteOptions, useBaselineWasmCompiler } from './pglite-settings.js';
+import { pgliteOptions, syncToDisk, useBaselineWasmCompiler } from './pglite-settings.js';
 
 export class PgliteDb extends QueryableDb implements Db {
   readonly kind = 'pglite' as const;
@@ -43,7 +43,9 @@ export class PgliteDb extends QueryableDb implements Db {
     const pg = dir === undefined ? new PGlite(pgliteOptions()) : new PGlite(dir, pgliteOptions());
     try {
       await pg.waitReady;
+      if (dir !== undefined) syncToDisk(pg);
     } catch (e) {
+      await pg.close().catch(() => undefined);
       await unlock();
       throw mapDbError(e);
     }

@@ -25,14 +25,58 @@
  *   `npm run bench -- feedback` wrote decision rows as fast with it as without (69.7k/s
  *   against 64.1k/s, same run); `node --liftoff-only` on the command line wrote 44.5k/s,
  *   so the flag set here at run time does not hold every function on Liftoff.
+ *
+ * - Durability. PGlite starts PostgreSQL with `-F` (fsync off), and its Node file system layer
+ *   (Emscripten's NODEFS) has no fsync: a commit reached the page cache, not the disk, so an
+ *   operating-system crash could lose acknowledged feedback and registry changes. Sluice drops
+ *   `-F`, has PostgreSQL sync its WAL with fsync() (`wal_sync_method=fsync`: Emscripten's
+ *   fdatasync is a no-op that never reaches the file system, its fsync calls the stream's own)
+ *   and gives NODEFS streams an fsync that calls the real one (`syncToDisk`). A commit then
+ *   returns after its WAL is on disk, as on PostgreSQL. Its cost is in README "Storage".
  */
+import fs from 'node:fs';
 import v8 from 'node:v8';
 import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 
-export const PGLITE_SETTINGS: readonly string[] = ['shared_buffers=4MB', 'max_connections=10'];
+export const PGLITE_SETTINGS: readonly string[] = ['shared_buffers=4MB', 'max_connections=10', 'wal_sync_method=fsync'];
 
 export function pgliteOptions(): PGliteOptions {
-  return { startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS.flatMap((s) => ['-c', s])] };
+  const params = PGlite.defaultStartParams.filter((p) => p !== '-F');
+  return { startParams: [...params, ...PGLITE_SETTINGS.flatMap((s) => ['-c', s])] };
+}
+
+/** Where PGlite mounts its data directory in the WebAssembly module's file system. */
+const PGDATA = '/pglite/data';
+
+interface NodeFsStream {
+  nfd?: number;
+}
+interface NodeFsType {
+  stream_ops: { fsync?: (stream: NodeFsStream) => number };
+  tryFSOperation?: <T>(f: () => T) => T;
+  realPath?: unknown;
+}
+interface EmscriptenFs {
+  lookupPath(path: string): { node: { mount: { type: NodeFsType } } };
+}
+
+/**
+ * Makes fsync() in a PGlite whose data directory is on disk reach the disk (see Durability
+ * above). Throws if the module's file system is not shaped as expected (the PGlite version is
+ * pinned; a new one must pass test/registry/pglite-durability.test.ts): silently running
+ * without it would break the promise that acknowledged data survives a crash.
+ */
+export function syncToDisk(pg: PGlite): void {
+  const mod = (pg as unknown as { mod?: { FS?: EmscriptenFs } }).mod;
+  const type = mod?.FS?.lookupPath(PGDATA).node.mount.type;
+  if (!type?.stream_ops || typeof type.realPath !== 'function') throw new Error(`PGlite: ${PGDATA} is not a NODEFS mount; cannot make its commits durable`);
+  const tryOp = type.tryFSOperation?.bind(type) ?? (<T>(f: () => T) => f());
+  type.stream_ops.fsync = (stream) => {
+    // Through NODEFS's own error mapping: a failed fsync becomes an errno PostgreSQL reports
+    // (it then stops, as it must: the WAL's state on disk is unknown), not a JavaScript throw.
+    if (stream.nfd !== undefined) tryOp(() => fs.fsyncSync(stream.nfd!));
+    return 0;
+  };
 }
 
 let baseline = false;
