@@ -4,7 +4,7 @@
  * concurrent calls queue inside it and every transaction is effectively serial. Row locks
  * (`FOR UPDATE`) are then trivially granted, and the same SQL stays correct on PostgreSQL.
  */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -123,6 +123,13 @@ async function createDatabase(dir: string): Promise<void> {
   try {
     await initInChildProcess(staging);
     await rename(staging, dir); // onto the empty directory: atomic on one filesystem
+    // The rename is on disk too (the child synced every file of the new database).
+    const parent = openSync(path.dirname(dir), 'r');
+    try {
+      fsyncSync(parent);
+    } finally {
+      closeSync(parent);
+    }
   } catch (e) {
     await rm(staging, { recursive: true, force: true });
     const code = (e as NodeJS.ErrnoException).code;

@@ -6,6 +6,8 @@
  * (a worker thread still left ~90 MB); a process returns all of it when it exits.
  */
 import { PGlite } from '@electric-sql/pglite';
+import { closeSync, fsyncSync, openSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import { pgliteOptions, useBaselineWasmCompiler } from './pglite-settings.js';
 
 const dir = process.argv[2];
@@ -14,3 +16,24 @@ useBaselineWasmCompiler();
 const pg = new PGlite(dir, pgliteOptions());
 await pg.waitReady;
 await pg.close();
+// initdb wrote the new directory without syncing anything (see pglite-settings.ts, Durability):
+// every file and directory goes to disk before the directory is handed over.
+syncTree(dir);
+
+function syncTree(at: string): void {
+  for (const e of readdirSync(at, { withFileTypes: true })) {
+    const p = path.join(at, e.name);
+    if (e.isDirectory()) syncTree(p);
+    else if (e.isFile()) syncPath(p);
+  }
+  syncPath(at);
+}
+
+function syncPath(p: string): void {
+  const fd = openSync(p, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

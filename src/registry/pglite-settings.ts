@@ -32,7 +32,9 @@
  *   `-F`, has PostgreSQL sync its WAL with fsync() (`wal_sync_method=fsync`: Emscripten's
  *   fdatasync is a no-op that never reaches the file system, its fsync calls the stream's own)
  *   and gives NODEFS streams an fsync that calls the real one (`syncToDisk`). A commit then
- *   returns after its WAL is on disk, as on PostgreSQL. Its cost is in README "Storage".
+ *   returns after its WAL is on disk, as on PostgreSQL. Its cost is in README "Model registry". A new
+ *   database (initdb in pglite-init-process.ts, which writes without syncing) is synced file by
+ *   file before it is renamed into place.
  */
 import fs from 'node:fs';
 import v8 from 'node:v8';
