@@ -94,7 +94,7 @@ export async function runBanditCpu(): Promise<Record<string, number>> {
         if (phase === 'logged') await route(false);
         // CPU per request over the whole run, warm-up included (its requests are not counted).
         const requests = rate * (seconds + H2LOAD_WARM_UP_S);
-        const cpu: Record<string, number> = { 'I/O threads': 0, database: 0, 'other threads': 0 };
+        const cpu: Record<string, number> = { 'I/O threads': 0, main: 0, database: 0, 'other threads': 0 };
         let busiestOther = '';
         let busiestTicks = -1;
         for (const [id, b] of t1) {
@@ -109,6 +109,7 @@ export async function runBanditCpu(): Promise<Record<string, number>> {
           // The main thread and the busiest other thread at nice 0 are the two I/O threads.
           const kind = id === String(process.pid) || id === busiestOther ? 'I/O threads' : b.nice > 0 ? 'database' : 'other threads';
           cpu[kind] = (cpu[kind] ?? 0) + us;
+          if (id === String(process.pid)) cpu.main = us;
         }
         perPhase.get(phase)!.rate.push(rate);
         perPhase.get(phase)!.cpu.push(cpu);
@@ -117,8 +118,8 @@ export async function runBanditCpu(): Promise<Record<string, number>> {
     const label = { logistic: 'demo-logistic, default route', logged: 'demo-logistic, route logging 100 features', bandit: 'demo-bandit (LinUCB 5 x 100)' };
     const cell = (p: string, k: string) => median(perPhase.get(p)!.cpu.map((c) => c[k]!)).toFixed(1);
     table(`Capacity and CPU µs per request by thread, h2load --h1 32 connections, ${seconds} s per phase, ${rounds} interleaved round(s), medians`,
-      ['phase', 'req/s', 'I/O threads', 'database thread', 'other threads (GC helpers)', 'all'],
-      phases.map((p) => [label[p], Math.round(median(perPhase.get(p)!.rate)), cell(p, 'I/O threads'), cell(p, 'database'), cell(p, 'other threads'),
+      ['phase', 'req/s', 'I/O threads', 'of which the main thread (I/O thread 0 and the control plane)', 'database thread', 'other threads (GC helpers)', 'all'],
+      phases.map((p) => [label[p], Math.round(median(perPhase.get(p)!.rate)), cell(p, 'I/O threads'), cell(p, 'main'), cell(p, 'database'), cell(p, 'other threads'),
         median(perPhase.get(p)!.cpu.map((c) => c['I/O threads']! + c.database! + c['other threads']!)).toFixed(1)]));
     const ratio = median(perPhase.get('bandit')!.rate) / median(perPhase.get('logistic')!.rate);
     console.log(`demo-bandit / demo-logistic capacity (closed loop, not issue #13's p99-bounded rate): ${ratio.toFixed(2)}`);

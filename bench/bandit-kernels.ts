@@ -7,7 +7,8 @@
  * Checks the stats against the scalar reference and linucbScores first.
  */
 import {
-  createRng, linearArmStats, linearArmStatsScalar, linucbLearn, linucbScores, shermanMorrisonUpdate, simdLevel,
+  createRng, linearArmStats, linearArmStatsScalar, linearServingForm, linearServingFormLength, linearServingStats, linucbLearn,
+  linucbScores, shermanMorrisonUpdate, simdLevel,
 } from '../src/native.js';
 import { check, compare, table, timeNs } from './util.js';
 
@@ -63,7 +64,7 @@ function relClose(a: number, b: number, rel: number): boolean {
 
 const ALPHA = 1.5;
 
-function linucbRows(rows: Array<Array<string | number>>): void {
+function linucbRows(rows: Array<Array<string | number>>, formRows: Array<Array<string | number>>): void {
   let sink = 0;
   for (const [d, K] of [[32, 10], [100, 5]] as const) {
     const s = learnedState(K, d, 20 * d * K, d * K);
@@ -108,8 +109,21 @@ function linucbRows(rows: Array<Array<string | number>>): void {
     rows.push([`LinUCB score d=${d} K=${K}`, score.a, score.b, `${score.ratio.toFixed(2)}x`]);
     const sel = compare(select, baseline);
     rows.push([`LinUCB select d=${d} K=${K}`, sel.a, sel.b, `${sel.ratio.toFixed(2)}x`]);
+    formRows.push(...servingFormRows(s, x, K, d));
   }
   if (sink === 42) console.log('');
+}
+
+/** The serving form (half of A^-1, built once per published state) against linearArmStats on the same state, same run. */
+function servingFormRows(s: LinState, x: Float32Array, K: number, d: number): Array<Array<string | number>> {
+  const form = new Float64Array(linearServingFormLength(K, d));
+  linearServingForm(s.aInv, s.b, form);
+  const [m0, w0, m1, w1] = [0, 0, 0, 0].map(() => new Float64Array(K));
+  linearArmStats(s.aInv, s.b, x, 1, m0!, w0!);
+  linearServingStats(form, x, 1, m1!, w1!);
+  for (let k = 0; k < K; k++) check(relClose(m1![k]!, m0![k]!, 1e-9) && relClose(w1![k]!, w0![k]!, 1e-9), `d=${d} arm ${k}: the serving form's stats equal linearArmStats`);
+  const r = compare(() => linearServingStats(form, x, 1, m1!, w1!), () => linearArmStats(s.aInv, s.b, x, 1, m0!, w0!));
+  return [[`d=${d} K=${K}`, r.a, r.b, `${r.ratio.toFixed(2)}x`]];
 }
 
 function learnRows(rows: Array<Array<string | number>>): void {
@@ -158,9 +172,12 @@ function thompsonRows(rows: Array<Array<string | number>>): void {
 
 export async function runBanditKernels(): Promise<void> {
   const linucb: Array<Array<string | number>> = [];
-  linucbRows(linucb);
+  const formRows: Array<Array<string | number>> = [];
+  linucbRows(linucb, formRows);
   table(`LinUCB per decision (${simdLevel}), ns per call: linearArmStats from the FP32 context vs the f64 linucbScores after an f32 -> f64 copy (median of 7 interleaved rounds; target < 5 us for d=32 K=10)`,
     ['decision', 'native ns', 'f64 scalar ns', 'speedup'], linucb);
+  table(`LinUCB stats per decision (${simdLevel}), ns per call: linearServingStats from the serving form (A^-1's upper triangle and A^-1 b, f64) vs linearArmStats from the state (median of 7 interleaved rounds)`,
+    ['decision', 'serving form ns', 'linearArmStats ns', 'speedup'], formRows);
   const learn: Array<Array<string | number>> = [];
   learnRows(learn);
   table('linucbLearn events per second (in-process, one batch per call; target >= 100,000/s) vs shermanMorrisonUpdate called per event',

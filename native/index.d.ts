@@ -153,6 +153,27 @@ export declare function linearRelease(handle: number): boolean
 export declare function linearRun(handle: number, x: Float32Array, rows: number, out: Float32Array): number
 
 /**
+ * Writes the serving form of a linear bandit's state into `out`: per arm, A^-1 b and the upper
+ * triangle of A^-1 (bandit/serving_form.rs), what `linearServingStats` reads. `aInv` is K*d*d
+ * (symmetric per arm), `b` K*d, `out` linearServingFormLength(K, d); d = aInv.length /
+ * b.length. A non-finite state throws (a published state never is).
+ */
+export declare function linearServingForm(aInv: Float64Array, b: Float64Array, out: Float64Array): void
+
+/** f64 values of a linear bandit's serving form (`linearServingForm`) for K arms of d features. */
+export declare function linearServingFormLength(arms: number, d: number): number
+
+/**
+ * `linearArmStats` from a serving form (`linearServingForm`): the same means and widths up to
+ * rounding, reading half the bytes. `form` is linearServingFormLength(K, d), `x` rows*d (FP32),
+ * `means` and `widths` rows*K. SIMD when available.
+ */
+export declare function linearServingStats(form: Float64Array, x: Float32Array, rows: number, means: Float64Array, widths: Float64Array): void
+
+/** Scalar reference of [`linear_serving_stats`] (same arguments), for tests and benchmarks. */
+export declare function linearServingStatsScalar(form: Float64Array, x: Float32Array, rows: number, means: Float64Array, widths: Float64Array): void
+
+/**
  * How many exported linear models are still alive in the process (held by some thread's handle
  * or by a token). A debug figure: tests check with it that releasing every handle frees them.
  */

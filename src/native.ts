@@ -170,6 +170,50 @@ export function linearArmStats(aInv: Float64Array, b: Float64Array, x: Float32Ar
   }
 }
 
+/**
+ * f64 values of a linear bandit's serving form (`linearServingForm`) for `arms` arms of `d`
+ * features: about half of A^-1's K*d*d.
+ */
+export function linearServingFormLength(arms: number, d: number): number {
+  try {
+    return binding.linearServingFormLength(arms, d);
+  } catch (e) {
+    throw normalise('linearServingFormLength', e);
+  }
+}
+
+/**
+ * Writes the serving form of a linear bandit's state (aInv K*d*d symmetric per arm, b K*d) into
+ * `out` (linearServingFormLength(K, d)): per arm A^-1 b and the upper triangle of A^-1
+ * (native/src/bandit/serving_form.rs). `linearServingStats` reads it instead of the state: the
+ * same means and widths up to rounding, from half the bytes. Build it once per published state.
+ */
+export function linearServingForm(aInv: Float64Array, b: Float64Array, out: Float64Array): void {
+  try {
+    binding.linearServingForm(aInv, b, out);
+  } catch (e) {
+    throw normalise('linearServingForm', e);
+  }
+}
+
+/** linearArmStats from a serving form: form linearServingFormLength(K, d), x rows*d, means and widths rows*K. */
+export function linearServingStats(form: Float64Array, x: Float32Array, rows: number, means: Float64Array, widths: Float64Array): void {
+  try {
+    binding.linearServingStats(form, x, rows, means, widths);
+  } catch (e) {
+    throw normalise('linearServingStats', e);
+  }
+}
+
+/** The scalar reference of linearServingStats (same arguments), for tests and benchmarks. */
+export function linearServingStatsScalar(form: Float64Array, x: Float32Array, rows: number, means: Float64Array, widths: Float64Array): void {
+  try {
+    binding.linearServingStatsScalar(form, x, rows, means, widths);
+  } catch (e) {
+    throw normalise('linearServingStatsScalar', e);
+  }
+}
+
 /** The scalar reference of linearArmStats (same arguments), for tests and benchmarks. */
 export function linearArmStatsScalar(aInv: Float64Array, b: Float64Array, x: Float32Array, rows: number, means: Float64Array, widths: Float64Array): void {
   try {

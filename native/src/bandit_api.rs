@@ -3,6 +3,7 @@
 //! before anything is written, so a refused call leaves its arrays as they were.
 
 use crate::bandit::linear::{self, ArmShape, Events, LearnState};
+use crate::bandit::serving_form;
 use crate::errors::{dim, disjoint, expect_len, invalid, shape, Code};
 use crate::kernels::finite::{first_non_finite_f32, first_non_finite_f64};
 use napi::bindgen_prelude::{Float32ArraySlice, Float64ArraySlice, Uint32ArraySlice};
@@ -89,6 +90,76 @@ pub fn linear_arm_stats_scalar(
   // SAFETY: as in `linear_arm_stats`.
   let (m, w) = unsafe { (means.as_mut(), widths.as_mut()) };
   linear::arm_stats_scalar(&a_inv, &b, &x, s, m, w);
+  Ok(())
+}
+
+/// f64 values of a linear bandit's serving form (`linearServingForm`) for K arms of d features.
+#[napi(catch_unwind)]
+pub fn linear_serving_form_length(arms: f64, d: f64) -> Result<f64> {
+  let (arms, d) = (dim("arms", arms)?, dim("d", d)?);
+  if arms == 0 || d == 0 {
+    return Err(invalid("arms and d must be at least 1"));
+  }
+  Ok((arms * serving_form::arm_len(d)) as f64)
+}
+
+/// Writes the serving form of a linear bandit's state into `out`: per arm, A^-1 b and the upper
+/// triangle of A^-1 (bandit/serving_form.rs), what `linearServingStats` reads. `aInv` is K*d*d
+/// (symmetric per arm), `b` K*d, `out` linearServingFormLength(K, d); d = aInv.length /
+/// b.length. A non-finite state throws (a published state never is).
+#[napi(catch_unwind)]
+pub fn linear_serving_form(a_inv: Float64ArraySlice, b: Float64ArraySlice, mut out: Float64ArraySlice) -> Result<()> {
+  let d = exact_quotient("aInv.length / b.length (d)", a_inv.len(), b.len())?;
+  let arms = exact_quotient("b.length / d (K)", b.len(), d)?;
+  expect_len("aInv", a_inv.len(), arms * d * d)?;
+  expect_len("out", out.len(), arms * serving_form::arm_len(d))?;
+  all_finite_f64("aInv", &a_inv)?;
+  all_finite_f64("b", &b)?;
+  disjoint("out", &out, "aInv", &a_inv)?;
+  disjoint("out", &out, "b", &b)?;
+  // SAFETY: `out` overlaps no input (checked) and is the only mutable view of its memory.
+  serving_form::build(&a_inv, &b, ArmShape { arms, d }, unsafe { out.as_mut() });
+  Ok(())
+}
+
+/// Checks a serving-stats call; K = means.length / rows, d = x.length / rows.
+fn check_serving_stats(form: &[f64], x: &[f32], rows: f64, means: &[f64], widths: &[f64]) -> Result<ArmShape> {
+  let rows = dim("rows", rows)?;
+  if rows == 0 {
+    return Err(invalid("rows must be at least 1 (K is inferred from means.length / rows)"));
+  }
+  let arms = exact_quotient("means.length / rows (K)", means.len(), rows)?;
+  let d = exact_quotient("x.length / rows (d)", x.len(), rows)?;
+  expect_len("form", form.len(), arms * serving_form::arm_len(d))?;
+  expect_len("widths", widths.len(), means.len())?;
+  all_finite_f32("x", x)?;
+  for (name, out) in [("means", means), ("widths", widths)] {
+    disjoint(name, out, "form", form)?;
+    disjoint(name, out, "x", x)?;
+  }
+  disjoint("means", means, "widths", widths)?;
+  Ok(ArmShape { arms, d })
+}
+
+/// `linearArmStats` from a serving form (`linearServingForm`): the same means and widths up to
+/// rounding, reading half the bytes. `form` is linearServingFormLength(K, d), `x` rows*d (FP32),
+/// `means` and `widths` rows*K. SIMD when available.
+#[napi(catch_unwind)]
+pub fn linear_serving_stats(form: Float64ArraySlice, x: Float32ArraySlice, rows: f64, mut means: Float64ArraySlice, mut widths: Float64ArraySlice) -> Result<()> {
+  let s = check_serving_stats(&form, &x, rows, &means, &widths)?;
+  // SAFETY: as in `linear_arm_stats`.
+  let (m, w) = unsafe { (means.as_mut(), widths.as_mut()) };
+  serving_form::stats(&form, &x, s, m, w);
+  Ok(())
+}
+
+/// Scalar reference of [`linear_serving_stats`] (same arguments), for tests and benchmarks.
+#[napi(catch_unwind)]
+pub fn linear_serving_stats_scalar(form: Float64ArraySlice, x: Float32ArraySlice, rows: f64, mut means: Float64ArraySlice, mut widths: Float64ArraySlice) -> Result<()> {
+  let s = check_serving_stats(&form, &x, rows, &means, &widths)?;
+  // SAFETY: as in `linear_arm_stats`.
+  let (m, w) = unsafe { (means.as_mut(), widths.as_mut()) };
+  serving_form::stats_scalar(&form, &x, s, m, w);
   Ok(())
 }
 

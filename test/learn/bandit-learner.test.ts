@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { BanditLearner } from '../../src/learn/bandit-learner.js';
 import { parseBanditConfig } from '../../src/learn/bandit/config.js';
 import { initialState } from '../../src/learn/bandit/layout.js';
+import { BanditPolicy } from '../../src/learn/bandit/policy.js';
 import { banditManifest, mulberry32 } from '../../src/learn/bandit/simulation.js';
+import { createRng } from '../../src/native.js';
 import type { JoinedFeedback } from '../../src/learn/feedback.js';
 import { defaultJudge } from '../../src/learn/learners.js';
 import { LogisticLearner } from '../../src/learn/logistic-learner.js';
@@ -74,6 +76,33 @@ describe('bandit learner stability', () => {
     expect(learner.counters.updates).toBe(22);
     runtime.run([{ data: x, shape: [1, D] }], 1);
     expect(runtime.learned!.lastState).toBe(22);
+  });
+
+  it('decides from every new publication: the serving form a runtime keeps is rebuilt when the state changes', () => {
+    const learner = new BanditLearner(m, defaultJudge(m), { state: initialState(parseBanditConfig(m)), updates: 0, events: 0 });
+    const runtime = loadBandit(m, new Uint8Array(0), learner.cell.buffer);
+    // The reference decides straight from the learner's state (no serving form).
+    const reference = new BanditPolicy(parseBanditConfig(m), createRng(1));
+    const want = { action: new Int32Array(1), propensity: new Float32Array(1), scores: new Float32Array(K) };
+    const u = mulberry32(5);
+    const x = Float32Array.from([0.3, -0.1, 0.8, 0.2]);
+    let next = 0;
+    const seen = new Set<string>();
+    // One publication between decisions, then two (the same slot written again), then none.
+    for (const publications of [0, 1, 1, 2, 2, 0, 1, 3]) {
+      for (let p = 0; p < publications; p++) {
+        for (const f of goodBatch(u, next, 8)) learner.offer(f);
+        next += 8;
+        learner.flush();
+      }
+      const got = (runtime.run([{ data: x, shape: [1, D] }], 1) as BatchTensor[])[2]!.data as Float32Array;
+      reference.decide(learner.snapshot().state, x, 1, want);
+      for (let k = 0; k < K; k++) expect(got[k]).toBeCloseTo(want.scores[k]!, 5);
+      expect(runtime.learned!.lastState).toBe(learner.counters.updates);
+      seen.add([...got].join());
+    }
+    // The scores did move with the state (the check above is not comparing two constants).
+    expect(seen.size).toBeGreaterThanOrEqual(5);
   });
 
   it('refuses Bernoulli rewards outside [0, 1] and feedback without an arm or with the wrong context width', () => {

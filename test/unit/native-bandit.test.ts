@@ -3,7 +3,10 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { createRng, invertSpd, linearArmStats, linearArmStatsScalar, linucbLearn, linucbScores, shermanMorrisonUpdate } from '../../src/native.js';
+import {
+  createRng, invertSpd, linearArmStats, linearArmStatsScalar, linearServingForm, linearServingFormLength, linearServingStats, linearServingStatsScalar,
+  linucbLearn, linucbScores, shermanMorrisonUpdate,
+} from '../../src/native.js';
 import { projectRoot } from '../../src/paths.js';
 import { mulberry32, randomF32, randomF64 } from '../helpers/random.js';
 
@@ -398,6 +401,61 @@ describe('linear-bandit kernels on SharedArrayBuffer state', () => {
     // Outputs in the state's own SharedArrayBuffer are fine where they overlap no input.
     linearArmStats(s.aInv, s.b, x, 1, s.a.subarray(0, 3), s.a.subarray(3, 6));
     expect([...s.a.subarray(3, 6)]).toEqual(Array(3).fill(Math.hypot(0.5, 1)));
+  });
+
+  it('decides from the serving form as from the state: the same means and widths, half the values', () => {
+    const s = sharedState(K, d, 1);
+    const ev = events(400, K, d, 32);
+    expect(linucbLearn(s.aInv, s.a, s.b, ev.arms, ev.x, ev.rewards)).toBe(400);
+    const len = linearServingFormLength(K, d);
+    expect(len).toBeLessThan((K * d * d) / 2 + K * 8 * d);
+    // In shared memory like the state it comes from; NaN first, so a value not written shows.
+    const form = new Float64Array(new SharedArrayBuffer(len * 8)).fill(NaN);
+    linearServingForm(s.aInv, s.b, form);
+    expect(form.every(Number.isFinite)).toBe(true);
+    const rows = 3;
+    const x = randomF32(rows * d, 78);
+    const [m, w, mScalar, wScalar, ref, refW] = Array.from({ length: 6 }, () => new Float64Array(rows * K));
+    linearServingStats(form, x, rows, m!, w!);
+    linearServingStatsScalar(form, x, rows, mScalar!, wScalar!);
+    linearArmStatsScalar(s.aInv, s.b, x, rows, ref!, refW!);
+    expectRelClose(m!, ref!, 1e-12, 'means');
+    expectRelClose(w!, refW!, 1e-12, 'widths');
+    expectRelClose(mScalar!, ref!, 1e-12, 'scalar means');
+    expectRelClose(wScalar!, refW!, 1e-12, 'scalar widths');
+  });
+
+  it('checks serving-form sizes, finite states and contexts, and overlapping outputs', () => {
+    const s = sharedState(3, 2, 1);
+    const form = new Float64Array(linearServingFormLength(3, 2));
+    const x = new Float32Array([0.5, -1]);
+    const m = new Float64Array(3);
+    const w = new Float64Array(3);
+    const nanB = Float64Array.from(s.b);
+    nanB[1] = NaN;
+    const big = new Float64Array(s.aInv.length + form.length);
+    const bad: Array<[() => unknown, string]> = [
+      [() => linearServingFormLength(0, 2), 'ERR_NATIVE_INVALID_ARGUMENT'],
+      [() => linearServingFormLength(3, 1.5), 'ERR_NATIVE_INVALID_ARGUMENT'],
+      [() => linearServingForm(s.aInv, s.b, form.subarray(1)), 'ERR_NATIVE_SHAPE_MISMATCH'],
+      [() => linearServingForm(s.aInv.subarray(1), s.b, form), 'ERR_NATIVE_SHAPE_MISMATCH'],
+      [() => linearServingForm(s.aInv, nanB, form), 'ERR_NATIVE_INVALID_ARGUMENT'],
+      [() => linearServingForm(big.subarray(0, s.aInv.length), s.b, big.subarray(4, 4 + form.length)), 'ERR_NATIVE_ALIASED_ARGUMENT'],
+      [() => linearServingStats(form, x, 0, m, w), 'ERR_NATIVE_INVALID_ARGUMENT'],
+      [() => linearServingStats(form, new Float32Array([0.5, NaN]), 1, m, w), 'ERR_NATIVE_INVALID_ARGUMENT'],
+      [() => linearServingStats(form, new Float32Array(3), 1, m, w), 'ERR_NATIVE_SHAPE_MISMATCH'],
+      [() => linearServingStats(form.subarray(1), x, 1, m, w), 'ERR_NATIVE_SHAPE_MISMATCH'],
+      [() => linearServingStats(form, x, 1, m, new Float64Array(2)), 'ERR_NATIVE_SHAPE_MISMATCH'],
+      [() => linearServingStats(form, x, 1, m, m), 'ERR_NATIVE_ALIASED_ARGUMENT'],
+      [() => linearServingStats(form, x, 1, form.subarray(0, 3), w), 'ERR_NATIVE_ALIASED_ARGUMENT'],
+    ];
+    for (const [call, code] of bad) expect(call).toThrow(codeOf(code));
+    expect(form.every((v) => v === 0)).toBe(true);
+    // A^-1 = I: width |x|, mean 0, as from the state itself.
+    linearServingForm(s.aInv, s.b, form);
+    linearServingStats(form, x, 1, m, w);
+    expect([...w]).toEqual(Array(3).fill(Math.hypot(0.5, 1)));
+    expect([...m]).toEqual([0, 0, 0]);
   });
 
   it('inverts SPD matrices and refuses the rest, leaving out untouched', () => {

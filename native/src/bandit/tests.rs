@@ -6,6 +6,7 @@
 use super::linear::{self, ArmShape, Events, LearnState};
 use super::linucb;
 use super::rng::Xoshiro256;
+use super::serving_form;
 use super::thompson;
 
 fn uniform(rng: &mut Xoshiro256, n: usize, scale: f64) -> Vec<f64> {
@@ -78,11 +79,23 @@ fn have_avx2() -> bool {
   }
 }
 
-/// Every implementation of arm_stats: (name, function).
+/// Every implementation of arm_stats: (name, function). The serving form's are built from the
+/// same state first, so that every test of arm_stats holds for them too.
 type StatsFn = fn(&[f64], &[f64], &[f32], ArmShape, &mut [f64], &mut [f64]);
 
+fn form_of(a: &[f64], b: &[f64], s: ArmShape) -> Vec<f64> {
+  let mut f = vec![f64::NAN; s.arms * serving_form::arm_len(s.d)];
+  serving_form::build(a, b, s, &mut f);
+  f
+}
+
 fn stats_impls() -> Vec<(&'static str, StatsFn)> {
-  let mut v: Vec<(&'static str, StatsFn)> = vec![("scalar", linear::arm_stats_scalar), ("dispatch", linear::arm_stats)];
+  let mut v: Vec<(&'static str, StatsFn)> = vec![
+    ("scalar", linear::arm_stats_scalar),
+    ("dispatch", linear::arm_stats),
+    ("serving form, scalar", |a, b, x, s, m, w| serving_form::stats_scalar(&form_of(a, b, s), x, s, m, w)),
+    ("serving form, dispatch", |a, b, x, s, m, w| serving_form::stats(&form_of(a, b, s), x, s, m, w)),
+  ];
   #[cfg(target_arch = "x86_64")]
   if have_avx2() {
     // SAFETY: only listed when the CPU has AVX2 and FMA.
@@ -122,6 +135,34 @@ fn arm_stats_equal_linucb_scores_for_every_block_size() {
       }
     }
   }
+}
+
+#[test]
+fn serving_form_holds_half_of_a_inv_in_whole_aligned_vectors() {
+  // Per arm: theta and the diagonal (d rounded up to 4 each), then row i from column i rounded
+  // down to 4: d = 5 -> 8 + 8 + 4 x (8 - 0) + (8 - 4).
+  assert_eq!(serving_form::arm_len(5), 8 + 8 + 4 * 8 + 4);
+  assert_eq!(serving_form::arm_len(4), 4 + 4 + 4 * 4);
+  for d in [1usize, 7, 32, 100, 129] {
+    let len = serving_form::arm_len(d);
+    let bound = d * d / 2 + 2 * serving_form::padded(d) + 8 * d;
+    assert!(len <= bound, "d={d}: {len} values is more than half of A^-1 and a few vectors ({bound})");
+  }
+  // Entries left of the diagonal and past d are zero; the others are A^-1's upper triangle.
+  let d = 6;
+  let a: Vec<f64> = (0..d * d).map(|v| 1.0 + ((v / d) * (v % d)) as f64).collect(); // symmetric
+  let f = form_of(&a, &vec![0.0; d], ArmShape { arms: 1, d });
+  let rows = &f[16..];
+  let mut at = 0;
+  for i in 0..d {
+    let start = i & !3;
+    for j in start..8 {
+      let want = if j > i && j < d { a[i * d + j] } else { 0.0 };
+      assert_eq!(rows[at + j - start], want, "row {i} column {j}");
+    }
+    at += 8 - start;
+  }
+  assert_eq!(at, rows.len());
 }
 
 #[test]

@@ -62,7 +62,9 @@ export function loadBandit(m: Manifest, payload: Uint8Array, learned: SharedArra
       const out = rows <= maxRows ? { action, propensity, scores } : { action: new Int32Array(rows), propensity: new Float32Array(rows), scores: new Float32Array(rows * k) };
       for (;;) {
         const view = cell.read();
-        policy.decide(view.data, x, rows, out, view.state);
+        // A publication is its slot and that slot's sequence number: the pair never recurs
+        // with other contents, so the policy may keep what it derived from it (serving form).
+        policy.decide(view.data, x, rows, out, view.state, view.seq * 2 + view.slot);
         // Torn read (the learner wrote this slot meanwhile, twice published): decide again.
         if (cell.stable(view)) {
           info.lastState = view.state;
