@@ -34,6 +34,12 @@ export interface LoadOptions extends TargetOptions {
   stepFactor: number;
   /** --find-max: extra runs of a failing step before the search stops (0 when omitted). */
   stepRetries?: number;
+  /**
+   * --find-max: after the first failing step, bisects (geometrically) between the last passing
+   * rate and it this many times, so the result is known to within stepFactor^(1/2^refine)
+   * rather than stepFactor (0 when omitted).
+   */
+  refine?: number;
   report?: string;
   quiet: boolean;
 }
@@ -113,19 +119,35 @@ export async function findMax(o: LoadOptions): Promise<FindMaxResult> {
   let rate = o.rate;
   let maxRate = 0;
   for (let i = 0; i < 40; i++) {
-    let pass = false;
-    for (let attempt = 1; attempt <= 1 + retries && !pass; attempt++) {
-      const s = await runRate(o, rate, o.stepDuration, `step ${i + 1}${attempt > 1 ? ` (again, ${attempt})` : ''} @ ${Math.round(rate)} req/s`);
-      // A refusal (load shed) fails a step like an error: the rate was not served.
-      pass = s.errorCount === 0 && s.refused === 0 && s.latencyMs.p99 < o.sloMs && s.achievedRate >= 0.95 * rate;
-      steps.push({ rate, attempt, pass, summary: s });
-      if (!o.quiet) console.log(`  ${Math.round(rate)} req/s${attempt > 1 ? ` (run ${attempt})` : ''}: ${pass ? 'pass' : 'FAIL'}  achieved ${s.achievedRate.toFixed(0)}  p99 ${s.latencyMs.p99.toFixed(3)} ms  errors ${s.errorCount}${s.refused ? `  refused ${s.refused}` : ''}  generator CPU ${(s.generatorCpu * 100).toFixed(0)}%${s.saturated ? ' (saturated)' : ''}`);
-    }
+    const pass = await passes(o, rate, `step ${i + 1} @ ${Math.round(rate)} req/s`, steps, retries);
     if (!pass) break;
     maxRate = rate;
     rate *= o.stepFactor;
   }
+  // Bisect between the last pass and the first failure, when both exist: ratios of two
+  // searches then move by less than one step factor (x1.25 steps quantise a ratio to
+  // powers of 1.25: 0.64, 0.8, 1).
+  let failed = rate;
+  for (let i = 0; i < (o.refine ?? 0) && maxRate > 0; i++) {
+    const mid = Math.sqrt(maxRate * failed);
+    const s = await passes(o, mid, `refine ${i + 1} @ ${Math.round(mid)} req/s`, steps, retries);
+    if (s) maxRate = mid;
+    else failed = mid;
+  }
   return { maxRate, steps };
+}
+
+/** Runs `rate` up to 1 + retries times (recording each in `steps`); true if any run passes. */
+async function passes(o: LoadOptions, rate: number, label: string, steps: FindMaxResult['steps'], retries: number): Promise<boolean> {
+  let pass = false;
+  for (let attempt = 1; attempt <= 1 + retries && !pass; attempt++) {
+    const s = await runRate(o, rate, o.stepDuration, `${label}${attempt > 1 ? ` (again, ${attempt})` : ''}`);
+    // A refusal (load shed) fails a step like an error: the rate was not served.
+    pass = s.errorCount === 0 && s.refused === 0 && s.latencyMs.p99 < o.sloMs && s.achievedRate >= 0.95 * rate;
+    steps.push({ rate, attempt, pass, summary: s });
+    if (!o.quiet) console.log(`  ${Math.round(rate)} req/s${attempt > 1 ? ` (run ${attempt})` : ''}: ${pass ? 'pass' : 'FAIL'}  achieved ${s.achievedRate.toFixed(0)}  p99 ${s.latencyMs.p99.toFixed(3)} ms  errors ${s.errorCount}${s.refused ? `  refused ${s.refused}` : ''}  generator CPU ${(s.generatorCpu * 100).toFixed(0)}%${s.saturated ? ' (saturated)' : ''}`);
+  }
+  return pass;
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -145,6 +167,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--step-duration <s>', 'seconds per --find-max step', positive('step-duration'), 5)
     .option('--step-retries <n>', 'runs again a failing --find-max step up to n times (it passes if any run does)', nonNegative('step-retries'), 1)
     .option('--step-factor <x>', 'rate multiplier between steps', positive('step-factor'), 1.25)
+    .option('--refine <n>', 'after the first failing step, bisects between it and the last passing rate n times', nonNegative('refine'), 0)
     .option('--header <k:v...>', 'extra request header (repeatable)')
     .option('--report <file>', 'JSON report path (an .svg plot is written beside it)')
     .option('--quiet', 'no progress output', false);
@@ -160,7 +183,7 @@ export async function main(argv: string[]): Promise<void> {
     protocol: a.protocol as Protocol,
     url: a.url, model: a.model, rate: a.rate, duration: a.duration, connections: Math.round(a.connections),
     batch: Math.round(a.batch), binary: a.binary, workers: Math.round(a.workers), findMax: a.findMax, sloMs: a.sloMs,
-    stepDuration: a.stepDuration, stepFactor: a.stepFactor, stepRetries: Math.round(a.stepRetries), report: a.report, quiet: a.quiet, headers,
+    stepDuration: a.stepDuration, stepFactor: a.stepFactor, stepRetries: Math.round(a.stepRetries), refine: a.refine, report: a.report, quiet: a.quiet, headers,
   };
   if (o.findMax) {
     const r = await findMax(o);

@@ -60,6 +60,46 @@ describe('load-test harness', () => {
   });
 });
 
+describe('find-max refinement', () => {
+  it('bisects between the last passing step and the first failing one', async () => {
+    // A real server on 127.0.0.1 whose limit is known exactly: each connection answers 200 up
+    // to 250 requests, 500 after. The harness spreads a step's requests over 2 fresh
+    // connections, so a 0.5 s step at r req/s puts r/4 on each: rates up to 1,000/s pass.
+    const http = await import('node:http');
+    const served = new WeakMap<object, number>();
+    const server = http.createServer((req, res) => {
+      if (req.method === 'GET') {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ name: 'm', inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 4] }] }));
+        return;
+      }
+      req.resume();
+      req.on('end', () => {
+        const n = (served.get(req.socket) ?? 0) + 1;
+        served.set(req.socket, n);
+        res.statusCode = n > 250 ? 500 : 200;
+        res.end('{}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const o = { protocol: 'http' as const, url, model: 'm', batch: 1, binary: false, rate: 100, duration: 1, connections: 2, workers: 1, findMax: true, sloMs: 60_000, stepDuration: 0.5, stepFactor: 4, stepRetries: 0, quiet: true };
+      // Steps 100, 400 pass and 1,600 fails; without refinement that is all it knows.
+      const coarse = await findMax(o);
+      expect(coarse.steps.map((x) => [x.rate, x.pass])).toEqual([[100, true], [400, true], [1600, false]]);
+      expect(coarse.maxRate).toBe(400);
+      // Refined twice: sqrt(400 x 1,600) = 800 passes, then sqrt(800 x 1,600) = 1,131 fails.
+      const fine = await findMax({ ...o, refine: 2 });
+      expect(fine.steps.map((x) => [Math.round(x.rate), x.pass])).toEqual([[100, true], [400, true], [1600, false], [800, true], [1131, false]]);
+      expect(fine.maxRate).toBe(800);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
 describe('open-loop without pipelining', () => {
   it('reports when each request was written, later than due when it waited behind an answer', async () => {
     // A real server on 127.0.0.1 that answers each request 150 ms after it arrives.
