@@ -89,6 +89,15 @@ async function overHttp(quick: boolean): Promise<Record<string, number>> {
       ['round', 'demo-bandit (LinUCB 5 arms x 100)', 'demo-logistic', 'ratio', 'demo-logistic routed, logging features', 'bandit / routed'],
       bandit.map((b, i) => [String(i + 1), Math.round(b.maxRate), Math.round(logistic[i]!.maxRate), logistic[i]!.maxRate > 0 ? (b.maxRate / logistic[i]!.maxRate).toFixed(2) : '-',
         Math.round(logged[i]!.maxRate), logged[i]!.maxRate > 0 ? (b.maxRate / logged[i]!.maxRate).toFixed(2) : '-']));
+    // Why each search stopped: its last failing run (p99, refusals, errors): the figure above
+    // says how high, this says what held it (latency, or admission control refusing).
+    const stops = (name: string, runs: FindMaxResult[]) => runs.map((x, i) => {
+      const f = x.steps.filter((st) => !st.pass).at(-1);
+      return [name, String(i + 1), String(Math.round(x.maxRate)), f ? String(Math.round(f.rate)) : '-', f ? f.summary.latencyMs.p99.toFixed(1) : '-', f ? String(f.summary.refused) : '-', f ? String(f.summary.errorCount) : '-'];
+    });
+    table('Where each search stopped: its last failing run',
+      ['phase', 'round', 'highest passing req/s', 'failing run req/s', 'p99 ms', 'refused', 'errors'],
+      [...stops('demo-bandit', bandit), ...stops('demo-logistic', logistic), ...stops('demo-logistic logging features', logged)]);
     console.log(`demo-bandit / demo-logistic, medians: ${Math.round(figures.banditMax)} / ${Math.round(figures.logisticMax)} = ${figures.ratio.toFixed(2)} (target >= ${HTTP_TARGET}); demo-bandit / demo-logistic logging a decision with features: ${Math.round(figures.banditMax)} / ${Math.round(figures.loggedMax)} = ${(figures.banditMax / figures.loggedMax).toFixed(2)}`);
   } finally {
     sluice.child.kill('SIGTERM');
