@@ -9,7 +9,7 @@
  * dispatch board of pooled batches. Everything else is this thread's: runtimes of inline models
  * (a native kernel handle or an ONNX session belongs to one isolate), batchers over this
  * thread's arena slots, reference counts, metrics. The control plane (src/service/engine.ts)
- * changes it only through the version events below, in this order for a swap:
+ * changes it only through the version events below (carried out in plane-lifecycle.ts), in this order for a swap:
  *   install (build this thread's copy, not yet reachable) -> the control plane's one atomic
  *   store of the new generation (requests read it on their next lookup) -> activate (the
  *   version names and the previous version's retirement follow).
@@ -25,18 +25,17 @@ import { checkInputs, selectOutputs } from '../model/signature.js';
 import type { Tensor } from '../model/tensor.js';
 import { Metrics } from '../metrics/version-metrics.js';
 import type { WindowSnapshot } from '../metrics/windows.js';
-import { Batcher } from '../dispatch/batcher.js';
 import { TableView } from '../dispatch/model-table.js';
-import { slotLayout } from '../dispatch/slot-layout.js';
-import { loadRuntime, validateRuntime, type BatchTensor, type SharedRuntime } from '../worker/runtimes/index.js';
+import type { BatchTensor, SharedRuntime } from '../worker/runtimes/index.js';
 import { Admission } from './admission.js';
 import type { InferRequest, InferResponse, ModelConfig, ModelMetadata, VersionStats } from './types.js';
 import { invalidName, isValidName } from '../names.js';
 import { modelNotFound, type ActivateOptions, type DataPlaneOptions, type Dispatcher, type VersionSpec } from './plane-types.js';
-import { guardedInfer, VersionGuard, type GuardHost } from './resilience/guard.js';
+import { guardedInfer, type GuardHost } from './resilience/guard.js';
 import type { PublishedRoute } from '../routing/plane-route.js';
 import type { ShadowSnapshot } from '../routing/shadow.js';
 import { featuresOf, PlaneRouting, type Routed } from './plane-routing.js';
+import { PlaneLifecycle } from './plane-lifecycle.js';
 import type { LoadedVersion, ModelEntry } from './plane-versions.js';
 import { configOf, metadataOf, statsOf } from './plane-metadata.js';
 import { DriftSampler, type DriftBatch } from '../analyze/drift-sampler.js';
@@ -69,6 +68,8 @@ export class DataPlane {
   private readonly dispatcher: Dispatcher | undefined;
   private readonly onReleased: (gen: number) => void;
   private readonly routing: PlaneRouting;
+  /** Install, activate, retire and free: the control plane's version events (plane-lifecycle.ts). */
+  private readonly lifecycle: PlaneLifecycle;
   /** Samples of answered and failed requests for drift monitoring; absent at rate 0. */
   private readonly drift: DriftSampler | undefined;
   private readonly models = new Map<string, ModelEntry>();
@@ -105,6 +106,11 @@ export class DataPlane {
       retryAfterS: config.admissionRetryAfterS,
     });
     this.admission.start();
+    this.lifecycle = new PlaneLifecycle({
+      thread: this.thread, config, metrics: this.metrics, admission: this.admission, models: this.models,
+      arena: this.arena, dispatcher: this.dispatcher, routing: this.routing,
+      closing: () => this.closing, onReleased: this.onReleased,
+    });
   }
 
   // ---- health -------------------------------------------------------------------------------
@@ -319,7 +325,7 @@ export class DataPlane {
   }
 
   private release(v: LoadedVersion): void {
-    if (--v.refs === 0 && v.retired) this.free(v);
+    if (--v.refs === 0 && v.retired) this.lifecycle.free(v);
   }
 
   private runError(v: LoadedVersion, e: unknown): SluiceError {
@@ -382,121 +388,31 @@ export class DataPlane {
   // ---- version events (from the control plane) ---------------------------------------------
 
   /**
-   * Builds this thread's copy of a version (inline runtime, warmed and smoke-tested, or a
-   * batcher over this thread's arena slots) and makes it findable by its generation, which
-   * no request reads until the control plane stores it in the table.
+   * Builds this thread's copy of a version and makes it findable by its generation, which no
+   * request reads until the control plane stores it in the table (plane-lifecycle.ts).
    */
-  async install(spec: VersionSpec): Promise<void> {
-    if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
-    const m = spec.manifest;
-    const metrics = this.metrics.of(m.name, m.version);
-    const v: LoadedVersion = {
-      gen: spec.gen, manifest: m, dispatch: spec.dispatch, slots: [], refs: 0, retired: false, freed: false,
-      metrics, guard: VersionGuard.of(m, metrics.resilience),
-    };
-    if (spec.dispatch === 'inline') {
-      const rt = await loadRuntime(m, spec.payload ?? new Uint8Array(0), { allowFixtures: this.config.allowFixtureModels, inWorker: false, shared: spec.shared, learned: spec.learned });
-      try {
-        await validateRuntime(rt);
-      } catch (e) {
-        await rt.dispose();
-        throw e;
-      }
-      v.runtime = rt;
-    } else {
-      const layout = slotLayout(m);
-      const dispatcher = this.dispatcher;
-      if (typeof layout === 'string') throw new SluiceError('MANIFEST_INVALID', layout);
-      if (!dispatcher || !this.arena || !spec.slots || !spec.entries) throw new SluiceError('INTERNAL', `${m.name}@${m.version}: a pooled version reached a data plane without a pool`);
-      spec.slots.forEach((s, i) => dispatcher.attach(s, spec.entries![i]!));
-      v.slots = [...spec.slots];
-      v.batcher = new Batcher({
-        gen: spec.gen,
-        layout,
-        maxQueueDelayUs: m.batching.maxQueueDelayUs,
-        maxQueueSize: m.batching.maxQueueSize,
-        arena: this.arena,
-        slots: v.slots,
-        run: (slot) => dispatcher.run(slot),
-        waitSync: (slot, us) => dispatcher.waitSync(slot, us),
-        onQueued: (ms) => {
-          v.metrics.observeQueue(ms);
-          this.admission.observeQueueDelay(ms);
-        },
-        onBatch: (rows, ms, requests) => v.metrics.observeExecution(rows, ms, requests),
-      });
-    }
-    let e = this.models.get(m.name);
-    if (!e) {
-      e = { name: m.name, slot: spec.tableSlot, routes: new Map(), announced: false, versions: new Map(), byGen: new Map() };
-      this.models.set(m.name, e);
-    }
-    e.byGen.set(spec.gen, v);
+  install(spec: VersionSpec): Promise<void> {
+    return this.lifecycle.install(spec);
   }
 
-  /**
-   * A description other threads can build this version's runtime from without a copy of its
-   * weights (undefined when the runtime cannot be shared); release it with releaseShared.
-   */
+  /** A description other threads can build this version's runtime from (plane-lifecycle.ts). */
   shareRuntime(model: string, gen: number): SharedRuntime | undefined {
-    return this.models.get(model)?.byGen.get(gen)?.runtime?.share?.();
+    return this.lifecycle.shareRuntime(model, gen);
   }
 
   /** Drops an installed version that will not be activated (its load failed elsewhere). */
   discard(model: string, gen: number): void {
-    const e = this.models.get(model);
-    const v = e?.byGen.get(gen);
-    if (!e || !v) return;
-    this.retire(v);
-    if (!e.announced && e.byGen.size === 0) this.models.delete(model);
+    this.lifecycle.discard(model, gen);
   }
 
-  /**
-   * After the control plane made `gen` live: it serves requests that name its version (a
-   * reloaded version replaces its older copy). `asDefault`: the control plane stored `gen` in
-   * the table first, so unversioned requests already reach it; what it replaced retires unless
-   * the control plane keeps it live (a route still names it), or stays as the standby its
-   * fallback policy asks for. `retire`: generations the control plane no longer keeps.
-   */
+  /** After the control plane made `gen` live (plane-lifecycle.ts says what follows). */
   activate(model: string, gen: number, opts: ActivateOptions = {}): void {
-    const asDefault = opts.asDefault ?? true;
-    const m = this.models.get(model);
-    const v = m?.byGen.get(gen);
-    if (!m || !v) throw new SluiceError('INTERNAL', `activate: ${model} generation ${gen} is not installed on I/O thread ${this.thread}`);
-    m.announced = true;
-    const sameName = m.versions.get(v.manifest.version);
-    m.versions.set(v.manifest.version, v);
-    const retire = new Set(opts.retire ?? []);
-    if (sameName && sameName !== v) retire.add(sameName.gen);
-    const standby = m.standby;
-    if (asDefault) {
-      // Keep the replaced default loaded as the fallback when the new one's policy asks for it
-      // (re-loading it on the first failure would take a payload read and a warm-up).
-      // Re-loading the same version keeps the standby it had: a copy of itself is no fallback.
-      const replaced = opts.previousDefault === undefined ? undefined : m.byGen.get(opts.previousDefault);
-      m.standby = v.guard?.fallback?.policy !== 'previous_version' ? undefined
-        : replaced && replaced.manifest.version !== v.manifest.version ? replaced : standby;
-    }
-    for (const g of retire) {
-      const old = m.byGen.get(g);
-      if (!old || old === v) continue;
-      if (m.versions.get(old.manifest.version) === old) m.versions.delete(old.manifest.version);
-      if (old !== m.standby) this.retire(old);
-    }
-    if (standby && standby !== m.standby && !standby.retired && [...m.versions.values()].every((x) => x !== standby)) this.retire(standby);
+    this.lifecycle.activate(model, gen, opts);
   }
 
   /** Versions the control plane stopped serving by name (unloaded one by one): they retire. */
   retireVersions(model: string, gens: number[]): void {
-    const m = this.models.get(model);
-    if (!m) return;
-    for (const g of gens) {
-      const old = m.byGen.get(g);
-      if (!old) continue;
-      if (m.versions.get(old.manifest.version) === old) m.versions.delete(old.manifest.version);
-      if (m.standby === old) m.standby = undefined;
-      this.retire(old);
-    }
+    this.lifecycle.retireVersions(model, gens);
   }
 
   /** Builds this thread's copy of a route; no request reads it until the table names its generation. */
@@ -520,48 +436,17 @@ export class DataPlane {
 
   /** After the control plane cleared the model's table entry: every version retires. */
   unload(model: string): void {
-    const m = this.models.get(model);
-    if (!m) return;
-    this.models.delete(model);
-    this.routing.unloaded(m);
-    const all = [...m.byGen.values()];
-    m.versions.clear();
-    for (const v of all) this.retire(v);
+    this.lifecycle.unload(model);
   }
 
-  private retire(v: LoadedVersion): void {
-    v.retired = true;
-    if (v.refs === 0) this.free(v);
-  }
-
-  /** Frees this thread's copy of a retired version once nothing here holds it. */
-  private free(v: LoadedVersion): void {
-    if (v.freed) return;
-    v.freed = true;
-    v.guard?.dispose();
-    this.models.get(v.manifest.name)?.byGen.delete(v.gen);
-    if (v.batcher) for (const s of v.slots) this.dispatcher!.detach(s);
-    if (v.runtime) {
-      v.runtime.dispose().catch((e) => log.warn('engine: dispose failed', errorFields(e)));
-    }
-    this.onReleased(v.gen);
-  }
-
-  /**
-   * Every version of a model not yet freed on this thread, including retired ones still
-   * finishing requests (what the reclamation is waiting for). For operators and tests.
-   */
+  /** Every version of a model not yet freed on this thread (for operators and tests). */
   heldVersions(name: string): Array<{ version: string; generation: number; refs: number; retired: boolean; dispatch: DispatchMode }> {
-    const m = this.models.get(name);
-    if (!m) return [];
-    return [...m.byGen.values()].map((v) => ({ version: v.manifest.version, generation: v.gen, refs: v.refs, retired: v.retired, dispatch: v.dispatch }));
+    return this.lifecycle.heldVersions(name);
   }
 
   /** In-flight and queued requests across every version on this thread. */
   get inFlight(): number {
-    let n = 0;
-    for (const m of this.models.values()) for (const v of m.byGen.values()) n += v.refs;
-    return n;
+    return this.lifecycle.inFlight;
   }
 
   /**
