@@ -9,12 +9,14 @@
  *     as a second baseline, demo-logistic behind a one-variant route that logs features: an
  *     answer that also writes a decision row with its 100-feature context, as every bandit
  *     answer does (what the bandit costs beyond its decision log).
+ *  With SLUICE_BENCH_ALSO_NODE_FLAGS, a second server started with those node/V8 flags is
+ *  measured in the same rounds, interleaved (an A/B in one run).
  * Correctness first: every simulation's regret is checked to grow sublinearly and LinUCB to beat
  * the best fixed arm; demo-bandit's answers are checked (arm in range, propensity, event id).
  */
 import { randomBytes } from 'node:crypto';
 import { findMax, type FindMaxResult, type LoadOptions } from '../loadtest/cli.js';
-import { startSluiceProcess } from '../loadtest/sluice-process.js';
+import { startSluiceProcess, type SluiceProcess } from '../loadtest/sluice-process.js';
 import { banditManifest, bernoulliEnv, linearEnv, simulate, type SimulationResult } from '../src/learn/bandit/simulation.js';
 import { runBanditKernels } from './bandit-kernels.js';
 import { check, median, table } from './util.js';
@@ -44,9 +46,17 @@ function simulations(quick: boolean): void {
     runs.map(([name, r]) => [name, r.regret.find((p) => p.step === T / 4)!.regret.toFixed(1), r.regret.find((p) => p.step === T / 2)!.regret.toFixed(1), r.regret.at(-1)!.regret.toFixed(1), r.reward.toFixed(0), r.uniform.toFixed(0), r.bestFixed.toFixed(0)]));
 }
 
-async function overHttp(quick: boolean): Promise<Record<string, number>> {
-  const key = `sk_bench_${randomBytes(24).toString('hex')}`;
-  const sluice = await startSluiceProcess({ env: { SLUICE_MODELS: 'demo-logistic,demo-bandit', SLUICE_ADMIN_KEY: key } });
+interface Server {
+  label: string;
+  sluice: SluiceProcess;
+  route: (on: boolean) => Promise<void>;
+  bandit: FindMaxResult[];
+  logistic: FindMaxResult[];
+  logged: FindMaxResult[];
+}
+
+async function startServer(label: string, key: string, nodeFlags: string[]): Promise<Server> {
+  const sluice = await startSluiceProcess({ env: { SLUICE_MODELS: 'demo-logistic,demo-bandit', SLUICE_ADMIN_KEY: key }, nodeFlags });
   const route = async (on: boolean) => {
     const r = await fetch(`${sluice.http}/v1/admin/models/demo-logistic/route`, {
       method: on ? 'PUT' : 'DELETE', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
@@ -54,54 +64,72 @@ async function overHttp(quick: boolean): Promise<Record<string, number>> {
     });
     check(r.ok, `route ${on ? 'set' : 'clear'}: HTTP ${r.status} ${await r.text()}`);
   };
+  const body = { inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 100], data: Array.from({ length: 100 }, (_, i) => Math.sin(i)) }] };
+  const res = await fetch(`${sluice.http}/v2/models/demo-bandit/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const doc = (await res.json()) as { parameters?: { event_id?: string; action?: number; propensity?: number }; outputs?: Array<{ name: string; data: number[] }> };
+  const action = doc.outputs?.find((o) => o.name === 'action')?.data[0];
+  check(res.ok && action !== undefined && action >= 0 && action < 5 && action === doc.parameters?.action && typeof doc.parameters?.event_id === 'string' && (doc.parameters?.propensity ?? 0) > 0, `demo-bandit answer: ${JSON.stringify(doc)}`);
+  return { label, sluice, route, bandit: [], logistic: [], logged: [] };
+}
+
+/**
+ * The HTTP figures. SLUICE_BENCH_ALSO_NODE_FLAGS (e.g. "--min-semi-space-size=8") starts a
+ * second server with those node/V8 flags and measures it in the same rounds, interleaved (an
+ * A/B in one run); SLUICE_BENCH_ROUNDS overrides the rounds (default 3, --quick 1).
+ */
+async function overHttp(quick: boolean): Promise<Record<string, number>> {
+  const key = `sk_bench_${randomBytes(24).toString('hex')}`;
+  const also = (process.env.SLUICE_BENCH_ALSO_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  const servers: Server[] = [await startServer('defaults', key, [])];
   const figures: Record<string, number> = {};
   try {
-    const body = { inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 100], data: Array.from({ length: 100 }, (_, i) => Math.sin(i)) }] };
-    const res = await fetch(`${sluice.http}/v2/models/demo-bandit/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const doc = (await res.json()) as { parameters?: { event_id?: string; action?: number; propensity?: number }; outputs?: Array<{ name: string; data: number[] }> };
-    const action = doc.outputs?.find((o) => o.name === 'action')?.data[0];
-    check(res.ok && action !== undefined && action >= 0 && action < 5 && action === doc.parameters?.action && typeof doc.parameters?.event_id === 'string' && (doc.parameters?.propensity ?? 0) > 0, `demo-bandit answer: ${JSON.stringify(doc)}`);
+    if (also.length > 0) servers.push(await startServer(`node ${also.join(' ')}`, key, also));
     const base: Omit<LoadOptions, 'url' | 'model'> = {
       protocol: 'http', batch: 1, binary: false, rate: 1000, duration: 5, connections: 16, workers: 1,
       findMax: true, sloMs: 10, stepDuration: quick ? 2 : 4, stepFactor: 1.25, stepRetries: 1, refine: 2, quiet: true,
     };
-    const rounds = quick ? 1 : 3;
-    const bandit: FindMaxResult[] = [];
-    const logistic: FindMaxResult[] = [];
-    const logged: FindMaxResult[] = [];
+    const rounds = Number(process.env.SLUICE_BENCH_ROUNDS ?? (quick ? 1 : 3));
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? ['bandit', 'logistic', 'logged'] as const : ['logged', 'logistic', 'bandit'] as const;
       for (const what of order) {
-        if (what === 'bandit') bandit.push(await findMax({ ...base, url: sluice.http, model: 'demo-bandit' }));
-        else if (what === 'logistic') logistic.push(await findMax({ ...base, url: sluice.http, model: 'demo-logistic' }));
-        else {
-          await route(true);
-          logged.push(await findMax({ ...base, url: sluice.http, model: 'demo-logistic' }));
-          await route(false);
+        for (const sv of r % 2 === 0 ? servers : [...servers].reverse()) {
+          if (what === 'bandit') sv.bandit.push(await findMax({ ...base, url: sv.sluice.http, model: 'demo-bandit' }));
+          else if (what === 'logistic') sv.logistic.push(await findMax({ ...base, url: sv.sluice.http, model: 'demo-logistic' }));
+          else {
+            await sv.route(true);
+            sv.logged.push(await findMax({ ...base, url: sv.sluice.http, model: 'demo-logistic' }));
+            await sv.route(false);
+          }
         }
       }
     }
-    figures.loggedMax = median(logged.map((x) => x.maxRate));
-    figures.banditMax = median(bandit.map((x) => x.maxRate));
-    figures.logisticMax = median(logistic.map((x) => x.maxRate));
-    figures.ratio = figures.logisticMax > 0 ? figures.banditMax / figures.logisticMax : 0;
-    table(`Highest rate holding p99 < 10 ms with 0 errors, single-row JSON, one server (${rounds} interleaved round(s), steps x1.25 then bisected twice: to within x1.057)`,
-      ['round', 'demo-bandit (LinUCB 5 arms x 100)', 'demo-logistic', 'ratio', 'demo-logistic routed, logging features', 'bandit / routed'],
-      bandit.map((b, i) => [String(i + 1), Math.round(b.maxRate), Math.round(logistic[i]!.maxRate), logistic[i]!.maxRate > 0 ? (b.maxRate / logistic[i]!.maxRate).toFixed(2) : '-',
-        Math.round(logged[i]!.maxRate), logged[i]!.maxRate > 0 ? (b.maxRate / logged[i]!.maxRate).toFixed(2) : '-']));
-    // Why each search stopped: its last failing run (p99, refusals, errors): the figure above
-    // says how high, this says what held it (latency, or admission control refusing).
-    const stops = (name: string, runs: FindMaxResult[]) => runs.map((x, i) => {
-      const f = x.steps.filter((st) => !st.pass).at(-1);
-      return [name, String(i + 1), String(Math.round(x.maxRate)), f ? String(Math.round(f.rate)) : '-', f ? f.summary.latencyMs.p99.toFixed(1) : '-', f ? String(f.summary.refused) : '-', f ? String(f.summary.errorCount) : '-'];
-    });
-    table('Where each search stopped: its last failing run',
-      ['phase', 'round', 'highest passing req/s', 'failing run req/s', 'p99 ms', 'refused', 'errors'],
-      [...stops('demo-bandit', bandit), ...stops('demo-logistic', logistic), ...stops('demo-logistic logging features', logged)]);
-    console.log(`demo-bandit / demo-logistic, medians: ${Math.round(figures.banditMax)} / ${Math.round(figures.logisticMax)} = ${figures.ratio.toFixed(2)} (target >= ${HTTP_TARGET}); demo-bandit / demo-logistic logging a decision with features: ${Math.round(figures.banditMax)} / ${Math.round(figures.loggedMax)} = ${(figures.banditMax / figures.loggedMax).toFixed(2)}`);
+    for (const [i, sv] of servers.entries()) {
+      const { bandit, logistic, logged } = sv;
+      const f = { loggedMax: median(logged.map((x) => x.maxRate)), banditMax: median(bandit.map((x) => x.maxRate)), logisticMax: median(logistic.map((x) => x.maxRate)), ratio: 0 };
+      f.ratio = f.logisticMax > 0 ? f.banditMax / f.logisticMax : 0;
+      // The first server's figures are the issue's; a second one's carry its label's prefix.
+      for (const [k, v] of Object.entries(f)) figures[i === 0 ? k : `also.${k}`] = v;
+      table(`Highest rate holding p99 < 10 ms with 0 errors, single-row JSON, one server (${sv.label}; ${rounds} interleaved round(s), steps x1.25 then bisected twice: to within x1.057)`,
+        ['round', 'demo-bandit (LinUCB 5 arms x 100)', 'demo-logistic', 'ratio', 'demo-logistic routed, logging features', 'bandit / routed'],
+        bandit.map((b, j) => [String(j + 1), Math.round(b.maxRate), Math.round(logistic[j]!.maxRate), logistic[j]!.maxRate > 0 ? (b.maxRate / logistic[j]!.maxRate).toFixed(2) : '-',
+          Math.round(logged[j]!.maxRate), logged[j]!.maxRate > 0 ? (b.maxRate / logged[j]!.maxRate).toFixed(2) : '-']));
+      // Why each search stopped: the last run at a rate above the one it reports (the step or
+      // bisection that failed every attempt: p99, refusals, errors). The figure above says how
+      // high, this says what held it (latency, or admission control refusing).
+      const stops = (name: string, runs: FindMaxResult[]) => runs.map((x, j) => {
+        const st = x.steps.filter((s2) => !s2.pass && s2.rate > x.maxRate).at(-1);
+        return [name, String(j + 1), String(Math.round(x.maxRate)), st ? String(Math.round(st.rate)) : '-', st ? st.summary.latencyMs.p99.toFixed(1) : '-', st ? String(st.summary.refused) : '-', st ? String(st.summary.errorCount) : '-'];
+      });
+      table(`Where each search stopped (${sv.label}): its last failed run above the rate it reports`,
+        ['phase', 'round', 'highest passing req/s', 'failing run req/s', 'p99 ms', 'refused', 'errors'],
+        [...stops('demo-bandit', bandit), ...stops('demo-logistic', logistic), ...stops('demo-logistic logging features', logged)]);
+      console.log(`${sv.label}: demo-bandit / demo-logistic, medians: ${Math.round(f.banditMax)} / ${Math.round(f.logisticMax)} = ${f.ratio.toFixed(2)} (target >= ${HTTP_TARGET}); demo-bandit / demo-logistic logging a decision with features: ${Math.round(f.banditMax)} / ${Math.round(f.loggedMax)} = ${(f.banditMax / f.loggedMax).toFixed(2)}`);
+    }
   } finally {
-    sluice.child.kill('SIGTERM');
-    await sluice.exited;
+    for (const sv of servers) {
+      sv.sluice.child.kill('SIGTERM');
+      await sv.sluice.exited;
+    }
   }
   return figures;
 }

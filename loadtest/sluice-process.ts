@@ -18,6 +18,8 @@ export interface SluiceProcessOptions {
    * a fresh data directory (embedded registry, first admin key, artifacts), removed when it exits.
    */
   env?: Record<string, string>;
+  /** Node/V8 flags before the script (e.g. `--min-semi-space-size=8`), for benchmarks' A/B runs. */
+  nodeFlags?: string[];
   /** Every complete log line (JSON) the server writes on stderr, before and after "serving". */
   onLog?: (line: string) => void;
   /**
@@ -44,7 +46,7 @@ export function startSluiceProcess(o: SluiceProcessOptions = {}): Promise<Sluice
   const t0 = Date.now();
   const env = o.env ?? {};
   const freshDataDir = env.SLUICE_DATA_DIR === undefined ? mkdtempSync(path.join(tmpdir(), 'sluice-process-')) : undefined;
-  const child = spawn(process.execPath, [path.join(projectRoot, 'dist/src/main.js')], {
+  const child = spawn(process.execPath, [...(o.nodeFlags ?? []), path.join(projectRoot, 'dist/src/main.js')], {
     env: { ...process.env, SLUICE_LOG_LEVEL: 'info', SLUICE_HTTP_PORT: '0', SLUICE_GRPC_PORT: '0', SLUICE_DRAIN_GRACE_MS: '0', ...(freshDataDir ? { SLUICE_DATA_DIR: freshDataDir } : {}), ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: o.detached ?? false,

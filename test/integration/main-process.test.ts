@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, watch } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, watch } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -182,6 +182,17 @@ describe('npm start (dist/src/main.js)', () => {
       health.close();
       await probe.close();
       child.kill('SIGKILL');
+    }
+  }, 180_000);
+
+  it.skipIf(process.platform !== 'linux')('the launcher passes nodeFlags to node before the script (Linux: read back from /proc/<pid>/cmdline)', async () => {
+    const { child, exited } = await startSluiceProcess({ env: { SLUICE_MODEL_REPOSITORY: repo.root, SLUICE_ALLOW_FIXTURE_MODELS: 'true' }, nodeFlags: ['--min-semi-space-size=2'] });
+    try {
+      const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+      expect(argv.slice(1)).toEqual(['--min-semi-space-size=2', expect.stringMatching(/dist\/src\/main\.js$/)]);
+    } finally {
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
     }
   }, 180_000);
 
