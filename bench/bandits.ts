@@ -89,6 +89,7 @@ async function overHttp(quick: boolean): Promise<Record<string, number>> {
       findMax: true, sloMs: 10, stepDuration: quick ? 2 : 4, stepFactor: 1.25, stepRetries: 1, refine: 2, quiet: true,
     };
     const rounds = Number(process.env.SLUICE_BENCH_ROUNDS ?? (quick ? 1 : 3));
+    check(Number.isInteger(rounds) && rounds >= 1, `SLUICE_BENCH_ROUNDS must be a whole number >= 1, not ${process.env.SLUICE_BENCH_ROUNDS}`);
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? ['bandit', 'logistic', 'logged'] as const : ['logged', 'logistic', 'bandit'] as const;
       for (const what of order) {

@@ -118,20 +118,22 @@ export async function findMax(o: LoadOptions): Promise<FindMaxResult> {
   const retries = o.stepRetries ?? 0;
   let rate = o.rate;
   let maxRate = 0;
+  let failed: number | undefined;
   for (let i = 0; i < 40; i++) {
-    const pass = await passes(o, rate, `step ${i + 1} @ ${Math.round(rate)} req/s`, steps, retries);
-    if (!pass) break;
+    if (!(await passes(o, rate, `step ${i + 1} @ ${Math.round(rate)} req/s`, steps, retries))) {
+      failed = rate;
+      break;
+    }
     maxRate = rate;
     rate *= o.stepFactor;
   }
   // Bisect between the last pass and the first failure, when both exist: ratios of two
   // searches then move by less than one step factor (x1.25 steps quantise a ratio to
   // powers of 1.25: 0.64, 0.8, 1).
-  let failed = rate;
-  for (let i = 0; i < (o.refine ?? 0) && maxRate > 0; i++) {
+  for (let i = 0; i < (o.refine ?? 0) && maxRate > 0 && failed !== undefined; i++) {
     const mid = Math.sqrt(maxRate * failed);
-    const s = await passes(o, mid, `refine ${i + 1} @ ${Math.round(mid)} req/s`, steps, retries);
-    if (s) maxRate = mid;
+    const pass = await passes(o, mid, `refine ${i + 1} @ ${Math.round(mid)} req/s`, steps, retries);
+    if (pass) maxRate = mid;
     else failed = mid;
   }
   return { maxRate, steps };

@@ -30,7 +30,7 @@ import type { BatchTensor, SharedRuntime } from '../worker/runtimes/index.js';
 import { Admission } from './admission.js';
 import type { InferRequest, InferResponse, ModelConfig, ModelMetadata, VersionStats } from './types.js';
 import { invalidName, isValidName } from '../names.js';
-import { modelNotFound, type ActivateOptions, type DataPlaneOptions, type Dispatcher, type VersionSpec } from './plane-types.js';
+import { modelNotFound, type ActivateOptions, type DataPlaneOptions, type VersionSpec } from './plane-types.js';
 import { guardedInfer, type GuardHost } from './resilience/guard.js';
 import type { PublishedRoute } from '../routing/plane-route.js';
 import type { ShadowSnapshot } from '../routing/shadow.js';
@@ -64,9 +64,6 @@ export class DataPlane {
   /** Inference requests this thread took (for the per-thread counters of /metrics). */
   requests = 0;
   private readonly table: TableView;
-  private readonly arena: SharedArrayBuffer | undefined;
-  private readonly dispatcher: Dispatcher | undefined;
-  private readonly onReleased: (gen: number) => void;
   private readonly routing: PlaneRouting;
   /** Install, activate, retire and free: the control plane's version events (plane-lifecycle.ts). */
   private readonly lifecycle: PlaneLifecycle;
@@ -82,9 +79,6 @@ export class DataPlane {
     this.config = config;
     this.thread = opts.thread;
     this.table = new TableView(opts.table);
-    this.arena = opts.arena;
-    this.dispatcher = opts.dispatcher;
-    this.onReleased = opts.onReleased;
     this.routing = new PlaneRouting({
       models: this.models,
       table: this.table,
@@ -108,8 +102,8 @@ export class DataPlane {
     this.admission.start();
     this.lifecycle = new PlaneLifecycle({
       thread: this.thread, config, metrics: this.metrics, admission: this.admission, models: this.models,
-      arena: this.arena, dispatcher: this.dispatcher, routing: this.routing,
-      closing: () => this.closing, onReleased: this.onReleased,
+      arena: opts.arena, dispatcher: opts.dispatcher, routing: this.routing,
+      closing: () => this.closing, onReleased: opts.onReleased,
     });
   }
 
