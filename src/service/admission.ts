@@ -25,8 +25,13 @@
  *    requests taken later were waiting (in socket buffers) at least as long as the turn has run
  *    so far. Once LONG_TURNS turns in a row have run past the budget
  *    (SLUICE_ADMISSION_TURN_BUDGET_MS) while working (a turn long in wall time but not in the
- *    thread's CPU time was stalled, not overfed), and for an interval after the last such
- *    streak, a turn that runs past it refuses the rest of what it reads. That bounds a turn, and
+ *    thread's CPU time was stalled, not overfed), the last of them did not do clearly less work
+ *    than the one before (a backlog that shrinks turn by turn is draining by itself: the turns
+ *    after a GC pause or a descheduled stretch below capacity), and either it did LARGE_TURN
+ *    budgets of work or the event loop was hardly ever idle since the interval before
+ *    (BUSY_LOOP: turns just past the budget at half capacity, on a machine shared with other
+ *    busy threads, are not an overload); and for an interval after the last such streak, a
+ *    turn that runs past it refuses the rest of what it reads. That bounds a turn, and
  *    so every request's wait, to about the budget plus the refusals' own cost, from the third
  *    turn of an overload on. It applies only while the thread takes at least MIN_REQUESTS per
  *    interval (counting the current one), for the same reason as the lag signal: at low rates a
@@ -42,6 +47,7 @@
  *
  * Health, metrics and admin requests never pass through here.
  */
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import { SluiceError } from '../errors.js';
 import { currentThreadCpuMs } from '../native.js';
 
@@ -82,6 +88,25 @@ const MIN_REQUESTS = 50;
  * made the hold's start later and the accepted p99 no better.)
  */
 const LONG_TURNS = 2;
+/**
+ * A long turn that did less than this share of the previous long turn's work (both in thread
+ * CPU time) does not start the hold: the backlog is draining.
+ * After a pause, at a utilisation u, each catch-up turn takes about u times the one before
+ * (seen at half capacity: 0.2-0.6); under overload each takes as long or longer (seen at 1.5x
+ * capacity: 0.84-2.8, the lower ones from turns cut short by descheduling).
+ */
+const DRAINING = 0.75;
+/**
+ * A long turn that did this many budgets of work starts the hold on its own (with the streak,
+ * not draining): the onset of an overload, where each turn is about twice the one before. Turns
+ * just past the budget start it only on a loop that was busy (BUSY_LOOP). At half of capacity
+ * on a 2-vCPU machine shared with the load generator, the streaks that started the hold had
+ * 1-3.5 ms of work for a 2 ms budget and an event-loop utilisation of 0.29-0.82 since the
+ * interval before; at 2x capacity the utilisation was 0.98 (median). (2026-12-06, README
+ * *Overload*: without these two rules, at 15,000 req/s 6 of 8 runs had refusals; with them, 2.)
+ */
+const LARGE_TURN = 2;
+const BUSY_LOOP = 0.9;
 /** Additive increase of the accepted fraction per calm interval (0.5 -> 1 in ten intervals). */
 const ACCEPT_STEP = 0.05;
 
@@ -201,20 +226,42 @@ export class Admission {
   private shedUntil = 0;
   /** The thread's CPU time (ms) when the turn in progress began; -1 if not read (low rate, no clock). */
   private turnCpuStart = -1;
+  /** The CPU time (ms) of the last long turn of the streak in progress (see DRAINING); -1 if not read. */
+  private lastLongWork = -1;
+  /** Event-loop utilisation marks at the last two interval ends (the window BUSY_LOOP looks at). */
+  private eluLast: EventLoopUtilization | undefined;
+  private eluBefore: EventLoopUtilization | undefined;
   private readonly turnEnded = (): void => {
     const now = performance.now();
     const budget = this.o.turnBudgetMs;
     this.inTurn = false;
-    let long = now - this.turnStart > budget;
+    const wall = now - this.turnStart;
+    if (wall <= budget) {
+      this.longTurns = 0;
+      return;
+    }
     // Long in wall time but not in CPU time: the thread was descheduled or the machine stalled,
     // and what queued meanwhile is gone a turn later. Only work counts towards a streak.
-    if (long && this.turnCpuStart >= 0) long = currentThreadCpuMs() - this.turnCpuStart > budget / 2;
-    if (long) {
-      if (++this.longTurns >= LONG_TURNS) this.shedUntil = now + INTERVAL_MS;
-    } else {
+    const work = this.turnCpuStart >= 0 ? currentThreadCpuMs() - this.turnCpuStart : wall;
+    if (this.turnCpuStart >= 0 && work <= budget / 2) {
       this.longTurns = 0;
+      return;
     }
+    // Like with like: a turn timed by the wall clock (the thread's first busy one) is no yardstick.
+    const cpu = this.turnCpuStart >= 0 ? work : -1;
+    const draining = this.longTurns > 0 && cpu >= 0 && cpu < DRAINING * this.lastLongWork;
+    this.lastLongWork = cpu;
+    if (++this.longTurns < LONG_TURNS) return;
+    // Once held, every long turn extends the hold (a cut turn's work says nothing of the backlog).
+    if (now < this.shedUntil || (!draining && (work >= LARGE_TURN * budget || this.loopBusy()))) this.shedUntil = now + INTERVAL_MS;
   };
+
+  /** Whether the event loop was idle (waiting for I/O) less than 1 - BUSY_LOOP of the time since the interval before last ended. */
+  private loopBusy(): boolean {
+    // Before two intervals have passed (or without the probe) there is no window: let the streak decide.
+    if (this.eluBefore === undefined) return true;
+    return performance.eventLoopUtilization(this.eluBefore).utilization >= BUSY_LOOP;
+  }
 
   constructor(readonly o: AdmissionOptions) {
     this.shedder = new LagShedder(o.lagTargetMs);
@@ -241,6 +288,8 @@ export class Admission {
         this.busyInterval = decided >= MIN_REQUESTS;
         this.decidedBefore = this.decided;
         this.limiter.endInterval();
+        this.eluBefore = this.eluLast;
+        this.eluLast = performance.eventLoopUtilization();
       }
       this.timer = setTimeout(probe, PROBE_MS);
       this.timer.unref();
