@@ -7,7 +7,8 @@
  *     writes a decision row with its context, as every bandit answer does);
  *   - demo-bandit (LinUCB, 5 arms x 100 features).
  * For each: requests/s, and CPU time per request of every thread of this process that used
- * any (`/proc/self/task/N/stat`: the main thread, which is I/O thread 0; the other I/O thread;
+ * any (`/proc/self/task/N/stat`: the main thread, the control plane and, unless
+ * SLUICE_CONTROL_THREAD=dedicated, I/O thread 0; the worker I/O threads (the busiest others);
  * the embedded database's thread, found by its nice value; V8's helper threads, mostly garbage
  * collection; h2load is a child process and not counted).
  * Correctness first: each model's answer to the bench's body is checked (the logistic formula;
@@ -48,6 +49,8 @@ export async function runBanditCpu(): Promise<Record<string, number>> {
   const adminKey = 'sk_bench_admin_' + 'x'.repeat(32);
   const s = await serve({ dataDir: path.join(dir, 'data'), httpPort: 0, grpcPort: 0, adminKey, admission: false, startupModels: ['demo-logistic', 'demo-bandit'] });
   const url = `http://127.0.0.1:${s.httpPort}`;
+  const dedicated = s.config.controlThread === 'dedicated';
+  const ioWorkers = dedicated ? s.ioThreads : s.ioThreads - 1;
   const features = Array.from({ length: 100 }, (_, i) => Math.sin(i));
   const body = JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 100], data: features }] });
   const bodyFile = path.join(dir, 'body.json');
@@ -94,20 +97,14 @@ export async function runBanditCpu(): Promise<Record<string, number>> {
         if (phase === 'logged') await route(false);
         // CPU per request over the whole run, warm-up included (its requests are not counted).
         const requests = rate * (seconds + H2LOAD_WARM_UP_S);
-        const cpu: Record<string, number> = { 'I/O threads': 0, main: 0, database: 0, 'other threads': 0 };
-        let busiestOther = '';
-        let busiestTicks = -1;
-        for (const [id, b] of t1) {
-          const d = b.ticks - (t0.get(id)?.ticks ?? 0);
-          if (id !== String(process.pid) && b.nice === 0 && d > busiestTicks) {
-            busiestTicks = d;
-            busiestOther = id;
-          }
-        }
+        const cpu: Record<string, number> = { 'I/O threads': 0, 'control thread': 0, main: 0, database: 0, 'other threads': 0 };
+        // The worker I/O threads are the busiest threads at nice 0 other than the main thread.
+        const workerIds = new Set([...t1].filter(([id, b]) => id !== String(process.pid) && b.nice === 0)
+          .map(([id, b]) => [id, b.ticks - (t0.get(id)?.ticks ?? 0)] as const)
+          .sort((a, b) => b[1] - a[1]).slice(0, ioWorkers).map(([id]) => id));
         for (const [id, b] of t1) {
           const us = ((b.ticks - (t0.get(id)?.ticks ?? 0)) * 10_000) / requests;
-          // The main thread and the busiest other thread at nice 0 are the two I/O threads.
-          const kind = id === String(process.pid) || id === busiestOther ? 'I/O threads' : b.nice > 0 ? 'database' : 'other threads';
+          const kind = (id === String(process.pid) && !dedicated) || workerIds.has(id) ? 'I/O threads' : id === String(process.pid) ? 'control thread' : b.nice > 0 ? 'database' : 'other threads';
           cpu[kind] = (cpu[kind] ?? 0) + us;
           if (id === String(process.pid)) cpu.main = us;
         }
@@ -117,10 +114,10 @@ export async function runBanditCpu(): Promise<Record<string, number>> {
     }
     const label = { logistic: 'demo-logistic, default route', logged: 'demo-logistic, route logging 100 features', bandit: 'demo-bandit (LinUCB 5 x 100)' };
     const cell = (p: string, k: string) => median(perPhase.get(p)!.cpu.map((c) => c[k]!)).toFixed(1);
-    table(`Capacity and CPU µs per request by thread, h2load --h1 32 connections, ${seconds} s per phase, ${rounds} interleaved round(s), medians`,
-      ['phase', 'req/s', 'I/O threads', 'of which the main thread (I/O thread 0 and the control plane)', 'database thread', 'other threads (GC helpers)', 'all'],
+    table(`Capacity and CPU µs per request by thread, h2load --h1 32 connections, ${seconds} s per phase, ${rounds} interleaved round(s), medians (control thread: ${s.config.controlThread}, ${s.ioThreads} I/O threads)`,
+      ['phase', 'req/s', 'I/O threads', dedicated ? 'main thread (the dedicated control thread)' : 'of which the main thread (I/O thread 0 and the control plane)', 'database thread', 'other threads (GC helpers)', 'all'],
       phases.map((p) => [label[p], Math.round(median(perPhase.get(p)!.rate)), cell(p, 'I/O threads'), cell(p, 'main'), cell(p, 'database'), cell(p, 'other threads'),
-        median(perPhase.get(p)!.cpu.map((c) => c['I/O threads']! + c.database! + c['other threads']!)).toFixed(1)]));
+        median(perPhase.get(p)!.cpu.map((c) => c['I/O threads']! + c['control thread']! + c.database! + c['other threads']!)).toFixed(1)]));
     const ratio = median(perPhase.get('bandit')!.rate) / median(perPhase.get('logistic')!.rate);
     console.log(`demo-bandit / demo-logistic capacity (closed loop, not issue #13's p99-bounded rate): ${ratio.toFixed(2)}`);
     return { banditOverLogisticCapacity: ratio };

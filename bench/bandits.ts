@@ -8,9 +8,12 @@
  *     x1.25, then two bisections: a ratio is known to within ~6%, not quantised to 0.64/0.8); and,
  *     as a second baseline, demo-logistic behind a one-variant route that logs features: an
  *     answer that also writes a decision row with its 100-feature context, as every bandit
- *     answer does (what the bandit costs beyond its decision log).
- *  With SLUICE_BENCH_ALSO_NODE_FLAGS, a second server started with those node/V8 flags is
- *  measured in the same rounds, interleaved (an A/B in one run).
+ *     answer does (what the bandit costs beyond its decision log). After a search that wrote
+ *     decisions, the next one waits until the decision log has written them all (its pending
+ *     gauge at 0): a backlog left on the database thread would otherwise be measured against
+ *     whichever search came next (demo-logistic's, in every round).
+ *  With SLUICE_BENCH_ALSO_NODE_FLAGS and/or SLUICE_BENCH_ALSO_ENV, a second server started with
+ *  those node/V8 flags and settings is measured in the same rounds, interleaved (an A/B in one run).
  * Correctness first: every simulation's regret is checked to grow sublinearly and LinUCB to beat
  * the best fixed arm; demo-bandit's answers are checked (arm in range, propensity, event id).
  */
@@ -50,13 +53,17 @@ interface Server {
   label: string;
   sluice: SluiceProcess;
   route: (on: boolean) => Promise<void>;
+  /** Waits until the decision log has written everything (seconds it took). */
+  drained: () => Promise<number>;
   bandit: FindMaxResult[];
   logistic: FindMaxResult[];
   logged: FindMaxResult[];
+  /** Seconds each decision-writing phase's backlog took to drain after it. */
+  drainS: number[];
 }
 
-async function startServer(label: string, key: string, nodeFlags: string[]): Promise<Server> {
-  const sluice = await startSluiceProcess({ env: { SLUICE_MODELS: 'demo-logistic,demo-bandit', SLUICE_ADMIN_KEY: key }, nodeFlags });
+async function startServer(label: string, key: string, nodeFlags: string[], env: Record<string, string> = {}): Promise<Server> {
+  const sluice = await startSluiceProcess({ env: { SLUICE_MODELS: 'demo-logistic,demo-bandit', SLUICE_ADMIN_KEY: key, ...env }, nodeFlags });
   const route = async (on: boolean) => {
     const r = await fetch(`${sluice.http}/v1/admin/models/demo-logistic/route`, {
       method: on ? 'PUT' : 'DELETE', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
@@ -64,26 +71,53 @@ async function startServer(label: string, key: string, nodeFlags: string[]): Pro
     });
     check(r.ok, `route ${on ? 'set' : 'clear'}: HTTP ${r.status} ${await r.text()}`);
   };
+  const drained = async (): Promise<number> => {
+    const t0 = Date.now();
+    for (;;) {
+      const text = await (await fetch(`${sluice.http}/metrics`, { headers: { authorization: `Bearer ${key}` } })).text();
+      const m = /^sluice_decisions_pending (\d+)/m.exec(text);
+      check(m !== null, 'no sluice_decisions_pending in /metrics');
+      if (Number(m![1]) === 0) return (Date.now() - t0) / 1000;
+      check(Date.now() - t0 < 120_000, `the decision log did not drain in 120 s (${m![1]} pending)`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
   const body = { inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 100], data: Array.from({ length: 100 }, (_, i) => Math.sin(i)) }] };
   const res = await fetch(`${sluice.http}/v2/models/demo-bandit/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const doc = (await res.json()) as { parameters?: { event_id?: string; action?: number; propensity?: number }; outputs?: Array<{ name: string; data: number[] }> };
   const action = doc.outputs?.find((o) => o.name === 'action')?.data[0];
   check(res.ok && action !== undefined && action >= 0 && action < 5 && action === doc.parameters?.action && typeof doc.parameters?.event_id === 'string' && (doc.parameters?.propensity ?? 0) > 0, `demo-bandit answer: ${JSON.stringify(doc)}`);
-  return { label, sluice, route, bandit: [], logistic: [], logged: [] };
+  return { label, sluice, route, drained, bandit: [], logistic: [], logged: [], drainS: [] };
+}
+
+/** `K=V K2=V2` (SLUICE_BENCH_ALSO_ENV) as an environment; a word without `=` is refused. */
+function envWords(raw: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const w of raw.split(' ').filter((x) => x !== '')) {
+    const eq = w.indexOf('=');
+    check(eq > 0, `SLUICE_BENCH_ALSO_ENV: "${w}" is not NAME=value`);
+    out[w.slice(0, eq)] = w.slice(eq + 1);
+  }
+  return out;
 }
 
 /**
- * The HTTP figures. SLUICE_BENCH_ALSO_NODE_FLAGS (e.g. "--min-semi-space-size=8") starts a
- * second server with those node/V8 flags and measures it in the same rounds, interleaved (an
- * A/B in one run); SLUICE_BENCH_ROUNDS overrides the rounds (default 3, --quick 1).
+ * The HTTP figures. SLUICE_BENCH_ALSO_NODE_FLAGS (e.g. "--min-semi-space-size=8") and
+ * SLUICE_BENCH_ALSO_ENV (e.g. "SLUICE_CONTROL_THREAD=dedicated") start a second server with
+ * those node/V8 flags and settings and measure it in the same rounds, interleaved (an A/B in
+ * one run); SLUICE_BENCH_ROUNDS overrides the rounds (default 3, --quick 1).
  */
 async function overHttp(quick: boolean): Promise<Record<string, number>> {
   const key = `sk_bench_${randomBytes(24).toString('hex')}`;
   const also = (process.env.SLUICE_BENCH_ALSO_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  const alsoEnv = envWords(process.env.SLUICE_BENCH_ALSO_ENV ?? '');
   const servers: Server[] = [await startServer('defaults', key, [])];
   const figures: Record<string, number> = {};
   try {
-    if (also.length > 0) servers.push(await startServer(`node ${also.join(' ')}`, key, also));
+    if (also.length > 0 || Object.keys(alsoEnv).length > 0) {
+      const label = [...Object.entries(alsoEnv).map(([k, v]) => `${k}=${v}`), ...(also.length > 0 ? [`node ${also.join(' ')}`] : [])].join(' ');
+      servers.push(await startServer(label, key, also, alsoEnv));
+    }
     const base: Omit<LoadOptions, 'url' | 'model'> = {
       protocol: 'http', batch: 1, binary: false, rate: 1000, duration: 5, connections: 16, workers: 1,
       findMax: true, sloMs: 10, stepDuration: quick ? 2 : 4, stepFactor: 1.25, stepRetries: 1, refine: 2, quiet: true,
@@ -101,6 +135,11 @@ async function overHttp(quick: boolean): Promise<Record<string, number>> {
             sv.logged.push(await findMax({ ...base, url: sv.sluice.http, model: 'demo-logistic' }));
             await sv.route(false);
           }
+          // A phase that writes decisions can leave the database thread a backlog for seconds
+          // after it (every search's last steps run above the rate it keeps up with): the next
+          // phase, on this server or the other, starts once it is written, not while it competes
+          // for the cores.
+          if (what !== 'logistic') sv.drainS.push(await sv.drained());
         }
       }
     }
@@ -124,6 +163,7 @@ async function overHttp(quick: boolean): Promise<Record<string, number>> {
       table(`Where each search stopped (${sv.label}): its last failed run above the rate it reports`,
         ['phase', 'round', 'highest passing req/s', 'failing run req/s', 'p99 ms', 'refused', 'errors'],
         [...stops('demo-bandit', bandit), ...stops('demo-logistic', logistic), ...stops('demo-logistic logging features', logged)]);
+      console.log(`${sv.label}: the decision log's backlog after each deciding search drained in ${sv.drainS.map((x) => x.toFixed(1)).join(' / ')} s (waited for before the next search)`);
       console.log(`${sv.label}: demo-bandit / demo-logistic, medians: ${Math.round(f.banditMax)} / ${Math.round(f.logisticMax)} = ${f.ratio.toFixed(2)} (target >= ${HTTP_TARGET}); demo-bandit / demo-logistic logging a decision with features: ${Math.round(f.banditMax)} / ${Math.round(f.loggedMax)} = ${(f.banditMax / f.loggedMax).toFixed(2)}`);
     }
   } finally {

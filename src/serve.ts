@@ -45,11 +45,12 @@ export interface Running {
   decisions: DecisionLog;
   feedback: FeedbackIntake;
   registry: RegistryServices;
-  http: HttpServer;
-  grpc: GrpcServer;
+  /** The main thread's front ends (none with a dedicated control thread). */
+  http?: HttpServer;
+  grpc?: GrpcServer;
   httpPort: number;
   grpcPort: number;
-  /** I/O threads serving the ports (the main thread included). */
+  /** I/O threads serving the ports (the main thread included unless the control thread is dedicated). */
   ioThreads: number;
   /**
    * Drains: readiness false on both front ends at once; for `graceMs` (default 0) the listeners
@@ -127,29 +128,35 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
   const dashboard = { service: dashboardService({ admin, engine, intervalMs: config.dashboardIntervalMs }), slots: new SharedArrayBuffer(4) };
   let threads: IoThreads | undefined;
   let ports: Awaited<ReturnType<typeof reserveServerPorts>> | undefined;
-  let http: HttpServer;
-  let grpc: GrpcServer;
+  let http: HttpServer | undefined;
+  let grpc: GrpcServer | undefined;
   let httpPort: number;
   let grpcPort: number;
+  // A dedicated control thread serves no requests: the control plane's work (decision and
+  // feedback batching, learners, drift collection, controllers, GC of their garbage) then never
+  // holds a connection's answer, at the price of one more thread than cores (docs/io-threads.md).
+  const dedicated = config.controlThread === 'dedicated';
+  const workers = dedicated ? config.ioThreads : config.ioThreads - 1;
   try {
     // I/O threads join before any model loads, so that every version reaches every thread.
-    if (config.ioThreads > 1) {
+    if (workers > 0) {
       threads = await IoThreads.start(engine, {
-        workers: config.ioThreads - 1, serverVersion: version, admin, keys: services.keys,
+        workers, serverVersion: version, admin, keys: services.keys,
         dashboard: dashboard.service, dashboardSlots: dashboard.slots,
         onThreadFailed: (id, e) => onThreadFailed?.(id, e),
       });
     }
     await engine.loadStartupModels();
-    ({ http, grpc } = frontDoors(engine, { serverVersion: version, admin, keys: services.keys, dashboard }));
+    if (!dedicated) ({ http, grpc } = frontDoors(engine, { serverVersion: version, admin, keys: services.keys, dashboard }));
     if (threads) {
       // Every thread's app and gRPC socket join one group per port: hold the ports (port 0
       // becomes a concrete one) until all listen.
       ports = await reserveServerPorts(config.httpHost, config.httpPort, config.grpcHost, config.grpcPort);
-      httpPort = await http.listen(config.httpHost, ports.http.port);
-      grpcPort = await grpc.listenShared(config.grpcHost, ports.grpc.port);
+      httpPort = http ? await http.listen(config.httpHost, ports.http.port) : ports.http.port;
+      grpcPort = grpc ? await grpc.listenShared(config.grpcHost, ports.grpc.port) : ports.grpc.port;
       await threads.listen({ host: config.httpHost, port: httpPort }, { host: config.grpcHost, port: grpcPort });
     } else {
+      if (!http || !grpc) throw new Error('unreachable: a dedicated control thread always has I/O threads');
       httpPort = await http.listen(config.httpHost, config.httpPort);
       grpcPort = await grpc.listen(config.grpcHost, config.grpcPort);
     }
@@ -233,13 +240,13 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
   }
   const models = (await engine.repositoryIndex()).filter((m) => m.state === 'READY').map((m) => `${m.name}@${m.version}`);
   await services.db.yieldToServing?.();
-  log.info('sluice: serving', { url: `http://${config.httpHost}:${httpPort}`, grpc: `${config.grpcHost}:${grpcPort}`, ioThreads: config.ioThreads, models, registry: config.databaseUrl ? 'postgresql' : 'pglite' });
+  log.info('sluice: serving', { url: `http://${config.httpHost}:${httpPort}`, grpc: `${config.grpcHost}:${grpcPort}`, ioThreads: config.ioThreads, controlThread: config.controlThread, models, registry: config.databaseUrl ? 'postgresql' : 'pglite' });
   return {
     config, engine, decisions, feedback, registry: services, http, grpc, httpPort, grpcPort,
     ioThreads: config.ioThreads,
     async stop({ graceMs = 0 } = {}) {
-      http.unready();
-      grpc.unready();
+      http?.unready();
+      grpc?.unready();
       threads?.unready();
       if (graceMs > 0) {
         // Kubernetes keeps routing to a pod for a while after SIGTERM (endpoints and load
@@ -247,12 +254,12 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
         log.info('sluice: not ready, still serving', { graceMs });
         await new Promise((r) => setTimeout(r, graceMs));
       }
-      log.info('sluice: draining', { inFlight: http.ctx.inFlight + grpc.inFlight });
+      log.info('sluice: draining', { inFlight: (http?.ctx.inFlight ?? 0) + (grpc?.inFlight ?? 0) });
       // Every thread stops accepting at the same moment, then drains.
-      await Promise.all([http.close(config.drainTimeoutMs), grpc.close(config.drainTimeoutMs), threads?.drain(config.drainTimeoutMs)]);
+      await Promise.all([http?.close(config.drainTimeoutMs), grpc?.close(config.drainTimeoutMs), threads?.drain(config.drainTimeoutMs)]);
       // Every thread has drained: the connections left (idle keep-alive ones) close now, and
       // the I/O threads end.
-      http.closeConnections();
+      http?.closeConnections();
       // What reads the threads' figures (the control loops, drift collection) stops before the
       // threads end: a round reading them afterwards got no value, which an alert round took
       // for its condition no longer holding (a firing alert resolved, and announced so).

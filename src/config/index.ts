@@ -16,9 +16,15 @@ export interface Config {
   startupModels: 'all' | 'none' | string[];
   /**
    * I/O threads serving HTTP, WebSocket and gRPC on the shared ports, each with its own data
-   * plane (src/io): the main thread (also the control plane) plus ioThreads - 1 workers.
+   * plane (src/io): with a shared control thread, the main thread (also the control plane) plus
+   * ioThreads - 1 workers; with a dedicated one, ioThreads workers.
    */
   ioThreads: number;
+  /**
+   * Whether the main thread (the control plane: registry, admin, learners, controllers, the
+   * decision log) also serves requests ('shared') or serves none ('dedicated').
+   */
+  controlThread: 'shared' | 'dedicated';
   /** Pool worker threads (0 = run every model inline on the I/O thread). */
   workers: number;
   /** Size of the shared tensor arena for pooled batches, in MiB. */
@@ -251,7 +257,8 @@ const modelList = (raw: string, name: string): Config['startupModels'] => {
 export const schema: { [K in keyof Config]: Field<Config[K]> } = {
   modelRepository: { env: 'SLUICE_MODEL_REPOSITORY', doc: 'model repository directory', default: () => bundledModels, parse: dir },
   startupModels: { env: 'SLUICE_MODELS', doc: 'models to load at start: all, none, or a comma list', default: () => 'all', parse: modelList },
-  ioThreads: { env: 'SLUICE_IO_THREADS', doc: 'I/O threads serving the shared ports (the main thread is one of them; 1 = main thread only)', default: () => availableParallelism(), parse: int(1, 256) },
+  ioThreads: { env: 'SLUICE_IO_THREADS', doc: 'I/O threads serving the shared ports (with a shared control thread the main thread is one of them; 1 = main thread only)', default: () => availableParallelism(), parse: int(1, 256) },
+  controlThread: { env: 'SLUICE_CONTROL_THREAD', doc: 'shared: the main thread (the control plane) is also an I/O thread; dedicated: it serves no requests, and every I/O thread is a worker', default: () => 'shared', parse: oneOf('shared', 'dedicated') },
   workers: { env: 'SLUICE_WORKERS', doc: 'pool worker threads (0 = all inline)', default: () => Math.max(1, availableParallelism() - 1), parse: int(0, 256) },
   arenaMb: { env: 'SLUICE_ARENA_MB', doc: 'shared tensor arena size in MiB', default: () => 64, parse: int(1, 16384) },
   allowFixtureModels: { env: 'SLUICE_ALLOW_FIXTURE_MODELS', doc: 'allow test-only fixture models', default: () => false, parse: bool },

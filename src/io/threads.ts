@@ -136,7 +136,7 @@ export class IoThreads {
     ]);
   }
 
-  /** Every thread joins the shared ports' groups (the main thread's front ends listen first). */
+  /** Every thread joins the shared ports' groups (after the main thread's front ends, when it serves). */
   async listen(http: { host: string; port: number }, grpc: { host: string; port: number }): Promise<void> {
     await Promise.all(this.threads.map((t) => t.rpc.call('listen', http, grpc)));
   }
