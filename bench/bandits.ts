@@ -22,7 +22,7 @@ import { findMax, type FindMaxResult, type LoadOptions } from '../loadtest/cli.j
 import { startSluiceProcess, type SluiceProcess } from '../loadtest/sluice-process.js';
 import { banditManifest, bernoulliEnv, linearEnv, simulate, type SimulationResult } from '../src/learn/bandit/simulation.js';
 import { runBanditKernels } from './bandit-kernels.js';
-import { check, median, table } from './util.js';
+import { check, envPairs, median, table } from './util.js';
 
 const HTTP_TARGET = 0.7;
 
@@ -90,27 +90,16 @@ async function startServer(label: string, key: string, nodeFlags: string[], env:
   return { label, sluice, route, drained, bandit: [], logistic: [], logged: [], drainS: [] };
 }
 
-/** `K=V K2=V2` (SLUICE_BENCH_ALSO_ENV) as an environment; a word without `=` is refused. */
-function envWords(raw: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const w of raw.split(' ').filter((x) => x !== '')) {
-    const eq = w.indexOf('=');
-    check(eq > 0, `SLUICE_BENCH_ALSO_ENV: "${w}" is not NAME=value`);
-    out[w.slice(0, eq)] = w.slice(eq + 1);
-  }
-  return out;
-}
-
 /**
  * The HTTP figures. SLUICE_BENCH_ALSO_NODE_FLAGS (e.g. "--min-semi-space-size=8") and
- * SLUICE_BENCH_ALSO_ENV (e.g. "SLUICE_CONTROL_THREAD=dedicated") start a second server with
+ * SLUICE_BENCH_ALSO_ENV (ENV=VALUE pairs, e.g. "SLUICE_CONTROL_THREAD=dedicated") start a second server with
  * those node/V8 flags and settings and measure it in the same rounds, interleaved (an A/B in
  * one run); SLUICE_BENCH_ROUNDS overrides the rounds (default 3, --quick 1).
  */
 async function overHttp(quick: boolean): Promise<Record<string, number>> {
   const key = `sk_bench_${randomBytes(24).toString('hex')}`;
   const also = (process.env.SLUICE_BENCH_ALSO_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-  const alsoEnv = envWords(process.env.SLUICE_BENCH_ALSO_ENV ?? '');
+  const alsoEnv = envPairs(process.env.SLUICE_BENCH_ALSO_ENV ?? '', 'SLUICE_BENCH_ALSO_ENV');
   const servers: Server[] = [await startServer('defaults', key, [])];
   const figures: Record<string, number> = {};
   try {

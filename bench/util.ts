@@ -79,10 +79,15 @@ export function fmt(n: number): string {
 export function alsoEnv(): Record<string, string> | undefined {
   const raw = process.argv.find((a) => a.startsWith('--also='))?.slice('--also='.length);
   if (!raw) return undefined;
+  return envPairs(raw, '--also');
+}
+
+/** `ENV=VALUE` pairs separated by commas or spaces, as an environment (`what` names their source in errors). */
+export function envPairs(raw: string, what: string): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const kv of raw.split(',')) {
+  for (const kv of raw.split(/[ ,]/).filter((x) => x !== '')) {
     const i = kv.indexOf('=');
-    check(i > 0, `--also: expected ENV=VALUE, got "${kv}"`);
+    check(i > 0, `${what}: expected ENV=VALUE, got "${kv}"`);
     env[kv.slice(0, i)] = kv.slice(i + 1);
   }
   return env;
