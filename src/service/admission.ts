@@ -224,7 +224,7 @@ export class Admission {
    * the whole backlog (seen: accepted p99 20-26 ms against 5-6 ms with the hold).
    */
   private shedUntil = 0;
-  /** The thread's CPU time (ms) when the turn in progress began; -1 if not read (low rate, no clock). */
+  /** The thread's CPU time (ms) when the turn in progress began; -1 where there is no thread clock. */
   private turnCpuStart = -1;
   /** The CPU time (ms) of the last long turn of the streak in progress (see DRAINING); -1 if not read. */
   private lastLongWork = -1;
@@ -247,7 +247,7 @@ export class Admission {
       this.longTurns = 0;
       return;
     }
-    // Like with like: a turn timed by the wall clock (the thread's first busy one) is no yardstick.
+    // Like with like: a turn timed by the wall clock (no thread clock on this platform) is no yardstick.
     const cpu = this.turnCpuStart >= 0 ? work : -1;
     const draining = this.longTurns > 0 && cpu >= 0 && cpu < DRAINING * this.lastLongWork;
     this.lastLongWork = cpu;
@@ -343,8 +343,11 @@ export class Admission {
     if (!this.inTurn) {
       this.inTurn = true;
       this.turnStart = now;
-      // Read only at rates where the rule can apply: a quiet thread pays nothing for it.
-      this.turnCpuStart = busy ? currentThreadCpuMs() : -1;
+      // Read at every turn, busy or not (~0.1-0.5 µs a turn): the first turn of a burst of
+      // traffic comes before the thread counts as busy, and timed by the wall clock it took
+      // the load generator's start-up on the same cores (10-25 ms, descheduled) for a long,
+      // large turn, which started the hold at the start of every find-max step.
+      this.turnCpuStart = currentThreadCpuMs();
       setImmediate(this.turnEnded);
       return false;
     }

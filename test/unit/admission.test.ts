@@ -232,6 +232,37 @@ describe('Admission', () => {
       expect(turn(a, 60, 0.1).some((ok) => !ok)).toBe(true);
     });
 
+    it('times a thread\'s first turn of traffic by its CPU too: a stalled start is no long turn', async () => {
+      const stall = new Int32Array(new SharedArrayBuffer(4));
+      // The first turn after a quiet spell: 60 requests that wait 6 ms without working (new
+      // connections arriving while the load generator starts on the same cores).
+      const stalledStart = (a: Admission) => Array.from({ length: 60 }, (_, i) => {
+        if (i === 1) Atomics.wait(stall, 0, 0, 6);
+        const ok = a.admit();
+        if (ok) a.release();
+        return ok;
+      });
+      const warm = new Admission({ ...opts, turnBudgetMs: 1 });
+      stalledStart(warm);
+      await nextTurn();
+      turn(warm, 60, 0.1);
+      await nextTurn();
+      // Then two working turns past the budget, the second the larger (a growing backlog): one
+      // streak of two, which starts the hold only when it ends. Had the stalled start counted (timed by the wall clock, as when the rule
+      // read the CPU clock only once the thread was busy), the hold would start a turn earlier and
+      // cut the second working turn.
+      const a = new Admission({ ...opts, turnBudgetMs: 1 });
+      expect(stalledStart(a).every(Boolean)).toBe(true);
+      await nextTurn();
+      expect(turn(a, 60, 0.1).every(Boolean)).toBe(true);
+      await nextTurn();
+      expect(turn(a, 80, 0.1).every(Boolean)).toBe(true);
+      await nextTurn();
+      expect(a.refused.turn_budget).toBe(0);
+      // The streak did start the hold: the next long turn is cut.
+      expect(turn(a, 60, 0.1).some((ok) => !ok)).toBe(true);
+    });
+
     it('lets a backlog that shrinks turn by turn drain without refusing (a pause caught up below capacity)', async () => {
       const a = new Admission({ ...opts, turnBudgetMs: 1 });
       // A quick turn of 50 requests: the rate at which turns are timed by the thread's CPU clock.
