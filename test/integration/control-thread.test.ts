@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, fp32Request } from '../helpers/grpc.js';
 import { randomF32 } from '../helpers/random.js';
 import { admin, startFull, type FullServer } from '../helpers/server.js';
+import { tempDir } from '../helpers/services.js';
+import { serve } from '../../src/serve.js';
 import { f32Frame, openStream } from '../helpers/ws.js';
 import { packageDefinition } from '../../src/frontend/grpc/definition.js';
 
@@ -98,21 +100,24 @@ describe('a dedicated control thread: the main thread serves nothing, two worker
 
 describe('a dedicated control thread at shutdown', () => {
   it('turns unready, keeps answering through the grace period, then closes the ports', async () => {
-    const s = await startFull({ ioThreads: 2, workers: 1, controlThread: 'dedicated', startupModels: ['demo-logistic'] });
+    const tmp = await tempDir('sluice-control-thread-');
+    const s = await serve({ dataDir: tmp.dir, httpPort: 0, grpcPort: 0, workers: 1, ioThreads: 2, controlThread: 'dedicated', adminKey: `sk_test_admin_${'x'.repeat(40)}`, startupModels: ['demo-logistic'], reconcileMs: 60_000 });
+    const url = `http://127.0.0.1:${s.httpPort}`;
+    const graceMs = 800;
+    const t0 = Date.now();
+    const stopped = s.stop({ graceMs });
     try {
-      const graceMs = 800;
-      const t0 = Date.now();
-      const stopped = s.stop({ graceMs });
       await new Promise((r) => setTimeout(r, 150));
-      expect((await fetch(`${s.url}/v2/health/ready`)).status).toBe(503);
-      const res = await fetch(`${s.url}/v2/models/demo-logistic/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(randomF32(100, 1)) });
+      expect((await fetch(`${url}/v2/health/ready`)).status).toBe(503);
+      const res = await fetch(`${url}/v2/models/demo-logistic/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(randomF32(100, 1)) });
       expect(res.status).toBe(200);
       await stopped;
       expect(Date.now() - t0).toBeGreaterThanOrEqual(graceMs);
-      await expect(fetch(`${s.url}/v2/health/live`)).rejects.toThrow();
+      await expect(fetch(`${url}/v2/health/live`)).rejects.toThrow();
     } finally {
-      // Stopped above; only the data directory is left.
-      await s.close().catch(() => undefined);
+      // Stopped (also when an expectation failed); then only the data directory is left.
+      await stopped.catch(() => undefined);
+      await tmp.cleanup();
     }
   });
 });
