@@ -1,7 +1,8 @@
 /**
  * The I/O threads of a server (issue #11): the main thread serves the shared ports with its own
- * front ends, and `ioThreads - 1` worker threads (src/io/io-thread.ts) serve them too, each with
- * its own data plane, uWebSockets.js app and grpc-js server; the kernel spreads connections over
+ * front ends, and `ioThreads - 1` worker threads (src/io/io-thread.ts) serve them too (with
+ * SLUICE_CONTROL_THREAD=dedicated the main thread serves none and `ioThreads` workers serve them
+ * all), each with its own data plane, uWebSockets.js app and grpc-js server; the kernel spreads connections over
  * the threads' SO_REUSEPORT sockets. The engine (control plane) publishes versions to every
  * thread through the link each thread gets here.
  *
