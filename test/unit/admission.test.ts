@@ -167,6 +167,16 @@ describe('Admission', () => {
         return ok;
       });
     }
+    const stall = new Int32Array(new SharedArrayBuffer(4));
+    /** A turn of 60 requests that waits 6 ms without working (a descheduled thread, a VM stall). */
+    function stalledTurn(a: Admission): boolean[] {
+      return Array.from({ length: 60 }, (_, i) => {
+        if (i === 1) Atomics.wait(stall, 0, 0, 6);
+        const ok = a.admit();
+        if (ok) a.release();
+        return ok;
+      });
+    }
 
     it('refuses the rest of a turn that runs past its budget once turns have run long in a row', async () => {
       const a = new Admission({ ...opts, turnBudgetMs: 1 });
@@ -202,24 +212,16 @@ describe('Admission', () => {
     });
 
     it('does not count turns that were long because the thread was stalled, not working', async () => {
-      const stall = new Int32Array(new SharedArrayBuffer(4));
-      /** A turn of 60 requests that waits 6 ms without working (a descheduled thread, a VM stall). */
-      const stalled = (a: Admission) => Array.from({ length: 60 }, (_, i) => {
-        if (i === 1) Atomics.wait(stall, 0, 0, 6);
-        const ok = a.admit();
-        if (ok) a.release();
-        return ok;
-      });
       // Compile the path first: a turn that compiles code on this thread works (seen: 0.5 ms).
       const warm = new Admission({ ...opts, turnBudgetMs: 1 });
       for (let t = 0; t < 3; t++) {
-        stalled(warm);
+        stalledTurn(warm);
         await nextTurn();
       }
       // Long in wall time only: such turns never start the hold, however many in a row.
       const a = new Admission({ ...opts, turnBudgetMs: 1 });
       for (let t = 0; t < 4; t++) {
-        expect(stalled(a).every(Boolean)).toBe(true);
+        expect(stalledTurn(a).every(Boolean)).toBe(true);
         await nextTurn();
       }
       expect(a.refused.turn_budget).toBe(0);
@@ -233,26 +235,19 @@ describe('Admission', () => {
     });
 
     it('times a thread\'s first turn of traffic by its CPU too: a stalled start is no long turn', async () => {
-      const stall = new Int32Array(new SharedArrayBuffer(4));
-      // The first turn after a quiet spell: 60 requests that wait 6 ms without working (new
-      // connections arriving while the load generator starts on the same cores).
-      const stalledStart = (a: Admission) => Array.from({ length: 60 }, (_, i) => {
-        if (i === 1) Atomics.wait(stall, 0, 0, 6);
-        const ok = a.admit();
-        if (ok) a.release();
-        return ok;
-      });
+      // The first turn after a quiet spell is a stalled one (new connections arriving while the
+      // load generator starts on the same cores).
       const warm = new Admission({ ...opts, turnBudgetMs: 1 });
-      stalledStart(warm);
+      stalledTurn(warm);
       await nextTurn();
       turn(warm, 60, 0.1);
       await nextTurn();
       // Then two working turns past the budget, the second the larger (a growing backlog): one
-      // streak of two, which starts the hold only when it ends. Had the stalled start counted (timed by the wall clock, as when the rule
-      // read the CPU clock only once the thread was busy), the hold would start a turn earlier and
-      // cut the second working turn.
+      // streak of two, which starts the hold only when it ends. Had the stalled start counted
+      // (timed by the wall clock, as when the rule read the CPU clock only once the thread was
+      // busy), the hold would start a turn earlier and cut the second working turn.
       const a = new Admission({ ...opts, turnBudgetMs: 1 });
-      expect(stalledStart(a).every(Boolean)).toBe(true);
+      expect(stalledTurn(a).every(Boolean)).toBe(true);
       await nextTurn();
       expect(turn(a, 60, 0.1).every(Boolean)).toBe(true);
       await nextTurn();
