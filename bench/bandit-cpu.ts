@@ -14,28 +14,14 @@
  * Correctness first: each model's answer to the bench's body is checked (the logistic formula;
  * the bandit's arm, propensity and event id), and the logged phase's decisions must reach the log.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { serve } from '../src/serve.js';
 import { H2LOAD_WARM_UP_S, h2loadRate, hasH2load } from './h2load.js';
 import { demoAnswer } from './engine-util.js';
+import { cpuPerRequest, threadTicks } from './thread-cpu.js';
 import { check, median, table } from './util.js';
-
-/** CPU ticks (1/100 s) of each thread of this process, and the nice value it runs at. */
-function threadTicks(): Map<string, { ticks: number; nice: number }> {
-  const out = new Map<string, { ticks: number; nice: number }>();
-  for (const t of readdirSync('/proc/self/task')) {
-    try {
-      // Fields after the command name (which may hold spaces), from field 3 on.
-      const f = readFileSync(`/proc/self/task/${t}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      out.set(t, { ticks: Number(f[11]) + Number(f[12]), nice: Number(f[16]) });
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return out;
-}
 
 export async function runBanditCpu(): Promise<Record<string, number>> {
   if (!(await hasH2load())) {
@@ -97,17 +83,7 @@ export async function runBanditCpu(): Promise<Record<string, number>> {
         if (phase === 'logged') await route(false);
         // CPU per request over the whole run, warm-up included (its requests are not counted).
         const requests = rate * (seconds + H2LOAD_WARM_UP_S);
-        const cpu: Record<string, number> = { 'I/O threads': 0, 'control thread': 0, main: 0, database: 0, 'other threads': 0 };
-        // The worker I/O threads are the busiest threads at nice 0 other than the main thread.
-        const workerIds = new Set([...t1].filter(([id, b]) => id !== String(process.pid) && b.nice === 0)
-          .map(([id, b]) => [id, b.ticks - (t0.get(id)?.ticks ?? 0)] as const)
-          .sort((a, b) => b[1] - a[1]).slice(0, ioWorkers).map(([id]) => id));
-        for (const [id, b] of t1) {
-          const us = ((b.ticks - (t0.get(id)?.ticks ?? 0)) * 10_000) / requests;
-          const kind = (id === String(process.pid) && !dedicated) || workerIds.has(id) ? 'I/O threads' : id === String(process.pid) ? 'control thread' : b.nice > 0 ? 'database' : 'other threads';
-          cpu[kind] = (cpu[kind] ?? 0) + us;
-          if (id === String(process.pid)) cpu.main = us;
-        }
+        const cpu = cpuPerRequest(t0, t1, requests, ioWorkers, dedicated);
         perPhase.get(phase)!.rate.push(rate);
         perPhase.get(phase)!.cpu.push(cpu);
       }
@@ -117,7 +93,7 @@ export async function runBanditCpu(): Promise<Record<string, number>> {
     table(`Capacity and CPU µs per request by thread, h2load --h1 32 connections, ${seconds} s per phase, ${rounds} interleaved round(s), medians (control thread: ${s.config.controlThread}, ${s.ioThreads} I/O threads)`,
       ['phase', 'req/s', 'I/O threads', dedicated ? 'main thread (the dedicated control thread)' : 'of which the main thread (I/O thread 0 and the control plane)', 'database thread', 'other threads (GC helpers)', 'all'],
       phases.map((p) => [label[p], Math.round(median(perPhase.get(p)!.rate)), cell(p, 'I/O threads'), cell(p, 'main'), cell(p, 'database'), cell(p, 'other threads'),
-        median(perPhase.get(p)!.cpu.map((c) => c['I/O threads']! + c['control thread']! + c.database! + c['other threads']!)).toFixed(1)]));
+        cell(p, 'all')]));
     const ratio = median(perPhase.get('bandit')!.rate) / median(perPhase.get('logistic')!.rate);
     console.log(`demo-bandit / demo-logistic capacity (closed loop, not issue #13's p99-bounded rate): ${ratio.toFixed(2)}`);
     return { banditOverLogisticCapacity: ratio };

@@ -12,7 +12,8 @@
  *     of 5 s (--quick 2 s): median of the per-round route/default ratios, target >= 0.9. Beside
  *     it, the server's CPU time per request (every thread of this process: I/O threads, the
  *     embedded database's, V8's helpers; h2load is a child process, not counted), which varies
- *     far less from run to run than capacity on a shared 2-vCPU machine.
+ *     far less from run to run than capacity on a shared 2-vCPU machine, and the routed extra
+ *     by thread kind (bench/thread-cpu.ts: I/O threads, the database's, V8's helpers).
  *  2. p99: the open-loop harness at SLUICE_BENCH_ROUTING_RATE req/s (default 2,000) for 5 s
  *     per phase (no unit id: random assignment), interleaved.
  * The server runs in this process (serve(), embedded registry in a fresh directory, admission
@@ -30,6 +31,7 @@ import { projectRoot } from '../src/paths.js';
 import { hasH2load } from './h2load.js';
 import { checkedFeatures, jsonBody } from './single-row.js';
 import { demoAnswer } from './engine-util.js';
+import { THREAD_KINDS, cpuPerRequest, threadTicks } from './thread-cpu.js';
 import { check, median, table } from './util.js';
 
 const run = promisify(execFile);
@@ -111,6 +113,10 @@ export async function runRouting(opts: { quick?: boolean } = {}): Promise<Record
     const rows: Array<Array<string | number>> = [];
     const ratios: number[] = [];
     const cpuExtra: number[] = [];
+    // The routed extra by thread kind (bench/thread-cpu.ts), per round.
+    const extraByKind: Array<Record<string, number>> = [];
+    const dedicated = s.config.controlThread === 'dedicated';
+    const ioWorkers = dedicated ? s.ioThreads : s.ioThreads - 1;
     // What became of the routed phases' decisions: written to the database, or dropped (the
     // buffer was full: the database thread yields CPU to serving under saturation).
     let routedLogged = 0;
@@ -119,14 +125,15 @@ export async function runRouting(opts: { quick?: boolean } = {}): Promise<Record
       const order = r % 2 === 0 ? ['default', 'route'] : ['route', 'default'];
       const got: Record<string, number> = {};
       const cpu: Record<string, number> = {};
+      const byKind: Record<string, Record<string, number>> = {};
       for (const phase of order) {
         await s.engine.setRoute('demo-logistic', phase === 'route' ? route : undefined);
         const before = s.decisions.stats;
-        const cpu0 = process.cpuUsage();
+        const t0 = threadTicks();
         got[phase] = await h2loadUnit(url, bodyFile, seconds);
-        const used = process.cpuUsage(cpu0);
         // Per request at the measured rate over the whole run, warm-up included.
-        cpu[phase] = (used.user + used.system) / (got[phase]! * (seconds + WARM_UP_S));
+        byKind[phase] = cpuPerRequest(t0, threadTicks(), got[phase]! * (seconds + WARM_UP_S), ioWorkers, dedicated);
+        cpu[phase] = byKind[phase]!.all!;
         if (phase === 'route') {
           await s.decisions.flush();
           routedLogged += s.decisions.stats.logged - before.logged;
@@ -135,11 +142,14 @@ export async function runRouting(opts: { quick?: boolean } = {}): Promise<Record
       }
       ratios.push(got.route! / got.default!);
       cpuExtra.push(cpu.route! - cpu.default!);
+      extraByKind.push(Object.fromEntries([...THREAD_KINDS, 'main'].map((k) => [k, byKind.route![k]! - byKind.default![k]!])));
       rows.push([`round ${r + 1} (${order[0]} first)`, Math.round(got.default!), Math.round(got.route!), (got.route! / got.default!).toFixed(3), cpu.default!.toFixed(1), cpu.route!.toFixed(1)]);
     }
     table(`HTTP single-row JSON capacity, h2load --h1 32 connections, ${seconds} s per phase`, ['', 'default route req/s', 'two-variant hash route req/s', 'route/default', 'server CPU µs/req default', 'routed'], rows);
     const ratio = median(ratios);
     console.log(`  route/default, median of rounds: ${ratio.toFixed(3)} (target >= ${TARGET}); server CPU per routed request above the default's, median: ${median(cpuExtra).toFixed(1)} µs`);
+    console.log(`  of which, by thread (medians, µs): ${THREAD_KINDS.filter((k) => !(k === 'control thread' && !dedicated))
+      .map((k) => `${k} ${median(extraByKind.map((e) => e[k]!)).toFixed(1)}`).join(', ')}; the main thread${dedicated ? '' : ' (I/O thread 0 and the control plane)'} ${median(extraByKind.map((e) => e.main!)).toFixed(1)}`);
     const where = s.config.databaseUrl === undefined ? `embedded database thread at nice ${s.config.embeddedDbNice}` : 'PostgreSQL';
     console.log(`  routed phases' decisions: ${routedLogged} written, ${routedDropped} dropped (buffer full; ${where})`);
 
