@@ -157,8 +157,7 @@ async function overHttp(quick: boolean): Promise<Record<string, number>> {
     }
   } finally {
     for (const sv of servers) {
-      sv.sluice.child.kill('SIGTERM');
-      await sv.sluice.exited;
+      await sv.sluice.stop();
     }
   }
   return figures;

@@ -152,7 +152,6 @@ export async function runDashboard(opts: { quick?: boolean } = {}): Promise<Reco
     console.log(`  throughput ratio open / closed (CPU per request closed / open, all rounds): ${overall.toFixed(3)} (target >= 0.95)`);
     return { ratio: overall, medianRoundRatio: median(ratios), cpuOpenUs: median(cpu.open), cpuClosedUs: median(cpu.closed), dashboardMsPerS };
   } finally {
-    server.child.kill('SIGTERM');
-    await server.exited;
+    await server.stop();
   }
 }

@@ -156,8 +156,7 @@ export async function runDrift(opts: { quick?: boolean } = {}): Promise<Record<s
     return { samplerPerRequestNs: costs.perRequestNs, engineRatio: engine.ratio, engineOnPerS: engine.on, engineOffPerS: engine.off, serverRatio: median(ratios), cpuOnUs: median(cpu.on), cpuOffUs: median(cpu.off) };
   } finally {
     for (const s of Object.values(servers)) {
-      s.child.kill('SIGTERM');
-      await s.exited;
+      await s.stop();
     }
   }
 }

@@ -143,8 +143,8 @@ export async function runGrpc(opts: { quick?: boolean } = {}): Promise<Record<st
     }
 
   } finally {
-    sluice.child.kill('SIGTERM');
     bare.child.kill('SIGTERM');
+    await sluice.stop();
   }
   return figures;
 }

@@ -122,8 +122,8 @@ export async function runHttp(opts: { quick?: boolean } = {}): Promise<Record<st
     console.log(`Binary 1,024-row batches: Sluice ${cell(maxBinary, 1024)}; bare uWS moving the same batches without computing (transport only) ${cell(maxBinaryBare, 1024)}`);
     console.log(`Sluice / bare uWS, medians of the rounds: ${Math.round(figures.maxSluice)} / ${Math.round(figures.maxBare)} = ${figures.ratio.toFixed(2)}`);
   } finally {
-    sluice.child.kill('SIGTERM');
     bare.child.kill('SIGTERM');
+    await sluice.stop();
   }
   return figures;
 }

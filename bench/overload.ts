@@ -213,12 +213,11 @@ async function runScenario(sc: Scenario, quick: boolean): Promise<Record<string,
         console.log(`\nVariant ${label} (same capacity ${Math.round(capacity)} req/s and p99 at capacity ${atCapacity.latencyMs.p99.toFixed(2)} ms):`);
         printAcceptance(v, capacity, atCapacity.latencyMs.p99, overloadS);
       } finally {
-        variant.child.kill('SIGTERM');
+        await variant.stop();
       }
     }
   } finally {
-    sluice.child.kill('SIGTERM');
-    unprotected.child.kill('SIGTERM');
+    await Promise.all([sluice.stop(), unprotected.stop()]);
   }
   return figures;
 }

@@ -44,8 +44,7 @@ async function startOnce(busy: number): Promise<{ startMs: number; readMs: numbe
       await checkDemoLogisticOverHttp(s.http);
       return { startMs: s.startMs, readMs: await registryReadMs(s.http, key) };
     } finally {
-      s.child.kill('SIGTERM');
-      await s.exited;
+      await s.stop();
     }
   } finally {
     for (const c of spinners) c.kill('SIGKILL');

@@ -125,7 +125,7 @@ export async function runStreams(opts: { quick?: boolean } = {}): Promise<Record
     table('Streaming throughput, demo-logistic, 1,024-row requests, 16 in flight', ['stream', 'rows/s'],
       [['gRPC ModelStreamInfer', figures.grpcStreamRowsPerSec], ['WebSocket msgpack', figures.wsRowsPerSec]]);
   } finally {
-    sluice.child.kill('SIGTERM');
+    await sluice.stop();
   }
   return figures;
 }

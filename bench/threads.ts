@@ -96,10 +96,7 @@ Correctness, servers for ${what} (demo-logistic over fresh connections, against 
 }
 
 async function stopServer(s: Server): Promise<void> {
-  s.proc.child.kill('SIGTERM');
-  const killed = setTimeout(() => s.proc.child.kill('SIGKILL'), 15_000);
-  await s.proc.exited;
-  clearTimeout(killed);
+  await s.proc.stop();
   live.delete(s.proc.child);
 }
 

@@ -27,6 +27,8 @@ export interface SluiceProcessOptions {
    * launcher stops it in its own order (the cluster: balancer first, then replicas).
    */
   detached?: boolean;
+  /** Longest the server may take to log "serving" before it is killed and the start fails (default START_TIMEOUT_MS). */
+  startTimeoutMs?: number;
 }
 
 export interface SluiceProcess {
@@ -35,16 +37,37 @@ export interface SluiceProcess {
   http: string;
   /** 127.0.0.1:<port> */
   grpc: string;
+  /** Its data directory: the fresh one the launcher made (removed once it exits), or SLUICE_DATA_DIR as given. */
+  dataDir: string;
   /** Milliseconds from the spawn to the "serving" line. */
   startMs: number;
-  /** Resolves with the exit code once the process has exited. */
+  /** Resolves with the exit code once the process has exited (and its fresh data directory is removed). */
   exited: Promise<number | null>;
+  /**
+   * SIGTERM, then SIGKILL if it has not exited within `killAfterMs` (default 15 s); resolves
+   * once it has exited and its fresh data directory is removed. Killing the child without
+   * awaiting this left the directory behind whenever the launcher exited first.
+   */
+  stop(killAfterMs?: number): Promise<number | null>;
 }
 
-/** Resolves once the server serves; rejects (with its log tail) if it exits before. */
+/** Longest a server may take to log "serving" (a first start compiles and loads every model). */
+const START_TIMEOUT_MS = 120_000;
+
+/** Log levels that hide the info-level "serving" line the launcher waits for. */
+const QUIET_LEVELS = new Set(['warn', 'error', 'fatal', 'silent']);
+
+/**
+ * Resolves once the server serves; rejects (with its log tail) if it exits before, or has not
+ * logged "serving" within the start timeout (then it is killed).
+ */
 export function startSluiceProcess(o: SluiceProcessOptions = {}): Promise<SluiceProcess> {
   const t0 = Date.now();
   const env = o.env ?? {};
+  // Without the "serving" line the launcher would wait forever (a --also=SLUICE_LOG_LEVEL=warn A/B did).
+  if (env.SLUICE_LOG_LEVEL !== undefined && QUIET_LEVELS.has(env.SLUICE_LOG_LEVEL)) {
+    return Promise.reject(new Error(`SLUICE_LOG_LEVEL=${env.SLUICE_LOG_LEVEL}: the launcher waits for the "sluice: serving" line, logged at info; use info or debug`));
+  }
   const freshDataDir = env.SLUICE_DATA_DIR === undefined ? mkdtempSync(path.join(tmpdir(), 'sluice-process-')) : undefined;
   const child = spawn(process.execPath, [...(o.nodeFlags ?? []), path.join(projectRoot, 'dist/src/main.js')], {
     env: { ...process.env, SLUICE_LOG_LEVEL: 'info', SLUICE_HTTP_PORT: '0', SLUICE_GRPC_PORT: '0', SLUICE_DRAIN_GRACE_MS: '0', ...(freshDataDir ? { SLUICE_DATA_DIR: freshDataDir } : {}), ...env },
@@ -56,6 +79,12 @@ export function startSluiceProcess(o: SluiceProcessOptions = {}): Promise<Sluice
     resolve(code);
   }));
   return new Promise((resolve, reject) => {
+    const timeoutMs = o.startTimeoutMs ?? START_TIMEOUT_MS;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`sluice did not log "serving" within ${timeoutMs / 1000} s: ${buf.slice(-2000)}`));
+    }, timeoutMs);
+    timer.unref();
     let buf = '';
     let serving = false;
     let partial = '';
@@ -72,9 +101,23 @@ export function startSluiceProcess(o: SluiceProcessOptions = {}): Promise<Sluice
       const line = buf.slice(0, buf.lastIndexOf('\n') + 1).split('\n').find((l) => l.includes('"sluice: serving"'));
       if (!line) return;
       serving = true;
+      clearTimeout(timer);
       const j = JSON.parse(line) as { url: string; grpc: string };
-      resolve({ child, http: j.url, grpc: j.grpc, startMs: Date.now() - t0, exited });
+      resolve({ child, http: j.url, grpc: j.grpc, dataDir: freshDataDir ?? env.SLUICE_DATA_DIR!, startMs: Date.now() - t0, exited, stop: (killAfterMs = 15_000) => stopChild(child, exited, killAfterMs) });
     });
-    child.once('exit', (code) => reject(new Error(`sluice exited ${code} before serving: ${buf.slice(-2000)}`)));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`sluice exited ${code} before serving: ${buf.slice(-2000)}`));
+    });
   });
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<number | null>, killAfterMs: number): Promise<number | null> {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  const killer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+  try {
+    return await exited;
+  } finally {
+    clearTimeout(killer);
+  }
 }

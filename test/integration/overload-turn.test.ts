@@ -32,7 +32,7 @@ describe('overload: the turn budget', () => {
     await writeFixture(root, 'busy', '1', { op: 'sum', delay_us: 300 }, { dispatch: 'inline' });
   });
   afterAll(async () => {
-    for (const s of servers) s.child.kill('SIGTERM');
+    await Promise.all(servers.map((s) => s.stop()));
     await rm(root, { recursive: true, force: true });
   });
 
