@@ -28,7 +28,8 @@
  *    thread's CPU time was stalled, not overfed), the last of them did not do clearly less work
  *    than the one before (a backlog that shrinks turn by turn is draining by itself: the turns
  *    after a GC pause or a descheduled stretch below capacity), and either it did LARGE_TURN
- *    budgets of work or the event loop was hardly ever idle since the interval before
+ *    budgets of work that arrived at an overload's rate (ARRIVING: not the backlog of a thread
+ *    descheduled mid-turn below capacity) or the event loop was hardly ever idle since the interval before
  *    (BUSY_LOOP: turns just past the budget at half capacity, on a machine shared with other
  *    busy threads, are not an overload); and for an interval after the last such streak, a
  *    turn that runs past it refuses the rest of what it reads. That bounds a turn, and
@@ -107,6 +108,17 @@ const DRAINING = 0.75;
  */
 const LARGE_TURN = 2;
 const BUSY_LOOP = 0.9;
+/**
+ * A large turn starts the hold on its own only if the work it found arrived at this rate at
+ * least: its CPU time over the previous long turn's wall time (what queued while that turn ran),
+ * in CPU ms per wall ms. Descheduling does not move this estimate: work arrives by the wall clock
+ * in a stall as in an overload. At 2x capacity it read ~1 a thread on this 2-vCPU machine, at
+ * capacity ~0.45-0.55; a thread descheduled mid-turn below capacity finds the next turn large
+ * (everything that arrived meanwhile) at the load's own rate (0.2-0.3 at 40-50% of capacity),
+ * which started the hold without this (31 refusals in 60 s at 4,500 req/s on the overload
+ * bench's busy-inline fixture, 2026-12-06).
+ */
+const ARRIVING = 0.5;
 /** Additive increase of the accepted fraction per calm interval (0.5 -> 1 in ten intervals). */
 const ACCEPT_STEP = 0.05;
 
@@ -228,6 +240,8 @@ export class Admission {
   private turnCpuStart = -1;
   /** The CPU time (ms) of the last long turn of the streak in progress (see DRAINING); -1 if not read. */
   private lastLongWork = -1;
+  /** The wall time (ms) of the last long turn of the streak in progress (see ARRIVING). */
+  private lastLongWall = 0;
   /** Event-loop utilisation marks at the last two interval ends (the window BUSY_LOOP looks at). */
   private eluLast: EventLoopUtilization | undefined;
   private eluBefore: EventLoopUtilization | undefined;
@@ -250,10 +264,13 @@ export class Admission {
     // Like with like: a turn timed by the wall clock (no thread clock on this platform) is no yardstick.
     const cpu = this.turnCpuStart >= 0 ? work : -1;
     const draining = this.longTurns > 0 && cpu >= 0 && cpu < DRAINING * this.lastLongWork;
+    // The rate at which this turn's work arrived (unknown without a thread clock: the streak decides).
+    const arriving = this.longTurns === 0 || cpu < 0 || cpu >= ARRIVING * this.lastLongWall;
     this.lastLongWork = cpu;
+    this.lastLongWall = wall;
     if (++this.longTurns < LONG_TURNS) return;
     // Once held, every long turn extends the hold (a cut turn's work says nothing of the backlog).
-    if (now < this.shedUntil || (!draining && (work >= LARGE_TURN * budget || this.loopBusy()))) this.shedUntil = now + INTERVAL_MS;
+    if (now < this.shedUntil || (!draining && ((work >= LARGE_TURN * budget && arriving) || this.loopBusy()))) this.shedUntil = now + INTERVAL_MS;
   };
 
   /** Whether the event loop was idle (waiting for I/O) less than 1 - BUSY_LOOP of the time since the interval before last ended. */

@@ -154,10 +154,11 @@ describe('Admission', () => {
     /**
      * One turn of the loop: `n` requests, each admitted one computing for `workMs` of this
      * thread's CPU time (the clock the rule reads: a test machine that deschedules the thread
-     * stretches the turn, not the work).
+     * stretches the turn, not the work). `midway` runs before the middle request (a stall).
      */
-    function turn(a: Admission, n: number, workMs: number): boolean[] {
-      return Array.from({ length: n }, () => {
+    function turn(a: Admission, n: number, workMs: number, midway?: () => void): boolean[] {
+      return Array.from({ length: n }, (_, i) => {
+        if (i === n >> 1) midway?.();
         const ok = a.admit();
         if (ok) {
           const until = currentThreadCpuMs() + workMs;
@@ -281,6 +282,44 @@ describe('Admission', () => {
       const cut = turn(a, 30, 0.1);
       expect(cut.some((ok) => !ok)).toBe(true);
       expect(a.refused.turn_budget).toBe(cut.filter((ok) => !ok).length);
+    });
+
+    it('lets through the catch-up of a thread descheduled mid-turn below capacity, and still holds an overload\'s large turns', async () => {
+      const calm = { ...opts, turnBudgetMs: 2, lagTargetMs: 1000 }; // the lag signal out of the way: this is about turns
+      // A working turn (45 requests of 0.1 ms) stretched to ~20 ms by a 16 ms stall, then the
+      // next turn finds everything that arrived meanwhile: 4.5 ms of work, two budgets and more
+      // and no less than the turn before, but arrived at ~0.2 ms of work per ms (a light load).
+      const descheduledTurn = (a: Admission) => turn(a, 45, 0.1, () => Atomics.wait(stall, 0, 0, 16));
+      const afterIdle = async (a: Admission) => {
+        a.start();
+        await sleep(130); // two intervals of an idle loop: the busy-loop path says no
+      };
+      const a = new Admission(calm);
+      try {
+        await afterIdle(a);
+        expect(descheduledTurn(a).every(Boolean)).toBe(true);
+        await nextTurn();
+        expect(turn(a, 45, 0.1).every(Boolean)).toBe(true);
+        await nextTurn();
+        // The hold did not start: the third turn is let through whole (the old rule cut it).
+        expect(turn(a, 45, 0.1).every(Boolean)).toBe(true);
+        expect(a.refused.turn_budget).toBe(0);
+      } finally {
+        a.stop();
+      }
+      // The control: the same large turns back to back (work arriving as fast as it is done, as
+      // at the onset of an overload) start the hold on the same idle loop; the third is cut.
+      const b = new Admission(calm);
+      try {
+        await afterIdle(b);
+        for (const n of [45, 50]) {
+          expect(turn(b, n, 0.1).every(Boolean)).toBe(true);
+          await nextTurn();
+        }
+        expect(turn(b, 45, 0.1).some((ok) => !ok)).toBe(true);
+      } finally {
+        b.stop();
+      }
     });
 
     it('holds turns just past the budget only on an event loop that was hardly ever idle', async () => {
