@@ -3,7 +3,8 @@
  * its body is read or decoded, so that a refusal costs almost nothing and the accepted requests
  * keep their latency when more arrives than the server can answer.
  *
- * Three signals, for the two places where the queue grows under overload (1 and 3 watch the same one):
+ * Three signals, for the two places where the queue grows under overload (1 and 3 watch the same one;
+ * the control laws of 1 and 2 are in admission-laws.ts):
  *
  * 1. The event loop and the kernel. Models that run inline answer synchronously, so nothing
  *    queues inside the engine: under open-loop overload the requests wait unread in socket
@@ -51,6 +52,7 @@
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { SluiceError } from '../errors.js';
 import { currentThreadCpuMs } from '../native.js';
+import { DelayLimit, LagShedder, MIN_REQUESTS } from './admission-laws.js';
 
 export interface AdmissionOptions {
   enabled: boolean;
@@ -72,16 +74,6 @@ export interface AdmissionOptions {
 /** How often the loop is probed, and how long one control interval lasts (at least). */
 const PROBE_MS = 5;
 const INTERVAL_MS = 50;
-/** The accepted fraction never falls below this: some requests keep measuring the server. */
-const MIN_ACCEPT = 0.05;
-/**
- * Fewer requests than this in an interval (1,000 req/s) cannot be what makes the loop late: at
- * such rates a late loop is a busy neighbour on the machine, a long admin task (a swap storm
- * loading versions) or a test suite beside it, and its backlog is gone as soon as the turn ends.
- * Shedding there only fails requests (seen: a sequential client, and 300 req/s during a swap
- * storm, refused on a loaded 2-vCPU machine).
- */
-const MIN_REQUESTS = 50;
 /**
  * Turns in a row that must have run past the budget (in wall time, and half of it in the
  * thread's CPU time) before the budget holds. One is a burst, or a thread catching up after a
@@ -119,91 +111,6 @@ const BUSY_LOOP = 0.9;
  * bench's busy-inline fixture, 2026-12-06).
  */
 const ARRIVING = 0.5;
-/** Additive increase of the accepted fraction per calm interval (0.5 -> 1 in ten intervals). */
-const ACCEPT_STEP = 0.05;
-
-/**
- * The accepted fraction of new requests, driven by event-loop lag (pure: fed by the probe, or
- * by a test). `observe` takes each probe's lag; `endInterval` applies the control law.
- */
-export class LagShedder {
-  /** Fraction of new requests to accept, in [MIN_ACCEPT, 1]. */
-  accept = 1;
-  private minLag = Infinity;
-  /** Smoothed lag, for metrics. */
-  lagMs = 0;
-
-  constructor(private readonly targetMs: number) {}
-
-  observe(lagMs: number): void {
-    if (lagMs < this.minLag) this.minLag = lagMs;
-    this.lagMs += (lagMs - this.lagMs) * 0.2;
-  }
-
-  /**
-   * `requests`: how many requests were decided during the interval. Lag with hardly any traffic
-   * is not a queue of requests (start-up, a busy neighbour on the machine, a long admin task):
-   * it never sheds, and counts as calm.
-   */
-  endInterval(requests: number): void {
-    const min = this.minLag;
-    this.minLag = Infinity;
-    if (min === Infinity) return;
-    if (requests < MIN_REQUESTS) {
-      // A quiet interval proves there is no queue of requests: admit everything again at once
-      // (else the first requests after a burst are refused for up to a second).
-      this.accept = 1;
-    } else if (min > this.targetMs) {
-      // A standing queue: cut in proportion to how far over the target it stands (at least
-      // 10%, at most to a quarter per interval: a queue growing fast must be met fast).
-      const cut = Math.min(0.9, Math.max(0.25, this.targetMs / min));
-      this.accept = Math.max(MIN_ACCEPT, this.accept * cut);
-    } else {
-      // No standing queue (spikes are not one): admit more. Growing on every such interval,
-      // not only on spotless ones, is what brings a noisy machine back to normal quickly.
-      this.accept = Math.min(1, this.accept + ACCEPT_STEP);
-    }
-  }
-}
-
-/**
- * The adaptive in-flight limit, driven by queueing delay (pure: fed by the engine's batchers,
- * or by a test). `observe` takes each request's queueing delay; `endInterval` applies the law.
- */
-export class DelayLimit {
-  limit: number;
-  private minDelay = Infinity;
-  private peakInFlight = 0;
-
-  constructor(private readonly targetMs: number, private readonly min: number, private readonly max: number) {
-    this.limit = max;
-  }
-
-  observe(delayMs: number): void {
-    if (delayMs < this.minDelay) this.minDelay = delayMs;
-  }
-
-  /** Notes how much of the limit is in use (growth only makes sense when it is). */
-  inUse(inFlight: number): void {
-    if (inFlight > this.peakInFlight) this.peakInFlight = inFlight;
-  }
-
-  endInterval(): void {
-    const min = this.minDelay;
-    const peak = this.peakInFlight;
-    this.minDelay = Infinity;
-    this.peakInFlight = 0;
-    if (min === Infinity) return; // nothing queued: no evidence either way
-    if (min > this.targetMs) {
-      // Little's law: at the same throughput, cutting in-flight by target/delay brings the
-      // delay to the target; at most halve, at least 10%, per interval.
-      const cut = Math.min(0.9, Math.max(0.5, this.targetMs / min));
-      this.limit = Math.max(this.min, Math.floor(this.limit * cut));
-    } else if (peak >= this.limit * 0.5) {
-      this.limit = Math.min(this.max, this.limit + Math.max(1, Math.round(Math.sqrt(this.limit))));
-    }
-  }
-}
 
 export type RefusalReason = 'event_loop' | 'turn_budget' | 'in_flight';
 
@@ -264,8 +171,9 @@ export class Admission {
     // Like with like: a turn timed by the wall clock (no thread clock on this platform) is no yardstick.
     const cpu = this.turnCpuStart >= 0 ? work : -1;
     const draining = this.longTurns > 0 && cpu >= 0 && cpu < DRAINING * this.lastLongWork;
-    // The rate at which this turn's work arrived (unknown without a thread clock: the streak decides).
-    const arriving = this.longTurns === 0 || cpu < 0 || cpu >= ARRIVING * this.lastLongWall;
+    // The rate at which this turn's work arrived, against the last long turn of the streak (read
+    // only from the streak's second turn on; unknown without a thread clock: the streak decides).
+    const arriving = cpu < 0 || cpu >= ARRIVING * this.lastLongWall;
     this.lastLongWork = cpu;
     this.lastLongWall = wall;
     if (++this.longTurns < LONG_TURNS) return;

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { currentThreadCpuMs } from '../../src/native.js';
-import { Admission, DelayLimit, LagShedder } from '../../src/service/admission.js';
+import { Admission } from '../../src/service/admission.js';
+import { DelayLimit, LagShedder } from '../../src/service/admission-laws.js';
 
 const opts = { enabled: true, lagTargetMs: 3, turnBudgetMs: 2, queueTargetMs: 5, minInFlight: 4, maxInFlight: 256, retryAfterS: 1 };
 

@@ -1,0 +1,102 @@
+/**
+ * The two control laws of admission control (src/service/admission.ts) that run once per
+ * interval, pure (fed by the probe and the engine's batchers, or by a test): the accepted
+ * fraction driven by event-loop lag (signal 1 there) and the in-flight limit driven by
+ * batcher queueing delay (signal 2).
+ */
+
+/** The accepted fraction never falls below this: some requests keep measuring the server. */
+const MIN_ACCEPT = 0.05;
+/**
+ * Fewer requests than this in an interval (1,000 req/s) cannot be what makes the loop late: at
+ * such rates a late loop is a busy neighbour on the machine, a long admin task (a swap storm
+ * loading versions) or a test suite beside it, and its backlog is gone as soon as the turn ends.
+ * Shedding there only fails requests (seen: a sequential client, and 300 req/s during a swap
+ * storm, refused on a loaded 2-vCPU machine).
+ */
+export const MIN_REQUESTS = 50;
+/** Additive increase of the accepted fraction per calm interval (0.5 -> 1 in ten intervals). */
+const ACCEPT_STEP = 0.05;
+
+/**
+ * The accepted fraction of new requests, driven by event-loop lag (pure: fed by the probe, or
+ * by a test). `observe` takes each probe's lag; `endInterval` applies the control law.
+ */
+export class LagShedder {
+  /** Fraction of new requests to accept, in [MIN_ACCEPT, 1]. */
+  accept = 1;
+  private minLag = Infinity;
+  /** Smoothed lag, for metrics. */
+  lagMs = 0;
+
+  constructor(private readonly targetMs: number) {}
+
+  observe(lagMs: number): void {
+    if (lagMs < this.minLag) this.minLag = lagMs;
+    this.lagMs += (lagMs - this.lagMs) * 0.2;
+  }
+
+  /**
+   * `requests`: how many requests were decided during the interval. Lag with hardly any traffic
+   * is not a queue of requests (start-up, a busy neighbour on the machine, a long admin task):
+   * it never sheds, and counts as calm.
+   */
+  endInterval(requests: number): void {
+    const min = this.minLag;
+    this.minLag = Infinity;
+    if (min === Infinity) return;
+    if (requests < MIN_REQUESTS) {
+      // A quiet interval proves there is no queue of requests: admit everything again at once
+      // (else the first requests after a burst are refused for up to a second).
+      this.accept = 1;
+    } else if (min > this.targetMs) {
+      // A standing queue: cut in proportion to how far over the target it stands (at least
+      // 10%, at most to a quarter per interval: a queue growing fast must be met fast).
+      const cut = Math.min(0.9, Math.max(0.25, this.targetMs / min));
+      this.accept = Math.max(MIN_ACCEPT, this.accept * cut);
+    } else {
+      // No standing queue (spikes are not one): admit more. Growing on every such interval,
+      // not only on spotless ones, is what brings a noisy machine back to normal quickly.
+      this.accept = Math.min(1, this.accept + ACCEPT_STEP);
+    }
+  }
+}
+
+/**
+ * The adaptive in-flight limit, driven by queueing delay (pure: fed by the engine's batchers,
+ * or by a test). `observe` takes each request's queueing delay; `endInterval` applies the law.
+ */
+export class DelayLimit {
+  limit: number;
+  private minDelay = Infinity;
+  private peakInFlight = 0;
+
+  constructor(private readonly targetMs: number, private readonly min: number, private readonly max: number) {
+    this.limit = max;
+  }
+
+  observe(delayMs: number): void {
+    if (delayMs < this.minDelay) this.minDelay = delayMs;
+  }
+
+  /** Notes how much of the limit is in use (growth only makes sense when it is). */
+  inUse(inFlight: number): void {
+    if (inFlight > this.peakInFlight) this.peakInFlight = inFlight;
+  }
+
+  endInterval(): void {
+    const min = this.minDelay;
+    const peak = this.peakInFlight;
+    this.minDelay = Infinity;
+    this.peakInFlight = 0;
+    if (min === Infinity) return; // nothing queued: no evidence either way
+    if (min > this.targetMs) {
+      // Little's law: at the same throughput, cutting in-flight by target/delay brings the
+      // delay to the target; at most halve, at least 10%, per interval.
+      const cut = Math.min(0.9, Math.max(0.5, this.targetMs / min));
+      this.limit = Math.max(this.min, Math.floor(this.limit * cut));
+    } else if (peak >= this.limit * 0.5) {
+      this.limit = Math.min(this.max, this.limit + Math.max(1, Math.round(Math.sqrt(this.limit))));
+    }
+  }
+}
