@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { hidesInfo } from '../src/log.js';
 import { projectRoot } from '../src/paths.js';
 
 export interface SluiceProcessOptions {
@@ -54,8 +55,6 @@ export interface SluiceProcess {
 /** Longest a server may take to log "serving" (a first start compiles and loads every model). */
 const START_TIMEOUT_MS = 120_000;
 
-/** Log levels that hide the info-level "serving" line the launcher waits for. */
-const QUIET_LEVELS = new Set(['warn', 'error', 'fatal', 'silent']);
 
 /**
  * Resolves once the server serves; rejects (with its log tail) if it exits before, or has not
@@ -65,7 +64,7 @@ export function startSluiceProcess(o: SluiceProcessOptions = {}): Promise<Sluice
   const t0 = Date.now();
   const env = o.env ?? {};
   // Without the "serving" line the launcher would wait forever (a --also=SLUICE_LOG_LEVEL=warn A/B did).
-  if (env.SLUICE_LOG_LEVEL !== undefined && QUIET_LEVELS.has(env.SLUICE_LOG_LEVEL)) {
+  if (env.SLUICE_LOG_LEVEL !== undefined && hidesInfo(env.SLUICE_LOG_LEVEL)) {
     return Promise.reject(new Error(`SLUICE_LOG_LEVEL=${env.SLUICE_LOG_LEVEL}: the launcher waits for the "sluice: serving" line, logged at info; use info or debug`));
   }
   const freshDataDir = env.SLUICE_DATA_DIR === undefined ? mkdtempSync(path.join(tmpdir(), 'sluice-process-')) : undefined;

@@ -3,6 +3,11 @@
  * (debug, info, warn, error, silent; default info). Callers pass data, never secrets.
  */
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const;
+
+/** Whether SLUICE_LOG_LEVEL=`level` hides info lines (an unknown level means info: it does not). */
+export function hidesInfo(level: string): boolean {
+  return level in LEVELS && LEVELS[level as keyof typeof LEVELS] > LEVELS.info;
+}
 type Level = Exclude<keyof typeof LEVELS, 'silent'>;
 
 function threshold(): number {
