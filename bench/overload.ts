@@ -9,7 +9,8 @@
  *  2. overload: 2x capacity for 10 s, then the normal load for 5 s on the same connections:
  *     goodput (successful answers/s), the accepted requests' p99, the refusals' p99, and how long
  *     after the overload stops the 250 ms windows' p99 is back within the baseline's range with
- *     no refusals;
+ *     no refusals; and the server's own refusal counters by admission signal (event loop, turn
+ *     budget, in flight), to tell which control law turned the requests away;
  *  3. the same 2x load against a second server with admission control off (SLUICE_ADMISSION=0):
  *     what the shedding is worth.
  * Answers are checked against demo-logistic's formula before anything is timed. Where the load
@@ -30,7 +31,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { demoAnswer } from './engine-util.js';
-import { alsoEnv, check } from './util.js';
+import { alsoEnv, check, refusalsByReason } from './util.js';
 
 const WINDOW_MS = 250;
 
@@ -179,8 +180,8 @@ async function runScenario(sc: Scenario, quick: boolean): Promise<Record<string,
 
     // 2. 2x capacity, then the normal load, on the same connections.
     const normalMs = Math.max(normalWindowMax, atNormal.okLatencyMs.p99 * 2);
-    const phase = (t: typeof target, label: string) => overloadPhase(t, label, { capacity, normal, overloadS, afterS, connections, normalMs });
-    const { run, overload, recovery } = await phase(target, 'admission control on');
+    const phase = (t: typeof target, server: string, label: string) => overloadPhase(t, server, label, { capacity, normal, overloadS, afterS, connections, normalMs });
+    const { run, overload, recovery } = await phase(target, sluice.http, 'admission control on');
 
     // 3. The same overload with admission control off.
     const off = summarise([await runOpenLoop(targetOff, { rate: 2 * capacity, durationS: overloadS, connections })]);
@@ -211,7 +212,7 @@ async function runScenario(sc: Scenario, quick: boolean): Promise<Record<string,
         const targetVariant = await buildTarget({ ...base, url: variant.http });
         await runOpenLoop(targetVariant, { rate: 3_000, durationS: quick ? 2 : 4, connections });
         const label = Object.entries(also).map(([k, v]) => `${k}=${v}`).join(' ');
-        const v = await phase(targetVariant, `admission control on, ${label}`);
+        const v = await phase(targetVariant, variant.http, `admission control on, ${label}`);
         console.log(`\nVariant ${label} (same capacity ${Math.round(capacity)} req/s and p99 at capacity ${atCapacity.latencyMs.p99.toFixed(2)} ms):`);
         printAcceptance(v, capacity, atCapacity.latencyMs.p99, overloadS);
       } finally {
@@ -241,7 +242,8 @@ function printAcceptance(p: Pick<Awaited<ReturnType<typeof overloadPhase>>, 'ove
 interface PhaseOptions { capacity: number; normal: number; overloadS: number; afterS: number; connections: number; normalMs: number }
 
 /** 2x capacity for overloadS, then the normal load for afterS on the same connections: printed, and its figures. */
-async function overloadPhase(target: Awaited<ReturnType<typeof buildTarget>>, label: string, o: PhaseOptions) {
+async function overloadPhase(target: Awaited<ReturnType<typeof buildTarget>>, server: string, label: string, o: PhaseOptions) {
+  const before = await refusals(server);
   const run = await runOpenLoop(target, {
     rate: 2 * o.capacity, durationS: o.overloadS, connections: o.connections, windowMs: WINDOW_MS,
     phases: [{ rate: 2 * o.capacity, durationS: o.overloadS }, { rate: o.normal, durationS: o.afterS }],
@@ -255,7 +257,17 @@ async function overloadPhase(target: Awaited<ReturnType<typeof buildTarget>>, la
   const rows = run.windows!.slice(0, -1).map((w) => `${w.startS.toFixed(2)}s ${Math.round(w.ok * perS)}/${Math.round(w.refused * perS)}/${windowP99(w).toFixed(1)}`);
   for (let i = 0; i < rows.length; i += 6) console.log(`    ${rows.slice(i, i + 6).join('  ')}`);
   console.log(`  during the overload: ${overload.ok} successful (${(overload.ok / o.overloadS).toFixed(0)}/s), ${overload.refused} refused, ${overload.errors} errors; ${overloadWindows.length} windows`);
+  const after = await refusals(server);
+  const bySignal = [...after].map(([reason, n]) => `${reason} ${n - (before.get(reason) ?? 0)}`).join(', ');
+  console.log(`  refused by signal (the server's counters, whole phase): ${bySignal}`);
   return { run, overload, recovery };
+}
+
+/** The server's refusal counters by admission signal. */
+async function refusals(server: string): Promise<Map<string, number>> {
+  const res = await fetch(`${server}/metrics`);
+  check(res.ok, `/metrics answered ${res.status}`);
+  return refusalsByReason(await res.text());
 }
 
 /** Counts and percentiles of the requests sent during the overload phase only. */

@@ -38,7 +38,7 @@ import { h2loadRate, hasH2load, writeH2loadBodies, type Protocol } from './h2loa
 import { describeHiccups, startHiccupMeter } from './hiccup.js';
 import { startBare } from './server-process.js';
 import { checkFreshAnswer, singleRequest } from './single-row.js';
-import { check, fmt, median, table } from './util.js';
+import { check, fmt, median, refusalsByReason, table } from './util.js';
 
 const TARGET: Record<Protocol, number> = { grpc: 1.4, http: 1.3 };
 const OPEN_LOOP_CONNECTIONS = 8;
@@ -106,16 +106,12 @@ async function scrape(s: Server): Promise<Scrape> {
   const text = await res.text();
   let perThread: Map<string, number> | null = null;
   let errors = 0;
-  const refused = new Map<string, number>();
+  const refused = refusalsByReason(text);
   for (const line of text.split('\n')) {
     const m = /^(\w+)(?:\{([^}]*)\})?\s+(\S+)/.exec(line);
     if (!m) continue;
     const [, name, labels = '', value] = m;
     if (name === 'sluice_errors_total') errors += Number(value);
-    if (name === 'sluice_admission_requests_total' && labels.includes('decision="refused"')) {
-      const reason = /reason="([^"]*)"/.exec(labels)?.[1] ?? '';
-      refused.set(reason, (refused.get(reason) ?? 0) + Number(value));
-    }
     if (name === 'sluice_io_thread_requests_total') {
       // Summed over any other labels the engine may add (protocol, route).
       const thread = /(?:^|,)thread="([^"]*)"/.exec(labels)?.[1];

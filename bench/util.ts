@@ -92,3 +92,18 @@ export function envPairs(raw: string, what: string): Record<string, string> {
   }
   return env;
 }
+
+/**
+ * Refusals by admission signal (event_loop, turn_budget, in_flight) in a /metrics text, summed
+ * over I/O threads: which control law turned requests away.
+ */
+export function refusalsByReason(metrics: string): Map<string, number> {
+  const refused = new Map<string, number>();
+  for (const m of metrics.matchAll(/^sluice_admission_requests_total\{([^}]*)\}\s+(\S+)/gm)) {
+    const labels = m[1]!;
+    if (!labels.includes('decision="refused"')) continue;
+    const reason = /reason="([^"]*)"/.exec(labels)?.[1] ?? '';
+    refused.set(reason, (refused.get(reason) ?? 0) + Number(m[2]));
+  }
+  return refused;
+}
