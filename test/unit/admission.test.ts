@@ -50,6 +50,20 @@ describe('DelayLimit (adaptive in-flight limit)', () => {
     expect(l.limit).toBe(64);
   });
 
+  it('cuts from what was in flight, not from a limit far above it', () => {
+    // The default ceiling, never reached below capacity; then 64 connections fill a slow queue.
+    const l = new DelayLimit(5, 8, 4096);
+    interval(l, 60, 64);
+    expect(l.limit).toBeLessThanOrEqual(32);
+    interval(l, 60, Math.min(64, l.limit));
+    interval(l, 60, Math.min(64, l.limit));
+    expect(l.limit).toBe(8);
+    // No probe saw anything in flight: the limit itself is what is cut.
+    const unseen = new DelayLimit(5, 8, 4096);
+    interval(unseen, 60, 0);
+    expect(unseen.limit).toBe(2048);
+  });
+
   it('does not grow a limit that is not in use', () => {
     const l = new DelayLimit(5, 4, 256);
     interval(l, 50, 256);
