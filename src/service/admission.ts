@@ -124,6 +124,8 @@ export class Admission {
   /** The one refusal error (thrown often under overload: built once, no stack capture each time). */
   readonly overloaded: SluiceError;
   private credit = 0;
+  /** Time (ms) held in pool waits since the interval began (observeBlocked). */
+  private blockedMs = 0;
   private timer: NodeJS.Timeout | undefined;
   private intervalStart = 0;
   private decidedBefore = 0;
@@ -207,9 +209,11 @@ export class Admission {
       // The interval is time, not a count of probes: under overload probes come late, and an
       // interval of ten late probes would last seconds while the queue grows unchecked.
       if (now - this.intervalStart >= INTERVAL_MS) {
+        const blockedShare = this.blockedMs / (now - this.intervalStart);
+        this.blockedMs = 0;
         this.intervalStart = now;
         const decided = this.decided - this.decidedBefore;
-        this.shedder.endInterval(decided);
+        this.shedder.endInterval(decided, blockedShare);
         this.busyInterval = decided >= MIN_REQUESTS;
         this.decidedBefore = this.decided;
         this.limiter.endInterval();
@@ -281,6 +285,14 @@ export class Admission {
 
   release(): void {
     this.inFlight--;
+  }
+
+  /**
+   * Time (ms) this thread was held waiting for a pooled request's answer (HTTP's pool wait,
+   * SLUICE_HTTP_POOL_WAIT_US): the thread's own requests making its loop late.
+   */
+  observeBlocked(ms: number): void {
+    this.blockedMs += ms;
   }
 
   /** A queueing delay measured inside the engine (a batcher's wait), in ms. */
