@@ -7,8 +7,9 @@
  * the control laws of 1 and 2 are in admission-laws.ts):
  *
  * 1. The event loop and the kernel. Models that run inline answer synchronously, so nothing
- *    queues inside the engine: under open-loop overload the requests wait unread in socket
- *    buffers, and the only thing the process can see of that queue is how long each turn of its
+ *    queues inside the engine (nor for pooled models quick enough for HTTP's pool wait, which
+ *    holds the thread until the answer: see OWN_WAITS): under open-loop overload the requests
+ *    wait unread in socket buffers, and the only thing the process can see of that queue is how long each turn of its
  *    event loop takes (a turn handles everything read from every socket). A timer probe measures
  *    that lag. Like CoDel, a standing queue is one whose *minimum* lag over an interval stays
  *    above the target (one GC pause or one burst is not); then the accepted fraction of new
