@@ -15,14 +15,6 @@ const MIN_ACCEPT = 0.05;
  * storm, refused on a loaded 2-vCPU machine).
  */
 export const MIN_REQUESTS = 50;
-/**
- * ...unless the thread spent at least this share of the interval held by its own requests
- * (waiting for pooled answers, SLUICE_HTTP_POOL_WAIT_US): then the late loop is those requests,
- * however few. A model that takes 2 ms on its one worker is overloaded at 768 req/s, under 50 an
- * interval on each of two I/O threads, and its queue formed in the kernel unseen for 1.5 s
- * (`npm run chaos -- overload`, 2026-12-07).
- */
-export const OWN_WAITS = 0.5;
 /** Additive increase of the accepted fraction per calm interval (0.5 -> 1 in ten intervals). */
 const ACCEPT_STEP = 0.05;
 
@@ -47,14 +39,13 @@ export class LagShedder {
   /**
    * `requests`: how many requests were decided during the interval. Lag with hardly any traffic
    * is not a queue of requests (start-up, a busy neighbour on the machine, a long admin task):
-   * it never sheds, and counts as calm -- unless `blockedShare`, the share of the interval the
-   * thread spent waiting for its own requests' pooled answers, is OWN_WAITS or more.
+   * it never sheds, and counts as calm.
    */
-  endInterval(requests: number, blockedShare = 0): void {
+  endInterval(requests: number): void {
     const min = this.minLag;
     this.minLag = Infinity;
     if (min === Infinity) return;
-    if (requests < MIN_REQUESTS && blockedShare < OWN_WAITS) {
+    if (requests < MIN_REQUESTS) {
       // A quiet interval proves there is no queue of requests: admit everything again at once
       // (else the first requests after a burst are refused for up to a second).
       this.accept = 1;

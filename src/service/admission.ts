@@ -7,9 +7,8 @@
  * the control laws of 1 and 2 are in admission-laws.ts):
  *
  * 1. The event loop and the kernel. Models that run inline answer synchronously, so nothing
- *    queues inside the engine (nor for pooled models quick enough for HTTP's pool wait, which
- *    holds the thread until the answer: see OWN_WAITS): under open-loop overload the requests
- *    wait unread in socket buffers, and the only thing the process can see of that queue is how long each turn of its
+ *    queues inside the engine: under open-loop overload the requests wait unread in socket
+ *    buffers, and the only thing the process can see of that queue is how long each turn of its
  *    event loop takes (a turn handles everything read from every socket). A timer probe measures
  *    that lag. Like CoDel, a standing queue is one whose *minimum* lag over an interval stays
  *    above the target (one GC pause or one burst is not); then the accepted fraction of new
@@ -125,8 +124,6 @@ export class Admission {
   /** The one refusal error (thrown often under overload: built once, no stack capture each time). */
   readonly overloaded: SluiceError;
   private credit = 0;
-  /** Time (ms) held in pool waits since the interval began (observeBlocked). */
-  private blockedMs = 0;
   private timer: NodeJS.Timeout | undefined;
   private intervalStart = 0;
   private decidedBefore = 0;
@@ -210,11 +207,9 @@ export class Admission {
       // The interval is time, not a count of probes: under overload probes come late, and an
       // interval of ten late probes would last seconds while the queue grows unchecked.
       if (now - this.intervalStart >= INTERVAL_MS) {
-        const blockedShare = this.blockedMs / (now - this.intervalStart);
-        this.blockedMs = 0;
         this.intervalStart = now;
         const decided = this.decided - this.decidedBefore;
-        this.shedder.endInterval(decided, blockedShare);
+        this.shedder.endInterval(decided);
         this.busyInterval = decided >= MIN_REQUESTS;
         this.decidedBefore = this.decided;
         this.limiter.endInterval();
@@ -286,14 +281,6 @@ export class Admission {
 
   release(): void {
     this.inFlight--;
-  }
-
-  /**
-   * Time (ms) this thread was held waiting for a pooled request's answer (HTTP's pool wait,
-   * SLUICE_HTTP_POOL_WAIT_US): the thread's own requests making its loop late.
-   */
-  observeBlocked(ms: number): void {
-    this.blockedMs += ms;
   }
 
   /** A queueing delay measured inside the engine (a batcher's wait), in ms. */

@@ -75,13 +75,7 @@ export class PlaneLifecycle {
         arena: this.h.arena,
         slots: v.slots,
         run: (slot) => dispatcher.run(slot),
-        waitSync: (slot, us) => {
-          // Time the thread is held by its own request, for admission's lag signal (see OWN_WAITS).
-          const t0 = performance.now();
-          const done = dispatcher.waitSync(slot, us);
-          this.h.admission.observeBlocked(performance.now() - t0);
-          return done;
-        },
+        waitSync: (slot, us) => dispatcher.waitSync(slot, us),
         onQueued: (ms) => {
           v.metrics.observeQueue(ms);
           this.h.admission.observeQueueDelay(ms);
