@@ -55,7 +55,6 @@ export interface SluiceProcess {
 /** Longest a server may take to log "serving" (a first start compiles and loads every model). */
 const START_TIMEOUT_MS = 120_000;
 
-
 /**
  * Resolves once the server serves; rejects (with its log tail) if it exits before, or has not
  * logged "serving" within the start timeout (then it is killed).

@@ -30,11 +30,11 @@
  *    than the one before (a backlog that shrinks turn by turn is draining by itself: the turns
  *    after a GC pause or a descheduled stretch below capacity), and either it did LARGE_TURN
  *    budgets of work that arrived at an overload's rate (ARRIVING: not the backlog of a thread
- *    descheduled mid-turn below capacity) or the event loop was hardly ever idle since the interval before
- *    (BUSY_LOOP: turns just past the budget at half capacity, on a machine shared with other
- *    busy threads, are not an overload); and for an interval after the last such streak, a
- *    turn that runs past it refuses the rest of what it reads. That bounds a turn, and
- *    so every request's wait, to about the budget plus the refusals' own cost, from the third
+ *    descheduled mid-turn below capacity) or the event loop was hardly ever idle since the
+ *    interval before (BUSY_LOOP: turns just past the budget at half capacity, on a machine
+ *    shared with other busy threads, are not an overload); and for an interval after the last
+ *    such streak, a turn that runs past it refuses the rest of what it reads. That bounds a
+ *    turn, and so every request's wait, to about the budget plus the refusals' own cost, from the third
  *    turn of an overload on. It applies only while the thread takes at least MIN_REQUESTS per
  *    interval (counting the current one), for the same reason as the lag signal: at low rates a
  *    long turn is one slow request or a busy machine, and the few requests behind it are better

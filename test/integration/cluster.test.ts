@@ -52,9 +52,9 @@ async function timeUntil(t0: number, r: Replica, seen: (s: Awaited<ReturnType<ty
 }
 
 /**
- * A request's outcome, with when it was sent and when its answer (or error) arrived. `refused`: the replica's admission control turned it away with its coded,
- * retryable overload answer (503 OVERLOADED, or the gRPC status carrying it): not lost, but
- * counted apart and bounded (a replica left alone with all the traffic on a loaded 2-core
+ * A request's outcome, with when it was sent and when its answer (or error) arrived.
+ * `refused`: the replica's admission control turned it away with its coded, retryable overload
+ * answer (503 OVERLOADED, or the gRPC status carrying it): not lost, but counted apart and bounded (a replica left alone with all the traffic on a loaded 2-core
  * machine may shed a request or two while its event loop lags).
  */
 interface Outcome { start: number; end: number; ok: boolean; refused?: boolean; error?: string }
@@ -204,9 +204,9 @@ describeWith(clusterNeeds, 'npm run cluster: three replicas behind HAProxy', () 
       await sleep(2_000);
       await load.stop();
       const { http, grpc } = load.outcomes;
-      const report = (name: string, o: Outcome[]) =>
+      const report = (name: string, o: Outcome[], killed = inFlightAt(o, tKill)) =>
         `${name}: drain ${answered(o, tTerm, tKill)} answered / ${failedBetween(o, tTerm, tKill).length} failed; ` +
-        `kill: in flight at the SIGKILL ${inFlightAt(o, tKill).filter((x) => x.ok).length} answered / ${inFlightAt(o, tKill).filter((x) => !x.ok).length} failed, ` +
+        `kill: in flight at the SIGKILL ${killed.filter((x) => x.ok).length} answered / ${killed.filter((x) => !x.ok).length} failed, ` +
         `sent before mark-down ${answered(o, tKill, killDown)} answered / ${failures(o, tKill, killDown).length} failed, ` +
         `after ${answered(o, killDown)} / ${failures(o, killDown).length}; refused (OVERLOADED) ${refused(o, 0)}`;
       console.log(`cluster failover: r3 drained, marked down ${(drainDown - tTerm).toFixed(0)} ms after SIGTERM; r2 SIGKILLed, marked down ${(killDown - tKill).toFixed(0)} ms after\n  ${report('HTTP', http)}\n  ${report('gRPC', grpc)}`);
