@@ -15,6 +15,16 @@ const MIN_ACCEPT = 0.05;
  * storm, refused on a loaded 2-vCPU machine).
  */
 export const MIN_REQUESTS = 50;
+/**
+ * ...unless the thread spent at least this share of the interval in pool waits that ended with
+ * their answers (Admission.observeOwnWait): then the late loop is its own requests, however few.
+ * A model that takes 2 ms on its one worker is overloaded at 768 req/s, under 50 an interval on
+ * each of two I/O threads, and its queue formed in the kernel unseen (`npm run chaos --
+ * overload`: accepted and refused p99 0.2-2.2 s at 2x, 2026-12-07). Waits that ran out do not
+ * count: counting them refused an inline model's requests beside a 300 ms pooled one (chaos
+ * slow-model, 2026-12-07), whose first requests were each waited for in vain.
+ */
+export const OWN_WAITS = 0.5;
 /** Additive increase of the accepted fraction per calm interval (0.5 -> 1 in ten intervals). */
 const ACCEPT_STEP = 0.05;
 
@@ -39,13 +49,14 @@ export class LagShedder {
   /**
    * `requests`: how many requests were decided during the interval. Lag with hardly any traffic
    * is not a queue of requests (start-up, a busy neighbour on the machine, a long admin task):
-   * it never sheds, and counts as calm.
+   * it never sheds, and counts as calm -- unless `ownShare`, the share of the interval the
+   * thread spent waiting for its own requests' pooled answers, is OWN_WAITS or more.
    */
-  endInterval(requests: number): void {
+  endInterval(requests: number, ownShare = 0): void {
     const min = this.minLag;
     this.minLag = Infinity;
     if (min === Infinity) return;
-    if (requests < MIN_REQUESTS) {
+    if (requests < MIN_REQUESTS && ownShare < OWN_WAITS) {
       // A quiet interval proves there is no queue of requests: admit everything again at once
       // (else the first requests after a burst are refused for up to a second).
       this.accept = 1;

@@ -38,10 +38,16 @@
  *    turn of an overload on. It applies only while the thread takes at least MIN_REQUESTS per
  *    interval (counting the current one), for the same reason as the lag signal: at low rates a
  *    long turn is one slow request or a busy machine, and the few requests behind it are better
- *    answered late than refused. (Tried and dropped: also capping
- *    the share of time a thread spends on admitted work, to leave CPU to the generator on a
- *    shared machine; in three A/B runs of `npm run bench -- overload` it made the accepted p99
- *    2-4x worse, not better.)
+ *    answered late than refused. (Tried and dropped: also capping the share of time a thread
+ *    spends on admitted work, to leave CPU to the generator on a shared machine; in three A/B
+ *    runs of `npm run bench -- overload` it made the accepted p99 2-4x worse, not better.)
+ *
+ * Pooled models answered over HTTP are the exception to both MIN_REQUESTS floors: each such
+ * request holds its I/O thread asleep until its answer (the pool wait, SLUICE_HTTP_POOL_WAIT_US),
+ * so a few of them a turn are the thread's whole capacity, and the queue they leave forms in the
+ * kernel. A pool wait that ended with its answer counts as the turn's work (bar the turn's first,
+ * which delays nothing behind it), and an interval half spent in such waits counts as busy
+ * (OWN_WAITS in admission-laws.ts).
  *
  * Per-connection bounds are the transports' own: an HTTP/1.1 connection has one request in
  * flight (uWebSockets.js refuses asynchronous pipelining), a gRPC connection at most
@@ -52,7 +58,7 @@
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { SluiceError } from '../errors.js';
 import { currentThreadCpuMs } from '../native.js';
-import { DelayLimit, LagShedder, MIN_REQUESTS } from './admission-laws.js';
+import { DelayLimit, LagShedder, MIN_REQUESTS, OWN_WAITS } from './admission-laws.js';
 
 export interface AdmissionOptions {
   enabled: boolean;
@@ -124,6 +130,20 @@ export class Admission {
   /** The one refusal error (thrown often under overload: built once, no stack capture each time). */
   readonly overloaded: SluiceError;
   private credit = 0;
+  /** Time (ms) this thread has spent in pool waits that ended with the answer (observeOwnWait), ever. */
+  private ownWaitMs = 0;
+  /** `ownWaitMs` when the interval in progress began, and when the turn in progress began. */
+  private ownWaitAtInterval = 0;
+  private ownWaitAtTurn = 0;
+  /**
+   * The first pool wait of the turn in progress (ms; 0 before one): the time its first request
+   * took to be answered, which delays nothing behind it in the turn. A turn is timed without it:
+   * a pooled model taking longer than the budget to answer one request is not a queue, and a
+   * turn of two such requests would otherwise count as long (seen: a 2 ms model on one worker
+   * shared by two I/O threads, whose answers take 2-4 ms, refused 0.1-0.7% of its requests at
+   * 60-77% of capacity).
+   */
+  private turnLeadMs = 0;
   private timer: NodeJS.Timeout | undefined;
   private intervalStart = 0;
   private decidedBefore = 0;
@@ -156,14 +176,17 @@ export class Admission {
     const now = performance.now();
     const budget = this.o.turnBudgetMs;
     this.inTurn = false;
-    const wall = now - this.turnStart;
+    const wall = now - this.turnStart - this.turnLeadMs;
     if (wall <= budget) {
       this.longTurns = 0;
       return;
     }
     // Long in wall time but not in CPU time: the thread was descheduled or the machine stalled,
     // and what queued meanwhile is gone a turn later. Only work counts towards a streak.
-    const work = this.turnCpuStart >= 0 ? currentThreadCpuMs() - this.turnCpuStart : wall;
+    // A pool wait that ended with its answer is the thread serving its own request, asleep only
+    // because the worker does the computing: work too (see observeOwnWait).
+    const waited = this.ownWaitMs - this.ownWaitAtTurn - this.turnLeadMs;
+    const work = this.turnCpuStart >= 0 ? currentThreadCpuMs() - this.turnCpuStart + waited : wall;
     if (this.turnCpuStart >= 0 && work <= budget / 2) {
       this.longTurns = 0;
       return;
@@ -207,10 +230,12 @@ export class Admission {
       // The interval is time, not a count of probes: under overload probes come late, and an
       // interval of ten late probes would last seconds while the queue grows unchecked.
       if (now - this.intervalStart >= INTERVAL_MS) {
+        const ownShare = (this.ownWaitMs - this.ownWaitAtInterval) / (now - this.intervalStart);
+        this.ownWaitAtInterval = this.ownWaitMs;
         this.intervalStart = now;
         const decided = this.decided - this.decidedBefore;
-        this.shedder.endInterval(decided);
-        this.busyInterval = decided >= MIN_REQUESTS;
+        this.shedder.endInterval(decided, ownShare);
+        this.busyInterval = decided >= MIN_REQUESTS || ownShare >= OWN_WAITS;
         this.decidedBefore = this.decided;
         this.limiter.endInterval();
         this.eluBefore = this.eluLast;
@@ -264,7 +289,8 @@ export class Admission {
    */
   private overTurnBudget(): boolean {
     const now = performance.now();
-    const busy = this.busyInterval || this.decided - this.decidedBefore >= MIN_REQUESTS;
+    const busy = this.busyInterval || this.decided - this.decidedBefore >= MIN_REQUESTS
+      || this.ownWaitMs - this.ownWaitAtInterval >= OWN_WAITS * INTERVAL_MS;
     if (!this.inTurn) {
       this.inTurn = true;
       this.turnStart = now;
@@ -273,14 +299,27 @@ export class Admission {
       // the load generator's start-up on the same cores (10-25 ms, descheduled) for a long,
       // large turn, which started the hold at the start of every find-max step.
       this.turnCpuStart = currentThreadCpuMs();
+      this.ownWaitAtTurn = this.ownWaitMs;
+      this.turnLeadMs = 0;
       setImmediate(this.turnEnded);
       return false;
     }
-    return busy && now < this.shedUntil && now - this.turnStart > this.o.turnBudgetMs;
+    return busy && now < this.shedUntil && now - this.turnStart - this.turnLeadMs > this.o.turnBudgetMs;
   }
 
   release(): void {
     this.inFlight--;
+  }
+
+  /**
+   * Time (ms) this thread was held by a pool wait (HTTP's, SLUICE_HTTP_POOL_WAIT_US) that ended
+   * with its request's answer: the thread's own requests making its loop late, however few they
+   * are (see OWN_WAITS). A wait that ran out is not counted: its model is slower than the wait
+   * allows (the batcher stops waiting for it), and the thread was idle, not serving.
+   */
+  observeOwnWait(ms: number): void {
+    if (this.inTurn && this.ownWaitMs === this.ownWaitAtTurn) this.turnLeadMs = ms;
+    this.ownWaitMs += ms;
   }
 
   /** A queueing delay measured inside the engine (a batcher's wait), in ms. */

@@ -75,7 +75,13 @@ export class PlaneLifecycle {
         arena: this.h.arena,
         slots: v.slots,
         run: (slot) => dispatcher.run(slot),
-        waitSync: (slot, us) => dispatcher.waitSync(slot, us),
+        waitSync: (slot, us) => {
+          const t0 = performance.now();
+          const answered = dispatcher.waitSync(slot, us);
+          // Time the thread was held serving its own request, for admission (see OWN_WAITS).
+          if (answered) this.h.admission.observeOwnWait(performance.now() - t0);
+          return answered;
+        },
         onQueued: (ms) => {
           v.metrics.observeQueue(ms);
           this.h.admission.observeQueueDelay(ms);

@@ -100,6 +100,22 @@ describe('LagShedder (event-loop lag)', () => {
     expect(s.accept).toBe(1);
   });
 
+  it('sheds for lag with few requests when the thread spent the interval waiting on their pooled answers', () => {
+    // 20 requests an interval (under MIN_REQUESTS), each holding the thread for its answer.
+    const own = new LagShedder(3);
+    const neighbour = new LagShedder(3);
+    for (let i = 0; i < 3; i++) {
+      for (let k = 0; k < 10; k++) {
+        own.observe(20);
+        neighbour.observe(20);
+      }
+      own.endInterval(20, 0.9);
+      neighbour.endInterval(20, 0.1);
+    }
+    expect(own.accept).toBeLessThan(0.2);
+    expect(neighbour.accept).toBe(1);
+  });
+
   it('treats isolated spikes as no standing queue', () => {
     const s = new LagShedder(3);
     s.accept = 0.5;
@@ -369,6 +385,52 @@ describe('Admission', () => {
       } finally {
         a.stop();
       }
+    });
+
+    /**
+     * One turn of requests to a pooled model, each answered after `waitMs` asleep (the HTTP
+     * pool wait: Atomics.wait on the board, no CPU), counted by `observeOwnWait` as the engine does.
+     */
+    function waitedTurn(a: Admission, n: number, waitMs: number): boolean[] {
+      return Array.from({ length: n }, () => {
+        const ok = a.admit();
+        if (ok) {
+          const t0 = performance.now();
+          Atomics.wait(stall, 0, 0, waitMs);
+          a.observeOwnWait(performance.now() - t0);
+          a.release();
+        }
+        return ok;
+      });
+    }
+
+    it('counts pool waits that ended with their answers as work, however few the requests', async () => {
+      // Under 50 requests in all, each waiting 3 ms for its answer: a 2 ms model whose one
+      // worker two threads share, overloaded (the queue grows turn by turn). Asleep, the thread
+      // spends no CPU: counted as stalled, such turns never started the hold.
+      const a = new Admission(opts);
+      for (const n of [4, 5]) {
+        expect(waitedTurn(a, n, 3).every(Boolean)).toBe(true);
+        await nextTurn();
+      }
+      const third = waitedTurn(a, 6, 3);
+      // The first request's wait delays nothing behind it; the second is taken at once, and
+      // whatever comes after its 3 ms (past the 2 ms budget) is refused.
+      expect(third.slice(0, 2)).toEqual([true, true]);
+      expect(third.slice(2).some(Boolean)).toBe(false);
+      expect(a.refused.turn_budget).toBe(4);
+    });
+
+    it('does not hold turns of two pooled requests that each take longer than the budget to answer', async () => {
+      // A pooled model that answers in 3 ms, with a budget of 2: one request alone runs past
+      // it, and two in one turn are what a busy but not overloaded thread sees. Only the second
+      // waits, and for one answer: no queue (seen refusing at 60-77% of capacity).
+      const a = new Admission(opts);
+      for (let t = 0; t < 12; t++) {
+        expect(waitedTurn(a, 2, 3).every(Boolean)).toBe(true);
+        await nextTurn();
+      }
+      expect(a.refused.turn_budget).toBe(0);
     });
 
     it('never refuses by turn at low rates (under 50 requests per interval)', async () => {
