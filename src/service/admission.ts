@@ -20,7 +20,10 @@
  *    the batcher): shrinking when the interval's minimum delay is above its target, growing by
  *    about sqrt(limit) per interval while the delay is low and the limit is in use (the
  *    gradient/Vegas family of Netflix's concurrency-limits, on a delay rather than an RTT
- *    ratio, so fast and slow models can share one limit).
+ *    ratio, so fast and slow models can share one limit). It is checked where a request enters
+ *    the pool's dispatch (enterPool, once its model is known and its body decoded), and counts
+ *    only such requests; at every request's entry only the fixed ceiling
+ *    (SLUICE_ADMISSION_MAX_IN_FLIGHT) bounds the requests in flight.
  * 3. The turn in progress. The lag probe sees a queue only once an interval (50 ms) has passed,
  *    by which time every client has felt it. Within one turn of the event loop, though, the
  *    requests taken later were waiting (in socket buffers) at least as long as the turn has run
@@ -45,9 +48,9 @@
  * Pooled models answered over HTTP are the exception to both MIN_REQUESTS floors: each such
  * request holds its I/O thread asleep until its answer (the pool wait, SLUICE_HTTP_POOL_WAIT_US),
  * so a few of them a turn are the thread's whole capacity, and the queue they leave forms in the
- * kernel. A pool wait that ended with its answer counts as the turn's work (bar the turn's first,
- * which delays nothing behind it), and an interval half spent in such waits counts as busy
- * (OWN_WAITS in admission-laws.ts).
+ * kernel. While a thread takes fewer than MIN_REQUESTS an interval, a pool wait that ended with
+ * its answer counts as the turn's work (bar the turn's first, which delays nothing behind it),
+ * and an interval half spent in such waits counts as busy (OWN_WAITS in admission-laws.ts).
  *
  * Per-connection bounds are the transports' own: an HTTP/1.1 connection has one request in
  * flight (uWebSockets.js refuses asynchronous pipelining), a gRPC connection at most
@@ -125,6 +128,8 @@ export class Admission {
   readonly limiter: DelayLimit;
   /** Requests admitted and not yet finished (every transport). */
   inFlight = 0;
+  /** Of those, requests inside the pool's dispatch (a batcher's queue or a worker): see enterPool. */
+  pooled = 0;
   admitted = 0;
   readonly refused: Record<RefusalReason, number> = { event_loop: 0, turn_budget: 0, in_flight: 0 };
   /** The one refusal error (thrown often under overload: built once, no stack capture each time). */
@@ -151,6 +156,8 @@ export class Admission {
   private decided = 0;
   /** Whether the last finished interval had MIN_REQUESTS or more. */
   private busyInterval = false;
+  /** Whether the last finished interval had MIN_REQUESTS or more by count alone. */
+  private manyRequests = false;
   /** When the first request of the turn in progress was decided; `inTurn` false between turns. */
   private turnStart = 0;
   private inTurn = false;
@@ -176,7 +183,9 @@ export class Admission {
     const now = performance.now();
     const budget = this.o.turnBudgetMs;
     this.inTurn = false;
-    const wall = now - this.turnStart - this.turnLeadMs;
+    const waits = this.countsWaits();
+    const lead = waits ? this.turnLeadMs : 0;
+    const wall = now - this.turnStart - lead;
     if (wall <= budget) {
       this.longTurns = 0;
       return;
@@ -185,7 +194,7 @@ export class Admission {
     // and what queued meanwhile is gone a turn later. Only work counts towards a streak.
     // A pool wait that ended with its answer is the thread serving its own request, asleep only
     // because the worker does the computing: work too (see observeOwnWait).
-    const waited = this.ownWaitMs - this.ownWaitAtTurn - this.turnLeadMs;
+    const waited = waits ? this.ownWaitMs - this.ownWaitAtTurn - lead : 0;
     const work = this.turnCpuStart >= 0 ? currentThreadCpuMs() - this.turnCpuStart + waited : wall;
     if (this.turnCpuStart >= 0 && work <= budget / 2) {
       this.longTurns = 0;
@@ -226,7 +235,7 @@ export class Admission {
       const now = performance.now();
       this.shedder.observe(Math.max(0, now - last - PROBE_MS));
       last = now;
-      this.limiter.inUse(this.inFlight);
+      this.limiter.inUse(this.pooled);
       // The interval is time, not a count of probes: under overload probes come late, and an
       // interval of ten late probes would last seconds while the queue grows unchecked.
       if (now - this.intervalStart >= INTERVAL_MS) {
@@ -235,7 +244,8 @@ export class Admission {
         this.intervalStart = now;
         const decided = this.decided - this.decidedBefore;
         this.shedder.endInterval(decided, ownShare);
-        this.busyInterval = decided >= MIN_REQUESTS || ownShare >= OWN_WAITS;
+        this.manyRequests = decided >= MIN_REQUESTS;
+        this.busyInterval = this.manyRequests || ownShare >= OWN_WAITS;
         this.decidedBefore = this.decided;
         this.limiter.endInterval();
         this.eluBefore = this.eluLast;
@@ -265,7 +275,7 @@ export class Admission {
         this.refused.turn_budget++;
         return false;
       }
-      if (this.inFlight >= this.limiter.limit) {
+      if (this.inFlight >= this.o.maxInFlight) {
         this.refused.in_flight++;
         return false;
       }
@@ -304,11 +314,46 @@ export class Admission {
       setImmediate(this.turnEnded);
       return false;
     }
-    return busy && now < this.shedUntil && now - this.turnStart - this.turnLeadMs > this.o.turnBudgetMs;
+    if (!busy || now >= this.shedUntil) return false;
+    return now - this.turnStart - (this.countsWaits() ? this.turnLeadMs : 0) > this.o.turnBudgetMs;
+  }
+
+  /**
+   * Whether pool waits count in timing turns (see turnEnded): only while the thread takes fewer
+   * than MIN_REQUESTS an interval, where they are what tells its few requests from a quiet
+   * thread. With more, turns are timed by the CPU clock alone, as the turn rule's thresholds
+   * were measured: counting the waits there too held the turns of demo-onnx (each request
+   * waiting ~0.1 ms for its pooled answer) from 64-80% of the rate it held before (`npm run
+   * loadtest -- --model demo-onnx --find-max`, two I/O threads, six runs each, 2026-12-07).
+   */
+  private countsWaits(): boolean {
+    return !this.manyRequests && this.decided - this.decidedBefore < MIN_REQUESTS;
   }
 
   release(): void {
     this.inFlight--;
+  }
+
+  /**
+   * Decides an admitted request that is about to enter the pool's dispatch (its version is
+   * pooled), against the adaptive in-flight limit (signal 2). True: it may, and the caller must
+   * call `leavePool()` once it is answered. False: refuse it with `overloaded`. Only pooled
+   * requests are counted and limited: the queue the limit bounds is theirs, and a request to an
+   * inline model adds nothing to it. (Limiting every admitted request at its entry let one slow
+   * pooled model over its capacity, whose queueing delay drives the limit to its floor, refuse
+   * the requests of an inline model beside it: chaos slow-model, 3 of 11 runs, 2026-12-07.)
+   */
+  enterPool(): boolean {
+    if (this.o.enabled && this.pooled >= this.limiter.limit) {
+      this.refused.in_flight++;
+      return false;
+    }
+    this.pooled++;
+    return true;
+  }
+
+  leavePool(): void {
+    this.pooled--;
   }
 
   /**
@@ -340,7 +385,7 @@ export class Admission {
       '# HELP sluice_admission_in_flight Requests admitted and not yet answered.',
       '# TYPE sluice_admission_in_flight gauge',
       `sluice_admission_in_flight ${this.inFlight}`,
-      '# HELP sluice_admission_in_flight_limit The adaptive limit on requests in flight, per I/O thread.',
+      '# HELP sluice_admission_in_flight_limit The adaptive limit on requests in flight to pooled models, per I/O thread.',
       '# TYPE sluice_admission_in_flight_limit gauge',
       `sluice_admission_in_flight_limit${t} ${this.limiter.limit}`,
       '# HELP sluice_admission_accept_ratio Fraction of new requests admitted by the event-loop lag controller, per I/O thread.',

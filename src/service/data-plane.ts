@@ -85,7 +85,7 @@ export class DataPlane {
       metrics: this.metrics,
       accepting: () => this.admission.shedder.accept >= 1,
       closing: () => this.closing,
-      run: (v, ordered, rows) => this.run(v, ordered, rows, Infinity, 0),
+      run: (v, ordered, rows) => this.run(v, ordered, rows, Infinity, 0, false),
       onDecisions: opts.onDecisions,
     });
     this.drift = config.driftSampleRate > 0 ? new DriftSampler(config.driftSampleRate) : undefined;
@@ -209,7 +209,7 @@ export class DataPlane {
           })
           : this.routing.answered(res, r, req, rows, t0, performance.now());
       }
-      const outs = this.run(version, ordered, rows, deadline, req.blockUs ?? 0);
+      const outs = this.run(version, ordered, rows, deadline, req.blockUs ?? 0, req.admitted === true);
       const r = routed;
       if (logFeatures) r!.features = featuresOf(ordered, outs instanceof Promise);
       if (outs instanceof Promise) {
@@ -265,7 +265,7 @@ export class DataPlane {
 
   /** What the guarded path (src/service/resilience/guard.ts) borrows from the data plane. */
   private readonly guardHost: GuardHost<LoadedVersion> = {
-    run: (v, ordered, rows, deadline, blockUs) => this.run(v, ordered, rows, deadline, blockUs),
+    run: (v, ordered, rows, deadline, blockUs, admitted) => this.run(v, ordered, rows, deadline, blockUs, admitted),
     answer: (v, req, outs, rows, selected, t0, end) => this.answer(v, req, outs, rows, selected, t0, end),
     respond: (v, req, outs, selected) => this.response(v, req, outs, selected),
     failure: (v, e, t0) => this.failure(v, e, t0),
@@ -288,14 +288,30 @@ export class DataPlane {
   /**
    * Executes a checked request on its version, holding a reference to it meanwhile. Inline
    * runtimes that answer synchronously give their outputs (and the clock reading taken after
-   * them, reused for the request's latency) without a promise.
+   * them, reused for the request's latency) without a promise. An `admitted` request (see
+   * InferRequest.admitted) to a pooled version is held to the in-flight limit as it enters the pool.
    */
-  private run(v: LoadedVersion, ordered: Tensor[], rows: number, deadline: number, blockUs: number): { outs: BatchTensor[]; end: number } | Promise<BatchTensor[]> {
+  private run(v: LoadedVersion, ordered: Tensor[], rows: number, deadline: number, blockUs: number, admitted: boolean): { outs: BatchTensor[]; end: number } | Promise<BatchTensor[]> {
     v.refs++;
     let pending: Promise<BatchTensor[]>;
     try {
       if (v.batcher) {
-        pending = v.batcher.submit(ordered, rows, deadline, blockUs);
+        if (!admitted) {
+          pending = v.batcher.submit(ordered, rows, deadline, blockUs);
+        } else {
+          const admission = this.admission;
+          if (!admission.enterPool()) throw admission.overloaded;
+          try {
+            pending = v.batcher.submit(ordered, rows, deadline, blockUs);
+          } catch (e) {
+            admission.leavePool();
+            throw e;
+          }
+          return pending.finally(() => {
+            admission.leavePool();
+            this.release(v);
+          });
+        }
       } else {
         // Inline compute time is the runtime call alone (validation is in the request latency).
         const t = performance.now();

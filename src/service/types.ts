@@ -20,6 +20,12 @@ export interface InferRequest {
    */
   blockUs?: number;
   /**
+   * Passed admission control at its transport's entry (src/service/admission.ts): a request to
+   * a pooled model is then also held to the adaptive in-flight limit as it enters the pool.
+   * Requests made through the engine's API directly (an embedding program, shadows) are not.
+   */
+  admitted?: boolean;
+  /**
    * Bypass the model's prediction cache (neither read nor filled). For answers that must be
    * computed now: a routed request whose bandit or experiment decision is logged with its answer
    * must set it, so that no decision is ever made from a cached answer.

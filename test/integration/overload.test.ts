@@ -8,7 +8,7 @@ import { GrpcServer } from '../../src/frontend/grpc/server.js';
 import { startServer, rawRequest, type TestServer } from '../helpers/http.js';
 import { rawInferClient } from '../helpers/grpc.js';
 import { f32Frame, openStream } from '../helpers/ws.js';
-import { tempRepo, writeFixture } from '../helpers/repo.js';
+import { tempRepo, writeFixture, writeLinear } from '../helpers/repo.js';
 
 const body = (v: number) => JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [v, v, v, v] }] });
 
@@ -30,6 +30,8 @@ describe('overload: adaptive admission control', () => {
     // 20 ms per request, one at a time (one worker, batches of one): about 50 requests/s. The
     // batcher's own queue bound is far away: only admission control can refuse.
     await writeFixture(repo.root, 'slow', '1', { op: 'sum', delay_us: 20_000 }, { maxBatch: 1, queue: 100_000 });
+    // An inline model beside it: its requests wait in no queue of the engine's.
+    await writeLinear(repo.root, 'quick', '1', { features: 4, dispatch: 'inline' });
     s = await startServer({ modelRepository: repo.root, workers: 1, allowFixtureModels: true, admissionMaxInFlight: 32, admissionMinInFlight: 2 });
   });
   afterAll(async () => {
@@ -37,9 +39,11 @@ describe('overload: adaptive admission control', () => {
     await repo?.cleanup();
   });
 
-  it('at several times capacity, refuses some requests at once (503 OVERLOADED, Retry-After) and keeps the accepted ones within their deadline; health and metrics answer meanwhile', async () => {
+  it('at several times capacity, refuses some requests at once (503 OVERLOADED, Retry-After) and keeps the accepted ones within their deadline; health, metrics and an inline model answer meanwhile', async () => {
     const deadlineMs = 3_000;
     const pending: Array<Promise<Outcome>> = [];
+    const quick: Array<Promise<number>> = [];
+    const quickBody = JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }] });
     const side: Array<Promise<{ what: string; status: number; ms: number }>> = [];
     const limits: number[] = [];
     const timed = async (what: string, path: string) => {
@@ -57,6 +61,11 @@ describe('overload: adaptive admission control', () => {
     for (let i = 0; i < 60; i++) {
       for (let k = 0; k < 10; k++) pending.push(infer(s.url, (i * 10 + k) % 7, deadlineMs));
       if (i % 10 === 5) side.push(timed('live', '/v2/health/live'), timed('metrics', '/metrics'));
+      // 20/s to the inline model: the pooled model's in-flight limit is not its to meet.
+      quick.push(fetch(`${s.url}/v2/models/quick/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: quickBody }).then(async (r) => {
+        await r.arrayBuffer();
+        return r.status;
+      }));
       await new Promise((r) => setTimeout(r, 50));
     }
     const outcomes = await Promise.all(pending);
@@ -85,6 +94,8 @@ describe('overload: adaptive admission control', () => {
       expect(r.ms, r.what).toBeLessThan(1_000);
     }
     expect(Math.min(...limits)).toBeLessThan(32);
+    // The inline model was answered throughout, while the pooled one was refused.
+    expect((await Promise.all(quick)).filter((status) => status !== 200)).toEqual([]);
     const metrics = await (await fetch(`${s.url}/metrics`)).text();
     expect(metrics).toMatch(/sluice_errors_total\{code="OVERLOADED"\} [1-9]/);
     expect(metrics).toMatch(/sluice_admission_requests_total\{decision="refused",reason="in_flight"\} [1-9]/);

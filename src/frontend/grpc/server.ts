@@ -133,6 +133,8 @@ export class GrpcServer {
     if (who instanceof Promise) await who;
     const { request, timeoutUs } = decodeModelInfer(buf, this.checkTarget);
     request.deadline = earliest(callDeadline, timeoutUs > 0 ? performance.now() + timeoutUs / 1000 : undefined);
+    // Every caller of this passed admission (ModelInfer and each stream message).
+    request.admitted = true;
     return this.engine.infer(request);
   }
 

@@ -199,6 +199,7 @@ export function attachStream(app: TemplatedApp, ctx: HttpContext, maxInFlight: n
         // Admission after the decode: the refusal must carry the frame's id to be usable.
         const admission = ctx.engine.admission;
         if (!admission.admit()) throw admission.overloaded;
+        request.admitted = true;
         c.inFlight++;
         ctx.engine.infer(request).then(
           (res) => send(ws, encodeAnswer(id, res)),

@@ -73,8 +73,8 @@ export interface GuardedVersion {
 
 /** What the engine lends the guarded path (its own run / answer / bookkeeping). */
 export interface GuardHost<V extends GuardedVersion> {
-  /** Runs `v` (Engine.run); `blockUs` as InferRequest.blockUs. */
-  run(v: V, ordered: Tensor[], rows: number, deadline: number, blockUs: number): { outs: BatchTensor[]; end: number } | Promise<BatchTensor[]>;
+  /** Runs `v` (Engine.run); `blockUs` and `admitted` as in InferRequest. */
+  run(v: V, ordered: Tensor[], rows: number, deadline: number, blockUs: number, admitted: boolean): { outs: BatchTensor[]; end: number } | Promise<BatchTensor[]>;
   /** Records a success on `v` and builds its answer. */
   answer(v: V, req: InferRequest, outs: BatchTensor[], rows: number, selected: number[] | undefined, t0: number, end: number): InferResponse;
   /** Builds an answer without recording anything (default outputs). */
@@ -143,7 +143,7 @@ export function guardedInfer<V extends GuardedVersion>(
   };
   let r: ReturnType<GuardHost<V>['run']>;
   try {
-    r = host.run(v, ordered, rows, deadline, req.blockUs ?? 0);
+    r = host.run(v, ordered, rows, deadline, req.blockUs ?? 0, req.admitted === true);
   } catch (e) {
     return failed(e);
   }
@@ -207,7 +207,7 @@ function fallBack<V extends GuardedVersion>(
   };
   let r: ReturnType<GuardHost<V>['run']>;
   try {
-    r = host.run(source, checked.ordered, checked.rows, until, req.blockUs ?? 0);
+    r = host.run(source, checked.ordered, checked.rows, until, req.blockUs ?? 0, req.admitted === true);
   } catch (e) {
     return lost(e);
   }

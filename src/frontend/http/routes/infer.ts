@@ -96,6 +96,7 @@ function answer(ctx: HttpContext, x: Exchange, body: Uint8Array, jsonLength: num
   // uWS v20.30 closes a connection whose next pipelined request it parses while this answer is
   // pending: a pooled answer is waited for (briefly) so that it is sent before we return.
   request.blockUs = ctx.opts.poolWaitUs;
+  request.admitted = true;
   const result = ctx.engine.inferNow(request);
   if (result instanceof Promise) return result.then((r) => reply(x, r, decoded.binaryOutputs));
   reply(x, result, decoded.binaryOutputs);

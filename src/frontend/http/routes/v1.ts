@@ -81,7 +81,7 @@ export function predictRoute(ctx: HttpContext) {
         const objs = instances.map((r, i) => asObject(r, `instances[${i}]`));
         inputs = specs.map((s) => tensorFor(s, objs.map((o) => own(o, s.name)), s.name));
       }
-      const r = ctx.engine.inferNow({ model, version: undefined, id: undefined, inputs, outputs: undefined, deadline: undefined, blockUs: ctx.opts.poolWaitUs });
+      const r = ctx.engine.inferNow({ model, version: undefined, id: undefined, inputs, outputs: undefined, deadline: undefined, blockUs: ctx.opts.poolWaitUs, admitted: true });
       if (r instanceof Promise) return r.then((done) => answer(x, instances.length, done));
       answer(x, instances.length, r);
     }), (e) => ctx.fail(x, e, true), undefined, gate, gate && ctx.bodyHold(x));
