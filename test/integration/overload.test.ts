@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GrpcServer } from '../../src/frontend/grpc/server.js';
 import { startServer, rawRequest, type TestServer } from '../helpers/http.js';
-import { rawInferClient } from '../helpers/grpc.js';
+import { call, inferenceClient, rawInferClient, type InferenceClient } from '../helpers/grpc.js';
 import { f32Frame, openStream } from '../helpers/ws.js';
 import { tempRepo, writeFixture, writeLinear } from '../helpers/repo.js';
 
@@ -178,4 +178,51 @@ describe('overload: refusals before the body, on every transport', () => {
     ws.close();
     await done();
   }, 20_000);
+});
+
+describe('overload: refusals from inside the engine say when to come back', () => {
+  let repo: Awaited<ReturnType<typeof tempRepo>>;
+  let s: TestServer;
+  let g: GrpcServer;
+  let client: InferenceClient;
+
+  beforeAll(async () => {
+    repo = await tempRepo();
+    // One worker, two slots and a queue of one: a fourth request at once finds the queue full.
+    await writeFixture(repo.root, 'slow', '1', { op: 'sum', delay_us: 400_000 }, { maxBatch: 1, queue: 1 });
+    s = await startServer({ modelRepository: repo.root, workers: 1, allowFixtureModels: true, admissionRetryAfterS: 7 });
+    g = new GrpcServer(s.engine);
+    client = inferenceClient(`127.0.0.1:${await g.listen('127.0.0.1', 0)}`);
+  });
+  afterAll(async () => {
+    client?.close();
+    await g?.close(1000);
+    await s?.close();
+    await repo?.cleanup();
+  });
+
+  async function fillQueue(): Promise<() => Promise<unknown>> {
+    const busy = [infer(s.url, 1, 10_000), infer(s.url, 2, 10_000), infer(s.url, 3, 10_000)];
+    const until = Date.now() + 5_000;
+    while (s.engine.inFlight < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    expect(s.engine.inFlight).toBe(3);
+    return () => Promise.all(busy);
+  }
+
+  it('HTTP: Retry-After is SLUICE_ADMISSION_RETRY_AFTER_S, not a fixed 1', async () => {
+    const done = await fillQueue();
+    const r = await infer(s.url, 4, 10_000);
+    expect([r.status, r.code, r.retryAfter]).toEqual([503, 'OVERLOADED', '7']);
+    await done();
+  });
+
+  it('gRPC ModelInfer: UNAVAILABLE with sluice-code OVERLOADED and retry-after', async () => {
+    const done = await fillQueue();
+    const err = await call(client, 'ModelInfer', { model_name: 'slow', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [1, 2, 3, 4] } }] })
+      .then(() => undefined, (e: grpc.ServiceError) => e);
+    expect(err?.code).toBe(grpc.status.UNAVAILABLE);
+    expect(err?.metadata.get('sluice-code')).toEqual(['OVERLOADED']);
+    expect(err?.metadata.get('retry-after')).toEqual(['7']);
+    await done();
+  });
 });

@@ -91,7 +91,9 @@ export class GrpcServer {
       const refuse = (e: unknown) => {
         this.inFlight--;
         if (admitted) admission.release();
-        callback(toGrpcError(e) as never);
+        // Refused inside the engine (the pool's in-flight limit, a full batcher queue): told
+        // when to come back, like a refusal at the call's entry.
+        callback((e instanceof SluiceError && e.code === 'OVERLOADED' ? this.overloaded(e) : toGrpcError(e)) as never);
       };
       let r: unknown;
       try {

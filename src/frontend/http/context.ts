@@ -32,7 +32,12 @@ export class HttpContext {
   /** New work refused (SHUTTING_DOWN): the listener is closed, in-flight requests finish. */
   draining = false;
 
-  constructor(readonly engine: Service, readonly opts: HttpOptions) {}
+  /** Seconds a refused client is told to wait (SLUICE_ADMISSION_RETRY_AFTER_S), as a header value. */
+  private readonly retryAfter: string;
+
+  constructor(readonly engine: Service, readonly opts: HttpOptions) {
+    this.retryAfter = String(engine.admission.o.retryAfterS);
+  }
 
   /**
    * Starts an exchange: attaches the abort handler uWebSockets.js requires before any async
@@ -46,6 +51,7 @@ export class HttpContext {
       aborted: false,
       done: false,
       paused: false,
+      retryAfter: this.retryAfter,
       onFinish: (status, code) => {
         this.inFlight--;
         if (admitted) this.engine.admission.release();

@@ -28,6 +28,8 @@ export interface Exchange {
    * pending exchange keeps the next request in the kernel until it has been answered.
    */
   paused: boolean;
+  /** The Retry-After value of a retryable 503 (SLUICE_ADMISSION_RETRY_AFTER_S). */
+  retryAfter: string;
   /** Called once, when the response has been written (or the client left). */
   onFinish: (status: number, code?: string) => void;
   /**
@@ -101,7 +103,7 @@ export function sendError(x: Exchange, e: unknown, close = false): void {
   x.res.cork(() => {
     x.res.writeStatus(statusLine(entry.http)).writeHeader('Content-Type', 'application/json');
     // Retryable refusals tell the client when to come back.
-    if (entry.retryable && entry.http === 503) x.res.writeHeader('Retry-After', '1');
+    if (entry.retryable && entry.http === 503) x.res.writeHeader('Retry-After', x.retryAfter);
     x.res.end(body, close || x.closing());
   });
 }
