@@ -154,7 +154,7 @@ export class Admission {
   private decidedBefore = 0;
   /** Requests decided so far (the interval's count is this minus `decidedBefore`). */
   private decided = 0;
-  /** Whether the last finished interval had MIN_REQUESTS or more. */
+  /** Whether the last finished interval had MIN_REQUESTS or more, or was OWN_WAITS spent in pool waits. */
   private busyInterval = false;
   /** Whether the last finished interval had MIN_REQUESTS or more by count alone. */
   private manyRequests = false;
