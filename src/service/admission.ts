@@ -299,8 +299,6 @@ export class Admission {
    */
   private overTurnBudget(): boolean {
     const now = performance.now();
-    const busy = this.busyInterval || this.decided - this.decidedBefore >= MIN_REQUESTS
-      || this.ownWaitMs - this.ownWaitAtInterval >= OWN_WAITS * INTERVAL_MS;
     if (!this.inTurn) {
       this.inTurn = true;
       this.turnStart = now;
@@ -314,8 +312,10 @@ export class Admission {
       setImmediate(this.turnEnded);
       return false;
     }
-    if (!busy || now >= this.shedUntil) return false;
-    return now - this.turnStart - (this.countsWaits() ? this.turnLeadMs : 0) > this.o.turnBudgetMs;
+    if (now >= this.shedUntil) return false;
+    const busy = this.busyInterval || this.decided - this.decidedBefore >= MIN_REQUESTS
+      || this.ownWaitMs - this.ownWaitAtInterval >= OWN_WAITS * INTERVAL_MS;
+    return busy && now - this.turnStart - (this.countsWaits() ? this.turnLeadMs : 0) > this.o.turnBudgetMs;
   }
 
   /**

@@ -294,24 +294,15 @@ export class DataPlane {
   private run(v: LoadedVersion, ordered: Tensor[], rows: number, deadline: number, blockUs: number, admitted: boolean): { outs: BatchTensor[]; end: number } | Promise<BatchTensor[]> {
     v.refs++;
     let pending: Promise<BatchTensor[]>;
+    /** Whether it holds a place under the in-flight limit, given back with the reference. */
+    let pooled = false;
     try {
       if (v.batcher) {
-        if (!admitted) {
-          pending = v.batcher.submit(ordered, rows, deadline, blockUs);
-        } else {
-          const admission = this.admission;
-          if (!admission.enterPool()) throw admission.overloaded;
-          try {
-            pending = v.batcher.submit(ordered, rows, deadline, blockUs);
-          } catch (e) {
-            admission.leavePool();
-            throw e;
-          }
-          return pending.finally(() => {
-            admission.leavePool();
-            this.release(v);
-          });
+        if (admitted) {
+          if (!this.admission.enterPool()) throw this.admission.overloaded;
+          pooled = true;
         }
+        pending = v.batcher.submit(ordered, rows, deadline, blockUs);
       } else {
         // Inline compute time is the runtime call alone (validation is in the request latency).
         const t = performance.now();
@@ -328,13 +319,14 @@ export class DataPlane {
         });
       }
     } catch (e) {
-      this.release(v);
+      this.release(v, pooled);
       throw e;
     }
-    return pending.finally(() => this.release(v));
+    return pending.finally(() => this.release(v, pooled));
   }
 
-  private release(v: LoadedVersion): void {
+  private release(v: LoadedVersion, pooled = false): void {
+    if (pooled) this.admission.leavePool();
     if (--v.refs === 0 && v.retired) this.lifecycle.free(v);
   }
 
