@@ -114,6 +114,9 @@ export async function runRouting(opts: { quick?: boolean } = {}): Promise<Record
     const ratios: number[] = [];
     // The routed extra per round, in all and by thread kind (bench/thread-cpu.ts).
     const extraByKind: Array<Record<string, number>> = [];
+    // Per round, the default's server CPU per request over the routed one's: what capacity would
+    // read if the cores did nothing else (h2load shares them and moves the capacities far more).
+    const cpuRatios: number[] = [];
     const dedicated = s.config.controlThread === 'dedicated';
     const ioWorkers = dedicated ? s.ioThreads : s.ioThreads - 1;
     // What became of the routed phases' decisions: written to the database, or dropped (the
@@ -139,6 +142,7 @@ export async function runRouting(opts: { quick?: boolean } = {}): Promise<Record
       }
       ratios.push(got.route! / got.default!);
       const cpu = { default: byKind.default!.all!, route: byKind.route!.all! };
+      cpuRatios.push(cpu.default / cpu.route);
       extraByKind.push(Object.fromEntries([...THREAD_KINDS, 'main', 'all'].map((k) => [k, byKind.route![k]! - byKind.default![k]!])));
       rows.push([`round ${r + 1} (${order[0]} first)`, Math.round(got.default!), Math.round(got.route!), (got.route! / got.default!).toFixed(3), cpu.default.toFixed(1), cpu.route.toFixed(1)]);
     }
@@ -146,6 +150,7 @@ export async function runRouting(opts: { quick?: boolean } = {}): Promise<Record
     const ratio = median(ratios);
     const cpuExtra = median(extraByKind.map((e) => e.all!));
     console.log(`  route/default, median of rounds: ${ratio.toFixed(3)} (target >= ${TARGET}); server CPU per routed request above the default's, median: ${cpuExtra.toFixed(1)} µs`);
+    console.log(`  by server CPU per request (default's / routed's), median of rounds: ${median(cpuRatios).toFixed(3)} (rounds ${cpuRatios.map((x) => x.toFixed(3)).join(' / ')})`);
     console.log(`  of which, by thread (medians, µs): ${THREAD_KINDS.filter((k) => !(k === 'control thread' && !dedicated))
       .map((k) => `${k} ${median(extraByKind.map((e) => e[k]!)).toFixed(1)}`).join(', ')}; the main thread${dedicated ? '' : ' (I/O thread 0 and the control plane)'} ${median(extraByKind.map((e) => e.main!)).toFixed(1)}`);
     const where = s.config.databaseUrl === undefined ? `embedded database thread at nice ${s.config.embeddedDbNice}` : 'PostgreSQL';
@@ -165,7 +170,7 @@ export async function runRouting(opts: { quick?: boolean } = {}): Promise<Record
     table(`Open loop ${rate} req/s, ${seconds} s per phase (load-test harness)`, ['', 'default route', 'two-variant route'],
       [['p99 ms (each run)', p.default!.map((x) => x.p99.toFixed(2)).join(' / '), p.route!.map((x) => x.p99.toFixed(2)).join(' / ')],
         ['achieved req/s', p.default!.map((x) => x.achieved.toFixed(0)).join(' / '), p.route!.map((x) => x.achieved.toFixed(0)).join(' / ')]]);
-    return { routeOverDefault: ratio, routedCpuExtraUs: cpuExtra };
+    return { routeOverDefault: ratio, routedCpuExtraUs: cpuExtra, routeOverDefaultByCpu: median(cpuRatios) };
   } finally {
     await s.stop();
     rmSync(dir, { recursive: true, force: true });
