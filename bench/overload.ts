@@ -107,6 +107,13 @@ function windowP99(w: NonNullable<RunResult['windows']>[number]): number {
   return w.ok === 0 ? 0 : hdr.decodeFromCompressedBase64(w.histogram).getValueAtPercentile(99) / 1000;
 }
 
+/** The p99 (ms) of the refusals of the windows `ws` together (0 without any). */
+function refusedP99(ws: NonNullable<RunResult['windows']>): number {
+  const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 2 });
+  for (const w of ws) if (w.refused > 0) h.add(hdr.decodeFromCompressedBase64(w.refusedHistogram));
+  return h.totalCount === 0 ? 0 : h.getValueAtPercentile(99) / 1000;
+}
+
 /**
  * Seconds from the end of the overload until the windows are back to normal for good: every
  * later window's p99 within `normalMs` and no refusals. Infinity if they never are.
@@ -252,11 +259,13 @@ async function overloadPhase(target: Awaited<ReturnType<typeof buildTarget>>, se
   const overload = summariseWindows(run, o.overloadS);
   const recovery = recoveryS(run.windows!, o.overloadS, o.normalMs);
   console.log(`\n2x capacity (${Math.round(2 * o.capacity)} req/s) for ${o.overloadS} s, then ${Math.round(o.normal)} req/s for ${o.afterS} s, ${label}:\n${describe(summarise([run]))}`);
-  console.log(`  timeline (${WINDOW_MS} ms windows by send time; successful/s, refused/s, successful p99 ms):`);
+  console.log(`  timeline (${WINDOW_MS} ms windows by send time; successful/s, refused/s, successful p99 ms, refusals' p99 ms):`);
   const perS = 1000 / WINDOW_MS;
-  const rows = run.windows!.slice(0, -1).map((w) => `${w.startS.toFixed(2)}s ${Math.round(w.ok * perS)}/${Math.round(w.refused * perS)}/${windowP99(w).toFixed(1)}`);
+  const rows = run.windows!.slice(0, -1).map((w) => `${w.startS.toFixed(2)}s ${Math.round(w.ok * perS)}/${Math.round(w.refused * perS)}/${windowP99(w).toFixed(1)}/${w.refused > 0 ? refusedP99([w]).toFixed(1) : '-'}`);
   for (let i = 0; i < rows.length; i += 6) console.log(`    ${rows.slice(i, i + 6).join('  ')}`);
   console.log(`  during the overload: ${overload.ok} successful (${(overload.ok / o.overloadS).toFixed(0)}/s), ${overload.refused} refused, ${overload.errors} errors; ${overloadWindows.length} windows`);
+  // Where the refusals' p99 comes from: the onset (the first window, before the hold starts) or the steady state.
+  console.log(`  refusals' p99: first window ${refusedP99(overloadWindows.slice(0, 1)).toFixed(2)} ms, the later windows of the overload ${refusedP99(overloadWindows.slice(1)).toFixed(2)} ms`);
   const after = await refusals(server);
   const bySignal = [...after].map(([reason, n]) => `${reason} ${n - (before.get(reason) ?? 0)}`).join(', ');
   console.log(`  refused by signal (the server's counters, whole phase): ${bySignal}`);

@@ -99,6 +99,8 @@ export interface RunWindow {
   errors: number;
   /** Encoded HDR histogram (us) of the successful answers to requests sent in this window. */
   histogram: string;
+  /** The same for the refusals (OVERLOADED) of this window's requests. */
+  refusedHistogram: string;
 }
 
 /** How answers are classified: success, refusal under overload, or error. */
@@ -110,7 +112,7 @@ export class Recorder {
   readonly ok = newHistogram();
   readonly refusedLatency = newHistogram();
   refused = 0;
-  private readonly windows: Array<{ ok: number; refused: number; errors: number; h: hdr.Histogram }> = [];
+  private readonly windows: Array<{ ok: number; refused: number; errors: number; h: hdr.Histogram; rh: hdr.Histogram }> = [];
 
   constructor(private readonly windowMs?: number) {}
 
@@ -125,13 +127,15 @@ export class Recorder {
     }
     if (this.windowMs) {
       const i = Math.max(0, Math.floor((sentAtS * 1000) / this.windowMs));
-      while (this.windows.length <= i) this.windows.push({ ok: 0, refused: 0, errors: 0, h: hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 2 }) });
+      while (this.windows.length <= i) this.windows.push({ ok: 0, refused: 0, errors: 0, h: windowHistogram(), rh: windowHistogram() });
       const w = this.windows[i]!;
       if (outcome === 'ok') {
         w.ok++;
         w.h.recordValue(v);
-      } else if (outcome === 'refused') w.refused++;
-      else w.errors++;
+      } else if (outcome === 'refused') {
+        w.refused++;
+        w.rh.recordValue(v);
+      } else w.errors++;
     }
   }
 
@@ -141,9 +145,14 @@ export class Recorder {
       okHistogram: hdr.encodeIntoCompressedBase64(this.ok),
       refusedHistogram: hdr.encodeIntoCompressedBase64(this.refusedLatency),
       refused: this.refused,
-      ...(this.windowMs ? { windows: this.windows.map((w, i) => ({ startS: (i * this.windowMs!) / 1000, ok: w.ok, refused: w.refused, errors: w.errors, histogram: hdr.encodeIntoCompressedBase64(w.h) })) } : {}),
+      ...(this.windowMs ? { windows: this.windows.map((w, i) => ({ startS: (i * this.windowMs!) / 1000, ok: w.ok, refused: w.refused, errors: w.errors, histogram: hdr.encodeIntoCompressedBase64(w.h), refusedHistogram: hdr.encodeIntoCompressedBase64(w.rh) })) } : {}),
     };
   }
+}
+
+/** A window's latency histogram (us, 2 digits: there are many windows). */
+function windowHistogram(): hdr.Histogram {
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 2 });
 }
 
 /** A latency histogram in microseconds (1 us to 120 s, 3 digits): every run's and every summary's. */
