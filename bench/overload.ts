@@ -22,7 +22,7 @@
  */
 import * as hdr from 'hdr-histogram-js';
 import { findMax, type LoadOptions } from '../loadtest/cli.js';
-import { runOpenLoop, type RunResult } from '../loadtest/open-loop.js';
+import { runOpenLoop, windowHistogram, type RunResult } from '../loadtest/open-loop.js';
 import { describe, summarise, type Summary } from '../loadtest/report.js';
 import { startSluiceProcess, type SluiceProcess } from '../loadtest/sluice-process.js';
 import { buildTarget } from '../loadtest/target.js';
@@ -109,7 +109,7 @@ function windowP99(w: NonNullable<RunResult['windows']>[number]): number {
 
 /** The p99 (ms) of the refusals of the windows `ws` together (0 without any). */
 function refusedP99(ws: NonNullable<RunResult['windows']>): number {
-  const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 2 });
+  const h = windowHistogram();
   for (const w of ws) if (w.refused > 0) h.add(hdr.decodeFromCompressedBase64(w.refusedHistogram));
   return h.totalCount === 0 ? 0 : h.getValueAtPercentile(99) / 1000;
 }
@@ -281,7 +281,7 @@ async function refusals(server: string): Promise<Map<string, number>> {
 
 /** Counts and percentiles of the requests sent during the overload phase only. */
 function summariseWindows(run: RunResult, untilS: number): { ok: number; refused: number; errors: number; okP99: number; refusedP99: number } {
-  const ok = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 2 });
+  const ok = windowHistogram();
   let n = 0;
   let refused = 0;
   let errors = 0;

@@ -150,8 +150,8 @@ export class Recorder {
   }
 }
 
-/** A window's latency histogram (us, 2 digits: there are many windows). */
-function windowHistogram(): hdr.Histogram {
+/** A window's latency histogram (us, 2 digits: there are many windows), and any merge of windows'. */
+export function windowHistogram(): hdr.Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 2 });
 }
 

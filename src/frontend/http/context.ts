@@ -33,7 +33,7 @@ export class HttpContext {
   draining = false;
 
   /** Seconds a refused client is told to wait (SLUICE_ADMISSION_RETRY_AFTER_S), as a header value. */
-  private readonly retryAfter: string;
+  readonly retryAfter: string;
 
   constructor(readonly engine: Service, readonly opts: HttpOptions) {
     this.retryAfter = String(engine.admission.o.retryAfterS);

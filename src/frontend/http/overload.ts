@@ -36,7 +36,7 @@ function refusal(ctx: HttpContext, route: string): Refusal {
   let r = byRoute.get(route);
   if (!r) {
     const e = ctx.engine.admission.overloaded;
-    r = { key: `${route} 503`, body: JSON.stringify({ error: e.message, code: e.code }), retryAfter: String(ctx.engine.admission.o.retryAfterS) };
+    r = { key: `${route} 503`, body: JSON.stringify({ error: e.message, code: e.code }), retryAfter: ctx.retryAfter };
     byRoute.set(route, r);
   }
   return r;
