@@ -10,13 +10,15 @@
  * any (`/proc/self/task/N/stat`: the main thread, the control plane and, unless
  * SLUICE_CONTROL_THREAD=dedicated, I/O thread 0; the worker I/O threads (the busiest others);
  * the embedded database's thread, found by its nice value; V8's helper threads, mostly garbage
- * collection; h2load is a child process and not counted).
+ * collection; h2load is a child process and not counted), and the main thread's full garbage
+ * collections per second with their pauses.
  * Correctness first: each model's answer to the bench's body is checked (the logistic formula;
  * the bandit's arm, propensity and event id), and the logged phase's decisions must reach the log.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { serve } from '../src/serve.js';
 import { H2LOAD_WARM_UP_S, h2loadRate, hasH2load } from './h2load.js';
 import { demoAnswer } from './engine-util.js';
@@ -74,26 +76,44 @@ export async function runBanditCpu(): Promise<Record<string, number>> {
 
     const phases = ['logistic', 'logged', 'bandit'] as const;
     const perPhase = new Map<string, { rate: number[]; cpu: Array<Record<string, number>> }>(phases.map((p) => [p, { rate: [], cpu: [] }]));
+    // The main thread's full collections (it is I/O thread 0 as well as the control plane: each
+    // pause holds its connections' requests), counted from V8's own GC events.
+    const majors = { count: 0, ms: 0 };
+    const gcs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+          majors.count++;
+          majors.ms += e.duration;
+        }
+      }
+    });
+    gcs.observe({ entryTypes: ['gc'] });
     for (let r = 0; r < rounds; r++) {
       for (const phase of r % 2 === 0 ? phases : [...phases].reverse()) {
         if (phase === 'logged') await route(true);
         const t0 = threadTicks();
+        const m0 = { ...majors };
         const rate = await h2loadRate('http', `127.0.0.1:${s.httpPort}`, bodyFile, seconds, phase, phase === 'bandit' ? 'demo-bandit' : 'demo-logistic');
         const t1 = threadTicks();
         if (phase === 'logged') await route(false);
         // CPU per request over the whole run, warm-up included (its requests are not counted).
         const requests = rate * (seconds + H2LOAD_WARM_UP_S);
         const cpu = cpuPerRequest(t0, t1, requests, ioWorkers, dedicated);
+        const runS = seconds + H2LOAD_WARM_UP_S;
+        cpu['main full GCs/s'] = (majors.count - m0.count) / runS;
+        cpu['main full GC ms/s'] = (majors.ms - m0.ms) / runS;
         perPhase.get(phase)!.rate.push(rate);
         perPhase.get(phase)!.cpu.push(cpu);
       }
     }
+    gcs.disconnect();
     const label = { logistic: 'demo-logistic, default route', logged: 'demo-logistic, route logging 100 features', bandit: 'demo-bandit (LinUCB 5 x 100)' };
     const cell = (p: string, k: string) => median(perPhase.get(p)!.cpu.map((c) => c[k]!)).toFixed(1);
     table(`Capacity and CPU µs per request by thread, h2load --h1 32 connections, ${seconds} s per phase, ${rounds} interleaved round(s), medians (control thread: ${s.config.controlThread}, ${s.ioThreads} I/O threads)`,
-      ['phase', 'req/s', 'I/O threads', dedicated ? 'main thread (the dedicated control thread)' : 'of which the main thread (I/O thread 0 and the control plane)', 'database thread', 'other threads (GC helpers)', 'all'],
+      ['phase', 'req/s', 'I/O threads', dedicated ? 'main thread (the dedicated control thread)' : 'of which the main thread (I/O thread 0 and the control plane)', 'database thread', 'other threads (GC helpers)', 'all',
+        'main thread full GCs /s', 'their pauses ms/s'],
       phases.map((p) => [label[p], Math.round(median(perPhase.get(p)!.rate)), cell(p, 'I/O threads'), cell(p, 'main'), cell(p, 'database'), cell(p, 'other threads'),
-        cell(p, 'all')]));
+        cell(p, 'all'), cell(p, 'main full GCs/s'), cell(p, 'main full GC ms/s')]));
     const ratio = median(perPhase.get('bandit')!.rate) / median(perPhase.get('logistic')!.rate);
     console.log(`demo-bandit / demo-logistic capacity (closed loop, not issue #13's p99-bounded rate): ${ratio.toFixed(2)}`);
     return { banditOverLogisticCapacity: ratio };

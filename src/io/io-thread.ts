@@ -18,6 +18,7 @@ import { frontDoors } from './front-doors.js';
 import { Rpc } from './rpc.js';
 import { ThreadService } from './thread-service.js';
 import { ADMIN_METHODS, type AdminTarget, type IoThreadData } from './protocol.js';
+import { threadPool } from '../learn/shared-pool.js';
 
 const data = workerData as IoThreadData;
 const config = Object.freeze(data.config) as Readonly<Config>;
@@ -33,8 +34,9 @@ const plane = new DataPlane({
   dispatcher: board,
   thread: data.thread,
   onReleased: (gen) => control.notify('released', gen),
-  // The chunk's buffers are its own (DecisionChunkBuilder.take): moved, not copied.
-  onDecisions: (chunk) => control.notifyMoving([chunk.rows.buffer, chunk.dir.buffer, chunk.contexts.buffer] as ArrayBuffer[], 'decisions', chunk),
+  // The chunk's buffers are shared ones of this thread's pool (DecisionChunkBuilder.take): the
+  // message shares them, and the log sends them back ('recycle') once it is done with the chunk.
+  onDecisions: (chunk) => control.notify('decisions', chunk),
 });
 
 /** A stand-in whose listed methods run on the main thread (the registry and keys live there). */
@@ -61,6 +63,9 @@ control = new Rpc(data.port as MessagePort, {
   windowSnapshot: (model: string, version: string, fromMs: number, toMs: number) => plane.windowSnapshot(model, version, fromMs, toMs),
   driftSamples: () => plane.takeDriftSamples(),
   reap: (alive: number[]) => board?.reap(new Set(alive), false),
+  recycle: (bufs: SharedArrayBuffer[]) => {
+    for (const b of bufs) threadPool.give(b);
+  },
   listen: async (http: { host: string; port: number }, grpc: { host: string; port: number }) => {
     await doors!.http.listen(http.host, http.port);
     await doors!.grpc.listenShared(grpc.host, grpc.port);

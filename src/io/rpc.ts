@@ -43,11 +43,6 @@ export class Rpc {
     if (!this.closedWith) this.port.postMessage({ rpc: 'note', op, args } satisfies Message);
   }
 
-  /** notify, moving `transfer`'s buffers to the other side instead of copying them (unusable here after). */
-  notifyMoving(transfer: ArrayBuffer[], op: string, ...args: unknown[]): void {
-    if (!this.closedWith) this.port.postMessage({ rpc: 'note', op, args } satisfies Message, transfer);
-  }
-
   /** Fails every call still waiting (the other side is gone) and stops listening. */
   close(err: SluiceError): void {
     this.closedWith ??= err;

@@ -28,6 +28,7 @@ import type { AdminService } from '../service/admin.js';
 import type { DashboardService } from '../service/dashboard.js';
 import { ADMIN_METHODS, type AdminTarget, type IoThreadData } from './protocol.js';
 import { Rpc } from './rpc.js';
+import { registerPoolSender } from '../learn/shared-pool.js';
 
 export interface IoThreadsOptions {
   /** Worker I/O threads to start (the main thread is not counted). */
@@ -99,8 +100,11 @@ export class IoThreads {
       keys: (method: string, args: unknown[]) => forward('keys', method, args),
       dashboard: (method: string, args: unknown[]) => forward('dashboard', method, args),
     }, 'control');
+    // Its decision chunks' buffers go back to it once the log is done with them (shared-pool.ts).
+    const unregisterPool = registerPoolSender(worker.threadId, (bufs) => rpc.notify('recycle', bufs));
     const exited = new Promise<void>((resolve) => {
       worker.once('exit', (code) => {
+        unregisterPool();
         rpc.close(new SluiceError('SHUTTING_DOWN', `I/O thread ${id} ended`));
         if (code !== 0) log.error('io: thread ended', { thread: id, code });
         resolve();

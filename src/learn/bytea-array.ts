@@ -3,12 +3,16 @@
  * a Buffer parameter: the decision log's chunks and contexts and the feedback rows' contexts go
  * in this way, copied by the database instead of parsed from text (decision-log.ts says why).
  */
+import type { SharedPool } from './shared-pool.js';
 
-/** Values as one PostgreSQL binary `bytea[]` value, each written once after its length. */
-export function bytesArray(items: readonly Uint8Array[]): Buffer {
+/**
+ * Values as one PostgreSQL binary `bytea[]` value, each written once after its length; in a
+ * buffer of `pool`'s when given (the caller gives it back), else in one of its own.
+ */
+export function bytesArray(items: readonly Uint8Array[], pool?: SharedPool): Buffer {
   let bytes = 0;
   for (const b of items) bytes += 4 + b.byteLength;
-  const out = Buffer.allocUnsafe(HEADER + bytes);
+  const out = pool === undefined ? Buffer.allocUnsafe(HEADER + bytes) : asBuffer(pool.take(HEADER + bytes));
   let at = writeHeader(out, items.length);
   for (const b of items) {
     at = out.writeInt32BE(b.byteLength, at);
@@ -32,6 +36,10 @@ export function byteaArray(n: number, parts: readonly Uint8Array[]): Buffer {
 }
 
 const HEADER = 20;
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
 
 /**
  * Header: dimensions, has-nulls flag (array_recv finds NULLs from the lengths itself), element

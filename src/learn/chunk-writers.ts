@@ -5,6 +5,7 @@
  * the string encoding that keeps rows ASCII.
  */
 import { uuidHex } from './event-id.js';
+import type { SharedPool } from './shared-pool.js';
 
 const NON_ASCII = /[^\x00-\x7f]/;
 const NON_ASCII_G = /[^\x00-\x7f]/g;
@@ -22,9 +23,10 @@ export function jsonAscii(s: string): string {
 }
 
 /**
- * A buffer written at its end, growing by doubling; `take` hands out what was written, in a
- * buffer of its own (a view into a larger one would be copied whole between threads, or moved
- * away with it), and starts afresh in the same buffer.
+ * A buffer written at its end, growing by doubling; `take` hands out a copy of what was written
+ * (in a buffer of `pool`'s when given: a decision chunk's, shared with the threads it goes to and
+ * reused once the log is done with it, shared-pool.ts; else in a buffer of its own) and starts
+ * afresh in the same buffer.
  */
 class GrowingBuffer {
   protected buf: Buffer;
@@ -34,8 +36,14 @@ class GrowingBuffer {
     this.buf = Buffer.allocUnsafe(size);
   }
 
-  take(): Uint8Array {
-    const out = new Uint8Array(this.buf.subarray(0, this.end));
+  take(pool?: SharedPool): Uint8Array {
+    let out: Uint8Array;
+    if (pool === undefined) {
+      out = new Uint8Array(this.buf.subarray(0, this.end));
+    } else {
+      out = pool.take(this.end);
+      out.set(this.buf.subarray(0, this.end));
+    }
     this.end = 0;
     return out;
   }

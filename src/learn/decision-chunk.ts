@@ -20,14 +20,15 @@
  * decision as an object was built on the I/O thread, structured-cloned field by field into the
  * main thread, checked, indexed in a Map and turned into JSON there: ~2-3 µs of I/O-thread CPU
  * per request (`npm run bench -- routing`). A chunk's rows are written into one growing buffer
- * on the request path and moved to the control plane without a copy. A decision is read back
- * from its chunk only when feedback
+ * on the request path and handed to the control plane in a shared buffer of the thread's pool
+ * (shared-pool.ts), without a copy. A decision is read back from its chunk only when feedback
  * arrives for it while the log still holds the chunk (`findRow`, narrowed by time: event ids
  * are UUIDv7s that carry it).
  */
 import { contextOf, type Decision } from './decision.js';
 import { byteaArray } from './bytea-array.js';
 import { asciiBytes, ContextWriter, DirWriter, jsonAscii, RowsWriter } from './chunk-writers.js';
+import { releaseBuffers, threadPool, THIS_THREAD } from './shared-pool.js';
 import { chunkPlace, lastEventIdBytes, lastEventIdMs, newEventId, uuidHex, uuidMs, uuidText } from './event-id.js';
 
 /** Rows a tagged chunk can hold: the index is 16 bits (after it, ids are plain: the chunk is untagged). */
@@ -36,16 +37,23 @@ const MAX_TAGGED_ROWS = 65_536;
 export interface DecisionChunk {
   /**
    * JSON objects, comma-separated without brackets, one per decision (keys: see rowText), as
-   * ASCII bytes in a buffer of their own: handed to the control plane by transfer, not copied
-   * (a 33 KB string cost ~110-170 µs to post, a transferred buffer ~nothing, 2026-12-03).
+   * ASCII bytes. A thread's chunk has them at the start of a shared buffer of its pool
+   * (`origin`): handed to the control plane by sharing, not copied (a 33 KB string cost
+   * ~110-170 µs to post, 2026-12-03), and reused once the log is done with the chunk.
    */
   rows: Uint8Array;
   /**
    * One element per row, in order, as PostgreSQL's binary array format writes them: a 32-bit
    * big-endian length and the features' float32 bytes (little-endian), or length -1 for none.
-   * A buffer of its own (a view into a larger one would be copied whole between threads).
+   * In a buffer of its own, or of `origin`'s pool as `rows`.
    */
   contexts: Uint8Array;
+  /**
+   * Set on a thread's chunk: the id of the thread whose pool (shared-pool.ts) holds its rows,
+   * contexts and directory, to which the log gives them back (releaseChunk) once it has
+   * written the chunk and keeps it no longer. Unset: buffers of their own, left to the collector.
+   */
+  origin?: number;
   /** How many decisions. */
   n: number;
   /** The earliest and latest decision time (ms since the epoch), or time a row's UUIDv7 carries. */
@@ -171,7 +179,10 @@ export class DecisionChunkBuilder {
   /** The chunk so far (undefined when empty), and a fresh start. */
   take(): DecisionChunk | undefined {
     if (this.count === 0) return undefined;
-    const chunk: DecisionChunk = { rows: this.rows.take(), contexts: this.contexts.take(), dir: this.dir.take(), n: this.count, minMs: this.minMs, maxMs: this.maxMs, variants: this.variants, variantCounts: this.variantCounts, key: this.key };
+    const chunk: DecisionChunk = {
+      rows: this.rows.take(threadPool), contexts: this.contexts.take(threadPool), dir: this.dir.take(threadPool), origin: THIS_THREAD,
+      n: this.count, minMs: this.minMs, maxMs: this.maxMs, variants: this.variants, variantCounts: this.variantCounts, key: this.key,
+    };
     if (this.tagged && this.tag >= 0) chunk.tag = this.tag;
     this.tag = -1;
     this.tagged = true;
@@ -184,6 +195,16 @@ export class DecisionChunkBuilder {
     this.variantCounts = [];
     return chunk;
   }
+}
+
+/**
+ * Gives a thread chunk's buffers back to its thread's pool (shared-pool.ts; for another thread's,
+ * at the next flushReleases()). The chunk must not be read afterwards: its bytes will be reused.
+ */
+export function releaseChunk(chunk: DecisionChunk): void {
+  if (chunk.origin === undefined) return;
+  releaseBuffers(chunk.origin, [chunk.rows, chunk.contexts, chunk.dir]);
+  chunk.origin = undefined;
 }
 
 /** Bytes [start, end) of `b` as text (the rows are ASCII: one character per byte). */

@@ -2,10 +2,10 @@
  * How the decision log's batches are stored (decision-log.ts decides when): thread chunks as
  * rows of `decision_chunks`, single decisions as rows of `decisions`.
  */
-import { givenAway } from '../registry/given-away.js';
 import { writeOnly, type Db } from '../registry/db.js';
 import { bytesArray } from './bytea-array.js';
 import { contextsArray, latin1, type DecisionChunk } from './decision-chunk.js';
+import { threadPool } from './shared-pool.js';
 
 /**
  * The batch's thread chunks as one row each in `decision_chunks` (migration 012 says why),
@@ -27,17 +27,29 @@ export async function insertDecisions(db: Db, batch: DecisionChunk[]): Promise<v
  * parameter several times slower per byte than a binary array (a 100 KB bytea: 20-30 ms
  * against 2.8 ms as a one-element bytea[], 2026-12-03), and the rows are most of the bytes.
  * Through the database's `write` where it has one (writeOnly): no rows come back, and the
- * embedded database takes the parameters without copying them again (pglite-write.ts).
+ * embedded database's thread reads the parameters where they are (shared buffers of this
+ * thread's pool, shared-pool.ts says why; back to the pool once the write has returned).
  */
 async function insertChunks(db: Db, chunks: DecisionChunk[]): Promise<void> {
   const meta = chunks.map((c) => `{"k":${JSON.stringify(c.key)},"lo":${c.minMs},"hi":${c.maxMs},"n":${c.n},"t":${c.tag ?? null},"va":${JSON.stringify(c.variants)}}`);
+  const rows = bytesArray(chunks.map((c) => c.rows), threadPool);
+  const contexts = bytesArray(chunks.map((c) => c.contexts), threadPool);
+  const dir = bytesArray(chunks.map((c) => c.dir), threadPool);
+  try {
+    await writeInsert(db, meta, rows, contexts, dir);
+  } finally {
+    for (const b of [rows, contexts, dir]) threadPool.give(b.buffer);
+  }
+}
+
+async function writeInsert(db: Db, meta: string[], rows: Uint8Array, contexts: Uint8Array, dir: Uint8Array): Promise<void> {
   await writeOnly(db, 
     `INSERT INTO decision_chunks (key, span, n, tag, variants, rows, contexts, dir)
      SELECT k, int8range(lo, hi, '[]'), n, t, va, r, c, di
        FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS (k text, lo int8, hi int8, n integer, t integer, va jsonb),
                        unnest($2::bytea[]), unnest($3::bytea[]), unnest($4::bytea[])) AS x(k, lo, hi, n, t, va, r, c, di)
      ON CONFLICT (key) DO NOTHING`,
-    ['[' + meta.join(',') + ']', givenAway(bytesArray(chunks.map((c) => c.rows))), givenAway(bytesArray(chunks.map((c) => c.contexts))), givenAway(bytesArray(chunks.map((c) => c.dir)))],
+    ['[' + meta.join(',') + ']', rows, contexts, dir],
   );
 }
 

@@ -1,10 +1,11 @@
 /**
  * Parameter buffers a caller gives away with its query: the embedded database's thread
- * (pglite-thread.ts) receives their memory (a transfer) instead of a structured-clone copy. For
- * the decision log's chunk arrays, megabytes a second at high rates: each copy was memory
- * allocated outside the JavaScript heap, whose growth makes V8 run full garbage collections on
- * both threads. PostgreSQL's driver ignores the mark. A given-away buffer must not be used after
- * the call (its memory moves; a view of it reads as empty).
+ * (pglite-thread.ts) receives their memory (a transfer) instead of a structured-clone copy, which
+ * would be new memory outside the JavaScript heap, charged to the thread until a full collection.
+ * The decision log, which writes megabytes a second, goes further: its parameters are shared
+ * buffers it reuses (src/learn/shared-pool.ts), neither copied nor moved. A SharedArrayBuffer
+ * is never marked. PostgreSQL's driver ignores the mark. A given-away buffer must not be used
+ * after the call (its memory moves; a view of it reads as empty).
  */
 const given = new WeakSet<ArrayBufferLike>();
 

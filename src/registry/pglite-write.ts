@@ -12,7 +12,7 @@
  * CPU: `npm run bench -- feedback` prints the rates and CPU per decision (README, *Feedback*:
  * "Chunks through `Db.write`").
  *
- * The message is built in one allocation of its exact size. Parameters: a Uint8Array is sent
+ * The message is built in one buffer, the thread's scratch (scratchFor), reused. Parameters: a Uint8Array is sent
  * as it is in binary format (as both drivers send a Buffer; the caller encodes it as the
  * parameter's type expects, e.g. bytesArray for `bytea[]`), null as NULL, and a string,
  * number, bigint or boolean as its text. Anything else is refused: PGlite's `query` would
@@ -23,8 +23,12 @@ import type { PGlite } from '@electric-sql/pglite';
 
 const encoder = new TextEncoder();
 
-/** Parse + Bind + Execute + Sync for `sql` with `params`, in one buffer. */
-export function writeMessage(sql: string, params: readonly unknown[]): Uint8Array {
+/**
+ * Parse + Bind + Execute + Sync for `sql` with `params`, in one buffer: at the start of
+ * `scratch` when it is large enough (a view of it; valid until the scratch is written again),
+ * else a new one.
+ */
+export function writeMessage(sql: string, params: readonly unknown[], scratch?: Uint8Array): Uint8Array {
   if (params.length > 0xffff) throw new RangeError(`too many parameters (${params.length})`);
   const text = encoder.encode(sql);
   const values: Array<Uint8Array | null> = params.map((p, i) => {
@@ -40,8 +44,9 @@ export function writeMessage(sql: string, params: readonly unknown[]): Uint8Arra
   for (const v of values) bindLen += 4 + (v?.length ?? 0);
   const executeLen = 4 + 1 + 4;
   const syncLen = 4;
-  const out = new Uint8Array(4 + parseLen + bindLen + executeLen + syncLen);
-  const dv = new DataView(out.buffer);
+  const size = 4 + parseLen + bindLen + executeLen + syncLen;
+  const out = scratch !== undefined && scratch.byteLength >= size ? scratch.subarray(0, size) : new Uint8Array(size);
+  const dv = new DataView(out.buffer, out.byteOffset, size);
   let o = 0;
   // Parse: unnamed statement, the SQL, no declared parameter types.
   out[o++] = 0x50;
@@ -135,10 +140,35 @@ function errorFields(body: Uint8Array): ServerError {
  * next statement), and throws the server's error if it reported one.
  */
 export async function pgliteWrite(pg: PGlite, sql: string, params: readonly unknown[]): Promise<void> {
-  const message = writeMessage(sql, params);
   // As `query` does first: a closed (or never ready) database refuses instead of running.
   await pg._checkReady();
-  const reply = await pg._runExclusiveTransaction(() => pg.runExclusive(() => pg.execProtocolRaw(message)));
+  // The message is built in its turn, into this thread's one scratch buffer: PGlite reads it
+  // during execProtocolRaw's synchronous part alone, and turns run one at a time.
+  const reply = await pg._runExclusiveTransaction(() => pg.runExclusive(() => {
+    const message = writeMessage(sql, params, scratchFor(sql, params));
+    return pg.execProtocolRaw(message);
+  }));
   const e = replyError(reply);
   if (e) throw e;
+}
+
+/**
+ * The scratch buffer messages are written into: one per thread, grown (doubling, from 64 KB) to
+ * the largest message so far. A new buffer per write was as many bytes of new memory as the
+ * decision log writes (megabytes a second), which V8 charges to this thread until a full
+ * collection (shared-pool.ts says what that cost).
+ */
+let scratch = new Uint8Array(64 * 1024);
+
+function scratchFor(sql: string, params: readonly unknown[]): Uint8Array {
+  // An upper bound on the message's size: the SQL in UTF-8 (at most 3 bytes per UTF-16 unit),
+  // the parameters' bytes, and each message's fixed parts.
+  let need = 64 + 3 * sql.length + 6 * params.length;
+  for (const p of params) need += p instanceof Uint8Array ? p.byteLength : typeof p === 'string' ? 3 * p.length : p === null || p === undefined ? 0 : String(p).length;
+  if (need > scratch.byteLength) {
+    let size = scratch.byteLength;
+    while (size < need) size *= 2;
+    scratch = new Uint8Array(size);
+  }
+  return scratch;
 }

@@ -29,7 +29,8 @@ import { checkName } from '../names.js';
 import { PlaneService } from './plane-service.js';
 import type { PublishedRoute } from '../routing/plane-route.js';
 import type { Decision } from '../learn/decision.js';
-import { decisionsOf, type DecisionChunk } from '../learn/decision-chunk.js';
+import { decisionsOf, releaseChunk, type DecisionChunk } from '../learn/decision-chunk.js';
+import { flushReleases } from '../learn/shared-pool.js';
 import { routeVersions, type RouteSpec } from '../routing/route.js';
 import { NO_GENERATION } from '../dispatch/model-table.js';
 import { shadowReport } from '../routing/shadow.js';
@@ -192,10 +193,17 @@ export class Engine extends PlaneService {
 
   /** A chunk of decisions from a thread's data plane: to the decision log, and to listeners. */
   acceptDecisions(chunk: DecisionChunk): void {
-    this.learning?.decisions.offerChunk(chunk);
-    if (this.decisionSinks.size === 0) return;
-    const batch = decisionsOf(chunk);
-    for (const sink of this.decisionSinks) sink(batch);
+    // Listeners read the chunk first: once offered, the log may write it and give its buffers back.
+    if (this.decisionSinks.size > 0) {
+      const batch = decisionsOf(chunk);
+      for (const sink of this.decisionSinks) sink(batch);
+    }
+    if (this.learning) {
+      this.learning.decisions.offerChunk(chunk);
+    } else {
+      releaseChunk(chunk);
+      flushReleases();
+    }
   }
 
   /** Plane `thread` released version `gen`: its pool-side resources go back once no plane holds it. */

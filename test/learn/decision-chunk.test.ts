@@ -64,18 +64,22 @@ describe('decision chunks', () => {
     for (const d of ds) expect(chunkOf(d).rows).toEqual(build([d]).take()!.rows);
   });
 
-  it('moves between threads: its buffers transfer (no copy) and read back the same on the other side', async () => {
+  it('crosses threads shared (no copy) and reads back the same on the other side', async () => {
     const ds = Array.from({ length: 300 }, (_, i) => decisionNow({ unitId: `u${i} "é"`, features: i % 2 ? new Float32Array([i, -i]) : undefined }));
     const chunk = buildTagged(ds).take()!;
     const { port1, port2 } = new MessageChannel();
     const got = new Promise<DecisionChunk>((resolve) => port2.once('message', resolve));
-    port1.postMessage(chunk, [chunk.rows.buffer, chunk.dir.buffer, chunk.contexts.buffer] as ArrayBuffer[]);
-    const moved = await got;
+    port1.postMessage(chunk);
+    const shared = await got;
     port1.close();
-    // Moved: the sender's views are detached, the receiver's hold the bytes.
-    expect(chunk.rows.byteLength).toBe(0);
-    expect(decisionsOf(moved)).toEqual(ds);
-    for (const i of [0, 151, 299]) expect(findRow(moved, ds[i]!.eventId)).toEqual(ds[i]);
+    // Shared: both sides' views are of the same memory (a write on one is seen on the other).
+    for (const k of ['rows', 'contexts', 'dir'] as const) expect(shared[k].buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(decisionsOf(shared)).toEqual(ds);
+    for (const i of [0, 151, 299]) expect(findRow(shared, ds[i]!.eventId)).toEqual(ds[i]);
+    const first = chunk.rows[0]!;
+    shared.rows[0] = 0x20;
+    expect(chunk.rows[0]).toBe(0x20);
+    chunk.rows[0] = first;
   });
 
   it('copies features at once: a view into a buffer reused afterwards keeps the values it had', () => {
@@ -334,8 +338,9 @@ describeEachDb('decision log with chunks', (backend) => {
     const b = Array.from({ length: 5 }, () => decisionNow());
     const ca = build(a).take()!;
     const cb = build(b).take()!;
-    // Room for one of the two chunks (the same size: same fields, ids of one length).
-    const dl = new DecisionLog(t.db, { capacity: 1000, batchSize: 1000, flushMs: 60_000, recentBytes: ca.rows.length + ca.contexts.byteLength + ca.dir.byteLength });
+    // Room for one of the two chunks (the same size: same fields, ids of one length), counted
+    // as the memory they hold (their pooled buffers whole).
+    const dl = new DecisionLog(t.db, { capacity: 1000, batchSize: 1000, flushMs: 60_000, recentBytes: ca.rows.buffer.byteLength + ca.contexts.buffer.byteLength + ca.dir.buffer.byteLength });
     dl.offerChunk(ca);
     await dl.flush();
     expect(dl.find(a[2]!.eventId)).toEqual(a[2]);
