@@ -199,7 +199,12 @@ describe('Admission', () => {
     expect(text).toContain('sluice_admission_accept_ratio{thread="0"} 1');
   });
 
-  describe('turn budget', () => {
+  // Each case times real turns on this thread (CPU clock against wall clock, Atomics.wait for
+  // stalls), as the rule does. On CI's two cores shared with the other test files a turn can be
+  // descheduled or slowed at any point, which the rule rightly reads as a busy machine, not an
+  // overload: two cases failed so once (2026-12-07) and passed on rerun and in every run alone.
+  // A case is run again (up to twice) when it fails; a rule that is wrong fails every attempt.
+  describe('turn budget', { retry: 2 }, () => {
     const nextTurn = () => new Promise((r) => setImmediate(r));
     /**
      * One turn of the loop: `n` requests, each admitted one computing for `workMs` of this
