@@ -28,7 +28,7 @@
 import { contextOf, type Decision } from './decision.js';
 import { byteaArray } from './bytea-array.js';
 import { asciiBytes, ContextWriter, DirWriter, jsonAscii, RowsWriter } from './chunk-writers.js';
-import { releaseBuffers, threadPool, THIS_THREAD } from './shared-pool.js';
+import { flushReleases, releaseBuffers, threadPool, THIS_THREAD } from './shared-pool.js';
 import { chunkPlace, lastEventIdBytes, lastEventIdMs, newEventId, uuidHex, uuidMs, uuidText } from './event-id.js';
 
 /** Rows a tagged chunk can hold: the index is 16 bits (after it, ids are plain: the chunk is untagged). */
@@ -205,6 +205,12 @@ export function releaseChunk(chunk: DecisionChunk): void {
   if (chunk.origin === undefined) return;
   releaseBuffers(chunk.origin, [chunk.rows, chunk.contexts, chunk.dir]);
   chunk.origin = undefined;
+}
+
+/** Chunks their holder is done with: each released, and other threads' buffers sent back now. */
+export function releaseChunks(chunks: readonly DecisionChunk[]): void {
+  for (const c of chunks) releaseChunk(c);
+  flushReleases();
 }
 
 /** Bytes [start, end) of `b` as text (the rows are ASCII: one character per byte). */

@@ -36,21 +36,17 @@ async function insertChunks(db: Db, chunks: DecisionChunk[]): Promise<void> {
   const contexts = bytesArray(chunks.map((c) => c.contexts), threadPool);
   const dir = bytesArray(chunks.map((c) => c.dir), threadPool);
   try {
-    await writeInsert(db, meta, rows, contexts, dir);
+    await writeOnly(db,
+      `INSERT INTO decision_chunks (key, span, n, tag, variants, rows, contexts, dir)
+       SELECT k, int8range(lo, hi, '[]'), n, t, va, r, c, di
+         FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS (k text, lo int8, hi int8, n integer, t integer, va jsonb),
+                         unnest($2::bytea[]), unnest($3::bytea[]), unnest($4::bytea[])) AS x(k, lo, hi, n, t, va, r, c, di)
+       ON CONFLICT (key) DO NOTHING`,
+      ['[' + meta.join(',') + ']', rows, contexts, dir],
+    );
   } finally {
     for (const b of [rows, contexts, dir]) threadPool.give(b.buffer);
   }
-}
-
-async function writeInsert(db: Db, meta: string[], rows: Uint8Array, contexts: Uint8Array, dir: Uint8Array): Promise<void> {
-  await writeOnly(db, 
-    `INSERT INTO decision_chunks (key, span, n, tag, variants, rows, contexts, dir)
-     SELECT k, int8range(lo, hi, '[]'), n, t, va, r, c, di
-       FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS (k text, lo int8, hi int8, n integer, t integer, va jsonb),
-                       unnest($2::bytea[]), unnest($3::bytea[]), unnest($4::bytea[])) AS x(k, lo, hi, n, t, va, r, c, di)
-     ON CONFLICT (key) DO NOTHING`,
-    ['[' + meta.join(',') + ']', rows, contexts, dir],
-  );
 }
 
 /**

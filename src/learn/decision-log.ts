@@ -17,11 +17,10 @@ import { isStorageFull } from '../errors.js';
 import { errorFields, log } from '../log.js';
 import { isConflict, isUnavailable, retryConflicts, type Db } from '../registry/db.js';
 import { decisionProblem, type Decision } from './decision.js';
-import { chunkOf, findRow, releaseChunk, type DecisionChunk } from './decision-chunk.js';
+import { chunkOf, findRow, releaseChunks, type DecisionChunk } from './decision-chunk.js';
 import { insertDecisions } from './decision-inserts.js';
 import { chunkPlace, uuidMs } from './event-id.js';
 import { Backoff, family, RateLimited } from './metric-lines.js';
-import { flushReleases } from './shared-pool.js';
 
 export interface DecisionLogOptions {
   /** Decisions buffered or in flight at most; beyond, `offer` drops. */
@@ -161,11 +160,11 @@ export class DecisionLog {
 
   /**
    * Keeps written thread chunks for `find`, dropping the oldest beyond opts.recentBytes; a chunk
-   * dropped goes back to its thread's pool (releaseChunk).
+   * dropped goes back to its thread's pool (releaseChunks).
    */
   private remember(batch: DecisionChunk[]): void {
     const limit = this.opts.recentBytes ?? 8 << 20;
-    if (limit <= 0) return release(batch);
+    if (limit <= 0) return releaseChunks(batch);
     for (const c of batch) {
       if (c.single !== undefined) continue;
       this.recent.push(c);
@@ -173,7 +172,7 @@ export class DecisionLog {
     }
     let drop = 0;
     while (this.recentBytes > limit && drop < this.recent.length) this.recentBytes -= chunkBytes(this.recent[drop++]!);
-    if (drop > 0) release(this.recent.splice(0, drop));
+    if (drop > 0) releaseChunks(this.recent.splice(0, drop));
   }
 
   /** Writes everything buffered now (tests, benchmarks); resolves when the buffer is empty or a write failed. */
@@ -199,7 +198,7 @@ export class DecisionLog {
     if (this.queuedN > 0) {
       log.warn('decisions: not written at shutdown (database unreachable)', { dropped: this.queuedN });
       for (const c of this.queue) this.countDrop(c);
-      release(this.queue);
+      releaseChunks(this.queue);
       this.queue = [];
       this.queuedN = 0;
       this.singles.clear();
@@ -221,7 +220,7 @@ export class DecisionLog {
 
   private drop(c: DecisionChunk, why: string): false {
     this.countDrop(c);
-    release([c]);
+    releaseChunks([c]);
     return this.logDrop(why);
   }
 
@@ -330,7 +329,7 @@ export class DecisionLog {
       log.error('decisions: batch refused by the database, dropped', { rows: n, ...errorFields(e) });
       for (const c of batch) this.countDrop(c);
       this.forgetSingles(batch);
-      release(batch);
+      releaseChunks(batch);
       return true;
     } finally {
       this.inFlight = [];
@@ -348,12 +347,6 @@ export class DecisionLog {
 /** The memory a chunk holds: its buffers whole (a thread chunk's are pooled buffers, up to twice its bytes). */
 function chunkBytes(c: DecisionChunk): number {
   return c.rows.buffer.byteLength + c.contexts.buffer.byteLength + c.dir.buffer.byteLength;
-}
-
-/** Chunks the log is done with: their buffers back to their threads' pools. */
-function release(chunks: readonly DecisionChunk[]): void {
-  for (const c of chunks) releaseChunk(c);
-  flushReleases();
 }
 
 function sleep(ms: number): Promise<void> {

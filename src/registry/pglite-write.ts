@@ -12,8 +12,8 @@
  * CPU: `npm run bench -- feedback` prints the rates and CPU per decision (README, *Feedback*:
  * "Chunks through `Db.write`").
  *
- * The message is built in one buffer, the thread's scratch (scratchFor), reused. Parameters: a Uint8Array is sent
- * as it is in binary format (as both drivers send a Buffer; the caller encodes it as the
+ * The message is built in one buffer, the thread's reused scratch (pgliteWrite). Parameters: a
+ * Uint8Array is sent as it is in binary format (as both drivers send a Buffer; the caller encodes it as the
  * parameter's type expects, e.g. bytesArray for `bytea[]`), null as NULL, and a string,
  * number, bigint or boolean as its text. Anything else is refused: PGlite's `query` would
  * serialise it by its type, which this path does not know. Parameter types come from the SQL
@@ -23,12 +23,17 @@ import type { PGlite } from '@electric-sql/pglite';
 
 const encoder = new TextEncoder();
 
+/** A buffer messages are written into, replaced by one twice as large (or more) when one does not fit. */
+export interface Scratch {
+  buf: Uint8Array;
+}
+
 /**
  * Parse + Bind + Execute + Sync for `sql` with `params`, in one buffer: at the start of
- * `scratch` when it is large enough (a view of it; valid until the scratch is written again),
- * else a new one.
+ * `scratch.buf` when given (a view of it, valid until the scratch is written again; the buffer
+ * grown first if the message does not fit), else a new one of its exact size.
  */
-export function writeMessage(sql: string, params: readonly unknown[], scratch?: Uint8Array): Uint8Array {
+export function writeMessage(sql: string, params: readonly unknown[], scratch?: Scratch): Uint8Array {
   if (params.length > 0xffff) throw new RangeError(`too many parameters (${params.length})`);
   const text = encoder.encode(sql);
   const values: Array<Uint8Array | null> = params.map((p, i) => {
@@ -45,7 +50,12 @@ export function writeMessage(sql: string, params: readonly unknown[], scratch?: 
   const executeLen = 4 + 1 + 4;
   const syncLen = 4;
   const size = 4 + parseLen + bindLen + executeLen + syncLen;
-  const out = scratch !== undefined && scratch.byteLength >= size ? scratch.subarray(0, size) : new Uint8Array(size);
+  if (scratch !== undefined && scratch.buf.byteLength < size) {
+    let grown = scratch.buf.byteLength * 2;
+    while (grown < size) grown *= 2;
+    scratch.buf = new Uint8Array(grown);
+  }
+  const out = scratch !== undefined ? scratch.buf.subarray(0, size) : new Uint8Array(size);
   const dv = new DataView(out.buffer, out.byteOffset, size);
   let o = 0;
   // Parse: unnamed statement, the SQL, no declared parameter types.
@@ -145,7 +155,7 @@ export async function pgliteWrite(pg: PGlite, sql: string, params: readonly unkn
   // The message is built in its turn, into this thread's one scratch buffer: PGlite reads it
   // during execProtocolRaw's synchronous part alone, and turns run one at a time.
   const reply = await pg._runExclusiveTransaction(() => pg.runExclusive(() => {
-    const message = writeMessage(sql, params, scratchFor(sql, params));
+    const message = writeMessage(sql, params, scratch);
     return pg.execProtocolRaw(message);
   }));
   const e = replyError(reply);
@@ -158,17 +168,4 @@ export async function pgliteWrite(pg: PGlite, sql: string, params: readonly unkn
  * decision log writes (megabytes a second), which V8 charges to this thread until a full
  * collection (shared-pool.ts says what that cost).
  */
-let scratch = new Uint8Array(64 * 1024);
-
-function scratchFor(sql: string, params: readonly unknown[]): Uint8Array {
-  // An upper bound on the message's size: the SQL in UTF-8 (at most 3 bytes per UTF-16 unit),
-  // the parameters' bytes, and each message's fixed parts.
-  let need = 64 + 3 * sql.length + 6 * params.length;
-  for (const p of params) need += p instanceof Uint8Array ? p.byteLength : typeof p === 'string' ? 3 * p.length : p === null || p === undefined ? 0 : String(p).length;
-  if (need > scratch.byteLength) {
-    let size = scratch.byteLength;
-    while (size < need) size *= 2;
-    scratch = new Uint8Array(size);
-  }
-  return scratch;
-}
+const scratch: Scratch = { buf: new Uint8Array(64 * 1024) };

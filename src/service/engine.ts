@@ -29,8 +29,7 @@ import { checkName } from '../names.js';
 import { PlaneService } from './plane-service.js';
 import type { PublishedRoute } from '../routing/plane-route.js';
 import type { Decision } from '../learn/decision.js';
-import { decisionsOf, releaseChunk, type DecisionChunk } from '../learn/decision-chunk.js';
-import { flushReleases } from '../learn/shared-pool.js';
+import { decisionsOf, releaseChunks, type DecisionChunk } from '../learn/decision-chunk.js';
 import { routeVersions, type RouteSpec } from '../routing/route.js';
 import { NO_GENERATION } from '../dispatch/model-table.js';
 import { shadowReport } from '../routing/shadow.js';
@@ -198,12 +197,8 @@ export class Engine extends PlaneService {
       const batch = decisionsOf(chunk);
       for (const sink of this.decisionSinks) sink(batch);
     }
-    if (this.learning) {
-      this.learning.decisions.offerChunk(chunk);
-    } else {
-      releaseChunk(chunk);
-      flushReleases();
-    }
+    if (this.learning) this.learning.decisions.offerChunk(chunk);
+    else releaseChunks([chunk]);
   }
 
   /** Plane `thread` released version `gen`: its pool-side resources go back once no plane holds it. */
