@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { refusalsByReason } from '../bench/util.js';
 import { startSluiceProcess, type SluiceProcess } from '../loadtest/sluice-process.js';
 import { startLoad, type LoadHandle, type LoadSpec } from './load.js';
 import { startPostgres, startS3, type PrivatePostgres, type PrivateS3 } from './services.js';
@@ -34,6 +35,8 @@ export interface SluiceHandle {
   rssMb(): Promise<number>;
   /** Resolves with the first log line (already written or to come) matching. */
   waitLog(match: RegExp, timeoutMs: number): Promise<string>;
+  /** Admission refusals so far by reason (from /metrics, summed over I/O threads), as `reason n, ...` or `none`. */
+  refusals(): Promise<string>;
 }
 
 export interface HttpAnswer {
@@ -125,6 +128,11 @@ export class ChaosContext {
       rssMb: async () => {
         const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
         return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+      },
+      refusals: async () => {
+        const res = await fetch(`${proc.http}/metrics`);
+        const byReason = [...refusalsByReason(await res.text())].filter(([, n]) => n > 0);
+        return byReason.length === 0 ? 'none' : byReason.map(([r, n]) => `${r} ${n}`).join(', ');
       },
       waitLog: (match, timeoutMs) => {
         const seen = logs.find((l) => match.test(l));
