@@ -13,7 +13,6 @@
  * keeps the process alive only while a call is outstanding, as an in-process PGlite would.
  * If the thread dies, every call fails with REGISTRY_UNAVAILABLE from then on.
  */
-import { transfersOf } from './given-away.js';
 import { Worker } from 'node:worker_threads';
 import { SluiceError } from '../errors.js';
 import { errorFields, log } from '../log.js';
@@ -149,7 +148,7 @@ export class PgliteThreadDb implements Db {
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref();
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ ...op, id } as Request, op.op === 'query' || op.op === 'write' ? transfersOf(op.params) : undefined);
+      this.worker.postMessage({ ...op, id } as Request);
     });
   }
 

@@ -7,7 +7,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SluiceError } from '../../src/errors.js';
 import { sqlState } from '../../src/registry/db.js';
-import { givenAway, transfersOf } from '../../src/registry/given-away.js';
 import { PgliteThreadDb } from '../../src/registry/pglite-thread.js';
 import { threadNices } from '../helpers/thread-nices.js';
 
@@ -28,22 +27,6 @@ describe('PgliteThreadDb', () => {
       [41, 'x\u00e9', new Uint8Array([1, 2, 3]), '{1.5,2}'],
     );
     expect(r).toEqual({ n: 42, s: 'x\u00e9', b: true, bytes: new Uint8Array([1, 2, 3]), arr: [1.5, 2] });
-  });
-
-  it('moves a parameter given away to the thread instead of copying it; keeps every other one', async () => {
-    const big = Buffer.alloc(64 * 1024, 7);
-    const kept = Buffer.alloc(64 * 1024, 9);
-    const pooled = Buffer.from([1, 2, 3]); // a view into Node's shared pool: never moved
-    expect(pooled.byteLength).toBeLessThan(pooled.buffer.byteLength);
-    const [r] = await db.query<{ a: number; b: number; c: number }>(
-      'SELECT octet_length($1::bytea) + get_byte($1::bytea, 100) AS a, octet_length($2::bytea) + get_byte($2::bytea, 5) AS b, octet_length($3::bytea) AS c',
-      [givenAway(big), kept, givenAway(pooled)]);
-    expect(r).toEqual({ a: 65_536 + 7, b: 65_536 + 9, c: 3 });
-    expect(big.byteLength).toBe(0); // its memory went to the thread
-    expect(kept.byteLength).toBe(65_536);
-    expect([...pooled]).toEqual([1, 2, 3]);
-    // The mark went with the memory: nothing is left to move.
-    expect(transfersOf([big, kept, pooled])).toEqual([]);
   });
 
   it('keeps the codes callers classify errors by (SQLSTATE and severity)', async () => {

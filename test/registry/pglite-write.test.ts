@@ -7,7 +7,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlState, type Db } from '../../src/registry/db.js';
-import { givenAway } from '../../src/registry/given-away.js';
 import { PgliteDb } from '../../src/registry/pglite-db.js';
 import { PgliteThreadDb } from '../../src/registry/pglite-thread.js';
 import { replyError, writeMessage } from '../../src/registry/pglite-write.js';
@@ -62,7 +61,7 @@ for (const [name, open] of [
 
     it('stores what query stores: text, numbers, NULL and a binary bytea[]', async () => {
       const blobs = [new Uint8Array(100_000).fill(3), new Uint8Array([1, 2, 3])];
-      await db.write!('INSERT INTO w (k, n, note, blobs) VALUES ($1::text, $2::int, $3::text, $4::bytea[])', ['a', 42, null, givenAway(bytesArray(blobs))]);
+      await db.write!('INSERT INTO w (k, n, note, blobs) VALUES ($1::text, $2::int, $3::text, $4::bytea[])', ['a', 42, null, bytesArray(blobs)]);
       await db.query('INSERT INTO w (k, n, note, blobs) VALUES ($1::text, $2::int, $3::text, $4::bytea[])', ['b', 42, null, bytesArray(blobs)]);
       const rows = await db.query<{ k: string; n: number; note: string | null; sizes: number[]; firsts: number[] }>(
         'SELECT k, n, note, array(SELECT octet_length(x) FROM unnest(blobs) x) AS sizes, array(SELECT get_byte(x, 0) FROM unnest(blobs) x) AS firsts FROM w ORDER BY k');
