@@ -1,6 +1,6 @@
 /**
- * The engine of one process: the control plane (catalog, version lifecycle, the pool, the
- * shared model table) plus the main thread's data plane, behind the one transport-agnostic API
+ * The engine of one process: the control plane (catalog, version lifecycle (live-versions.ts),
+ * the pool, the shared model table) plus the main thread's data plane, behind the one transport-agnostic API
  * (infer, metadata, readiness, load/unload) that the HTTP, gRPC and stream front ends call.
  *
  * Request-path methods are the main thread's data plane (src/service/data-plane.ts); other I/O
@@ -23,16 +23,15 @@ import { Arena } from '../dispatch/arena.js';
 import { ModelTable } from '../dispatch/model-table.js';
 import { WorkerPool } from '../dispatch/pool.js';
 import { DataPlane } from './data-plane.js';
-import { modelNotFound, type SharedMemory, type VersionSpec } from './plane-types.js';
+import { modelNotFound, type SharedMemory } from './plane-types.js';
 import type { RepositoryModel, VersionStats } from './types.js';
 import { checkName } from '../names.js';
 import { PlaneService } from './plane-service.js';
+import { LiveVersions, type LoadOptions } from './live-versions.js';
 import type { PublishedRoute } from '../routing/plane-route.js';
 import type { Decision } from '../learn/decision.js';
 import { decisionsOf, releaseChunks, type DecisionChunk } from '../learn/decision-chunk.js';
-import { routeVersions, type RouteSpec } from '../routing/route.js';
-import { NO_GENERATION } from '../dispatch/model-table.js';
-import { shadowReport } from '../routing/shadow.js';
+import type { RouteSpec } from '../routing/route.js';
 import type { DecisionLog } from '../learn/decision-log.js';
 import type { FeedbackInput, FeedbackIntake, FeedbackOutcome } from '../learn/feedback.js';
 import { banditCandidate, checkCandidate } from '../learn/bandit/candidate.js';
@@ -46,26 +45,7 @@ import { VersionResources } from './version-resources.js';
 
 export type { PlaneLink } from './plane-link.js';
 
-export interface LoadOptions {
-  /** Version to load; the latest in the repository when omitted. */
-  version?: string;
-  /**
-   * Make it the default version, the one unversioned requests get when no route is in force
-   * (default true: a swap). False: a live version beside the others, reached by name or by a
-   * route.
-   */
-  asDefault?: boolean;
-}
-
-/** The control plane's view of one model: its live versions, default and route. */
-interface ModelState {
-  /** Live versions by version string -> generation. */
-  live: Map<string, number>;
-  /** Versions loaded on purpose beside the default (kept when the default moves on). */
-  pinned: Set<string>;
-  defaultGen?: number;
-  route?: PublishedRoute;
-}
+export type { LoadOptions } from './live-versions.js';
 
 export class Engine extends PlaneService {
   /** Where versions come from: the repository directory, or the registry. */
@@ -76,17 +56,12 @@ export class Engine extends PlaneService {
   private readonly links: PlaneLink[] = [];
   /** Versions' dispatch, payload, pool side and learner, acquired before activation (version-resources.ts). */
   private readonly resources: VersionResources;
-  /** Loaded models (activated and not unloaded): live versions, default, route. */
-  private readonly models = new Map<string, ModelState>();
+  /** Loaded models' live versions, defaults and routes, and the changes to them (live-versions.ts). */
+  private readonly versions: LiveVersions;
   /** Where routing decisions go (the decision log, src/learn, and any other listener). */
   private readonly decisionSinks = new Set<(batch: Decision[]) => void>();
   /** Lines a front end owns for /metrics, by thread (set by the main thread's front ends). */
   private extraLines: () => string[] = () => [];
-  /** Per-model chain that serialises load/unload of the same model. */
-  private readonly locks = new Map<string, Promise<unknown>>();
-  private readonly loading = new Set<string>();
-  private readonly failed = new Map<string, string>();
-  private closing = false;
   /** The decision log and feedback intake (src/learn), when the server has a database. */
   private learning: { decisions: DecisionLog; feedback: FeedbackIntake } | undefined;
   /** Online learners of the loaded versions learned online (bandits). */
@@ -120,6 +95,7 @@ export class Engine extends PlaneService {
     const plane = this.plane;
     this.resources = new VersionResources({ table, arena, pool, learners: this.learners, links: this.links, shareRuntime: (model, gen) => plane.shareRuntime(model, gen) });
     this.catalog = catalog ?? new DirectoryRepository(config.modelRepository);
+    this.versions = new LiveVersions({ table, links: this.links, resources: this.resources, catalog: this.catalog, routeBandits: this.routeBandits });
     this.pool?.onWorkersLost((alive) => {
       for (const l of this.links) if (l.thread !== 0) l.reap(alive);
     });
@@ -177,7 +153,7 @@ export class Engine extends PlaneService {
    * the versions loaded after it joined).
    */
   attach(link: PlaneLink): void {
-    if (this.models.size > 0 || this.loading.size > 0) throw new SluiceError('INTERNAL', 'attach I/O threads before loading models');
+    if (!this.versions.empty) throw new SluiceError('INTERNAL', 'attach I/O threads before loading models');
     this.links.push(link);
   }
 
@@ -286,7 +262,7 @@ export class Engine extends PlaneService {
     const fromMs = toMs - seconds * 1000;
     const parts = (await Promise.all(this.links.map((l) => l.windowSnapshot(model, version, fromMs, toMs)))).filter((p) => p !== undefined);
     if (parts.length === 0) {
-      if (!this.models.has(model)) throw modelNotFound(model);
+      if (!this.versions.hasModel(model)) throw modelNotFound(model);
       throw new SluiceError('VERSION_NOT_FOUND', `model ${model} has not served version ${version}`);
     }
     return mergeWindowSnapshots(parts, windowStart(fromMs, toMs), toMs);
@@ -305,7 +281,7 @@ export class Engine extends PlaneService {
   async driftReport(model: string): Promise<ModelDriftReport> {
     checkName(model, 'model name');
     await this.driftCollection.collect();
-    if (!this.models.has(model) && !this.drift.has(model)) throw modelNotFound(model);
+    if (!this.versions.hasModel(model) && !this.drift.has(model)) throw modelNotFound(model);
     return this.drift.report(model);
   }
 
@@ -341,10 +317,10 @@ export class Engine extends PlaneService {
   async repositoryIndex(): Promise<RepositoryModel[]> {
     const out = new Map<string, RepositoryModel>();
     for (const e of await this.catalog.index()) {
-      out.set(e.name, { name: e.name, state: 'UNAVAILABLE', reason: this.failed.get(e.name) ?? 'not loaded' });
+      out.set(e.name, { name: e.name, state: 'UNAVAILABLE', reason: this.versions.failed.get(e.name) ?? 'not loaded' });
     }
     for (const { name, version } of this.plane.serving()) out.set(name, { name, version, state: 'READY', reason: '' });
-    for (const name of this.loading) {
+    for (const name of this.versions.loading) {
       if (!out.has(name) || out.get(name)!.state !== 'READY') out.set(name, { name, state: 'LOADING', reason: 'loading' });
     }
     return [...out.values()].sort((a, b) => a.name.localeCompare(b.name));
@@ -352,214 +328,54 @@ export class Engine extends PlaneService {
 
   // ---- load / unload ------------------------------------------------------------------------
 
-  private serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(name) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.locks.set(name, tail);
-    void tail.then(() => {
-      if (this.locks.get(name) === tail) this.locks.delete(name);
-    });
-    return next;
-  }
-
   /** Loads a version from the catalog and makes it the active one. */
-  async load(name: string, opts: LoadOptions = {}): Promise<string> {
-    // Before the catalog: a name becomes a directory path or a database parameter there.
-    checkName(name, 'model name');
-    if (opts.version !== undefined) checkName(opts.version, 'version');
-    const source = await this.catalog.open(name, opts.version);
-    return this.loadVersion(source, opts);
+  load(name: string, opts: LoadOptions = {}): Promise<string> {
+    return this.versions.load(name, opts);
   }
 
-  /**
-   * Loads a version from any source, warms and smoke-tests it on every plane, then activates
-   * it with one atomic store and retires the previous version. If anything fails before
-   * activation, the serving version is untouched. Returns the activated version.
-   */
+  /** See LiveVersions.loadVersion: load, warm and test on every plane, then one atomic switch. */
   loadVersion(source: VersionSource, opts: { asDefault?: boolean } = {}): Promise<string> {
-    return this.serial(source.manifest.name, () => this.loadNow(source, opts.asDefault ?? true));
-  }
-
-  /** loadVersion inside the model's serial chain. */
-  private async loadNow(source: VersionSource, asDefault: boolean): Promise<string> {
-    const name = source.manifest.name;
-    if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
-    this.loading.add(name);
-    try {
-      const spec = await this.resources.prepare(source);
-      await this.activate(spec, asDefault);
-      this.failed.delete(name);
-      log.info(asDefault ? 'engine: version active' : 'engine: version live', { model: name, version: spec.manifest.version, dispatch: spec.dispatch, gen: spec.gen });
-      return spec.manifest.version;
-    } catch (e) {
-      if (asDefault) this.failed.set(name, e instanceof SluiceError ? e.message : 'load failed');
-      throw e;
-    } finally {
-      this.loading.delete(name);
-    }
+    return this.versions.loadVersion(source, opts);
   }
 
   /** Whether the model is loaded here. */
   hasModel(name: string): boolean {
-    return this.models.has(name);
+    return this.versions.hasModel(name);
   }
 
   /** Whether `version` is the model's default version here (what unversioned requests get without a route). */
   isDefault(name: string, version: string): boolean {
-    const st = this.models.get(name);
-    return st?.defaultGen !== undefined && st.live.get(version) === st.defaultGen;
+    return this.versions.isDefault(name, version);
   }
 
-  /**
-   * Loads the versions not yet live, as live versions beside the default (a route about to name
-   * them); rejects with the first version's error, the versions already loaded staying live.
-   */
+  /** See LiveVersions.prepareVersions: loads the versions a route is about to name. */
   prepareVersions(name: string, versions: string[]): Promise<void> {
-    checkName(name, 'model name');
-    for (const v of versions) checkName(v, 'version');
-    return this.serial(name, async () => {
-      const st = this.models.get(name);
-      if (!st) throw modelNotFound(name);
-      for (const v of versions) {
-        if (st.live.has(v)) continue;
-        await this.loadNow(await this.catalog.open(name, v), false);
-      }
-    });
+    return this.versions.prepareVersions(name, versions);
   }
 
   /** Every live version of every loaded model (what the performance reporter writes rows for). */
   servedVersions(): Array<{ model: string; version: string }> {
-    return [...this.models].flatMap(([model, st]) => [...st.live.keys()].map((version) => ({ model, version })));
+    return this.versions.servedVersions();
   }
 
   /** The versions of a model serving by name, and which is the default (for operators and tests). */
   liveVersions(name: string): { versions: string[]; default?: string; route?: PublishedRoute } {
-    const st = this.models.get(name);
-    if (!st) throw modelNotFound(name);
-    const byGen = new Map([...st.live].map(([v, g]) => [g, v]));
-    return { versions: [...st.live.keys()], default: st.defaultGen === undefined ? undefined : byGen.get(st.defaultGen), route: st.route };
+    return this.versions.liveVersions(name);
   }
 
-  /**
-   * Makes an installed version live. As the default, the hot swap: one atomic store, then every
-   * plane names the new version and retires what it replaced, unless a route or an operator
-   * keeps that live.
-   */
-  private async activate(spec: VersionSpec, asDefault: boolean): Promise<void> {
-    const name = spec.manifest.name;
-    const version = spec.manifest.version;
-    let st = this.models.get(name);
-    if (!st) {
-      st = { live: new Map(), pinned: new Set() };
-      this.models.set(name, st);
-    }
-    const retire: number[] = [];
-    const same = st.live.get(version);
-    if (same !== undefined) retire.push(same);
-    const previousDefault = st.defaultGen;
-    if (asDefault) {
-      if (previousDefault !== undefined && previousDefault !== same) {
-        const old = [...st.live].find(([, g]) => g === previousDefault)?.[0];
-        const kept = old !== undefined && (st.pinned.has(old) || (st.route !== undefined && routeVersions(st.route).includes(old)));
-        if (old !== undefined && !kept) {
-          retire.push(previousDefault);
-          st.live.delete(old);
-        }
-      }
-      this.table.activate(spec.tableSlot, spec.gen);
-      st.defaultGen = spec.gen;
-    } else {
-      st.pinned.add(version);
-      if (same !== undefined && same === st.defaultGen) {
-        // Reloading the default version as a live one keeps it the default.
-        this.table.activate(spec.tableSlot, spec.gen);
-        st.defaultGen = spec.gen;
-      }
-    }
-    st.live.set(version, spec.gen);
-    await Promise.all(this.links.map((l) => l.activate(name, spec.gen, { asDefault, previousDefault, retire })));
+  /** See LiveVersions.shadowReport: each shadow version's figures over every thread. */
+  shadowReport(name: string): Promise<{ model: string; route_generation: number; shadows: Array<Record<string, unknown>> }> {
+    return this.versions.shadowReport(name);
   }
 
-  /**
-   * Per shadow version of the model: requests mirrored and dropped, errors, answers agreeing
-   * with the caller's, output differences, and latency beside the caller's, over every thread.
-   */
-  async shadowReport(name: string): Promise<{ model: string; route_generation: number; shadows: Array<Record<string, unknown>> }> {
-    const st = this.models.get(name);
-    if (!st) throw modelNotFound(name);
-    const snaps = (await Promise.all(this.links.map((l) => l.shadowSnapshots(name)))).flat();
-    return { model: name, route_generation: st.route?.gen ?? 0, shadows: shadowReport(snaps) };
-  }
-
-  /**
-   * Stops serving a model (every version: new requests get MODEL_NOT_FOUND, running ones
-   * finish), or only one live version of it: not the default, nor one the route in force names
-   * (VERSION_IN_USE), the others untouched.
-   */
+  /** See LiveVersions.unload: the whole model, or one live version that nothing else needs. */
   unload(name: string, opts: { version?: string } = {}): Promise<void> {
-    checkName(name, 'model name');
-    if (opts.version !== undefined) checkName(opts.version, 'version');
-    return this.serial(name, async () => {
-      const st = this.models.get(name);
-      if (!st) throw modelNotFound(name);
-      if (opts.version !== undefined) {
-        const v = opts.version;
-        const gen = st.live.get(v);
-        if (gen === undefined) throw new SluiceError('VERSION_NOT_FOUND', `model ${name} has no loaded version ${v}`);
-        if (gen === st.defaultGen) throw new SluiceError('VERSION_IN_USE', `version ${v} is model ${name}'s default version: make another the default, or unload the model`);
-        if (st.route && routeVersions(st.route).includes(v)) throw new SluiceError('VERSION_IN_USE', `version ${v} of model ${name} is named by its route: change the route first`);
-        st.live.delete(v);
-        st.pinned.delete(v);
-        await Promise.all(this.links.map((l) => l.retireVersions(name, [gen])));
-        log.info('engine: version unloaded', { model: name, version: v });
-        return;
-      }
-      this.table.deactivate(this.table.slotOf(name));
-      this.models.delete(name);
-      this.routeBandits.stop(name);
-      await Promise.all(this.links.map((l) => l.unload(name)));
-      log.info('engine: model unloaded', { model: name });
-    });
+    return this.versions.unload(name, opts);
   }
 
-  /**
-   * Puts a route in force for a model's unversioned requests (undefined: none, the default
-   * version answers). Every version it names is loaded first, as a live version, from the
-   * catalog; if one fails, the route in force stays untouched. Then each plane installs the
-   * route and one atomic store of its generation switches every thread: no request sees half
-   * of a route. Returns the route's generation (0 when cleared). `registryGen`: the route's
-   * generation in the registry, which its decisions record (PublishedRoute).
-   */
+  /** See LiveVersions.setRoute: loads what the route names, then one atomic switch; its generation. */
   setRoute(name: string, spec: RouteSpec | undefined, registryGen?: number): Promise<number> {
-    checkName(name, 'model name');
-    return this.serial(name, async () => {
-      if (this.closing) throw new SluiceError('SHUTTING_DOWN', 'engine is shutting down');
-      const st = this.models.get(name);
-      if (!st) throw modelNotFound(name);
-      const slot = this.table.slotOf(name);
-      if (spec === undefined) {
-        this.table.setRoute(slot, NO_GENERATION);
-        st.route = undefined;
-        this.routeBandits.stop(name);
-        await Promise.all(this.links.map((l) => l.routeStored(name, NO_GENERATION)));
-        log.info('engine: route cleared', { model: name });
-        return NO_GENERATION;
-      }
-      for (const v of routeVersions(spec)) {
-        if (st.live.has(v)) continue;
-        await this.loadNow(await this.catalog.open(name, v), false);
-      }
-      const gen = this.table.newGeneration();
-      const route: PublishedRoute = { ...spec, gen, ...(registryGen !== undefined ? { registryGen } : {}), ...(spec.assignment === 'bandit' ? { weights: this.routeBandits.start(name, spec, gen) } : {}) };
-      if (spec.assignment !== 'bandit') this.routeBandits.stop(name);
-      await Promise.all(this.links.map((l) => l.installRoute(name, route)));
-      this.table.setRoute(slot, route.gen);
-      st.route = route;
-      await Promise.all(this.links.map((l) => l.routeStored(name, route.gen)));
-      log.info('engine: route in force', { model: name, gen: route.gen, variants: spec.variants.map((v) => `${v.name}=${v.version}:${v.weight}`) });
-      return route.gen;
-    });
+    return this.versions.setRoute(name, spec, registryGen);
   }
 
   /**
@@ -604,8 +420,8 @@ export class Engine extends PlaneService {
    * SHUTTING_DOWN, accepted ones finish (up to drainTimeoutMs, then they fail), threads stop.
    */
   async close(): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
+    if (this.versions.closing) return;
+    this.versions.closing = true;
     void this.driftCollection.stop();
     await this.plane.close();
     await this.learners.close();
