@@ -14,19 +14,24 @@ import { checkChannel, mapDbError, queryable, QueryableDb, type Db, type ListenH
 import { lockDirectory } from './dir-lock.js';
 import { pgliteWrite } from './pglite-write.js';
 import { pgliteOptions, syncToDisk, useBaselineWasmCompiler } from './pglite-settings.js';
+import { CHECKPOINT_DEFAULTS, startCheckpointer, type CheckpointOptions, type Checkpointer } from './pglite-checkpointer.js';
 
 export class PgliteDb extends QueryableDb implements Db {
   readonly kind = 'pglite' as const;
 
-  private constructor(private readonly pg: PGlite, private readonly unlock: () => Promise<void>) {
+  /** PostgreSQL's checkpoints, which single-user PGlite never takes by itself (pglite-checkpointer.ts). */
+  readonly checkpointer: Checkpointer;
+
+  private constructor(private readonly pg: PGlite, private readonly unlock: () => Promise<void>, checkpoints: CheckpointOptions) {
     super(queryable(pg));
+    this.checkpointer = startCheckpointer(this, checkpoints);
   }
 
   /**
    * Opens (creating if needed) the database in `dir`, which no other process may have open;
-   * in memory when `dir` is undefined.
+   * in memory when `dir` is undefined. `checkpoints`: when to checkpoint (tests make it sooner).
    */
-  static async open(dir: string | undefined): Promise<PgliteDb> {
+  static async open(dir: string | undefined, checkpoints: CheckpointOptions = CHECKPOINT_DEFAULTS): Promise<PgliteDb> {
     let unlock = async (): Promise<void> => {};
     if (dir !== undefined) {
       await mkdir(dir, { recursive: true });
@@ -49,7 +54,7 @@ export class PgliteDb extends QueryableDb implements Db {
       await unlock();
       throw mapDbError(e);
     }
-    return new PgliteDb(pg, unlock);
+    return new PgliteDb(pg, unlock, checkpoints);
   }
 
   async write(sql: string, params: readonly unknown[]): Promise<void> {
@@ -96,6 +101,7 @@ export class PgliteDb extends QueryableDb implements Db {
 
   async close(): Promise<void> {
     if (this.pg.closed) return;
+    await this.checkpointer.stop();
     await this.pg.close();
     await this.unlock();
   }

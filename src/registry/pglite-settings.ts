@@ -10,7 +10,9 @@
  *   decision and feedback tables are appended to (their hot pages are the last few), so 4 MB
  *   of buffers (512 pages) serves them (8 MB cost ~5 MB more resident on a first start and
  *   wrote decisions no faster: `npm run bench -- feedback`, 2026-12-02); 10 connections' worth of lock table (640 locks)
- *   covers the largest migration several times over. Given as `-c` start parameters, so they
+ *   covers the largest migration several times over. min_wal_size = 32MB (two segments, where
+ *   the default keeps 80 MB): how much WAL a checkpoint keeps for reuse at the least
+ *   (pglite-checkpointer.ts takes the checkpoints). Given as `-c` start parameters, so they
  *   apply to existing data directories as well as new ones, without editing their config files.
  *
  * - WebAssembly compiler. V8 compiles PGlite's 9 MB module with Liftoff (its baseline
@@ -40,7 +42,7 @@ import fs from 'node:fs';
 import v8 from 'node:v8';
 import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 
-export const PGLITE_SETTINGS: readonly string[] = ['shared_buffers=4MB', 'max_connections=10', 'wal_sync_method=fsync'];
+export const PGLITE_SETTINGS: readonly string[] = ['shared_buffers=4MB', 'max_connections=10', 'wal_sync_method=fsync', 'min_wal_size=32MB'];
 
 export function pgliteOptions(): PGliteOptions {
   const params = PGlite.defaultStartParams.filter((p) => p !== '-F');
