@@ -13,6 +13,12 @@ import { PgliteDb } from '../../src/registry/pglite-db.js';
 const MB = 1024 * 1024;
 const NEVER = { walBytes: Number.POSITIVE_INFINITY, timeoutMs: Number.POSITIVE_INFINITY, checkMs: 50 };
 
+/** Waits until `cond` holds, up to 10 s (the checks run on a timer; a loaded machine delays them). */
+async function until(cond: () => boolean): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  while (!cond() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
 async function walMb(dir: string): Promise<number> {
   const wal = path.join(dir, 'pg_wal');
   let bytes = 0;
@@ -77,7 +83,7 @@ describe('embedded database checkpoints', () => {
   it('checkpoints after the timeout only when WAL was written since its last one', { timeout: 60_000 }, async () => {
     const { db } = await open({ walBytes: Number.POSITIVE_INFINITY, timeoutMs: 200, checkMs: 50 });
     await db.query('CREATE TABLE t (x int)');
-    await new Promise((r) => setTimeout(r, 500));
+    await until(() => db.checkpointer.count >= 1);
     const afterWrite = db.checkpointer.count;
     expect(afterWrite, 'a checkpoint after the write').toBeGreaterThanOrEqual(1);
     const [before] = await db.query<{ lsn: string }>('SELECT checkpoint_lsn::text AS lsn FROM pg_control_checkpoint()');
@@ -85,7 +91,9 @@ describe('embedded database checkpoints', () => {
     await new Promise((r) => setTimeout(r, 800));
     expect(db.checkpointer.count).toBe(afterWrite);
     await db.query('INSERT INTO t VALUES (1)');
-    await new Promise((r) => setTimeout(r, 500));
+    await until(() => db.checkpointer.count > afterWrite);
+    // One for that write, and none again while nothing more is written.
+    await new Promise((r) => setTimeout(r, 400));
     expect(db.checkpointer.count).toBe(afterWrite + 1);
     const [after] = await db.query<{ lsn: string }>('SELECT checkpoint_lsn::text AS lsn FROM pg_control_checkpoint()');
     expect(after!.lsn).not.toBe(before!.lsn);
