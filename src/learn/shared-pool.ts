@@ -19,49 +19,33 @@
  * 4 KB) and a pool keeps at most `maxFreeBytes` of them idle, dropping the rest to the collector.
  */
 import { threadId } from 'node:worker_threads';
-
-const MIN_SIZE = 4096;
+import { SizeClassPool } from '../size-class-pool.js';
 
 export class SharedPool {
-  /** Idle buffers by size. */
-  private readonly free = new Map<number, SharedArrayBuffer[]>();
-  private freeBytes = 0;
-  /** Buffers made because none of their size was idle (a figure for tests and benchmarks). */
-  made = 0;
+  private readonly pool: SizeClassPool<SharedArrayBuffer>;
 
-  constructor(private readonly maxFreeBytes = 32 << 20) {}
+  constructor(maxFreeBytes = 32 << 20) {
+    this.pool = new SizeClassPool((size) => new SharedArrayBuffer(size), maxFreeBytes, 4096);
+  }
+
+  /** Buffers made because none of their size was idle (a figure for tests and benchmarks). */
+  get made(): number {
+    return this.pool.made;
+  }
 
   /** `n` bytes at the start of a buffer of the pool's (its size: the next power of two >= n, at least 4 KB). Not zeroed. */
   take(n: number): Uint8Array {
-    const size = sizeFor(n);
-    const idle = this.free.get(size)?.pop();
-    if (idle !== undefined) {
-      this.freeBytes -= size;
-      return new Uint8Array(idle, 0, n);
-    }
-    this.made++;
-    return new Uint8Array(new SharedArrayBuffer(size), 0, n);
+    return new Uint8Array(this.pool.take(n), 0, n);
   }
 
   /** Takes a buffer back (one this pool made: of one of its sizes; anything else is ignored). */
   give(buf: ArrayBufferLike): void {
-    const size = buf.byteLength;
-    if (!(buf instanceof SharedArrayBuffer) || size !== sizeFor(size) || this.freeBytes + size > this.maxFreeBytes) return;
-    let list = this.free.get(size);
-    if (list === undefined) this.free.set(size, (list = []));
-    list.push(buf);
-    this.freeBytes += size;
+    if (buf instanceof SharedArrayBuffer) this.pool.give(buf);
   }
 
   get idleBytes(): number {
-    return this.freeBytes;
+    return this.pool.idleBytes;
   }
-}
-
-function sizeFor(n: number): number {
-  let size = MIN_SIZE;
-  while (size < n) size *= 2;
-  return size;
 }
 
 /** This thread's pool. */

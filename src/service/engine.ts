@@ -420,8 +420,7 @@ export class Engine extends PlaneService {
    * SHUTTING_DOWN, accepted ones finish (up to drainTimeoutMs, then they fail), threads stop.
    */
   async close(): Promise<void> {
-    if (this.versions.closing) return;
-    this.versions.closing = true;
+    if (!this.versions.close()) return;
     void this.driftCollection.stop();
     await this.plane.close();
     await this.learners.close();

@@ -60,14 +60,21 @@ export class LiveVersions {
   readonly loading = new Set<string>();
   /** Why a model's last load as the default failed (cleared when one succeeds). */
   readonly failed = new Map<string, string>();
-  /** Set once the engine closes: no change starts after it. */
-  closing = false;
+  /** Set once the engine closes (close()): no change starts after it. */
+  private closing = false;
 
   constructor(private readonly d: LiveVersionsDeps) {}
 
   /** Whether nothing is loaded nor loading (I/O threads may still attach). */
   get empty(): boolean {
     return this.models.size === 0 && this.loading.size === 0;
+  }
+
+  /** Refuses every change from now on (SHUTTING_DOWN); false if it was already closed. */
+  close(): boolean {
+    if (this.closing) return false;
+    this.closing = true;
+    return true;
   }
 
   private checkOpen(): void {

@@ -9,22 +9,25 @@
  * after `infer()` settles, and replies are copied out before that.
  */
 
+import { SizeClassPool } from '../../size-class-pool.js';
+
 /** Smallest size class: every body up to this size shares it. */
 const MIN_CLASS = 4 * 1024;
 /** Largest body kept for reuse (bigger ones are rare: uploads, huge batches). */
 const MAX_POOLED = 16 * 1024 * 1024;
 
 export class BodyPool {
-  /** Free buffers by size class (powers of two). */
-  private readonly free = new Map<number, Buffer[]>();
-  private retained = 0;
+  /** allocUnsafeSlow: a buffer of its own (never a slice of Node's shared slab), offset 0. */
+  private readonly pool: SizeClassPool<Buffer>;
 
   /** `maxRetained` bounds the bytes kept idle across all size classes. */
-  constructor(private readonly maxRetained = 64 * 1024 * 1024) {}
+  constructor(maxRetained = 64 * 1024 * 1024) {
+    this.pool = new SizeClassPool((size) => Buffer.allocUnsafeSlow(size), maxRetained, MIN_CLASS);
+  }
 
   /** Bytes idle in the pool. */
   get idleBytes(): number {
-    return this.retained;
+    return this.pool.idleBytes;
   }
 
   /**
@@ -33,23 +36,11 @@ export class BodyPool {
    */
   take(bytes: number): { buf: Buffer; pooled: boolean } {
     if (bytes > MAX_POOLED) return { buf: Buffer.allocUnsafe(bytes), pooled: false };
-    const size = bytes <= MIN_CLASS ? MIN_CLASS : 2 ** Math.ceil(Math.log2(bytes));
-    const buf = this.free.get(size)?.pop();
-    if (buf) {
-      this.retained -= size;
-      return { buf, pooled: true };
-    }
-    // allocUnsafeSlow: a buffer of its own (never a slice of Node's shared slab), offset 0.
-    return { buf: Buffer.allocUnsafeSlow(size), pooled: true };
+    return { buf: this.pool.take(bytes), pooled: true };
   }
 
   /** Gives back a buffer from `take` that nothing refers to any more. */
   give(buf: Buffer): void {
-    const size = buf.byteLength;
-    if (this.retained + size > this.maxRetained) return;
-    let list = this.free.get(size);
-    if (!list) this.free.set(size, (list = []));
-    list.push(buf);
-    this.retained += size;
+    this.pool.give(buf);
   }
 }
