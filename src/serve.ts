@@ -119,6 +119,7 @@ export async function serve(overrides: Partial<Config> = {}, onThreadFailed?: (t
   const sync = new LearnedSync(services.db, services.artifacts, { replica: config.replicaId, syncMs: config.learnerSyncMs, checkpointMs: config.checkpointIntervalMs });
   const engine = Engine.create(config, new RegistryCatalog(services.registry), { judge: defaultJudge, restore: sync.restore, started: sync.started, retired: sync.retired });
   engine.attachLearning({ decisions, feedback });
+  engine.setDatabaseLines(() => services.db.metricLines?.() ?? []);
   // What every thread's admin API calls (the registry, keys, and routes put in force here).
   // Retraining requests: recorded, and POSTed to the trainer's webhooks (alerts and schedules trigger them too).
   const retrainHooks = new WebhookChannel(config.retrainWebhooks);

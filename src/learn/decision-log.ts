@@ -20,7 +20,8 @@ import { decisionProblem, type Decision } from './decision.js';
 import { chunkOf, findRow, releaseChunks, type DecisionChunk } from './decision-chunk.js';
 import { insertDecisions } from './decision-inserts.js';
 import { chunkPlace, uuidMs } from './event-id.js';
-import { Backoff, family, RateLimited } from './metric-lines.js';
+import { family } from '../metrics/families.js';
+import { Backoff, RateLimited } from './metric-lines.js';
 
 export interface DecisionLogOptions {
   /** Decisions buffered or in flight at most; beyond, `offer` drops. */

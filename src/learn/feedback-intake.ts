@@ -30,7 +30,8 @@ import { eventIdTime, isValidEventId, isValidUnitId } from './event-id.js';
 import { errorOutcome, type FeedbackInput, type FeedbackOutcome, type JoinedFeedback } from './feedback.js';
 import { FeedbackLocal, type Pending } from './feedback-local.js';
 import { insertRows, lookUp, rowDecision, type Row } from './feedback-store.js';
-import { family, RateLimited } from './metric-lines.js';
+import { family } from '../metrics/families.js';
+import { RateLimited } from './metric-lines.js';
 
 export interface FeedbackIntakeOptions {
   db: Db;

@@ -10,7 +10,7 @@ import { parseBanditConfig } from './bandit/config.js';
 import { initialState } from './bandit/layout.js';
 import type { JoinedFeedback } from './feedback.js';
 import { LogisticLearner } from './logistic-learner.js';
-import { family } from './metric-lines.js';
+import { family } from '../metrics/families.js';
 import type { LearnedSnapshot, OnlineLearner } from './online-learner.js';
 import { parseStabilityOptions, StabilityMonitor } from './stability.js';
 

@@ -1,18 +1,4 @@
-/** Prometheus text lines for the learning path's counters (merged into /metrics by the caller). */
-
-function esc(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-export function labelled(pairs: Record<string, string>): string {
-  const keys = Object.keys(pairs);
-  return keys.length === 0 ? '' : '{' + keys.map((k) => `${k}="${esc(pairs[k]!)}"`).join(',') + '}';
-}
-
-export function family(out: string[], name: string, type: 'counter' | 'gauge', help: string, rows: Array<[Record<string, string>, number]>): void {
-  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-  for (const [labels, v] of rows) out.push(`${name}${labelled(labels)} ${v}`);
-}
+/** The learning path's rate-limited log lines and retry backoff (its /metrics lines: src/metrics/families.ts). */
 
 /** Logs at most once per `everyMs` (a full buffer must not turn into a line per request). */
 export class RateLimited {

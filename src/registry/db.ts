@@ -50,6 +50,8 @@ export interface Db extends Queryable {
   listen(channel: string, handlers: ListenHandlers): Promise<() => Promise<void>>;
   /** Start-up is over and serving comes first (the embedded database lowers its thread's priority). */
   yieldToServing?(): Promise<void>;
+  /** The database's own figures for /metrics (the embedded one's checkpoints). */
+  metricLines?(): string[];
   close(): Promise<void>;
 }
 

@@ -18,6 +18,7 @@
  * The check itself is one short query every `checkMs`, run between statements.
  */
 import { log, errorFields } from '../log.js';
+import { family } from '../metrics/families.js';
 import type { Queryable } from './db.js';
 
 export interface CheckpointOptions {
@@ -31,19 +32,33 @@ export interface CheckpointOptions {
 
 export const CHECKPOINT_DEFAULTS: CheckpointOptions = { walBytes: 64 * 1024 * 1024, timeoutMs: 5 * 60_000, checkMs: 1_000 };
 
+/** What the checkpointer has done, for /metrics (checkpointMetricLines). */
+export interface CheckpointStats {
+  /** Checkpoints taken. */
+  count: number;
+  /** Seconds spent in them, in all. */
+  seconds: number;
+  /** Checks or checkpoints that failed (a full disk; the next check tries again). */
+  failures: number;
+  /** WAL written since the last checkpoint's redo point, at the last check (bytes). */
+  walSinceCheckpoint: number;
+}
+
 export interface Checkpointer {
   /** Checkpoints run so far. */
   readonly count: number;
+  stats(): CheckpointStats;
   /** Stops the checks; waits for a checkpoint under way. */
   stop(): Promise<void>;
 }
 
 /**
  * Starts checking `db` (an embedded database's one connection) every `checkMs`; a timer that
- * never keeps the process alive.
+ * never keeps the process alive. `onStats` is called after every check with the figures so far
+ * (the database's thread posts them to the process, pglite-thread.ts).
  */
-export function startCheckpointer(db: Queryable, o: CheckpointOptions = CHECKPOINT_DEFAULTS): Checkpointer {
-  let count = 0;
+export function startCheckpointer(db: Queryable, o: CheckpointOptions = CHECKPOINT_DEFAULTS, onStats?: (s: CheckpointStats) => void): Checkpointer {
+  const stats: CheckpointStats = { count: 0, seconds: 0, failures: 0, walSinceCheckpoint: 0 };
   let lastAt = performance.now();
   /** Where WAL insertion stood right after this checkpointer's last checkpoint (its own record included). */
   let lastLsn: string | undefined;
@@ -58,12 +73,17 @@ export function startCheckpointer(db: Queryable, o: CheckpointOptions = CHECKPOI
       'SELECT (pg_current_wal_insert_lsn() - redo_lsn)::text AS since, pg_current_wal_insert_lsn()::text AS at FROM pg_control_checkpoint()');
     if (row === undefined) return;
     const written = row.at !== lastLsn;
-    if (Number(row.since) >= o.walBytes || (written && performance.now() - lastAt >= o.timeoutMs)) {
+    stats.walSinceCheckpoint = Number(row.since);
+    if (stats.walSinceCheckpoint >= o.walBytes || (written && performance.now() - lastAt >= o.timeoutMs)) {
+      const t0 = performance.now();
       await db.query('CHECKPOINT');
-      const [after] = await db.query<{ at: string }>('SELECT pg_current_wal_insert_lsn()::text AS at');
+      const [after] = await db.query<{ at: string; since: string }>(
+        'SELECT pg_current_wal_insert_lsn()::text AS at, (pg_current_wal_insert_lsn() - redo_lsn)::text AS since FROM pg_control_checkpoint()');
       lastLsn = after?.at;
-      count++;
+      stats.walSinceCheckpoint = Number(after?.since ?? 0);
+      stats.count++;
       lastAt = performance.now();
+      stats.seconds += (lastAt - t0) / 1000;
       warned = false;
     }
   };
@@ -72,22 +92,36 @@ export function startCheckpointer(db: Queryable, o: CheckpointOptions = CHECKPOI
     running = check().catch((e: unknown) => {
       // A closed database (shutting down) or a failed checkpoint (a full disk): serving goes on;
       // the next check tries again. Said once until one succeeds.
-      if (stopped || warned) return;
+      if (stopped) return;
+      stats.failures++;
+      if (warned) return;
       warned = true;
       log.warn('registry: embedded database checkpoint failed; retrying', errorFields(e));
     }).finally(() => {
       running = undefined;
+      if (!stopped) onStats?.({ ...stats });
     });
   }, o.checkMs);
   timer.unref();
   return {
     get count() {
-      return count;
+      return stats.count;
     },
+    stats: () => ({ ...stats }),
     async stop() {
       stopped = true;
       clearInterval(timer);
       await running;
     },
   };
+}
+
+/** The checkpointer's figures as /metrics lines. */
+export function checkpointMetricLines(s: CheckpointStats): string[] {
+  const out: string[] = [];
+  family(out, 'sluice_embedded_db_checkpoints_total', 'counter', 'Checkpoints of the embedded database (PGlite takes none by itself).', [[{}, s.count]]);
+  family(out, 'sluice_embedded_db_checkpoint_seconds_total', 'counter', 'Time the embedded database spent in checkpoints (other statements wait meanwhile).', [[{}, s.seconds]]);
+  family(out, 'sluice_embedded_db_checkpoint_failures_total', 'counter', 'Failed checkpoint checks or checkpoints of the embedded database (retried at the next check).', [[{}, s.failures]]);
+  family(out, 'sluice_embedded_db_wal_since_checkpoint_bytes', 'gauge', 'WAL written since the embedded database\'s last checkpoint, at the last check: pg_wal holds about this plus min_wal_size.', [[{}, s.walSinceCheckpoint]]);
+  return out;
 }

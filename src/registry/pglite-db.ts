@@ -14,7 +14,7 @@ import { checkChannel, mapDbError, queryable, QueryableDb, type Db, type ListenH
 import { lockDirectory } from './dir-lock.js';
 import { pgliteWrite } from './pglite-write.js';
 import { pgliteOptions, syncToDisk, useBaselineWasmCompiler } from './pglite-settings.js';
-import { CHECKPOINT_DEFAULTS, startCheckpointer, type CheckpointOptions, type Checkpointer } from './pglite-checkpointer.js';
+import { CHECKPOINT_DEFAULTS, checkpointMetricLines, startCheckpointer, type CheckpointOptions, type Checkpointer, type CheckpointStats } from './pglite-checkpointer.js';
 
 export class PgliteDb extends QueryableDb implements Db {
   readonly kind = 'pglite' as const;
@@ -22,16 +22,17 @@ export class PgliteDb extends QueryableDb implements Db {
   /** PostgreSQL's checkpoints, which single-user PGlite never takes by itself (pglite-checkpointer.ts). */
   readonly checkpointer: Checkpointer;
 
-  private constructor(private readonly pg: PGlite, private readonly unlock: () => Promise<void>, checkpoints: CheckpointOptions) {
+  private constructor(private readonly pg: PGlite, private readonly unlock: () => Promise<void>, checkpoints: CheckpointOptions, onStats?: (s: CheckpointStats) => void) {
     super(queryable(pg));
-    this.checkpointer = startCheckpointer(this, checkpoints);
+    this.checkpointer = startCheckpointer(this, checkpoints, onStats);
   }
 
   /**
    * Opens (creating if needed) the database in `dir`, which no other process may have open;
-   * in memory when `dir` is undefined. `checkpoints`: when to checkpoint (tests make it sooner).
+   * in memory when `dir` is undefined. `checkpoints`: when to checkpoint (tests make it sooner);
+   * `onStats`: called with the checkpointer's figures after each of its checks.
    */
-  static async open(dir: string | undefined, checkpoints: CheckpointOptions = CHECKPOINT_DEFAULTS): Promise<PgliteDb> {
+  static async open(dir: string | undefined, checkpoints: CheckpointOptions = CHECKPOINT_DEFAULTS, onStats?: (s: CheckpointStats) => void): Promise<PgliteDb> {
     let unlock = async (): Promise<void> => {};
     if (dir !== undefined) {
       await mkdir(dir, { recursive: true });
@@ -54,7 +55,11 @@ export class PgliteDb extends QueryableDb implements Db {
       await unlock();
       throw mapDbError(e);
     }
-    return new PgliteDb(pg, unlock, checkpoints);
+    return new PgliteDb(pg, unlock, checkpoints, onStats);
+  }
+
+  metricLines(): string[] {
+    return checkpointMetricLines(this.checkpointer.stats());
   }
 
   async write(sql: string, params: readonly unknown[]): Promise<void> {

@@ -6,6 +6,7 @@
  * fields and rebuilt.
  */
 import { SluiceError, type ErrorCode } from '../errors.js';
+import type { CheckpointStats } from './pglite-checkpointer.js';
 
 export type Request =
   | { id: number; op: 'query'; sql: string; params: readonly unknown[]; tx?: number }
@@ -23,7 +24,9 @@ export type Reply =
   | { t: 'open-failed'; error: WireError }
   | { t: 'reply'; id: number; result: unknown }
   | { t: 'fail'; id: number; error: WireError }
-  | { t: 'notify'; listen: number; payload: string };
+  | { t: 'notify'; listen: number; payload: string }
+  /** Unasked, after each of the checkpointer's checks (pglite-checkpointer.ts). */
+  | { t: 'checkpoints'; stats: CheckpointStats };
 
 export interface WireError {
   name: string;

@@ -12,11 +12,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { log } from '../log.js';
 import { lowerCurrentThreadPriority } from '../native.js';
 import type { Queryable } from './db.js';
+import type { CheckpointOptions } from './pglite-checkpointer.js';
 import { PgliteDb } from './pglite-db.js';
 import { toWire, type Reply, type Request } from './pglite-thread-protocol.js';
 
 const port = parentPort!;
-const { dir } = workerData as { dir: string | undefined };
+const { dir, checkpoints } = workerData as { dir: string | undefined; checkpoints?: CheckpointOptions };
 
 interface OpenTx {
   tx: Queryable;
@@ -37,7 +38,7 @@ function send(m: Reply): void {
 
 let db: PgliteDb;
 try {
-  db = await PgliteDb.open(dir);
+  db = await PgliteDb.open(dir, checkpoints, (stats) => send({ t: 'checkpoints', stats }));
   send({ t: 'ready' });
 } catch (e) {
   send({ t: 'open-failed', error: toWire(e) });

@@ -18,6 +18,7 @@ import { SluiceError } from '../errors.js';
 import { errorFields, log } from '../log.js';
 import { pgliteThreadEntry } from '../paths.js';
 import { checkChannel, unavailable, type Db, type ListenHandlers, type Queryable, type Row } from './db.js';
+import { checkpointMetricLines, type CheckpointOptions, type CheckpointStats } from './pglite-checkpointer.js';
 import { fromWire, type Reply, type Request } from './pglite-thread-protocol.js';
 
 /** A request before it is given its id. */
@@ -36,6 +37,8 @@ export class PgliteThreadDb implements Db {
   private readonly listeners = new Map<number, ListenHandlers>();
   private dead: Error | undefined;
   private closing: Promise<void> | undefined;
+  /** The thread's checkpointer's figures, as it last posted them. */
+  private checkpoints: CheckpointStats = { count: 0, seconds: 0, failures: 0, walSinceCheckpoint: 0 };
 
   private constructor(private readonly worker: Worker, private readonly nice: number) {
     worker.on('message', (m: Reply) => this.onMessage(m));
@@ -47,13 +50,14 @@ export class PgliteThreadDb implements Db {
   /**
    * Opens (creating if needed) the database in `dir` in a new thread; in memory when `dir` is
    * undefined. `nice` (0..19, config embeddedDbNice) is the thread's CPU priority once
-   * yieldToServing is called; until then it runs as the rest of the process.
+   * yieldToServing is called; until then it runs as the rest of the process. `checkpoints`: when
+   * the thread checkpoints (pglite-checkpointer.ts; tests make it sooner).
    */
-  static async open(dir: string | undefined, opts: { nice?: number } = {}): Promise<PgliteThreadDb> {
+  static async open(dir: string | undefined, opts: { nice?: number; checkpoints?: CheckpointOptions } = {}): Promise<PgliteThreadDb> {
     // A small young generation: the thread's JavaScript is PGlite's glue and short-lived result
     // rows; V8's default semi-spaces cost ~10 MB more resident (footprint test) and 1 MB wrote
     // decisions no slower (`npm run bench -- feedback`).
-    const worker = new Worker(pgliteThreadEntry, { workerData: { dir }, stdout: false, stderr: false, resourceLimits: { maxYoungGenerationSizeMb: 1 } });
+    const worker = new Worker(pgliteThreadEntry, { workerData: { dir, checkpoints: opts.checkpoints }, stdout: false, stderr: false, resourceLimits: { maxYoungGenerationSizeMb: 1 } });
     await new Promise<void>((resolve, reject) => {
       const onMessage = (m: Reply): void => {
         worker.off('message', onMessage);
@@ -163,6 +167,11 @@ export class PgliteThreadDb implements Db {
     if (m.t === 'reply') this.settle(m.id)?.resolve(m.result);
     else if (m.t === 'fail') this.settle(m.id)?.reject(fromWire(m.error));
     else if (m.t === 'notify') this.listeners.get(m.listen)?.onNotify(m.payload);
+    else if (m.t === 'checkpoints') this.checkpoints = m.stats;
+  }
+
+  metricLines(): string[] {
+    return checkpointMetricLines(this.checkpoints);
   }
 
   /** The thread is gone: every outstanding and later call fails. */

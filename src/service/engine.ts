@@ -62,6 +62,7 @@ export class Engine extends PlaneService {
   private readonly decisionSinks = new Set<(batch: Decision[]) => void>();
   /** Lines a front end owns for /metrics, by thread (set by the main thread's front ends). */
   private extraLines: () => string[] = () => [];
+  private databaseLines: () => string[] = () => [];
   /** The decision log and feedback intake (src/learn), when the server has a database. */
   private learning: { decisions: DecisionLog; feedback: FeedbackIntake } | undefined;
   /** Online learners of the loaded versions learned online (bandits). */
@@ -237,6 +238,11 @@ export class Engine extends PlaneService {
     this.extraLines = lines;
   }
 
+  /** The registry database's own lines for /metrics (the embedded one's checkpoints; serve.ts). */
+  setDatabaseLines(lines: () => string[]): void {
+    this.databaseLines = lines;
+  }
+
   /** Every I/O thread's metrics, as snapshots (for a thread that merges them itself). */
   snapshots(): Promise<MetricsSnapshot[]> {
     return Promise.all(this.links.map((l) => l.snapshot()));
@@ -305,12 +311,13 @@ export class Engine extends PlaneService {
   }
 
   /**
-   * The main thread's exposition lines: its front ends', its plane's, and the decision log's
-   * and feedback intake's (they live on this thread only, so their figures are whole already).
+   * The main thread's exposition lines: its front ends', its plane's, and the decision log's,
+   * feedback intake's and database's (they live on this thread only, so their figures are whole
+   * already).
    */
   private mainLines(): string[] {
     const learning = this.learning ? [...this.learning.decisions.metricLines(), ...this.learning.feedback.metricLines()] : [];
-    return [...this.extraLines(), ...this.plane.threadLines(), ...learning, ...this.learners.metricLines(), ...this.drift.metricLines()];
+    return [...this.extraLines(), ...this.plane.threadLines(), ...learning, ...this.learners.metricLines(), ...this.drift.metricLines(), ...this.databaseLines()];
   }
 
   /** Models in the repository and loaded ones, with their state (OIP repository index). */

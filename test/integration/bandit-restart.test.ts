@@ -56,6 +56,17 @@ describe('learned state across a restart', () => {
       (after.outputs[2].data as number[]).forEach((v, i) => expect(v).toBeCloseTo(before.outputs[2].data[i], 5));
       const metrics = await (await fetch(`http://127.0.0.1:${second.httpPort}/metrics`)).text();
       expect(metrics).toMatch(/sluice_learner_events_total\{model="demo-bandit",version="1"\} 40/);
+      // The embedded database's checkpointer reports from its thread after each check (one a
+      // second): the WAL since the last checkpoint is never 0 once the server has written.
+      expect(metrics).toMatch(/^sluice_embedded_db_checkpoints_total \d+$/m);
+      const walSince = async () => Number(/^sluice_embedded_db_wal_since_checkpoint_bytes (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${second.httpPort}/metrics`)).text())?.[1]);
+      const deadline = Date.now() + 10_000;
+      let wal = await walSince();
+      while (!(wal > 0) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        wal = await walSince();
+      }
+      expect(wal, 'WAL since the last checkpoint, from /metrics').toBeGreaterThan(0);
     } finally {
       await second.stop();
     }

@@ -8,7 +8,9 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { Queryable } from '../../src/registry/db.js';
 import { PgliteDb } from '../../src/registry/pglite-db.js';
+import { PgliteThreadDb } from '../../src/registry/pglite-thread.js';
 
 const MB = 1024 * 1024;
 const NEVER = { walBytes: Number.POSITIVE_INFINITY, timeoutMs: Number.POSITIVE_INFINITY, checkMs: 50 };
@@ -33,7 +35,7 @@ async function walMb(dir: string): Promise<number> {
  * Writes ~`mb` MB of WAL: 1 MB rows made by the database itself (a parameter that size is slow
  * to send to PGlite), stored uncompressed (STORAGE EXTERNAL), yielding to timers between rows.
  */
-async function writeWal(db: PgliteDb, mb: number): Promise<void> {
+async function writeWal(db: Queryable, mb: number): Promise<void> {
   await db.exec('CREATE TABLE IF NOT EXISTS blobs (id serial PRIMARY KEY, b bytea NOT NULL); ALTER TABLE blobs ALTER COLUMN b SET STORAGE EXTERNAL');
   for (let i = 0; i < mb; i++) {
     await db.query("INSERT INTO blobs (b) SELECT decode(repeat(to_hex($1::int % 200 + 16), $2::int), 'hex')", [i, MB]);
@@ -69,6 +71,15 @@ describe('embedded database checkpoints', () => {
     expect(grown, `pg_wal without checkpoints: ${grown} MB`).toBeGreaterThanOrEqual(96);
     // With them: min_wal_size (32 MB) kept for reuse, about one checkpoint's distance, the segment in use.
     expect(withCk.db.checkpointer.count, 'checkpoints taken').toBeGreaterThanOrEqual(3);
+    // What /metrics says of them: their count, time taken, and the WAL since the last one.
+    const stats = withCk.db.checkpointer.stats();
+    expect(stats.count).toBe(withCk.db.checkpointer.count);
+    expect(stats.seconds, 'time spent in checkpoints').toBeGreaterThan(0);
+    expect(stats.failures).toBe(0);
+    expect(stats.walSinceCheckpoint, 'WAL since the last checkpoint').toBeLessThan(16 * MB + MB + 1);
+    expect(withCk.db.metricLines()).toContain(`sluice_embedded_db_checkpoints_total ${stats.count}`);
+    expect(without.db.checkpointer.stats().walSinceCheckpoint, 'WAL since start, never checkpointed').toBeGreaterThanOrEqual(96 * MB);
+    expect(without.db.metricLines()).toContain('sluice_embedded_db_checkpoints_total 0');
     expect(bounded, `pg_wal with checkpoints: ${bounded} MB (without: ${grown} MB)`).toBeLessThanOrEqual(80);
     // Everything written is there, and again after a restart.
     const [n] = await withCk.db.query<{ n: number; bytes: string }>('SELECT count(*)::int AS n, sum(octet_length(b))::text AS bytes FROM blobs');
@@ -97,5 +108,23 @@ describe('embedded database checkpoints', () => {
     expect(db.checkpointer.count).toBe(afterWrite + 1);
     const [after] = await db.query<{ lsn: string }>('SELECT checkpoint_lsn::text AS lsn FROM pg_control_checkpoint()');
     expect(after!.lsn).not.toBe(before!.lsn);
+  });
+
+  it('reports the checkpoints of the database\'s own thread to the process, for /metrics', { timeout: 60_000 }, async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-ckpt-'));
+    dirs.push(dir);
+    const db = await PgliteThreadDb.open(path.join(dir, 'registry'), { checkpoints: { walBytes: 4 * MB, timeoutMs: Number.POSITIVE_INFINITY, checkMs: 50 } });
+    try {
+      const line = (name: string) => Number(db.metricLines().find((l) => l.startsWith(name + ' '))?.split(' ')[1]);
+      expect(line('sluice_embedded_db_checkpoints_total')).toBe(0);
+      await writeWal(db, 12);
+      await until(() => line('sluice_embedded_db_checkpoints_total') >= 2);
+      expect(line('sluice_embedded_db_checkpoints_total'), 'checkpoints taken in the thread').toBeGreaterThanOrEqual(2);
+      expect(line('sluice_embedded_db_checkpoint_seconds_total')).toBeGreaterThan(0);
+      expect(line('sluice_embedded_db_checkpoint_failures_total')).toBe(0);
+      expect(line('sluice_embedded_db_wal_since_checkpoint_bytes')).toBeGreaterThan(0);
+    } finally {
+      await db.close();
+    }
   });
 });
