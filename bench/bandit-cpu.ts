@@ -10,8 +10,9 @@
  * any (`/proc/self/task/N/stat`: the main thread, the control plane and, unless
  * SLUICE_CONTROL_THREAD=dedicated, I/O thread 0; the worker I/O threads (the busiest others);
  * the embedded database's thread, found by its nice value; V8's helper threads, mostly garbage
- * collection; h2load is a child process and not counted), and the main thread's full garbage
- * collections per second with their pauses.
+ * collection; h2load is a child process and not counted), the main thread's full garbage
+ * collections per second with their pauses, and the share of the phase's decisions the log
+ * dropped (its buffer full: the database's CPU per request then covers fewer rows).
  * Correctness first: each model's answer to the bench's body is checked (the logistic formula;
  * the bandit's arm, propensity and event id), and the logged phase's decisions must reach the log.
  */
@@ -93,6 +94,7 @@ export async function runBanditCpu(): Promise<Record<string, number>> {
         if (phase === 'logged') await route(true);
         const t0 = threadTicks();
         const m0 = { ...majors };
+        const d0 = { ...s.decisions.stats };
         const rate = await h2loadRate('http', `127.0.0.1:${s.httpPort}`, bodyFile, seconds, phase, phase === 'bandit' ? 'demo-bandit' : 'demo-logistic');
         const t1 = threadTicks();
         if (phase === 'logged') await route(false);
@@ -102,6 +104,11 @@ export async function runBanditCpu(): Promise<Record<string, number>> {
         const runS = seconds + H2LOAD_WARM_UP_S;
         cpu['main full GCs/s'] = (majors.count - m0.count) / runS;
         cpu['main full GC ms/s'] = (majors.ms - m0.ms) / runS;
+        // Decisions the log dropped (its buffer full: the database thread, at its low priority,
+        // behind): the database's CPU per request then covers fewer decisions than requests.
+        const d1 = s.decisions.stats;
+        const offered = d1.logged + d1.dropped + d1.pending - (d0.logged + d0.dropped + d0.pending);
+        cpu['dropped %'] = offered > 0 ? (100 * (d1.dropped - d0.dropped)) / offered : 0;
         perPhase.get(phase)!.rate.push(rate);
         perPhase.get(phase)!.cpu.push(cpu);
       }
@@ -111,9 +118,9 @@ export async function runBanditCpu(): Promise<Record<string, number>> {
     const cell = (p: string, k: string) => median(perPhase.get(p)!.cpu.map((c) => c[k]!)).toFixed(1);
     table(`Capacity and CPU µs per request by thread, h2load --h1 32 connections, ${seconds} s per phase, ${rounds} interleaved round(s), medians (control thread: ${s.config.controlThread}, ${s.ioThreads} I/O threads)`,
       ['phase', 'req/s', 'I/O threads', dedicated ? 'main thread (the dedicated control thread)' : 'of which the main thread (I/O thread 0 and the control plane)', 'database thread', 'other threads (GC helpers)', 'all',
-        'main thread full GCs /s', 'their pauses ms/s'],
+        'main thread full GCs /s', 'their pauses ms/s', 'decisions dropped %'],
       phases.map((p) => [label[p], Math.round(median(perPhase.get(p)!.rate)), cell(p, 'I/O threads'), cell(p, 'main'), cell(p, 'database'), cell(p, 'other threads'),
-        cell(p, 'all'), cell(p, 'main full GCs/s'), cell(p, 'main full GC ms/s')]));
+        cell(p, 'all'), cell(p, 'main full GCs/s'), cell(p, 'main full GC ms/s'), cell(p, 'dropped %')]));
     const ratio = median(perPhase.get('bandit')!.rate) / median(perPhase.get('logistic')!.rate);
     console.log(`demo-bandit / demo-logistic capacity (closed loop, not issue #13's p99-bounded rate): ${ratio.toFixed(2)}`);
     return { banditOverLogisticCapacity: ratio };

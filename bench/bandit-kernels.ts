@@ -114,14 +114,15 @@ function linucbRows(rows: Array<Array<string | number>>, formRows: Array<Array<s
   if (sink === 42) console.log('');
 }
 
-/** The serving form (half of A^-1, built once per published state) against linearArmStats on the same state, same run. */
+/** The serving form (A^-1's upper triangle in f32, built once per published state) against linearArmStats on the same state, same run. */
 function servingFormRows(s: LinState, x: Float32Array, K: number, d: number): Array<Array<string | number>> {
   const form = new Float64Array(linearServingFormLength(K, d));
   linearServingForm(s.aInv, s.b, form);
   const [m0, w0, m1, w1] = [0, 0, 0, 0].map(() => new Float64Array(K));
   linearArmStats(s.aInv, s.b, x, 1, m0!, w0!);
   linearServingStats(form, x, 1, m1!, w1!);
-  for (let k = 0; k < K; k++) check(relClose(m1![k]!, m0![k]!, 1e-9) && relClose(w1![k]!, w0![k]!, 1e-9), `d=${d} arm ${k}: the serving form's stats equal linearArmStats`);
+  // Means in f64 as linearArmStats; widths from the form's f32 triangle (native/src/bandit/serving_form.rs).
+  for (let k = 0; k < K; k++) check(relClose(m1![k]!, m0![k]!, 1e-9) && relClose(w1![k]!, w0![k]!, 1e-5), `d=${d} arm ${k}: the serving form's stats equal linearArmStats (widths to f32 rounding)`);
   const r = compare(() => linearServingStats(form, x, 1, m1!, w1!), () => linearArmStats(s.aInv, s.b, x, 1, m0!, w0!));
   return [[`d=${d} K=${K}`, r.a, r.b, `${r.ratio.toFixed(2)}x`]];
 }
@@ -176,7 +177,7 @@ export async function runBanditKernels(): Promise<void> {
   linucbRows(linucb, formRows);
   table(`LinUCB per decision (${simdLevel}), ns per call: linearArmStats from the FP32 context vs the f64 linucbScores after an f32 -> f64 copy (median of 7 interleaved rounds; target < 5 us for d=32 K=10)`,
     ['decision', 'native ns', 'f64 scalar ns', 'speedup'], linucb);
-  table(`LinUCB stats per decision (${simdLevel}), ns per call: linearServingStats from the serving form (A^-1's upper triangle and A^-1 b, f64) vs linearArmStats from the state (median of 7 interleaved rounds)`,
+  table(`LinUCB stats per decision (${simdLevel}), ns per call: linearServingStats from the serving form (A^-1 b and A^-1's diagonal in f64, its upper triangle in f32) vs linearArmStats from the state (median of 7 interleaved rounds)`,
     ['decision', 'serving form ns', 'linearArmStats ns', 'speedup'], formRows);
   const learn: Array<Array<string | number>> = [];
   learnRows(learn);

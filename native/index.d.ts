@@ -153,8 +153,8 @@ export declare function linearRelease(handle: number): boolean
 export declare function linearRun(handle: number, x: Float32Array, rows: number, out: Float32Array): number
 
 /**
- * Writes the serving form of a linear bandit's state into `out`: per arm, A^-1 b and the upper
- * triangle of A^-1 (bandit/serving_form.rs), what `linearServingStats` reads. `aInv` is K*d*d
+ * Writes the serving form of a linear bandit's state into `out`: per arm, A^-1 b, A^-1's diagonal
+ * and its upper triangle in f32 (bandit/serving_form.rs), what `linearServingStats` reads. `aInv` is K*d*d
  * (symmetric per arm), `b` K*d, `out` linearServingFormLength(K, d); d = aInv.length /
  * b.length. A non-finite state throws (a published state never is).
  */
@@ -164,8 +164,8 @@ export declare function linearServingForm(aInv: Float64Array, b: Float64Array, o
 export declare function linearServingFormLength(arms: number, d: number): number
 
 /**
- * `linearArmStats` from a serving form (`linearServingForm`): the same means and widths up to
- * rounding, reading half the bytes. `form` is linearServingFormLength(K, d), `x` rows*d (FP32),
+ * `linearArmStats` from a serving form (`linearServingForm`): the same means up to rounding,
+ * widths to f32 rounding, reading under a third of the bytes. `form` is linearServingFormLength(K, d), `x` rows*d (FP32),
  * `means` and `widths` rows*K. SIMD when available.
  */
 export declare function linearServingStats(form: Float64Array, x: Float32Array, rows: number, means: Float64Array, widths: Float64Array): void

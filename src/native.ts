@@ -172,7 +172,7 @@ export function linearArmStats(aInv: Float64Array, b: Float64Array, x: Float32Ar
 
 /**
  * f64 values of a linear bandit's serving form (`linearServingForm`) for `arms` arms of `d`
- * features: about half of A^-1's K*d*d.
+ * features: about a quarter of A^-1's K*d*d (its upper triangle is stored as f32, two to a value).
  */
 export function linearServingFormLength(arms: number, d: number): number {
   try {
@@ -184,9 +184,10 @@ export function linearServingFormLength(arms: number, d: number): number {
 
 /**
  * Writes the serving form of a linear bandit's state (aInv K*d*d symmetric per arm, b K*d) into
- * `out` (linearServingFormLength(K, d)): per arm A^-1 b and the upper triangle of A^-1
- * (native/src/bandit/serving_form.rs). `linearServingStats` reads it instead of the state: the
- * same means and widths up to rounding, from half the bytes. Build it once per published state.
+ * `out` (linearServingFormLength(K, d)): per arm A^-1 b and A^-1's diagonal, and its upper
+ * triangle in f32 (native/src/bandit/serving_form.rs). `linearServingStats` reads it instead of
+ * the state: the same means up to rounding, widths to f32 rounding (~1e-6 relative; the answer's
+ * scores are FP32), from under a third of the bytes. Build it once per published state.
  */
 export function linearServingForm(aInv: Float64Array, b: Float64Array, out: Float64Array): void {
   try {

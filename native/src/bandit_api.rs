@@ -103,8 +103,8 @@ pub fn linear_serving_form_length(arms: f64, d: f64) -> Result<f64> {
   Ok((arms * serving_form::arm_len(d)) as f64)
 }
 
-/// Writes the serving form of a linear bandit's state into `out`: per arm, A^-1 b and the upper
-/// triangle of A^-1 (bandit/serving_form.rs), what `linearServingStats` reads. `aInv` is K*d*d
+/// Writes the serving form of a linear bandit's state into `out`: per arm, A^-1 b, A^-1's diagonal
+/// and its upper triangle in f32 (bandit/serving_form.rs), what `linearServingStats` reads. `aInv` is K*d*d
 /// (symmetric per arm), `b` K*d, `out` linearServingFormLength(K, d); d = aInv.length /
 /// b.length. A non-finite state throws (a published state never is).
 #[napi(catch_unwind)]
@@ -141,8 +141,8 @@ fn check_serving_stats(form: &[f64], x: &[f32], rows: f64, means: &[f64], widths
   Ok(ArmShape { arms, d })
 }
 
-/// `linearArmStats` from a serving form (`linearServingForm`): the same means and widths up to
-/// rounding, reading half the bytes. `form` is linearServingFormLength(K, d), `x` rows*d (FP32),
+/// `linearArmStats` from a serving form (`linearServingForm`): the same means up to rounding,
+/// widths to f32 rounding, reading under a third of the bytes. `form` is linearServingFormLength(K, d), `x` rows*d (FP32),
 /// `means` and `widths` rows*K. SIMD when available.
 #[napi(catch_unwind)]
 pub fn linear_serving_stats(form: Float64ArraySlice, x: Float32ArraySlice, rows: f64, mut means: Float64ArraySlice, mut widths: Float64ArraySlice) -> Result<()> {

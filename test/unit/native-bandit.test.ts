@@ -403,12 +403,12 @@ describe('linear-bandit kernels on SharedArrayBuffer state', () => {
     expect([...s.a.subarray(3, 6)]).toEqual(Array(3).fill(Math.hypot(0.5, 1)));
   });
 
-  it('decides from the serving form as from the state: the same means and widths, half the values', () => {
+  it('decides from the serving form as from the state: the same means, widths to f32 rounding, under a third of the values', () => {
     const s = sharedState(K, d, 1);
     const ev = events(400, K, d, 32);
     expect(linucbLearn(s.aInv, s.a, s.b, ev.arms, ev.x, ev.rewards)).toBe(400);
     const len = linearServingFormLength(K, d);
-    expect(len).toBeLessThan((K * d * d) / 2 + K * 8 * d);
+    expect(len).toBeLessThan((K * d * d) / 4 + K * 8 * d);
     // In shared memory like the state it comes from; NaN first, so a value not written shows.
     const form = new Float64Array(new SharedArrayBuffer(len * 8)).fill(NaN);
     linearServingForm(s.aInv, s.b, form);
@@ -419,10 +419,11 @@ describe('linear-bandit kernels on SharedArrayBuffer state', () => {
     linearServingStats(form, x, rows, m!, w!);
     linearServingStatsScalar(form, x, rows, mScalar!, wScalar!);
     linearArmStatsScalar(s.aInv, s.b, x, rows, ref!, refW!);
+    // Means in f64 as from the state; widths from the form's f32 triangle (native/src/bandit/serving_form.rs).
     expectRelClose(m!, ref!, 1e-12, 'means');
-    expectRelClose(w!, refW!, 1e-12, 'widths');
+    expectRelClose(w!, refW!, 1e-5, 'widths');
     expectRelClose(mScalar!, ref!, 1e-12, 'scalar means');
-    expectRelClose(wScalar!, refW!, 1e-12, 'scalar widths');
+    expectRelClose(wScalar!, refW!, 1e-5, 'scalar widths');
   });
 
   it('checks serving-form sizes, finite states and contexts, and overlapping outputs', () => {

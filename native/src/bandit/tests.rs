@@ -128,7 +128,9 @@ fn arm_stats_equal_linucb_scores_for_every_block_size() {
           for k in 0..arms {
             let what = format!("{name} d={d} K={arms} row {r} arm {k}");
             assert_close(means[r * arms + k], s0[k], 1e-10, &format!("{what} mean"));
-            assert_close(means[r * arms + k] + widths[r * arms + k], s1[k], 1e-10, &format!("{what} mean + width"));
+            // The serving form's triangle is f32 (serving_form.rs): its widths to 1e-5, the rest exact to 1e-10.
+            let tol = if name.starts_with("serving form") { 1e-5 } else { 1e-10 };
+            assert_close(means[r * arms + k] + widths[r * arms + k], s1[k], tol, &format!("{what} mean + width"));
             assert!(widths[r * arms + k] > 0.0, "{what}: an SPD A^-1 has a positive width");
           }
         }
@@ -138,31 +140,72 @@ fn arm_stats_equal_linucb_scores_for_every_block_size() {
 }
 
 #[test]
-fn serving_form_holds_half_of_a_inv_in_whole_aligned_vectors() {
-  // Per arm: theta and the diagonal (d rounded up to 4 each), then row i from column i rounded
-  // down to 4: d = 5 -> 8 + 8 + 4 x (8 - 0) + (8 - 4).
-  assert_eq!(serving_form::arm_len(5), 8 + 8 + 4 * 8 + 4);
-  assert_eq!(serving_form::arm_len(4), 4 + 4 + 4 * 4);
+fn serving_form_holds_a_inv_upper_triangle_in_whole_aligned_f32_vectors() {
+  // Per arm: theta and the diagonal (d rounded up to 4 f64 each), then the triangle in f32, two
+  // to a slot, row i from column i rounded down to 8 to d rounded up to 8: d = 5 -> 8 + 8 +
+  // 5 x 8 / 2; d = 4 -> 4 + 4 + 4 x 8 / 2; d = 9 -> 12 + 12 + (8 x 16 + 8) / 2.
+  assert_eq!(serving_form::arm_len(5), 8 + 8 + 20);
+  assert_eq!(serving_form::arm_len(4), 4 + 4 + 16);
+  assert_eq!(serving_form::arm_len(9), 12 + 12 + 68);
   for d in [1usize, 7, 32, 100, 129] {
     let len = serving_form::arm_len(d);
-    let bound = d * d / 2 + 2 * serving_form::padded(d) + 8 * d;
-    assert!(len <= bound, "d={d}: {len} values is more than half of A^-1 and a few vectors ({bound})");
+    let bound = d * d / 4 + 2 * serving_form::padded(d) + 8 * d;
+    assert!(len <= bound, "d={d}: {len} f64 slots is more than a quarter of A^-1 and a few vectors ({bound})");
   }
-  // Entries left of the diagonal and past d are zero; the others are A^-1's upper triangle.
-  let d = 6;
-  let a: Vec<f64> = (0..d * d).map(|v| 1.0 + ((v / d) * (v % d)) as f64).collect(); // symmetric
+  // Entries left of the diagonal and past d are zero; the others are A^-1's upper triangle, as f32.
+  let d = 10;
+  let a: Vec<f64> = (0..d * d).map(|v| 1.0 + ((v / d) * (v % d)) as f64 / 3.0).collect(); // symmetric
   let f = form_of(&a, &vec![0.0; d], ArmShape { arms: 1, d });
-  let rows = &f[16..];
+  let dp = serving_form::padded(d);
+  assert_eq!(&f[dp..dp + d], &(0..d).map(|i| a[i * d + i]).collect::<Vec<_>>()[..], "the diagonal, in f64");
+  let rows = serving_form::tri(&f, dp);
   let mut at = 0;
   for i in 0..d {
-    let start = i & !3;
-    for j in start..8 {
-      let want = if j > i && j < d { a[i * d + j] } else { 0.0 };
+    let start = i & !7;
+    for j in start..16 {
+      let want = if j > i && j < d { a[i * d + j] as f32 } else { 0.0 };
       assert_eq!(rows[at + j - start], want, "row {i} column {j}");
     }
-    at += 8 - start;
+    at += 16 - start;
   }
-  assert_eq!(at, rows.len());
+  assert!(rows[at..].iter().all(|&v| v == 0.0), "the last slot's spare half is zero");
+  assert_eq!(at.div_ceil(2), rows.len() / 2);
+}
+
+/// x' A^-1 x from the serving form against the f64 state: each triangle row's dot product is
+/// f32 (the rest f64), so within 1e-6 of the width's scale, with every block size and tail.
+#[test]
+fn serving_form_widths_are_within_f32_rounding_of_the_state() {
+  let mut rng = Xoshiro256::new(23);
+  for &d in &[1usize, 3, 4, 5, 8, 9, 15, 16, 17, 31, 33, 100, 129] {
+    let arms = 3;
+    let mut a_inv = Vec::with_capacity(arms * d * d);
+    for _ in 0..arms {
+      let lambda = 0.5 + rng.next_f64();
+      a_inv.extend(gauss_jordan(&random_spd(&mut rng, d, 2 * d, lambda), d));
+    }
+    let b = uniform(&mut rng, arms * d, 3.0);
+    let x = uniform_f32(&mut rng, 2 * d, 2.0);
+    let (mut m0, mut w0) = (vec![0.0; 2 * arms], vec![0.0; 2 * arms]);
+    linear::arm_stats_scalar(&a_inv, &b, &x, ArmShape { arms, d }, &mut m0, &mut w0);
+    let form = form_of(&a_inv, &b, ArmShape { arms, d });
+    type FormStats = fn(&[f64], &[f32], ArmShape, &mut [f64], &mut [f64]);
+    let impls: [(&str, FormStats); 2] = [("scalar", serving_form::stats_scalar), ("dispatch", serving_form::stats)];
+    for (name, f) in impls {
+      let (mut m, mut w) = (vec![0.0; 2 * arms], vec![0.0; 2 * arms]);
+      f(&form, &x, ArmShape { arms, d }, &mut m, &mut w);
+      for i in 0..2 * arms {
+        // The scale of x' A^-1 x's terms: |x|' |A^-1| |x| for this row and arm.
+        let (r, k) = (i / arms, i % arms);
+        let xr = &x[r * d..(r + 1) * d];
+        let ak = &a_inv[k * d * d..(k + 1) * d * d];
+        let scale: f64 = (0..d).map(|p| (0..d).map(|q| (xr[p] as f64 * ak[p * d + q] * xr[q] as f64).abs()).sum::<f64>()).sum();
+        assert_close(m[i], m0[i], 1e-12, &format!("{name} d={d} row {r} arm {k}: the mean, in f64 as from the state"));
+        let (v, v0) = (w[i] * w[i], w0[i] * w0[i]);
+        assert!((v - v0).abs() <= 1e-6 * scale, "{name} d={d} row {r} arm {k}: variance {v} against {v0} (scale {scale})");
+      }
+    }
+  }
 }
 
 #[test]
