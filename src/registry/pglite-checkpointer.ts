@@ -44,6 +44,11 @@ export interface CheckpointStats {
   walSinceCheckpoint: number;
 }
 
+/** The figures of a checkpointer that has not checked yet. */
+export function noCheckpoints(): CheckpointStats {
+  return { count: 0, seconds: 0, failures: 0, walSinceCheckpoint: 0 };
+}
+
 export interface Checkpointer {
   /** Checkpoints run so far. */
   readonly count: number;
@@ -58,7 +63,7 @@ export interface Checkpointer {
  * (the database's thread posts them to the process, pglite-thread.ts).
  */
 export function startCheckpointer(db: Queryable, o: CheckpointOptions = CHECKPOINT_DEFAULTS, onStats?: (s: CheckpointStats) => void): Checkpointer {
-  const stats: CheckpointStats = { count: 0, seconds: 0, failures: 0, walSinceCheckpoint: 0 };
+  const stats = noCheckpoints();
   let lastAt = performance.now();
   /** Where WAL insertion stood right after this checkpointer's last checkpoint (its own record included). */
   let lastLsn: string | undefined;

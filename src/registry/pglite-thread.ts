@@ -18,7 +18,7 @@ import { SluiceError } from '../errors.js';
 import { errorFields, log } from '../log.js';
 import { pgliteThreadEntry } from '../paths.js';
 import { checkChannel, unavailable, type Db, type ListenHandlers, type Queryable, type Row } from './db.js';
-import { checkpointMetricLines, type CheckpointOptions, type CheckpointStats } from './pglite-checkpointer.js';
+import { checkpointMetricLines, noCheckpoints, type CheckpointOptions, type CheckpointStats } from './pglite-checkpointer.js';
 import { fromWire, type Reply, type Request } from './pglite-thread-protocol.js';
 
 /** A request before it is given its id. */
@@ -38,7 +38,7 @@ export class PgliteThreadDb implements Db {
   private dead: Error | undefined;
   private closing: Promise<void> | undefined;
   /** The thread's checkpointer's figures, as it last posted them. */
-  private checkpoints: CheckpointStats = { count: 0, seconds: 0, failures: 0, walSinceCheckpoint: 0 };
+  private checkpoints: CheckpointStats = noCheckpoints();
 
   private constructor(private readonly worker: Worker, private readonly nice: number) {
     worker.on('message', (m: Reply) => this.onMessage(m));

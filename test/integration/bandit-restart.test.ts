@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { serve } from '../../src/serve.js';
-import { admin } from '../helpers/server.js';
+import { admin, until } from '../helpers/server.js';
 import { tempDir } from '../helpers/services.js';
 
 const D = 100;
@@ -60,13 +60,8 @@ describe('learned state across a restart', () => {
       // second): the WAL since the last checkpoint is never 0 once the server has written.
       expect(metrics).toMatch(/^sluice_embedded_db_checkpoints_total \d+$/m);
       const walSince = async () => Number(/^sluice_embedded_db_wal_since_checkpoint_bytes (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${second.httpPort}/metrics`)).text())?.[1]);
-      const deadline = Date.now() + 10_000;
-      let wal = await walSince();
-      while (!(wal > 0) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 200));
-        wal = await walSince();
-      }
-      expect(wal, 'WAL since the last checkpoint, from /metrics').toBeGreaterThan(0);
+      await until(async () => (await walSince()) > 0, 10_000, 200);
+      expect(await walSince(), 'WAL since the last checkpoint, from /metrics').toBeGreaterThan(0);
     } finally {
       await second.stop();
     }

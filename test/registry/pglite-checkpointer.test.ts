@@ -11,15 +11,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Queryable } from '../../src/registry/db.js';
 import { PgliteDb } from '../../src/registry/pglite-db.js';
 import { PgliteThreadDb } from '../../src/registry/pglite-thread.js';
+// Polls up to 10 s: the checks run on a timer, which a loaded machine delays.
+import { until } from '../helpers/server.js';
 
 const MB = 1024 * 1024;
 const NEVER = { walBytes: Number.POSITIVE_INFINITY, timeoutMs: Number.POSITIVE_INFINITY, checkMs: 50 };
-
-/** Waits until `cond` holds, up to 10 s (the checks run on a timer; a loaded machine delays them). */
-async function until(cond: () => boolean): Promise<void> {
-  const deadline = performance.now() + 10_000;
-  while (!cond() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-}
 
 async function walMb(dir: string): Promise<number> {
   const wal = path.join(dir, 'pg_wal');
