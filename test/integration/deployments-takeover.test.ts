@@ -72,6 +72,19 @@ describeWith(s3Service, 'deployment takeover (S3)', () => describeWith(postgresS
     return { versions, get failed() { return failed + dropped; }, get dropped() { return dropped; }, stop: async () => { stop = true; await Promise.all(loops); } };
   }
 
+  /**
+   * Waits for deployment `id` as `url` serves it to satisfy `done`; on timeout the error carries
+   * its last state (status, step, the judge's last verdict), not just "the condition".
+   */
+  async function untilDeployment(url: string, id: number, done: (d: { status: string; step: number }) => boolean, ms: number): Promise<void> {
+    let last: { status: string; step: number } | undefined;
+    try {
+      await until(async () => done((last = (await admin({ url }, adminKey, 'GET', `/v1/admin/deployments/${id}`)).json)), ms);
+    } catch (e) {
+      throw new Error(`deployment ${id} at ${url} after ${ms} ms: ${JSON.stringify(last)}`, { cause: e });
+    }
+  }
+
   it('a second replica carries a canary on from the step the first left it in', async () => {
     const a = await start();
     for (const v of ['1', '2']) {
@@ -94,7 +107,7 @@ describeWith(s3Service, 'deployment takeover (S3)', () => describeWith(postgresS
     await until(async () => (await fetch(`${b.url}/v2/models/${MODEL}/ready`)).status === 200, 20_000);
     const lb = load(b.url);
     try {
-      await until(async () => (await admin({ url: b.url }, adminKey, 'GET', `/v1/admin/deployments/${id}`)).json.status !== 'running', 45_000);
+      await untilDeployment(b.url, id, (d) => d.status !== 'running', 45_000);
     } finally {
       await lb.stop();
     }
@@ -138,7 +151,7 @@ describeWith(s3Service, 'deployment takeover (S3)', () => describeWith(postgresS
     expect(await a!.exited).toBeNull(); // killed by the signal, not exited
     await la.stop(); // its loops ended with the connections the kill closed
     try {
-      await until(async () => (await admin({ url: b!.http }, adminKey, 'GET', `/v1/admin/deployments/${id}`)).json.status === 'promoted', 60_000);
+      await untilDeployment(b!.http, id, (d) => d.status === 'promoted', 60_000);
     } finally {
       await lb.stop();
     }
