@@ -9,9 +9,10 @@
  *     and propensity; the decisions reach the control plane's sink.
  *  1. Capacity: h2load --h1, 32 connections, every request with a Sluice-Unit-Id header (one
  *     unit: the hash is computed per request), SLUICE_BENCH_ROUNDS rounds (default 3, --quick 2)
- *     of 5 s (--quick 2 s) after a warm-up round of both phases (shown, not counted): median of the per-round route/default ratios, target >= 0.9. Beside
- *     it, the server's CPU time per request (every thread of this process: I/O threads, the
- *     embedded database's, V8's helpers; h2load is a child process, not counted), which varies
+ *     of 5 s (--quick 2 s), after a warm-up round of both phases (shown, not counted): median
+ *     of the per-round route/default ratios, target >= 0.9. Beside it, the server's CPU time
+ *     per request (every thread of this process: I/O threads, the embedded database's, V8's
+ *     helpers; h2load is a child process, not counted), which varies
  *     far less from run to run than capacity on a shared 2-vCPU machine, and the routed extra
  *     by thread kind (bench/thread-cpu.ts: I/O threads, the database's, V8's helpers).
  *  2. p99: the open-loop harness at SLUICE_BENCH_ROUTING_RATE req/s (default 2,000) for 5 s
@@ -145,16 +146,15 @@ export async function runRouting(opts: { quick?: boolean } = {}): Promise<Record
           routedDropped += s.decisions.stats.dropped - before.dropped;
         }
       }
+      const cpu = { default: byKind.default!.all!, route: byKind.route!.all! };
+      rows.push([warmUp ? 'warm-up (not counted)' : `round ${r + 1} (${order[0]} first)`, Math.round(got.default!), Math.round(got.route!), (got.route! / got.default!).toFixed(3), cpu.default.toFixed(1), cpu.route.toFixed(1)]);
       if (warmUp) {
         await s.decisions.flush();
-        rows.push(['warm-up (not counted)', Math.round(got.default!), Math.round(got.route!), (got.route! / got.default!).toFixed(3), byKind.default!.all!.toFixed(1), byKind.route!.all!.toFixed(1)]);
         continue;
       }
       ratios.push(got.route! / got.default!);
-      const cpu = { default: byKind.default!.all!, route: byKind.route!.all! };
       cpuRatios.push(cpu.default / cpu.route);
       extraByKind.push(Object.fromEntries([...THREAD_KINDS, 'main', 'all'].map((k) => [k, byKind.route![k]! - byKind.default![k]!])));
-      rows.push([`round ${r + 1} (${order[0]} first)`, Math.round(got.default!), Math.round(got.route!), (got.route! / got.default!).toFixed(3), cpu.default.toFixed(1), cpu.route.toFixed(1)]);
     }
     table(`HTTP single-row JSON capacity, h2load --h1 32 connections, ${seconds} s per phase`, ['', 'default route req/s', 'two-variant hash route req/s', 'route/default', 'server CPU µs/req default', 'routed'], rows);
     const ratio = median(ratios);
