@@ -181,8 +181,16 @@ describe('sluice deploy (against a whole server)', () => {
       const json = JSON.parse(created) as { id: number; share: number; spec: { steps: number[]; checks: { min_requests: number } } };
       expect(json).toMatchObject({ share: 0.5, spec: { steps: [50, 100], step_min_s: 1, step_min_requests: 20, window_s: 10, checks: { min_requests: 20, max_p99_ratio: 50 } } });
       id = String(json.id);
-      // Until it is over either way: a rollback fails the test below with its reason, not a timeout.
-      await until(async () => (JSON.parse(await run(['status', id, '--json'])) as { status: string }).status !== 'running', 25_000, 200);
+      // Until it is over either way: a rollback fails the test below with its reason, not a
+      // timeout. It takes ~5 s here; 45 s leaves room for a slow, shared CI runner (on one,
+      // 2026-12-07, it was still running after 25 s). If it times out, the error carries the
+      // deployment as it last read (status, step, last verdict and why it waited, events).
+      let last = '';
+      try {
+        await until(async () => (JSON.parse((last = await run(['status', id, '--json']))) as { status: string }).status !== 'running', 45_000, 200);
+      } catch (e) {
+        throw new Error(`deployment ${id} still running after 45 s: ${last}`, { cause: e });
+      }
     } finally {
       stop = true;
       await Promise.all(loops);
@@ -201,7 +209,7 @@ describe('sluice deploy (against a whole server)', () => {
       ['promote', 'running -> promoted', '100%', 'sluice-deployments'],
     ]);
     expect((await api('GET', `/v1/admin/models/${MODEL}`)).json.productionVersion).toBe('2');
-  }, 35_000);
+  }, 60_000);
 
   it('starts blue-green and promotes it by hand; starts shadow and aborts it', async () => {
     const bg = (await run(['blue-green', MODEL, '1', '--bake-s', '3600', '--max-p99-ratio', '50', '--no-auto-promote'])).trim();
