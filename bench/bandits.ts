@@ -135,13 +135,13 @@ async function overHttp(quick: boolean): Promise<Record<string, number>> {
     for (const [i, sv] of servers.entries()) {
       const { bandit, logistic, logged } = sv;
       // A search that failed at its first step (base.rate) found no rate at all: the machine did
-      // not hold the SLO even there (seen on this VM in a stretch of 6-18% CPU steal, 2026-12-07:
-      // demo-logistic "capacity" 1,182 req/s, a ratio of 3.05 and a division by 0 printed as
-      // the run's figures). Such a round has no ratio; the medians are over the other rounds.
+      // not hold the SLO even there (seen on a slow, shared VM, 2026-12-07: demo-logistic
+      // "capacity" 1,182 req/s, a ratio of 3.05 and a division by 0 printed as the run's figures). Such a round has no ratio; the medians are over the other rounds.
       const whole = bandit.map((_, j) => bandit[j]!.maxRate > 0 && logistic[j]!.maxRate > 0 && logged[j]!.maxRate > 0);
       const kept = (runs: FindMaxResult[]) => runs.filter((_, j) => whole[j]).map((x) => x.maxRate);
       const f = { loggedMax: 0, banditMax: 0, logisticMax: 0, ratio: 0 };
-      if (whole.some((w) => w)) {
+      const anyWhole = whole.some((w) => w);
+      if (anyWhole) {
         f.loggedMax = median(kept(logged));
         f.banditMax = median(kept(bandit));
         f.logisticMax = median(kept(logistic));
@@ -166,7 +166,7 @@ async function overHttp(quick: boolean): Promise<Record<string, number>> {
       console.log(`${sv.label}: the decision log's backlog after each deciding search drained in ${sv.drainS.map((x) => x.toFixed(1)).join(' / ')} s (waited for before the next search)`);
       const partial = whole.filter((w) => !w).length;
       if (partial > 0) console.log(`${sv.label}: ${partial} of ${rounds} round(s) left out: a search in it failed at its first step (${base.rate} req/s), so the machine held no rate there (see above)`);
-      if (f.ratio === 0) console.log(`${sv.label}: no figure: no round had a rate from all three searches`);
+      if (!anyWhole) console.log(`${sv.label}: no figure: no round had a rate from all three searches`);
       else console.log(`${sv.label}: demo-bandit / demo-logistic, medians${partial > 0 ? ' of the whole rounds' : ''}: ${Math.round(f.banditMax)} / ${Math.round(f.logisticMax)} = ${f.ratio.toFixed(2)} (target >= ${HTTP_TARGET}); demo-bandit / demo-logistic logging a decision with features: ${Math.round(f.banditMax)} / ${Math.round(f.loggedMax)} = ${(f.banditMax / f.loggedMax).toFixed(2)}`);
     }
   } finally {
